@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install every Debian package threatdesk needs to build, run and test.
+# Idempotent: apt-get skips what is already there. Run as root (CI is root);
+# otherwise it re-runs itself through sudo.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
+
+PKGS=(
+  # toolchain
+  build-essential cmake pkg-config clang-format time
+  # analysis engine (issue 2)
+  libutf8proc-dev libpcre2-dev libjansson-dev libxxhash-dev libcsv-dev
+  libsodium-dev
+  # tests and baseline benchmark
+  libcmocka-dev fasttext python3
+  # ingestion (issue 3): MIME, IMAP, OCR, PDF pages
+  libgmime-3.0-dev libcurl4-openssl-dev libtesseract-dev libleptonica-dev
+  tesseract-ocr-eng libpoppler-glib-dev dovecot-imapd
+  # desk (issue 4): store, HTTP
+  libsqlite3-dev sqlite3 libmicrohttpd-dev wrk
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
