@@ -1,0 +1,26 @@
+/*
+ * commands.h - the threatdesk subcommands.  Each lives in its own
+ * src/cli/cmd_<name>.c as `int td_cmd_<name>(int argc, char **argv)` and
+ * returns the process exit status (0 ok, 1 some records failed / check
+ * failed, 2 usage or fatal error).  main.c dispatches from one table.
+ *
+ * The declarations are weak so that a build without a module (say, no
+ * server) still links; main.c reports such a command as not built.
+ */
+#ifndef TD_CLI_COMMANDS_H
+#define TD_CLI_COMMANDS_H
+
+#define TD_COMMAND_MAP(X)                                                                          \
+    X(scan, "analyse messages and print a ranked triage (or --json)")                             \
+    X(train, "train the linear model from the public datasets")                                   \
+    X(eval, "score a labelled JSON Lines file against the shipped model")                         \
+    X(fetch, "pull new mail from an IMAP mailbox")                                                 \
+    X(serve, "start the HTTP desk")                                                                \
+    X(verify, "check the audit chain and every evidence hash")                                    \
+    X(user, "add users, set passwords and roles")
+
+#define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
+TD_COMMAND_MAP(TD_COMMAND_DECL)
+#undef TD_COMMAND_DECL
+
+#endif
