@@ -45,8 +45,11 @@ enum td_errno {
     TD__ERRNO_FIRST = -1000,
     TD_ERRNO_MAP(TD_ERRNO_ENUM)
 #undef TD_ERRNO_ENUM
-    TD__ERRNO_LAST
+        TD__ERRNO_LAST
 };
+
+/* End of input: not a failure, the normal end of a reader's stream. */
+#define TD_EOF TD_EEOF
 
 /* Where and what.  All fields are optional; 0 / empty means "not known".
  * Caller-owned; the library only writes into it. */
