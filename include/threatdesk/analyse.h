@@ -27,7 +27,7 @@ extern "C" {
 
 /* A reason for a label, pointing at the original bytes. */
 struct td_span {
-    size_t start, end;     /* half-open byte range in the ORIGINAL text */
+    size_t start, end; /* half-open byte range in the ORIGINAL text */
     enum td_label label;
     enum td_source source; /* model, grammar, lexicon, normaliser */
     const char *rule;      /* rule or feature name; static or owned by the
@@ -39,12 +39,12 @@ struct td_verdict {
     float prob[TD_LABEL_COUNT]; /* calibrated probability per label */
     unsigned labels;            /* bit (1u << label) set when prob >= threshold */
     enum td_severity severity;
-    unsigned flags;             /* TD_FLAG(...) bits */
-    struct td_span *spans;      /* [nspans], ordered by start */
+    unsigned flags;        /* TD_FLAG(...) bits */
+    struct td_span *spans; /* [nspans], ordered by start */
     size_t nspans;
-    const char *model_version;  /* owned by the analyser */
-    char reason[256];           /* one line for a person: why this tier */
-    size_t invalid_utf8;        /* invalid sequences found in the input */
+    const char *model_version; /* owned by the analyser */
+    char reason[256];          /* one line for a person: why this tier */
+    size_t invalid_utf8;       /* invalid sequences found in the input */
     /* private */
     size_t cap_;
 };

@@ -39,25 +39,25 @@ enum td_hit_kind {
 };
 
 struct td_grammar_hit {
-    size_t start, end;    /* byte range in the normalised text */
+    size_t start, end; /* byte range in the normalised text */
     enum td_hit_kind kind;
-    enum td_label label;  /* the label supported (LABEL) or suppressed (SUPPRESS) */
-    unsigned flags;       /* TD_FLAG(...) bits raised (DETAIL, and LABEL hits
-                             that carry e.g. MEANS) */
-    float strength;       /* 0..1: how strong the evidence is */
-    const char *rule;     /* rule name, e.g. "threat.direct_future"; owned by
-                             the grammar, valid while it lives */
+    enum td_label label; /* the label supported (LABEL) or suppressed (SUPPRESS) */
+    unsigned flags;      /* TD_FLAG(...) bits raised (DETAIL, and LABEL hits
+                            that carry e.g. MEANS) */
+    float strength;      /* 0..1: how strong the evidence is */
+    const char *rule;    /* rule name, e.g. "threat.direct_future"; owned by
+                            the grammar, valid while it lives */
 };
 
 /* Caller-owned, reusable across calls (td_grammar_result_init/_release). */
 struct td_grammar_result {
     struct td_grammar_hit *hits;
     size_t nhits;
-    unsigned flags;                    /* union of flags of DETAIL hits that are
-                                          tied to a LABEL hit (see .c) */
-    float score[TD_LABEL_COUNT];       /* 0..1 grammar evidence per label
-                                          after suppression */
-    int suppressed[TD_LABEL_COUNT];    /* 1 when a suppressor cancelled evidence */
+    unsigned flags;                 /* union of flags of DETAIL hits that are
+                                       tied to a LABEL hit (see .c) */
+    float score[TD_LABEL_COUNT];    /* 0..1 grammar evidence per label
+                                       after suppression */
+    int suppressed[TD_LABEL_COUNT]; /* 1 when a suppressor cancelled evidence */
     /* private */
     size_t cap_;
     void *scratch_;

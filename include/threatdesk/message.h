@@ -18,15 +18,15 @@ extern "C" {
 #endif
 
 struct td_attachment {
-    char *name;       /* file name as sent, or NULL */
-    char *type;       /* MIME type, e.g. "application/pdf" */
-    size_t size;      /* decoded size in bytes */
-    char sha256[65];  /* lower-case hex of the decoded bytes */
+    char *name;      /* file name as sent, or NULL */
+    char *type;      /* MIME type, e.g. "application/pdf" */
+    size_t size;     /* decoded size in bytes */
+    char sha256[65]; /* lower-case hex of the decoded bytes */
 };
 
 struct td_message {
-    char *id;            /* record id from the input, or generated "<source>#<n>" */
-    char *text;          /* the text to analyse (quotes/signatures stripped) */
+    char *id;   /* record id from the input, or generated "<source>#<n>" */
+    char *text; /* the text to analyse (quotes/signatures stripped) */
     size_t text_len;
     char *channel;       /* "email", "post", "twitter", "bluesky", "facebook",
                             "instagram", "text", "jsonl", "csv", "letter", ... */
@@ -37,12 +37,12 @@ struct td_message {
     int64_t time;        /* seconds since the epoch, UTC; INT64_MIN when unknown */
     char *to;
     char *subject;
-    char *message_id;    /* RFC 5322 Message-ID or platform post id */
+    char *message_id; /* RFC 5322 Message-ID or platform post id */
     char *url;
-    char *reply_to;      /* id/url of the message this replies to */
-    char *quoted_text;   /* text of a quoted post, kept apart from `text` */
-    char *source;        /* where the original is: "file.mbox#offset=1234" */
-    char *original;      /* the original bytes (raw email, JSON record) */
+    char *reply_to;    /* id/url of the message this replies to */
+    char *quoted_text; /* text of a quoted post, kept apart from `text` */
+    char *source;      /* where the original is: "file.mbox#offset=1234" */
+    char *original;    /* the original bytes (raw email, JSON record) */
     size_t original_len;
     struct td_attachment *attachments;
     size_t nattachments;

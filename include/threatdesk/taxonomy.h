@@ -62,9 +62,9 @@ enum td_flag_bit {
 
 /* Where a span or a flag came from. */
 enum td_source {
-    TD_SOURCE_MODEL,   /* the learned linear model (top-weighted n-grams) */
-    TD_SOURCE_GRAMMAR, /* a threat-grammar rule */
-    TD_SOURCE_LEXICON, /* a lexicon entry (slur, profanity, ...) */
+    TD_SOURCE_MODEL,      /* the learned linear model (top-weighted n-grams) */
+    TD_SOURCE_GRAMMAR,    /* a threat-grammar rule */
+    TD_SOURCE_LEXICON,    /* a lexicon entry (slur, profanity, ...) */
     TD_SOURCE_NORMALISER, /* de-obfuscation (leet, spacing, censoring) */
     TD_SOURCE_COUNT
 };

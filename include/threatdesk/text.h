@@ -65,10 +65,10 @@ struct td_fix {
  * td_norm_release().
  */
 struct td_norm {
-    char *text;          /* normalised UTF-8, NUL-terminated (read-only) */
-    size_t len;          /* bytes in text */
-    size_t *orig_start;  /* [len]: original offset of the char behind byte i */
-    size_t *orig_end;    /* [len]: original offset just past that char */
+    char *text;           /* normalised UTF-8, NUL-terminated (read-only) */
+    size_t len;           /* bytes in text */
+    size_t *orig_start;   /* [len]: original offset of the char behind byte i */
+    size_t *orig_end;     /* [len]: original offset just past that char */
     struct td_fix *fixes; /* [nfixes]: de-obfuscated words, in text order */
     size_t nfixes;
     unsigned fix_kinds;        /* union of all fixes' kinds */

@@ -11,12 +11,12 @@
 #define TD_CLI_COMMANDS_H
 
 #define TD_COMMAND_MAP(X)                                                                          \
-    X(scan, "analyse messages and print a ranked triage (or --json)")                             \
-    X(train, "train the linear model from the public datasets")                                   \
-    X(eval, "score a labelled JSON Lines file against the shipped model")                         \
+    X(scan, "analyse messages and print a ranked triage (or --json)")                              \
+    X(train, "train the linear model from the public datasets")                                    \
+    X(eval, "score a labelled JSON Lines file against the shipped model")                          \
     X(fetch, "pull new mail from an IMAP mailbox")                                                 \
     X(serve, "start the HTTP desk")                                                                \
-    X(verify, "check the audit chain and every evidence hash")                                    \
+    X(verify, "check the audit chain and every evidence hash")                                     \
     X(user, "add users, set passwords and roles")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);

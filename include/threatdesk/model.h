@@ -1,0 +1,76 @@
+/*
+ * model.h - the multi-label linear model and its file format.
+ *
+ * One logistic regression per label over hashed n-gram features
+ * (features.h), with Platt-calibrated probabilities and a decision
+ * threshold per label chosen on a held-back validation split.
+ *
+ * File format (all integers and floats little-endian), version 1:
+ *
+ *   offset  size  field
+ *   0       8     magic "TDMODEL\0"
+ *   8       4     u32 format version (1)
+ *   12      4     u32 bits: 2^bits hash buckets
+ *   16      4     u32 nlabels (5, in taxonomy.h order)
+ *   20      4     u32 qbits: weight quantisation, 8 or 16
+ *   24      64    model version string, NUL-padded
+ *   88      40*n  per label: char name[16], u32 trained (0: no data, the
+ *                 label's probability comes from rules only), f32 bias,
+ *                 f32 scale (weight = q * scale), f32 platt_a, f32 platt_b
+ *                 (p = 1/(1+exp(-(a*z+b)))), f32 threshold   [40 bytes]
+ *           4     u32 meta_len
+ *           m     meta: JSON text (training data, seed, validation scores)
+ *           B     weights: 2^bits * nlabels signed integers of qbits bits,
+ *                 bucket-major (w[bucket * nlabels + label])
+ *           8     u64 XXH3-64 of every byte before it
+ *
+ * The checksum makes a truncated or corrupted file fail to load instead of
+ * scoring nonsense.
+ */
+#ifndef THREATDESK_MODEL_H
+#define THREATDESK_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "threatdesk/error.h"
+#include "threatdesk/features.h"
+#include "threatdesk/taxonomy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct td_model {
+    unsigned bits;  /* 2^bits buckets */
+    unsigned qbits; /* 8 or 16, used by td_model_save */
+    char version[64];
+    int trained[TD_LABEL_COUNT];
+    float bias[TD_LABEL_COUNT];
+    float platt_a[TD_LABEL_COUNT], platt_b[TD_LABEL_COUNT];
+    float threshold[TD_LABEL_COUNT];
+    float *w;   /* [2^bits * TD_LABEL_COUNT], owned */
+    char *meta; /* JSON text, owned, may be NULL */
+};
+
+/* A zeroed model with 2^bits buckets; *out is yours: td_model_free(). */
+int td_model_new(unsigned bits, struct td_model **out);
+void td_model_free(struct td_model *m);
+
+int td_model_load(const char *path, struct td_model **out, struct td_error *err);
+/* Quantises to m->qbits; writes to a temporary file and renames it over
+ * path, so a crash never leaves half a model. */
+int td_model_save(const struct td_model *m, const char *path, struct td_error *err);
+
+/* Raw scores z[label] (before calibration) of a feature vector. */
+void td_model_score(const struct td_model *m, const struct td_features *f, float z[TD_LABEL_COUNT]);
+/* Calibrated probability of a raw score. */
+float td_model_calibrate(const struct td_model *m, enum td_label l, float z);
+/* Contribution of word `w` to the raw score of label l. */
+float td_model_word_contribution(const struct td_model *m, const struct td_features *f, size_t w,
+                                 enum td_label l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,72 @@
+/*
+ * train.h - train the linear model (model.h) from the public datasets.
+ *
+ * Reads the dataset map (data/training/datasets.json: which file, which
+ * column is the text, which column values make which label, and which
+ * labels each dataset annotates at all), normalises and featurises every
+ * text exactly as td_analyse() does, holds back a seeded validation split
+ * (by a hash of the text, so a text that occurs in two datasets lands in
+ * one split), trains one logistic regression per label by SGD with a
+ * linearly decaying learning rate - the loss of a label is only counted on
+ * rows of datasets that annotate it - then fits Platt calibration and picks
+ * the F1-best threshold per label on the validation split.
+ *
+ * Deterministic: the same data, options and seed give a byte-identical
+ * model file.
+ */
+#ifndef THREATDESK_TRAIN_H
+#define THREATDESK_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "threatdesk/error.h"
+#include "threatdesk/model.h"
+#include "threatdesk/taxonomy.h"
+#include "threatdesk/text.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct td_train_opts {
+    const char *data_root;          /* folder holding the datasets (../shared/data) */
+    const char *config;             /* the dataset map (JSON) */
+    const struct td_normaliser *nz; /* the normaliser td_analyse uses */
+    unsigned bits;                  /* hash buckets = 2^bits (default 18) */
+    unsigned epochs;                /* default 5 */
+    float lr;                       /* initial learning rate (default 0.5) */
+    uint64_t seed;                  /* shuffling and the split (default 1) */
+    unsigned val_percent;           /* validation share, default 10 */
+    unsigned qbits;                 /* weight quantisation for the file: 8 or 16 */
+    const char *version;            /* model version string */
+    const char *dump_dir;           /* if set: write train.jsonl and val.jsonl
+                                       (text + annotated labels) for baselines */
+};
+
+struct td_train_label_report {
+    size_t train_n, train_pos, val_n, val_pos;
+    double auc, precision, recall, f1;
+    float threshold;
+};
+
+struct td_train_report {
+    size_t rows_read, rows_bad, docs, duplicates;
+    size_t train_docs, val_docs;
+    struct td_train_label_report label[TD_LABEL_COUNT];
+};
+
+/* Train.  *out is yours (td_model_free).  err names the dataset file,
+ * line and column of a problem in the data or the map. */
+int td_train(const struct td_train_opts *opts, struct td_model **out, struct td_train_report *rep,
+             struct td_error *err);
+
+/* Featurise one text the way the analyser does (normalise -> features):
+ * shared so that training and inference cannot drift apart. */
+int td_featurise(const struct td_normaliser *nz, const char *text, size_t len, unsigned bits,
+                 struct td_norm *norm, struct td_features *f, struct td_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

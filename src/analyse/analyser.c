@@ -1,0 +1,410 @@
+/*
+ * analyser.c - the decision layer: normaliser + model + grammar -> verdict.
+ *
+ * How the two sources of evidence combine, per label:
+ *   - the model gives a calibrated probability pm (0 for a label it was not
+ *     trained on, e.g. intimidation, for which no public data exists);
+ *   - the grammar gives a score g for structure it recognised (target +
+ *     intent + harm), or marks the label suppressed when it recognised a
+ *     frame that must not count (negation, a report or quotation of
+ *     someone else's threat, counter-speech, figurative electoral
+ *     language);
+ *   - p = 1 - (1 - pm)(1 - g) (noisy-OR) when the grammar found evidence;
+ *     p = pm * SUPPRESS_DAMP when it only found a suppressing frame, so
+ *     "Labour will be slaughtered on Thursday" is not a threat however
+ *     violent its words look to the n-gram model.
+ * Labels are those with p at or above the model's validation-chosen
+ * threshold.  The tier follows docs/product.md:
+ *   critical  threat + time / place / means / family / address / past attack
+ *   high      any other threat; intimidation with private details (address)
+ *   medium    identity hate, sexual harassment, intimidation
+ *   low       personal abuse, obscenity
+ */
+#include "threatdesk/analyse.h"
+#include "threatdesk/grammar.h"
+#include "threatdesk/model.h"
+#include "threatdesk/text.h"
+#include "threatdesk/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SUPPRESS_DAMP 0.3f
+#define MODEL_SPANS_PER_LABEL 3
+#define MODEL_SPAN_MIN 0.05f
+#define DEFAULT_THRESHOLD 0.5f
+
+struct td_analyser {
+    struct td_normaliser *nz;
+    struct td_grammar *grammar;
+    struct td_model *model;
+    char version[96];
+};
+
+struct td_analysis_ctx {
+    const struct td_analyser *a;
+    struct td_norm norm;
+    struct td_features feats;
+    struct td_grammar_result gr;
+};
+
+static const char *default_home(void)
+{
+    const char *h = getenv("THREATDESK_HOME");
+    return h && *h ? h : TD_SOURCE_DIR;
+}
+
+int td_analyser_open(const char *home, const char *model_path, struct td_analyser **out,
+                     struct td_error *err)
+{
+    int rc;
+    char path[4096];
+    if (!home)
+        home = default_home();
+    struct td_analyser *a = calloc(1, sizeof *a);
+    if (!a)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    snprintf(path, sizeof path, "%s/data/text", home);
+    if ((rc = td_normaliser_load(path, &a->nz, err)) != TD_OK)
+        goto fail;
+    snprintf(path, sizeof path, "%s/data/grammar", home);
+    if ((rc = td_grammar_load(path, &a->grammar, err)) != TD_OK)
+        goto fail;
+    if (!model_path) {
+        snprintf(path, sizeof path, "%s/models/threatdesk.model", home);
+        model_path = path;
+    }
+    if ((rc = td_model_load(model_path, &a->model, err)) != TD_OK)
+        goto fail;
+    snprintf(a->version, sizeof a->version, "%s", a->model->version);
+    *out = a;
+    return TD_OK;
+fail:
+    td_analyser_free(a);
+    return rc;
+}
+
+void td_analyser_free(struct td_analyser *a)
+{
+    if (!a)
+        return;
+    td_normaliser_free(a->nz);
+    td_grammar_free(a->grammar);
+    td_model_free(a->model);
+    free(a);
+}
+
+const char *td_analyser_model_version(const struct td_analyser *a)
+{
+    return a->version;
+}
+
+float td_analyser_threshold(const struct td_analyser *a, enum td_label l)
+{
+    return a->model->trained[l] ? a->model->threshold[l] : DEFAULT_THRESHOLD;
+}
+
+int td_analysis_ctx_new(const struct td_analyser *a, struct td_analysis_ctx **out)
+{
+    struct td_analysis_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return TD_ENOMEM;
+    c->a = a;
+    td_norm_init(&c->norm);
+    td_features_init(&c->feats);
+    td_grammar_result_init(&c->gr);
+    *out = c;
+    return TD_OK;
+}
+
+void td_analysis_ctx_free(struct td_analysis_ctx *c)
+{
+    if (!c)
+        return;
+    td_norm_release(&c->norm);
+    td_features_release(&c->feats);
+    td_grammar_result_release(&c->gr);
+    free(c);
+}
+
+void td_verdict_init(struct td_verdict *v)
+{
+    memset(v, 0, sizeof *v);
+}
+
+void td_verdict_release(struct td_verdict *v)
+{
+    free(v->spans);
+    memset(v, 0, sizeof *v);
+}
+
+static int add_span(struct td_verdict *v, const struct td_norm *n, size_t ns, size_t ne,
+                    enum td_label label, enum td_source src, const char *rule, float weight)
+{
+    if (ne <= ns || ne > n->len)
+        return TD_OK;
+    if (v->nspans == v->cap_) {
+        size_t ncap = v->cap_ ? v->cap_ * 2 : 16;
+        struct td_span *p = realloc(v->spans, ncap * sizeof *p);
+        if (!p)
+            return TD_ENOMEM;
+        v->spans = p;
+        v->cap_ = ncap;
+    }
+    struct td_span *s = &v->spans[v->nspans++];
+    td_norm_map(n, ns, ne, &s->start, &s->end);
+    s->label = label;
+    s->source = src;
+    s->rule = rule;
+    s->weight = weight;
+    return TD_OK;
+}
+
+static int by_start(const void *x, const void *y)
+{
+    const struct td_span *a = x, *b = y;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return (a->end > b->end) - (a->end < b->end);
+}
+
+enum td_label td_verdict_top_label(const struct td_verdict *v)
+{
+    int best = -1;
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        if (v->labels && !(v->labels & (1u << l)))
+            continue;
+        if (best < 0 || v->prob[l] > v->prob[best])
+            best = l;
+    }
+    return (enum td_label)(best < 0 ? 0 : best);
+}
+
+/* The most important label for the tier, in the brief's order. */
+static enum td_severity tier(const struct td_verdict *v)
+{
+    const unsigned critical_flags = TD_FLAG(TIME_BOUND) | TD_FLAG(LOCATION) | TD_FLAG(MEANS) |
+                                    TD_FLAG(FAMILY) | TD_FLAG(ADDRESS) |
+                                    TD_FLAG(PAST_ATTACK_REFERENCE);
+    unsigned L = v->labels;
+    if (L & (1u << TD_LABEL_THREAT))
+        return (v->flags & critical_flags) ? TD_SEVERITY_CRITICAL : TD_SEVERITY_HIGH;
+    if ((L & (1u << TD_LABEL_INTIMIDATION)) && (v->flags & TD_FLAG(ADDRESS)))
+        return TD_SEVERITY_HIGH;
+    if (L &
+        ((1u << TD_LABEL_IDENTITY_HATE) | (1u << TD_LABEL_SEXUAL) | (1u << TD_LABEL_INTIMIDATION)))
+        return TD_SEVERITY_MEDIUM;
+    if (L & (1u << TD_LABEL_ABUSE))
+        return TD_SEVERITY_LOW;
+    return TD_SEVERITY_NONE;
+}
+
+static void write_reason(struct td_verdict *v, const struct td_norm *n)
+{
+    size_t off = 0;
+    char *r = v->reason;
+    const size_t cap = sizeof v->reason;
+#define R_APPEND(...)                                                                              \
+    do {                                                                                           \
+        int k_ = snprintf(r + off, cap - off, __VA_ARGS__);                                        \
+        if (k_ < 0 || (size_t)k_ >= cap - off) {                                                   \
+            return;                                                                                \
+        }                                                                                          \
+        off += (size_t)k_;                                                                         \
+    } while (0)
+    if (!v->labels) {
+        R_APPEND("no label reached its threshold");
+        return;
+    }
+    enum td_label top = td_verdict_top_label(v);
+    R_APPEND("%s %.2f", td_label_name(top), (double)v->prob[top]);
+    /* the strongest grammar rule for the top label, else the model */
+    const struct td_span *best = NULL;
+    for (size_t i = 0; i < v->nspans; i++) {
+        const struct td_span *s = &v->spans[i];
+        if (s->label != top)
+            continue;
+        if (!best || (s->source == TD_SOURCE_GRAMMAR && best->source != TD_SOURCE_GRAMMAR) ||
+            (s->source == best->source && s->weight > best->weight))
+            best = s;
+    }
+    if (best)
+        R_APPEND(" by %s %s", td_source_name(best->source), best->rule ? best->rule : "");
+    for (int b = 0; b < TD_FLAG_COUNT; b++)
+        if (v->flags & (1u << b))
+            R_APPEND("%s%s", b == 0 || !(v->flags & ((1u << b) - 1)) ? "; " : ", ",
+                     td_flag_name(b));
+    (void)n;
+#undef R_APPEND
+}
+
+int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct td_verdict *v,
+               struct td_error *err)
+{
+    const struct td_analyser *a = c->a;
+    const struct td_model *m = a->model;
+    int rc = td_featurise(a->nz, text, len, m->bits, &c->norm, &c->feats, err);
+    if (rc)
+        return rc;
+    rc = td_grammar_match(a->grammar, c->norm.text, c->norm.len, &c->gr, err);
+    if (rc)
+        return rc;
+
+    v->nspans = 0;
+    v->labels = 0;
+    v->flags = 0;
+    v->reason[0] = '\0';
+    v->model_version = a->version;
+    v->invalid_utf8 = c->norm.invalid_utf8;
+
+    float z[TD_LABEL_COUNT];
+    td_model_score(m, &c->feats, z);
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        float pm = td_model_calibrate(m, (enum td_label)l, z[l]);
+        float g = c->gr.score[l];
+        float p;
+        if (g > 0)
+            p = 1.0f - (1.0f - pm) * (1.0f - g);
+        else if (c->gr.suppressed[l])
+            p = pm * SUPPRESS_DAMP;
+        else
+            p = pm;
+        v->prob[l] = p;
+        if (p >= td_analyser_threshold(a, (enum td_label)l))
+            v->labels |= 1u << l;
+    }
+
+    /* flags from the grammar count only for a labelled threat/intimidation
+     * (the grammar already ties details to a threat hit) */
+    if (v->labels & ((1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION)))
+        v->flags |= c->gr.flags;
+
+    /* spans: grammar hits of labelled labels and their details */
+    for (size_t i = 0; i < c->gr.nhits; i++) {
+        const struct td_grammar_hit *h = &c->gr.hits[i];
+        int keep = 0;
+        if (h->kind == TD_HIT_LABEL)
+            keep = (v->labels >> h->label) & 1;
+        else if (h->kind == TD_HIT_DETAIL)
+            keep = (h->flags & v->flags) != 0;
+        if (keep && (rc = add_span(v, &c->norm, h->start, h->end, h->label, TD_SOURCE_GRAMMAR,
+                                   h->rule, h->strength)))
+            goto oom;
+    }
+    /* spans: the words that pushed the model's score most, per label */
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        if (!((v->labels >> l) & 1) || !m->trained[l])
+            continue;
+        size_t top[MODEL_SPANS_PER_LABEL];
+        float topw[MODEL_SPANS_PER_LABEL];
+        size_t ntop = 0;
+        for (size_t w = 0; w < c->feats.nwords; w++) {
+            float cw = td_model_word_contribution(m, &c->feats, w, (enum td_label)l);
+            if (cw < MODEL_SPAN_MIN)
+                continue;
+            size_t k = ntop < MODEL_SPANS_PER_LABEL ? ntop++ : MODEL_SPANS_PER_LABEL;
+            if (k == MODEL_SPANS_PER_LABEL) {
+                if (cw <= topw[k - 1])
+                    continue;
+                k--;
+            }
+            while (k > 0 && topw[k - 1] < cw) {
+                top[k] = top[k - 1];
+                topw[k] = topw[k - 1];
+                k--;
+            }
+            top[k] = w;
+            topw[k] = cw;
+        }
+        for (size_t k = 0; k < ntop; k++)
+            if ((rc =
+                     add_span(v, &c->norm, c->feats.words[top[k]].start, c->feats.words[top[k]].end,
+                              (enum td_label)l, TD_SOURCE_MODEL, "model.ngram", topw[k])))
+                goto oom;
+    }
+    /* obfuscation: a de-obfuscated word inside a reason span */
+    size_t nreason = v->nspans;
+    for (size_t i = 0; i < c->norm.nfixes; i++) {
+        const struct td_fix *f = &c->norm.fixes[i];
+        if (f->kinds == TD_FIX_INVISIBLE || f->kinds == TD_FIX_REPEAT)
+            continue; /* stray zero-widths and "sooooo" are not evasion */
+        for (size_t s = 0; s < nreason; s++) {
+            if (f->orig_start < v->spans[s].end && v->spans[s].start < f->orig_end) {
+                v->flags |= TD_FLAG(OBFUSCATED);
+                if ((rc = add_span(v, &c->norm, f->norm_start, f->norm_end, v->spans[s].label,
+                                   TD_SOURCE_NORMALISER, "normalise.deobfuscated", 1.0f)))
+                    goto oom;
+                break;
+            }
+        }
+    }
+    qsort(v->spans, v->nspans, sizeof *v->spans, by_start);
+    v->severity = tier(v);
+    write_reason(v, &c->norm);
+    return TD_OK;
+oom:
+    return td_error_set(err, TD_ENOMEM, NULL);
+}
+
+void td_verdict_apply_history(struct td_verdict *v, unsigned prior_threats)
+{
+    if (prior_threats == 0 || !(v->labels & (1u << TD_LABEL_THREAT)) ||
+        v->severity != TD_SEVERITY_HIGH)
+        return;
+    v->severity = TD_SEVERITY_CRITICAL;
+    size_t n = strlen(v->reason);
+    snprintf(v->reason + n, sizeof v->reason - n, "; sender has %u earlier threat%s", prior_threats,
+             prior_threats == 1 ? "" : "s");
+}
+
+json_t *td_verdict_to_json(const struct td_verdict *v, const char *text, size_t len)
+{
+    json_t *o = json_object();
+    json_t *labels = json_object(), *pred = json_array(), *flags = json_array(),
+           *spans = json_array();
+    if (!o || !labels || !pred || !flags || !spans)
+        goto fail;
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        /* four decimals: enough to rank, stable to print */
+        double p = (double)(long)((double)v->prob[l] * 10000.0 + 0.5) / 10000.0;
+        json_object_set_new(labels, td_label_name(l), json_real(p));
+        if (v->labels & (1u << l))
+            json_array_append_new(pred, json_string(td_label_name(l)));
+    }
+    for (int b = 0; b < TD_FLAG_COUNT; b++)
+        if (v->flags & (1u << b))
+            json_array_append_new(flags, json_string(td_flag_name(b)));
+    for (size_t i = 0; i < v->nspans; i++) {
+        const struct td_span *s = &v->spans[i];
+        json_t *js = json_pack("{s:I,s:I,s:s,s:s,s:s}", "start", (json_int_t)s->start, "end",
+                               (json_int_t)s->end, "label", td_label_name(s->label), "source",
+                               td_source_name(s->source), "rule", s->rule ? s->rule : "");
+        if (!js)
+            goto fail;
+        if (text && s->end <= len) {
+            /* json_stringn refuses invalid UTF-8: such a span gets no "text" */
+            json_t *t = json_stringn(text + s->start, s->end - s->start);
+            if (t)
+                json_object_set_new(js, "text", t);
+        }
+        json_array_append_new(spans, js);
+    }
+    json_object_set_new(o, "labels", labels);
+    json_object_set_new(o, "predicted", pred);
+    json_object_set_new(o, "severity", json_string(td_severity_name(v->severity)));
+    json_object_set_new(o, "flags", flags);
+    json_object_set_new(o, "spans", spans);
+    json_object_set_new(o, "reason", json_string(v->reason));
+    json_object_set_new(o, "model", json_string(v->model_version ? v->model_version : ""));
+    if (v->invalid_utf8)
+        json_object_set_new(o, "invalid_utf8", json_integer((json_int_t)v->invalid_utf8));
+    return o;
+fail:
+    json_decref(o);
+    json_decref(labels);
+    json_decref(pred);
+    json_decref(flags);
+    json_decref(spans);
+    return NULL;
+}

@@ -1,0 +1,328 @@
+/*
+ * model.c - load, save and score the linear model (format in model.h).
+ */
+#include "threatdesk/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define MAGIC "TDMODEL"
+#define FORMAT_VERSION 1u
+#define LABEL_REC 40
+#define MAX_META (1u << 20)
+
+int td_model_new(unsigned bits, struct td_model **out)
+{
+    if (bits < 10 || bits > 26)
+        return TD_EINVAL;
+    struct td_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return TD_ENOMEM;
+    m->bits = bits;
+    m->qbits = 16;
+    m->w = calloc((size_t)TD_LABEL_COUNT << bits, sizeof *m->w);
+    if (!m->w) {
+        free(m);
+        return TD_ENOMEM;
+    }
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        m->platt_a[l] = 1.0f;
+        m->threshold[l] = 0.5f;
+    }
+    *out = m;
+    return TD_OK;
+}
+
+void td_model_free(struct td_model *m)
+{
+    if (!m)
+        return;
+    free(m->w);
+    free(m->meta);
+    free(m);
+}
+
+/* ---- little-endian encoding ---------------------------------------------------- */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_f32(unsigned char *p, float f)
+{
+    uint32_t v;
+    memcpy(&v, &f, 4);
+    put_u32(p, v);
+}
+
+static float get_f32(const unsigned char *p)
+{
+    uint32_t v = get_u32(p);
+    float f;
+    memcpy(&f, &v, 4);
+    return f;
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* ---- save ------------------------------------------------------------------------ */
+
+int td_model_save(const struct td_model *m, const char *path, struct td_error *err)
+{
+    const size_t nb = (size_t)1 << m->bits;
+    const size_t nw = nb * TD_LABEL_COUNT;
+    const unsigned qbits = m->qbits == 8 ? 8 : 16;
+    const size_t qbytes = qbits / 8;
+    const size_t metalen = m->meta ? strlen(m->meta) : 0;
+    const size_t head = 88 + LABEL_REC * TD_LABEL_COUNT + 4;
+    const size_t total = head + metalen + nw * qbytes + 8;
+    int rc = TD_OK;
+    unsigned char *buf = calloc(1, total);
+    if (!buf)
+        return td_error_set(err, TD_ENOMEM, NULL);
+
+    /* Per-label scale: the largest |w| maps to the largest integer. */
+    const float qmax = qbits == 8 ? 127.0f : 32767.0f;
+    float scale[TD_LABEL_COUNT];
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        float mx = 0;
+        for (size_t b = 0; b < nb; b++) {
+            float a = fabsf(m->w[b * TD_LABEL_COUNT + l]);
+            if (a > mx)
+                mx = a;
+        }
+        scale[l] = mx > 0 ? mx / qmax : 1.0f;
+    }
+
+    memcpy(buf, MAGIC, 8);
+    put_u32(buf + 8, FORMAT_VERSION);
+    put_u32(buf + 12, m->bits);
+    put_u32(buf + 16, TD_LABEL_COUNT);
+    put_u32(buf + 20, qbits);
+    memcpy(buf + 24, m->version, strnlen(m->version, 63));
+    unsigned char *p = buf + 88;
+    for (int l = 0; l < TD_LABEL_COUNT; l++, p += LABEL_REC) {
+        memcpy(p, td_label_name(l), strlen(td_label_name(l)));
+        put_u32(p + 16, (uint32_t)m->trained[l]);
+        put_f32(p + 20, m->bias[l]);
+        put_f32(p + 24, scale[l]);
+        put_f32(p + 28, m->platt_a[l]);
+        put_f32(p + 32, m->platt_b[l]);
+        put_f32(p + 36, m->threshold[l]);
+    }
+    put_u32(p, (uint32_t)metalen);
+    p += 4;
+    memcpy(p, m->meta ? m->meta : "", metalen);
+    p += metalen;
+    for (size_t i = 0; i < nw; i++) {
+        float q = roundf(m->w[i] / scale[i % TD_LABEL_COUNT]);
+        if (q > qmax)
+            q = qmax;
+        if (q < -qmax)
+            q = -qmax;
+        int32_t v = (int32_t)q;
+        if (qbits == 8) {
+            *p++ = (unsigned char)(int8_t)v;
+        } else {
+            uint16_t u = (uint16_t)(int16_t)v;
+            *p++ = (unsigned char)(u & 0xff);
+            *p++ = (unsigned char)(u >> 8);
+        }
+    }
+    put_u64(p, XXH3_64bits(buf, (size_t)(p - buf)));
+
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+        rc = td_error_set(err, TD_EINVAL, "path too long");
+        goto out;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        td_error_at(err, tmp, 0, 0);
+        rc = td_error_set(err, TD_EIO, "cannot create: %s", strerror(errno));
+        goto out;
+    }
+    int bad = fwrite(buf, 1, total, f) != total;
+    bad |= fflush(f) != 0;
+    bad |= fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        td_error_at(err, path, 0, 0);
+        rc = td_error_set(err, TD_EIO, "cannot write model: %s", strerror(errno));
+    }
+out:
+    free(buf);
+    return rc;
+}
+
+/* ---- load ------------------------------------------------------------------------ */
+
+int td_model_load(const char *path, struct td_model **out, struct td_error *err)
+{
+    int rc = TD_OK;
+    unsigned char *buf = NULL;
+    struct td_model *m = NULL;
+    td_error_at(err, path, 0, 0);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return td_error_set(err, errno == ENOENT ? TD_ENOTFOUND : TD_EIO, "cannot open model: %s",
+                            strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) {
+        rc = td_error_set(err, TD_EIO, "cannot seek");
+        goto out;
+    }
+    long sz = ftell(f);
+    rewind(f);
+    const size_t head = 88 + LABEL_REC * TD_LABEL_COUNT + 4;
+    if (sz < (long)(head + 8) || sz > (1L << 30)) {
+        rc = td_error_set(err, TD_EMODEL, "file size %ld is not that of a model", sz);
+        goto out;
+    }
+    size_t total = (size_t)sz;
+    buf = malloc(total);
+    if (!buf) {
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+        goto out;
+    }
+    if (fread(buf, 1, total, f) != total) {
+        rc = td_error_set(err, TD_EIO, "short read");
+        goto out;
+    }
+    if (memcmp(buf, MAGIC, 8) != 0) {
+        rc = td_error_set(err, TD_EMODEL, "bad magic: not a threatdesk model");
+        goto out;
+    }
+    if (get_u32(buf + 8) != FORMAT_VERSION) {
+        td_error_at(err, path, 0, 8);
+        rc = td_error_set(err, TD_EMODEL, "format version %u, this build reads %u",
+                          get_u32(buf + 8), FORMAT_VERSION);
+        goto out;
+    }
+    if (get_u64(buf + total - 8) != XXH3_64bits(buf, total - 8)) {
+        td_error_at(err, path, 0, total - 8);
+        rc = td_error_set(err, TD_EMODEL, "checksum mismatch: file truncated or corrupted");
+        goto out;
+    }
+    unsigned bits = get_u32(buf + 12), nl = get_u32(buf + 16), qbits = get_u32(buf + 20);
+    if (bits < 10 || bits > 26 || nl != TD_LABEL_COUNT || (qbits != 8 && qbits != 16)) {
+        td_error_at(err, path, 0, 12);
+        rc = td_error_set(err, TD_EMODEL, "unsupported shape: bits=%u labels=%u qbits=%u", bits, nl,
+                          qbits);
+        goto out;
+    }
+    size_t metalen = get_u32(buf + head - 4);
+    size_t nw = (size_t)TD_LABEL_COUNT << bits;
+    if (metalen > MAX_META || head + metalen + nw * (qbits / 8) + 8 != total) {
+        rc = td_error_set(err, TD_EMODEL, "size does not match header");
+        goto out;
+    }
+    if ((rc = td_model_new(bits, &m)) != TD_OK) {
+        rc = td_error_set(err, rc, NULL);
+        goto out;
+    }
+    m->qbits = qbits;
+    memcpy(m->version, buf + 24, 63);
+    m->version[63] = '\0';
+    float scale[TD_LABEL_COUNT];
+    const unsigned char *p = buf + 88;
+    for (int l = 0; l < TD_LABEL_COUNT; l++, p += LABEL_REC) {
+        if (strncmp((const char *)p, td_label_name(l), 16) != 0) {
+            td_error_at(err, path, 0, (size_t)(p - buf));
+            rc = td_error_set(err, TD_EMODEL, "label %d is '%.16s', expected '%s'", l,
+                              (const char *)p, td_label_name(l));
+            goto out;
+        }
+        m->trained[l] = (int)get_u32(p + 16);
+        m->bias[l] = get_f32(p + 20);
+        scale[l] = get_f32(p + 24);
+        m->platt_a[l] = get_f32(p + 28);
+        m->platt_b[l] = get_f32(p + 32);
+        m->threshold[l] = get_f32(p + 36);
+    }
+    p += 4;
+    if (metalen) {
+        m->meta = malloc(metalen + 1);
+        if (!m->meta) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+            goto out;
+        }
+        memcpy(m->meta, p, metalen);
+        m->meta[metalen] = '\0';
+        p += metalen;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        int32_t v;
+        if (qbits == 8) {
+            v = (int8_t)*p++;
+        } else {
+            v = (int16_t)(uint16_t)(p[0] | p[1] << 8);
+            p += 2;
+        }
+        m->w[i] = (float)v * scale[i % TD_LABEL_COUNT];
+    }
+    td_error_clear(err);
+    *out = m;
+    m = NULL;
+out:
+    td_model_free(m);
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* ---- scoring ------------------------------------------------------------------- */
+
+void td_model_score(const struct td_model *m, const struct td_features *f, float z[TD_LABEL_COUNT])
+{
+    float acc[TD_LABEL_COUNT] = {0};
+    for (size_t i = 0; i < f->n; i++) {
+        const float *w = m->w + (size_t)f->idx[i] * TD_LABEL_COUNT;
+        for (int l = 0; l < TD_LABEL_COUNT; l++)
+            acc[l] += w[l];
+    }
+    for (int l = 0; l < TD_LABEL_COUNT; l++)
+        z[l] = m->bias[l] + f->value * acc[l];
+}
+
+float td_model_calibrate(const struct td_model *m, enum td_label l, float z)
+{
+    if (!m->trained[l])
+        return 0.0f;
+    double t = (double)m->platt_a[l] * z + m->platt_b[l];
+    return (float)(1.0 / (1.0 + exp(-t)));
+}
+
+float td_model_word_contribution(const struct td_model *m, const struct td_features *f, size_t w,
+                                 enum td_label l)
+{
+    float acc = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->word[i] == w)
+            acc += m->w[(size_t)f->idx[i] * TD_LABEL_COUNT + l];
+    return acc * f->value;
+}

@@ -1,0 +1,609 @@
+/*
+ * train.c - dataset loading and SGD training (see train.h for the method).
+ */
+#include "threatdesk/train.h"
+#include "threatdesk/buf.h"
+#include "threatdesk/metrics.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define MAX_DATASET_BYTES (256u * 1024 * 1024)
+#define MAX_COLUMNS 64
+#define MAX_RULES 8
+#define MAX_VALUES 8
+
+int td_featurise(const struct td_normaliser *nz, const char *text, size_t len, unsigned bits,
+                 struct td_norm *norm, struct td_features *f, struct td_error *err)
+{
+    int rc = td_normalise(nz, text, len, norm, err);
+    if (rc)
+        return rc;
+    if (td_features_extract(norm->text, norm->len, bits, f))
+        return td_error_set(err, TD_ENOMEM, NULL);
+    return TD_OK;
+}
+
+/* ---- the corpus ---------------------------------------------------------------- */
+
+struct doc {
+    char *text;
+    unsigned char y;    /* label bits */
+    unsigned char mask; /* annotated label bits */
+    unsigned char val;  /* in the validation split */
+    uint64_t hash;
+};
+
+struct corpus {
+    struct doc *docs;
+    size_t n, cap;
+    /* open-addressing index by text hash, for merging duplicates */
+    size_t *slot;
+    size_t nslot;
+    size_t dups;
+};
+
+static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y, unsigned mask)
+{
+    uint64_t h = XXH3_64bits(text, len);
+    if (c->n * 2 >= c->nslot) {
+        size_t ns = c->nslot ? c->nslot * 2 : 1 << 16;
+        size_t *slot = malloc(ns * sizeof *slot);
+        if (!slot)
+            return TD_ENOMEM;
+        for (size_t i = 0; i < ns; i++)
+            slot[i] = (size_t)-1;
+        for (size_t d = 0; d < c->n; d++) {
+            size_t i = c->docs[d].hash & (ns - 1);
+            while (slot[i] != (size_t)-1)
+                i = (i + 1) & (ns - 1);
+            slot[i] = d;
+        }
+        free(c->slot);
+        c->slot = slot;
+        c->nslot = ns;
+    }
+    size_t i = h & (c->nslot - 1);
+    for (; c->slot[i] != (size_t)-1; i = (i + 1) & (c->nslot - 1)) {
+        struct doc *d = &c->docs[c->slot[i]];
+        if (d->hash == h && strlen(d->text) == len && memcmp(d->text, text, len) == 0) {
+            /* the same text in two datasets: a label is positive if any
+             * dataset says so, annotated if any annotates it */
+            d->y |= (unsigned char)y;
+            d->mask |= (unsigned char)mask;
+            c->dups++;
+            return TD_OK;
+        }
+    }
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 4096;
+        struct doc *nd = realloc(c->docs, ncap * sizeof *nd);
+        if (!nd)
+            return TD_ENOMEM;
+        c->docs = nd;
+        c->cap = ncap;
+    }
+    struct doc *d = &c->docs[c->n];
+    d->text = malloc(len + 1);
+    if (!d->text)
+        return TD_ENOMEM;
+    memcpy(d->text, text, len);
+    d->text[len] = '\0';
+    d->y = (unsigned char)y;
+    d->mask = (unsigned char)mask;
+    d->val = 0;
+    d->hash = h;
+    c->slot[i] = c->n++;
+    return TD_OK;
+}
+
+static void corpus_free(struct corpus *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->docs[i].text);
+    free(c->docs);
+    free(c->slot);
+}
+
+/* ---- one dataset file -------------------------------------------------------------- */
+
+struct rule {
+    int label;
+    int col; /* resolved from the header */
+    const char *column;
+    const char *values[MAX_VALUES];
+    size_t nvalues;
+};
+
+struct loader {
+    struct corpus *c;
+    const char *file;
+    const char *text_column;
+    int text_col;
+    struct rule rules[TD_LABEL_COUNT * MAX_RULES];
+    size_t nrules;
+    unsigned mask;
+    char *fields[MAX_COLUMNS];
+    size_t flen[MAX_COLUMNS];
+    size_t nfields;
+    size_t ncols; /* header width */
+    int have_header;
+    size_t row, bad, read;
+    int rc;
+    struct td_error *err;
+};
+
+static void ld_field(void *data, size_t len, void *ud)
+{
+    struct loader *L = ud;
+    if (L->nfields >= MAX_COLUMNS) {
+        L->nfields++;
+        return;
+    }
+    L->fields[L->nfields] = data ? strndup(data, len) : strdup("");
+    L->flen[L->nfields] = len;
+    L->nfields++;
+}
+
+static void ld_row(int term, void *ud)
+{
+    (void)term;
+    struct loader *L = ud;
+    L->row++;
+    size_t nf = L->nfields < MAX_COLUMNS ? L->nfields : MAX_COLUMNS;
+    if (L->rc)
+        goto done;
+    if (!L->have_header) {
+        L->have_header = 1;
+        L->ncols = L->nfields;
+        for (size_t i = 0; i < nf; i++) {
+            /* the first column of davidson has an empty name */
+            if (strcmp(L->fields[i], L->text_column) == 0)
+                L->text_col = (int)i;
+            for (size_t r = 0; r < L->nrules; r++)
+                if (strcmp(L->fields[i], L->rules[r].column) == 0)
+                    L->rules[r].col = (int)i;
+        }
+        if (L->text_col < 0) {
+            td_error_at(L->err, L->file, 1, 0);
+            td_error_field(L->err, L->text_column);
+            L->rc = td_error_set(L->err, TD_EPARSE, "text column not in the header");
+        }
+        for (size_t r = 0; r < L->nrules && !L->rc; r++)
+            if (L->rules[r].col < 0) {
+                td_error_at(L->err, L->file, 1, 0);
+                td_error_field(L->err, L->rules[r].column);
+                L->rc = td_error_set(L->err, TD_EPARSE, "label column not in the header");
+            }
+        goto done;
+    }
+    if (L->nfields != L->ncols) {
+        L->bad++; /* a ragged row: skipped and counted, never guessed at */
+        goto done;
+    }
+    unsigned y = 0;
+    for (size_t r = 0; r < L->nrules; r++) {
+        const char *v = L->fields[L->rules[r].col];
+        for (size_t k = 0; k < L->rules[r].nvalues; k++)
+            if (strcmp(v, L->rules[r].values[k]) == 0)
+                y |= 1u << L->rules[r].label;
+    }
+    const char *text = L->fields[L->text_col];
+    size_t tl = L->flen[L->text_col];
+    if (tl == 0) {
+        L->bad++;
+        goto done;
+    }
+    L->read++;
+    if (corpus_add(L->c, text, tl, y, L->mask))
+        L->rc = td_error_set(L->err, TD_ENOMEM, NULL);
+done:
+    for (size_t i = 0; i < nf; i++)
+        free(L->fields[i]);
+    L->nfields = 0;
+}
+
+static int read_file(const char *path, char **out, size_t *len, struct td_error *err)
+{
+    td_error_at(err, path, 0, 0);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return td_error_set(err, errno == ENOENT ? TD_ENOTFOUND : TD_EIO, "cannot open: %s",
+                            strerror(errno));
+    struct td_buf b;
+    td_buf_init(&b, MAX_DATASET_BYTES);
+    char chunk[65536];
+    size_t n;
+    int rc = TD_OK;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if ((rc = td_buf_append(&b, chunk, n)) != TD_OK)
+            break;
+    if (!rc && ferror(f))
+        rc = TD_EIO;
+    fclose(f);
+    if (rc) {
+        td_buf_release(&b);
+        return td_error_set(err, rc, "cannot read dataset");
+    }
+    *out = td_buf_detach(&b, len);
+    td_error_clear(err);
+    return TD_OK;
+}
+
+static int load_dataset(struct corpus *c, const char *root, json_t *ds, size_t idx,
+                        struct td_train_report *rep, struct td_error *err)
+{
+    const char *file = json_string_value(json_object_get(ds, "file"));
+    const char *delim = json_string_value(json_object_get(ds, "delimiter"));
+    const char *textcol = json_string_value(json_object_get(ds, "text"));
+    json_t *labels = json_object_get(ds, "labels");
+    if (!file || !delim || strlen(delim) != 1 || !textcol || !json_is_object(labels)) {
+        td_error_field(err, "datasets");
+        return td_error_set(err, TD_EPARSE,
+                            "dataset %zu needs 'file', a one-character 'delimiter', 'text' and "
+                            "'labels'",
+                            idx);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", root, file);
+    struct loader L;
+    memset(&L, 0, sizeof L);
+    L.c = c;
+    L.file = path;
+    L.text_column = textcol;
+    L.text_col = -1;
+    L.err = err;
+    const char *lname;
+    json_t *rules;
+    json_object_foreach(labels, lname, rules)
+    {
+        int l = td_label_from_name(lname);
+        if (l < 0 || !json_is_array(rules)) {
+            td_error_field(err, lname);
+            return td_error_set(err, TD_EPARSE, "dataset '%s': unknown label or rules not a list",
+                                file);
+        }
+        L.mask |= 1u << l;
+        size_t i;
+        json_t *r;
+        json_array_foreach(rules, i, r)
+        {
+            if (L.nrules >= sizeof L.rules / sizeof L.rules[0])
+                return td_error_set(err, TD_ETOOBIG, "too many rules for '%s'", file);
+            struct rule *R = &L.rules[L.nrules++];
+            R->label = l;
+            R->col = -1;
+            R->column = json_string_value(json_object_get(r, "column"));
+            json_t *in = json_object_get(r, "in");
+            if (!R->column || !json_is_array(in) || json_array_size(in) > MAX_VALUES) {
+                td_error_field(err, lname);
+                return td_error_set(err, TD_EPARSE,
+                                    "dataset '%s': a rule needs 'column' and 'in' (<= %d values)",
+                                    file, MAX_VALUES);
+            }
+            for (size_t k = 0; k < json_array_size(in); k++) {
+                R->values[k] = json_string_value(json_array_get(in, k));
+                if (!R->values[k])
+                    return td_error_set(err, TD_EPARSE, "dataset '%s': values must be strings",
+                                        file);
+            }
+            R->nvalues = json_array_size(in);
+        }
+    }
+    char *data = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &data, &len, err);
+    if (rc)
+        return rc;
+    struct csv_parser p;
+    if (csv_init(&p, CSV_APPEND_NULL) != 0) {
+        free(data);
+        return td_error_set(err, TD_ENOMEM, NULL);
+    }
+    csv_set_delim(&p, (unsigned char)delim[0]);
+    size_t done = csv_parse(&p, data, len, ld_field, ld_row, &L);
+    if (done != len && !L.rc) {
+        td_error_at(err, path, L.row + 1, done);
+        L.rc = td_error_set(err, TD_EPARSE, "CSV: %s", csv_strerror(csv_error(&p)));
+    }
+    if (!L.rc)
+        csv_fini(&p, ld_field, ld_row, &L);
+    csv_free(&p);
+    free(data);
+    rep->rows_read += L.read;
+    rep->rows_bad += L.bad;
+    return L.rc;
+}
+
+/* ---- SGD ---------------------------------------------------------------------- */
+
+/* xorshift64*: the shuffling generator; seeded, so training is repeatable. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545F4914F6CDD1DULL;
+}
+
+struct fdocs {
+    uint32_t *idx; /* all feature indices, doc after doc */
+    size_t *off;   /* [ndocs+1] */
+    float *value;
+};
+
+static int json_dump_split(const char *dir, const struct corpus *c, int val, struct td_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.jsonl", dir, val ? "val" : "train");
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        td_error_at(err, path, 0, 0);
+        return td_error_set(err, TD_EIO, "cannot create: %s", strerror(errno));
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        const struct doc *d = &c->docs[i];
+        if (d->val != val)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "text", json_string(d->text));
+        for (int l = 0; l < TD_LABEL_COUNT; l++)
+            if (d->mask & (1u << l))
+                json_object_set_new(o, td_label_name(l), json_integer((d->y >> l) & 1));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(o);
+        if (!s) /* a text that is not valid UTF-8: not exportable as JSON */
+            continue;
+        fprintf(f, "%s\n", s);
+        free(s);
+    }
+    if (fclose(f) != 0) {
+        td_error_at(err, path, 0, 0);
+        return td_error_set(err, TD_EIO, "write failed");
+    }
+    return TD_OK;
+}
+
+int td_train(const struct td_train_opts *o, struct td_model **out, struct td_train_report *rep,
+             struct td_error *err)
+{
+    int rc = TD_OK;
+    struct corpus c;
+    memset(&c, 0, sizeof c);
+    struct fdocs F = {0};
+    struct td_model *m = NULL;
+    struct td_norm norm;
+    struct td_features feats;
+    td_norm_init(&norm);
+    td_features_init(&feats);
+    float *z = NULL;
+    unsigned char *truth = NULL;
+    size_t *order = NULL;
+    memset(rep, 0, sizeof *rep);
+
+    unsigned bits = o->bits ? o->bits : 18;
+    unsigned epochs = o->epochs ? o->epochs : 5;
+    float lr0 = o->lr > 0 ? o->lr : 0.5f;
+    uint64_t seed = o->seed ? o->seed : 1;
+    unsigned valpct = o->val_percent ? o->val_percent : 10;
+
+    /* 1. the dataset map and the data */
+    json_error_t jerr;
+    json_t *cfg = json_load_file(o->config, 0, &jerr);
+    if (!cfg) {
+        td_error_at(err, o->config, (size_t)jerr.line, (size_t)jerr.position);
+        return td_error_set(err, TD_EPARSE, "dataset map: %s", jerr.text);
+    }
+    json_t *list = json_object_get(cfg, "datasets");
+    if (!json_is_array(list) || json_array_size(list) == 0) {
+        td_error_at(err, o->config, 0, 0);
+        td_error_field(err, "datasets");
+        rc = td_error_set(err, TD_EPARSE, "expected a non-empty list");
+        goto out;
+    }
+    size_t i;
+    json_t *ds;
+    json_array_foreach(list, i, ds)
+    {
+        if ((rc = load_dataset(&c, o->data_root, ds, i, rep, err)) != TD_OK)
+            goto out;
+    }
+    rep->docs = c.n;
+    rep->duplicates = c.dups;
+
+    /* 2. the split: by a seeded hash of the text */
+    for (size_t d = 0; d < c.n; d++) {
+        uint64_t h = XXH3_64bits_withSeed(c.docs[d].text, strlen(c.docs[d].text), seed);
+        c.docs[d].val = (h % 100) < valpct;
+        c.docs[d].val ? rep->val_docs++ : rep->train_docs++;
+    }
+    if (o->dump_dir && ((rc = json_dump_split(o->dump_dir, &c, 0, err)) != TD_OK ||
+                        (rc = json_dump_split(o->dump_dir, &c, 1, err)) != TD_OK))
+        goto out;
+
+    /* 3. features, once */
+    F.off = malloc((c.n + 1) * sizeof *F.off);
+    F.value = malloc(c.n * sizeof *F.value);
+    if (!F.off || !F.value)
+        goto oom;
+    size_t fcap = c.n * 256, fn = 0;
+    F.idx = malloc(fcap * sizeof *F.idx);
+    if (!F.idx)
+        goto oom;
+    for (size_t d = 0; d < c.n; d++) {
+        F.off[d] = fn;
+        rc = td_featurise(o->nz, c.docs[d].text, strlen(c.docs[d].text), bits, &norm, &feats, err);
+        if (rc)
+            goto out;
+        if (fn + feats.n > fcap) {
+            while (fn + feats.n > fcap)
+                fcap *= 2;
+            uint32_t *ni = realloc(F.idx, fcap * sizeof *ni);
+            if (!ni)
+                goto oom;
+            F.idx = ni;
+        }
+        memcpy(F.idx + fn, feats.idx, feats.n * sizeof *F.idx);
+        fn += feats.n;
+        F.value[d] = feats.value;
+    }
+    F.off[c.n] = fn;
+
+    /* 4. class weights: rare positives (threats) count more, sub-linearly */
+    float cw[TD_LABEL_COUNT];
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        size_t pos = 0, n = 0;
+        for (size_t d = 0; d < c.n; d++) {
+            if (c.docs[d].val || !(c.docs[d].mask & (1u << l)))
+                continue;
+            n++;
+            pos += (c.docs[d].y >> l) & 1;
+        }
+        rep->label[l].train_n = n;
+        rep->label[l].train_pos = pos;
+        cw[l] = pos ? (float)sqrt((double)(n - pos) / (double)pos) : 1.0f;
+        if (cw[l] > 8)
+            cw[l] = 8;
+        if (cw[l] < 1)
+            cw[l] = 1;
+    }
+
+    if ((rc = td_model_new(bits, &m)) != TD_OK)
+        goto oom;
+    m->qbits = o->qbits == 8 ? 8 : 16;
+    snprintf(m->version, sizeof m->version, "%s", o->version ? o->version : "td-linear-1");
+    for (int l = 0; l < TD_LABEL_COUNT; l++)
+        m->trained[l] = rep->label[l].train_pos > 0;
+
+    /* 5. SGD, fastText-style linear decay of the learning rate */
+    order = malloc(c.n * sizeof *order);
+    if (!order)
+        goto oom;
+    size_t ntrain = 0;
+    for (size_t d = 0; d < c.n; d++)
+        if (!c.docs[d].val)
+            order[ntrain++] = d;
+    uint64_t rs = seed * 0x9E3779B97F4A7C15ULL + 1;
+    size_t total = (size_t)epochs * ntrain, step = 0;
+    for (unsigned e = 0; e < epochs; e++) {
+        for (size_t k = ntrain; k > 1; k--) { /* Fisher-Yates */
+            size_t j = (size_t)(rng_next(&rs) % k);
+            size_t t = order[k - 1];
+            order[k - 1] = order[j];
+            order[j] = t;
+        }
+        for (size_t k = 0; k < ntrain; k++, step++) {
+            size_t d = order[k];
+            const struct doc *D = &c.docs[d];
+            float lr = lr0 * (1.0f - (float)step / (float)total);
+            float acc[TD_LABEL_COUNT] = {0};
+            for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
+                const float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
+                for (int l = 0; l < TD_LABEL_COUNT; l++)
+                    acc[l] += w[l];
+            }
+            float g[TD_LABEL_COUNT];
+            int any = 0;
+            for (int l = 0; l < TD_LABEL_COUNT; l++) {
+                g[l] = 0;
+                if (!(D->mask & (1u << l)) || !m->trained[l])
+                    continue;
+                float zz = m->bias[l] + F.value[d] * acc[l];
+                float p = 1.0f / (1.0f + expf(-zz));
+                int y = (D->y >> l) & 1;
+                g[l] = (p - (float)y) * (y ? cw[l] : 1.0f);
+                m->bias[l] -= lr * g[l] * 0.1f;
+                g[l] *= lr * F.value[d];
+                any = 1;
+            }
+            if (!any)
+                continue;
+            for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
+                float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
+                for (int l = 0; l < TD_LABEL_COUNT; l++)
+                    w[l] -= g[l];
+            }
+        }
+    }
+
+    /* 6. validation: AUC, calibration, thresholds */
+    z = malloc(c.n * sizeof *z);
+    truth = malloc(c.n);
+    if (!z || !truth)
+        goto oom;
+    json_t *meta = json_object();
+    json_t *mval = json_object();
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        size_t n = 0;
+        for (size_t d = 0; d < c.n; d++) {
+            const struct doc *D = &c.docs[d];
+            if (!D->val || !(D->mask & (1u << l)))
+                continue;
+            float acc = 0;
+            for (size_t q = F.off[d]; q < F.off[d + 1]; q++)
+                acc += m->w[(size_t)F.idx[q] * TD_LABEL_COUNT + l];
+            z[n] = m->bias[l] + F.value[d] * acc;
+            truth[n] = (D->y >> l) & 1;
+            n++;
+        }
+        struct td_train_label_report *R = &rep->label[l];
+        R->val_n = n;
+        for (size_t k = 0; k < n; k++)
+            R->val_pos += truth[k];
+        if (!m->trained[l] || R->val_pos == 0 || R->val_pos == n) {
+            R->auc = -1;
+            continue;
+        }
+        R->auc = td_roc_auc(z, truth, n, NULL);
+        td_platt_fit(z, truth, n, &m->platt_a[l], &m->platt_b[l]);
+        for (size_t k = 0; k < n; k++)
+            z[k] = td_model_calibrate(m, (enum td_label)l, z[k]);
+        m->threshold[l] = R->threshold = td_best_f1_threshold(z, truth, n);
+        struct td_prf prf;
+        td_prf_at(z, truth, n, m->threshold[l], &prf);
+        R->precision = prf.precision;
+        R->recall = prf.recall;
+        R->f1 = prf.f1;
+        json_object_set_new(mval, td_label_name(l),
+                            json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:f}", "n", (json_int_t)n, "pos",
+                                      (json_int_t)R->val_pos, "roc_auc", R->auc, "precision",
+                                      R->precision, "recall", R->recall, "f1", R->f1, "threshold",
+                                      (double)R->threshold));
+    }
+    json_t *dsn = json_array();
+    json_array_foreach(list, i, ds) json_array_append(dsn, json_object_get(ds, "name"));
+    json_object_set_new(meta, "datasets", dsn);
+    json_object_set_new(
+        meta, "training",
+        json_pack("{s:i,s:i,s:f,s:I,s:i,s:i,s:i}", "bits", (int)bits, "epochs", (int)epochs, "lr",
+                  (double)lr0, "seed", (json_int_t)seed, "val_percent", (int)valpct, "train_docs",
+                  (json_int_t)rep->train_docs, "val_docs", (json_int_t)rep->val_docs));
+    json_object_set_new(meta, "validation", mval);
+    m->meta = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
+    json_decref(meta);
+
+    *out = m;
+    m = NULL;
+    goto out;
+oom:
+    rc = td_error_set(err, TD_ENOMEM, NULL);
+out:
+    json_decref(cfg);
+    td_model_free(m);
+    corpus_free(&c);
+    free(F.idx);
+    free(F.off);
+    free(F.value);
+    free(z);
+    free(truth);
+    free(order);
+    td_norm_release(&norm);
+    td_features_release(&feats);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* cli.c - error printing and option parsing shared by the commands. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void td_cli_error(const char *cmd, const struct td_error *err)
+{
+    char buf[1024];
+    fprintf(stderr, "threatdesk %s: %s\n", cmd, td_error_format(err, buf, sizeof buf));
+}
+
+void td_cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "threatdesk %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int td_cli_size(const char *s, size_t max, size_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return TD_EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return TD_EINVAL;
+    *out = (size_t)v;
+    return TD_OK;
+}
+
+const char *td_cli_home(const char *opt)
+{
+    if (opt)
+        return opt;
+    const char *h = getenv("THREATDESK_HOME");
+    return h && *h ? h : TD_SOURCE_DIR;
+}

@@ -1,0 +1,21 @@
+/*
+ * cli.h - helpers shared by the commands: the only place that turns a
+ * td_error into words on stderr.
+ */
+#ifndef TD_CLI_CLI_H
+#define TD_CLI_CLI_H
+
+#include <stddef.h>
+
+#include "threatdesk/error.h"
+
+/* "threatdesk <cmd>: <file>:<line>: byte N: field F: message" on stderr. */
+void td_cli_error(const char *cmd, const struct td_error *err);
+/* printf-style message on stderr, prefixed "threatdesk <cmd>: ". */
+void td_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a non-negative integer option strictly (whole string, in range). */
+int td_cli_size(const char *s, size_t max, size_t *out);
+/* The installation home: --home, else $THREATDESK_HOME, else the source tree. */
+const char *td_cli_home(const char *opt);
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * cmd_scan.c - `threatdesk scan`: analyse messages from files or stdin.
+ *
+ * Default output is for a person: the messages ranked most urgent first
+ * (severity, then probability), each with its tier, top label, a one-line
+ * excerpt around the strongest reason, and the reason.  Only the top N are
+ * kept (a bounded list), so the table costs constant memory too.
+ * --json is for programs: one object per input record, in input order,
+ * streamed.  A bad record yields an error object (and a line on stderr)
+ * and scanning goes on; the exit status is 1 when any record failed.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "threatdesk/analyse.h"
+#include "threatdesk/reader.h"
+
+#define EXCERPT_BYTES 72
+
+struct row {
+    int severity;
+    float prob;
+    size_t seq;
+    char *id;
+    char *excerpt;
+    char *reason;
+    char label[24];
+};
+
+struct scan {
+    struct td_analyser *an;
+    struct td_analysis_ctx *ctx;
+    int json;
+    size_t top;
+    struct row *rows;
+    size_t nrows;
+    size_t seen, failed;
+    size_t by_tier[TD_SEVERITY_COUNT];
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: threatdesk scan [options] [FILE...]   (no FILE or '-': stdin)\n"
+               "  --lines             one message per line\n"
+               "  --jsonl             JSON Lines (--text-field, --id-field; default text/id)\n"
+               "  --csv               CSV with a header (--text-column, --id-column)\n"
+               "  --format NAME       force a format: text lines jsonl csv eml mbox maildir\n"
+               "                      twitter bluesky facebook image pdf (default: detect)\n"
+               "  --text-field PATH   JSON field holding the text (dotted path allowed)\n"
+               "  --id-field PATH     JSON field holding the id\n"
+               "  --text-column NAME  CSV column holding the text\n"
+               "  --id-column NAME    CSV column holding the id\n"
+               "  --json              one JSON object per record, in input order\n"
+               "  --top N             rows in the ranked table (default 50)\n"
+               "  --max-record BYTES  refuse records larger than this (default 16 MiB)\n"
+               "  --model FILE        model file (default <home>/models/threatdesk.model)\n"
+               "  --home DIR          threatdesk home (data/, models/)\n");
+}
+
+/* Copy up to max bytes of s into a one-line, UTF-8-safe excerpt. */
+static char *one_line(const char *s, size_t len, size_t start, size_t max)
+{
+    if (start > len)
+        start = len;
+    /* centre the window on start */
+    size_t from = start > max / 3 ? start - max / 3 : 0;
+    while (from > 0 && from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
+        from--;
+    size_t to = from + max < len ? from + max : len;
+    while (to < len && to > from && ((unsigned char)s[to] & 0xC0) == 0x80)
+        to--;
+    char *out = malloc(to - from + 8);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    if (from > 0)
+        o += (size_t)snprintf(out, 8, "...");
+    int space = 0;
+    for (size_t i = from; i < to; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f) {
+            if (!space && o)
+                out[o++] = ' ';
+            space = 1;
+            continue;
+        }
+        if (c == ' ' && space)
+            continue;
+        space = c == ' ';
+        out[o++] = (char)c;
+    }
+    if (to < len)
+        o += (size_t)snprintf(out + o, 4, "...");
+    out[o] = '\0';
+    return out;
+}
+
+static void row_free(struct row *r)
+{
+    free(r->id);
+    free(r->excerpt);
+    free(r->reason);
+}
+
+/* 1 when a ranks above b */
+static int ranks_above(const struct row *a, const struct row *b)
+{
+    if (a->severity != b->severity)
+        return a->severity > b->severity;
+    if (a->prob != b->prob)
+        return a->prob > b->prob;
+    return a->seq < b->seq;
+}
+
+static void keep_row(struct scan *S, const struct td_message *m, const struct td_verdict *v)
+{
+    enum td_label top = td_verdict_top_label(v);
+    struct row r = {.severity = (int)v->severity, .prob = v->prob[top], .seq = S->seen};
+    if (S->nrows == S->top && !ranks_above(&r, &S->rows[S->nrows - 1]))
+        return;
+    /* the excerpt is centred on the strongest grammar span, else the first */
+    size_t at = 0;
+    for (size_t i = 0; i < v->nspans; i++) {
+        if (v->spans[i].source == TD_SOURCE_GRAMMAR && v->spans[i].label == top) {
+            at = v->spans[i].start;
+            break;
+        }
+        if (i == 0)
+            at = v->spans[i].start;
+    }
+    r.id = strdup(m->id ? m->id : "-");
+    r.excerpt = one_line(m->text, m->text_len, at, EXCERPT_BYTES);
+    r.reason = strdup(v->reason);
+    snprintf(r.label, sizeof r.label, "%s", v->labels ? td_label_name(top) : "-");
+    if (!r.id || !r.excerpt || !r.reason) {
+        row_free(&r);
+        return;
+    }
+    if (S->nrows == S->top) {
+        row_free(&S->rows[--S->nrows]);
+    }
+    size_t k = S->nrows++;
+    while (k > 0 && ranks_above(&r, &S->rows[k - 1])) {
+        S->rows[k] = S->rows[k - 1];
+        k--;
+    }
+    S->rows[k] = r;
+}
+
+static void print_error_json(const struct td_message *m, const struct td_error *err)
+{
+    json_t *o = json_pack("{s:s?,s:{s:s,s:s,s:s,s:I,s:I}}", "id", m && m->id ? m->id : NULL,
+                          "error", "code", td_errname(err->code), "message",
+                          err->message[0] ? err->message : td_strerror(err->code), "file",
+                          err->file, "line", (json_int_t)err->line, "byte", (json_int_t)err->byte);
+    if (!o)
+        return;
+    if (err->field[0])
+        json_object_set_new(json_object_get(o, "error"), "field", json_string(err->field));
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    json_decref(o);
+}
+
+static int scan_one(struct scan *S, const char *path, const struct td_reader_opts *ro)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_reader *r = NULL;
+    if (td_reader_open(path, ro, &r, &err)) {
+        td_cli_error("scan", &err);
+        if (S->json)
+            print_error_json(NULL, &err);
+        S->failed++;
+        return 1;
+    }
+    struct td_message m;
+    struct td_verdict v;
+    td_message_init(&m);
+    td_verdict_init(&v);
+    int rc;
+    while ((rc = td_reader_next(r, &m, &err)) != TD_EOF) {
+        S->seen++;
+        if (rc == TD_OK)
+            rc = td_analyse(S->ctx, m.text ? m.text : "", m.text_len, &v, &err);
+        if (rc) {
+            td_cli_error("scan", &err);
+            if (S->json)
+                print_error_json(&m, &err);
+            S->failed++;
+            td_error_clear(&err);
+            if (td_reader_failed(r))
+                break;
+            continue;
+        }
+        S->by_tier[v.severity]++;
+        if (S->json) {
+            json_t *o = td_verdict_to_json(&v, m.text, m.text_len);
+            if (!o) {
+                td_cli_fail("scan", "out of memory");
+                rc = TD_ENOMEM;
+                break;
+            }
+            json_t *out = json_pack("{s:s}", "id", m.id ? m.id : "");
+            if (m.channel)
+                json_object_set_new(out, "channel", json_string(m.channel));
+            if (m.source)
+                json_object_set_new(out, "source", json_string(m.source));
+            json_object_update(out, o);
+            json_decref(o);
+            json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+            fputc('\n', stdout);
+            json_decref(out);
+        } else {
+            keep_row(S, &m, &v);
+        }
+    }
+    td_verdict_release(&v);
+    td_message_release(&m);
+    td_reader_close(r);
+    return 0;
+}
+
+static void print_table(const struct scan *S)
+{
+    printf("%zu message%s:", S->seen, S->seen == 1 ? "" : "s");
+    for (int t = TD_SEVERITY_CRITICAL; t >= TD_SEVERITY_NONE; t--)
+        printf(" %zu %s%s", S->by_tier[t], td_severity_name(t), t ? "," : "");
+    if (S->failed)
+        printf("; %zu failed (see stderr)", S->failed);
+    printf("\n");
+    if (S->nrows == 0)
+        return;
+    size_t flagged = S->seen - S->failed - S->by_tier[TD_SEVERITY_NONE];
+    if (S->nrows < flagged || S->nrows < S->seen - S->failed)
+        printf("showing the top %zu; --top N for more, --json for all\n", S->nrows);
+    printf("\n%-4s %-8s %-13s %-5s %-24s %s\n", "#", "SEVERITY", "LABEL", "P", "ID", "EXCERPT");
+    for (size_t i = 0; i < S->nrows; i++) {
+        const struct row *r = &S->rows[i];
+        char sev[16];
+        snprintf(sev, sizeof sev, "%s", td_severity_name(r->severity));
+        for (char *p = sev; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 32);
+        printf("%-4zu %-8s %-13s %.2f  %-24.24s %s\n", i + 1, sev, r->label, (double)r->prob, r->id,
+               r->excerpt);
+        if (r->severity > TD_SEVERITY_NONE)
+            printf("     %-8s why: %s\n", "", r->reason);
+    }
+}
+
+int td_cmd_scan(int argc, char **argv)
+{
+    static const struct option opts[] = {{"lines", no_argument, 0, 'L'},
+                                         {"jsonl", no_argument, 0, 'J'},
+                                         {"csv", no_argument, 0, 'C'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"text-field", required_argument, 0, 't'},
+                                         {"id-field", required_argument, 0, 'i'},
+                                         {"text-column", required_argument, 0, 'T'},
+                                         {"id-column", required_argument, 0, 'I'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"top", required_argument, 0, 'n'},
+                                         {"max-record", required_argument, 0, 'm'},
+                                         {"model", required_argument, 0, 'M'},
+                                         {"home", required_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    struct td_reader_opts ro = {0};
+    struct scan S = {0};
+    S.top = 50;
+    const char *home = NULL, *model = NULL;
+    int c;
+    size_t v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
+        switch (c) {
+        case 'L':
+            ro.format = TD_FORMAT_LINES;
+            break;
+        case 'J':
+            ro.format = TD_FORMAT_JSONL;
+            break;
+        case 'C':
+            ro.format = TD_FORMAT_CSV;
+            break;
+        case 'f': {
+            int f = td_format_from_name(optarg);
+            if (f < 0) {
+                td_cli_fail("scan", "unknown format '%s'", optarg);
+                return 2;
+            }
+            ro.format = (enum td_format)f;
+            break;
+        }
+        case 't':
+            ro.text_field = optarg;
+            break;
+        case 'i':
+            ro.id_field = optarg;
+            break;
+        case 'T':
+            ro.text_column = optarg;
+            break;
+        case 'I':
+            ro.id_column = optarg;
+            break;
+        case 'j':
+            S.json = 1;
+            break;
+        case 'n':
+            if (td_cli_size(optarg, 1000000, &v) || v == 0) {
+                td_cli_fail("scan", "--top takes a number from 1 to 1000000");
+                return 2;
+            }
+            S.top = v;
+            break;
+        case 'm':
+            if (td_cli_size(optarg, (size_t)1 << 30, &v) || v == 0) {
+                td_cli_fail("scan", "--max-record takes a byte count up to 1 GiB");
+                return 2;
+            }
+            ro.max_record = v;
+            break;
+        case 'M':
+            model = optarg;
+            break;
+        case 'H':
+            home = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    struct td_error err;
+    td_error_clear(&err);
+    if (td_analyser_open(td_cli_home(home), model, &S.an, &err) ||
+        td_analysis_ctx_new(S.an, &S.ctx)) {
+        td_cli_error("scan", &err);
+        td_analyser_free(S.an);
+        return 2;
+    }
+    S.rows = calloc(S.top, sizeof *S.rows);
+    if (!S.rows) {
+        td_cli_fail("scan", "out of memory");
+        return 2;
+    }
+    if (optind >= argc) {
+        scan_one(&S, "-", &ro);
+    } else {
+        for (int i = optind; i < argc; i++)
+            scan_one(&S, argv[i], &ro);
+    }
+    if (!S.json)
+        print_table(&S);
+    fflush(stdout);
+    for (size_t i = 0; i < S.nrows; i++)
+        row_free(&S.rows[i]);
+    free(S.rows);
+    td_analysis_ctx_free(S.ctx);
+    td_analyser_free(S.an);
+    return S.failed ? 1 : 0;
+}

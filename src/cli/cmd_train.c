@@ -1,0 +1,165 @@
+/*
+ * cmd_train.c - `threatdesk train`: train the shipped model from the public
+ * datasets and print its validation scores.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "threatdesk/train.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: threatdesk train [options]\n"
+               "  --data DIR        datasets folder (default <home>/../shared/data)\n"
+               "  --config FILE     dataset map (default <home>/data/training/datasets.json)\n"
+               "  --out FILE        model to write (default <home>/models/threatdesk.model)\n"
+               "  --bits N          2^N hash buckets (default 18)\n"
+               "  --epochs N        SGD epochs (default 5)\n"
+               "  --lr X            initial learning rate (default 0.5)\n"
+               "  --seed N          shuffle and split seed (default 1)\n"
+               "  --qbits 8|16      weight quantisation in the file (default 8)\n"
+               "  --version STR     model version string\n"
+               "  --dump-splits DIR write DIR/train.jsonl and DIR/val.jsonl for baselines\n"
+               "  --home DIR        threatdesk home (data/, models/)\n");
+}
+
+int td_cmd_train(int argc, char **argv)
+{
+    static const struct option opts[] = {{"data", required_argument, 0, 'd'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"out", required_argument, 0, 'o'},
+                                         {"bits", required_argument, 0, 'b'},
+                                         {"epochs", required_argument, 0, 'e'},
+                                         {"lr", required_argument, 0, 'l'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"qbits", required_argument, 0, 'q'},
+                                         {"version", required_argument, 0, 'v'},
+                                         {"dump-splits", required_argument, 0, 'D'},
+                                         {"home", required_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *data = NULL, *config = NULL, *outp = NULL, *home = NULL;
+    struct td_train_opts to = {0};
+    to.qbits = 8;
+    to.version = "td-linear-1";
+    size_t v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            data = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'o':
+            outp = optarg;
+            break;
+        case 'H':
+            home = optarg;
+            break;
+        case 'v':
+            to.version = optarg;
+            break;
+        case 'D':
+            to.dump_dir = optarg;
+            break;
+        case 'b':
+            if (td_cli_size(optarg, 26, &v) || v < 10)
+                goto bad;
+            to.bits = (unsigned)v;
+            break;
+        case 'e':
+            if (td_cli_size(optarg, 1000, &v) || v < 1)
+                goto bad;
+            to.epochs = (unsigned)v;
+            break;
+        case 's':
+            if (td_cli_size(optarg, (size_t)-1, &v))
+                goto bad;
+            to.seed = v;
+            break;
+        case 'q':
+            if (td_cli_size(optarg, 16, &v) || (v != 8 && v != 16))
+                goto bad;
+            to.qbits = (unsigned)v;
+            break;
+        case 'l': {
+            char *end;
+            to.lr = strtof(optarg, &end);
+            if (*end || !(to.lr > 0 && to.lr < 10))
+                goto bad;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    home = td_cli_home(home);
+    char pdata[4096], pconf[4096], pout[4096];
+    if (!data) {
+        const char *env = getenv("TD_SHARED_DATA");
+        snprintf(pdata, sizeof pdata, "%s/../shared/data", home);
+        data = env && *env ? env : pdata;
+    }
+    snprintf(pconf, sizeof pconf, "%s/data/training/datasets.json", home);
+    snprintf(pout, sizeof pout, "%s/models/threatdesk.model", home);
+    to.data_root = data;
+    to.config = config ? config : pconf;
+    outp = outp ? outp : pout;
+
+    struct td_error err;
+    td_error_clear(&err);
+    char ptext[4096];
+    snprintf(ptext, sizeof ptext, "%s/data/text", home);
+    struct td_normaliser *nz = NULL;
+    if (td_normaliser_load(ptext, &nz, &err)) {
+        td_cli_error("train", &err);
+        return 2;
+    }
+    to.nz = nz;
+    struct td_model *m = NULL;
+    struct td_train_report rep;
+    int rc = td_train(&to, &m, &rep, &err);
+    if (rc == TD_OK)
+        rc = td_model_save(m, outp, &err);
+    if (rc) {
+        td_cli_error("train", &err);
+        td_model_free(m);
+        td_normaliser_free(nz);
+        return 2;
+    }
+    printf("read %zu rows (%zu skipped), %zu distinct texts (%zu duplicates merged)\n",
+           rep.rows_read, rep.rows_bad, rep.docs, rep.duplicates);
+    printf("train %zu, validation %zu (seeded %u%% split)\n\n", rep.train_docs, rep.val_docs,
+           to.val_percent ? to.val_percent : 10);
+    printf("%-14s %8s %7s %7s %6s %8s %6s %6s %6s %6s\n", "label", "train", "pos", "val", "pos",
+           "ROC-AUC", "thr", "P", "R", "F1");
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        const struct td_train_label_report *R = &rep.label[l];
+        if (R->auc < 0) {
+            printf("%-14s %8zu %7zu %7zu %6zu %8s  (no training data: rules only)\n",
+                   td_label_name(l), R->train_n, R->train_pos, R->val_n, R->val_pos, "-");
+            continue;
+        }
+        printf("%-14s %8zu %7zu %7zu %6zu %8.4f %6.3f %6.3f %6.3f %6.3f\n", td_label_name(l),
+               R->train_n, R->train_pos, R->val_n, R->val_pos, R->auc, (double)R->threshold,
+               R->precision, R->recall, R->f1);
+    }
+    printf("\nwrote %s (%s)\n", outp, m->version);
+    td_model_free(m);
+    td_normaliser_free(nz);
+    return 0;
+bad:
+    td_cli_fail("train", "invalid option value '%s' (see --help for ranges)", optarg);
+    return 2;
+}
