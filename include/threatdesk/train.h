@@ -35,7 +35,7 @@ struct td_train_opts {
     const struct td_normaliser *nz; /* the normaliser td_analyse uses */
     unsigned bits;                  /* hash buckets = 2^bits (default 18) */
     unsigned epochs;                /* default 5 */
-    float lr;                       /* initial learning rate (default 0.5) */
+    float lr;                       /* initial learning rate (default 0.2) */
     uint64_t seed;                  /* shuffling and the split (default 1) */
     unsigned val_percent;           /* validation share, default 10 */
     unsigned qbits;                 /* weight quantisation for the file: 8 or 16 */

@@ -389,7 +389,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
 
     unsigned bits = o->bits ? o->bits : 18;
     unsigned epochs = o->epochs ? o->epochs : 5;
-    float lr0 = o->lr > 0 ? o->lr : 0.5f;
+    float lr0 = o->lr > 0 ? o->lr : 0.2f;
     uint64_t seed = o->seed ? o->seed : 1;
     unsigned valpct = o->val_percent ? o->val_percent : 10;
 

@@ -19,7 +19,7 @@ static void usage(FILE *f)
                "  --out FILE        model to write (default <home>/models/threatdesk.model)\n"
                "  --bits N          2^N hash buckets (default 18)\n"
                "  --epochs N        SGD epochs (default 5)\n"
-               "  --lr X            initial learning rate (default 0.5)\n"
+               "  --lr X            initial learning rate (default 0.2)\n"
                "  --seed N          shuffle and split seed (default 1)\n"
                "  --qbits 8|16      weight quantisation in the file (default 8)\n"
                "  --version STR     model version string\n"
