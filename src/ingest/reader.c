@@ -155,6 +155,8 @@ static const struct td_reader_ops *const readers[] = {
     &td__reader_lines,
     &td__reader_jsonl,
     &td__reader_csv,
+    &td__reader_image,
+    &td__reader_pdf,
 };
 
 static const char *const format_names[TD_FORMAT_COUNT] = {

@@ -73,4 +73,8 @@ extern const struct td_reader_ops td__reader_lines;
 extern const struct td_reader_ops td__reader_jsonl;
 extern const struct td_reader_ops td__reader_csv;
 
+/* Scanned letters: images and PDFs through OCR (ocr.c). */
+extern const struct td_reader_ops td__reader_image;
+extern const struct td_reader_ops td__reader_pdf;
+
 #endif
