@@ -75,8 +75,9 @@ struct td_norm {
     size_t invalid_utf8;       /* number of invalid sequences replaced by U+FFFD */
     size_t first_invalid_byte; /* original offset of the first one */
     size_t orig_len;           /* length of the original input */
-    /* private: capacities */
+    /* private: capacities and reusable scratch (text module internals) */
     size_t cap_, fixcap_;
+    void *priv_;
 };
 
 struct td_normaliser; /* opaque, immutable after load */
