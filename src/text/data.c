@@ -235,6 +235,10 @@ static int load_confusables(struct td_normaliser *nz, const char *dir, struct td
         c->len = (uint8_t)strlen(to);
         memcpy(c->to, to, c->len);
         c->script = (uint8_t)script_letter(c->cp);
+        if (c->script && c->len != 1) {
+            rc = linefile_error(&lf, err, "a letter of another script folds to one letter");
+            goto out;
+        }
     }
     qsort(nz->conf, nz->nconf, sizeof *nz->conf, cmp_conf);
     for (size_t i = 1; i < nz->nconf; i++)
