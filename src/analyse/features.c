@@ -2,7 +2,8 @@
  * features.c - hashed word and character n-grams (see features.h).
  *
  * Words are maximal runs of letters, digits, apostrophes and any non-ASCII
- * byte (so "don't", "naïve" and Arabic words stay whole).  Hashing: XXH3
+ * byte (so "don't", "naïve" and Arabic words stay whole); @mentions, URLs
+ * and entity residue are skipped (skip_word).  Hashing: XXH3
  * 64-bit with a seed per feature kind, reduced to the bucket count by
  * masking (the count is a power of two).
  */
@@ -33,6 +34,27 @@ static int is_word_byte(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '\'' || c >= 0x80 ||
            (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * Words that carry no meaning of their own and would teach the model the
+ * quirks of its training sets: @mentions (OLID writes every one as
+ * "@USER"), URLs, HTML entity residue ("&amp;").  Advances *end past a URL.
+ */
+static int skip_word(const unsigned char *s, size_t len, size_t st, size_t *end)
+{
+    if (st > 0 && (s[st - 1] == '@' || s[st - 1] == '&'))
+        return 1;
+    size_t wl = *end - st;
+    if ((wl == 4 || wl == 5) && memcmp(s + st, "http", 4) == 0 && *end + 3 <= len &&
+        memcmp(s + *end, "://", 3) == 0) {
+        size_t i = *end;
+        while (i < len && s[i] != ' ')
+            i++;
+        *end = i;
+        return 1;
+    }
+    return 0;
 }
 
 static int grow(struct td_features *f, size_t need)
@@ -75,6 +97,8 @@ int td_features_extract(const char *text, size_t len, unsigned bits, struct td_f
         size_t st = i;
         while (i < len && is_word_byte(s[i]))
             i++;
+        if (skip_word(s, len, st, &i))
+            continue;
         /* trim apostrophes at the edges: 'you' -> you */
         size_t a = st, b = i;
         while (a < b && s[a] == '\'')
