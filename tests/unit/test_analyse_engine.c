@@ -1,0 +1,231 @@
+/*
+ * test_analyse_engine.c - the whole engine as the CLI and the desk use it:
+ * shipped model + grammar + normaliser -> verdict.  Checks the contract
+ * (labels, tiers, flags, spans that point at the original bytes), the
+ * decision rules of the brief, and bad input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threatdesk/analyse.h"
+
+struct fixture {
+    struct td_analyser *a;
+    struct td_analysis_ctx *c;
+    struct td_verdict v;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    struct td_error err;
+    td_error_clear(&err);
+    if (td_analyser_open(NULL, NULL, &f->a, &err) != TD_OK) {
+        char buf[1024];
+        fprintf(stderr, "cannot open analyser: %s\n", td_error_format(&err, buf, sizeof buf));
+        free(f);
+        return -1;
+    }
+    if (td_analysis_ctx_new(f->a, &f->c) != TD_OK)
+        return -1;
+    td_verdict_init(&f->v);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    td_verdict_release(&f->v);
+    td_analysis_ctx_free(f->c);
+    td_analyser_free(f->a);
+    free(f);
+    return 0;
+}
+
+static const struct td_verdict *run(struct fixture *f, const char *text)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_analyse(f->c, text, strlen(text), &f->v, &err), TD_OK);
+    return &f->v;
+}
+
+#define HAS(v, l) (((v)->labels >> TD_LABEL_##l) & 1)
+
+static void test_critical_threat_with_time(void **state)
+{
+    struct fixture *f = *state;
+    const char *t = "You will be smashed and killed within days.";
+    const struct td_verdict *v = run(f, t);
+    assert_true(HAS(v, THREAT));
+    assert_int_equal(v->severity, TD_SEVERITY_CRITICAL);
+    assert_true(v->flags & TD_FLAG(TIME_BOUND));
+    assert_true(v->prob[TD_LABEL_THREAT] >= td_analyser_threshold(f->a, TD_LABEL_THREAT));
+    int grammar_span = 0;
+    for (size_t i = 0; i < v->nspans; i++) {
+        assert_true(v->spans[i].start < v->spans[i].end);
+        assert_true(v->spans[i].end <= strlen(t));
+        if (v->spans[i].source == TD_SOURCE_GRAMMAR && v->spans[i].label == TD_LABEL_THREAT)
+            grammar_span = 1;
+        if (i > 0)
+            assert_true(v->spans[i - 1].start <= v->spans[i].start); /* ordered */
+    }
+    assert_true(grammar_span);
+    assert_non_null(strstr(v->reason, "threat"));
+}
+
+static void test_plain_threat_is_high(void **state)
+{
+    struct fixture *f = *state;
+    const struct td_verdict *v = run(f, "someone should put a bullet in her");
+    assert_true(HAS(v, THREAT));
+    assert_true(v->severity >= TD_SEVERITY_HIGH);
+}
+
+static void test_history_escalates_high_to_critical(void **state)
+{
+    struct fixture *f = *state;
+    run(f, "I will hurt you");
+    struct td_verdict *v = &f->v;
+    assert_true(HAS(v, THREAT));
+    assert_int_equal(v->severity, TD_SEVERITY_HIGH);
+    td_verdict_apply_history(v, 0);
+    assert_int_equal(v->severity, TD_SEVERITY_HIGH);
+    td_verdict_apply_history(v, 2);
+    assert_int_equal(v->severity, TD_SEVERITY_CRITICAL);
+    assert_non_null(strstr(v->reason, "2 earlier threats"));
+}
+
+static void test_obfuscated_spans_point_at_original(void **state)
+{
+    struct fixture *f = *state;
+    const char *t = "i'm gonna k1ll you";
+    const struct td_verdict *v = run(f, t);
+    assert_true(HAS(v, THREAT));
+    assert_true(v->flags & TD_FLAG(OBFUSCATED));
+    int found = 0;
+    for (size_t i = 0; i < v->nspans; i++)
+        if (v->spans[i].source == TD_SOURCE_NORMALISER) {
+            /* the de-obfuscated word maps back to "k1ll" as written */
+            assert_int_equal(v->spans[i].end - v->spans[i].start, 4);
+            assert_memory_equal(t + v->spans[i].start, "k1ll", 4);
+            found = 1;
+        }
+    assert_true(found);
+}
+
+static void test_must_not_fire(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const cases[] = {
+        "We'll smash the Tories at the ballot box on Thursday",
+        "Labour will be slaughtered in the polls",
+        "Kill the bill!",
+        "You shot yourself in the foot with that speech",
+        "I would never hurt you, but I am very angry about the bus cuts",
+        "He told me he would kill her, and I called the police",
+        "Saying 'I hope you get stabbed' to an MP is disgusting",
+        "Thank you for your help with my housing application",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct td_verdict *v = run(f, cases[i]);
+        if (HAS(v, THREAT))
+            fail_msg("threat fired on: %s (p=%.3f, %s)", cases[i], (double)v->prob[0], v->reason);
+        assert_true(v->severity < TD_SEVERITY_HIGH);
+    }
+}
+
+static void test_abuse_is_low_and_hate_medium(void **state)
+{
+    struct fixture *f = *state;
+    const struct td_verdict *v = run(f, "you stupid lying bitch");
+    assert_true(HAS(v, ABUSE));
+    assert_false(HAS(v, THREAT));
+    assert_true(v->severity == TD_SEVERITY_LOW || v->severity == TD_SEVERITY_MEDIUM);
+    v = run(f, "go back to Bangladesh, you don't belong here");
+    assert_true(HAS(v, IDENTITY_HATE));
+    assert_int_equal(v->severity, TD_SEVERITY_MEDIUM);
+}
+
+static void test_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    /* empty */
+    const struct td_verdict *v = run(f, "");
+    assert_int_equal(v->severity, TD_SEVERITY_NONE);
+    assert_int_equal(v->labels, 0);
+    /* invalid UTF-8 is counted, not fatal, and spans stay in range */
+    const char bad[] = "you will die \xff\xfe\xc0\xaf tonight";
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_analyse(f->c, bad, sizeof bad - 1, &f->v, &err), TD_OK);
+    assert_true(f->v.invalid_utf8 >= 2);
+    for (size_t i = 0; i < f->v.nspans; i++)
+        assert_true(f->v.spans[i].end <= sizeof bad - 1);
+    /* NUL bytes inside the text */
+    const char nul[] = "hello\0world you idiot";
+    assert_int_equal(td_analyse(f->c, nul, sizeof nul - 1, &f->v, &err), TD_OK);
+    /* a 10 MB text */
+    size_t n = 10u * 1024 * 1024;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        big[i] = "you will die tonight. "[i % 22];
+    assert_int_equal(td_analyse(f->c, big, n, &f->v, &err), TD_OK);
+    assert_true((f->v.labels >> TD_LABEL_THREAT) & 1);
+    for (size_t i = 0; i < f->v.nspans; i++)
+        assert_true(f->v.spans[i].end <= n);
+    free(big);
+}
+
+static void test_json_contract(void **state)
+{
+    struct fixture *f = *state;
+    const char *t = "We know where you live. 14 Orchard Close.";
+    const struct td_verdict *v = run(f, t);
+    json_t *o = td_verdict_to_json(v, t, strlen(t));
+    assert_non_null(o);
+    json_t *labels = json_object_get(o, "labels");
+    assert_int_equal(json_object_size(labels), TD_LABEL_COUNT);
+    for (int l = 0; l < TD_LABEL_COUNT; l++)
+        assert_true(json_is_real(json_object_get(labels, td_label_name(l))));
+    assert_true(json_is_string(json_object_get(o, "severity")));
+    assert_true(json_is_array(json_object_get(o, "flags")));
+    json_t *spans = json_object_get(o, "spans");
+    assert_true(json_is_array(spans));
+    size_t i;
+    json_t *s;
+    json_array_foreach(spans, i, s)
+    {
+        json_int_t a = json_integer_value(json_object_get(s, "start"));
+        json_int_t b = json_integer_value(json_object_get(s, "end"));
+        const char *txt = json_string_value(json_object_get(s, "text"));
+        assert_non_null(txt);
+        assert_int_equal((json_int_t)strlen(txt), b - a);
+        assert_memory_equal(txt, t + a, (size_t)(b - a));
+        assert_non_null(json_string_value(json_object_get(s, "rule")));
+    }
+    json_decref(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_critical_threat_with_time),
+        cmocka_unit_test(test_plain_threat_is_high),
+        cmocka_unit_test(test_history_escalates_high_to_critical),
+        cmocka_unit_test(test_obfuscated_spans_point_at_original),
+        cmocka_unit_test(test_must_not_fire),
+        cmocka_unit_test(test_abuse_is_low_and_hate_medium),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_json_contract),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
