@@ -11,9 +11,10 @@
  * folding case and whitespace, so an odd line break does not fail a test,
  * but every key word of the threat must be read.
  *
- * The binary also serves bench/bench_ocr.sh:
- *   test_ingest_ocr --bench N    render an N-page PDF letter, OCR it and
- *                                print seconds per page (no cmocka).
+ * The binary also serves the shell scripts (no cmocka in these modes):
+ *   test_ingest_ocr --bench N         render an N-page PDF letter, OCR it and
+ *                                     print seconds per page (bench_ocr.sh)
+ *   test_ingest_ocr --render KIND OUT write one test letter (ocr_scan.sh)
  */
 #include <math.h>
 #include <setjmp.h>
@@ -540,10 +541,48 @@ static int bench(int pages)
     return 0;
 }
 
+/* --render KIND OUT: write a test letter for the shell tests
+ * (tests/integration/ocr_scan.sh).  KIND: clean | skewed | faint (PNG),
+ * tiff, pdf (two pages). */
+static int render(const char *kind, const char *out)
+{
+    char *letter = fixture("threat.txt");
+    if (!letter)
+        return 2;
+    struct td_buf b, png;
+    struct look lk = {.angle_deg = 0, .ink = 0, .paper = 1};
+    if (strcmp(kind, "skewed") == 0)
+        lk = (struct look){.angle_deg = 4.5, .ink = 0.1, .paper = 0.95};
+    else if (strcmp(kind, "faint") == 0)
+        lk = (struct look){.angle_deg = 0, .ink = 0.6, .paper = 0.8};
+    if (strcmp(kind, "pdf") == 0) {
+        render_pdf(letter, "Second page. Signed, A Constituent", 2, &b);
+    } else if (strcmp(kind, "tiff") == 0) {
+        render_png(letter, &lk, &png);
+        reencode(&png, IFF_TIFF_ZIP, &b);
+        td_buf_release(&png);
+    } else if (!strcmp(kind, "clean") || !strcmp(kind, "skewed") || !strcmp(kind, "faint")) {
+        render_png(letter, &lk, &b);
+    } else {
+        fprintf(stderr, "--render: unknown kind %s\n", kind);
+        free(letter);
+        return 2;
+    }
+    FILE *f = fopen(out, "wb");
+    int rc = f && fwrite(b.data, 1, b.len, f) == b.len ? 0 : 1;
+    if (f && fclose(f) != 0)
+        rc = 1;
+    td_buf_release(&b);
+    free(letter);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--bench") == 0)
         return bench((int)strtol(argv[2], NULL, 10));
+    if (argc == 4 && strcmp(argv[1], "--render") == 0)
+        return render(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_png),     cmocka_unit_test(test_skewed_scan),
         cmocka_unit_test(test_low_contrast),  cmocka_unit_test(test_tiff_and_jpeg),

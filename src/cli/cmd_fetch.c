@@ -1,0 +1,557 @@
+/*
+ * cmd_fetch.c - `threatdesk fetch imap[s]://host[:port]/MAILBOX`: pull the
+ * mail that is new since the last run (imap.h), analyse each message and
+ * print what scan prints: a ranked table, or with --json one object per
+ * message as it arrives.
+ *
+ * Credentials never come from the command line (they would sit in shell
+ * history and in every `ps` listing).  In order of precedence:
+ *   --config FILE                       an explicit config file
+ *   THREATDESK_IMAP_USER / _PASSWORD    the environment
+ *   $XDG_CONFIG_HOME/threatdesk/fetch.conf (default ~/.config/...)
+ * A config file is JSON, {"user": "...", "password": "..."} with an
+ * optional "state": "path", and must be owned by the user running fetch and
+ * unreadable by anyone else (mode 0600 or stricter): anything looser is
+ * refused, as ssh does with private keys.
+ *
+ * The state (last UID per mailbox) lives in --state FILE, else the config's
+ * "state", else $XDG_STATE_HOME/threatdesk/imap-state.json (default
+ * ~/.local/state/...).
+ *
+ * Exit status: 0 all fetched and analysed; 1 some messages were skipped or
+ * failed; 2 usage, configuration, login or network failure.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "cli/commands.h"
+#include "threatdesk/analyse.h"
+#include "threatdesk/imap.h"
+#include "threatdesk/message.h"
+
+#define EXCERPT_BYTES 72
+
+struct row {
+    int severity;
+    float prob;
+    size_t seq;
+    char *id;
+    char *excerpt;
+    char *reason;
+    char label[24];
+};
+
+struct fetch {
+    struct td_analyser *an;
+    struct td_analysis_ctx *ctx;
+    int json;
+    size_t top;
+    struct row *rows;
+    size_t nrows;
+    size_t seen, failed;
+    size_t by_tier[TD_SEVERITY_COUNT];
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: threatdesk fetch [options] imap[s]://host[:port]/MAILBOX\n"
+            "  --config FILE       credentials file (JSON, mode 0600): {\"user\", \"password\"}\n"
+            "                      default: env THREATDESK_IMAP_USER/THREATDESK_IMAP_PASSWORD,\n"
+            "                      then ~/.config/threatdesk/fetch.conf\n"
+            "  --state FILE        where the last UID per mailbox is kept\n"
+            "                      (default ~/.local/state/threatdesk/imap-state.json)\n"
+            "  --limit N           fetch at most N new messages this run\n"
+            "  --max-message BYTES skip (and report) larger messages (default 32 MiB)\n"
+            "  --require-tls       imap://: refuse to log in without STARTTLS\n"
+            "  --ca-file FILE      CA bundle for the server's certificate\n"
+            "  --timeout SECONDS   per network operation (default 60)\n"
+            "  --json              one JSON object per message, as fetched\n"
+            "  --top N             rows in the ranked table (default 50)\n"
+            "  --model FILE        model file (default <home>/models/threatdesk.model)\n"
+            "  --home DIR          threatdesk home (data/, models/)\n"
+            "There is no password option: credentials never go on the command line.\n");
+}
+
+/* ---- credentials ------------------------------------------------------------------ */
+
+struct creds {
+    char *user, *password, *state;
+};
+
+static void creds_free(struct creds *c)
+{
+    free(c->user);
+    if (c->password) {
+        explicit_bzero(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->state);
+    memset(c, 0, sizeof *c);
+}
+
+/* "$XDG_<var>/threatdesk/<name>", else "$HOME/<fallback>/threatdesk/<name>". */
+static int xdg_path(const char *var, const char *fallback, const char *name, char *out, size_t size)
+{
+    const char *x = getenv(var);
+    int n;
+    if (x && *x == '/')
+        n = snprintf(out, size, "%s/threatdesk/%s", x, name);
+    else {
+        const char *home = getenv("HOME");
+        if (!home || !*home)
+            return -1;
+        n = snprintf(out, size, "%s/%s/threatdesk/%s", home, fallback, name);
+    }
+    return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* 0 ok, 1 file absent (only when !must_exist), 2 refused (message printed). */
+static int read_config(const char *path, int must_exist, struct creds *c)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT && !must_exist)
+            return 1;
+        td_cli_fail("fetch", "%s: %s", path, strerror(errno));
+        return 2;
+    }
+    if (st.st_uid != geteuid()) {
+        td_cli_fail("fetch", "%s: refusing a credentials file owned by another user", path);
+        return 2;
+    }
+    if (st.st_mode & 077) {
+        td_cli_fail("fetch",
+                    "%s: refusing a credentials file others can read (mode %04o); "
+                    "chmod 600 %s",
+                    path, (unsigned)(st.st_mode & 07777), path);
+        return 2;
+    }
+    json_error_t je;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        td_cli_fail("fetch", "%s:%d: not valid JSON: %s", path, je.line, je.text);
+        return 2;
+    }
+    const char *user = json_string_value(json_object_get(root, "user"));
+    const char *pass = json_string_value(json_object_get(root, "password"));
+    const char *state = json_string_value(json_object_get(root, "state"));
+    if (!json_is_object(root) || !user || !pass) {
+        td_cli_fail("fetch", "%s: needs string fields \"user\" and \"password\"", path);
+        json_decref(root);
+        return 2;
+    }
+    c->user = strdup(user);
+    c->password = strdup(pass);
+    c->state = state ? strdup(state) : NULL;
+    json_decref(root);
+    if (!c->user || !c->password || (state && !c->state)) {
+        td_cli_fail("fetch", "out of memory");
+        return 2;
+    }
+    return 0;
+}
+
+static int get_creds(const char *config, struct creds *c)
+{
+    if (config)
+        return read_config(config, 1, c) == 0 ? 0 : 2;
+    const char *u = getenv("THREATDESK_IMAP_USER"), *p = getenv("THREATDESK_IMAP_PASSWORD");
+    if (u && *u && p) {
+        c->user = strdup(u);
+        c->password = strdup(p);
+        return c->user && c->password ? 0 : 2;
+    }
+    char path[4096];
+    if (xdg_path("XDG_CONFIG_HOME", ".config", "fetch.conf", path, sizeof path) == 0) {
+        int rc = read_config(path, 0, c);
+        if (rc == 0)
+            return 0;
+        if (rc == 2)
+            return 2;
+    }
+    td_cli_fail("fetch", "no IMAP credentials: set THREATDESK_IMAP_USER and "
+                         "THREATDESK_IMAP_PASSWORD, or write ~/.config/threatdesk/fetch.conf "
+                         "(mode 0600), or pass --config FILE");
+    return 2;
+}
+
+/* mkdir -p of the directories above path, mode 0700 (the state says what
+ * mail the office received). */
+static int make_parents(const char *path)
+{
+    char dir[4096];
+    int n = snprintf(dir, sizeof dir, "%s", path);
+    if (n <= 0 || (size_t)n >= sizeof dir)
+        return -1;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return 0;
+}
+
+/* ---- output (the shape `scan` prints) ----------------------------------------------- */
+
+static char *one_line(const char *s, size_t len, size_t start, size_t max)
+{
+    if (start > len)
+        start = len;
+    size_t from = start > max / 3 ? start - max / 3 : 0;
+    while (from > 0 && from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
+        from--;
+    size_t to = from + max < len ? from + max : len;
+    while (to < len && to > from && ((unsigned char)s[to] & 0xC0) == 0x80)
+        to--;
+    char *out = malloc(to - from + 8);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    if (from > 0)
+        o += (size_t)snprintf(out, 8, "...");
+    int space = 0;
+    for (size_t i = from; i < to; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            if (!space && o)
+                out[o++] = ' ';
+            space = 1;
+            continue;
+        }
+        if (ch == ' ' && space)
+            continue;
+        space = ch == ' ';
+        out[o++] = (char)ch;
+    }
+    if (to < len)
+        o += (size_t)snprintf(out + o, 4, "...");
+    out[o] = '\0';
+    return out;
+}
+
+static void row_free(struct row *r)
+{
+    free(r->id);
+    free(r->excerpt);
+    free(r->reason);
+}
+
+static int ranks_above(const struct row *a, const struct row *b)
+{
+    if (a->severity != b->severity)
+        return a->severity > b->severity;
+    if (a->prob != b->prob)
+        return a->prob > b->prob;
+    return a->seq < b->seq;
+}
+
+static void keep_row(struct fetch *F, const struct td_message *m, const struct td_verdict *v)
+{
+    enum td_label top = td_verdict_top_label(v);
+    struct row r = {.severity = (int)v->severity, .prob = v->prob[top], .seq = F->seen};
+    if (F->nrows == F->top && !ranks_above(&r, &F->rows[F->nrows - 1]))
+        return;
+    size_t at = 0;
+    for (size_t i = 0; i < v->nspans; i++) {
+        if (v->spans[i].source == TD_SOURCE_GRAMMAR && v->spans[i].label == top) {
+            at = v->spans[i].start;
+            break;
+        }
+        if (i == 0)
+            at = v->spans[i].start;
+    }
+    r.id = strdup(m->id ? m->id : "-");
+    r.excerpt = one_line(m->text, m->text_len, at, EXCERPT_BYTES);
+    r.reason = strdup(v->reason);
+    snprintf(r.label, sizeof r.label, "%s", v->labels ? td_label_name(top) : "-");
+    if (!r.id || !r.excerpt || !r.reason) {
+        row_free(&r);
+        return;
+    }
+    if (F->nrows == F->top)
+        row_free(&F->rows[--F->nrows]);
+    size_t k = F->nrows++;
+    while (k > 0 && ranks_above(&r, &F->rows[k - 1])) {
+        F->rows[k] = F->rows[k - 1];
+        k--;
+    }
+    F->rows[k] = r;
+}
+
+static void print_table(const struct fetch *F, const struct td_imap_stats *st)
+{
+    printf("%zu new message%s:", F->seen, F->seen == 1 ? "" : "s");
+    for (int t = TD_SEVERITY_CRITICAL; t >= TD_SEVERITY_NONE; t--)
+        printf(" %zu %s%s", F->by_tier[t], td_severity_name(t), t ? "," : "");
+    if (F->failed || st->skipped)
+        printf("; %zu failed (see stderr)", F->failed + st->skipped);
+    if (st->duplicates)
+        printf("; %zu already analysed", st->duplicates);
+    printf("\n");
+    if (F->nrows == 0)
+        return;
+    printf("\n%-4s %-8s %-13s %-5s %-24s %s\n", "#", "SEVERITY", "LABEL", "P", "ID", "EXCERPT");
+    for (size_t i = 0; i < F->nrows; i++) {
+        const struct row *r = &F->rows[i];
+        char sev[16];
+        snprintf(sev, sizeof sev, "%s", td_severity_name(r->severity));
+        for (char *p = sev; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 32);
+        printf("%-4zu %-8s %-13s %.2f  %-24.24s %s\n", i + 1, sev, r->label, (double)r->prob, r->id,
+               r->excerpt);
+        if (r->severity > TD_SEVERITY_NONE)
+            printf("     %-8s why: %s\n", "", r->reason);
+    }
+}
+
+/* ---- one message ---------------------------------------------------------------------- */
+
+/*
+ * The raw message becomes a td_message: channel "email", the original kept
+ * byte for byte, source = the mailbox URL with ;UIDVALIDITY and ;UID (a
+ * reference that finds the message again).  The text analysed is the raw
+ * message until the MIME reader (td_email_parse) is wired in here.
+ */
+static int to_message(const struct td_imap_msg *im, struct td_message *m, struct td_error *err)
+{
+    char id[64], source[1200];
+    snprintf(id, sizeof id, "imap:%u/%u", (unsigned)im->uidvalidity, (unsigned)im->uid);
+    snprintf(source, sizeof source, "%s;UIDVALIDITY=%u/;UID=%u", im->mailbox,
+             (unsigned)im->uidvalidity, (unsigned)im->uid);
+    if (td_message_set(&m->id, id, (size_t)-1) || td_message_set(&m->channel, "email", 5) ||
+        td_message_set(&m->source, source, (size_t)-1) ||
+        td_message_set(&m->original, im->data, im->len) ||
+        td_message_set(&m->text, im->data, im->len))
+        return td_error_set(err, TD_ENOMEM, "message UID %u", (unsigned)im->uid);
+    m->original_len = im->len;
+    m->text_len = im->len;
+    m->record = im->uid;
+    return TD_OK;
+}
+
+static void print_error_json(const char *id, const struct td_error *err)
+{
+    json_t *o = json_pack("{s:s?,s:{s:s,s:s}}", "id", id, "error", "code", td_errname(err->code),
+                          "message", err->message[0] ? err->message : td_strerror(err->code));
+    if (!o)
+        return;
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    json_decref(o);
+}
+
+static int on_message(void *ud, const struct td_imap_msg *im, struct td_error *err)
+{
+    struct fetch *F = ud;
+    struct td_message m;
+    struct td_verdict v;
+    td_message_init(&m);
+    td_verdict_init(&v);
+    F->seen++;
+    int rc = to_message(im, &m, err);
+    if (rc == TD_OK)
+        rc = td_analyse(F->ctx, m.text, m.text_len, &v, err);
+    if (rc != TD_OK) {
+        /* only out-of-memory fails analysis: stop, and this message is
+         * fetched again next time rather than lost */
+        goto out;
+    }
+    F->by_tier[v.severity]++;
+    if (F->json) {
+        json_t *o = td_verdict_to_json(&v, m.text, m.text_len);
+        json_t *out = json_pack("{s:s,s:s,s:s,s:I}", "id", m.id, "channel", m.channel, "source",
+                                m.source, "uid", (json_int_t)im->uid);
+        if (!o || !out) {
+            json_decref(o);
+            json_decref(out);
+            rc = td_error_set(err, TD_ENOMEM, "JSON output");
+            goto out;
+        }
+        json_object_update(out, o);
+        json_decref(o);
+        json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+        fputc('\n', stdout);
+        fflush(stdout);
+        json_decref(out);
+    } else {
+        keep_row(F, &m, &v);
+    }
+out:
+    td_verdict_release(&v);
+    td_message_release(&m);
+    return rc;
+}
+
+static void on_skip(void *ud, uint32_t uid, const struct td_error *err)
+{
+    struct fetch *F = ud;
+    char id[32];
+    snprintf(id, sizeof id, "imap-uid:%u", (unsigned)uid);
+    td_cli_error("fetch", err);
+    if (F->json)
+        print_error_json(id, err);
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+int td_cmd_fetch(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"state", required_argument, 0, 's'},
+                                         {"limit", required_argument, 0, 'l'},
+                                         {"max-message", required_argument, 0, 'm'},
+                                         {"require-tls", no_argument, 0, 'R'},
+                                         {"ca-file", required_argument, 0, 'A'},
+                                         {"timeout", required_argument, 0, 'o'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"top", required_argument, 0, 'n'},
+                                         {"model", required_argument, 0, 'M'},
+                                         {"home", required_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    struct td_imap_opts io = {0};
+    struct fetch F = {0};
+    struct creds cr = {0};
+    F.top = 50;
+    const char *config = NULL, *state = NULL, *home = NULL, *model = NULL;
+    int c, status = 2;
+    size_t v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 's':
+            state = optarg;
+            break;
+        case 'l':
+            if (td_cli_size(optarg, 100000000, &v) || v == 0) {
+                td_cli_fail("fetch", "--limit takes a positive number");
+                return 2;
+            }
+            io.max_messages = v;
+            break;
+        case 'm':
+            if (td_cli_size(optarg, (size_t)1 << 30, &v) || v == 0) {
+                td_cli_fail("fetch", "--max-message takes a byte count up to 1 GiB");
+                return 2;
+            }
+            io.max_message = v;
+            break;
+        case 'R':
+            io.require_tls = 1;
+            break;
+        case 'A':
+            io.ca_file = optarg;
+            break;
+        case 'o':
+            if (td_cli_size(optarg, 3600, &v) || v == 0) {
+                td_cli_fail("fetch", "--timeout takes 1 to 3600 seconds");
+                return 2;
+            }
+            io.timeout = (long)v;
+            break;
+        case 'j':
+            F.json = 1;
+            break;
+        case 'n':
+            if (td_cli_size(optarg, 1000000, &v) || v == 0) {
+                td_cli_fail("fetch", "--top takes a number from 1 to 1000000");
+                return 2;
+            }
+            F.top = v;
+            break;
+        case 'M':
+            model = optarg;
+            break;
+        case 'H':
+            home = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    io.url = argv[optind];
+    if (get_creds(config, &cr) != 0)
+        goto out;
+    io.user = cr.user;
+    io.password = cr.password;
+
+    char state_buf[4096];
+    if (!state)
+        state = cr.state;
+    if (!state) {
+        if (xdg_path("XDG_STATE_HOME", ".local/state", "imap-state.json", state_buf,
+                     sizeof state_buf) != 0) {
+            td_cli_fail("fetch", "no --state given and no $HOME to keep the state in");
+            goto out;
+        }
+        state = state_buf;
+    }
+    if (make_parents(state) != 0) {
+        td_cli_fail("fetch", "cannot create the directory for %s: %s", state, strerror(errno));
+        goto out;
+    }
+    io.state_path = state;
+
+    struct td_error err;
+    td_error_clear(&err);
+    if (td_analyser_open(td_cli_home(home), model, &F.an, &err) ||
+        td_analysis_ctx_new(F.an, &F.ctx)) {
+        td_cli_error("fetch", &err);
+        goto out;
+    }
+    F.rows = calloc(F.top, sizeof *F.rows);
+    if (!F.rows) {
+        td_cli_fail("fetch", "out of memory");
+        goto out;
+    }
+    struct td_imap_stats st;
+    int rc = td_imap_fetch(&io, on_message, on_skip, &F, &st, &err);
+    if (!F.json)
+        print_table(&F, &st);
+    if (rc != TD_OK) {
+        td_cli_error("fetch", &err);
+        if (F.json)
+            print_error_json(NULL, &err);
+        status = 2;
+    } else {
+        status = st.skipped || F.failed ? 1 : 0;
+    }
+    if (st.uidvalidity_changed)
+        fprintf(stderr,
+                "threatdesk fetch: the mailbox was renumbered (UIDVALIDITY %u); it was read "
+                "again and %zu message%s already analysed were skipped\n",
+                (unsigned)st.uidvalidity, st.duplicates, st.duplicates == 1 ? "" : "s");
+    fflush(stdout);
+out:
+    for (size_t i = 0; i < F.nrows; i++)
+        row_free(&F.rows[i]);
+    free(F.rows);
+    td_analysis_ctx_free(F.ctx);
+    td_analyser_free(F.an);
+    creds_free(&cr);
+    return status;
+}
