@@ -54,7 +54,6 @@ struct pos {
     const struct td__leet *leet;
     char conf;          /* confusable letter, or 0 */
     unsigned char kind; /* enum pkind */
-    unsigned char digit;
 };
 
 struct p2 {
@@ -100,8 +99,11 @@ static unsigned events(struct p2 *s, size_t b0, size_t b1)
 {
     unsigned k = 0;
     while (s->ev < s->sc->nev && s->sc->ev[s->ev].pos <= b1) {
-        if (s->sc->ev[s->ev].pos >= b0)
-            k |= s->sc->ev[s->ev].kind;
+        const struct td__event *e = &s->sc->ev[s->ev];
+        /* An invisible at a word's edge (a bidi mark, a stray control) hides
+         * nothing; inside a word (ki<ZWSP>ll) it splits it. */
+        if (e->kind == TD_FIX_INVISIBLE ? e->pos > b0 && e->pos < b1 : e->pos >= b0)
+            k |= e->kind;
         s->ev++;
     }
     return k;
@@ -149,7 +151,6 @@ static int decode(struct p2 *s, size_t b0, size_t b1)
             q->kind = P_LEET;
             for (unsigned j = 0; j < q->leet->n; j++)
                 q->mask |= 1u << (q->leet->to[j] - 'a');
-            q->digit = cp >= '0' && cp <= '9';
         } else if (cp >= 0x80 && (cf = td__confusable_find(s->nz, (uint32_t)cp)) && cf->script) {
             q->kind = P_CONF;
             q->conf = cf->to[0];
@@ -226,15 +227,31 @@ static struct match lex_match(const struct td_normaliser *nz, const struct pos *
     struct match best = {-1, ~0u, 0};
     struct run runs[4];
     size_t nr = find_runs(p, n, runs, 4);
-    int stars = 0, letters = 0;
+    int stars = 0, letters = 0, digits = 0;
     for (size_t i = 0; i < n; i++) {
         stars += p[i].kind == P_STAR;
         letters += is_letterish(&p[i]);
+        digits += p[i].kind == P_LEET && p[i].cp >= '0' && p[i].cp <= '9';
         if (p[i].kind == P_OTHER)
             return best;
     }
-    if (!letters)
+    /* More digits than letters is a number with a unit ("600k"), not a word. */
+    if (!letters || digits > letters)
         return best;
+    /* Censoring keeps the first letter ("f***", never "*hits", which is
+     * emphasis); stars only at the end must be at least as many as the
+     * letters ("f***", "sh**", but not "bitch**" or a footnote "word*"). */
+    if (stars) {
+        if (p[0].kind == P_STAR || n - (size_t)stars < 2)
+            return best; /* "n***" could be anything */
+        size_t last_letter = 0;
+        for (size_t i = 0; i < n; i++)
+            if (p[i].kind != P_STAR)
+                last_letter = i;
+        if (last_letter + 1 < n && (size_t)stars == n - 1 - last_letter &&
+            (size_t)stars < last_letter + 1)
+            return best;
+    }
     long cand[2] = {-1, -1}; /* stars: the unique candidate per tier */
     uint64_t cruns[2] = {0, 0};
     int ncand[2] = {0, 0};
@@ -318,26 +335,30 @@ static unsigned write_word(struct p2 *s, const struct pos *p, size_t n, long wi,
 
 /* ---- one word ------------------------------------------------------------ */
 
+/* URLs, e-mail addresses and @mentions: names, not words. */
 static int url_like(const char *t, size_t n)
 {
     if (n >= 4 && !memcmp(t, "www.", 4))
-        return 1;
-    if (t[0] == '@')
         return 1;
     for (size_t i = 0; i + 2 < n; i++)
         if (t[i] == ':' && t[i + 1] == '/' && t[i + 2] == '/')
             return 1;
     const char *at = memchr(t, '@', n);
-    return at && memchr(at, '.', n - (size_t)(at - t)) != NULL;
+    if (!at)
+        return 0;
+    /* "@name" after punctuation (not "r@pe"), or "x@y.z". */
+    unsigned char before = at > t ? (unsigned char)at[-1] : ' ';
+    if (!((before >= 'a' && before <= 'z') || before >= 0x80 || (before >= '0' && before <= '9')))
+        return 1;
+    return memchr(at, '.', n - (size_t)(at - t)) != NULL;
 }
 
 /* Word with no lexicon match: the conservative rewrites (README rule 4). */
 static unsigned write_fallback(struct p2 *s, const struct pos *p, size_t n)
 {
-    int ascii_letter = 0, digits = 0;
+    int ascii_letter = 0;
     for (size_t i = 0; i < n; i++) {
         ascii_letter |= p[i].kind == P_LETTER;
-        digits |= p[i].digit;
     }
     unsigned kinds = 0;
     for (size_t i = 0; i < n;) {
@@ -356,10 +377,6 @@ static unsigned write_fallback(struct p2 *s, const struct pos *p, size_t n)
         if (q->kind == P_CONF && ascii_letter) {
             put(s, q->conf, q->os, q->oe);
             kinds |= TD_FIX_CONFUSABLE;
-        } else if (q->kind == P_LEET && !q->digit && !digits && i > 0 && i + 1 < n &&
-                   is_letterish(&p[i - 1]) && is_letterish(&p[i + 1])) {
-            put(s, q->leet->to[0], q->os, q->oe);
-            kinds |= TD_FIX_LEET;
         } else {
             copy_raw(s, q->b0, q->b1);
         }
@@ -422,8 +439,30 @@ static int do_word(struct p2 *s, size_t b0, size_t b1)
     }
     while (!is_letterish(&p[n - 1 - trail]))
         trail++;
-    for (size_t cut = 0; cut <= lead + trail; cut++) {
-        for (size_t a = 0; a <= cut; a++) {
+    /* Only leet characters and stars can belong to a word, so anything else
+     * on an edge must be cut ("#tag", "(k1ll)"), and anything else between
+     * the letters rules a match out.  At most 3 edge characters are tried as
+     * letters on each side ($hoot, a$$). */
+    size_t amin = lead, zmin = trail;
+    while (amin > 0 && (p[amin - 1].kind == P_LEET || p[amin - 1].kind == P_STAR))
+        amin--;
+    while (zmin > 0 && (p[n - zmin].kind == P_LEET || p[n - zmin].kind == P_STAR))
+        zmin--;
+    if (lead - amin > 3)
+        amin = lead - 3;
+    if (trail - zmin > 3)
+        zmin = trail - 3;
+    int feature = amin < lead || zmin < trail;
+    for (size_t i = lead; i < n - trail; i++) {
+        if (p[i].kind == P_OTHER)
+            goto fallback;
+        feature |=
+            p[i].kind != P_LETTER || (i >= 2 && p[i].cp == p[i - 1].cp && p[i].cp == p[i - 2].cp);
+    }
+    if (!feature)
+        goto fallback;
+    for (size_t cut = amin + zmin; cut <= lead + trail; cut++) {
+        for (size_t a = amin; a <= cut - zmin; a++) {
             size_t z = cut - a;
             if (a > lead || z > trail)
                 continue;
