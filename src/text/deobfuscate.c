@@ -461,27 +461,36 @@ static int do_word(struct p2 *s, size_t b0, size_t b1)
     }
     if (!feature)
         goto fallback;
+    /* The cheapest reading over all cuts; ties go to the smaller cut, so
+     * "killllll!" keeps its '!' rather than reading it as an 'l'. */
+    struct match best = {-1, ~0u, 0};
+    size_t ba = 0, bz = 0;
     for (size_t cut = amin + zmin; cut <= lead + trail; cut++) {
         for (size_t a = amin; a <= cut - zmin; a++) {
             size_t z = cut - a;
             if (a > lead || z > trail)
                 continue;
             struct match m = lex_match(s->nz, p + a, n - a - z);
-            if (m.word < 0)
-                continue;
-            /* Worth it only if something was obfuscated. */
-            const struct td__word *w = &s->nz->lex[m.word];
-            if (w->len == n - a - z && !memcmp(w->w, t + p[a].b0, w->len))
-                goto fallback;
-            if (a)
-                copy_raw(s, b0, p[a].b0);
-            size_t cs = s->w;
-            unsigned kinds = write_word(s, p + a, n - a - z, m.word, m.runs);
-            int rc = fix(s, cs, kinds | ev);
-            if (!rc && z)
-                copy_raw(s, p[n - z].b0, b1);
-            return rc;
+            if (m.word >= 0 && m.score < best.score) {
+                best = m;
+                ba = a;
+                bz = z;
+            }
         }
+    }
+    if (best.word >= 0) {
+        /* Worth it only if something was obfuscated. */
+        const struct td__word *w = &s->nz->lex[best.word];
+        if (w->len == n - ba - bz && !memcmp(w->w, t + p[ba].b0, w->len))
+            goto fallback;
+        if (ba)
+            copy_raw(s, b0, p[ba].b0);
+        size_t cs = s->w;
+        unsigned kinds = write_word(s, p + ba, n - ba - bz, best.word, best.runs);
+        int rc = fix(s, cs, kinds | ev);
+        if (!rc && bz)
+            copy_raw(s, p[n - bz].b0, b1);
+        return rc;
     }
 fallback:
     return fix(s, ws, write_fallback(s, p, n) | ev);
@@ -653,16 +662,21 @@ int td__deobfuscate(const struct td_normaliser *nz, struct td_norm *out)
                 size_t nb = te[k - 1] + 1;
                 const char *sp2 = memchr(t + nb, ' ', len - nb);
                 size_t ne = sp2 ? (size_t)(sp2 - t) : len;
-                if (!single(nz, t, nb, ne))
+                size_t ce = ne; /* "d i e!": the last may end a sentence */
+                while (ce > nb + 1 && strchr(".,!?;:", t[ce - 1]))
+                    ce--;
+                if (!single(nz, t, nb, ce))
                     break;
                 tb[k] = nb;
-                te[k++] = ne;
+                te[k++] = ce;
+                if (ce < ne)
+                    break;
             }
             if (k >= 3) {
                 if ((rc = do_run(&s, tb, te, k)))
                     return rc;
                 r = te[k - 1];
-                continue;
+                continue; /* trailing punctuation follows as a word */
             }
         }
         if (plain_word(nz, (const unsigned char *)t + b0, b1 - b0)) {

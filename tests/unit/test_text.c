@@ -267,6 +267,134 @@ static void test_map_expansion(void **state)
     td_normaliser_free(nz);
 }
 
+struct span_case {
+    const char *src;  /* original */
+    const char *norm; /* expected normalised text */
+    const char *word; /* a fixed word in norm */
+    const char *orig; /* the exact original bytes its fix must map to */
+    unsigned kinds;   /* that fix's kinds */
+};
+
+/* Each fix's original range is exactly the obfuscated word as written. */
+static void test_fix_spans(void **state)
+{
+    (void)state;
+    struct td_normaliser *nz = load();
+    struct td_norm n;
+    td_norm_init(&n);
+    static const struct span_case cases[] = {
+        {"you are d e a d now", "you are dead now", "dead", "d e a d", TD_FIX_SPACED},
+        {"K I L L Y O U", "kill you", "you", "Y O U", TD_FIX_SPACED},
+        {"so (k1ll) them", "so (kill) them", "kill", "k1ll", TD_FIX_LEET},
+        {"killllll!", "kill!", "kill", "killllll", TD_FIX_REPEAT},
+        {"a f***ing joke", "a fucking joke", "fucking", "f***ing", TD_FIX_CENSORED},
+        {"\xEF\xBD\x8B\xEF\xBD\x89\xEF\xBD\x8C\xEF\xBD\x8C me", "kill me", "kill",
+         "\xEF\xBD\x8B\xEF\xBD\x89\xEF\xBD\x8C\xEF\xBD\x8C", TD_FIX_CONFUSABLE},
+        {"go \xD0\xBA\xD1\x96ll", "go kill", "kill", "\xD0\xBA\xD1\x96ll", TD_FIX_CONFUSABLE},
+        {"k\xE2\x80\x8Bi\xE2\x80\x8Bll", "kill", "kill", "k\xE2\x80\x8Bi\xE2\x80\x8Bll",
+         TD_FIX_INVISIBLE},
+        {"x k.i.l.l.e.d. y", "x killed. y", "killed", "k.i.l.l.e.d", TD_FIX_SPACED},
+        {"#k1ll", "#kill", "kill", "k1ll", TD_FIX_LEET},
+        {"d i e!", "die!", "die", "d i e", TD_FIX_SPACED},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const struct span_case *c = &cases[k];
+        size_t len = strlen(c->src);
+        assert_int_equal(td_normalise(nz, c->src, len, &n, NULL), TD_OK);
+        check_map(&n, c->src, len);
+        assert_string_equal(n.text, c->norm);
+        const char *at = strstr(n.text, c->word);
+        assert_non_null(at);
+        size_t ns = (size_t)(at - n.text), ne = ns + strlen(c->word);
+        size_t f;
+        for (f = 0; f < n.nfixes; f++)
+            if (n.fixes[f].norm_start == ns && n.fixes[f].norm_end == ne)
+                break;
+        if (f == n.nfixes)
+            fail_msg("%s: no fix for \"%s\"", c->src, c->word);
+        assert_int_equal(n.fixes[f].kinds, c->kinds);
+        size_t os = n.fixes[f].orig_start, oe = n.fixes[f].orig_end;
+        if (oe - os != strlen(c->orig) || memcmp(c->src + os, c->orig, oe - os))
+            fail_msg("%s: fix maps to \"%.*s\", want \"%s\"", c->src, (int)(oe - os), c->src + os,
+                     c->orig);
+    }
+    td_norm_release(&n);
+    td_normaliser_free(nz);
+}
+
+/* Random mixtures of hostile pieces: never crash, always keep the invariants. */
+static void test_random_inputs(void **state)
+{
+    (void)state;
+    struct td_normaliser *nz = load();
+    struct td_norm n;
+    td_norm_init(&n);
+    static const char *const bits[] = {
+        "k",
+        "1",
+        "l",
+        "!",
+        "*",
+        "$",
+        "@",
+        ".",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "i",
+        "e",
+        "d",
+        "a",
+        "\x80",
+        "\xC3",
+        "\xE2\x82",
+        "\xF0\x9F",
+        "\xED\xA0\x80",
+        "\xC0\xAF",
+        "\xFF",
+        "\xE2\x80\x8B",
+        "\xCC\x81",
+        "\xD0\xBA",
+        "\xD1\x96",
+        "\xEF\xAC\x81",
+        "\xEF\xB7\xBA",
+        "\xEF\xBD\x8B",
+        "\xF0\x9D\x90\xA4",
+        "\xE2\x80\x8D",
+        "\xD9\x85",
+        "\xE4\xBD\xA0",
+        "ooo",
+        "http://",
+        "x@y.z",
+        "-",
+        "_",
+        "\xC2\xA0",
+        "\x00",
+        "\x1B",
+    };
+    size_t nbits = sizeof bits / sizeof *bits;
+    char buf[512];
+    unsigned seed = 12345;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t len = 0, parts = (size_t)(seed % 40);
+        for (size_t k = 0; k < parts; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t b = (seed >> 16) % nbits;
+            size_t l = bits[b][0] ? strlen(bits[b]) : 1;
+            if (len + l > sizeof buf)
+                break;
+            memcpy(buf + len, bits[b], l);
+            len += l;
+        }
+        seed = seed * 1103515245u + 12345u;
+        assert_int_equal(td_normalise(nz, buf, len, &n, NULL), TD_OK);
+        check_map(&n, buf, len);
+    }
+    td_norm_release(&n);
+    td_normaliser_free(nz);
+}
+
 struct bad_case {
     const char *src;
     size_t len;
@@ -466,7 +594,8 @@ int main(void)
         cmocka_unit_test(test_fixture_pairs), cmocka_unit_test(test_map_expansion),
         cmocka_unit_test(test_invalid_utf8),  cmocka_unit_test(test_empty_and_blank),
         cmocka_unit_test(test_too_big),       cmocka_unit_test(test_ten_megabytes),
-        cmocka_unit_test(test_data_errors),
+        cmocka_unit_test(test_data_errors),   cmocka_unit_test(test_fix_spans),
+        cmocka_unit_test(test_random_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
