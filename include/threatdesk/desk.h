@@ -1,0 +1,478 @@
+/*
+ * desk.h - the desk: what an office does with its messages, day to day.
+ *
+ * A `struct td_desk` sits over a store (store.h) and an evidence directory,
+ * and holds a borrowed analyser (analyse.h).  The CLI and the HTTP server
+ * are thin front doors over these calls.
+ *
+ * Access control lives HERE, not in the front doors: every call takes the
+ * authenticated `struct td_actor` and enforces
+ *   - office isolation: every query carries actor->office_id; an object of
+ *     another office answers TD_ENOTFOUND, exactly like one that does not
+ *     exist (so ids leak nothing);
+ *   - roles:
+ *       admin       everything in its office, and manages users / API keys
+ *       caseworker  ingest, triage, senders, cases, evidence, notes
+ *       security    the same as caseworker
+ *       observer    may only file an incident report (td_desk_case_create);
+ *                   every read answers TD_EDENIED
+ *       police      read-only, and only cases that were reported to police
+ *                   (status reported_to_police or later); others NOTFOUND
+ *   - audit: every change and every read of a case (get, list, timeline,
+ *     evidence) appends an entry to the hash-chained audit log IN THE SAME
+ *     TRANSACTION as the change, so a change without its entry cannot exist.
+ *
+ * Durability: a call that changes data returns TD_OK only after the store
+ * has committed it (SQLite synchronous=FULL), so a front door may
+ * acknowledge on TD_OK and lose nothing to a crash.
+ *
+ * Threads: a td_desk may be shared by many threads; calls that touch the
+ * store are serialised by an internal lock.  td_desk_ingest*() run the
+ * analyser OUTSIDE that lock when the caller passes its own
+ * td_analysis_ctx, so analysis of concurrent requests proceeds in parallel.
+ *
+ * JSON: functions that return `json_t **out` hand the caller a NEW
+ * reference (json_decref() it); *out is left NULL on failure.  JSON inputs
+ * are borrowed.  Times are integers, seconds since the epoch, UTC; inputs
+ * also accept RFC 3339 strings ("2026-11-29T08:00:00Z").
+ *
+ * Errors: TD_EINVAL (bad input; err->field names the field, err->line the
+ * 1-based record of a batch), TD_ENOTFOUND, TD_EDENIED (role, or wrong
+ * credentials, or locked out - see td_desk_login), TD_EEXISTS, TD_ESTORE,
+ * TD_EIO (evidence files), TD_ECRYPTO, TD_ENOMEM.
+ */
+#ifndef THREATDESK_DESK_H
+#define THREATDESK_DESK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "threatdesk/analyse.h"
+#include "threatdesk/error.h"
+#include "threatdesk/message.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- vocabularies (wire names; add, never rename) ---------------------- */
+
+/* Roles.  The order is the bit order of the server's role masks:
+ * (1u << role). */
+#define TD_ROLE_MAP(X)                                                                             \
+    X(ADMIN, "admin")                                                                              \
+    X(CASEWORKER, "caseworker")                                                                    \
+    X(SECURITY, "security")                                                                        \
+    X(OBSERVER, "observer")                                                                        \
+    X(POLICE, "police")
+
+enum td_role {
+#define TD_ROLE_ENUM(name, str) TD_ROLE_##name,
+    TD_ROLE_MAP(TD_ROLE_ENUM)
+#undef TD_ROLE_ENUM
+        TD_ROLE_COUNT
+};
+
+/* Triage state of a message. */
+#define TD_MSG_STATUS_MAP(X)                                                                       \
+    X(UNREVIEWED, "unreviewed")                                                                    \
+    X(REVIEWED, "reviewed")                                                                        \
+    X(ESCALATED, "escalated")                                                                      \
+    X(DISMISSED, "dismissed")
+
+enum td_msg_status {
+#define TD_MSG_STATUS_ENUM(name, str) TD_MSG_##name,
+    TD_MSG_STATUS_MAP(TD_MSG_STATUS_ENUM)
+#undef TD_MSG_STATUS_ENUM
+        TD_MSG_STATUS_COUNT
+};
+
+/* Kinds of incident. */
+#define TD_CASE_TYPE_MAP(X)                                                                        \
+    X(ONLINE_THREAT, "online_threat")                                                              \
+    X(HARASSMENT, "harassment")                                                                    \
+    X(ASSAULT, "assault")                                                                          \
+    X(CRIMINAL_DAMAGE, "criminal_damage")                                                          \
+    X(INTIMIDATION_POLLING_STATION, "intimidation_polling_station")                                \
+    X(INTIMIDATION_MEETING, "intimidation_meeting")                                                \
+    X(DISINFORMATION, "disinformation")                                                            \
+    X(OTHER, "other")
+
+enum td_case_type {
+#define TD_CASE_TYPE_ENUM(name, str) TD_CASE_##name,
+    TD_CASE_TYPE_MAP(TD_CASE_TYPE_ENUM)
+#undef TD_CASE_TYPE_ENUM
+        TD_CASE_TYPE_COUNT
+};
+
+/*
+ * Case workflow.  Allowed transitions:
+ *   new -> triaged | closed
+ *   triaged -> reported_to_police | closed
+ *   reported_to_police -> under_investigation | closed
+ *   under_investigation -> closed
+ *   closed -> triaged                (re-open)
+ * Anything else is refused with TD_EINVAL (field "status").
+ */
+#define TD_CASE_STATUS_MAP(X)                                                                      \
+    X(NEW, "new")                                                                                  \
+    X(TRIAGED, "triaged")                                                                          \
+    X(REPORTED_TO_POLICE, "reported_to_police")                                                    \
+    X(UNDER_INVESTIGATION, "under_investigation")                                                  \
+    X(CLOSED, "closed")
+
+enum td_case_status {
+#define TD_CASE_STATUS_ENUM(name, str) TD_CASE_STATUS_##name,
+    TD_CASE_STATUS_MAP(TD_CASE_STATUS_ENUM)
+#undef TD_CASE_STATUS_ENUM
+        TD_CASE_STATUS_COUNT
+};
+
+/* Wire names (NULL when out of range) and reverse look-ups (-1 unknown). */
+const char *td_role_name(int role);
+int td_role_from_name(const char *name);
+const char *td_msg_status_name(int status);
+int td_msg_status_from_name(const char *name);
+const char *td_case_type_name(int type);
+int td_case_type_from_name(const char *name);
+const char *td_case_status_name(int status);
+int td_case_status_from_name(const char *name);
+/* 1 when the workflow allows from -> to. */
+int td_case_transition_allowed(int from, int to);
+
+/* ---- the desk ---------------------------------------------------------- */
+
+struct td_desk;
+
+struct td_desk_opts {
+    const char *db;               /* store: a SQLite file path ("sqlite:" prefix optional) */
+    const char *data_dir;         /* evidence lives in <data_dir>/evidence/ab/cdef... */
+    const char *home;             /* data/migrations/ is read from here; NULL:
+                                     $THREATDESK_HOME, else the source tree */
+    struct td_analyser *analyser; /* borrowed, must outlive the desk; NULL:
+                                     ingest answers TD_EINVAL ("no analyser") */
+    unsigned session_ttl_s;       /* 0: 12 hours */
+    unsigned login_max_failures;  /* 0: 5 failures ... */
+    unsigned login_window_s;      /* ... within this window (0: 900 s) lock
+                                     the user+source out for the window */
+};
+
+void td_desk_opts_init(struct td_desk_opts *o);
+
+/* Open the store (applying migrations), create data_dir/evidence.  *out is
+ * yours: td_desk_close(). */
+int td_desk_open(const struct td_desk_opts *o, struct td_desk **out, struct td_error *err);
+void td_desk_close(struct td_desk *d);
+
+/* ---- who is calling ---------------------------------------------------- */
+
+/* An authenticated caller.  Filled by td_desk_login/_authenticate*, or by
+ * the CLI for the local operator.  Caller-owned plain data. */
+struct td_actor {
+    int64_t user_id;
+    int64_t office_id;
+    enum td_role role;
+    char username[128];
+    char office[128];
+};
+
+/* Size of a session token / API key as text (hex), including the NUL. */
+#define TD_TOKEN_SIZE 65
+/* Size of a generated one-time password, including the NUL. */
+#define TD_PASSWORD_SIZE 25
+
+/*
+ * First start: when the store has no user at all, create the office
+ * "default" and the user "admin" (role admin) with a random one-time
+ * password, written to password (TD_PASSWORD_SIZE bytes) - the front door
+ * prints it; it is stored only as an Argon2id hash.  *created = 1 then;
+ * otherwise *created = 0 and password is "".
+ */
+int td_desk_first_start(struct td_desk *d, char password[TD_PASSWORD_SIZE], int *created,
+                        struct td_error *err);
+
+/*
+ * Log in with a password.  `source` is where the attempt came from (client
+ * IP; NULL = "local").  On success writes a new session token (hex, shown
+ * once; only its hash is stored) and fills *actor.
+ * Failures: TD_EDENIED for a wrong name or password (the same answer for
+ * both), and TD_EDENIED with *retry_after_s > 0 when this user+source has
+ * failed login_max_failures times within login_window_s: the attempt is
+ * refused without checking the password.  Failures are kept in the store,
+ * so a restart does not reset them.  retry_after_s may be NULL.
+ */
+int td_desk_login(struct td_desk *d, const char *username, const char *password, const char *source,
+                  char token[TD_TOKEN_SIZE], struct td_actor *actor, unsigned *retry_after_s,
+                  struct td_error *err);
+
+/* A session token -> the actor.  TD_EDENIED when unknown or expired. */
+int td_desk_authenticate(struct td_desk *d, const char *token, struct td_actor *actor,
+                         struct td_error *err);
+/* End a session (TD_OK even when it did not exist). */
+int td_desk_logout(struct td_desk *d, const char *token, struct td_error *err);
+
+/* An API key -> the actor of the user it was issued to.  TD_EDENIED when
+ * unknown or revoked. */
+int td_desk_authenticate_key(struct td_desk *d, const char *key, struct td_actor *actor,
+                             struct td_error *err);
+/* Admin: issue an API key for `username` (same office); the key is shown
+ * once (written to key), only its hash is stored.  *id may be NULL. */
+int td_desk_api_key_create(struct td_desk *d, const struct td_actor *actor, const char *username,
+                           const char *label, char key[TD_TOKEN_SIZE], int64_t *id,
+                           struct td_error *err);
+
+/* ---- users --------------------------------------------------------------
+ * `actor` NULL means the local operator at the command line (who owns the
+ * database file anyway); such changes are audited with user 0.  Otherwise
+ * the actor must be an admin, and may act only within its own office
+ * (`office` NULL or equal to its own).  Passwords: 8..1024 bytes. */
+
+/* Add a user to `office` (created when missing).  *id may be NULL. */
+int td_desk_user_add(struct td_desk *d, const struct td_actor *actor, const char *office,
+                     const char *username, enum td_role role, const char *password, int64_t *id,
+                     struct td_error *err);
+int td_desk_user_passwd(struct td_desk *d, const struct td_actor *actor, const char *username,
+                        const char *password, struct td_error *err);
+int td_desk_user_role(struct td_desk *d, const struct td_actor *actor, const char *username,
+                      enum td_role role, struct td_error *err);
+/* {"users": [{"id","name","role","office","created"}]} of the actor's
+ * office (admin only). */
+int td_desk_user_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
+                      struct td_error *err);
+
+/* ---- ingest ------------------------------------------------------------ */
+
+/* The outcome of one record. */
+struct td_ingest_result {
+    int code;      /* TD_OK = stored (or duplicate); else why it was refused */
+    int duplicate; /* 1: the idempotency key was seen; id is the existing one */
+    int64_t id;    /* message id (0 when refused) */
+    enum td_severity severity;
+    char field[64];   /* the offending field when refused */
+    char reason[256]; /* why it was refused */
+};
+
+/*
+ * Ingest one message for the actor's office (admin, caseworker, security).
+ * `client_key` (may be NULL) is the idempotency key; without it
+ * m->message_id is used; a record whose key was already stored is not
+ * stored again: res->duplicate = 1 and res->id is the existing message.
+ * The text is analysed (with `ctx` when given, outside the desk lock; else
+ * with the desk's own context), the sender's history applied
+ * (td_verdict_apply_history), and the message, its verdict and the sender
+ * counts committed before this returns.  The original bytes are kept
+ * exactly (m->original, or the text when NULL).
+ * Returns TD_OK when stored or duplicate; a refusal returns its code with
+ * res and err filled.
+ */
+int td_desk_ingest(struct td_desk *d, const struct td_actor *actor, struct td_analysis_ctx *ctx,
+                   const struct td_message *m, const char *client_key, struct td_ingest_result *res,
+                   struct td_error *err);
+
+/*
+ * A batch in ONE transaction: each record is accepted or refused on its own
+ * (a savepoint per record), the accepted ones commit together.  results[i]
+ * (caller-allocated, n entries) says what became of msgs[i]; client_keys may
+ * be NULL or hold NULLs.  Returns TD_OK when the transaction committed (even
+ * if every record was refused), else the store error (nothing stored).
+ */
+int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
+                         struct td_analysis_ctx *ctx, const struct td_message *msgs, size_t n,
+                         const char *const *client_keys, struct td_ingest_result *results,
+                         struct td_error *err);
+
+/*
+ * The JSON door to the two calls above, for the server: `in` is one record
+ * object or an array of them (or {"messages": [...]}), each
+ *   {"text" (required), "channel", "sender", "sender_name", "received"
+ *    (int seconds or RFC 3339), "subject", "message_id", "client_key",
+ *    "original" (string; default the text)}
+ * Answer: {"accepted": n, "duplicates": n, "refused": n, "results":
+ *   [{"index", "id"?, "status": "created"|"duplicate"|"refused",
+ *     "severity"?, "code"?, "field"?, "reason"?}]}.
+ * Records that do not parse are refused in place; the rest are stored.
+ * TD_EINVAL only when `in` is not an object or array; max 10000 records.
+ */
+int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
+                        struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
+                        struct td_error *err);
+
+/* ---- triage ------------------------------------------------------------ */
+
+/* Queue filter: NULL / 0 / INT64_MIN fields do not filter. */
+struct td_queue_filter {
+    int status;          /* enum td_msg_status, or -1: all (unreviewed first) */
+    int label;           /* enum td_label the verdict predicted, or -1 */
+    int min_severity;    /* enum td_severity, or -1 */
+    const char *channel; /* exact */
+    const char *sender;  /* exact sender key */
+    int64_t since;       /* received >= since; INT64_MIN: open */
+    int64_t until;       /* received < until;  INT64_MAX: open */
+    size_t limit;        /* 0: 50; capped at 500 */
+    size_t offset;       /* pagination */
+};
+
+void td_queue_filter_init(struct td_queue_filter *f);
+
+/*
+ * The triage queue of the actor's office (admin, caseworker, security):
+ * unreviewed first, then severity (critical first), then newest received.
+ * {"messages": [MESSAGE...], "total": n, "limit", "offset",
+ *  "next_offset" (absent at the end)}
+ * where MESSAGE = {"id","channel","sender","sender_name","subject",
+ *  "received","ingested","status","status_reason","severity","labels"
+ *  {label: prob},"predicted":[...],"flags":[...],"reason","model",
+ *  "client_key","message_id","text","spans":[...],"cases":[ids]}.
+ */
+int td_desk_queue(struct td_desk *d, const struct td_actor *actor, const struct td_queue_filter *f,
+                  json_t **out, struct td_error *err);
+
+/* One message (MESSAGE above). */
+int td_desk_message_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
+                        struct td_error *err);
+
+/* The original bytes exactly as received.  *data is yours (free());
+ * sha256 (may be NULL) gets their hex SHA-256. */
+int td_desk_message_original(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                             void **data, size_t *len, char sha256[65], struct td_error *err);
+
+/* Mark a message reviewed / escalated / dismissed (or back to unreviewed)
+ * with a reason (required for escalated and dismissed). */
+int td_desk_message_set_status(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                               enum td_msg_status status, const char *reason, struct td_error *err);
+
+/*
+ * A sender's history in the actor's office:
+ * {"sender","display","messages","threats","worst_severity","first_seen",
+ *  "last_seen","recent": [MESSAGE...] (newest first, at most `limit`,
+ *  0: 50, cap 500)}.  TD_ENOTFOUND when the office never heard from them.
+ */
+int td_desk_sender(struct td_desk *d, const struct td_actor *actor, const char *sender,
+                   size_t limit, json_t **out, struct td_error *err);
+
+/* ---- cases ------------------------------------------------------------- */
+
+/*
+ * Case fields, as JSON (create and update take the same object):
+ *   "type"        one of TD_CASE_TYPE_MAP (required on create)
+ *   "title"       required on create, 1..300 bytes
+ *   "description" string
+ *   "occurred"    int seconds or RFC 3339
+ *   "place"       {"constituency", "address", "lat", "lon"} (lat/lon numbers)
+ *   "people"      array of strings or objects (kept as given)
+ *   "police_ref"  string
+ *   "assignee"    user name in the office, or null
+ * Unknown fields are refused (TD_EINVAL, field named) so typos are not
+ * silently dropped.
+ */
+
+/* File a case (any role but police; observers file incident reports this
+ * way and cannot read them back).  Status "new".  *id may be NULL. */
+int td_desk_case_create(struct td_desk *d, const struct td_actor *actor, const json_t *fields,
+                        int64_t *id, struct td_error *err);
+
+/* Change fields (admin, caseworker, security); "status" is not a field -
+ * use td_desk_case_set_status. */
+int td_desk_case_update(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                        const json_t *fields, struct td_error *err);
+
+/* Move a case along the workflow (admin, caseworker, security); refused
+ * when the transition is not allowed.  `reason` may be NULL. */
+int td_desk_case_set_status(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                            enum td_case_status status, const char *reason, struct td_error *err);
+
+/*
+ * One case, audited as a read:
+ * {"id","type","title","description","occurred","place":{...},"people",
+ *  "status","police_ref","assignee","created","created_by","updated",
+ *  "messages":[MESSAGE...],"evidence":[EVIDENCE...],"notes":[NOTE...]}
+ * EVIDENCE = {"id","name","type","size","sha256","added","added_by"};
+ * NOTE = {"id","text","author","created"}.
+ * Police: only cases reported to police (else TD_ENOTFOUND).
+ */
+int td_desk_case_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
+                     struct td_error *err);
+
+struct td_case_filter {
+    int status;           /* enum td_case_status or -1 */
+    int type;             /* enum td_case_type or -1 */
+    const char *assignee; /* user name or NULL */
+    size_t limit;         /* 0: 50; cap 500 */
+    size_t offset;
+};
+void td_case_filter_init(struct td_case_filter *f);
+
+/* {"cases": [case without messages/evidence/notes], "total", "limit",
+ *  "offset", "next_offset"?}, newest first; audited as one read. */
+int td_desk_case_list(struct td_desk *d, const struct td_actor *actor,
+                      const struct td_case_filter *f, json_t **out, struct td_error *err);
+
+/* Link a message of the office to a case (idempotent). */
+int td_desk_case_link_message(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
+                              int64_t message_id, struct td_error *err);
+
+/* Add a note; *id may be NULL. */
+int td_desk_case_note(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
+                      const char *text, int64_t *id, struct td_error *err);
+
+/* Timeline: the case's audit entries and notes merged, oldest first:
+ * {"events": [{"time","kind":"audit"|"note","action","user","details"|"text"}]} */
+int td_desk_case_timeline(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
+                          json_t **out, struct td_error *err);
+
+/* ---- evidence -----------------------------------------------------------
+ * Content-addressed files: <data_dir>/evidence/ab/cdef... named by the hex
+ * SHA-256 of the bytes, written and fsync()ed before the row commits. */
+
+/* Add evidence bytes to a case (admin, caseworker, security; an observer
+ * only to a case it filed itself - the photo with its report).  `name` and
+ * `type` (MIME) may be NULL.  *id and sha256 may be NULL.  Max 256 MiB.
+ * Identical bytes are stored once on disk. */
+int td_desk_evidence_add(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
+                         const char *name, const char *type, const void *data, size_t len,
+                         int64_t *id, char sha256[65], struct td_error *err);
+
+/* Read evidence back, checking its hash (TD_ECRYPTO when the file no
+ * longer matches).  *meta (EVIDENCE JSON, may be NULL) and *data (free())
+ * are yours.  Audited as a read of the case. */
+int td_desk_evidence_get(struct td_desk *d, const struct td_actor *actor, int64_t evidence_id,
+                         json_t **meta, void **data, size_t *len, struct td_error *err);
+
+/* ---- verify (audit chain + evidence) ------------------------------------ */
+
+/* One thing found broken. */
+struct td_verify_problem {
+    const char *kind;   /* "audit" or "evidence" (static) */
+    int64_t id;         /* audit entry id or evidence id */
+    char what[160];     /* "hash mismatch", "prev_hash mismatch", "missing entry",
+                           "file missing", "file altered", ... */
+    char expected[128]; /* what the chain / row says */
+    char found[128];    /* what is there */
+};
+
+struct td_verify_stats {
+    size_t audit_entries;
+    size_t evidence_files;
+    size_t problems;
+};
+
+/* Called once per problem; return non-zero to stop early. */
+typedef int td_verify_cb(void *ud, const struct td_verify_problem *p);
+
+/*
+ * Walk the whole audit chain (recomputing every hash and link, and
+ * checking that no entry is missing, including at the end) and re-hash
+ * every evidence file.  Returns TD_OK when the walk completed (problems
+ * are reported through cb and counted in stats: stats->problems == 0 means
+ * intact); an error when the store cannot be read.  No actor: this is the
+ * operator's check (the CLI `verify`), it reads all offices.
+ */
+int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_verify_stats *stats,
+                   struct td_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

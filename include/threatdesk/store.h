@@ -1,0 +1,274 @@
+/*
+ * store.h - durable storage behind one interface (the curl vtls way).
+ *
+ * A `struct td_store` is a backend plus an ops table.  SQLite (sqlite.c) is
+ * the embedded default; PostgreSQL (postgres.c) can follow as a second file
+ * implementing the same table, never as #ifdefs through the desk.
+ *
+ * The ops are TYPED operations the desk needs, not SQL: a backend owns its
+ * queries (prepared statements with bound parameters only) and its schema,
+ * which migrates forward on open from data files
+ *     <home>/data/migrations/<backend>/NNNN_name.sql
+ * applied in order inside one transaction, each recorded in schema_version.
+ *
+ * Office isolation: every operation that touches office data takes the
+ * office id and puts it in its WHERE clause; an object of another office
+ * is TD_ENOTFOUND.  Role checks and the audit chain are the desk's job
+ * (desk.h); the store only keeps what it is given.
+ *
+ * Transactions: the desk brackets every change in begin()/commit() (a
+ * write transaction taken up front, so reading the audit chain's head and
+ * appending to it is atomic), and uses savepoints for per-record batches.
+ *
+ * Ownership: `const char *` inputs are borrowed for the call.  `json_t **out`
+ * is a NEW reference for the caller (json_decref).  Fixed-size struct
+ * outputs are caller-owned plain data.  A store is used by one thread at a
+ * time (the desk serialises).
+ */
+#ifndef THREATDESK_STORE_H
+#define THREATDESK_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "threatdesk/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct td_store;
+struct td_queue_filter; /* desk.h */
+struct td_case_filter;  /* desk.h */
+
+/* ---- rows -------------------------------------------------------------- */
+
+/* Large enough for crypto_pwhash_str() output (crypto_pwhash_STRBYTES). */
+#define TD_STORE_HASH_SIZE 128
+
+struct td_store_user {
+    int64_t id;
+    int64_t office_id;
+    char name[128];
+    char office[128]; /* the office's name (filled by reads) */
+    int role;         /* enum td_role */
+    char pwhash[TD_STORE_HASH_SIZE];
+    int must_change; /* one-time password not yet replaced */
+    int64_t created;
+};
+
+/* A message to insert.  Strings may be NULL (stored as NULL). */
+struct td_store_message {
+    int64_t office_id;
+    const char *client_key; /* idempotency key (UNIQUE per office) */
+    const char *message_id;
+    const char *channel;
+    const char *sender;
+    const char *sender_name;
+    const char *subject;
+    const char *text;
+    size_t text_len;
+    const void *original; /* kept exactly, as a BLOB */
+    size_t original_len;
+    int64_t received;
+    int64_t ingested;
+    int64_t ingested_by; /* user id, 0 = local */
+    int severity;        /* enum td_severity */
+    unsigned labels;     /* predicted label bits */
+    unsigned flags;      /* TD_FLAG bits */
+    const char *verdict; /* td_verdict_to_json() text */
+    const char *model_version;
+};
+
+struct td_store_case {
+    int64_t office_id;
+    int type;   /* enum td_case_type */
+    int status; /* enum td_case_status */
+    const char *title;
+    const char *description;
+    int64_t occurred;   /* INT64_MIN: unknown */
+    const char *place;  /* JSON object text or NULL */
+    const char *people; /* JSON array text or NULL */
+    const char *police_ref;
+    int64_t assignee; /* user id, 0 = none */
+    int64_t created;
+    int64_t created_by;
+};
+
+struct td_store_evidence {
+    int64_t office_id;
+    int64_t case_id;
+    const char *name;
+    const char *type;
+    int64_t size;
+    const char *sha256; /* hex */
+    int64_t added;
+    int64_t added_by;
+};
+
+/* One audit log entry.  `hash` = SHA-256 over the canonical serialisation of
+ * every other field (desk/audit.c says how), chained through prev_hash. */
+struct td_audit_entry {
+    int64_t id; /* 1, 2, 3... assigned by the desk inside the transaction */
+    int64_t time;
+    int64_t office_id; /* 0: not office-bound (operator actions) */
+    int64_t user_id;   /* 0: local operator */
+    char action[64];   /* "message.ingest", "case.read", ... */
+    char object_type[32];
+    int64_t object_id;
+    char *details; /* JSON text; owned by whoever filled the struct */
+    char prev_hash[65];
+    char hash[65];
+};
+
+/* ---- the ops table ------------------------------------------------------
+ * Every op returns TD_OK or a td_errno with err filled. */
+struct td_store_ops {
+    const char *name; /* "sqlite" */
+    void (*close)(struct td_store *s);
+    int (*schema_version)(struct td_store *s, int64_t *version, struct td_error *err);
+
+    int (*begin)(struct td_store *s, struct td_error *err);
+    int (*commit)(struct td_store *s, struct td_error *err);
+    void (*rollback)(struct td_store *s);
+    /* Nested per-record scopes: name is an identifier chosen by the desk. */
+    int (*savepoint)(struct td_store *s, const char *name, struct td_error *err);
+    int (*release)(struct td_store *s, const char *name, struct td_error *err);
+    void (*rollback_to)(struct td_store *s, const char *name);
+
+    /* offices */
+    int (*office_find)(struct td_store *s, const char *name, int64_t *id, struct td_error *err);
+    int (*office_insert)(struct td_store *s, const char *name, int64_t now, int64_t *id,
+                         struct td_error *err);
+
+    /* users (names are unique across offices: a login names one user) */
+    int (*user_count)(struct td_store *s, int64_t *n, struct td_error *err);
+    int (*user_insert)(struct td_store *s, const struct td_store_user *u, int64_t *id,
+                       struct td_error *err);
+    int (*user_find)(struct td_store *s, const char *name, struct td_store_user *out,
+                     struct td_error *err);
+    int (*user_get)(struct td_store *s, int64_t id, struct td_store_user *out,
+                    struct td_error *err);
+    int (*user_set_password)(struct td_store *s, int64_t id, const char *pwhash, int must_change,
+                             struct td_error *err);
+    int (*user_set_role)(struct td_store *s, int64_t id, int role, struct td_error *err);
+    int (*user_list)(struct td_store *s, int64_t office_id, json_t **out, struct td_error *err);
+
+    /* sessions and API keys: only hashes of the secrets are stored */
+    int (*session_insert)(struct td_store *s, int64_t user_id, const char *token_hash,
+                          int64_t created, int64_t expires, struct td_error *err);
+    int (*session_find)(struct td_store *s, const char *token_hash, int64_t now, int64_t *user_id,
+                        struct td_error *err);
+    int (*session_delete)(struct td_store *s, const char *token_hash, struct td_error *err);
+    int (*apikey_insert)(struct td_store *s, int64_t user_id, const char *key_hash,
+                         const char *label, int64_t created, int64_t *id, struct td_error *err);
+    int (*apikey_find)(struct td_store *s, const char *key_hash, int64_t *user_id,
+                       struct td_error *err);
+
+    /* failed logins, per user name + source */
+    int (*login_failures)(struct td_store *s, const char *name, const char *source, int64_t since,
+                          int64_t *count, int64_t *oldest, struct td_error *err);
+    int (*login_failure_add)(struct td_store *s, const char *name, const char *source, int64_t when,
+                             struct td_error *err);
+    int (*login_failure_clear)(struct td_store *s, const char *name, const char *source,
+                               struct td_error *err);
+
+    /* messages */
+    int (*message_find_key)(struct td_store *s, int64_t office_id, const char *client_key,
+                            int64_t *id, int *severity, struct td_error *err);
+    int (*message_insert)(struct td_store *s, const struct td_store_message *m, int64_t *id,
+                          struct td_error *err);
+    int (*message_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+                       struct td_error *err);
+    /* *data is malloc()ed: the caller frees it. */
+    int (*message_original)(struct td_store *s, int64_t office_id, int64_t id, void **data,
+                            size_t *len, struct td_error *err);
+    int (*message_queue)(struct td_store *s, int64_t office_id, const struct td_queue_filter *f,
+                         json_t **out, struct td_error *err);
+    int (*message_set_status)(struct td_store *s, int64_t office_id, int64_t id, int status,
+                              const char *reason, int64_t by, int64_t when, struct td_error *err);
+
+    /* senders: record() upserts the counts and returns how many threats the
+     * sender had sent BEFORE this message */
+    int (*sender_prior_threats)(struct td_store *s, int64_t office_id, const char *sender,
+                                unsigned *n, struct td_error *err);
+    int (*sender_record)(struct td_store *s, int64_t office_id, const char *sender,
+                         const char *display, int severity, int is_threat, int64_t when,
+                         struct td_error *err);
+    int (*sender_get)(struct td_store *s, int64_t office_id, const char *sender, size_t limit,
+                      json_t **out, struct td_error *err);
+
+    /* cases */
+    int (*case_insert)(struct td_store *s, const struct td_store_case *c, int64_t *id,
+                       struct td_error *err);
+    /* Summary row: status, type, created_by, reported (1 once it reached
+     * reported_to_police). */
+    int (*case_head)(struct td_store *s, int64_t office_id, int64_t id, int *status,
+                     int64_t *created_by, int *reported, struct td_error *err);
+    int (*case_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+                    struct td_error *err);
+    /* Set one editable field: "type" (int), "title", "description",
+     * "police_ref" (text), "occurred", "assignee" (int; JSON null clears),
+     * "place", "people" (JSON text).  Other names: TD_EINVAL. */
+    int (*case_set)(struct td_store *s, int64_t office_id, int64_t id, const char *field,
+                    const json_t *value, int64_t now, struct td_error *err);
+    int (*case_set_status)(struct td_store *s, int64_t office_id, int64_t id, int from, int to,
+                           int64_t now, struct td_error *err);
+    /* police_only: only cases that were reported to police */
+    int (*case_list)(struct td_store *s, int64_t office_id, const struct td_case_filter *f,
+                     int police_only, json_t **out, struct td_error *err);
+    int (*case_link)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t message_id,
+                     int64_t now, int *linked_new, struct td_error *err);
+    int (*note_insert)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t user_id,
+                       const char *text, int64_t now, int64_t *id, struct td_error *err);
+
+    /* evidence */
+    int (*evidence_insert)(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
+                           struct td_error *err);
+    /* *out: EVIDENCE JSON incl. "case"; sha256 (65 bytes) filled */
+    int (*evidence_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+                        int64_t *case_id, char *sha256, struct td_error *err);
+    /* Every evidence row of every office, for verify. */
+    int (*evidence_scan)(struct td_store *s,
+                         int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
+                         void *ud, struct td_error *err);
+
+    /* audit */
+    int (*audit_head)(struct td_store *s, int64_t *last_id, char last_hash[65],
+                      struct td_error *err);
+    int (*audit_append)(struct td_store *s, const struct td_audit_entry *e, struct td_error *err);
+    /* Every entry in id order; e->details is valid during the callback only.
+     * *max_id_ever: the highest id ever assigned (survives deletion of the
+     * tail), 0 when unknown. */
+    int (*audit_scan)(struct td_store *s, int (*cb)(void *ud, const struct td_audit_entry *e),
+                      void *ud, int64_t *max_id_ever, struct td_error *err);
+    /* Entries about one object of the office, oldest first:
+     * [{"id","time","user","action","details"}]. */
+    int (*audit_for_object)(struct td_store *s, int64_t office_id, const char *object_type,
+                            int64_t object_id, json_t **out, struct td_error *err);
+};
+
+/* Every backend starts with this. */
+struct td_store {
+    const struct td_store_ops *ops;
+};
+
+/*
+ * Open a store.  `url` is a file path or "sqlite:PATH" (the only backend
+ * built today; "postgres://..." answers TD_EFORMAT).  `home` holds
+ * data/migrations/ (NULL: $THREATDESK_HOME, else the source tree).
+ * Migrations not yet recorded in schema_version are applied in order.
+ * *out is yours: td_store_close().
+ */
+int td_store_open(const char *url, const char *home, struct td_store **out, struct td_error *err);
+void td_store_close(struct td_store *s);
+
+/* The schema version (highest migration applied). */
+int td_store_schema_version(struct td_store *s, int64_t *version, struct td_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
