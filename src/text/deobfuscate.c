@@ -356,18 +356,24 @@ static int url_like(const char *t, size_t n)
 /* Word with no lexicon match: the conservative rewrites (README rule 4). */
 static unsigned write_fallback(struct p2 *s, const struct pos *p, size_t n)
 {
-    int ascii_letter = 0;
+    int ascii_letter = 0, roman = 1;
+    size_t letters = 0;
     for (size_t i = 0; i < n; i++) {
         ascii_letter |= p[i].kind == P_LETTER;
+        letters += is_letterish(&p[i]);
+        if (is_letterish(&p[i]) && !(p[i].cp < 128 && strchr("ivxlcdm", (int)p[i].cp)))
+            roman = 0;
     }
     unsigned kinds = 0;
     for (size_t i = 0; i < n;) {
         const struct pos *q = &p[i];
-        if (q->kind == P_LETTER && q->cp != 'x') {
+        /* Squeeze stretched letters, but not "xxx" (kisses), a word that is
+         * all one letter ("AAA", "zzz") or a Roman numeral ("VIII"). */
+        if (q->kind == P_LETTER && q->cp != 'x' && !roman) {
             size_t j = i + 1;
             while (j < n && p[j].kind == P_LETTER && p[j].cp == q->cp)
                 j++;
-            if (j - i >= 3) {
+            if (j - i >= 3 && j - i < letters) {
                 put(s, (char)q->cp, q->os, p[j - 1].oe);
                 kinds |= TD_FIX_REPEAT;
                 i = j;
@@ -565,7 +571,7 @@ static int do_spaced(struct p2 *s, const struct pos *L, size_t k, const size_t *
             e = cut[--nc];
         int plain = 1;
         for (size_t x = i; x < e; x++)
-            plain &= L[x].kind == P_LETTER || L[x].kind == P_CONF;
+            plain &= L[x].kind == P_LETTER; /* not Russian "и а в" */
         if (e - i >= 4 && plain) {
             unsigned kinds = TD_FIX_SPACED;
             for (size_t x = i; x < e; x++) {
