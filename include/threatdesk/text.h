@@ -24,7 +24,8 @@
  * normaliser may be shared by many threads):
  *   <dir>/confusables.txt   "<codepoint-hex> <ascii>" lines, '#' comments
  *   <dir>/leet.txt          "<char> <letters...>" readings in preference order
- *   <dir>/obfuscation-lexicon.txt   one word a line: words worth recovering
+ *   <dir>/obfuscation-lexicon.txt   "<word> <class>" lines: words worth recovering
+ * Formats and the exact de-obfuscation rules: data/text/README.md.
  */
 #ifndef THREATDESK_TEXT_H
 #define THREATDESK_TEXT_H

@@ -125,6 +125,15 @@ static int decode(struct p2 *s, size_t b0, size_t b1)
     s->np = 0;
     size_t i = b0;
     while (i < b1) {
+        /* A letter stretched past three copies folds into the third, so
+         * "nooooo...o" of any length fits; the third spans the rest. */
+        if (s->np >= 3 && t[i] >= 'a' && t[i] <= 'z' && s->p[s->np - 1].cp == t[i] &&
+            s->p[s->np - 2].cp == t[i] && s->p[s->np - 3].cp == t[i]) {
+            s->p[s->np - 1].b1 = i + 1;
+            s->p[s->np - 1].oe = s->n->orig_end[i];
+            i++;
+            continue;
+        }
         if (s->np == MAXPOS)
             return 0;
         struct pos *q = &s->p[s->np++];
