@@ -94,6 +94,25 @@ static struct td__scratch *scratch(struct td_norm *n)
     return n->priv_;
 }
 
+/* Every allocation of td_normalise() goes through here, so a test can make
+ * the k-th one fail (td__norm_fail_after) and check the error paths. */
+static void *norm_realloc(struct td_norm *n, void *p, size_t size)
+{
+    struct td__scratch *sc = n->priv_;
+    if (sc && sc->fail_after > 0 && --sc->fail_after == 0)
+        return NULL;
+    return realloc(p, size);
+}
+
+int td__norm_fail_after(struct td_norm *n, long k)
+{
+    struct td__scratch *sc = scratch(n);
+    if (!sc)
+        return TD_ENOMEM;
+    sc->fail_after = k;
+    return TD_OK;
+}
+
 int td__scratch_event(struct td_norm *n, size_t pos, unsigned kind)
 {
     struct td__scratch *sc = scratch(n);
@@ -103,7 +122,7 @@ int td__scratch_event(struct td_norm *n, size_t pos, unsigned kind)
         return TD_OK;
     if (sc->nev == sc->evcap) {
         size_t cap = sc->evcap ? sc->evcap * 2 : 64;
-        void *p = realloc(sc->ev, cap * sizeof *sc->ev);
+        void *p = norm_realloc(n, sc->ev, cap * sizeof *sc->ev);
         if (!p)
             return TD_ENOMEM;
         sc->ev = p;
@@ -119,7 +138,7 @@ int td__fix_push(struct td_norm *n, const struct td_fix *f)
 {
     if (n->nfixes == n->fixcap_) {
         size_t cap = n->fixcap_ ? n->fixcap_ * 2 : 32;
-        void *p = realloc(n->fixes, cap * sizeof *n->fixes);
+        void *p = norm_realloc(n, n->fixes, cap * sizeof *n->fixes);
         if (!p)
             return TD_ENOMEM;
         n->fixes = p;
@@ -142,15 +161,15 @@ static int reserve(struct td_norm *n, size_t need, size_t max)
         cap *= 2;
     if (cap > max)
         cap = max;
-    char *t = realloc(n->text, cap + 1);
+    char *t = norm_realloc(n, n->text, cap + 1);
     if (!t)
         return TD_ENOMEM;
     n->text = t;
-    size_t *s = realloc(n->orig_start, cap * sizeof *s);
+    size_t *s = norm_realloc(n, n->orig_start, cap * sizeof *s);
     if (!s)
         return TD_ENOMEM;
     n->orig_start = s;
-    size_t *e = realloc(n->orig_end, cap * sizeof *e);
+    size_t *e = norm_realloc(n, n->orig_end, cap * sizeof *e);
     if (!e)
         return TD_ENOMEM;
     n->orig_end = e;

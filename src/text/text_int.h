@@ -92,7 +92,12 @@ struct td__event {
 struct td__scratch {
     struct td__event *ev;
     size_t nev, evcap;
+    long fail_after; /* tests: > 0 makes that allocation fail (see below) */
 };
+
+/* Fault injection for tests: the k-th allocation td_normalise() makes into n
+ * from now on fails (k = 0: never). */
+int td__norm_fail_after(struct td_norm *n, long k);
 
 int td__scratch_event(struct td_norm *n, size_t pos, unsigned kind);
 int td__fix_push(struct td_norm *n, const struct td_fix *f);

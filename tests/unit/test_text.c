@@ -395,6 +395,52 @@ static void test_random_inputs(void **state)
     td_normaliser_free(nz);
 }
 
+/* Fail each allocation of a normalisation in turn: every failure is a clean
+ * TD_ENOMEM with an empty result, and the same td_norm works afterwards. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    struct td_normaliser *nz = load();
+    char src[6000];
+    size_t len = 0;
+    while (len + 60 < sizeof src) {
+        static const char piece[] =
+            "k1ll d i e f***ing ki\xE2\x80\x8Bll \xEF\xAC\x81 sooooo x\x07y ";
+        memcpy(src + len, piece, sizeof piece - 1);
+        len += sizeof piece - 1;
+    }
+    struct td_norm ref;
+    td_norm_init(&ref);
+    assert_int_equal(td_normalise(nz, src, len, &ref, NULL), TD_OK);
+    int failures = 0;
+    for (long k = 1;; k++) {
+        struct td_norm n;
+        td_norm_init(&n);
+        assert_int_equal(td__norm_fail_after(&n, k), TD_OK);
+        struct td_error err;
+        td_error_clear(&err);
+        int rc = td_normalise(nz, src, len, &n, &err);
+        if (rc == TD_OK) {
+            td__norm_fail_after(&n, 0);
+            assert_string_equal(n.text, ref.text);
+            td_norm_release(&n);
+            break; /* k is past the last allocation */
+        }
+        failures++;
+        assert_int_equal(rc, TD_ENOMEM);
+        assert_int_equal(err.code, TD_ENOMEM);
+        assert_int_equal(n.len, 0);
+        assert_int_equal(n.nfixes, 0);
+        assert_int_equal(td_normalise(nz, src, len, &n, NULL), TD_OK); /* recovers */
+        assert_string_equal(n.text, ref.text);
+        assert_int_equal(n.nfixes, ref.nfixes);
+        td_norm_release(&n);
+    }
+    assert_true(failures >= 5); /* buffers, events and fixes all grew */
+    td_norm_release(&ref);
+    td_normaliser_free(nz);
+}
+
 struct bad_case {
     const char *src;
     size_t len;
@@ -595,7 +641,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),  cmocka_unit_test(test_empty_and_blank),
         cmocka_unit_test(test_too_big),       cmocka_unit_test(test_ten_megabytes),
         cmocka_unit_test(test_data_errors),   cmocka_unit_test(test_fix_spans),
-        cmocka_unit_test(test_random_inputs),
+        cmocka_unit_test(test_random_inputs), cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
