@@ -376,13 +376,15 @@ static unsigned write_fallback(struct p2 *s, const struct pos *p, size_t n)
     unsigned kinds = 0;
     for (size_t i = 0; i < n;) {
         const struct pos *q = &p[i];
-        /* Squeeze stretched letters, but not "xxx" (kisses), a word that is
-         * all one letter ("AAA", "zzz") or a Roman numeral ("VIII"). */
+        /* Squeeze stretched letters, but not "xxx" (kisses), "kkk" (the
+         * Klan: "demokkkrats"), a word that is all one letter ("AAA",
+         * "zzz") or a Roman numeral ("VIII"). */
         if (q->kind == P_LETTER && q->cp != 'x' && !roman) {
             size_t j = i + 1;
             while (j < n && p[j].kind == P_LETTER && p[j].cp == q->cp)
                 j++;
-            if (j - i >= 3 && j - i < letters) {
+            int kkk = q->cp == 'k' && p[j - 1].b1 - q->b0 == 3; /* the Klan */
+            if (j - i >= 3 && j - i < letters && !kkk) {
                 put(s, (char)q->cp, q->os, p[j - 1].oe);
                 kinds |= TD_FIX_REPEAT;
                 i = j;
@@ -525,9 +527,11 @@ static int do_spaced(struct p2 *s, const struct pos *L, size_t k, const size_t *
     unsigned cov[MAXPOS + 1], segs[MAXPOS + 1];
     size_t from[MAXPOS + 1];
     long word[MAXPOS + 1];
-    int letters = 0;
-    for (size_t i = 0; i < k; i++)
+    int letters = 0, all_plain = 1;
+    for (size_t i = 0; i < k; i++) {
         letters += is_letterish(&L[i]);
+        all_plain &= L[i].kind == P_LETTER;
+    }
     cov[0] = segs[0] = 0;
     for (size_t j = 1; j <= k; j++) {
         cov[j] = cov[j - 1];
@@ -549,7 +553,8 @@ static int do_spaced(struct p2 *s, const struct pos *L, size_t k, const size_t *
             }
         }
     }
-    if (letters < 2 || (cov[k] == 0 && k < 4)) {
+    /* Nothing to join: leave the run exactly as written ("I a m", "1.2.3"). */
+    if (letters < 2 || (cov[k] == 0 && (k < 4 || !all_plain))) {
         copy_raw(s, raw0, raw1);
         return fix(s, s->w - (raw1 - raw0), ev);
     }
