@@ -19,6 +19,8 @@ PKGS=(
   tesseract-ocr-eng libpoppler-glib-dev dovecot-imapd
   # OCR tests draw letters at test time with cairo in DejaVu Serif
   libcairo2-dev fonts-dejavu-core
+  # IMAP TLS tests make a throwaway certificate
+  openssl
   # desk (issue 4): store, HTTP
   libsqlite3-dev sqlite3 libmicrohttpd-dev wrk
 )
