@@ -288,7 +288,9 @@ static int render_pdf_page(struct td_ocr *o, PopplerPage *page, unsigned no, PIX
     double scale = o->opts.dpi / 72.0;
     if (!(wpt > 0 && hpt > 0 && wpt < 1e6 && hpt < 1e6))
         return td_error_set(err, TD_EFORMAT, "PDF page %u has an invalid size", no);
-    long long w = (long long)ceil(wpt * scale), h = (long long)ceil(hpt * scale);
+    /* round up partial pixels, but not float noise (14400 pt * 300/72 is
+     * 60000.0000001) */
+    long long w = (long long)ceil(wpt * scale - 1e-3), h = (long long)ceil(hpt * scale - 1e-3);
     if ((rc = check_pixels(o, w, h, no, err)) != TD_OK)
         return rc;
     s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)w, (int)h);

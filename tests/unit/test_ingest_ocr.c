@@ -438,6 +438,18 @@ static void test_limits(void **state)
     assert_int_equal(td_ocr_message(small, zeros, 4096, "bad.pdf", &m, NULL, &err), TD_EFORMAT);
     free(zeros);
     td_buf_release(&pdf);
+    /* a 200 x 200 inch PDF page would be 60000 x 60000 pixels at 300 dpi:
+     * refused before poppler renders anything */
+    td_buf_init(&pdf, 1 << 20);
+    cairo_surface_t *huge = cairo_pdf_surface_create_for_stream(to_buf, &pdf, 14400, 14400);
+    cairo_t *cr = cairo_create(huge);
+    cairo_show_page(cr);
+    cairo_destroy(cr);
+    cairo_surface_destroy(huge);
+    assert_int_equal(td_ocr_message(f->ocr, pdf.data, pdf.len, "huge.pdf", &m, NULL, &err),
+                     TD_ETOOBIG);
+    assert_non_null(strstr(err.message, "60000x60000"));
+    td_buf_release(&pdf);
     td_message_release(&m);
     td_ocr_free(small);
     /* a bad language is a clear init error */
