@@ -417,8 +417,10 @@ int td_desk_case_link_message(struct td_desk *d, const struct td_actor *actor, i
 int td_desk_case_note(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
                       const char *text, int64_t *id, struct td_error *err);
 
-/* Timeline: the case's audit entries and notes merged, oldest first:
- * {"events": [{"time","kind":"audit"|"note","action","user","details"|"text"}]} */
+/* Timeline: every audit entry about the case, oldest first (creation,
+ * field changes with their new values, status moves, links, notes with
+ * their text, evidence, and reads):
+ * {"events": [{"id","time","user","action","details"}]}; audited as a read. */
 int td_desk_case_timeline(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
                           json_t **out, struct td_error *err);
 
@@ -456,6 +458,9 @@ struct td_verify_stats {
     size_t audit_entries;
     size_t evidence_files;
     size_t problems;
+    int64_t head_id;    /* the last audit entry (0: empty log) */
+    char head_hash[65]; /* its stored hash: note it elsewhere to detect a
+                           wholesale rewrite of the chain later */
 };
 
 /* Called once per problem; return non-zero to stop early. */

@@ -1,0 +1,73 @@
+/*
+ * desk_int.h - inside the desk (not installed).
+ *
+ *   desk.c      open/close, the lock, filters, small shared helpers
+ *   audit.c     the hash chain: canonical form, append, verify
+ *   auth.c      passwords (Argon2id), sessions, API keys, users, first start
+ *   ingest.c    messages in: analyse, history, idempotency, batches, JSON door
+ *   triage.c    the queue, one message, its original, status, senders
+ *   cases.c     incidents: fields, workflow, links, notes, timeline
+ *   evidence.c  content-addressed files and their reads
+ *
+ * Every public call that touches the store runs as
+ *     td__lock(d); begin; ... change + td__audit(...) ...; commit; unlock
+ * so an audit entry and the change it records commit together or not at all.
+ */
+#ifndef TD_DESK_INT_H
+#define TD_DESK_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "threatdesk/desk.h"
+#include "threatdesk/store.h"
+
+struct td_desk {
+    struct td_store *store;
+    char data_dir[1024];
+    struct td_analyser *analyser; /* borrowed */
+    struct td_analysis_ctx *ctx;  /* the desk's own, used under the lock */
+    struct td_desk_opts opts;     /* strings not kept: only the numbers */
+    pthread_mutex_t lock;
+    char dummy_hash[TD_STORE_HASH_SIZE]; /* for unknown users' logins, lazily */
+};
+
+/* Seconds since the epoch. */
+int64_t td__now(void);
+
+void td__lock(struct td_desk *d);
+void td__unlock(struct td_desk *d);
+/* begin a write transaction; on failure nothing is held */
+int td__begin(struct td_desk *d, struct td_error *err);
+/* commit when rc == TD_OK, else roll back; returns the final rc */
+int td__end(struct td_desk *d, int rc, struct td_error *err);
+
+/* Role predicates. */
+int td__is_staff(const struct td_actor *a); /* admin, caseworker, security */
+int td__denied(struct td_error *err, const char *what);
+
+/* Lower-case hex SHA-256 of bytes into hex[65]. */
+void td__sha256_hex(const void *p, size_t n, char hex[65]);
+
+/* Parse a time: JSON integer seconds or an RFC 3339 string. */
+int td__parse_time(const json_t *v, int64_t *out, const char *field, struct td_error *err);
+
+/*
+ * Append one audit entry (inside the caller's transaction).  `details` is
+ * borrowed (NULL: {}); it is serialised with sorted keys.  actor NULL: the
+ * local operator (user 0) acting on `office_id`.
+ */
+int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id,
+              const char *action, const char *object_type, int64_t object_id, const json_t *details,
+              struct td_error *err);
+
+/* The canonical hash of an entry (all fields but hash), hex into out[65]. */
+int td__audit_hash(const struct td_audit_entry *e, char out[65]);
+
+/* evidence.c: verify every evidence file. */
+int td__evidence_verify(struct td_desk *d, td_verify_cb *cb, void *ud,
+                        struct td_verify_stats *stats, struct td_error *err);
+
+#endif

@@ -1,0 +1,402 @@
+/*
+ * ingest.c - messages in.
+ *
+ * Order of work for a batch: (1) check and analyse every record OUTSIDE the
+ * desk lock (analysis is the expensive part and needs no store); (2) take
+ * the lock and ONE write transaction; per record a savepoint: look up the
+ * idempotency key, apply the sender's threat history to the verdict, insert
+ * the message, count it against its sender, append the audit entry; a
+ * failing record rolls back to its savepoint and is refused alone; (3)
+ * commit - only then are the results reported as stored.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+
+#include "desk/desk_int.h"
+
+#define TEXT_MAX (4u << 20)
+#define BATCH_MAX 10000
+
+struct prepared {
+    int code; /* TD_OK, or why this record is refused before the store */
+    struct td_verdict v;
+    int analysed;
+};
+
+static int refuse(struct td_ingest_result *res, struct td_error *err, int code, const char *field,
+                  const char *reason)
+{
+    res->code = code;
+    res->id = 0;
+    snprintf(res->field, sizeof res->field, "%s", field ? field : "");
+    snprintf(res->reason, sizeof res->reason, "%.255s", reason);
+    if (field)
+        td_error_field(err, field);
+    return td_error_set(err, code, "%s", reason);
+}
+
+static int valid_utf8(const char *s, size_t n)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    while (n > 0) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t k = utf8proc_iterate(p, (utf8proc_ssize_t)n, &c);
+        if (k <= 0)
+            return 0;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 1;
+}
+
+static int opt_utf8(const char *s)
+{
+    return !s || valid_utf8(s, strlen(s));
+}
+
+/* Step 1: checks and analysis, no lock. */
+static int prepare(struct td_desk *d, struct td_analysis_ctx *ctx, const struct td_message *m,
+                   struct prepared *p, struct td_ingest_result *res, struct td_error *err)
+{
+    memset(res, 0, sizeof *res);
+    if (!d->analyser)
+        return refuse(res, err, TD_EINVAL, NULL, "no analyser loaded: cannot ingest");
+    if (!m->text || m->text_len == 0)
+        return refuse(res, err, TD_EINVAL, "text", "text is missing or empty");
+    if (m->text_len > TEXT_MAX)
+        return refuse(res, err, TD_ETOOBIG, "text", "text is larger than 4 MiB");
+    if (!valid_utf8(m->text, m->text_len))
+        return refuse(res, err, TD_EUTF8, "text", "text is not valid UTF-8");
+    if (!opt_utf8(m->channel) || !opt_utf8(m->sender) || !opt_utf8(m->sender_name) ||
+        !opt_utf8(m->subject) || !opt_utf8(m->message_id))
+        return refuse(res, err, TD_EUTF8, NULL, "a header field is not valid UTF-8");
+    if (ctx) {
+        int rc = td_analyse(ctx, m->text, m->text_len, &p->v, err);
+        if (rc)
+            return refuse(res, err, rc, "text", "analysis failed");
+        p->analysed = 1;
+    }
+    return TD_OK;
+}
+
+/* Step 2 for one record, inside the transaction. */
+static int store_one(struct td_desk *d, const struct td_actor *actor, const struct td_message *m,
+                     const char *client_key, struct prepared *p, struct td_ingest_result *res,
+                     struct td_error *err)
+{
+    struct td_store *s = d->store;
+    const char *key = client_key && *client_key ? client_key : m->message_id;
+    int64_t now = td__now(), id;
+    int sev, rc;
+    char *vjson = NULL;
+    json_t *vj = NULL;
+
+    if (key) {
+        rc = s->ops->message_find_key(s, actor->office_id, key, &id, &sev, err);
+        if (rc == TD_OK) {
+            res->code = TD_OK;
+            res->duplicate = 1;
+            res->id = id;
+            res->severity = (enum td_severity)sev;
+            return TD_OK;
+        }
+        if (rc != TD_ENOTFOUND)
+            return rc;
+        td_error_clear(err);
+    }
+    if (!p->analysed) {
+        if ((rc = td_analyse(d->ctx, m->text, m->text_len, &p->v, err)))
+            return refuse(res, err, rc, "text", "analysis failed");
+        p->analysed = 1;
+    }
+    if (m->sender) {
+        unsigned prior = 0;
+        if ((rc = s->ops->sender_prior_threats(s, actor->office_id, m->sender, &prior, err)))
+            return rc;
+        td_verdict_apply_history(&p->v, prior);
+    }
+    if (!(vj = td_verdict_to_json(&p->v, m->text, m->text_len)) ||
+        !(vjson = json_dumps(vj, JSON_COMPACT))) {
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+        goto out;
+    }
+    struct td_store_message sm = {
+        .office_id = actor->office_id,
+        .client_key = key,
+        .message_id = m->message_id,
+        .channel = m->channel && *m->channel ? m->channel : "api",
+        .sender = m->sender,
+        .sender_name = m->sender_name,
+        .subject = m->subject,
+        .text = m->text,
+        .text_len = m->text_len,
+        .original = m->original ? (const void *)m->original : (const void *)m->text,
+        .original_len = m->original ? m->original_len : m->text_len,
+        .received = m->time == INT64_MIN ? now : m->time,
+        .ingested = now,
+        .ingested_by = actor->user_id,
+        .severity = (int)p->v.severity,
+        .labels = p->v.labels,
+        .flags = p->v.flags,
+        .verdict = vjson,
+        .model_version = p->v.model_version,
+    };
+    if ((rc = s->ops->message_insert(s, &sm, &id, err)))
+        goto out;
+    if (m->sender && (rc = s->ops->sender_record(
+                          s, actor->office_id, m->sender, m->sender_name, (int)p->v.severity,
+                          (p->v.labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
+        goto out;
+    char sha[65];
+    td__sha256_hex(sm.original, sm.original_len, sha);
+    json_t *det = json_pack("{s:s, s:s, s:s?, s:s}", "channel", sm.channel, "severity",
+                            td_severity_name(p->v.severity), "client_key", key, "sha256", sha);
+    rc = td__audit(d, actor, actor->office_id, "message.ingest", "message", id, det, err);
+    json_decref(det);
+    if (rc)
+        goto out;
+    res->code = TD_OK;
+    res->id = id;
+    res->severity = p->v.severity;
+out:
+    free(vjson);
+    json_decref(vj);
+    return rc;
+}
+
+int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
+                         struct td_analysis_ctx *ctx, const struct td_message *msgs, size_t n,
+                         const char *const *client_keys, struct td_ingest_result *results,
+                         struct td_error *err)
+{
+    struct prepared *p = NULL;
+    int rc = TD_OK;
+    if (!td__is_staff(actor))
+        return td__denied(err, "ingest messages");
+    if (n > BATCH_MAX)
+        return td_error_set(err, TD_ETOOBIG, "at most %d records per batch", BATCH_MAX);
+    if (n == 0)
+        return TD_OK;
+    if (!(p = calloc(n, sizeof *p)))
+        return td_error_set(err, TD_ENOMEM, NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct td_error e;
+        td_error_clear(&e);
+        td_verdict_init(&p[i].v);
+        p[i].code = prepare(d, ctx, &msgs[i], &p[i], &results[i], &e);
+    }
+
+    td__lock(d);
+    if ((rc = td__begin(d, err)))
+        goto unlock;
+    for (size_t i = 0; i < n && rc == TD_OK; i++) {
+        struct td_error e;
+        td_error_clear(&e);
+        if (p[i].code)
+            continue;
+        if ((rc = d->store->ops->savepoint(d->store, "rec", err)))
+            break;
+        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
+                          &results[i], &e);
+        if (r == TD_OK) {
+            rc = d->store->ops->release(d->store, "rec", err);
+        } else {
+            d->store->ops->rollback_to(d->store, "rec");
+            if (results[i].code == TD_OK) /* a store failure, not a refusal */
+                refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
+            memset(&results[i].duplicate, 0, sizeof results[i].duplicate);
+        }
+    }
+    rc = td__end(d, rc, err);
+    if (rc) /* nothing was stored after all */
+        for (size_t i = 0; i < n; i++)
+            if (results[i].code == TD_OK)
+                refuse(&results[i], NULL, rc, NULL, "the batch could not be committed");
+unlock:
+    td__unlock(d);
+    for (size_t i = 0; i < n; i++)
+        td_verdict_release(&p[i].v);
+    free(p);
+    return rc;
+}
+
+int td_desk_ingest(struct td_desk *d, const struct td_actor *actor, struct td_analysis_ctx *ctx,
+                   const struct td_message *m, const char *client_key, struct td_ingest_result *res,
+                   struct td_error *err)
+{
+    const char *keys[1] = {client_key};
+    int rc = td_desk_ingest_batch(d, actor, ctx, m, 1, keys, res, err);
+    if (rc)
+        return rc;
+    if (res->code) {
+        if (res->field[0])
+            td_error_field(err, res->field);
+        return td_error_set(err, res->code, "%s", res->reason);
+    }
+    return TD_OK;
+}
+
+/* ---- the JSON door ----------------------------------------------------- */
+
+static int get_str(const json_t *rec, const char *name, char **field, struct td_error *err)
+{
+    json_t *v = json_object_get(rec, name);
+    if (!v || json_is_null(v))
+        return TD_OK;
+    if (!json_is_string(v)) {
+        td_error_field(err, name);
+        return td_error_set(err, TD_EINVAL, "%s must be a string", name);
+    }
+    return td_message_set(field, json_string_value(v), json_string_length(v));
+}
+
+static int from_json(const json_t *rec, struct td_message *m, char **client_key,
+                     struct td_error *err)
+{
+    static const char *const known[] = {"text",        "channel",    "sender",
+                                        "sender_name", "received",   "subject",
+                                        "message_id",  "client_key", "original"};
+    const char *k;
+    json_t *v;
+    int rc;
+    if (!json_is_object(rec))
+        return td_error_set(err, TD_EINVAL, "a record must be a JSON object");
+    json_object_foreach((json_t *)rec, k, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (!strcmp(k, known[i]))
+                break;
+        if (i == sizeof known / sizeof known[0]) {
+            td_error_field(err, k);
+            return td_error_set(err, TD_EINVAL, "unknown field '%s'", k);
+        }
+    }
+    json_t *t = json_object_get(rec, "text");
+    if (!json_is_string(t)) {
+        td_error_field(err, "text");
+        return td_error_set(err, TD_EINVAL, "text is required and must be a string");
+    }
+    if ((rc = td_message_set(&m->text, json_string_value(t), json_string_length(t))))
+        return rc;
+    m->text_len = json_string_length(t);
+    if ((rc = get_str(rec, "channel", &m->channel, err)) ||
+        (rc = get_str(rec, "sender", &m->sender, err)) ||
+        (rc = get_str(rec, "sender_name", &m->sender_name, err)) ||
+        (rc = get_str(rec, "subject", &m->subject, err)) ||
+        (rc = get_str(rec, "message_id", &m->message_id, err)) ||
+        (rc = get_str(rec, "client_key", client_key, err)) ||
+        (rc = get_str(rec, "original", &m->original, err)))
+        return rc;
+    if (m->original)
+        m->original_len = json_string_length(json_object_get(rec, "original"));
+    json_t *r = json_object_get(rec, "received");
+    if (r && !json_is_null(r) && (rc = td__parse_time(r, &m->time, "received", err)))
+        return rc;
+    return TD_OK;
+}
+
+int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
+                        struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
+                        struct td_error *err)
+{
+    const json_t *arr = in;
+    json_t *single = NULL, *results = NULL;
+    struct td_message *msgs = NULL;
+    char **keys = NULL;
+    struct td_ingest_result *res = NULL;
+    int *parse_code = NULL;
+    struct td_error *perr = NULL;
+    size_t n, accepted = 0, dups = 0, refused = 0;
+    int rc = TD_OK;
+    *out = NULL;
+
+    if (!td__is_staff(actor))
+        return td__denied(err, "ingest messages");
+    if (json_is_object(in) && json_is_array(json_object_get(in, "messages")))
+        arr = json_object_get(in, "messages");
+    else if (json_is_object(in))
+        arr = single = json_pack("[O]", in);
+    if (!json_is_array(arr)) {
+        json_decref(single);
+        return td_error_set(err, TD_EINVAL,
+                            "expected a record, an array of records or "
+                            "{\"messages\": [...]}");
+    }
+    n = json_array_size(arr);
+    if (n > BATCH_MAX) {
+        json_decref(single);
+        return td_error_set(err, TD_ETOOBIG, "at most %d records per batch", BATCH_MAX);
+    }
+    msgs = calloc(n ? n : 1, sizeof *msgs);
+    keys = calloc(n ? n : 1, sizeof *keys);
+    res = calloc(n ? n : 1, sizeof *res);
+    parse_code = calloc(n ? n : 1, sizeof *parse_code);
+    perr = calloc(n ? n : 1, sizeof *perr);
+    if (!msgs || !keys || !res || !parse_code || !perr) {
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+        goto out;
+    }
+    /* Parse; records that fail are kept out of the batch (text NULL makes
+     * prepare() refuse them, so mark them and replace the result after). */
+    for (size_t i = 0; i < n; i++) {
+        td_message_init(&msgs[i]);
+        parse_code[i] = from_json(json_array_get(arr, i), &msgs[i], &keys[i], &perr[i]);
+        if (parse_code[i]) {
+            td_message_release(&msgs[i]); /* empty: refused by prepare() */
+        }
+    }
+    if ((rc = td_desk_ingest_batch(d, actor, ctx, msgs, n, (const char *const *)keys, res, err)))
+        goto out;
+    if (!(results = json_array())) {
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *r;
+        if (parse_code[i]) {
+            r = json_pack("{s:I, s:s, s:s, s:s, s:s}", "index", (json_int_t)i, "status", "refused",
+                          "code", td_errname(parse_code[i]), "field", perr[i].field, "reason",
+                          perr[i].message);
+            refused++;
+        } else if (res[i].code) {
+            r = json_pack("{s:I, s:s, s:s, s:s, s:s}", "index", (json_int_t)i, "status", "refused",
+                          "code", td_errname(res[i].code), "field", res[i].field, "reason",
+                          res[i].reason);
+            refused++;
+        } else {
+            r = json_pack("{s:I, s:I, s:s, s:s}", "index", (json_int_t)i, "id",
+                          (json_int_t)res[i].id, "status",
+                          res[i].duplicate ? "duplicate" : "created", "severity",
+                          td_severity_name(res[i].severity));
+            if (res[i].duplicate)
+                dups++;
+            else
+                accepted++;
+        }
+        if (!r || json_array_append_new(results, r)) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+            goto out;
+        }
+    }
+    *out = json_pack("{s:I, s:I, s:I, s:O}", "accepted", (json_int_t)accepted, "duplicates",
+                     (json_int_t)dups, "refused", (json_int_t)refused, "results", results);
+    if (!*out)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+out:
+    for (size_t i = 0; msgs && i < n; i++) {
+        td_message_release(&msgs[i]);
+        if (keys)
+            free(keys[i]);
+    }
+    free(msgs);
+    free(keys);
+    free(res);
+    free(parse_code);
+    free(perr);
+    json_decref(results);
+    json_decref(single);
+    return rc;
+}

@@ -1,0 +1,117 @@
+/*
+ * triage.c - the queue, one message, its original bytes, its status, and
+ * the sender's history.  Staff only (admin, caseworker, security): an
+ * observer files reports and reads nothing; police see cases, not the
+ * office's post.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "desk/desk_int.h"
+
+#define PAGE_DEFAULT 50
+#define PAGE_MAX 500
+
+static size_t page(size_t limit)
+{
+    return limit == 0 ? PAGE_DEFAULT : limit > PAGE_MAX ? PAGE_MAX : limit;
+}
+
+int td_desk_queue(struct td_desk *d, const struct td_actor *actor, const struct td_queue_filter *f,
+                  json_t **out, struct td_error *err)
+{
+    struct td_queue_filter q;
+    *out = NULL;
+    if (!td__is_staff(actor))
+        return td__denied(err, "read the triage queue");
+    if (f)
+        q = *f;
+    else
+        td_queue_filter_init(&q);
+    q.limit = page(q.limit);
+    if (q.status >= TD_MSG_STATUS_COUNT) {
+        td_error_field(err, "status");
+        return td_error_set(err, TD_EINVAL, "unknown status");
+    }
+    td__lock(d);
+    int rc = d->store->ops->message_queue(d->store, actor->office_id, &q, out, err);
+    td__unlock(d);
+    return rc;
+}
+
+int td_desk_message_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
+                        struct td_error *err)
+{
+    *out = NULL;
+    if (!td__is_staff(actor))
+        return td__denied(err, "read messages");
+    td__lock(d);
+    int rc = d->store->ops->message_get(d->store, actor->office_id, id, out, err);
+    td__unlock(d);
+    return rc;
+}
+
+int td_desk_message_original(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                             void **data, size_t *len, char sha256[65], struct td_error *err)
+{
+    *data = NULL;
+    *len = 0;
+    if (!td__is_staff(actor))
+        return td__denied(err, "read messages");
+    td__lock(d);
+    int rc = d->store->ops->message_original(d->store, actor->office_id, id, data, len, err);
+    td__unlock(d);
+    if (!rc && sha256)
+        td__sha256_hex(*data, *len, sha256);
+    return rc;
+}
+
+int td_desk_message_set_status(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                               enum td_msg_status status, const char *reason, struct td_error *err)
+{
+    if (!td__is_staff(actor))
+        return td__denied(err, "triage messages");
+    if ((int)status < 0 || status >= TD_MSG_STATUS_COUNT) {
+        td_error_field(err, "status");
+        return td_error_set(err, TD_EINVAL, "unknown status");
+    }
+    if ((status == TD_MSG_ESCALATED || status == TD_MSG_DISMISSED) && (!reason || !*reason)) {
+        td_error_field(err, "reason");
+        return td_error_set(err, TD_EINVAL, "a reason is required to %s a message",
+                            status == TD_MSG_ESCALATED ? "escalate" : "dismiss");
+    }
+    if (reason && strlen(reason) > 4096) {
+        td_error_field(err, "reason");
+        return td_error_set(err, TD_ETOOBIG, "reason longer than 4096 bytes");
+    }
+    td__lock(d);
+    int rc = td__begin(d, err);
+    if (rc)
+        goto out;
+    rc = d->store->ops->message_set_status(d->store, actor->office_id, id, (int)status, reason,
+                                           actor->user_id, td__now(), err);
+    json_t *det = json_pack("{s:s, s:s?}", "status", td_msg_status_name(status), "reason", reason);
+    if (!rc)
+        rc = td__audit(d, actor, actor->office_id, "message.status", "message", id, det, err);
+    json_decref(det);
+    rc = td__end(d, rc, err);
+out:
+    td__unlock(d);
+    return rc;
+}
+
+int td_desk_sender(struct td_desk *d, const struct td_actor *actor, const char *sender,
+                   size_t limit, json_t **out, struct td_error *err)
+{
+    *out = NULL;
+    if (!td__is_staff(actor))
+        return td__denied(err, "read sender history");
+    if (!sender || !*sender) {
+        td_error_field(err, "sender");
+        return td_error_set(err, TD_EINVAL, "sender required");
+    }
+    td__lock(d);
+    int rc = d->store->ops->sender_get(d->store, actor->office_id, sender, page(limit), out, err);
+    td__unlock(d);
+    return rc;
+}

@@ -1,0 +1,1564 @@
+/*
+ * sqlite.c - the SQLite backend of store.h.
+ *
+ * One database file in WAL mode with foreign keys on, synchronous=FULL (a
+ * committed transaction survives power loss: the desk acknowledges only
+ * after commit), and a busy timeout so a second process (the `verify` or
+ * `user` command beside a running server) waits instead of failing.
+ *
+ * Schema: data/migrations/sqlite/NNNN_name.sql, applied in order on open,
+ * all pending ones inside ONE transaction, each recorded in schema_version;
+ * reopening applies nothing (idempotent).
+ *
+ * Queries: prepared statements with bound parameters only.  The one place
+ * a name is spliced into SQL is case_set(), and only from a fixed table of
+ * column names (never from input).
+ *
+ * Reads that go straight to the front doors come back as JSON built by
+ * row_json(): a column becomes a member of its name; "<name>_json" columns
+ * hold JSON text and are parsed into member <name>; a column named
+ * "verdict" is parsed and merged into the object.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "store/store_int.h"
+#include "threatdesk/buf.h"
+#include "threatdesk/desk.h"
+#include "threatdesk/taxonomy.h"
+
+#define MIGRATION_MAX (1u << 20)
+#define MIGRATIONS_MAX 256
+
+struct sq {
+    struct td_store base; /* first: td_store * <-> struct sq * */
+    sqlite3 *db;
+};
+
+static struct sq *SQ(struct td_store *s)
+{
+    return (struct sq *)s;
+}
+
+static int fail(struct sq *q, struct td_error *err, const char *what)
+{
+    int ext = sqlite3_extended_errcode(q->db);
+    int code = TD_ESTORE;
+    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+        code = TD_EEXISTS;
+    return td_error_set(err, code, "%s: %s", what, sqlite3_errmsg(q->db));
+}
+
+static int prep(struct sq *q, const char *sql, sqlite3_stmt **st, struct td_error *err)
+{
+    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return fail(q, err, "prepare");
+    }
+    return TD_OK;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int exec(struct sq *q, const char *sql, struct td_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        td_error_set(err, TD_ESTORE, "%s", msg ? msg : sqlite3_errmsg(q->db));
+        sqlite3_free(msg);
+        return TD_ESTORE;
+    }
+    return TD_OK;
+}
+
+/* Step a statement that returns no row; finalises it. */
+static int run(struct sq *q, sqlite3_stmt *st, const char *what, struct td_error *err)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? TD_OK : fail(q, err, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- rows as JSON ------------------------------------------------------ */
+
+static json_t *row_json(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    int n = sqlite3_column_count(st);
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        int type = sqlite3_column_type(st, i);
+        size_t nl = strlen(name);
+        if (type == SQLITE_NULL)
+            continue;
+        if (!strcmp(name, "verdict") || (nl > 5 && !strcmp(name + nl - 5, "_json"))) {
+            const char *txt = (const char *)sqlite3_column_text(st, i);
+            json_t *v = json_loads(txt ? txt : "null", JSON_DECODE_ANY, NULL);
+            if (!v)
+                continue;
+            if (!strcmp(name, "verdict")) {
+                if (json_is_object(v)) {
+                    json_object_del(v, "severity_rank");
+                    json_object_update(o, v);
+                }
+                json_decref(v);
+            } else {
+                char key[64];
+                snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
+                json_object_set_new(o, key, v);
+            }
+            continue;
+        }
+        json_t *v = NULL;
+        switch (type) {
+        case SQLITE_INTEGER:
+            v = json_integer(sqlite3_column_int64(st, i));
+            break;
+        case SQLITE_FLOAT:
+            v = json_real(sqlite3_column_double(st, i));
+            break;
+        case SQLITE_TEXT:
+            /* Text is validated UTF-8 before it is stored; should a row
+             * hold something else, json_stringn refuses it and the member
+             * is left out rather than emitting broken JSON. */
+            v = json_stringn((const char *)sqlite3_column_text(st, i),
+                             (size_t)sqlite3_column_bytes(st, i));
+            break;
+        default:
+            break; /* BLOBs never go to JSON */
+        }
+        if (v)
+            json_object_set_new(o, name, v);
+    }
+    return o;
+}
+
+/* All rows of st as a JSON array (finalises st). */
+static int rows_json(struct sq *q, sqlite3_stmt *st, json_t **out, struct td_error *err)
+{
+    json_t *a = json_array();
+    int rc = TD_OK, s;
+    if (!a) {
+        sqlite3_finalize(st);
+        return td_error_set(err, TD_ENOMEM, NULL);
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = row_json(st);
+        if (!o || json_array_append_new(a, o)) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+            goto out;
+        }
+    }
+    if (s != SQLITE_DONE)
+        rc = fail(q, err, "query");
+out:
+    sqlite3_finalize(st);
+    if (rc)
+        json_decref(a);
+    else
+        *out = a;
+    return rc;
+}
+
+/* One row of st as a JSON object, TD_ENOTFOUND when none (finalises st). */
+static int row1_json(struct sq *q, sqlite3_stmt *st, const char *what, json_t **out,
+                     struct td_error *err)
+{
+    int rc = TD_OK;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *out = row_json(st);
+        if (!*out)
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+    } else if (s == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
+    } else {
+        rc = fail(q, err, what);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- open, migrate, close ---------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* NNNN_name.sql -> NNNN; -1 when the name does not have that shape. */
+static long migration_number(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 10 || strcmp(name + n - 4, ".sql") != 0 || name[4] != '_')
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
+static int read_file(const char *path, struct td_buf *b, struct td_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return td_error_set(err, TD_EIO, "%s: %s", path, strerror(errno));
+    char chunk[8192];
+    size_t n;
+    int rc = TD_OK;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if ((rc = td_buf_append(b, chunk, n)) != TD_OK) {
+            td_error_set(err, rc, "%s: too large", path);
+            break;
+        }
+    if (!rc && ferror(f))
+        rc = td_error_set(err, TD_EIO, "%s: read error", path);
+    fclose(f);
+    return rc;
+}
+
+static int sq_schema_version(struct td_store *s, int64_t *v, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT coalesce(max(version),0) FROM schema_version", &st, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(q, err, "schema_version");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(struct sq *q, const char *home, struct td_error *err)
+{
+    char dir[1200];
+    char *names[MIGRATIONS_MAX];
+    size_t nn = 0;
+    int rc = TD_OK, in_tx = 0;
+    struct td_buf sql;
+    td_buf_init(&sql, MIGRATION_MAX);
+    snprintf(dir, sizeof dir, "%s/data/migrations/sqlite", home);
+
+    DIR *d = opendir(dir);
+    if (!d)
+        return td_error_set(err, TD_EIO, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (migration_number(e->d_name) < 0)
+            continue;
+        if (nn == MIGRATIONS_MAX) {
+            rc = td_error_set(err, TD_ETOOBIG, "%s: too many migrations", dir);
+            break;
+        }
+        if (!(names[nn] = strdup(e->d_name))) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+            break;
+        }
+        nn++;
+    }
+    closedir(d);
+    if (rc)
+        goto out;
+    qsort(names, nn, sizeof names[0], cmp_str);
+
+    if ((rc = exec(q, "BEGIN IMMEDIATE", err)))
+        goto out;
+    in_tx = 1;
+    if ((rc = exec(q,
+                   "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                   "name TEXT NOT NULL, applied INTEGER NOT NULL)",
+                   err)))
+        goto out;
+    int64_t have;
+    if ((rc = sq_schema_version(&q->base, &have, err)))
+        goto out;
+    for (size_t i = 0; i < nn; i++) {
+        long v = migration_number(names[i]);
+        if (v <= have)
+            continue;
+        char path[1500];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        td_buf_reset(&sql);
+        if ((rc = read_file(path, &sql, err)))
+            goto out;
+        if ((rc = exec(q, sql.data ? sql.data : "", err))) {
+            td_error_at(err, path, 0, 0);
+            goto out;
+        }
+        sqlite3_stmt *st;
+        if ((rc = prep(q, "INSERT INTO schema_version(version, name, applied) VALUES (?,?,?)", &st,
+                       err)))
+            goto out;
+        sqlite3_bind_int64(st, 1, v);
+        bind_text(st, 2, names[i]);
+        sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
+        if ((rc = run(q, st, "schema_version", err)))
+            goto out;
+        have = v;
+    }
+    rc = exec(q, "COMMIT", err);
+    in_tx = 0;
+out:
+    if (in_tx)
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
+    td_buf_release(&sql);
+    return rc;
+}
+
+static void sq_close(struct td_store *s)
+{
+    struct sq *q = SQ(s);
+    sqlite3_close_v2(q->db);
+    free(q);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static int sq_begin(struct td_store *s, struct td_error *err)
+{
+    /* IMMEDIATE: take the write lock now, so the audit head read in this
+     * transaction is still the head when the entry is appended. */
+    return exec(SQ(s), "BEGIN IMMEDIATE", err);
+}
+
+static int sq_commit(struct td_store *s, struct td_error *err)
+{
+    return exec(SQ(s), "COMMIT", err);
+}
+
+static void sq_rollback(struct td_store *s)
+{
+    if (!sqlite3_get_autocommit(SQ(s)->db))
+        sqlite3_exec(SQ(s)->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Savepoint names come from the desk (fixed identifiers), checked here. */
+static int sp(struct sq *q, const char *verb, const char *name, struct td_error *err)
+{
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return td_error_set(err, TD_EINVAL, "bad savepoint name");
+    char sql[128];
+    snprintf(sql, sizeof sql, "%s %s", verb, name);
+    return exec(q, sql, err);
+}
+
+static int sq_savepoint(struct td_store *s, const char *name, struct td_error *err)
+{
+    return sp(SQ(s), "SAVEPOINT", name, err);
+}
+
+static int sq_release(struct td_store *s, const char *name, struct td_error *err)
+{
+    return sp(SQ(s), "RELEASE", name, err);
+}
+
+static void sq_rollback_to(struct td_store *s, const char *name)
+{
+    struct td_error e;
+    if (sp(SQ(s), "ROLLBACK TO", name, &e) == TD_OK)
+        sp(SQ(s), "RELEASE", name, &e);
+}
+
+/* ---- offices and users -------------------------------------------------- */
+
+static int sq_office_find(struct td_store *s, const char *name, int64_t *id, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT id FROM offices WHERE name = ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        rc = td_error_set(err, TD_ENOTFOUND, "no office '%s'", name);
+    else
+        rc = fail(q, err, "office");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_office_insert(struct td_store *s, const char *name, int64_t now, int64_t *id,
+                            struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "INSERT INTO offices(name, created) VALUES (?, ?)", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = run(q, st, "office", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+static int sq_user_count(struct td_store *s, int64_t *n, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT count(*) FROM users", &st, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(q, err, "users");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_user_insert(struct td_store *s, const struct td_store_user *u, int64_t *id,
+                          struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO users(office_id, name, role, pwhash, must_change, created) "
+                  "VALUES (?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, u->office_id);
+    bind_text(st, 2, u->name);
+    bind_text(st, 3, td_role_name(u->role));
+    bind_text(st, 4, u->pwhash);
+    sqlite3_bind_int(st, 5, u->must_change);
+    sqlite3_bind_int64(st, 6, u->created);
+    if ((rc = run(q, st, "user", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    else if (rc == TD_EEXISTS)
+        td_error_set(err, TD_EEXISTS, "user '%s' already exists", u->name);
+    return rc;
+}
+
+static void copy(char *dst, size_t size, const unsigned char *src)
+{
+    snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, struct td_error *err)
+{
+    int r = sqlite3_step(st), rc = TD_OK;
+    if (r == SQLITE_ROW) {
+        memset(u, 0, sizeof *u);
+        u->id = sqlite3_column_int64(st, 0);
+        u->office_id = sqlite3_column_int64(st, 1);
+        copy(u->name, sizeof u->name, sqlite3_column_text(st, 2));
+        u->role = td_role_from_name((const char *)sqlite3_column_text(st, 3));
+        copy(u->pwhash, sizeof u->pwhash, sqlite3_column_text(st, 4));
+        u->must_change = sqlite3_column_int(st, 5);
+        u->created = sqlite3_column_int64(st, 6);
+        copy(u->office, sizeof u->office, sqlite3_column_text(st, 7));
+    } else if (r == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such user");
+    } else {
+        rc = fail(q, err, "user");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define USER_COLS                                                                                  \
+    "SELECT u.id, u.office_id, u.name, u.role, u.pwhash, u.must_change, u.created, o.name "        \
+    "FROM users u JOIN offices o ON o.id = u.office_id "
+
+static int sq_user_find(struct td_store *s, const char *name, struct td_store_user *out,
+                        struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, USER_COLS "WHERE u.name = ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    return user_read(q, st, out, err);
+}
+
+static int sq_user_get(struct td_store *s, int64_t id, struct td_store_user *out,
+                       struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, USER_COLS "WHERE u.id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    return user_read(q, st, out, err);
+}
+
+static int changed1(struct sq *q, int rc, const char *what, struct td_error *err)
+{
+    if (rc == TD_OK && sqlite3_changes(q->db) == 0)
+        return td_error_set(err, TD_ENOTFOUND, "no such %s", what);
+    return rc;
+}
+
+static int sq_user_set_password(struct td_store *s, int64_t id, const char *pwhash, int must_change,
+                                struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "UPDATE users SET pwhash = ?, must_change = ? WHERE id = ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, pwhash);
+    sqlite3_bind_int(st, 2, must_change);
+    sqlite3_bind_int64(st, 3, id);
+    return changed1(q, run(q, st, "user", err), "user", err);
+}
+
+static int sq_user_set_role(struct td_store *s, int64_t id, int role, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "UPDATE users SET role = ? WHERE id = ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, td_role_name(role));
+    sqlite3_bind_int64(st, 2, id);
+    return changed1(q, run(q, st, "user", err), "user", err);
+}
+
+static int sq_user_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change "
+                  "FROM users u JOIN offices o ON o.id = u.office_id "
+                  "WHERE u.office_id = ? ORDER BY u.name",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    return rows_json(q, st, out, err);
+}
+
+/* ---- sessions, keys, failed logins ------------------------------------- */
+
+static int sq_session_insert(struct td_store *s, int64_t user, const char *th, int64_t created,
+                             int64_t expires, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "INSERT INTO sessions(token_hash, user_id, created, expires) VALUES (?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, th);
+    sqlite3_bind_int64(st, 2, user);
+    sqlite3_bind_int64(st, 3, created);
+    sqlite3_bind_int64(st, 4, expires);
+    return run(q, st, "session", err);
+}
+
+static int find_user_id(struct sq *q, sqlite3_stmt *st, int64_t *user, const char *what,
+                        struct td_error *err)
+{
+    int r = sqlite3_step(st), rc = TD_OK;
+    if (r == SQLITE_ROW)
+        *user = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
+    else
+        rc = fail(q, err, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_session_find(struct td_store *s, const char *th, int64_t now, int64_t *user,
+                           struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT user_id FROM sessions WHERE token_hash = ? AND expires > ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, th);
+    sqlite3_bind_int64(st, 2, now);
+    return find_user_id(q, st, user, "session", err);
+}
+
+static int sq_session_delete(struct td_store *s, const char *th, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "DELETE FROM sessions WHERE token_hash = ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, th);
+    return run(q, st, "session", err);
+}
+
+static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, const char *label,
+                            int64_t created, int64_t *id, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "INSERT INTO api_keys(key_hash, user_id, label, created) VALUES (?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, kh);
+    sqlite3_bind_int64(st, 2, user);
+    bind_text(st, 3, label);
+    sqlite3_bind_int64(st, 4, created);
+    if ((rc = run(q, st, "api key", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc =
+        prep(q, "SELECT user_id FROM api_keys WHERE key_hash = ? AND revoked IS NULL", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, kh);
+    return find_user_id(q, st, user, "api key", err);
+}
+
+static int sq_login_failures(struct td_store *s, const char *name, const char *source,
+                             int64_t since, int64_t *count, int64_t *oldest, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
+                  "WHERE name = ? AND source = ? AND time >= ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    bind_text(st, 2, source);
+    sqlite3_bind_int64(st, 3, since);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *count = sqlite3_column_int64(st, 0);
+        *oldest = sqlite3_column_int64(st, 1);
+    } else {
+        rc = fail(q, err, "login_failures");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_login_failure_add(struct td_store *s, const char *name, const char *source,
+                                int64_t when, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "INSERT INTO login_failures(name, source, time) VALUES (?,?,?)", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    bind_text(st, 2, source);
+    sqlite3_bind_int64(st, 3, when);
+    return run(q, st, "login_failures", err);
+}
+
+static int sq_login_failure_clear(struct td_store *s, const char *name, const char *source,
+                                  struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "DELETE FROM login_failures WHERE name = ? AND source = ?", &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, name);
+    bind_text(st, 2, source);
+    return run(q, st, "login_failures", err);
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static int sq_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
+                               int *severity, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, key);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        *severity = sqlite3_column_int(st, 1);
+    } else if (r == SQLITE_DONE) {
+        rc = TD_ENOTFOUND; /* the usual case: no error text needed */
+    } else {
+        rc = fail(q, err, "message");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
+                             struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
+                  "sender_name, subject, text, original, received, ingested, ingested_by, "
+                  "severity, labels, flags, verdict, model_version) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, m->office_id);
+    bind_text(st, 2, m->client_key);
+    bind_text(st, 3, m->message_id);
+    bind_text(st, 4, m->channel);
+    bind_text(st, 5, m->sender);
+    bind_text(st, 6, m->sender_name);
+    bind_text(st, 7, m->subject);
+    sqlite3_bind_text(st, 8, m->text ? m->text : "", (int)m->text_len, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 9, m->original_len ? m->original : "", (int)m->original_len,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 10, m->received);
+    sqlite3_bind_int64(st, 11, m->ingested);
+    sqlite3_bind_int64(st, 12, m->ingested_by);
+    sqlite3_bind_int(st, 13, m->severity);
+    sqlite3_bind_int64(st, 14, m->labels);
+    sqlite3_bind_int64(st, 15, m->flags);
+    bind_text(st, 16, m->verdict);
+    bind_text(st, 17, m->model_version);
+    if ((rc = run(q, st, "message", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+/* MESSAGE of desk.h; the verdict column is merged in by row_json(). */
+#define MSG_COLS                                                                                   \
+    "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
+    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
+    "(SELECT json_group_array(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "      \
+    "AS cases_json FROM messages m "
+
+static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+                          struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, MSG_COLS "WHERE m.office_id = ? AND m.id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    return row1_json(q, st, "message", out, err);
+}
+
+static int sq_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
+                               size_t *len, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT original FROM messages WHERE office_id = ? AND id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        *data = malloc(n ? n : 1);
+        if (!*data) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+        } else {
+            if (n)
+                memcpy(*data, p, n);
+            *len = n;
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such message");
+    } else {
+        rc = fail(q, err, "message");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The filter's WHERE, shared by the page query and the count: every
+ * condition is a bound parameter, unused ones bound to "no filter". */
+#define QUEUE_WHERE                                                                                \
+    "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "                                    \
+    "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "                            \
+    "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "                        \
+    "AND m.received >= ?7 AND m.received < ?8 "
+
+static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_queue_filter *f)
+{
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, f->status >= 0 ? td_msg_status_name(f->status) : NULL);
+    sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
+    sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
+    bind_text(st, 5, f->channel);
+    bind_text(st, 6, f->sender);
+    sqlite3_bind_int64(st, 7, f->since);
+    sqlite3_bind_int64(st, 8, f->until);
+}
+
+static int sq_message_queue(struct td_store *s, int64_t office, const struct td_queue_filter *f,
+                            json_t **out, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st = NULL;
+    json_t *list = NULL, *o = NULL;
+    int64_t total = 0;
+    int rc = prep(q, "SELECT count(*) FROM messages m " QUEUE_WHERE, &st, err);
+    if (rc)
+        return rc;
+    queue_bind(st, office, f);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        total = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(q, err, "queue");
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+
+    if ((rc = prep(q,
+                   MSG_COLS QUEUE_WHERE
+                   "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, "
+                   "m.id DESC LIMIT ?9 OFFSET ?10",
+                   &st, err)))
+        return rc;
+    queue_bind(st, office, f);
+    sqlite3_bind_int64(st, 9, (int64_t)f->limit);
+    sqlite3_bind_int64(st, 10, (int64_t)f->offset);
+    if ((rc = rows_json(q, st, &list, err)))
+        return rc;
+    o = json_pack("{s:o, s:I, s:I, s:I}", "messages", list, "total", (json_int_t)total, "limit",
+                  (json_int_t)f->limit, "offset", (json_int_t)f->offset);
+    if (!o)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    if ((int64_t)(f->offset + json_array_size(list)) < total)
+        json_object_set_new(o, "next_offset",
+                            json_integer((json_int_t)(f->offset + json_array_size(list))));
+    *out = o;
+    return TD_OK;
+}
+
+static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id, int status,
+                                 const char *reason, int64_t by, int64_t when, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "UPDATE messages SET status = ?, status_reason = ?, status_by = ?, "
+                  "status_time = ? WHERE office_id = ? AND id = ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, td_msg_status_name(status));
+    bind_text(st, 2, reason);
+    sqlite3_bind_int64(st, 3, by);
+    sqlite3_bind_int64(st, 4, when);
+    sqlite3_bind_int64(st, 5, office);
+    sqlite3_bind_int64(st, 6, id);
+    return changed1(q, run(q, st, "message", err), "message", err);
+}
+
+/* ---- senders ----------------------------------------------------------- */
+
+static int sq_sender_prior_threats(struct td_store *s, int64_t office, const char *sender,
+                                   unsigned *n, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    *n = 0;
+    int rc = prep(q, "SELECT threats FROM senders WHERE office_id = ? AND key = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, sender);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *n = (unsigned)sqlite3_column_int64(st, 0);
+    else if (r != SQLITE_DONE)
+        rc = fail(q, err, "sender");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_sender_record(struct td_store *s, int64_t office, const char *sender,
+                            const char *display, int severity, int is_threat, int64_t when,
+                            struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO senders(office_id, key, display, messages, threats, "
+                  "worst_severity, first_seen, last_seen) VALUES (?1,?2,?3,1,?4,?5,?6,?6) "
+                  "ON CONFLICT(office_id, key) DO UPDATE SET "
+                  "display = coalesce(excluded.display, display), messages = messages + 1, "
+                  "threats = threats + excluded.threats, "
+                  "worst_severity = max(worst_severity, excluded.worst_severity), "
+                  "first_seen = min(first_seen, excluded.first_seen), "
+                  "last_seen = max(last_seen, excluded.last_seen)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, sender);
+    bind_text(st, 3, display);
+    sqlite3_bind_int(st, 4, is_threat ? 1 : 0);
+    sqlite3_bind_int(st, 5, severity);
+    sqlite3_bind_int64(st, 6, when);
+    return run(q, st, "sender", err);
+}
+
+static int sq_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
+                         json_t **out, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    json_t *o = NULL, *recent = NULL;
+    int rc = prep(q,
+                  "SELECT key AS sender, display, messages, threats, worst_severity, first_seen, "
+                  "last_seen FROM senders WHERE office_id = ? AND key = ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, sender);
+    if ((rc = row1_json(q, st, "sender", &o, err)))
+        return rc;
+    json_t *ws = json_object_get(o, "worst_severity");
+    if (json_is_integer(ws)) {
+        const char *nm = td_severity_name((int)json_integer_value(ws));
+        json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
+    }
+    if ((rc = prep(q,
+                   MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
+                            "ORDER BY m.received DESC, m.id DESC LIMIT ?",
+                   &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, sender);
+    sqlite3_bind_int64(st, 3, (int64_t)limit);
+    if ((rc = rows_json(q, st, &recent, err)))
+        goto out;
+    json_object_set_new(o, "recent", recent);
+out:
+    if (rc)
+        json_decref(o);
+    else
+        *out = o;
+    return rc;
+}
+
+/* ---- cases ------------------------------------------------------------- */
+
+static int sq_case_insert(struct td_store *s, const struct td_store_case *c, int64_t *id,
+                          struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO cases(office_id, type, status, title, description, occurred, "
+                  "place, people, police_ref, assignee, created, created_by, updated) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, c->office_id);
+    bind_text(st, 2, td_case_type_name(c->type));
+    bind_text(st, 3, td_case_status_name(c->status));
+    bind_text(st, 4, c->title);
+    bind_text(st, 5, c->description);
+    if (c->occurred == INT64_MIN)
+        sqlite3_bind_null(st, 6);
+    else
+        sqlite3_bind_int64(st, 6, c->occurred);
+    bind_text(st, 7, c->place);
+    bind_text(st, 8, c->people);
+    bind_text(st, 9, c->police_ref);
+    if (c->assignee)
+        sqlite3_bind_int64(st, 10, c->assignee);
+    else
+        sqlite3_bind_null(st, 10);
+    sqlite3_bind_int64(st, 11, c->created);
+    sqlite3_bind_int64(st, 12, c->created_by);
+    sqlite3_bind_int64(st, 13, c->created);
+    if ((rc = run(q, st, "case", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+static int sq_case_head(struct td_store *s, int64_t office, int64_t id, int *status,
+                        int64_t *created_by, int *reported, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc =
+        prep(q, "SELECT status, created_by, reported FROM cases WHERE office_id = ? AND id = ?",
+             &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *status = td_case_status_from_name((const char *)sqlite3_column_text(st, 0));
+        *created_by = sqlite3_column_int64(st, 1);
+        *reported = sqlite3_column_int(st, 2);
+    } else if (r == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such case");
+    } else {
+        rc = fail(q, err, "case");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define CASE_COLS                                                                                  \
+    "SELECT c.id, c.type, c.status, c.title, c.description, c.occurred, c.place AS place_json, "   \
+    "c.people AS people_json, c.police_ref, a.name AS assignee, c.created, "                       \
+    "cb.name AS created_by, c.updated FROM cases c "                                               \
+    "LEFT JOIN users a ON a.id = c.assignee LEFT JOIN users cb ON cb.id = c.created_by "
+
+static int sq_case_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+                       struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    json_t *o = NULL, *a = NULL;
+    int rc = prep(q, CASE_COLS "WHERE c.office_id = ? AND c.id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    if ((rc = row1_json(q, st, "case", &o, err)))
+        return rc;
+
+    /* Linked messages, evidence and notes: all filtered by office too. */
+    if ((rc = prep(q,
+                   MSG_COLS "JOIN case_messages cm2 ON cm2.message_id = m.id "
+                            "WHERE m.office_id = ? AND cm2.case_id = ? ORDER BY m.received",
+                   &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    if ((rc = rows_json(q, st, &a, err)))
+        goto out;
+    json_object_set_new(o, "messages", a);
+
+    if ((rc = prep(q,
+                   "SELECT e.id, e.name, e.type, e.size, e.sha256, e.added, u.name AS added_by "
+                   "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+                   "WHERE e.office_id = ? AND e.case_id = ? ORDER BY e.id",
+                   &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    if ((rc = rows_json(q, st, &a, err)))
+        goto out;
+    json_object_set_new(o, "evidence", a);
+
+    if ((rc = prep(q,
+                   "SELECT n.id, n.text, u.name AS author, n.created FROM notes n "
+                   "LEFT JOIN users u ON u.id = n.user_id "
+                   "WHERE n.office_id = ? AND n.case_id = ? ORDER BY n.id",
+                   &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    if ((rc = rows_json(q, st, &a, err)))
+        goto out;
+    json_object_set_new(o, "notes", a);
+out:
+    if (rc)
+        json_decref(o);
+    else
+        *out = o;
+    return rc;
+}
+
+/* The editable columns: the only names ever spliced into SQL. */
+static const struct {
+    const char *field;
+    const char *sql;
+} case_fields[] = {
+    {"type", "UPDATE cases SET type = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"title", "UPDATE cases SET title = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"description",
+     "UPDATE cases SET description = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"police_ref",
+     "UPDATE cases SET police_ref = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"occurred", "UPDATE cases SET occurred = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"assignee", "UPDATE cases SET assignee = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"place", "UPDATE cases SET place = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+    {"people", "UPDATE cases SET people = ?1, updated = ?2 WHERE office_id = ?3 AND id = ?4"},
+};
+
+static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const char *field,
+                       const json_t *value, int64_t now, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    const char *sql = NULL;
+    for (size_t i = 0; i < sizeof case_fields / sizeof case_fields[0]; i++)
+        if (!strcmp(case_fields[i].field, field))
+            sql = case_fields[i].sql;
+    if (!sql) {
+        td_error_field(err, field);
+        return td_error_set(err, TD_EINVAL, "not an editable case field");
+    }
+    sqlite3_stmt *st;
+    int rc = prep(q, sql, &st, err);
+    if (rc)
+        return rc;
+    if (!value || json_is_null(value)) {
+        sqlite3_bind_null(st, 1);
+    } else if (json_is_integer(value)) {
+        sqlite3_bind_int64(st, 1, json_integer_value(value));
+    } else if (json_is_string(value)) {
+        sqlite3_bind_text(st, 1, json_string_value(value), (int)json_string_length(value),
+                          SQLITE_TRANSIENT);
+    } else {
+        char *txt = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!txt) {
+            sqlite3_finalize(st);
+            return td_error_set(err, TD_ENOMEM, NULL);
+        }
+        sqlite3_bind_text(st, 1, txt, -1, SQLITE_TRANSIENT);
+        free(txt);
+    }
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, office);
+    sqlite3_bind_int64(st, 4, id);
+    return changed1(q, run(q, st, "case", err), "case", err);
+}
+
+static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, int from, int to,
+                              int64_t now, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    /* WHERE status = from: a concurrent change makes this match nothing. */
+    int rc = prep(q,
+                  "UPDATE cases SET status = ?1, updated = ?2, "
+                  "reported = max(reported, ?1 IN ('reported_to_police','under_investigation')) "
+                  "WHERE office_id = ?3 AND id = ?4 AND status = ?5",
+                  &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, td_case_status_name(to));
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, office);
+    sqlite3_bind_int64(st, 4, id);
+    bind_text(st, 5, td_case_status_name(from));
+    return changed1(q, run(q, st, "case", err), "case", err);
+}
+
+#define CASE_WHERE                                                                                 \
+    "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) AND (?3 IS NULL OR c.type = ?3) "    \
+    "AND (?4 IS NULL OR a.name = ?4) AND (?5 = 0 OR c.reported = 1) "
+
+static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_case_filter *f,
+                      int police_only)
+{
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, f->status >= 0 ? td_case_status_name(f->status) : NULL);
+    bind_text(st, 3, f->type >= 0 ? td_case_type_name(f->type) : NULL);
+    bind_text(st, 4, f->assignee);
+    sqlite3_bind_int(st, 5, police_only ? 1 : 0);
+}
+
+static int sq_case_list(struct td_store *s, int64_t office, const struct td_case_filter *f,
+                        int police_only, json_t **out, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    json_t *list = NULL;
+    int64_t total = 0;
+    int rc =
+        prep(q, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
+             &st, err);
+    if (rc)
+        return rc;
+    case_bind(st, office, f, police_only);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        total = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(q, err, "cases");
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    if ((rc = prep(q, CASE_COLS CASE_WHERE "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
+                   &st, err)))
+        return rc;
+    case_bind(st, office, f, police_only);
+    sqlite3_bind_int64(st, 6, (int64_t)f->limit);
+    sqlite3_bind_int64(st, 7, (int64_t)f->offset);
+    if ((rc = rows_json(q, st, &list, err)))
+        return rc;
+    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "cases", list, "total", (json_int_t)total,
+                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
+    if (!o)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    if ((int64_t)(f->offset + json_array_size(list)) < total)
+        json_object_set_new(o, "next_offset",
+                            json_integer((json_int_t)(f->offset + json_array_size(list))));
+    *out = o;
+    return TD_OK;
+}
+
+static int sq_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg,
+                        int64_t now, int *linked_new, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    /* The SELECT proves both belong to the office before linking. */
+    int rc = prep(q,
+                  "INSERT OR IGNORE INTO case_messages(case_id, message_id, linked) "
+                  "SELECT c.id, m.id, ?4 FROM cases c, messages m "
+                  "WHERE c.office_id = ?1 AND m.office_id = ?1 AND c.id = ?2 AND m.id = ?3",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, case_id);
+    sqlite3_bind_int64(st, 3, msg);
+    sqlite3_bind_int64(st, 4, now);
+    if ((rc = run(q, st, "link", err)))
+        return rc;
+    *linked_new = sqlite3_changes(q->db) > 0;
+    if (*linked_new)
+        return TD_OK;
+    /* Nothing inserted: already linked, or an id of no case/message here. */
+    if ((rc = prep(q,
+                   "SELECT 1 FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
+                   "WHERE c.office_id = ? AND cm.case_id = ? AND cm.message_id = ?",
+                   &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, case_id);
+    sqlite3_bind_int64(st, 3, msg);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? TD_OK : td_error_set(err, TD_ENOTFOUND, "no such case or message");
+}
+
+static int sq_note_insert(struct td_store *s, int64_t office, int64_t case_id, int64_t user,
+                          const char *text, int64_t now, int64_t *id, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO notes(office_id, case_id, user_id, text, created) "
+                  "VALUES (?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, case_id);
+    sqlite3_bind_int64(st, 3, user);
+    bind_text(st, 4, text);
+    sqlite3_bind_int64(st, 5, now);
+    if ((rc = run(q, st, "note", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+/* ---- evidence ---------------------------------------------------------- */
+
+static int sq_evidence_insert(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
+                              struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO evidence(office_id, case_id, name, type, size, sha256, added, "
+                  "added_by) VALUES (?,?,?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, e->office_id);
+    sqlite3_bind_int64(st, 2, e->case_id);
+    bind_text(st, 3, e->name);
+    bind_text(st, 4, e->type);
+    sqlite3_bind_int64(st, 5, e->size);
+    bind_text(st, 6, e->sha256);
+    sqlite3_bind_int64(st, 7, e->added);
+    sqlite3_bind_int64(st, 8, e->added_by);
+    if ((rc = run(q, st, "evidence", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->db);
+    return rc;
+}
+
+static int sq_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+                           int64_t *case_id, char *sha256, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, e.added, "
+                  "u.name AS added_by FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+                  "WHERE e.office_id = ? AND e.id = ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    json_t *o = NULL;
+    if ((rc = row1_json(q, st, "evidence", &o, err)))
+        return rc;
+    *case_id = json_integer_value(json_object_get(o, "case"));
+    snprintf(sha256, 65, "%s",
+             json_string_value(json_object_get(o, "sha256"))
+                 ? json_string_value(json_object_get(o, "sha256"))
+                 : "");
+    *out = o;
+    return TD_OK;
+}
+
+static int sq_evidence_scan(struct td_store *s,
+                            int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
+                            void *ud, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT id, sha256, size FROM evidence ORDER BY id", &st, err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               sqlite3_column_int64(st, 2)))
+            break;
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail(q, err, "evidence");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+static int sq_audit_head(struct td_store *s, int64_t *last_id, char last_hash[65],
+                         struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &st, err);
+    if (rc)
+        return rc;
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *last_id = sqlite3_column_int64(st, 0);
+        copy(last_hash, 65, sqlite3_column_text(st, 1));
+    } else if (r == SQLITE_DONE) {
+        *last_id = 0;
+        last_hash[0] = '\0';
+    } else {
+        rc = fail(q, err, "audit");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_audit_append(struct td_store *s, const struct td_audit_entry *e, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "INSERT INTO audit(id, time, office_id, user_id, action, object_type, "
+                  "object_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, e->id);
+    sqlite3_bind_int64(st, 2, e->time);
+    sqlite3_bind_int64(st, 3, e->office_id);
+    sqlite3_bind_int64(st, 4, e->user_id);
+    bind_text(st, 5, e->action);
+    bind_text(st, 6, e->object_type);
+    sqlite3_bind_int64(st, 7, e->object_id);
+    bind_text(st, 8, e->details ? e->details : "{}");
+    bind_text(st, 9, e->prev_hash);
+    bind_text(st, 10, e->hash);
+    return run(q, st, "audit", err);
+}
+
+static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td_audit_entry *e),
+                         void *ud, int64_t *max_id_ever, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    *max_id_ever = 0;
+    int rc = prep(q, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'", &st, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *max_id_ever = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+
+    if ((rc = prep(q,
+                   "SELECT id, time, office_id, user_id, action, object_type, object_id, "
+                   "details, prev_hash, hash FROM audit ORDER BY id",
+                   &st, err)))
+        return rc;
+    int r;
+    struct td_audit_entry e;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&e, 0, sizeof e);
+        e.id = sqlite3_column_int64(st, 0);
+        e.time = sqlite3_column_int64(st, 1);
+        e.office_id = sqlite3_column_int64(st, 2);
+        e.user_id = sqlite3_column_int64(st, 3);
+        copy(e.action, sizeof e.action, sqlite3_column_text(st, 4));
+        copy(e.object_type, sizeof e.object_type, sqlite3_column_text(st, 5));
+        e.object_id = sqlite3_column_int64(st, 6);
+        e.details = (char *)sqlite3_column_text(st, 7);
+        copy(e.prev_hash, sizeof e.prev_hash, sqlite3_column_text(st, 8));
+        copy(e.hash, sizeof e.hash, sqlite3_column_text(st, 9));
+        if (cb(ud, &e))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail(q, err, "audit");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_audit_for_object(struct td_store *s, int64_t office, const char *type, int64_t id,
+                               json_t **out, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT a.id, a.time, u.name AS user, a.action, a.details AS details_json "
+                  "FROM audit a LEFT JOIN users u ON u.id = a.user_id "
+                  "WHERE a.office_id = ? AND a.object_type = ? AND a.object_id = ? ORDER BY a.id",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, type);
+    sqlite3_bind_int64(st, 3, id);
+    return rows_json(q, st, out, err);
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static const struct td_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .office_find = sq_office_find,
+    .office_insert = sq_office_insert,
+    .user_count = sq_user_count,
+    .user_insert = sq_user_insert,
+    .user_find = sq_user_find,
+    .user_get = sq_user_get,
+    .user_set_password = sq_user_set_password,
+    .user_set_role = sq_user_set_role,
+    .user_list = sq_user_list,
+    .session_insert = sq_session_insert,
+    .session_find = sq_session_find,
+    .session_delete = sq_session_delete,
+    .apikey_insert = sq_apikey_insert,
+    .apikey_find = sq_apikey_find,
+    .login_failures = sq_login_failures,
+    .login_failure_add = sq_login_failure_add,
+    .login_failure_clear = sq_login_failure_clear,
+    .message_find_key = sq_message_find_key,
+    .message_insert = sq_message_insert,
+    .message_get = sq_message_get,
+    .message_original = sq_message_original,
+    .message_queue = sq_message_queue,
+    .message_set_status = sq_message_set_status,
+    .sender_prior_threats = sq_sender_prior_threats,
+    .sender_record = sq_sender_record,
+    .sender_get = sq_sender_get,
+    .case_insert = sq_case_insert,
+    .case_head = sq_case_head,
+    .case_get = sq_case_get,
+    .case_set = sq_case_set,
+    .case_set_status = sq_case_set_status,
+    .case_list = sq_case_list,
+    .case_link = sq_case_link,
+    .note_insert = sq_note_insert,
+    .evidence_insert = sq_evidence_insert,
+    .evidence_get = sq_evidence_get,
+    .evidence_scan = sq_evidence_scan,
+    .audit_head = sq_audit_head,
+    .audit_append = sq_audit_append,
+    .audit_scan = sq_audit_scan,
+    .audit_for_object = sq_audit_for_object,
+};
+
+int td__sqlite_open(const char *path, const char *home, struct td_store **out, struct td_error *err)
+{
+    struct sq *q = calloc(1, sizeof *q);
+    int rc;
+    if (!q)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    q->base.ops = &sqlite_ops;
+    if (!home || !*home) {
+        home = getenv("THREATDESK_HOME");
+        if (!home || !*home)
+            home = TD_SOURCE_DIR;
+    }
+    if (sqlite3_open_v2(path, &q->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = td_error_set(err, TD_ESTORE, "%s: %s", path,
+                          q->db ? sqlite3_errmsg(q->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(q->db, 10000);
+    sqlite3_extended_result_codes(q->db, 1);
+    if ((rc = exec(q, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
+                   err))) {
+        td_error_at(err, path, 0, 0);
+        goto fail;
+    }
+    if ((rc = migrate(q, home, err)))
+        goto fail;
+    *out = &q->base;
+    return TD_OK;
+fail:
+    sqlite3_close_v2(q->db);
+    free(q);
+    return rc;
+}
