@@ -373,6 +373,42 @@ static int seen_add(json_t *seen, const char *hex, uint32_t uid)
     return json_object_set_new(seen, hex, json_integer(uid)) == 0 ? TD_OK : TD_ENOMEM;
 }
 
+/* After a failed FETCH: is the mailbox still numbered `validity`
+ * (else fatal: the next run starts on the new numbering) and does `uid`
+ * still exist (*gone = 0) or was it expunged (*gone = 1)?  c->body is
+ * preserved. */
+static int recheck(struct conn *c, const char *box_url, uint32_t validity, uint32_t uid, int *gone,
+                   struct td_error *err)
+{
+    int rc;
+    char cmd[600], status_url[4096];
+    struct td_buf keep = c->body;
+    struct uids found = {0};
+    memset(&c->body, 0, sizeof c->body);
+    snprintf(status_url, sizeof status_url, "%s/", c->base);
+    snprintf(cmd, sizeof cmd, "STATUS \"%s\" (UIDVALIDITY)", c->mailbox);
+    if ((rc = perform(c, status_url, cmd, SMALL_REPLY, "STATUS", err)) != TD_OK)
+        goto out;
+    uint32_t now = status_item(c->body.data, "UIDVALIDITY");
+    if (now != validity) {
+        rc = td_error_set(err, TD_ENET,
+                          "mailbox '%s' was renumbered during the fetch (UIDVALIDITY %u -> %u); "
+                          "run fetch again",
+                          c->mailbox, validity, now);
+        goto out;
+    }
+    snprintf(cmd, sizeof cmd, "UID SEARCH UID %u", uid);
+    if ((rc = perform(c, box_url, cmd, SMALL_REPLY, "UID SEARCH", err)) != TD_OK ||
+        (rc = parse_search(c->body.data, uid - 1, &found, err)) != TD_OK)
+        goto out;
+    *gone = !has_uid(&found, uid);
+out:
+    free(found.v);
+    td_buf_release(&c->body);
+    c->body = keep;
+    return rc;
+}
+
 /* ---- the run ------------------------------------------------------------------ */
 
 int td_imap_fetch(const struct td_imap_opts *o, td_imap_message_fn on_message,
@@ -502,6 +538,36 @@ int td_imap_fetch(const struct td_imap_opts *o, td_imap_message_fn on_message,
         struct td_error merr;
         td_error_clear(&merr);
         int mrc = perform(&c, fetch_url, NULL, max_message, "UID FETCH", &merr);
+        if (mrc != TD_OK && mrc != TD_ETOOBIG) {
+            /* curl fails a FETCH both when the message was expunged since
+             * the SEARCH (Dovecot then answers without a body) and when
+             * something is really wrong: tell them apart by asking */
+            int gone = 0;
+            if ((rc = recheck(&c, url, validity, uid, &gone, err)) != TD_OK)
+                goto out;
+            if (!gone) {
+                *err = merr;
+                rc = mrc;
+                goto out;
+            }
+            td_error_set(&merr, TD_ENOTFOUND, "message UID %u was deleted before it was fetched",
+                         uid);
+            mrc = TD_ENOTFOUND;
+        }
+        if ((mrc == TD_OK || mrc == TD_ETOOBIG) && has_uid(&unseen, uid)) {
+            /* FETCH BODY[] set \Seen (even when we cut it short): give the
+             * office its unread mail back */
+            snprintf(cmd, sizeof cmd, "UID STORE %u -FLAGS.SILENT (\\Seen)", uid);
+            struct td_buf keep = c.body;
+            memset(&c.body, 0, sizeof c.body);
+            int src = perform(&c, url, cmd, SMALL_REPLY, "UID STORE", err);
+            td_buf_release(&c.body);
+            c.body = keep;
+            if (src != TD_OK) {
+                rc = src;
+                goto out;
+            }
+        }
         if (mrc == TD_ETOOBIG || mrc == TD_ENOTFOUND || (mrc == TD_OK && c.body.len == 0)) {
             /* will never be fetchable: report, and do not try it again */
             if (mrc == TD_OK)
@@ -513,24 +579,7 @@ int td_imap_fetch(const struct td_imap_opts *o, td_imap_message_fn on_message,
             stats->skipped++;
             if (on_skip)
                 on_skip(ud, uid, &merr);
-        } else if (mrc != TD_OK) {
-            *err = merr;
-            rc = mrc;
-            goto out;
         } else {
-            if (has_uid(&unseen, uid)) {
-                /* FETCH BODY[] set \Seen: give the office its unread mail back */
-                snprintf(cmd, sizeof cmd, "UID STORE %u -FLAGS.SILENT (\\Seen)", uid);
-                struct td_buf keep = c.body;
-                memset(&c.body, 0, sizeof c.body);
-                int src = perform(&c, url, cmd, SMALL_REPLY, "UID STORE", err);
-                td_buf_release(&c.body);
-                c.body = keep;
-                if (src != TD_OK) {
-                    rc = src;
-                    goto out;
-                }
-            }
             char hex[DIGEST_HEX + 1];
             digest_hex(c.body.data, c.body.len, hex);
             if (json_object_get(seen, hex)) {

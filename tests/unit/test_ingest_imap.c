@@ -71,7 +71,8 @@ struct got {
     uint32_t uids[64];
     int numbers[64]; /* the "message N" of each */
     size_t n;
-    int fail_at; /* return TD_EIO for this message number */
+    int fail_at;      /* return TD_EIO for this message number */
+    int expunge_next; /* delete message N+1 from the Maildir when N comes */
 };
 
 static int on_message(void *ud, const struct td_imap_msg *m, struct td_error *err)
@@ -82,6 +83,12 @@ static int on_message(void *ud, const struct td_imap_msg *m, struct td_error *er
     int num = (int)strtol(s + 17, NULL, 10);
     if (num == g->fail_at)
         return td_error_set(err, TD_EIO, "test refuses message %d", num);
+    if (g->expunge_next) {
+        /* someone deletes message num+1 in their mail client meanwhile */
+        assert_int_equal(sh("grep -l 'Subject: message %d' %s/home/%s/Maildir/*/* | xargs rm -f",
+                            num + 1, dir, USER),
+                         0);
+    }
     assert_true(g->n < 64);
     assert_non_null(memmem(m->data, m->len, "smashed and killed", 18));
     assert_non_null(strstr(m->mailbox, "/INBOX"));
@@ -90,12 +97,12 @@ static int on_message(void *ud, const struct td_imap_msg *m, struct td_error *er
     return TD_OK;
 }
 
-static int skipped;
+static int skipped, skip_code;
 static void on_skip(void *ud, uint32_t uid, const struct td_error *err)
 {
     (void)ud;
     (void)uid;
-    assert_int_equal(err->code, TD_ETOOBIG);
+    skip_code = err->code;
     skipped++;
 }
 
@@ -231,6 +238,7 @@ static void test_too_large_is_skipped(void **s)
     assert_int_equal(fetch(&g, &st, 64), TD_OK); /* 64-byte cap */
     assert_int_equal(g.n, 0);
     assert_int_equal(skipped, 1);
+    assert_int_equal(skip_code, TD_ETOOBIG);
     assert_int_equal(st.skipped, 1);
     /* reported once, not retried forever */
     assert_int_equal(fetch(&g, &st, 0), TD_OK);
@@ -252,6 +260,23 @@ static void test_uidvalidity_change_no_duplicates(void **s)
     assert_int_equal(st.duplicates, 7);
     assert_int_equal(g.n, 2);
     assert_int_equal(g.numbers[0] + g.numbers[1], 8 + 9);
+    assert_int_equal(fetch(&g, &st, 0), TD_OK);
+    assert_int_equal(st.new_uids, 0);
+}
+
+static void test_expunged_meanwhile(void **s)
+{
+    (void)s;
+    deliver(10, 2);
+    struct got g = {.fail_at = -1, .expunge_next = 1};
+    struct td_imap_stats st;
+    skipped = 0;
+    assert_int_equal(fetch(&g, &st, 0), TD_OK);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.numbers[0], 10);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(skip_code, TD_ENOTFOUND);
+    g.expunge_next = 0;
     assert_int_equal(fetch(&g, &st, 0), TD_OK);
     assert_int_equal(st.new_uids, 0);
 }
@@ -328,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_callback_failure_is_retried),
         cmocka_unit_test(test_too_large_is_skipped),
         cmocka_unit_test(test_uidvalidity_change_no_duplicates),
+        cmocka_unit_test(test_expunged_meanwhile),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_state_file_guarded),
