@@ -272,6 +272,16 @@ int td_desk_ingest(struct td_desk *d, const struct td_actor *actor, struct td_an
                    struct td_error *err);
 
 /*
+ * File one message with a verdict the caller already computed (the `scan`
+ * command's results, a test's hand-made verdict): everything td_desk_ingest
+ * does but the analysis.  The sender's history is applied to *v (it may be
+ * raised to critical).  Needs no analyser.
+ */
+int td_desk_file(struct td_desk *d, const struct td_actor *actor, const struct td_message *m,
+                 const char *client_key, struct td_verdict *v, struct td_ingest_result *res,
+                 struct td_error *err);
+
+/*
  * A batch in ONE transaction: each record is accepted or refused on its own
  * (a savepoint per record), the accepted ones commit together.  results[i]
  * (caller-allocated, n entries) says what became of msgs[i]; client_keys may

@@ -21,7 +21,8 @@
 
 struct prepared {
     int code; /* TD_OK, or why this record is refused before the store */
-    struct td_verdict v;
+    struct td_verdict own;
+    struct td_verdict *v; /* &own, or the caller's (td_desk_file) */
     int analysed;
 };
 
@@ -61,7 +62,7 @@ static int prepare(struct td_desk *d, struct td_analysis_ctx *ctx, const struct 
                    struct prepared *p, struct td_ingest_result *res, struct td_error *err)
 {
     memset(res, 0, sizeof *res);
-    if (!d->analyser)
+    if (!d->analyser && !p->analysed)
         return refuse(res, err, TD_EINVAL, NULL, "no analyser loaded: cannot ingest");
     if (!m->text || m->text_len == 0)
         return refuse(res, err, TD_EINVAL, "text", "text is missing or empty");
@@ -72,8 +73,8 @@ static int prepare(struct td_desk *d, struct td_analysis_ctx *ctx, const struct 
     if (!opt_utf8(m->channel) || !opt_utf8(m->sender) || !opt_utf8(m->sender_name) ||
         !opt_utf8(m->subject) || !opt_utf8(m->message_id))
         return refuse(res, err, TD_EUTF8, NULL, "a header field is not valid UTF-8");
-    if (ctx) {
-        int rc = td_analyse(ctx, m->text, m->text_len, &p->v, err);
+    if (ctx && !p->analysed) {
+        int rc = td_analyse(ctx, m->text, m->text_len, p->v, err);
         if (rc)
             return refuse(res, err, rc, "text", "analysis failed");
         p->analysed = 1;
@@ -107,7 +108,7 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         td_error_clear(err);
     }
     if (!p->analysed) {
-        if ((rc = td_analyse(d->ctx, m->text, m->text_len, &p->v, err)))
+        if ((rc = td_analyse(d->ctx, m->text, m->text_len, p->v, err)))
             return refuse(res, err, rc, "text", "analysis failed");
         p->analysed = 1;
     }
@@ -115,9 +116,9 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         unsigned prior = 0;
         if ((rc = s->ops->sender_prior_threats(s, actor->office_id, m->sender, &prior, err)))
             return rc;
-        td_verdict_apply_history(&p->v, prior);
+        td_verdict_apply_history(p->v, prior);
     }
-    if (!(vj = td_verdict_to_json(&p->v, m->text, m->text_len)) ||
+    if (!(vj = td_verdict_to_json(p->v, m->text, m->text_len)) ||
         !(vjson = json_dumps(vj, JSON_COMPACT))) {
         rc = td_error_set(err, TD_ENOMEM, NULL);
         goto out;
@@ -137,39 +138,40 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         .received = m->time == INT64_MIN ? now : m->time,
         .ingested = now,
         .ingested_by = actor->user_id,
-        .severity = (int)p->v.severity,
-        .labels = p->v.labels,
-        .flags = p->v.flags,
+        .severity = (int)p->v->severity,
+        .labels = p->v->labels,
+        .flags = p->v->flags,
         .verdict = vjson,
-        .model_version = p->v.model_version,
+        .model_version = p->v->model_version,
     };
     if ((rc = s->ops->message_insert(s, &sm, &id, err)))
         goto out;
     if (m->sender && (rc = s->ops->sender_record(
-                          s, actor->office_id, m->sender, m->sender_name, (int)p->v.severity,
-                          (p->v.labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
+                          s, actor->office_id, m->sender, m->sender_name, (int)p->v->severity,
+                          (p->v->labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
         goto out;
     char sha[65];
     td__sha256_hex(sm.original, sm.original_len, sha);
     json_t *det = json_pack("{s:s, s:s, s:s?, s:s}", "channel", sm.channel, "severity",
-                            td_severity_name(p->v.severity), "client_key", key, "sha256", sha);
+                            td_severity_name(p->v->severity), "client_key", key, "sha256", sha);
     rc = td__audit(d, actor, actor->office_id, "message.ingest", "message", id, det, err);
     json_decref(det);
     if (rc)
         goto out;
     res->code = TD_OK;
     res->id = id;
-    res->severity = p->v.severity;
+    res->severity = p->v->severity;
 out:
     free(vjson);
     json_decref(vj);
     return rc;
 }
 
-int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
-                         struct td_analysis_ctx *ctx, const struct td_message *msgs, size_t n,
-                         const char *const *client_keys, struct td_ingest_result *results,
-                         struct td_error *err)
+/* The batch, with verdicts given (given != NULL: one per record, already
+ * analysed) or to be computed. */
+static int batch(struct td_desk *d, const struct td_actor *actor, struct td_analysis_ctx *ctx,
+                 const struct td_message *msgs, size_t n, const char *const *client_keys,
+                 struct td_verdict *given, struct td_ingest_result *results, struct td_error *err)
 {
     struct prepared *p = NULL;
     int rc = TD_OK;
@@ -184,7 +186,9 @@ int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
     for (size_t i = 0; i < n; i++) {
         struct td_error e;
         td_error_clear(&e);
-        td_verdict_init(&p[i].v);
+        td_verdict_init(&p[i].own);
+        p[i].v = given ? &given[i] : &p[i].own;
+        p[i].analysed = given != NULL;
         p[i].code = prepare(d, ctx, &msgs[i], &p[i], &results[i], &e);
     }
 
@@ -217,9 +221,33 @@ int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
 unlock:
     td__unlock(d);
     for (size_t i = 0; i < n; i++)
-        td_verdict_release(&p[i].v);
+        td_verdict_release(&p[i].own);
     free(p);
     return rc;
+}
+
+int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
+                         struct td_analysis_ctx *ctx, const struct td_message *msgs, size_t n,
+                         const char *const *client_keys, struct td_ingest_result *results,
+                         struct td_error *err)
+{
+    return batch(d, actor, ctx, msgs, n, client_keys, NULL, results, err);
+}
+
+int td_desk_file(struct td_desk *d, const struct td_actor *actor, const struct td_message *m,
+                 const char *client_key, struct td_verdict *v, struct td_ingest_result *res,
+                 struct td_error *err)
+{
+    const char *keys[1] = {client_key};
+    int rc = batch(d, actor, NULL, m, 1, keys, v, res, err);
+    if (rc)
+        return rc;
+    if (res->code) {
+        if (res->field[0])
+            td_error_field(err, res->field);
+        return td_error_set(err, res->code, "%s", res->reason);
+    }
+    return TD_OK;
 }
 
 int td_desk_ingest(struct td_desk *d, const struct td_actor *actor, struct td_analysis_ctx *ctx,
