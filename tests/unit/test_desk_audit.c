@@ -1,0 +1,274 @@
+/*
+ * test_desk_audit.c - the hash-chained audit log and evidence hashes.
+ *
+ * The attacker here has the sqlite3 shell: drops the append-only triggers
+ * and edits or deletes rows, or edits an evidence file on disk.  verify
+ * must name what was broken.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "desk/desk_int.h"
+#include "unit/desk_fixture.h"
+
+struct world {
+    struct fx f;
+    struct td_actor cw;
+    int64_t case_id, ev_id;
+    char ev_sha[65];
+};
+
+struct found {
+    int n;
+    struct td_verify_problem p[16];
+};
+
+static int collect(void *ud, const struct td_verify_problem *p)
+{
+    struct found *f = ud;
+    if (f->n < 16)
+        f->p[f->n++] = *p;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    struct td_error err;
+    td_error_clear(&err);
+    fx_open(&w->f);
+    fx_actor(&w->f, "office-a", "cw", TD_ROLE_CASEWORKER, &w->cw);
+    fx_ingest(&w->f, &w->cw, "you will be smashed and killed within days", "post:anon", "m1");
+    fx_ingest(&w->f, &w->cw, "we know where your kids go to school", "post:anon", "m2");
+    json_t *c = json_pack("{s:s, s:s}", "type", "online_threat", "title", "letters");
+    assert_int_equal(td_desk_case_create(w->f.d, &w->cw, c, &w->case_id, &err), TD_OK);
+    json_decref(c);
+    assert_int_equal(td_desk_evidence_add(w->f.d, &w->cw, w->case_id, "letter.png", "image/png",
+                                          "PNG bytes of a letter", 21, &w->ev_id, w->ev_sha, &err),
+                     TD_OK);
+    assert_int_equal(td_desk_case_note(w->f.d, &w->cw, w->case_id, "police informed", NULL, &err),
+                     TD_OK);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct world *w = *state;
+    fx_close(&w->f);
+    free(w);
+    return 0;
+}
+
+/* Run SQL as the attacker with the sqlite3 shell would. */
+static int attacker(struct world *w, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+static size_t verify(struct world *w, struct found *fd)
+{
+    struct td_verify_stats st;
+    struct td_error err;
+    td_error_clear(&err);
+    memset(fd, 0, sizeof *fd);
+    assert_int_equal(td_desk_verify(w->f.d, collect, fd, &st, &err), TD_OK);
+    return st.problems;
+}
+
+static void test_intact_chain_verifies(void **state)
+{
+    struct world *w = *state;
+    struct td_verify_stats st;
+    struct td_error err;
+    struct found fd = {0};
+    td_error_clear(&err);
+    assert_int_equal(td_desk_verify(w->f.d, collect, &fd, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+    assert_int_equal(fd.n, 0);
+    /* users, keys, 2 messages, case, evidence, note: at least 7 entries */
+    assert_true(st.audit_entries >= 7);
+    assert_int_equal(st.evidence_files, 1);
+    assert_int_equal(strlen(st.head_hash), 64);
+    assert_int_equal((int64_t)st.audit_entries, st.head_id);
+}
+
+static void test_triggers_refuse_update_and_delete(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    assert_int_not_equal(attacker(w, "UPDATE audit SET details = '{}' WHERE id = 2"), SQLITE_OK);
+    assert_int_not_equal(attacker(w, "DELETE FROM audit WHERE id = 2"), SQLITE_OK);
+    assert_int_equal(verify(w, &fd), 0);
+}
+
+static void test_altered_row_is_named(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    assert_int_equal(attacker(w, "DROP TRIGGER audit_no_update;"
+                                 "UPDATE audit SET details = '{\"name\":\"someone else\"}' "
+                                 "WHERE id = 3"),
+                     SQLITE_OK);
+    assert_int_equal(verify(w, &fd), 1);
+    assert_string_equal(fd.p[0].kind, "audit");
+    assert_int_equal(fd.p[0].id, 3);
+    assert_non_null(strstr(fd.p[0].what, "altered"));
+    assert_string_not_equal(fd.p[0].expected, fd.p[0].found);
+}
+
+/* A smarter attacker also recomputes the altered entry's own hash: the
+ * next entry's link gives it away. */
+static void test_rehashed_row_breaks_the_next_link(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    struct td_audit_entry e;
+    char sql[512];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT id, time, office_id, user_id, action, "
+                                        "object_type, object_id, prev_hash FROM audit WHERE id = 4",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    memset(&e, 0, sizeof e);
+    e.id = sqlite3_column_int64(st, 0);
+    e.time = sqlite3_column_int64(st, 1);
+    e.office_id = sqlite3_column_int64(st, 2);
+    e.user_id = sqlite3_column_int64(st, 3);
+    snprintf(e.action, sizeof e.action, "%s", sqlite3_column_text(st, 4));
+    snprintf(e.object_type, sizeof e.object_type, "%s", sqlite3_column_text(st, 5));
+    e.object_id = sqlite3_column_int64(st, 6);
+    snprintf(e.prev_hash, sizeof e.prev_hash, "%s", sqlite3_column_text(st, 7));
+    sqlite3_finalize(st);
+    e.details = "{\"forged\":true}";
+    assert_int_equal(td__audit_hash(&e, e.hash), TD_OK);
+    snprintf(sql, sizeof sql,
+             "DROP TRIGGER audit_no_update; UPDATE audit SET details = '%s', hash = '%s' "
+             "WHERE id = 4",
+             e.details, e.hash);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(verify(w, &fd), 1);
+    assert_int_equal(fd.p[0].id, 5);
+    assert_non_null(strstr(fd.p[0].what, "prev_hash"));
+    /* the chain now says entry 4 hashes to the forgery; entry 5 still
+     * links to the original */
+    assert_string_equal(fd.p[0].expected, e.hash);
+    assert_string_not_equal(fd.p[0].found, e.hash);
+}
+
+static void test_deleted_row_is_named(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    assert_int_equal(attacker(w, "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE id = 4"),
+                     SQLITE_OK);
+    assert_true(verify(w, &fd) >= 1);
+    assert_int_equal(fd.p[0].id, 5);
+    assert_non_null(strstr(fd.p[0].what, "missing"));
+}
+
+static void test_deleted_tail_is_noticed(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    assert_int_equal(attacker(w, "DROP TRIGGER audit_no_delete;"
+                                 "DELETE FROM audit WHERE id = (SELECT max(id) FROM audit)"),
+                     SQLITE_OK);
+    assert_int_equal(verify(w, &fd), 1);
+    assert_non_null(strstr(fd.p[0].what, "missing at the end"));
+}
+
+static void evidence_file(struct world *w, char *path, size_t size)
+{
+    snprintf(path, size, "%s/evidence/%.2s/%s", w->f.data, w->ev_sha, w->ev_sha + 2);
+}
+
+static void test_altered_evidence_is_named(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    struct td_error err;
+    char path[512];
+    void *data = NULL;
+    size_t len;
+    td_error_clear(&err);
+    evidence_file(w, path, sizeof path);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fputc('X', f); /* one byte */
+    fclose(f);
+    assert_int_equal(verify(w, &fd), 1);
+    assert_string_equal(fd.p[0].kind, "evidence");
+    assert_int_equal(fd.p[0].id, w->ev_id);
+    assert_string_equal(fd.p[0].expected, w->ev_sha);
+    /* and reading it back refuses the altered bytes */
+    assert_int_equal(td_desk_evidence_get(w->f.d, &w->cw, w->ev_id, NULL, &data, &len, &err),
+                     TD_ECRYPTO);
+    assert_null(data);
+}
+
+static void test_missing_evidence_is_named(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    char path[512];
+    evidence_file(w, path, sizeof path);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(verify(w, &fd), 1);
+    assert_int_equal(fd.p[0].id, w->ev_id);
+    assert_non_null(strstr(fd.p[0].what, "missing"));
+}
+
+/* The same bytes twice share one file; verify counts both rows. */
+static void test_evidence_is_content_addressed(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_verify_stats st;
+    char sha[65];
+    int64_t id2;
+    td_error_clear(&err);
+    assert_int_equal(td_desk_evidence_add(w->f.d, &w->cw, w->case_id, "copy.png", NULL,
+                                          "PNG bytes of a letter", 21, &id2, sha, &err),
+                     TD_OK);
+    assert_string_equal(sha, w->ev_sha);
+    assert_int_not_equal(id2, w->ev_id);
+    /* sha256("PNG bytes of a letter") computed independently */
+    char want[65];
+    td__sha256_hex("PNG bytes of a letter", 21, want);
+    assert_string_equal(sha, want);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.evidence_files, 2);
+    assert_int_equal(st.problems, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_intact_chain_verifies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_triggers_refuse_update_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_altered_row_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rehashed_row_breaks_the_next_link, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_row_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_tail_is_noticed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_altered_evidence_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_evidence_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_is_content_addressed, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
