@@ -17,6 +17,8 @@ PKGS=(
   # ingestion (issue 3): MIME, IMAP, OCR, PDF pages
   libgmime-3.0-dev libcurl4-openssl-dev libtesseract-dev libleptonica-dev
   tesseract-ocr-eng libpoppler-glib-dev dovecot-imapd
+  # e-mail HTML parts to text (libxml2's HTML parser)
+  libxml2-dev
   # OCR tests draw letters at test time with cairo in DejaVu Serif
   libcairo2-dev fonts-dejavu-core
   # IMAP TLS tests make a throwaway certificate

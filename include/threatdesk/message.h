@@ -49,6 +49,8 @@ struct td_message {
     double ocr_confidence; /* 0..100 mean word confidence; < 0 when not OCR */
     size_t record;         /* 1-based record number within its source */
     size_t line;           /* 1-based line in the source file, 0 if n/a */
+    char *warning;         /* best-effort decoding notes ("unknown charset
+                              x-foo; read as windows-1252"), or NULL */
 };
 
 void td_message_init(struct td_message *m);

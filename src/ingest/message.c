@@ -17,7 +17,7 @@ void td_message_release(struct td_message *m)
     char **owned[] = {&m->id,          &m->text,          &m->channel,   &m->sender,
                       &m->sender_name, &m->sender_handle, &m->sender_id, &m->to,
                       &m->subject,     &m->message_id,    &m->url,       &m->reply_to,
-                      &m->quoted_text, &m->source,        &m->original};
+                      &m->quoted_text, &m->source,        &m->original,  &m->warning};
     for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
         free(*owned[i]);
     for (size_t i = 0; i < m->nattachments; i++) {

@@ -153,6 +153,7 @@ int td__src_slurp(struct td__src *s, struct td_buf *out)
 static const struct td_reader_ops *const readers[] = {
     &td__reader_text, &td__reader_lines, &td__reader_jsonl,
     &td__reader_csv,  &td__reader_image, &td__reader_pdf,
+    &td__reader_eml,  &td__reader_mbox,  &td__reader_maildir,
 };
 
 static const char *const format_names[TD_FORMAT_COUNT] = {

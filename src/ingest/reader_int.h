@@ -73,6 +73,11 @@ extern const struct td_reader_ops td__reader_lines;
 extern const struct td_reader_ops td__reader_jsonl;
 extern const struct td_reader_ops td__reader_csv;
 
+/* E-mail (email_reader.c). */
+extern const struct td_reader_ops td__reader_eml;
+extern const struct td_reader_ops td__reader_mbox;
+extern const struct td_reader_ops td__reader_maildir;
+
 /* Scanned letters: images and PDFs through OCR (ocr.c). */
 extern const struct td_reader_ops td__reader_image;
 extern const struct td_reader_ops td__reader_pdf;
