@@ -1,0 +1,212 @@
+/*
+ * test_store.c - the SQLite backend on its own: migrations applied once and
+ * recorded, reopening is idempotent, the pragmas that make commits durable,
+ * office isolation at the store level, the append-only triggers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "threatdesk/desk.h"
+#include "threatdesk/store.h"
+
+struct t {
+    char dir[64], db[128];
+};
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/td-store-test-XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->db, sizeof t->db, "%s/s.db", t->dir);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
+    assert_int_equal(system(cmd), 0);
+    free(t);
+    return 0;
+}
+
+/* How many NNNN_*.sql files ship: the schema version to expect. */
+static int64_t shipped_migrations(void)
+{
+    char dir[1024];
+    const char *home = getenv("THREATDESK_HOME");
+    snprintf(dir, sizeof dir, "%s/data/migrations/sqlite", home && *home ? home : TD_SOURCE_DIR);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int64_t max = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 9 && !strcmp(e->d_name + n - 4, ".sql")) {
+            int64_t v = strtol(e->d_name, NULL, 10);
+            if (v > max)
+                max = v;
+        }
+    }
+    closedir(d);
+    return max;
+}
+
+static int64_t count(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+static void test_migrations_apply_once(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    int64_t v = 0, id = 0, id2 = 0;
+    td_error_clear(&err);
+    int64_t want = shipped_migrations();
+    assert_true(want >= 1);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_string_equal(s->ops->name, "sqlite");
+    assert_int_equal(td_store_schema_version(s, &v, &err), TD_OK);
+    assert_int_equal(v, want);
+    assert_int_equal(s->ops->office_insert(s, "office-a", 1, &id, &err), TD_OK);
+    td_store_close(s);
+
+    /* reopen: nothing re-applied, data intact */
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_int_equal(td_store_schema_version(s, &v, &err), TD_OK);
+    assert_int_equal(v, want);
+    assert_int_equal(s->ops->office_find(s, "office-a", &id2, &err), TD_OK);
+    assert_int_equal(id2, id);
+    assert_int_equal(s->ops->office_insert(s, "office-a", 1, &id2, &err), TD_EEXISTS);
+    td_store_close(s);
+    assert_int_equal(count(t->db, "SELECT count(*) FROM schema_version"), want);
+    assert_int_equal(count(t->db, "SELECT count(*) FROM offices"), 1);
+}
+
+static void test_durability_pragmas(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    td_store_close(s);
+    /* WAL is a property of the file; a fresh connection sees it */
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(t->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+}
+
+static void test_bad_url_and_missing_migrations(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s = NULL;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_store_open("postgres://localhost/x", NULL, &s, &err), TD_EFORMAT);
+    assert_null(s);
+    assert_int_equal(td_store_open(t->db, t->dir, &s, &err), TD_EIO); /* no data/migrations */
+    assert_null(s);
+}
+
+static void test_store_keeps_offices_apart(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    int64_t a, b, id;
+    int sev;
+    td_error_clear(&err);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "a", 1, &a, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "b", 1, &b, &err), TD_OK);
+    struct td_store_message m = {.office_id = a,
+                                 .client_key = "k",
+                                 .channel = "email",
+                                 .text = "hello",
+                                 .text_len = 5,
+                                 .original = "hello",
+                                 .original_len = 5,
+                                 .severity = 2,
+                                 .verdict = "{\"severity\":\"medium\"}"};
+    assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_OK);
+    assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_EEXISTS);
+    assert_int_equal(s->ops->message_find_key(s, a, "k", &id, &sev, &err), TD_OK);
+    assert_int_equal(sev, 2);
+    assert_int_equal(s->ops->message_find_key(s, b, "k", &id, &sev, &err), TD_ENOTFOUND);
+    json_t *o = NULL;
+    assert_int_equal(s->ops->message_get(s, b, id, &o, &err), TD_ENOTFOUND);
+    assert_int_equal(s->ops->message_get(s, a, id, &o, &err), TD_OK);
+    assert_string_equal(json_string_value(json_object_get(o, "severity")), "medium");
+    json_decref(o);
+    td_store_close(s);
+}
+
+static void test_audit_is_append_only(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    struct td_audit_entry e;
+    td_error_clear(&err);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    e.id = 1;
+    snprintf(e.action, sizeof e.action, "test");
+    snprintf(e.object_type, sizeof e.object_type, "none");
+    e.details = "{}";
+    snprintf(e.prev_hash, sizeof e.prev_hash, "0");
+    snprintf(e.hash, sizeof e.hash, "h");
+    assert_int_equal(s->ops->begin(s, &err), TD_OK);
+    assert_int_equal(s->ops->audit_append(s, &e, &err), TD_OK);
+    assert_int_equal(s->ops->commit(s, &err), TD_OK);
+    td_store_close(s);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(t->db, &h), SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(h, "UPDATE audit SET hash = 'x'", NULL, NULL, NULL),
+                         SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(h, "DELETE FROM audit", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(count(t->db, "SELECT count(*) FROM audit WHERE hash = 'h'"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations_apply_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durability_pragmas, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_url_and_missing_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_keeps_offices_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_is_append_only, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
