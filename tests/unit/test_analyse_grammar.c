@@ -1,0 +1,513 @@
+/*
+ * test_analyse_grammar.c - the threat grammar (include/threatdesk/grammar.h).
+ *
+ *   - the data-driven cases of tests/fixtures/grammar_cases.tsv (format in
+ *     that file's header): labels that must fire, labels that must not,
+ *     the exact flag set, labels that must be marked suppressed;
+ *   - hit byte ranges and rule names, result reuse, empty and invalid input;
+ *   - load errors, each naming the file and line: missing directory, bad
+ *     regex, unknown lexicon, bad kind / labels / strength / flags, empty
+ *     lexicon, a broken lexicon entry;
+ *   - the apostrophe rule (' also matches U+2019) and the pre-filter.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "threatdesk/grammar.h"
+
+static const char *home(void)
+{
+    const char *h = getenv("THREATDESK_HOME");
+    return h && *h ? h : TD_SOURCE_DIR;
+}
+
+static struct td_grammar *load_real(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/data/grammar", home());
+    struct td_grammar *g = NULL;
+    struct td_error err;
+    td_error_clear(&err);
+    int rc = td_grammar_load(dir, &g, &err);
+    if (rc) {
+        char b[1024];
+        fail_msg("load %s: %s", dir, td_error_format(&err, b, sizeof b));
+    }
+    return g;
+}
+
+/* ---- the case file -------------------------------------------------------- */
+
+/* Parse a comma list of label names into a bit set; "*" gives `star`. */
+static unsigned label_set(const char *s, unsigned star, size_t lineno)
+{
+    if (!s || !*s || strcmp(s, "-") == 0)
+        return 0;
+    if (strcmp(s, "*") == 0)
+        return star;
+    unsigned set = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *p = buf;
+    while (p && *p) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = '\0';
+        int l = td_label_from_name(p);
+        if (l < 0)
+            fail_msg("grammar_cases.tsv:%zu: unknown label '%s'", lineno, p);
+        set |= 1u << l;
+        p = c ? c + 1 : NULL;
+    }
+    return set;
+}
+
+static unsigned flag_set(const char *s, size_t lineno)
+{
+    unsigned set = 0;
+    if (strcmp(s, "-") == 0)
+        return 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *p = buf;
+    while (p && *p) {
+        char *c = strchr(p, ',');
+        if (c)
+            *c = '\0';
+        int found = 0;
+        for (int b = 0; b < TD_FLAG_COUNT; b++)
+            if (strcmp(td_flag_name(b), p) == 0) {
+                set |= 1u << b;
+                found = 1;
+            }
+        if (!found)
+            fail_msg("grammar_cases.tsv:%zu: unknown flag '%s'", lineno, p);
+        p = c ? c + 1 : NULL;
+    }
+    return set;
+}
+
+static void describe(const char *text, const struct td_grammar_result *r)
+{
+    for (size_t i = 0; i < r->nhits; i++) {
+        const struct td_grammar_hit *h = &r->hits[i];
+        print_message("      hit %s (%s %.2f) [%.*s]\n", h->rule, td_label_name(h->label),
+                      (double)h->strength, (int)(h->end - h->start), text + h->start);
+    }
+}
+
+static void test_cases(void **state)
+{
+    (void)state;
+    struct td_grammar *g = load_real();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/grammar_cases.tsv", home());
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    struct td_grammar_result r;
+    td_grammar_result_init(&r);
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, ncases = 0, nfail = 0, npos = 0, nneg = 0;
+    ssize_t n;
+    const unsigned all = (1u << TD_LABEL_COUNT) - 1;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (n == 0 || line[0] == '#')
+            continue;
+        char *col[5] = {line, NULL, NULL, NULL, NULL};
+        int ncol = 1;
+        for (char *p = line; *p && ncol < 5; p++)
+            if (*p == '\t') {
+                *p = '\0';
+                col[ncol++] = p + 1;
+            }
+        if (ncol < 3)
+            fail_msg("grammar_cases.tsv:%zu: need at least 3 columns", lineno);
+        unsigned want = label_set(col[1], 0, lineno);
+        unsigned deny = label_set(col[2], all & ~want, lineno);
+        int check_flags = ncol >= 4 && strcmp(col[3], "?") != 0;
+        unsigned want_flags = check_flags ? flag_set(col[3], lineno) : 0;
+        unsigned want_sup = ncol >= 5 ? label_set(col[4], 0, lineno) : 0;
+
+        struct td_error err;
+        td_error_clear(&err);
+        assert_int_equal(td_grammar_match(g, col[0], strlen(col[0]), &r, &err), TD_OK);
+        ncases++;
+        if (want)
+            npos++;
+        else
+            nneg++;
+        int ok = 1;
+        for (int l = 0; l < TD_LABEL_COUNT; l++) {
+            if (((want >> l) & 1) && !(r.score[l] > 0)) {
+                print_message("FAIL %zu: '%s': %s did not fire\n", lineno, col[0],
+                              td_label_name(l));
+                ok = 0;
+            }
+            if (((deny >> l) & 1) && r.score[l] > 0) {
+                print_message("FAIL %zu: '%s': %s fired (%.2f)\n", lineno, col[0], td_label_name(l),
+                              (double)r.score[l]);
+                ok = 0;
+            }
+            if (((want_sup >> l) & 1) && !r.suppressed[l]) {
+                print_message("FAIL %zu: '%s': %s not marked suppressed\n", lineno, col[0],
+                              td_label_name(l));
+                ok = 0;
+            }
+            assert_true(r.score[l] >= 0.0f && r.score[l] <= 1.0f);
+        }
+        if (check_flags && r.flags != want_flags) {
+            print_message("FAIL %zu: '%s': flags 0x%x, expected 0x%x\n", lineno, col[0], r.flags,
+                          want_flags);
+            ok = 0;
+        }
+        for (size_t i = 0; i < r.nhits; i++) {
+            assert_true(r.hits[i].start < r.hits[i].end);
+            assert_true(r.hits[i].end <= strlen(col[0]));
+            assert_non_null(r.hits[i].rule);
+            if (i)
+                assert_true(r.hits[i - 1].start <= r.hits[i].start);
+        }
+        if (!ok) {
+            describe(col[0], &r);
+            nfail++;
+        }
+    }
+    print_message("grammar cases: %zu (%zu expecting a label, %zu expecting none), %zu passed "
+                  "(%.1f%%)\n",
+                  ncases, npos, nneg, ncases - nfail,
+                  ncases ? 100.0 * (double)(ncases - nfail) / (double)ncases : 0.0);
+    free(line);
+    fclose(f);
+    td_grammar_result_release(&r);
+    td_grammar_free(g);
+    assert_true(ncases >= 120);
+    assert_true(nneg >= 40);
+    assert_int_equal(nfail, 0);
+}
+
+/* ---- hits, ranges, reuse, bad input ------------------------------------------ */
+
+static const struct td_grammar_hit *find_hit(const struct td_grammar_result *r, const char *rule)
+{
+    for (size_t i = 0; i < r->nhits; i++)
+        if (strcmp(r->hits[i].rule, rule) == 0)
+            return &r->hits[i];
+    return NULL;
+}
+
+static void test_hits_and_ranges(void **state)
+{
+    (void)state;
+    struct td_grammar *g = load_real();
+    struct td_grammar_result r;
+    td_grammar_result_init(&r);
+    struct td_error err;
+
+    const char *t = "hello mp. i will kill you tonight.";
+    assert_int_equal(td_grammar_match(g, t, strlen(t), &r, &err), TD_OK);
+    const struct td_grammar_hit *h = find_hit(&r, "threat.direct");
+    assert_non_null(h);
+    assert_int_equal(h->kind, TD_HIT_LABEL);
+    assert_int_equal(h->label, TD_LABEL_THREAT);
+    assert_int_equal(h->start, 10); /* "i will kill you" */
+    assert_int_equal(h->end, 25);
+    assert_true(h->strength >= 0.9f);
+    const struct td_grammar_hit *d = find_hit(&r, "detail.time");
+    assert_non_null(d);
+    assert_int_equal(d->kind, TD_HIT_DETAIL);
+    assert_memory_equal(t + d->start, "tonight", 7);
+    assert_int_equal(d->end - d->start, 7);
+    assert_true(d->flags & TD_FLAG(TIME_BOUND));
+    assert_true(r.flags & TD_FLAG(TIME_BOUND));
+
+    /* reuse: the previous result is discarded, nothing leaks across calls */
+    const char *calm = "thank you for your letter about the bins";
+    assert_int_equal(td_grammar_match(g, calm, strlen(calm), &r, &err), TD_OK);
+    assert_int_equal(r.nhits, 0);
+    assert_int_equal(r.flags, 0);
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        assert_true(r.score[l] == 0.0f);
+        assert_int_equal(r.suppressed[l], 0);
+    }
+
+    /* a time word alone in a harmless message raises nothing and keeps no hit */
+    const char *lone = "see you tonight at 7pm at your surgery";
+    assert_int_equal(td_grammar_match(g, lone, strlen(lone), &r, &err), TD_OK);
+    assert_int_equal(r.flags, 0);
+    assert_null(find_hit(&r, "detail.time"));
+
+    /* a suppressor is reported as a hit, the cancelled label hit is gone */
+    const char *neg = "i would never hurt you";
+    assert_int_equal(td_grammar_match(g, neg, strlen(neg), &r, &err), TD_OK);
+    h = find_hit(&r, "suppress.negation");
+    assert_non_null(h);
+    assert_int_equal(h->kind, TD_HIT_SUPPRESS);
+    assert_memory_equal(neg + h->start, "never", 5);
+    for (size_t i = 0; i < r.nhits; i++)
+        assert_int_not_equal(r.hits[i].kind, TD_HIT_LABEL);
+    assert_int_equal(r.suppressed[TD_LABEL_THREAT], 1);
+
+    /* a harm word alone: no evidence either way */
+    const char *bare = "kill";
+    assert_int_equal(td_grammar_match(g, bare, 4, &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] == 0.0f);
+
+    /* empty text, invalid UTF-8, NULL grammar */
+    assert_int_equal(td_grammar_match(g, "", 0, &r, &err), TD_OK);
+    assert_int_equal(r.nhits, 0);
+    const char bad[] = "i will kill \xff you";
+    td_error_clear(&err);
+    assert_int_equal(td_grammar_match(g, bad, sizeof bad - 1, &r, &err), TD_EUTF8);
+    assert_int_equal(err.byte, 12);
+    assert_int_equal(td_grammar_match(NULL, "x", 1, &r, &err), TD_EINVAL);
+
+    /* the text need not be NUL-terminated: only len bytes are read */
+    char buf[32];
+    memcpy(buf, "i will kill youXXXXXXXX", 23);
+    assert_int_equal(td_grammar_match(g, buf, 15, &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] > 0.9f);
+    for (size_t i = 0; i < r.nhits; i++)
+        assert_true(r.hits[i].end <= 15);
+
+    td_grammar_result_release(&r);
+    td_grammar_result_release(&r); /* twice is safe */
+    td_grammar_free(g);
+    td_grammar_free(NULL);
+}
+
+/* Both a quotation of a threat and a genuine new threat: the quoted one is
+ * cancelled, the new one stands, and the suppressor is still reported. */
+static void test_quote_and_new_threat(void **state)
+{
+    (void)state;
+    struct td_grammar *g = load_real();
+    struct td_grammar_result r;
+    td_grammar_result_init(&r);
+    struct td_error err;
+    const char *t = "she got a message saying 'you will die'. i will stab you on friday";
+    assert_int_equal(td_grammar_match(g, t, strlen(t), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] >= 0.9f);
+    assert_true(r.flags & TD_FLAG(TIME_BOUND));
+    int label_hits = 0, sup = 0;
+    for (size_t i = 0; i < r.nhits; i++) {
+        const struct td_grammar_hit *h = &r.hits[i];
+        if (h->kind == TD_HIT_LABEL && h->label == TD_LABEL_THREAT) {
+            label_hits++;
+            assert_true(h->start >= (size_t)(strstr(t, "i will") - t)); /* not the quote */
+        }
+        if (h->kind == TD_HIT_SUPPRESS && h->label == TD_LABEL_THREAT)
+            sup++;
+    }
+    assert_true(label_hits >= 1);
+    assert_true(sup >= 1);
+    /* the quote alone: nothing fires, the label is marked suppressed */
+    const char *q = "she got a message saying 'you will die'";
+    assert_int_equal(td_grammar_match(g, q, strlen(q), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] == 0.0f);
+    assert_int_equal(r.suppressed[TD_LABEL_THREAT], 1);
+    assert_int_equal(r.flags, 0);
+    td_grammar_result_release(&r);
+    td_grammar_free(g);
+}
+
+/* ---- load errors and data-file rules, on grammars written to a temp dir ------ */
+
+struct tmpg {
+    char dir[64];
+};
+
+static void put(const char *dir, const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void mk(struct tmpg *t, const char *rules)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/td_grammar_XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    char lx[128];
+    snprintf(lx, sizeof lx, "%s/lexicons", t->dir);
+    assert_int_equal(mkdir(lx, 0700), 0);
+    put(t->dir, "lexicons/harm.txt", "# harm\nkill\nstab\n\nstring up\n");
+    put(t->dir, "lexicons/who.txt", "you\nyour (?:wife|kids)\n");
+    if (rules)
+        put(t->dir, "rules.txt", rules);
+}
+
+static void rm(struct tmpg *t)
+{
+    char p[256];
+    const char *files[] = {"rules.txt", "lexicons/harm.txt", "lexicons/who.txt",
+                           "lexicons/empty.txt", "lexicons/broken.txt"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p, sizeof p, "%s/%s", t->dir, files[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/lexicons", t->dir);
+    rmdir(p);
+    rmdir(t->dir);
+}
+
+static int load_tmp(struct tmpg *t, struct td_grammar **g, struct td_error *err)
+{
+    td_error_clear(err);
+    *g = NULL;
+    return td_grammar_load(t->dir, g, err);
+}
+
+static void test_load_errors(void **state)
+{
+    (void)state;
+    struct td_grammar *g;
+    struct td_error err;
+    struct tmpg t;
+
+    /* missing directory: not found, naming rules.txt */
+    td_error_clear(&err);
+    g = NULL;
+    assert_int_equal(td_grammar_load("/nonexistent/grammar", &g, &err), TD_ENOTFOUND);
+    assert_null(g);
+    assert_non_null(strstr(err.file, "rules.txt"));
+
+    /* a bad regex: file, line and the rule named */
+    mk(&t, "# comment\n\nok label threat 0.9 - harm \\b{harm} {who}\n"
+           "broken label threat 0.9 - - \\b(?:kill {who}\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_EPATTERN);
+    assert_null(g);
+    assert_non_null(strstr(err.file, "rules.txt"));
+    assert_int_equal(err.line, 4);
+    assert_non_null(strstr(err.message, "broken"));
+    rm(&t);
+
+    /* an unknown lexicon: not found, at the rule's line, naming the lexicon */
+    mk(&t, "r label threat 0.9 - - {harm} {nosuch}\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_ENOTFOUND);
+    assert_int_equal(err.line, 1);
+    assert_non_null(strstr(err.message, "nosuch"));
+    assert_non_null(strstr(err.file, "rules.txt"));
+    rm(&t);
+
+    /* bad kind, labels, strength, flags, missing pattern, detail without flag */
+    const char *bad[] = {
+        "r lable threat 0.9 - - x\n",      "r label threats 0.9 - - x\n",
+        "r label threat 1.5 - - x\n",      "r label threat abc - - x\n",
+        "r label threat 0.9 urgent - x\n", "r label threat 0.9 -\n",
+        "r detail threat 0.5 - - x\n",     "@define 9bad x\n",
+        "@define a x\n@define a y\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mk(&t, bad[i]);
+        int rc = load_tmp(&t, &g, &err);
+        if (rc != TD_EPARSE)
+            fail_msg("case %zu: rc %d (%s)", i, rc, err.message);
+        assert_null(g);
+        assert_true(err.line >= 1);
+        assert_non_null(strstr(err.file, "rules.txt"));
+        rm(&t);
+    }
+
+    /* an empty lexicon is an error naming the lexicon file */
+    mk(&t, "r label threat 0.9 - - {empty}\n");
+    put(t.dir, "lexicons/empty.txt", "# nothing here\n\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_EPARSE);
+    assert_non_null(strstr(err.file, "empty.txt"));
+    rm(&t);
+
+    /* a broken lexicon entry is reported at the rule that uses it */
+    mk(&t, "\n\nr label threat 0.9 - - {broken}\n");
+    put(t.dir, "lexicons/broken.txt", "fine\nbad(\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_EPATTERN);
+    assert_int_equal(err.line, 3);
+    rm(&t);
+
+    /* no rules at all */
+    mk(&t, "# only comments\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_EPARSE);
+    rm(&t);
+}
+
+static void test_small_grammar(void **state)
+{
+    (void)state;
+    struct td_grammar *g;
+    struct td_error err;
+    struct tmpg t;
+    mk(&t, "@define will (?:will|'ll)\n"
+           "t.direct label threat,sexual 0.9 - harm \\bi ?{will}(?: \\w+)? {harm} {who}\\b\n"
+           "t.always label abuse 0.4 - - \\bidiot\\b\n"
+           "d.time detail threat 0.5 time_bound - \\btonight\\b\n"
+           "s.neg suppress threat 0.9 - harm \\bnever {harm}\n"
+           "q.count label abuse 0.3 - - \\bquantifier{2,3}\\b\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_OK);
+    struct td_grammar_result r;
+    td_grammar_result_init(&r);
+
+    /* both apostrophes; longest lexicon entry first ("string up") */
+    const char *a = "i'll stab you";
+    const char *b = "i\xe2\x80\x99ll string up your kids tonight";
+    assert_int_equal(td_grammar_match(g, a, strlen(a), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] > 0.89f);
+    assert_true(r.score[TD_LABEL_SEXUAL] > 0.89f); /* one rule, two labels */
+    assert_int_equal(r.flags, 0);
+    assert_int_equal(td_grammar_match(g, b, strlen(b), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] > 0.89f);
+    assert_int_equal(r.flags, TD_FLAG(TIME_BOUND));
+    const struct td_grammar_hit *h = find_hit(&r, "t.direct");
+    assert_non_null(h);
+    assert_int_equal(h->end - h->start, strlen("i\xe2\x80\x99ll string up your kids"));
+
+    /* a quantifier {2,3} is not a lexicon reference */
+    assert_int_equal(td_grammar_match(g, "quantifierr", 11, &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_ABUSE] > 0.29f);
+
+    /* the pre-filter: without a harm word the triggered rules do not run,
+     * the untriggered ones do */
+    const char *c = "you idiot, tonight";
+    assert_int_equal(td_grammar_match(g, c, strlen(c), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_ABUSE] > 0.39f);
+    assert_true(r.score[TD_LABEL_THREAT] == 0.0f);
+    assert_int_equal(r.flags, 0); /* no threat: the time detail does not count */
+
+    /* suppression is local: the negated harm is cancelled, the other stands */
+    const char *d = "i will never stab you. i will kill you";
+    assert_int_equal(td_grammar_match(g, d, strlen(d), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] > 0.89f);
+    assert_int_equal(r.suppressed[TD_LABEL_THREAT], 1);
+    const char *e = "i will never stab you";
+    assert_int_equal(td_grammar_match(g, e, strlen(e), &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] == 0.0f);
+    assert_int_equal(r.suppressed[TD_LABEL_THREAT], 1);
+
+    td_grammar_result_release(&r);
+    td_grammar_free(g);
+    rm(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_hits_and_ranges),
+        cmocka_unit_test(test_quote_and_new_threat),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_small_grammar),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
