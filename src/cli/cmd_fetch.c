@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "threatdesk/analyse.h"
+#include "threatdesk/email.h"
 #include "threatdesk/imap.h"
 #include "threatdesk/message.h"
 
@@ -320,24 +321,24 @@ static void print_table(const struct fetch *F, const struct td_imap_stats *st)
 /* ---- one message ---------------------------------------------------------------------- */
 
 /*
- * The raw message becomes a td_message: channel "email", the original kept
- * byte for byte, source = the mailbox URL with ;UIDVALIDITY and ;UID (a
- * reference that finds the message again).  The text analysed is the raw
- * message until the MIME reader (td_email_parse) is wired in here.
+ * The raw message becomes a td_message through the MIME reader
+ * (td_email_parse: decoded text without quotes and signature, sender,
+ * date, Message-ID; the original kept byte for byte).  source is the
+ * mailbox URL with ;UIDVALIDITY and ;UID: a reference that finds the
+ * message on the server again.
  */
 static int to_message(const struct td_imap_msg *im, struct td_message *m, struct td_error *err)
 {
-    char id[64], source[1200];
-    snprintf(id, sizeof id, "imap:%u/%u", (unsigned)im->uidvalidity, (unsigned)im->uid);
+    char source[1200];
     snprintf(source, sizeof source, "%s;UIDVALIDITY=%u/;UID=%u", im->mailbox,
              (unsigned)im->uidvalidity, (unsigned)im->uid);
-    if (td_message_set(&m->id, id, (size_t)-1) || td_message_set(&m->channel, "email", 5) ||
-        td_message_set(&m->source, source, (size_t)-1) ||
-        td_message_set(&m->original, im->data, im->len) ||
-        td_message_set(&m->text, im->data, im->len))
+    struct td_email_opts eo;
+    td_email_opts_default(&eo);
+    int rc = td_email_parse(im->data, im->len, source, &eo, m, err);
+    if (rc != TD_OK)
+        return rc;
+    if (!m->channel && td_message_set(&m->channel, "email", 5) != TD_OK)
         return td_error_set(err, TD_ENOMEM, "message UID %u", (unsigned)im->uid);
-    m->original_len = im->len;
-    m->text_len = im->len;
     m->record = im->uid;
     return TD_OK;
 }
@@ -362,11 +363,24 @@ static int on_message(void *ud, const struct td_imap_msg *im, struct td_error *e
     td_verdict_init(&v);
     F->seen++;
     int rc = to_message(im, &m, err);
+    if (rc != TD_OK && rc != TD_ENOMEM) {
+        /* not a message at all: it will not parse better next time, so
+         * report it as a failed record and go on */
+        char id[32];
+        snprintf(id, sizeof id, "imap-uid:%u", (unsigned)im->uid);
+        td_cli_error("fetch", err);
+        if (F->json)
+            print_error_json(id, err);
+        F->failed++;
+        td_error_clear(err);
+        rc = TD_OK;
+        goto out;
+    }
     if (rc == TD_OK)
-        rc = td_analyse(F->ctx, m.text, m.text_len, &v, err);
+        rc = td_analyse(F->ctx, m.text ? m.text : "", m.text_len, &v, err);
     if (rc != TD_OK) {
-        /* only out-of-memory fails analysis: stop, and this message is
-         * fetched again next time rather than lost */
+        /* only out-of-memory fails here: stop, and this message is fetched
+         * again next time rather than lost */
         goto out;
     }
     F->by_tier[v.severity]++;

@@ -179,7 +179,7 @@ static int parse_url(struct conn *c, const struct td_imap_opts *o, struct td_err
     if (!c->mailbox || !c->mbox_esc || !c->base || !c->key)
         rc = td_error_set(err, TD_ENOMEM, "building URLs");
     else
-        td_error_field(err, NULL);
+        td_error_field(err, ""); /* the URL is fine: later errors are not about it */
 out:
     curl_free(scheme);
     curl_free(host);
