@@ -78,6 +78,11 @@ extern const struct td_reader_ops td__reader_eml;
 extern const struct td_reader_ops td__reader_mbox;
 extern const struct td_reader_ops td__reader_maildir;
 
+/* Social-media exports (social_reader.c). */
+extern const struct td_reader_ops td__reader_twitter;
+extern const struct td_reader_ops td__reader_bluesky;
+extern const struct td_reader_ops td__reader_facebook;
+
 /* Scanned letters: images and PDFs through OCR (ocr.c). */
 extern const struct td_reader_ops td__reader_image;
 extern const struct td_reader_ops td__reader_pdf;
