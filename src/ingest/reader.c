@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "threatdesk/social.h"
+
 #define TD_SRC_CHUNK (64 * 1024)
 #define TD_DEFAULT_MAX_RECORD (16u * 1024 * 1024)
 
@@ -151,8 +153,9 @@ int td__src_slurp(struct td__src *s, struct td_buf *out)
 /* ---- the table ------------------------------------------------------------ */
 
 static const struct td_reader_ops *const readers[] = {
-    &td__reader_text, &td__reader_lines, &td__reader_jsonl, &td__reader_csv,     &td__reader_image,
-    &td__reader_pdf,  &td__reader_eml,   &td__reader_mbox,  &td__reader_maildir,
+    &td__reader_text,    &td__reader_lines,   &td__reader_jsonl,   &td__reader_csv,
+    &td__reader_image,   &td__reader_pdf,     &td__reader_eml,     &td__reader_mbox,
+    &td__reader_maildir, &td__reader_twitter, &td__reader_bluesky, &td__reader_facebook,
 };
 
 static const char *const format_names[TD_FORMAT_COUNT] = {
@@ -237,6 +240,10 @@ enum td_format td_format_detect(const char *name, const unsigned char *h, size_t
         return TD_FORMAT_MBOX;
     if (looks_like_headers(h, n))
         return TD_FORMAT_EML;
+    /* Platform JSON before generic JSON Lines (social.c knows the shapes). */
+    enum td_format social = td_social_detect(h, n);
+    if (social != TD_FORMAT_AUTO)
+        return social;
     size_t i = 0;
     if (starts(h, n, "\xef\xbb\xbf", 3))
         i = 3;
