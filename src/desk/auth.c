@@ -10,7 +10,9 @@
  * Failed logins are counted per (user name, source) in the store: after
  * login_max_failures within login_window_s the pair is refused without
  * even checking the password until the window slides past, and a restart
- * does not reset it.  Unknown names are checked against a dummy hash so
+ * does not reset it.  An attempt is counted BEFORE its password is checked
+ * (outside the desk lock, so one slow Argon2id check does not stall every
+ * other request) and uncounted on success.  Unknown names are checked against a dummy hash so
  * that a wrong name and a wrong password take the same time.
  */
 #include <string.h>
@@ -134,9 +136,10 @@ int td_desk_login(struct td_desk *d, const char *username, const char *password,
                   struct td_error *err)
 {
     struct td_store_user u;
-    char th[65];
+    char th[65], against[TD_STORE_HASH_SIZE];
     int64_t now = td__now(), count = 0, oldest = 0;
-    int rc, known;
+    int rc, known = 0;
+    memset(&u, 0, sizeof u);
     if (retry_after_s)
         *retry_after_s = 0;
     token[0] = '\0';
@@ -145,62 +148,77 @@ int td_desk_login(struct td_desk *d, const char *username, const char *password,
     if (!source || !*source)
         source = "local";
 
+    /* Phase 1, locked: refuse a locked-out pair; otherwise count this
+     * attempt as a failure NOW (committed), so parallel guesses cannot
+     * slip past the limit while their passwords are being checked. */
     td__lock(d);
     if ((rc = td__begin(d, err)))
-        goto out;
+        goto unlock1;
     rc = d->store->ops->login_failures(d->store, username, source,
                                        now - (int64_t)d->opts.login_window_s, &count, &oldest, err);
     if (rc)
-        goto end;
+        goto end1;
     if (count >= (int64_t)d->opts.login_max_failures) {
         int64_t wait = oldest + (int64_t)d->opts.login_window_s - now;
         if (retry_after_s)
             *retry_after_s = (unsigned)(wait > 0 ? wait : 1);
         rc = td_error_set(err, TD_EDENIED, "too many failed logins; try again in %lld s",
                           (long long)(wait > 0 ? wait : 1));
-        goto end;
+        goto end1;
     }
     rc = d->store->ops->user_find(d->store, username, &u, err);
     if (rc && rc != TD_ENOTFOUND)
-        goto end;
+        goto end1;
     known = rc == TD_OK;
     td_error_clear(err);
     if (!known && !d->dummy_hash[0] &&
         crypto_pwhash_str(d->dummy_hash, "not a password", 14, crypto_pwhash_OPSLIMIT_INTERACTIVE,
                           crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
         rc = td_error_set(err, TD_ENOMEM, "password hashing ran out of memory");
-        goto end;
+        goto end1;
     }
-    if (crypto_pwhash_str_verify(known ? u.pwhash : d->dummy_hash, password, strlen(password)) !=
-            0 ||
-        !known) {
-        /* Record the failure and COMMIT it: a refused login still counts. */
-        rc = d->store->ops->login_failure_add(d->store, username, source, now, err);
+    snprintf(against, sizeof against, "%s", known ? u.pwhash : d->dummy_hash);
+    rc = d->store->ops->login_failure_add(d->store, username, source, now, err);
+end1:
+    rc = td__end(d, rc, err);
+unlock1:
+    td__unlock(d);
+    if (rc)
+        return rc;
+
+    /* The expensive part (Argon2id, ~64 MiB) runs without the lock. */
+    int ok = crypto_pwhash_str_verify(against, password, strlen(password)) == 0 && known;
+
+    /* Phase 2, locked: a failure stays counted; a success clears the
+     * pair's failures and opens a session. */
+    td__lock(d);
+    if ((rc = td__begin(d, err)))
+        goto unlock2;
+    if (!ok) {
         json_t *det = json_pack("{s:s, s:s}", "name", username, "source", source);
-        if (!rc)
-            rc = td__audit(d, NULL, known ? u.office_id : 0, "user.login_failed", "user",
-                           known ? u.id : 0, det, err);
+        rc = td__audit(d, NULL, known ? u.office_id : 0, "user.login_failed", "user",
+                       known ? u.id : 0, det, err);
         json_decref(det);
         rc = td__end(d, rc, err);
         if (!rc)
             rc = td_error_set(err, TD_EDENIED, "wrong user name or password");
-        goto out;
+        goto unlock2;
     }
     if ((rc = d->store->ops->login_failure_clear(d->store, username, source, err)))
-        goto end;
+        goto end2;
     new_secret(token, th);
     if ((rc = d->store->ops->session_insert(d->store, u.id, th, now,
                                             now + (int64_t)d->opts.session_ttl_s, err)))
-        goto end;
+        goto end2;
     fill_actor(actor, &u);
     json_t *det = json_pack("{s:s, s:b}", "source", source, "must_change", u.must_change);
     rc = td__audit(d, actor, u.office_id, "user.login", "user", u.id, det, err);
     json_decref(det);
-end:
+end2:
     rc = td__end(d, rc, err);
     if (rc)
         token[0] = '\0';
-out:
+unlock2:
     td__unlock(d);
     return rc;
 }
