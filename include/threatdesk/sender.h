@@ -22,7 +22,8 @@
  *   3. two social handles on different platforms with equal stems (at least
  *      5 characters) AND the same normalised display name.
  * A shared name with different handles ("John Smith" is common) or a shared
- * stem with different names is not linked.
+ * stem with different names is not linked; neither is anything when one
+ * platform has two accounts with the same stem and name (ambiguous).
  */
 #ifndef THREATDESK_SENDER_H
 #define THREATDESK_SENDER_H
@@ -41,8 +42,8 @@ extern "C" {
  * input is not an address / handle, TD_ETOOBIG when out is too small. */
 int td_sender_key_email(const char *addr, char *out, size_t size);
 int td_sender_key_handle(const char *platform, const char *handle, char *out, size_t size);
-/* Display name: NFKC case-folded, quotes and punctuation dropped, white
- * space collapsed ("  \"SMITH, John\" " -> "smith john"). */
+/* Display name: NFKC case-folded, accents and punctuation dropped, words
+ * sorted so the order does not matter ("  \"SMITH, John\" " -> "john smith"). */
 int td_sender_name_normalise(const char *name, char *out, size_t size);
 
 /*

@@ -341,34 +341,57 @@ static void stem_of(const char *key, char *out, size_t size)
     out[o] = '\0';
 }
 
+/* "stem\x1fname" of an entry into out; 0 when it cannot be linked. */
+static int combo_of(const struct entry *e, char *out, size_t size)
+{
+    char stem[256], name[256];
+    stem_of(e->key, stem, sizeof stem);
+    if (strlen(stem) < 5 || !e->name ||
+        td_sender_name_normalise(e->name, name, sizeof name) != TD_OK)
+        return 0;
+    return (size_t)snprintf(out, size, "%s\x1f%s", stem, name) < size;
+}
+
+static char *platform_combo(const struct entry *e, const char *combo)
+{
+    const char *colon = strchr(e->key, ':');
+    return g_strdup_printf("%.*s\x1f%s", (int)(colon - e->key), e->key, combo);
+}
+
 void td_senders_link(struct td_senders *s)
 {
-    GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    /* Pass 1: how many accounts of each platform share a (stem, name).  Two
+     * on one platform make the match ambiguous, and then none is linked. */
+    GHashTable *per_platform = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    char combo[520];
     for (size_t i = 0; i < s->n; i++) {
-        struct entry *e = &s->e[i];
-        char stem[256], name[256];
-        stem_of(e->key, stem, sizeof stem);
-        if (strlen(stem) < 5 || !e->name ||
-            td_sender_name_normalise(e->name, name, sizeof name) != TD_OK)
+        if (!combo_of(&s->e[i], combo, sizeof combo))
             continue;
-        char *combo = g_strdup_printf("%s\x1f%s", stem, name);
-        gpointer v = g_hash_table_lookup(seen, combo);
+        char *pc = platform_combo(&s->e[i], combo);
+        size_t c = GPOINTER_TO_SIZE(g_hash_table_lookup(per_platform, pc));
+        g_hash_table_insert(per_platform, pc, GSIZE_TO_POINTER(c + 1));
+    }
+    /* Pass 2: join the unambiguous accounts of different platforms. */
+    GHashTable *first = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    for (size_t i = 0; i < s->n; i++) {
+        if (!combo_of(&s->e[i], combo, sizeof combo))
+            continue;
+        char *pc = platform_combo(&s->e[i], combo);
+        size_t c = GPOINTER_TO_SIZE(g_hash_table_lookup(per_platform, pc));
+        g_free(pc);
+        if (c != 1)
+            continue;
+        gpointer v = g_hash_table_lookup(first, combo);
         if (!v) {
-            g_hash_table_insert(seen, combo, GSIZE_TO_POINTER(i + 1));
+            g_hash_table_insert(first, g_strdup(combo), GSIZE_TO_POINTER(i + 1));
             continue;
         }
-        g_free(combo);
-        size_t j = GPOINTER_TO_SIZE(v) - 1;
-        const char *ci = strchr(e->key, ':'), *cj = strchr(s->e[j].key, ':');
-        /* only across platforms: two accounts on one platform are two accounts */
-        if ((size_t)(ci - e->key) == (size_t)(cj - s->e[j].key) &&
-            !strncmp(e->key, s->e[j].key, (size_t)(ci - e->key)))
-            continue;
-        size_t a = find(s, i), b = find(s, j);
+        size_t a = find(s, i), b = find(s, GPOINTER_TO_SIZE(v) - 1);
         if (a != b)
             s->e[a].parent = b;
     }
-    g_hash_table_destroy(seen);
+    g_hash_table_destroy(first);
+    g_hash_table_destroy(per_platform);
 }
 
 static int cmp_stat(const void *x, const void *y)
