@@ -89,8 +89,9 @@ int td_analyse(struct td_analysis_ctx *ctx, const char *text, size_t len, struct
  */
 void td_verdict_apply_history(struct td_verdict *v, unsigned prior_threats);
 
-/* The label with the highest probability among those set, or among all when
- * none is set. */
+/* The label that set the tier (threat over intimidation with an address
+ * over hate/sexual/intimidation over abuse; ties by probability), or the
+ * most probable label when none is set. */
 enum td_label td_verdict_top_label(const struct td_verdict *v);
 
 /*

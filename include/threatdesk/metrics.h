@@ -25,6 +25,9 @@ void td_prf_at(const float *score, const unsigned char *truth, size_t n, float t
 
 /* The threshold in (0,1) maximising F1 (over the distinct scores). */
 float td_best_f1_threshold(const float *score, const unsigned char *truth, size_t n);
+/* The same for F-beta: beta < 1 weighs precision more (fewer false alarms). */
+float td_best_fbeta_threshold(const float *score, const unsigned char *truth, size_t n,
+                              double beta);
 
 /* Fit p = 1/(1+exp(-(a*z+b))) to raw scores z by Platt's method (with his
  * target smoothing), by Newton iterations. */

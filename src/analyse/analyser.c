@@ -47,6 +47,8 @@ struct td_analysis_ctx {
     struct td_norm norm;
     struct td_features feats;
     struct td_grammar_result gr;
+    float *wscore; /* per-word model contribution, [wcap] */
+    size_t wcap;
 };
 
 static const char *default_home(void)
@@ -125,6 +127,7 @@ void td_analysis_ctx_free(struct td_analysis_ctx *c)
     td_norm_release(&c->norm);
     td_features_release(&c->feats);
     td_grammar_result_release(&c->gr);
+    free(c->wscore);
     free(c);
 }
 
@@ -169,13 +172,30 @@ static int by_start(const void *x, const void *y)
     return (a->end > b->end) - (a->end < b->end);
 }
 
+/* How much a label alone weighs in the brief's tiers: the top label is the
+ * one that set the tier, so a caseworker reading "abuse" never sees a HIGH. */
+static int label_rank(const struct td_verdict *v, int l)
+{
+    switch (l) {
+    case TD_LABEL_THREAT:
+        return 4;
+    case TD_LABEL_INTIMIDATION:
+        return (v->flags & TD_FLAG(ADDRESS)) ? 3 : 2;
+    case TD_LABEL_ABUSE:
+        return 1;
+    default:
+        return 2;
+    }
+}
+
 enum td_label td_verdict_top_label(const struct td_verdict *v)
 {
     int best = -1;
     for (int l = 0; l < TD_LABEL_COUNT; l++) {
         if (v->labels && !(v->labels & (1u << l)))
             continue;
-        if (best < 0 || v->prob[l] > v->prob[best])
+        if (best < 0 || (v->labels && label_rank(v, l) > label_rank(v, best)) ||
+            ((!v->labels || label_rank(v, l) == label_rank(v, best)) && v->prob[l] > v->prob[best]))
             best = l;
     }
     return (enum td_label)(best < 0 ? 0 : best);
@@ -292,15 +312,26 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
                                    h->rule, h->strength)))
             goto oom;
     }
-    /* spans: the words that pushed the model's score most, per label */
+    /* spans: the words that pushed the model's score most, per label; one
+     * pass over the features accumulates every word's contribution */
+    if (c->feats.nwords > c->wcap) {
+        float *p = realloc(c->wscore, c->feats.nwords * sizeof *p);
+        if (!p)
+            goto oom;
+        c->wscore = p;
+        c->wcap = c->feats.nwords;
+    }
     for (int l = 0; l < TD_LABEL_COUNT; l++) {
         if (!((v->labels >> l) & 1) || !m->trained[l])
             continue;
+        memset(c->wscore, 0, c->feats.nwords * sizeof *c->wscore);
+        for (size_t i = 0; i < c->feats.n; i++)
+            c->wscore[c->feats.word[i]] += m->w[(size_t)c->feats.idx[i] * TD_LABEL_COUNT + l];
         size_t top[MODEL_SPANS_PER_LABEL];
         float topw[MODEL_SPANS_PER_LABEL];
         size_t ntop = 0;
         for (size_t w = 0; w < c->feats.nwords; w++) {
-            float cw = td_model_word_contribution(m, &c->feats, w, (enum td_label)l);
+            float cw = c->wscore[w] * c->feats.value;
             if (cw < MODEL_SPAN_MIN)
                 continue;
             size_t k = ntop < MODEL_SPANS_PER_LABEL ? ntop++ : MODEL_SPANS_PER_LABEL;

@@ -69,6 +69,11 @@ void td_prf_at(const float *score, const unsigned char *truth, size_t n, float t
 
 float td_best_f1_threshold(const float *score, const unsigned char *truth, size_t n)
 {
+    return td_best_fbeta_threshold(score, truth, n, 1.0);
+}
+
+float td_best_fbeta_threshold(const float *score, const unsigned char *truth, size_t n, double beta)
+{
     size_t *ord = malloc(n * sizeof *ord);
     if (!ord || n == 0) {
         free(ord);
@@ -92,7 +97,11 @@ float td_best_f1_threshold(const float *score, const unsigned char *truth, size_
             fp++;
         if (k > 0 && score[ord[k - 1]] == score[ord[k]])
             continue;
-        double f1 = pos ? 2.0 * (double)tp / (double)(tp + fp + pos) : 0;
+        /* F-beta = (1+b^2) tp / ((1+b^2) tp + b^2 fn + fp), fn = pos - tp */
+        double b2 = beta * beta;
+        double f1 = pos ? (1 + b2) * (double)tp /
+                              ((1 + b2) * (double)tp + b2 * (double)(pos - tp) + (double)fp)
+                        : 0;
         if (f1 > best) {
             best = f1;
             /* midway to the next lower score, so the threshold generalises */

@@ -564,7 +564,13 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         td_platt_fit(z, truth, n, &m->platt_a[l], &m->platt_b[l]);
         for (size_t k = 0; k < n; k++)
             z[k] = td_model_calibrate(m, (enum td_label)l, z[k]);
-        m->threshold[l] = R->threshold = td_best_f1_threshold(z, truth, n);
+        /* F-beta per label from the map: beta < 1 where a false alarm on
+         * legitimate political speech costs more than a miss */
+        json_t *jb = json_object_get(json_object_get(cfg, "threshold_beta"), td_label_name(l));
+        double beta = json_is_number(jb) ? json_number_value(jb) : 1.0;
+        if (!(beta > 0 && beta <= 10))
+            beta = 1.0;
+        m->threshold[l] = R->threshold = td_best_fbeta_threshold(z, truth, n, beta);
         struct td_prf prf;
         td_prf_at(z, truth, n, m->threshold[l], &prf);
         R->precision = prf.precision;
