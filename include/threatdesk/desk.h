@@ -14,10 +14,13 @@
  *       admin       everything in its office, and manages users / API keys
  *       caseworker  ingest, triage, senders, cases, evidence, notes
  *       security    the same as caseworker
- *       observer    may only file an incident report (td_desk_case_create);
- *                   every read answers TD_EDENIED
+ *       observer    may only file an incident report (td_desk_case_create,
+ *                   plus evidence on a report it filed); every read
+ *                   answers TD_EDENIED
  *       police      read-only, and only cases that were reported to police
- *                   (status reported_to_police or later); others NOTFOUND
+ *                   (reached reported_to_police; they stay visible when
+ *                   the case moves on or closes); others TD_ENOTFOUND; no
+ *                   queue, messages or senders (TD_EDENIED)
  *   - audit: every change and every read of a case (get, list, timeline,
  *     evidence) appends an entry to the hash-chained audit log IN THE SAME
  *     TRANSACTION as the change, so a change without its entry cannot exist.
