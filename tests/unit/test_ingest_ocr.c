@@ -337,6 +337,57 @@ static void test_tiff_and_jpeg(void **state)
     td_buf_release(&jpeg);
 }
 
+/* A fax-style multi-page TIFF: every page read, in order; the page cap
+ * applies to TIFF as to PDF. */
+static void test_multipage_tiff(void **state)
+{
+    struct ocr_fixture *f = *state;
+    struct look lk = {.angle_deg = 0, .ink = 0, .paper = 1};
+    struct td_buf p1, p2;
+    render_png(f->letter, &lk, &p1);
+    render_png("Page two: signed, A Constituent", &lk, &p2);
+    PIXA *pixa = pixaCreate(3);
+    const struct td_buf *pages[3] = {&p1, &p2, &p1};
+    for (int i = 0; i < 3; i++) {
+        PIX *pix = pixReadMem((const l_uint8 *)pages[i]->data, pages[i]->len);
+        assert_non_null(pix);
+        PIX *bin = pixConvertTo1(pix, 128); /* faxes are bilevel (G4) */
+        pixaAddPix(pixa, bin, L_INSERT);
+        pixDestroy(&pix);
+    }
+    l_uint8 *data = NULL;
+    size_t size = 0;
+    assert_int_equal(pixaWriteMemMultipageTiff(&data, &size, pixa), 0);
+    struct td_buf tiff;
+    td_buf_init(&tiff, 64u << 20);
+    assert_int_equal(td_buf_append(&tiff, data, size), TD_OK);
+    lept_free(data);
+    pixaDestroy(&pixa);
+
+    struct td_message m;
+    td_message_init(&m);
+    struct td_ocr_info info = ocr_threat(f, &tiff, "tiff", &m);
+    assert_int_equal(info.pages, 3);
+    char *t = fold(m.text);
+    char *two = strstr(t, "page two");
+    assert_non_null(two);
+    assert_true(strstr(t, "smashed") < two && strstr(two, "smashed") != NULL);
+    free(t);
+
+    struct td_ocr *small = NULL;
+    struct td_error err;
+    struct td_ocr_opts o = {.max_pages = 2};
+    assert_int_equal(td_ocr_open(&o, &small, &err), TD_OK);
+    assert_int_equal(td_ocr_message(small, tiff.data, tiff.len, "fax.tif", &m, NULL, &err),
+                     TD_ETOOBIG);
+    assert_non_null(strstr(err.message, "more than 2 pages"));
+    td_ocr_free(small);
+    td_message_release(&m);
+    td_buf_release(&tiff);
+    td_buf_release(&p1);
+    td_buf_release(&p2);
+}
+
 static void test_pdf_two_pages(void **state)
 {
     struct ocr_fixture *f = *state;
@@ -600,11 +651,12 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "--render") == 0)
         return render(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_clean_png),     cmocka_unit_test(test_skewed_scan),
-        cmocka_unit_test(test_low_contrast),  cmocka_unit_test(test_tiff_and_jpeg),
-        cmocka_unit_test(test_pdf_two_pages), cmocka_unit_test(test_not_an_image),
-        cmocka_unit_test(test_truncated_png), cmocka_unit_test(test_huge_dimensions),
-        cmocka_unit_test(test_limits),        cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_clean_png),       cmocka_unit_test(test_skewed_scan),
+        cmocka_unit_test(test_low_contrast),    cmocka_unit_test(test_tiff_and_jpeg),
+        cmocka_unit_test(test_multipage_tiff),  cmocka_unit_test(test_pdf_two_pages),
+        cmocka_unit_test(test_not_an_image),    cmocka_unit_test(test_truncated_png),
+        cmocka_unit_test(test_huge_dimensions), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_reader),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
