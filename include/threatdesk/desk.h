@@ -236,6 +236,8 @@ int td_desk_api_key_create(struct td_desk *d, const struct td_actor *actor, cons
 int td_desk_user_add(struct td_desk *d, const struct td_actor *actor, const char *office,
                      const char *username, enum td_role role, const char *password, int64_t *id,
                      struct td_error *err);
+/* Set a password (a user may set its own; an admin any in its office).
+ * Ends every session of that user, including the caller's own. */
 int td_desk_user_passwd(struct td_desk *d, const struct td_actor *actor, const char *username,
                         const char *password, struct td_error *err);
 int td_desk_user_role(struct td_desk *d, const struct td_actor *actor, const char *username,

@@ -248,6 +248,8 @@ struct td_store_ops {
      * [{"id","time","user","action","details"}]. */
     int (*audit_for_object)(struct td_store *s, int64_t office_id, const char *object_type,
                             int64_t object_id, json_t **out, struct td_error *err);
+    /* End every session of a user (after a password change). */
+    int (*session_delete_user)(struct td_store *s, int64_t user_id, struct td_error *err);
 };
 
 /* Every backend starts with this. */

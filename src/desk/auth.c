@@ -401,8 +401,10 @@ int td_desk_user_passwd(struct td_desk *d, const struct td_actor *actor, const c
     }
     if (!rc)
         rc = d->store->ops->user_set_password(d->store, u.id, hash, 0, err);
-    /* A new password ends every session of that user?  Sessions are short;
-     * the audit entry records the change. */
+    /* A new password ends every session of that user: whoever knew the old
+     * one must not stay logged in. */
+    if (!rc)
+        rc = d->store->ops->session_delete_user(d->store, u.id, err);
     json_t *det = json_pack("{s:s}", "name", username);
     if (!rc)
         rc = td__audit(d, actor, u.office_id, "user.passwd", "user", u.id, det, err);

@@ -617,6 +617,17 @@ static int sq_session_delete(struct td_store *s, const char *th, struct td_error
     return run(q, st, "session", err);
 }
 
+static int sq_session_delete_user(struct td_store *s, int64_t user, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "DELETE FROM sessions WHERE user_id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, user);
+    return run(q, st, "session", err);
+}
+
 static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, const char *label,
                             int64_t created, int64_t *id, struct td_error *err)
 {
@@ -1525,6 +1536,7 @@ static const struct td_store_ops sqlite_ops = {
     .audit_append = sq_audit_append,
     .audit_scan = sq_audit_scan,
     .audit_for_object = sq_audit_for_object,
+    .session_delete_user = sq_session_delete_user,
 };
 
 int td__sqlite_open(const char *path, const char *home, struct td_store **out, struct td_error *err)

@@ -98,8 +98,13 @@ static void test_passwords_and_sessions(void **state)
     assert_int_equal(td_desk_authenticate(f->d, tok, &b, &err), TD_EDENIED);
     assert_int_equal(td_desk_authenticate(f->d, "nonsense", &b, &err), TD_EDENIED);
 
-    /* changing the password: the old one stops working */
+    /* changing the password: the old one stops working, and so do the
+     * sessions opened with it */
+    assert_int_equal(
+        td_desk_login(f->d, "alice", "s3cret-enough", "10.0.0.1", tok, &a, &retry, &err), TD_OK);
+    assert_int_equal(td_desk_authenticate(f->d, tok, &b, &err), TD_OK);
     assert_int_equal(td_desk_user_passwd(f->d, &a, "alice", "brand-new-pass", &err), TD_OK);
+    assert_int_equal(td_desk_authenticate(f->d, tok, &b, &err), TD_EDENIED);
     assert_int_equal(
         td_desk_login(f->d, "alice", "s3cret-enough", "10.0.0.1", tok, &a, &retry, &err),
         TD_EDENIED);
