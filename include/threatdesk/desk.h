@@ -158,8 +158,9 @@ struct td_desk_opts {
                                      ingest answers TD_EINVAL ("no analyser") */
     unsigned session_ttl_s;       /* 0: 12 hours */
     unsigned login_max_failures;  /* 0: 5 failures ... */
-    unsigned login_window_s;      /* ... within this window (0: 900 s) lock
-                                     the user+source out for the window */
+    unsigned login_window_s;      /* ... within this window (0: 900 s, max
+                                     86400) lock the user+source out for
+                                     the window */
 };
 
 void td_desk_opts_init(struct td_desk_opts *o);

@@ -145,6 +145,8 @@ int td_desk_open(const struct td_desk_opts *o, struct td_desk **out, struct td_e
         d->opts.login_max_failures = 5;
     if (!d->opts.login_window_s)
         d->opts.login_window_s = 900;
+    if (d->opts.login_window_s > 86400) /* the store keeps a day of failures */
+        d->opts.login_window_s = 86400;
     if ((size_t)snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir) >=
         sizeof d->data_dir) {
         rc = td_error_set(err, TD_EINVAL, "data directory path too long");

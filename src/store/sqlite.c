@@ -576,6 +576,12 @@ static int sq_session_insert(struct td_store *s, int64_t user, const char *th, i
     sqlite3_bind_int64(st, 2, user);
     sqlite3_bind_int64(st, 3, created);
     sqlite3_bind_int64(st, 4, expires);
+    if ((rc = run(q, st, "session", err)))
+        return rc;
+    /* Expired sessions are useless: prune them as new ones open. */
+    if ((rc = prep(q, "DELETE FROM sessions WHERE expires <= ?", &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, created);
     return run(q, st, "session", err);
 }
 
@@ -693,6 +699,13 @@ static int sq_login_failure_add(struct td_store *s, const char *name, const char
     bind_text(st, 1, name);
     bind_text(st, 2, source);
     sqlite3_bind_int64(st, 3, when);
+    if ((rc = run(q, st, "login_failures", err)))
+        return rc;
+    /* Failures older than a day count for no window the desk uses (the
+     * longest sensible lock-out); keep the table small. */
+    if ((rc = prep(q, "DELETE FROM login_failures WHERE time < ?", &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, when - 86400);
     return run(q, st, "login_failures", err);
 }
 
