@@ -370,7 +370,8 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
             }
         }
     }
-    qsort(v->spans, v->nspans, sizeof *v->spans, by_start);
+    if (v->nspans > 1) /* spans is NULL when there are none: qsort(NULL) is UB */
+        qsort(v->spans, v->nspans, sizeof *v->spans, by_start);
     v->severity = tier(v);
     write_reason(v, &c->norm);
     return TD_OK;
