@@ -10,7 +10,8 @@
  *   bluesky:@<handle>       case-insensitive; Bluesky handles are DNS names)
  *   facebook:<name>         Facebook exports give only a display name
  *   instagram:@<handle>
- *   name:<normalised name>  nothing better known
+ *   name:<normalised name>  no address or handle, but a display name
+ *   <platform>:id:<user id> only a platform user id (a Bluesky DID)
  *
  * Linking (td_senders_link) joins keys that are the same person only on
  * two independent pieces of evidence, never on a display name alone:
@@ -71,7 +72,8 @@ struct td_sender_stat {
 int td_senders_new(size_t max_senders, struct td_senders **out);
 void td_senders_free(struct td_senders *s);
 /* Count one message with its verdict's severity; threat != 0 when it was
- * labelled threat.  Uses m->sender (canonicalising a copy when NULL). */
+ * labelled threat.  Uses m->sender (canonicalising a copy when NULL);
+ * messages with no sender at all are counted under "(unknown)". */
 int td_senders_add(struct td_senders *s, const struct td_message *m, enum td_severity sev,
                    int threat);
 /* Apply the linking rules above (call once, after the last add). */

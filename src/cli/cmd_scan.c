@@ -8,6 +8,10 @@
  * --json is for programs: one object per input record, in input order,
  * streamed.  A bad record yields an error object (and a line on stderr)
  * and scanning goes on; the exit status is 1 when any record failed.
+ * A message seen before (same Message-ID, or same text from the same
+ * sender: dedupe.h) is not analysed or counted again; --json reports it
+ * as {"id", "duplicate_of"}.  --by-sender adds per-sender counts and worst
+ * severity, senders linked across channels by sender.h's rules.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,7 +21,9 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "threatdesk/analyse.h"
+#include "threatdesk/dedupe.h"
 #include "threatdesk/reader.h"
+#include "threatdesk/sender.h"
 
 #define EXCERPT_BYTES 72
 
@@ -38,8 +44,10 @@ struct scan {
     size_t top;
     struct row *rows;
     size_t nrows;
-    size_t seen, failed;
+    size_t seen, failed, duplicates;
     size_t by_tier[TD_SEVERITY_COUNT];
+    struct td_dedupe *dedupe;   /* NULL with --keep-duplicates */
+    struct td_senders *senders; /* --by-sender */
 };
 
 static void usage(FILE *f)
@@ -56,6 +64,8 @@ static void usage(FILE *f)
                "  --id-column NAME    CSV column holding the id\n"
                "  --json              one JSON object per record, in input order\n"
                "  --top N             rows in the ranked table (default 50)\n"
+               "  --by-sender         per-sender counts and worst severity\n"
+               "  --keep-duplicates   analyse repeated messages again\n"
                "  --max-record BYTES  refuse records larger than this (default 16 MiB)\n"
                "  --model FILE        model file (default <home>/models/threatdesk.model)\n"
                "  --home DIR          threatdesk home (data/, models/)\n");
@@ -185,6 +195,20 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
     int rc;
     while ((rc = td_reader_next(r, &m, &err)) != TD_EOF) {
         S->seen++;
+        const char *dup_of = NULL;
+        if (rc == TD_OK && S->dedupe && td_dedupe_check(S->dedupe, &m, &dup_of) == 1) {
+            S->duplicates++;
+            if (S->json) {
+                json_t *o = json_pack("{s:s,s:s}", "id", m.id ? m.id : "", "duplicate_of", dup_of);
+                if (o && m.source)
+                    json_object_set_new(o, "source", json_string(m.source));
+                if (o)
+                    json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+                fputc('\n', stdout);
+                json_decref(o);
+            }
+            continue;
+        }
         if (rc == TD_OK)
             rc = td_analyse(S->ctx, m.text ? m.text : "", m.text_len, &v, &err);
         if (rc) {
@@ -198,6 +222,8 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
             continue;
         }
         S->by_tier[v.severity]++;
+        if (S->senders)
+            td_senders_add(S->senders, &m, v.severity, (v.labels >> TD_LABEL_THREAT) & 1);
         if (S->json) {
             json_t *o = td_verdict_to_json(&v, m.text, m.text_len);
             if (!o) {
@@ -210,6 +236,10 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
                 json_object_set_new(out, "channel", json_string(m.channel));
             if (m.source)
                 json_object_set_new(out, "source", json_string(m.source));
+            if (m.sender)
+                json_object_set_new(out, "sender", json_string(m.sender));
+            if (m.warning)
+                json_object_set_new(out, "warning", json_string(m.warning));
             json_object_update(out, o);
             json_decref(o);
             json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -230,6 +260,8 @@ static void print_table(const struct scan *S)
     printf("%zu message%s:", S->seen, S->seen == 1 ? "" : "s");
     for (int t = TD_SEVERITY_CRITICAL; t >= TD_SEVERITY_NONE; t--)
         printf(" %zu %s%s", S->by_tier[t], td_severity_name(t), t ? "," : "");
+    if (S->duplicates)
+        printf("; %zu duplicate%s not counted", S->duplicates, S->duplicates == 1 ? "" : "s");
     if (S->failed)
         printf("; %zu failed (see stderr)", S->failed);
     printf("\n");
@@ -253,6 +285,40 @@ static void print_table(const struct scan *S)
     }
 }
 
+/* --by-sender: one row (or JSON object) per person, worst first. */
+static int print_senders(struct scan *S)
+{
+    td_senders_link(S->senders);
+    struct td_sender_stat *st = NULL;
+    size_t n = 0;
+    if (td_senders_list(S->senders, &st, &n)) {
+        td_cli_fail("scan", "out of memory");
+        return 1;
+    }
+    if (!S->json)
+        printf("\n%-8s %6s %7s  %-40s %s\n", "WORST", "COUNT", "THREATS", "SENDER", "ALSO");
+    for (size_t i = 0; i < n; i++) {
+        if (S->json) {
+            json_t *o =
+                json_pack("{s:s,s:s?,s:I,s:I,s:s}", "sender", st[i].key, "name", st[i].name,
+                          "count", (json_int_t)st[i].count, "threats", (json_int_t)st[i].threats,
+                          "worst_severity", td_severity_name(st[i].worst));
+            if (o && st[i].aliases)
+                json_object_set_new(o, "aliases", json_string(st[i].aliases));
+            json_t *w = json_pack("{s:o}", "by_sender", o);
+            if (w)
+                json_dumpf(w, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+            fputc('\n', stdout);
+            json_decref(w);
+        } else {
+            printf("%-8s %6zu %7zu  %-40s %s\n", td_severity_name(st[i].worst), st[i].count,
+                   st[i].threats, st[i].key, st[i].aliases ? st[i].aliases : "");
+        }
+    }
+    free(st);
+    return 0;
+}
+
 int td_cmd_scan(int argc, char **argv)
 {
     static const struct option opts[] = {{"lines", no_argument, 0, 'L'},
@@ -265,6 +331,8 @@ int td_cmd_scan(int argc, char **argv)
                                          {"id-column", required_argument, 0, 'I'},
                                          {"json", no_argument, 0, 'j'},
                                          {"top", required_argument, 0, 'n'},
+                                         {"by-sender", no_argument, 0, 'S'},
+                                         {"keep-duplicates", no_argument, 0, 'D'},
                                          {"max-record", required_argument, 0, 'm'},
                                          {"model", required_argument, 0, 'M'},
                                          {"home", required_argument, 0, 'H'},
@@ -274,7 +342,7 @@ int td_cmd_scan(int argc, char **argv)
     struct scan S = {0};
     S.top = 50;
     const char *home = NULL, *model = NULL;
-    int c;
+    int c, by_sender = 0, keep_dups = 0;
     size_t v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
@@ -329,6 +397,12 @@ int td_cmd_scan(int argc, char **argv)
         case 'M':
             model = optarg;
             break;
+        case 'S':
+            by_sender = 1;
+            break;
+        case 'D':
+            keep_dups = 1;
+            break;
         case 'H':
             home = optarg;
             break;
@@ -349,7 +423,8 @@ int td_cmd_scan(int argc, char **argv)
         return 2;
     }
     S.rows = calloc(S.top, sizeof *S.rows);
-    if (!S.rows) {
+    if (!S.rows || (!keep_dups && td_dedupe_new(0, &S.dedupe)) ||
+        (by_sender && td_senders_new(0, &S.senders))) {
         td_cli_fail("scan", "out of memory");
         return 2;
     }
@@ -361,10 +436,14 @@ int td_cmd_scan(int argc, char **argv)
     }
     if (!S.json)
         print_table(&S);
+    if (S.senders)
+        print_senders(&S);
     fflush(stdout);
     for (size_t i = 0; i < S.nrows; i++)
         row_free(&S.rows[i]);
     free(S.rows);
+    td_dedupe_free(S.dedupe);
+    td_senders_free(S.senders);
     td_analysis_ctx_free(S.ctx);
     td_analyser_free(S.an);
     return S.failed ? 1 : 0;

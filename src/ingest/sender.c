@@ -205,6 +205,9 @@ int td_sender_canonicalise(struct td_message *m)
                 rc = put(key, sizeof key, "name:", norm, strlen(norm));
         }
     }
+    if (rc && m->sender_id && *ch && strcmp(ch, "email") != 0 &&
+        (size_t)snprintf(key, sizeof key, "%s:id:%s", ch, m->sender_id) < sizeof key)
+        rc = TD_OK; /* a platform user id (a Bluesky DID) is an account too */
     if (rc)
         return td_message_set(&m->sender, NULL, 0);
     return td_message_set(&m->sender, key, (size_t)-1);
@@ -272,7 +275,7 @@ int td_senders_add(struct td_senders *s, const struct td_message *m, enum td_sev
         int rc = td_sender_canonicalise(&tmp);
         if (rc)
             return rc;
-        snprintf(key, sizeof key, "%s", tmp.sender ? tmp.sender : "unknown");
+        snprintf(key, sizeof key, "%s", tmp.sender ? tmp.sender : "(unknown)");
         free(tmp.sender);
         k = key;
     }

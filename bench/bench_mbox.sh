@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench_mbox.sh - throughput of mbox ingestion + analysis.
+#
+#   threatdesk   `scan --json` over a generated mbox of N messages (default
+#                100,000; gen_mbox.py, in /tmp, never committed): GMime
+#                parse, charset/transfer decoding, HTML to text, quote
+#                stripping, attachment SHA-256, de-duplication, analysis.
+#   analysis     `scan --lines` over the same bodies as plain lines: the
+#                engine alone, so the difference is the cost of ingestion.
+#   baseline     Python's mailbox + email (policy.default, get_body) reading
+#                the same file into text - parsing only, no analysis.
+# Figures: messages/s, MB/s of input, peak RSS (memory must not grow with N).
+# Usage: bench/bench_mbox.sh [threatdesk-binary] [N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+td=${1:-}
+N=${2:-100000}
+if [ -z "$td" ]; then
+  cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$root/build-bench" --target threatdesk -j2 >/dev/null
+  td="$root/build-bench/threatdesk"
+fi
+export THREATDESK_HOME="$root"
+work=$(mktemp -d /tmp/td_bench_mbox.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mbox="$work/bench.mbox"
+python3 "$root/bench/gen_mbox.py" "$N" "$mbox"
+bytes=$(stat -c %s "$mbox")
+mb=$(python3 -c "print(f'{$bytes/1e6:.1f}')")
+echo "== $N messages, $mb MB ($mbox)"
+
+run() { # label, command...  -> prints msgs/s, MB/s, RSS
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
+  read -r secs rss <"$work/time"
+  python3 - "$label" "$secs" "$rss" "$N" "$bytes" <<'PY'
+import sys
+label, secs, rss, n, b = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+print(f"{label:<34} {secs:8.2f} s {n/secs:10.0f} msg/s {b/1e6/secs:8.1f} MB/s  peak RSS {rss/1024:7.1f} MB")
+PY
+}
+
+run "threatdesk scan (ingest+analysis)" "$td" scan --json "$mbox"
+records=$(grep -c '"severity"' "$work/out" || true)
+dups=$(grep -c '"duplicate_of"' "$work/out" || true)
+errors=$(grep -c '"error"' "$work/out" || true)
+threats=$(grep -c '"predicted":\[[^]]*"threat"' "$work/out" || true)
+echo "   records analysed $records, duplicates $dups, errors $errors, labelled threat $threats"
+
+# baseline: the same mbox into text with Python's standard library; its
+# output (one body per line) then feeds the engine-only run
+
+python3 - "$mbox" "$work/bodies.txt" "$bytes" <<'PY'
+import mailbox, email.policy, sys, time
+t0 = time.time()
+n = 0
+with open(sys.argv[2], "w") as out:
+    for msg in mailbox.mbox(sys.argv[1], factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default)):
+        b = msg.get_body(preferencelist=("plain", "html"))
+        text = b.get_content() if b is not None else ""
+        out.write(" ".join(text.split()) + "\n")
+        n += 1
+dt = time.time() - t0
+mb = int(sys.argv[3]) / 1e6
+print(f"{'python mailbox+email (parse only)':<34} {dt:8.2f} s {n/dt:10.0f} msg/s {mb/dt:8.1f} MB/s")
+PY
+run "threatdesk scan --lines (analysis)" "$td" scan --json --lines "$work/bodies.txt"
