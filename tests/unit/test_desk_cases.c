@@ -307,6 +307,39 @@ static void test_case_field_validation(void **state)
     json_decref(o);
 }
 
+static void test_case_list_filters(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_case_filter q;
+    json_t *o = NULL;
+    td_error_clear(&err);
+    int64_t a = new_case(w, json_pack("{s:s, s:s}", "type", "assault", "title", "leafleting"));
+    int64_t b = new_case(w, json_pack("{s:s, s:s, s:s}", "type", "disinformation", "title",
+                                      "fake leaflet", "assignee", "sec"));
+    int64_t c = new_case(w, json_pack("{s:s, s:s}", "type", "assault", "title", "canvasser"));
+    assert_int_equal(td_desk_case_set_status(w->f.d, &w->cw, c, TD_CASE_STATUS_TRIAGED, NULL, &err),
+                     TD_OK);
+    td_case_filter_init(&q);
+    q.type = TD_CASE_ASSAULT;
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 2);
+    assert_int_equal(id_at(o, "cases", 0), c); /* newest first */
+    assert_int_equal(id_at(o, "cases", 1), a);
+    json_decref(o);
+    q.status = TD_CASE_STATUS_NEW;
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 1);
+    assert_int_equal(id_at(o, "cases", 0), a);
+    json_decref(o);
+    td_case_filter_init(&q);
+    q.assignee = "sec";
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 1);
+    assert_int_equal(id_at(o, "cases", 0), b);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_case_workflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_fields_links_notes_timeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_case_field_validation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_case_list_filters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
