@@ -394,6 +394,13 @@ static int on_message(void *ud, const struct td_imap_msg *im, struct td_error *e
             rc = td_error_set(err, TD_ENOMEM, "JSON output");
             goto out;
         }
+        /* what a caseworker needs to find the mail in their own client */
+        if (m.sender)
+            json_object_set_new(out, "sender", json_string(m.sender));
+        if (m.subject)
+            json_object_set_new(out, "subject", json_string(m.subject));
+        if (m.message_id)
+            json_object_set_new(out, "message_id", json_string(m.message_id));
         json_object_update(out, o);
         json_decref(o);
         json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);

@@ -63,6 +63,8 @@ assert [r["channel"] for r in rows] == ["email"] * 3, rows
 uids = [r["uid"] for r in rows]
 assert uids == sorted(uids) and len(set(uids)) == 3, uids
 assert all(";UID=%d" % r["uid"] in r["source"] for r in rows)
+assert rows[1]["subject"] == "you" and rows[1]["sender"].endswith("s2@example.org"), rows[1]
+assert rows[1]["message_id"].startswith("t2."), rows[1]
 threat = rows[1]
 assert "threat" in threat["predicted"], threat
 assert threat["severity"] in ("high", "critical"), threat["severity"]
