@@ -106,6 +106,8 @@ static void on_skip(void *ud, uint32_t uid, const struct td_error *err)
     skipped++;
 }
 
+static size_t max_messages; /* per run, 0: all */
+
 static int fetch(struct got *g, struct td_imap_stats *st, size_t max_message)
 {
     struct td_imap_opts o = {.url = url,
@@ -113,6 +115,7 @@ static int fetch(struct got *g, struct td_imap_stats *st, size_t max_message)
                              .password = password,
                              .state_path = state,
                              .max_message = max_message,
+                             .max_messages = max_messages,
                              .timeout = 20};
     struct td_error err;
     td_error_clear(&err);
@@ -281,6 +284,24 @@ static void test_expunged_meanwhile(void **s)
     assert_int_equal(st.new_uids, 0);
 }
 
+/* --limit: a run takes at most N, the next run the rest, none twice */
+static void test_limit_per_run(void **s)
+{
+    (void)s;
+    deliver(12, 3);
+    struct got g = {.fail_at = -1}, g2 = {.fail_at = -1};
+    struct td_imap_stats st;
+    max_messages = 2;
+    assert_int_equal(fetch(&g, &st, 0), TD_OK);
+    assert_int_equal(st.new_uids, 3);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.numbers[0] + g.numbers[1], 12 + 13);
+    assert_int_equal(fetch(&g2, &st, 0), TD_OK);
+    max_messages = 0;
+    assert_int_equal(g2.n, 1);
+    assert_int_equal(g2.numbers[0], 14);
+}
+
 static void test_wrong_password(void **s)
 {
     (void)s;
@@ -354,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_too_large_is_skipped),
         cmocka_unit_test(test_uidvalidity_change_no_duplicates),
         cmocka_unit_test(test_expunged_meanwhile),
+        cmocka_unit_test(test_limit_per_run),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_state_file_guarded),
