@@ -1,0 +1,219 @@
+/*
+ * config.c - server configuration: defaults < file < environment < flags.
+ *
+ * The file format is deliberately tiny (no library is warranted):
+ *
+ *     # comment
+ *     listen = 127.0.0.1:8080
+ *     db     = /var/lib/threatdesk/desk.db
+ *
+ * one `key = value` per line, blanks and '#' lines ignored, surrounding
+ * spaces trimmed, no quoting.  An unknown key is an error (a typo must not
+ * silently leave a default in force), reported with the file and line.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_int.h"
+
+void td_server_config_init(struct td_server_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen, sizeof c->listen, "127.0.0.1:8080");
+    snprintf(c->db, sizeof c->db, "threatdesk.db");
+    snprintf(c->data_dir, sizeof c->data_dir, "threatdesk-data");
+    c->max_body = (size_t)16 << 20;
+    c->max_connections = 64;
+    c->shutdown_grace_ms = 10000;
+    c->request_timeout_s = 30;
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->perspective_open = 0;
+}
+
+static int set_str(char *dst, size_t size, const char *key, const char *value, struct td_error *err)
+{
+    size_t n = strlen(value);
+    if (n >= size) {
+        td_error_field(err, key);
+        return td_error_set(err, TD_EINVAL, "value of %s is longer than %zu bytes", key, size - 1);
+    }
+    memcpy(dst, value, n + 1);
+    return TD_OK;
+}
+
+static int set_uint(const char *key, const char *value, uint64_t min, uint64_t max, uint64_t *out,
+                    struct td_error *err)
+{
+    uint64_t v;
+    if (td__parse_u64(value, max, &v) != 0 || v < min) {
+        td_error_field(err, key);
+        return td_error_set(err, TD_EINVAL, "%s must be a whole number from %llu to %llu, not '%s'",
+                            key, (unsigned long long)min, (unsigned long long)max, value);
+    }
+    *out = v;
+    return TD_OK;
+}
+
+static int set_bool(const char *key, const char *value, int *out, struct td_error *err)
+{
+    if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") ||
+        !strcmp(value, "on")) {
+        *out = 1;
+        return TD_OK;
+    }
+    if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
+        !strcmp(value, "off")) {
+        *out = 0;
+        return TD_OK;
+    }
+    td_error_field(err, key);
+    return td_error_set(err, TD_EINVAL, "%s must be true or false, not '%s'", key, value);
+}
+
+int td_server_config_set(struct td_server_config *c, const char *key, const char *value,
+                         struct td_error *err)
+{
+    uint64_t v = 0;
+    int rc;
+
+    if (!strcmp(key, "listen")) {
+        const char *colon = strrchr(value, ':');
+        uint64_t port;
+        if (!colon || colon == value || td__parse_u64(colon + 1, 65535, &port) != 0) {
+            td_error_field(err, key);
+            return td_error_set(err, TD_EINVAL, "listen must be host:port, not '%s'", value);
+        }
+        return set_str(c->listen, sizeof c->listen, key, value, err);
+    }
+    if (!strcmp(key, "db"))
+        return set_str(c->db, sizeof c->db, key, value, err);
+    if (!strcmp(key, "data_dir"))
+        return set_str(c->data_dir, sizeof c->data_dir, key, value, err);
+    if (!strcmp(key, "home"))
+        return set_str(c->home, sizeof c->home, key, value, err);
+    if (!strcmp(key, "model"))
+        return set_str(c->model, sizeof c->model, key, value, err);
+    if (!strcmp(key, "log_level")) {
+        if (td__log_level_from_name(value) < 0) {
+            td_error_field(err, key);
+            return td_error_set(err, TD_EINVAL, "log_level must be debug, info, warn or error");
+        }
+        return set_str(c->log_level, sizeof c->log_level, key, value, err);
+    }
+    if (!strcmp(key, "max_body")) {
+        if ((rc = set_uint(key, value, 1024, (uint64_t)1 << 30, &v, err)) == TD_OK)
+            c->max_body = (size_t)v;
+        return rc;
+    }
+    if (!strcmp(key, "max_connections")) {
+        if ((rc = set_uint(key, value, 1, 4096, &v, err)) == TD_OK)
+            c->max_connections = (unsigned)v;
+        return rc;
+    }
+    if (!strcmp(key, "shutdown_grace_ms")) {
+        if ((rc = set_uint(key, value, 0, 600000, &v, err)) == TD_OK)
+            c->shutdown_grace_ms = (unsigned)v;
+        return rc;
+    }
+    if (!strcmp(key, "request_timeout_s")) {
+        if ((rc = set_uint(key, value, 1, 3600, &v, err)) == TD_OK)
+            c->request_timeout_s = (unsigned)v;
+        return rc;
+    }
+    if (!strcmp(key, "perspective_open"))
+        return set_bool(key, value, &c->perspective_open, err);
+
+    td_error_field(err, key);
+    return td_error_set(err, TD_EINVAL, "unknown configuration key '%s'", key);
+}
+
+static char *trim(char *s)
+{
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+int td_server_config_load_file(struct td_server_config *c, const char *path, struct td_error *err)
+{
+    char line[2048];
+    size_t lineno = 0;
+    int rc = TD_OK;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        td_error_at(err, path, 0, 0);
+        return td_error_set(err, TD_EIO, "cannot open config file: %s", strerror(errno));
+    }
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n') {
+            rc = td_error_set(err, TD_ETOOBIG, "line longer than %zu bytes", sizeof line - 2);
+            td_error_at(err, path, lineno, 0);
+            goto out;
+        }
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = td_error_set(err, TD_EPARSE, "expected 'key = value'");
+            td_error_at(err, path, lineno, 0);
+            goto out;
+        }
+        *eq = '\0';
+        rc = td_server_config_set(c, trim(s), trim(eq + 1), err);
+        if (rc != TD_OK) {
+            td_error_at(err, path, lineno, 0);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        rc = td_error_set(err, TD_EIO, "read error");
+        td_error_at(err, path, lineno, 0);
+    }
+out:
+    fclose(f);
+    return rc;
+}
+
+/* Environment names are THREATDESK_ + the key upper-cased. */
+static const char *const env_keys[] = {
+    "listen",
+    "db",
+    "data_dir",
+    "home",
+    "model",
+    "max_body",
+    "max_connections",
+    "shutdown_grace_ms",
+    "request_timeout_s",
+    "log_level",
+    "perspective_open",
+};
+
+int td_server_config_apply_env(struct td_server_config *c, struct td_error *err)
+{
+    for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
+        char name[64] = "THREATDESK_";
+        size_t n = strlen(name);
+        for (const char *k = env_keys[i]; *k && n < sizeof name - 1; k++)
+            name[n++] = (char)toupper((unsigned char)*k);
+        name[n] = '\0';
+        const char *v = getenv(name);
+        if (!v)
+            continue;
+        int rc = td_server_config_set(c, env_keys[i], v, err);
+        if (rc != TD_OK) {
+            td_error_at(err, name, 0, 0);
+            return rc;
+        }
+    }
+    return TD_OK;
+}

@@ -1,0 +1,282 @@
+/*
+ * handlers_cases.c - incidents: cases, their messages, notes, timeline and
+ * evidence.
+ *
+ *   POST  /v1/cases                  {"type","title","description","occurred",
+ *                                     "place":{...},"people":[...],"police_ref",
+ *                                     "assignee"} -> 201 {"id"}
+ *                                    (observers file incident reports here)
+ *   GET   /v1/cases?status=&type=&assignee=&limit=&cursor=
+ *   GET   /v1/cases/{id}
+ *   PATCH /v1/cases/{id}             any case fields, and/or
+ *                                    {"status": "...", "reason": "..."} to
+ *                                    move it along the workflow
+ *   POST  /v1/cases/{id}/messages    {"message_id": n}  link a message
+ *   POST  /v1/cases/{id}/notes       {"text"} -> 201 {"id"}
+ *   GET   /v1/cases/{id}/timeline
+ *   POST  /v1/cases/{id}/evidence    the file's bytes as the body;
+ *                                    Content-Type its MIME type; name in
+ *                                    ?name= or X-Filename -> 201
+ *                                    {"id","sha256","size"}
+ *   GET   /v1/evidence/{id}          metadata
+ *   GET   /v1/evidence/{id}/content  the bytes, hash-checked on the way out
+ *
+ * Police see only cases reported to police; every read of a case is in the
+ * audit log (the desk does both).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_int.h"
+
+static int q_size(struct td__req *r, const char *name, size_t max, size_t *out)
+{
+    const char *v = td__query(r, name);
+    uint64_t n;
+    if (!v)
+        return 1;
+    if (td__parse_u64(v, max, &n) != 0) {
+        td__reply_error(r, 400, name, -1, "%s must be a whole number from 0 to %zu", name, max);
+        return 0;
+    }
+    *out = (size_t)n;
+    return 1;
+}
+
+static json_t *body_object(struct td__req *r)
+{
+    json_t *in = td__body_json(r);
+    if (in && !json_is_object(in)) {
+        td__reply_error(r, 400, NULL, -1, "expected a JSON object");
+        json_decref(in);
+        return NULL;
+    }
+    return in;
+}
+
+void td__h_cases_create(struct td__req *r)
+{
+    struct td_error err;
+    int64_t id = 0;
+    json_t *in = body_object(r);
+    if (!in)
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_case_create(r->srv->desk, &r->actor, in, &id, &err);
+    td__reply_desk(r, rc, &err, 201, json_pack("{s:I,s:s}", "id", (json_int_t)id, "status", "new"));
+    json_decref(in);
+}
+
+void td__h_cases_list(struct td__req *r)
+{
+    struct td_case_filter f;
+    struct td_error err;
+    json_t *out = NULL;
+    const char *v;
+    td_case_filter_init(&f);
+    if ((v = td__query(r, "status")) && (f.status = td_case_status_from_name(v)) < 0) {
+        td__reply_error(r, 400, "status", -1, "unknown case status '%s'", v);
+        return;
+    }
+    if ((v = td__query(r, "type")) && (f.type = td_case_type_from_name(v)) < 0) {
+        td__reply_error(r, 400, "type", -1, "unknown case type '%s'", v);
+        return;
+    }
+    f.assignee = td__query(r, "assignee");
+    if (!q_size(r, "limit", 500, &f.limit) || !q_size(r, "cursor", (size_t)1 << 40, &f.offset))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_case_list(r->srv->desk, &r->actor, &f, &out, &err);
+    if (rc == TD_OK && json_is_integer(json_object_get(out, "next_offset"))) {
+        char c[32];
+        snprintf(c, sizeof c, "%lld",
+                 (long long)json_integer_value(json_object_get(out, "next_offset")));
+        json_object_set_new(out, "next_cursor", json_string(c));
+    }
+    td__reply_desk(r, rc, &err, 200, out);
+}
+
+void td__h_case_get(struct td__req *r)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_case_get(r->srv->desk, &r->actor, id, &out, &err);
+    td__reply_desk(r, rc, &err, 200, out);
+}
+
+void td__h_case_patch(struct td__req *r)
+{
+    struct td_error err;
+    int64_t id;
+    int rc = TD_OK, bad = 0;
+    if (!td__path_id(r, "id", &id))
+        return;
+    json_t *in = body_object(r);
+    if (!in)
+        return;
+    const char *status = td__json_str(r, in, "status", &bad);
+    const char *reason = bad ? NULL : td__json_str(r, in, "reason", &bad);
+    if (bad)
+        goto out;
+    int st = -1;
+    if (status && (st = td_case_status_from_name(status)) < 0) {
+        td__reply_error(r, 400, "status", -1,
+                        "status must be new, triaged, reported_to_police, under_investigation or "
+                        "closed");
+        goto out;
+    }
+    /* The rest are case fields; "status"/"reason" are not. */
+    json_t *fields = json_deep_copy(in);
+    json_object_del(fields, "status");
+    json_object_del(fields, "reason");
+    td_error_clear(&err);
+    if (json_object_size(fields) > 0)
+        rc = td_desk_case_update(r->srv->desk, &r->actor, id, fields, &err);
+    else if (st < 0) {
+        json_decref(fields);
+        td__reply_error(r, 400, NULL, -1, "nothing to change");
+        goto out;
+    }
+    json_decref(fields);
+    if (rc == TD_OK && st >= 0)
+        rc = td_desk_case_set_status(r->srv->desk, &r->actor, id, (enum td_case_status)st, reason,
+                                     &err);
+    json_t *now = NULL;
+    if (rc == TD_OK) {
+        /* Answer the case as it now stands (a read, audited as such). */
+        struct td_error e2;
+        td_error_clear(&e2);
+        if (td_desk_case_get(r->srv->desk, &r->actor, id, &now, &e2) != TD_OK)
+            now = json_pack("{s:I}", "id", (json_int_t)id);
+    }
+    td__reply_desk(r, rc, &err, 200, now);
+out:
+    json_decref(in);
+}
+
+void td__h_case_link(struct td__req *r)
+{
+    struct td_error err;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    json_t *in = body_object(r);
+    if (!in)
+        return;
+    json_t *mid = json_object_get(in, "message_id");
+    if (!json_is_integer(mid) || json_integer_value(mid) <= 0) {
+        td__reply_error(r, 400, "message_id", -1, "message_id must be a positive integer");
+        goto out;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_case_link_message(r->srv->desk, &r->actor, id, json_integer_value(mid), &err);
+    td__reply_desk(
+        r, rc, &err, 200,
+        json_pack("{s:I,s:I}", "case_id", (json_int_t)id, "message_id", json_integer_value(mid)));
+out:
+    json_decref(in);
+}
+
+void td__h_case_note(struct td__req *r)
+{
+    struct td_error err;
+    int64_t id, note = 0;
+    int bad = 0;
+    if (!td__path_id(r, "id", &id))
+        return;
+    json_t *in = body_object(r);
+    if (!in)
+        return;
+    const char *text = td__json_str(r, in, "text", &bad);
+    if (bad)
+        goto out;
+    if (!text || !*text) {
+        td__reply_error(r, 400, "text", -1, "text is required");
+        goto out;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_case_note(r->srv->desk, &r->actor, id, text, &note, &err);
+    td__reply_desk(r, rc, &err, 201,
+                   json_pack("{s:I,s:I}", "id", (json_int_t)note, "case_id", (json_int_t)id));
+out:
+    json_decref(in);
+}
+
+void td__h_case_timeline(struct td__req *r)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_case_timeline(r->srv->desk, &r->actor, id, &out, &err);
+    td__reply_desk(r, rc, &err, 200, out);
+}
+
+void td__h_case_evidence_add(struct td__req *r)
+{
+    struct td_error err;
+    char ct[128], sha[65] = "";
+    int64_t id, eid = 0;
+    if (!td__path_id(r, "id", &id))
+        return;
+    if (r->body.len == 0) {
+        td__reply_error(r, 400, NULL, -1, "the evidence file is the request body; it is empty");
+        return;
+    }
+    const char *name = td__query(r, "name");
+    if (!name)
+        name = td__header(r, "X-Filename");
+    td__content_type(r, ct, sizeof ct);
+    td_error_clear(&err);
+    int rc = td_desk_evidence_add(r->srv->desk, &r->actor, id, name, ct[0] ? ct : NULL,
+                                  r->body.data, r->body.len, &eid, sha, &err);
+    td__reply_desk(r, rc, &err, 201,
+                   json_pack("{s:I,s:I,s:s,s:I}", "id", (json_int_t)eid, "case_id", (json_int_t)id,
+                             "sha256", sha, "size", (json_int_t)r->body.len));
+}
+
+void td__h_evidence_get(struct td__req *r)
+{
+    struct td_error err;
+    json_t *meta = NULL;
+    void *data = NULL;
+    size_t len = 0;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_evidence_get(r->srv->desk, &r->actor, id, &meta, &data, &len, &err);
+    free(data);
+    td__reply_desk(r, rc, &err, 200, meta);
+}
+
+void td__h_evidence_content(struct td__req *r)
+{
+    struct td_error err;
+    json_t *meta = NULL;
+    void *data = NULL;
+    size_t len = 0;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_evidence_get(r->srv->desk, &r->actor, id, &meta, &data, &len, &err);
+    if (rc != TD_OK) {
+        td__reply_td_error(r, rc, &err);
+    } else if (td_buf_append(&r->raw, data, len) != TD_OK) {
+        td__reply_error(r, 500, NULL, -1, "evidence too large to send");
+    } else {
+        const char *sha = json_string_value(json_object_get(meta, "sha256"));
+        snprintf(r->sha256, sizeof r->sha256, "%s", sha ? sha : "");
+        r->status = 200;
+        r->raw_type = "application/octet-stream";
+    }
+    free(data);
+    json_decref(meta);
+}

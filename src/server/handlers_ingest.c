@@ -1,0 +1,268 @@
+/*
+ * handlers_ingest.c - messages in.
+ *
+ *   POST /v1/messages          one message, by Content-Type:
+ *       application/json       {"text", "channel", "sender", "received",
+ *                               "subject", "message_id", "client_key", ...}
+ *                              (the desk's JSON door, td_desk_ingest_json)
+ *       message/rfc822         a raw email, parsed by the ingestion
+ *                              library's EML reader
+ *       image/png|jpeg|tiff,   a scanned letter, OCR'd by the ingestion
+ *       application/pdf        library (Tesseract)
+ *     201 {"id","status":"created","severity"} | 200 duplicate |
+ *     400 refused, the error naming the field
+ *     The idempotency key is "client_key" in JSON, or the Idempotency-Key
+ *     header (any content type); without one, the Message-ID.
+ *
+ *   POST /v1/messages:batch    [msg, ...] or {"messages": [...]}, one
+ *     transaction, one savepoint per record: bad records are refused one by
+ *     one, the rest committed together.
+ *     200 when every record was stored (or was a duplicate);
+ *     422 when some were refused - the body still carries every record's
+ *     result ("results": [{"index","status","id"|"field","reason"}]) and an
+ *     "error" naming the FIRST refused record's index and field; the
+ *     accepted records ARE stored.
+ *
+ * Acknowledgement: every 2xx (and the 422 above) is sent only after the
+ * desk returned from a committed transaction, so an acknowledged id is
+ * durable even if the process is killed the next instant.
+ *
+ * Raw emails and images go through a temporary file because the readers
+ * (reader.h) read files; the file is unlinked before the answer.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server_int.h"
+#include "threatdesk/reader.h"
+
+static void count_ingested(struct td__req *r, json_t *results)
+{
+    size_t i;
+    json_t *res;
+    json_array_foreach(results, i, res)
+    {
+        const char *st = json_string_value(json_object_get(res, "status"));
+        const char *sev = json_string_value(json_object_get(res, "severity"));
+        if (st && !strcmp(st, "created") && sev)
+            td__metrics_ingested(r->srv->metrics, td_severity_from_name(sev));
+    }
+}
+
+static int need_desk(struct td__req *r)
+{
+    if (r->srv->desk)
+        return 1;
+    td__reply_error(r, 503, NULL, -1, "no desk attached to this server");
+    return 0;
+}
+
+/* One record through the JSON door.  in is borrowed. */
+static void ingest_one_json(struct td__req *r, json_t *in)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    const char *idem = td__header(r, "Idempotency-Key");
+    if (!json_is_object(in)) {
+        td__reply_error(r, 400, NULL, -1,
+                        "expected one message object (use /v1/messages:batch for an array)");
+        return;
+    }
+    if (idem && *idem && !json_object_get(in, "client_key"))
+        json_object_set_new(in, "client_key", json_string(idem));
+    /* Keep the original exactly as it came over the wire. */
+    if (!json_object_get(in, "original"))
+        json_object_set_new(in, "original", json_stringn(r->body.data, r->body.len));
+    td_error_clear(&err);
+    struct td_analysis_ctx *ctx = td__ctx_take(r->srv);
+    int rc = td_desk_ingest_json(r->srv->desk, &r->actor, ctx, in, &out, &err);
+    td__ctx_give(r->srv, ctx);
+    if (rc != TD_OK) {
+        td__reply_td_error(r, rc, &err);
+        return;
+    }
+    json_t *res = json_array_get(json_object_get(out, "results"), 0);
+    const char *st = json_string_value(json_object_get(res, "status"));
+    if (!st || !strcmp(st, "refused")) {
+        const char *reason = json_string_value(json_object_get(res, "reason"));
+        td__reply_error(r, 400, json_string_value(json_object_get(res, "field")), 0, "%s",
+                        reason ? reason : "refused");
+    } else {
+        count_ingested(r, json_object_get(out, "results"));
+        td__reply(r, !strcmp(st, "created") ? 201 : 200, json_incref(res));
+    }
+    json_decref(out);
+}
+
+/* Raw bytes through a reader (EML, image, PDF) into one message. */
+static void ingest_one_raw(struct td__req *r, enum td_format fmt)
+{
+    struct td_error err;
+    struct td_message m;
+    struct td_ingest_result res;
+    struct td_reader *rd = NULL;
+    char path[] = "/tmp/threatdesk-upload-XXXXXX";
+    const char *idem = td__header(r, "Idempotency-Key");
+    int rc;
+
+    td_error_clear(&err);
+    td_message_init(&m);
+    memset(&res, 0, sizeof res);
+    if (r->body.len == 0) {
+        td__reply_error(r, 400, NULL, -1, "request body is empty");
+        return;
+    }
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        td__reply_error(r, 500, NULL, -1, "cannot create a temporary file");
+        return;
+    }
+    size_t off = 0;
+    while (off < r->body.len) {
+        ssize_t w = write(fd, r->body.data + off, r->body.len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    close(fd);
+    if (off != r->body.len) {
+        unlink(path);
+        td__reply_error(r, 500, NULL, -1, "cannot write a temporary file");
+        return;
+    }
+    struct td_reader_opts ro = {0};
+    ro.format = fmt;
+    ro.max_record = r->srv->cfg.max_body;
+    rc = td_reader_open(path, &ro, &rd, &err);
+    if (rc == TD_OK)
+        rc = td_reader_next(rd, &m, &err);
+    td_reader_close(rd);
+    unlink(path);
+    if (rc == TD_EOF) {
+        td__reply_error(r, 400, NULL, -1, "no message found in the body");
+        goto out;
+    }
+    if (rc != TD_OK) {
+        /* The reader's file name is our temporary file: not the client's
+         * business. */
+        err.file[0] = '\0';
+        td__reply_td_error(r, rc, &err);
+        goto out;
+    }
+    if (!m.text || m.text_len == 0) {
+        td__reply_error(r, 400, "text", -1, "no text could be read from the %s",
+                        fmt == TD_FORMAT_EML ? "email" : "image");
+        goto out;
+    }
+    td_error_clear(&err);
+    struct td_analysis_ctx *ctx = td__ctx_take(r->srv);
+    rc = td_desk_ingest(r->srv->desk, &r->actor, ctx, &m, idem && *idem ? idem : NULL, &res, &err);
+    td__ctx_give(r->srv, ctx);
+    if (rc != TD_OK) {
+        if (res.field[0])
+            td_error_field(&err, res.field);
+        td__reply_td_error(r, rc, &err);
+        goto out;
+    }
+    if (!res.duplicate)
+        td__metrics_ingested(r->srv->metrics, (int)res.severity);
+    td__reply(r, res.duplicate ? 200 : 201,
+              json_pack("{s:I,s:I,s:s,s:s,s:s}", "index", (json_int_t)0, "id", (json_int_t)res.id,
+                        "status", res.duplicate ? "duplicate" : "created", "severity",
+                        td_severity_name(res.severity), "channel", m.channel ? m.channel : ""));
+out:
+    td_message_release(&m);
+}
+
+void td__h_messages_post(struct td__req *r)
+{
+    char ct[128];
+    if (!need_desk(r))
+        return;
+    td__content_type(r, ct, sizeof ct);
+    if (!strcmp(ct, "message/rfc822")) {
+        ingest_one_raw(r, TD_FORMAT_EML);
+        return;
+    }
+    if (!strcmp(ct, "image/png") || !strcmp(ct, "image/jpeg") || !strcmp(ct, "image/tiff")) {
+        ingest_one_raw(r, TD_FORMAT_IMAGE);
+        return;
+    }
+    if (!strcmp(ct, "application/pdf")) {
+        ingest_one_raw(r, TD_FORMAT_PDF);
+        return;
+    }
+    if (!strncmp(ct, "image/", 6)) {
+        td__reply_error(r, 415, NULL, -1, "images must be PNG, JPEG or TIFF, not %s", ct);
+        return;
+    }
+    json_t *in = td__body_json(r);
+    if (!in)
+        return;
+    ingest_one_json(r, in);
+    json_decref(in);
+}
+
+void td__h_messages_batch(struct td__req *r)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    if (!need_desk(r))
+        return;
+    json_t *in = td__body_json(r);
+    if (!in)
+        return;
+    json_t *arr = json_is_array(in) ? in : json_object_get(in, "messages");
+    if (!json_is_array(arr)) {
+        td__reply_error(r, 400, "messages", -1,
+                        "expected an array of messages or {\"messages\": [...]}");
+        goto done;
+    }
+    if (json_array_size(arr) == 0) {
+        td__reply_error(r, 400, "messages", -1, "the batch is empty");
+        goto done;
+    }
+    td_error_clear(&err);
+    struct td_analysis_ctx *ctx = td__ctx_take(r->srv);
+    int rc = td_desk_ingest_json(r->srv->desk, &r->actor, ctx, arr, &out, &err);
+    td__ctx_give(r->srv, ctx);
+    if (rc != TD_OK) {
+        td__reply_td_error(r, rc, &err);
+        goto done;
+    }
+    json_t *results = json_object_get(out, "results");
+    count_ingested(r, results);
+    json_int_t refused = json_integer_value(json_object_get(out, "refused"));
+    if (refused > 0) {
+        size_t i;
+        json_t *res;
+        json_array_foreach(results, i, res)
+        {
+            const char *st = json_string_value(json_object_get(res, "status"));
+            if (!st || strcmp(st, "refused"))
+                continue;
+            const char *field = json_string_value(json_object_get(res, "field"));
+            const char *reason = json_string_value(json_object_get(res, "reason"));
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "%lld of %zu records refused (first: record %zu%s%s: %s); the others were "
+                     "stored",
+                     (long long)refused, json_array_size(results), i, field ? ", field " : "",
+                     field ? field : "", reason ? reason : "refused");
+            json_t *e = json_pack("{s:i,s:s,s:s,s:I}", "code", 422, "status", "INVALID_ARGUMENT",
+                                  "message", msg, "index", (json_int_t)i);
+            if (e && field)
+                json_object_set_new(e, "field", json_string(field));
+            json_object_set_new(out, "error", e);
+            break;
+        }
+        td__reply(r, 422, out);
+    } else {
+        td__reply(r, 200, out);
+    }
+    out = NULL;
+done:
+    json_decref(out);
+    json_decref(in);
+}

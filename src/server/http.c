@@ -1,0 +1,426 @@
+/*
+ * http.c - libmicrohttpd glue: the life of one request.
+ *
+ *   first callback     allocate the td__req (the per-request pool), count it
+ *                      in flight, refuse early: a Content-Length over the cap
+ *                      gets 413 before the body is read (and before curl's
+ *                      "Expect: 100-continue" is answered), a draining server
+ *                      503
+ *   body callbacks     append to a capped td_buf; past the cap -> 413
+ *   last callback      route (router.c), authenticate + role check (auth.c),
+ *                      run the handler, queue the JSON response
+ *   completed          log one line, count metrics, free everything
+ *
+ * libmicrohttpd runs one thread per connection with the number of
+ * connections capped, so handlers may block on the store.  Responses are
+ * built only from what the handler left in the td__req: a handler never
+ * talks to libmicrohttpd.
+ *
+ * Shutdown (td_server_shutdown): stop listening (MHD_quiesce_daemon), wait
+ * for the in-flight counter to reach zero or the grace period to pass,
+ * then MHD_stop_daemon, which closes idle keep-alive connections.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "server/server_int.h"
+#include "threatdesk/analyse.h"
+
+/* auth.c */
+int td__authenticate(struct td__req *r);
+
+const char *td__query(const struct td__req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *td__header(const struct td__req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- analysis scratch pool -------------------------------------------- */
+
+struct td_analysis_ctx *td__ctx_take(struct td_server *s)
+{
+    struct td_analysis_ctx *ctx = NULL;
+    if (!s->analyser)
+        return NULL;
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->nctx_free)
+        ctx = s->ctx_free[--s->nctx_free];
+    pthread_mutex_unlock(&s->pool_lock);
+    if (!ctx && td_analysis_ctx_new(s->analyser, &ctx) != TD_OK)
+        return NULL;
+    return ctx;
+}
+
+void td__ctx_give(struct td_server *s, struct td_analysis_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    pthread_mutex_lock(&s->pool_lock);
+    if (s->nctx_free == s->ctx_cap) {
+        size_t cap = s->ctx_cap ? s->ctx_cap * 2 : 8;
+        void **p = realloc(s->ctx_free, cap * sizeof *p);
+        if (!p) {
+            pthread_mutex_unlock(&s->pool_lock);
+            td_analysis_ctx_free(ctx);
+            return;
+        }
+        s->ctx_free = p;
+        s->ctx_cap = cap;
+    }
+    s->ctx_free[s->nctx_free++] = ctx;
+    pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* ---- one request ------------------------------------------------------- */
+
+static void req_free(struct td__req *r)
+{
+    json_decref(r->json);
+    td_buf_release(&r->body);
+    td_buf_release(&r->raw);
+    free(r);
+}
+
+static enum MHD_Result send_reply(struct td__req *r)
+{
+    char *body;
+    size_t len;
+    const char *type;
+    if (!r->status) {
+        td__reply_error(r, 500, NULL, -1, "handler gave no answer");
+    }
+    if (r->json) {
+        body = json_dumps(r->json, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        if (!body) {
+            r->status = 500;
+            body = strdup("{\"error\":{\"code\":500,\"status\":\"INTERNAL\","
+                          "\"message\":\"out of memory\"}}");
+            if (!body)
+                return MHD_NO;
+        }
+        len = strlen(body);
+        type = "application/json";
+    } else {
+        body = td_buf_detach(&r->raw, &len);
+        if (!body) {
+            body = strdup("");
+            if (!body)
+                return MHD_NO;
+        }
+        type = r->raw_type ? r->raw_type : "application/octet-stream";
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (r->allow[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->sha256[0])
+        MHD_add_response_header(resp, "X-Content-SHA256", r->sha256);
+    if (r->retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (r->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"threatdesk\"");
+    enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Route as soon as the request line is known, so an early answer (413,
+ * 404) is counted against its route. */
+static void route(struct td__req *r)
+{
+    int known;
+    int i = td__route_match(r, r->method, r->path, &known, r->allow, sizeof r->allow);
+    if (i < 0) {
+        if (known)
+            td__reply_error(r, 405, NULL, -1, "%s is not allowed on %s (allowed: %s)", r->method,
+                            r->path, r->allow);
+        else {
+            r->allow[0] = '\0';
+            td__reply_error(r, 404, NULL, -1, "no such endpoint");
+        }
+        return;
+    }
+    r->allow[0] = '\0';
+    r->route_index = i;
+    r->route = &td__routes[i];
+}
+
+static void dispatch(struct td__req *r)
+{
+    if (!r->route)
+        return; /* answered by route() */
+    if (r->route->roles != TD__AUTH_NONE) {
+        if (!td__authenticate(r))
+            return; /* answered 401 / 429 / 503 */
+        if (!(r->route->roles & r->caller.role)) {
+            td__reply_error(r, 403, NULL, -1, "the %s role may not call %s %s", r->caller.role_name,
+                            r->route->method, r->route->pattern);
+            return;
+        }
+    }
+    r->route->handler(r);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct td_server *s = cls;
+    struct td__req *r = *con_cls;
+
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->path = url;
+        r->route_index = -1;
+        r->start_ns = td__now_ns();
+        td_buf_init(&r->body, s->cfg.max_body);
+        td_buf_init(&r->raw, (size_t)64 << 20);
+        unsigned char rnd[8];
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(r->id, sizeof r->id, rnd, sizeof rnd);
+        atomic_fetch_add(&s->inflight, 1);
+        *con_cls = r;
+
+        route(r);
+        if (atomic_load(&s->stopping)) {
+            r->retry_after = 1;
+            td__reply_error(r, 503, NULL, -1, "server is shutting down");
+            r->answered_early = 1;
+            return send_reply(r);
+        }
+        const char *cl = td__header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        uint64_t n;
+        if (cl && td__parse_u64(cl, UINT64_MAX, &n) == 0 && n > s->cfg.max_body) {
+            td__reply_error(r, 413, NULL, -1, "request body of %llu bytes exceeds the %zu-byte cap",
+                            (unsigned long long)n, s->cfg.max_body);
+            r->body_too_big = 1;
+            r->answered_early = 1;
+            return send_reply(r);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        /* Past the cap on a chunked upload (no Content-Length to refuse
+         * early): libmicrohttpd cannot queue a response mid-body, so the
+         * rest is read and dropped - never stored - and 413 answered at the
+         * end.  The idle timeout still bounds a client that never stops. */
+        if (!r->body_too_big && td_buf_append(&r->body, upload_data, *upload_data_size) != TD_OK) {
+            r->body_too_big = 1;
+            td_buf_release(&r->body);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->answered_early)
+        return MHD_YES;
+    if (r->body_too_big) {
+        td__reply_error(r, 413, NULL, -1, "request body exceeds the %zu-byte cap", s->cfg.max_body);
+        return send_reply(r);
+    }
+
+    dispatch(r);
+    return send_reply(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct td_server *s = cls;
+    struct td__req *r = *con_cls;
+    if (!r)
+        return;
+    uint64_t dur = td__now_ns() - r->start_ns;
+    if (!r->status)
+        r->status = 499; /* the client went away before an answer */
+    td__metrics_request(s->metrics, r->route_index, r->status, dur);
+    td__log_request(s, r, dur);
+    req_free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    struct td_server *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    td__log_event(s, TD__LOG_WARN, "http", msg);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen,
+                          struct td_error *err)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    uint64_t port;
+    if (!colon || (size_t)(colon - listen) >= sizeof host ||
+        td__parse_u64(colon + 1, 65535, &port) != 0) {
+        td_error_field(err, "listen");
+        return td_error_set(err, TD_EINVAL, "listen must be host:port, not '%s'", listen);
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    /* "[::1]:8080" */
+    char *h = host;
+    if (h[0] == '[') {
+        h++;
+        size_t hl = strlen(h);
+        if (hl && h[hl - 1] == ']')
+            h[hl - 1] = '\0';
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int gai = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
+    if (gai != 0 || !res) {
+        td_error_field(err, "listen");
+        return td_error_set(err, TD_EINVAL, "cannot resolve listen host '%s': %s", h,
+                            gai_strerror(gai));
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return TD_OK;
+}
+
+int td_server_start(const struct td_server_config *c, struct td_analyser *analyser,
+                    struct td_desk *desk, FILE *log, struct td_server **out, struct td_error *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int rc;
+    *out = NULL;
+    if (sodium_init() < 0)
+        return td_error_set(err, TD_ECRYPTO, "libsodium failed to initialise");
+    if ((rc = resolve_listen(c->listen, &ss, &sslen, err)) != TD_OK)
+        return rc;
+
+    struct td_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return td_error_set(err, TD_ENOMEM, "out of memory");
+    s->cfg = *c;
+    s->analyser = analyser;
+    s->desk = desk;
+    s->log = log ? log : stderr;
+    s->log_min_level = td__log_level_from_name(c->log_level);
+    if (s->log_min_level < 0)
+        s->log_min_level = TD__LOG_INFO;
+    pthread_mutex_init(&s->log_lock, NULL);
+    pthread_mutex_init(&s->pool_lock, NULL);
+    atomic_init(&s->inflight, 0);
+    atomic_init(&s->stopping, 0);
+    s->metrics = td__metrics_new(td__nroutes);
+    if (!s->metrics) {
+        rc = td_error_set(err, TD_ENOMEM, "out of memory");
+        goto fail;
+    }
+
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_logger, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)c->max_connections,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)c->request_timeout_s,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+    if (!s->mhd) {
+        td_error_field(err, "listen");
+        rc = td_error_set(err, TD_ENET, "cannot listen on %s (address in use or not permitted)",
+                          c->listen);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : 0;
+    {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s port %u", c->listen, s->port);
+        td__log_event(s, TD__LOG_INFO, "listening", detail);
+    }
+    *out = s;
+    return TD_OK;
+fail:
+    td__metrics_free(s->metrics);
+    pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->pool_lock);
+    free(s);
+    return rc;
+}
+
+unsigned td_server_port(const struct td_server *s)
+{
+    return s->port;
+}
+
+void td_server_shutdown(struct td_server *s)
+{
+    if (!s || s->shut_down)
+        return;
+    atomic_store(&s->stopping, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    td__log_event(s, TD__LOG_INFO, "draining", NULL);
+    uint64_t deadline = td__now_ns() + (uint64_t)s->cfg.shutdown_grace_ms * 1000000u;
+    while (atomic_load(&s->inflight) > 0 && td__now_ns() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int left = atomic_load(&s->inflight);
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+    s->shut_down = 1;
+    char detail[64];
+    snprintf(detail, sizeof detail, "%d requests still in flight at the deadline", left);
+    td__log_event(s, left ? TD__LOG_WARN : TD__LOG_INFO, "stopped", left ? detail : NULL);
+}
+
+void td_server_free(struct td_server *s)
+{
+    if (!s)
+        return;
+    td_server_shutdown(s);
+    for (size_t i = 0; i < s->nctx_free; i++)
+        td_analysis_ctx_free(s->ctx_free[i]);
+    free(s->ctx_free);
+    td__metrics_free(s->metrics);
+    pthread_mutex_destroy(&s->log_lock);
+    pthread_mutex_destroy(&s->pool_lock);
+    free(s);
+}
