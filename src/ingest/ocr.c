@@ -138,6 +138,23 @@ const char *td_ocr_sniff(const void *bytes, size_t len)
     return NULL;
 }
 
+/*
+ * A truncated PNG or JPEG (the commonest damage: a scan cut off in
+ * transfer) is refused here, by its missing end marker, because libpng and
+ * libjpeg would otherwise print their complaints to stderr from inside
+ * leptonica.  The marker may be followed by some trailing bytes (cameras
+ * append data after a JPEG's EOI), so the last KiB is searched.
+ */
+static int has_end_marker(const unsigned char *b, size_t len, const char *kind)
+{
+    const char *mark = strcmp(kind, "png") == 0 ? "IEND" : "\xff\xd9";
+    size_t k = strlen(mark), from = len > 1024 ? len - 1024 : 0;
+    for (size_t i = len >= k ? len - k + 1 : 0; i-- > from;)
+        if (memcmp(b + i, mark, k) == 0)
+            return 1;
+    return 0;
+}
+
 /* ---- one page ---------------------------------------------------------------- */
 
 static int check_pixels(const struct td_ocr *o, long long w, long long h, unsigned page,
@@ -245,6 +262,11 @@ static int ocr_image(struct td_ocr *o, const unsigned char *b, size_t len, int t
     int rc = check_pixels(o, w, h, 1, err);
     if (rc != TD_OK)
         return rc;
+    if (!tiff && !has_end_marker(b, len, info->kind))
+        return td_error_set(err, TD_EFORMAT,
+                            "page 1 of the %s image cannot be decoded: it is truncated (no end "
+                            "marker)",
+                            info->kind);
     double conf_sum = 0;
     size_t offset = 0;
     for (unsigned page = 1;; page++) {

@@ -438,6 +438,13 @@ static void test_truncated_png(void **state)
     /* the header is intact, the pixel data cut off */
     assert_int_equal(td_ocr_message(f->ocr, png.data, 200, "cut.png", &m, NULL, &err), TD_EFORMAT);
     assert_non_null(strstr(err.message, "cannot be decoded"));
+    /* and a JPEG cut in half */
+    struct td_buf jpeg;
+    reencode(&png, IFF_JFIF_JPEG, &jpeg);
+    assert_int_equal(td_ocr_message(f->ocr, jpeg.data, jpeg.len / 2, "cut.jpg", &m, NULL, &err),
+                     TD_EFORMAT);
+    assert_non_null(strstr(err.message, "truncated"));
+    td_buf_release(&jpeg);
     td_message_release(&m);
     td_buf_release(&png);
 }
