@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "threatdesk/analyse.h"
+#include "threatdesk/buf.h"
 #include "threatdesk/email.h"
 #include "threatdesk/reader.h"
 
@@ -228,6 +229,32 @@ static void hostile(void **state)
     assert_true(m.text_len <= 20);
     has(m.warning, "text truncated");
     td_message_release(&m);
+}
+
+/* 5,000 nested multiparts built in memory: GMime's nesting guard and ours
+ * stop it; no stack overflow, a warning, the outer text kept. */
+static void deep_bomb(void **state)
+{
+    const int depth = 5000;
+    struct td_buf b;
+    td_buf_init(&b, 16u << 20);
+    td_buf_printf(&b, "From: Bomb <bomb@example.com>\nSubject: deep\nMIME-Version: 1.0\n"
+                      "Content-Type: multipart/mixed; boundary=\"d0\"\n\n"
+                      "--d0\nContent-Type: text/plain\n\nouter text\n");
+    for (int i = 1; i < depth; i++)
+        td_buf_printf(&b, "--d%d\nContent-Type: multipart/mixed; boundary=\"d%d\"\n\n", i - 1, i);
+    td_buf_printf(&b, "--d%d\nContent-Type: text/plain\n\ninnermost\n", depth - 1);
+    for (int i = depth - 1; i >= 0; i--)
+        td_buf_printf(&b, "--d%d--\n", i);
+    struct td_message m;
+    td_message_init(&m);
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_email_parse(b.data, b.len, "deep", NULL, &m, &err), TD_OK);
+    assert_string_equal(m.text, "outer text");
+    assert_non_null(m.warning);
+    td_message_release(&m);
+    td_buf_release(&b);
 }
 
 static void outlook(void **state)
@@ -444,13 +471,14 @@ static void verdicts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(plain_utf8),     cmocka_unit_test(charsets),
-        cmocka_unit_test(rfc2047),        cmocka_unit_test(html),
-        cmocka_unit_test(forwarded),      cmocka_unit_test(attachments),
-        cmocka_unit_test(hostile),        cmocka_unit_test(outlook),
-        cmocka_unit_test(strip_quotes),   cmocka_unit_test(mbox),
-        cmocka_unit_test(maildir),        cmocka_unit_test(readers),
-        cmocka_unit_test(big_attachment), cmocka_unit_test(verdicts),
+        cmocka_unit_test(plain_utf8), cmocka_unit_test(charsets),
+        cmocka_unit_test(rfc2047),    cmocka_unit_test(html),
+        cmocka_unit_test(forwarded),  cmocka_unit_test(attachments),
+        cmocka_unit_test(hostile),    cmocka_unit_test(deep_bomb),
+        cmocka_unit_test(outlook),    cmocka_unit_test(strip_quotes),
+        cmocka_unit_test(mbox),       cmocka_unit_test(maildir),
+        cmocka_unit_test(readers),    cmocka_unit_test(big_attachment),
+        cmocka_unit_test(verdicts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
