@@ -45,6 +45,8 @@ struct td_verdict {
     const char *model_version; /* owned by the analyser */
     char reason[256];          /* one line for a person: why this tier */
     size_t invalid_utf8;       /* invalid sequences found in the input */
+    int possible_threat;       /* threat label from the model alone, not sure
+                                  enough to be credible: tier medium */
     /* private */
     size_t cap_;
 };

@@ -16,8 +16,10 @@
  * Labels are those with p at or above the model's validation-chosen
  * threshold.  The tier follows docs/product.md:
  *   critical  threat + time / place / means / family / address / past attack
- *   high      any other threat; intimidation with private details (address)
- *   medium    identity hate, sexual harassment, intimidation
+ *   high      any other credible threat (grammar structure, or model >= 0.5);
+ *             intimidation with private details (address)
+ *   medium    identity hate, sexual harassment, intimidation; a possible
+ *             threat (the model alone, below 0.5) for a person to review
  *   low       personal abuse, obscenity
  */
 #include "threatdesk/analyse.h"
@@ -31,6 +33,7 @@
 #include <string.h>
 
 #define SUPPRESS_DAMP 0.3f
+#define CREDIBLE_MODEL_THREAT 0.5f
 #define MODEL_SPANS_PER_LABEL 3
 #define MODEL_SPAN_MIN 0.05f
 #define DEFAULT_THRESHOLD 0.5f
@@ -201,15 +204,20 @@ enum td_label td_verdict_top_label(const struct td_verdict *v)
     return (enum td_label)(best < 0 ? 0 : best);
 }
 
-/* The most important label for the tier, in the brief's order. */
-static enum td_severity tier(const struct td_verdict *v)
+/* The most important label for the tier, in the brief's order.  A threat
+ * is credible (high or critical) when the grammar recognised its structure
+ * or the model alone is at least CREDIBLE_MODEL_THREAT sure; a threat label
+ * from a less sure model alone is a possible threat: medium, for review. */
+static enum td_severity tier(const struct td_verdict *v, int credible_threat)
 {
     const unsigned critical_flags = TD_FLAG(TIME_BOUND) | TD_FLAG(LOCATION) | TD_FLAG(MEANS) |
                                     TD_FLAG(FAMILY) | TD_FLAG(ADDRESS) |
                                     TD_FLAG(PAST_ATTACK_REFERENCE);
     unsigned L = v->labels;
-    if (L & (1u << TD_LABEL_THREAT))
+    if ((L & (1u << TD_LABEL_THREAT)) && credible_threat)
         return (v->flags & critical_flags) ? TD_SEVERITY_CRITICAL : TD_SEVERITY_HIGH;
+    if (L & (1u << TD_LABEL_THREAT))
+        return TD_SEVERITY_MEDIUM;
     if ((L & (1u << TD_LABEL_INTIMIDATION)) && (v->flags & TD_FLAG(ADDRESS)))
         return TD_SEVERITY_HIGH;
     if (L &
@@ -251,6 +259,9 @@ static void write_reason(struct td_verdict *v, const struct td_norm *n)
     }
     if (best)
         R_APPEND(" by %s %s", td_source_name(best->source), best->rule ? best->rule : "");
+    if (v->possible_threat)
+        R_APPEND("; possible threat: model only, below %.2f, review",
+                 (double)CREDIBLE_MODEL_THREAT);
     for (int b = 0; b < TD_FLAG_COUNT; b++)
         if (v->flags & (1u << b))
             R_APPEND("%s%s", b == 0 || !(v->flags & ((1u << b) - 1)) ? "; " : ", ",
@@ -272,6 +283,7 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
         return rc;
 
     v->nspans = 0;
+    v->possible_threat = 0;
     v->labels = 0;
     v->flags = 0;
     v->reason[0] = '\0';
@@ -372,7 +384,11 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
     }
     if (v->nspans > 1) /* spans is NULL when there are none: qsort(NULL) is UB */
         qsort(v->spans, v->nspans, sizeof *v->spans, by_start);
-    v->severity = tier(v);
+    int credible =
+        c->gr.score[TD_LABEL_THREAT] > 0 || v->prob[TD_LABEL_THREAT] >= CREDIBLE_MODEL_THREAT;
+    v->severity = tier(v, credible);
+    if ((v->labels & (1u << TD_LABEL_THREAT)) && !credible)
+        v->possible_threat = 1;
     write_reason(v, &c->norm);
     return TD_OK;
 oom:
@@ -431,6 +447,8 @@ json_t *td_verdict_to_json(const struct td_verdict *v, const char *text, size_t 
     json_object_set_new(o, "model", json_string(v->model_version ? v->model_version : ""));
     if (v->invalid_utf8)
         json_object_set_new(o, "invalid_utf8", json_integer((json_int_t)v->invalid_utf8));
+    if (v->possible_threat)
+        json_object_set_new(o, "possible_threat", json_true());
     return o;
 fail:
     json_decref(o);
