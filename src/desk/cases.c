@@ -177,6 +177,13 @@ int td_desk_case_create(struct td_desk *d, const struct td_actor *actor, const j
         return bad(err, "type", "required");
     if (!json_object_get(fields, "title"))
         return bad(err, "title", "required");
+    /* An observer reports what happened; who handles it is the office's
+     * call. */
+    if (actor->role == TD_ROLE_OBSERVER &&
+        (json_object_get(fields, "assignee") || json_object_get(fields, "police_ref"))) {
+        td_error_field(err, json_object_get(fields, "assignee") ? "assignee" : "police_ref");
+        return td__denied(err, "assign cases or set police references");
+    }
     memset(&c, 0, sizeof c);
     td__lock(d);
     int rc = td__begin(d, err);

@@ -170,6 +170,11 @@ static void test_observer_files_but_reads_nothing(void **state)
     td_error_clear(&err);
     id = make_case(w, &w->a_obs, "Shouting at the polling station door");
     assert_true(id > 0);
+    json_t *assign = json_pack("{s:s, s:s, s:s}", "type", "intimidation_polling_station", "title",
+                               "x", "assignee", "a-cw");
+    assert_int_equal(td_desk_case_create(w->f.d, &w->a_obs, assign, NULL, &err), TD_EDENIED);
+    assert_string_equal(err.field, "assignee");
+    json_decref(assign);
     /* A photo with its own report is allowed; with another case it is not. */
     assert_int_equal(td_desk_evidence_add(w->f.d, &w->a_obs, id, "photo.jpg", "image/jpeg", "jpg",
                                           3, NULL, NULL, &err),
