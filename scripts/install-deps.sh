@@ -26,6 +26,10 @@ PKGS=(
   # desk (issue 4): store, HTTP
   libsqlite3-dev sqlite3 libmicrohttpd-dev wrk
 )
+# The Perspective JS client test (tests/npm) needs node and npm; a machine
+# with NodeSource's nodejs already has both, and Debian's npm would conflict.
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
