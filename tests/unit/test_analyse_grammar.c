@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analyse/grammar_int.h"
 #include "threatdesk/grammar.h"
 
 static const char *home(void)
@@ -113,8 +114,9 @@ static void test_cases(void **state)
     snprintf(path, sizeof path, "%s/tests/fixtures/grammar_cases.tsv", home());
     FILE *f = fopen(path, "r");
     assert_non_null(f);
-    struct td_grammar_result r;
+    struct td_grammar_result r, full;
     td_grammar_result_init(&r);
+    td_grammar_result_init(&full);
     char *line = NULL;
     size_t cap = 0, lineno = 0, ncases = 0, nfail = 0, npos = 0, nneg = 0;
     ssize_t n;
@@ -179,6 +181,19 @@ static void test_cases(void **state)
             if (i)
                 assert_true(r.hits[i - 1].start <= r.hits[i].start);
         }
+        /* the pre-filter must not change anything: every rule that can
+         * match has a word of its trigger lists in the text */
+        assert_int_equal(td__grammar_match_unfiltered(g, col[0], strlen(col[0]), &full, &err),
+                         TD_OK);
+        if (full.nhits != r.nhits || full.flags != r.flags ||
+            memcmp(full.score, r.score, sizeof r.score) != 0 ||
+            memcmp(full.suppressed, r.suppressed, sizeof r.suppressed) != 0) {
+            print_message("FAIL %zu: '%s': the pre-filter changed the result (a rule matched "
+                          "without its trigger words); without it:\n",
+                          lineno, col[0]);
+            describe(col[0], &full);
+            ok = 0;
+        }
         if (!ok) {
             describe(col[0], &r);
             nfail++;
@@ -191,6 +206,7 @@ static void test_cases(void **state)
     free(line);
     fclose(f);
     td_grammar_result_release(&r);
+    td_grammar_result_release(&full);
     td_grammar_free(g);
     assert_true(ncases >= 120);
     assert_true(nneg >= 40);
@@ -387,7 +403,7 @@ static void test_load_errors(void **state)
     assert_non_null(strstr(err.file, "rules.txt"));
 
     /* a bad regex: file, line and the rule named */
-    mk(&t, "# comment\n\nok label threat 0.9 - harm \\b{harm} {who}\n"
+    mk(&t, "# comment\n@trigger harm kill\nok label threat 0.9 - harm \\b{harm} {who}\n"
            "broken label threat 0.9 - - \\b(?:kill {who}\n");
     assert_int_equal(load_tmp(&t, &g, &err), TD_EPATTERN);
     assert_null(g);
@@ -406,11 +422,18 @@ static void test_load_errors(void **state)
 
     /* bad kind, labels, strength, flags, missing pattern, detail without flag */
     const char *bad[] = {
-        "r lable threat 0.9 - - x\n",      "r label threats 0.9 - - x\n",
-        "r label threat 1.5 - - x\n",      "r label threat abc - - x\n",
-        "r label threat 0.9 urgent - x\n", "r label threat 0.9 -\n",
-        "r detail threat 0.5 - - x\n",     "@define 9bad x\n",
+        "r lable threat 0.9 - - x\n",
+        "r label threats 0.9 - - x\n",
+        "r label threat 1.5 - - x\n",
+        "r label threat abc - - x\n",
+        "r label threat 0.9 urgent - x\n",
+        "r label threat 0.9 -\n",
+        "r detail threat 0.5 - - x\n",
+        "@define 9bad x\n",
         "@define a x\n@define a y\n",
+        "@trigger t Kill\nr label threat 0.9 - t x\n",
+        "@trigger t\n",
+        "@trigger t *\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         mk(&t, bad[i]);
@@ -422,6 +445,13 @@ static void test_load_errors(void **state)
         assert_non_null(strstr(err.file, "rules.txt"));
         rm(&t);
     }
+
+    /* a rule naming an undeclared trigger list */
+    mk(&t, "@trigger harm kill\n\nr label threat 0.9 - harm,nosuch x\n");
+    assert_int_equal(load_tmp(&t, &g, &err), TD_ENOTFOUND);
+    assert_int_equal(err.line, 3);
+    assert_non_null(strstr(err.message, "nosuch"));
+    rm(&t);
 
     /* an empty lexicon is an error naming the lexicon file */
     mk(&t, "r label threat 0.9 - - {empty}\n");
@@ -450,6 +480,7 @@ static void test_small_grammar(void **state)
     struct td_error err;
     struct tmpg t;
     mk(&t, "@define will (?:will|'ll)\n"
+           "@trigger harm kill stab* string\n"
            "t.direct label threat,sexual 0.9 - harm \\bi ?{will}(?: \\w+)? {harm} {who}\\b\n"
            "t.always label abuse 0.4 - - \\bidiot\\b\n"
            "d.time detail threat 0.5 time_bound - \\btonight\\b\n"
