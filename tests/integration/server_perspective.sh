@@ -42,7 +42,8 @@ check "analysis stores nothing" '[ "$code" = 200 ] && [ "$(jq_py "len(j[\"messag
 
 # The real client library.
 if [ ! -d tests/npm/node_modules/@conversationai/perspectiveapi-js-client ]; then
-  (cd tests/npm && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1)
+  (cd tests/npm && npm ci --no-audit --no-fund --loglevel=error > "$tmp/npm.txt" 2>&1) ||
+    { bad "npm ci in tests/npm"; cat "$tmp/npm.txt"; }
 fi
 if TD_BASE="$base" TD_KEY="$key" node --test tests/npm/perspective_client.test.js \
     > "$tmp/node.txt" 2>&1; then
