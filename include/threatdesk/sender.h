@@ -76,6 +76,10 @@ void td_senders_free(struct td_senders *s);
  * messages with no sender at all are counted under "(unknown)". */
 int td_senders_add(struct td_senders *s, const struct td_message *m, enum td_severity sev,
                    int threat);
+/* Messages labelled threat counted so far under exactly this key (before
+ * linking); 0 for a key never seen.  For "a threat from a sender with
+ * earlier threats is critical" (td_verdict_apply_history). */
+size_t td_senders_threats(const struct td_senders *s, const char *key);
 /* Apply the linking rules above (call once, after the last add). */
 void td_senders_link(struct td_senders *s);
 /*

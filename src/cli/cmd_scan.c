@@ -11,7 +11,9 @@
  * A message seen before (same Message-ID, or same text from the same
  * sender: dedupe.h) is not analysed or counted again; --json reports it
  * as {"id", "duplicate_of"}.  --by-sender adds per-sender counts and worst
- * severity, senders linked across channels by sender.h's rules.
+ * severity, senders linked across channels by sender.h's rules.  Within a
+ * run, a threat from a sender whose earlier messages were threats is
+ * raised to critical (td_verdict_apply_history), as the desk does.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -47,7 +49,7 @@ struct scan {
     size_t seen, failed, duplicates;
     size_t by_tier[TD_SEVERITY_COUNT];
     struct td_dedupe *dedupe;   /* NULL with --keep-duplicates */
-    struct td_senders *senders; /* --by-sender */
+    struct td_senders *senders; /* history within the run; printed by --by-sender */
 };
 
 static void usage(FILE *f)
@@ -221,9 +223,12 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
                 break;
             continue;
         }
-        S->by_tier[v.severity]++;
-        if (S->senders)
+        if (S->senders) {
+            size_t prior = td_senders_threats(S->senders, m.sender);
+            td_verdict_apply_history(&v, prior > 1000u ? 1000u : (unsigned)prior);
             td_senders_add(S->senders, &m, v.severity, (v.labels >> TD_LABEL_THREAT) & 1);
+        }
+        S->by_tier[v.severity]++;
         if (S->json) {
             json_t *o = td_verdict_to_json(&v, m.text, m.text_len);
             if (!o) {
@@ -423,8 +428,7 @@ int td_cmd_scan(int argc, char **argv)
         return 2;
     }
     S.rows = calloc(S.top, sizeof *S.rows);
-    if (!S.rows || (!keep_dups && td_dedupe_new(0, &S.dedupe)) ||
-        (by_sender && td_senders_new(0, &S.senders))) {
+    if (!S.rows || (!keep_dups && td_dedupe_new(0, &S.dedupe)) || td_senders_new(0, &S.senders)) {
         td_cli_fail("scan", "out of memory");
         return 2;
     }
@@ -436,7 +440,7 @@ int td_cmd_scan(int argc, char **argv)
     }
     if (!S.json)
         print_table(&S);
-    if (S.senders)
+    if (by_sender)
         print_senders(&S);
     fflush(stdout);
     for (size_t i = 0; i < S.nrows; i++)

@@ -313,6 +313,12 @@ int td_senders_add(struct td_senders *s, const struct td_message *m, enum td_sev
     return TD_OK;
 }
 
+size_t td_senders_threats(const struct td_senders *s, const char *key)
+{
+    gpointer v = key ? g_hash_table_lookup(s->index, key) : NULL;
+    return v ? s->e[GPOINTER_TO_SIZE(v) - 1].threats : 0;
+}
+
 static size_t find(struct td_senders *s, size_t i)
 {
     while (s->e[i].parent != i) {

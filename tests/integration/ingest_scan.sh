@@ -90,4 +90,10 @@ check "by-sender links e-mail and X account" \
 grep -q "WORST" "$tmp/table" && grep -q "email:markhollis@gmail.com" "$tmp/table" ||
   { echo "FAIL: --by-sender table"; cat "$tmp/table"; fail=1; }
 
+# 6. sender history: the second threat from the same sender is critical
+printf 'From a@b Thu Nov  5 08:00:00 2026\nFrom: X <x@example.com>\nSubject: 1\nMessage-ID: <h1@x>\n\nI will kill you\n\nFrom a@b Thu Nov  5 08:01:00 2026\nFrom: X <X+tag@Example.com>\nSubject: 2\nMessage-ID: <h2@x>\n\nI will stab you\n' |
+  "$TD" scan --json >"$tmp/out.jsonl" 2>"$tmp/err"
+check "repeat threatener raised to critical" \
+  'by["h1@x"]["severity"] == "high" and by["h2@x"]["severity"] == "critical" and "earlier threat" in by["h2@x"]["reason"]'
+
 exit $fail

@@ -108,6 +108,11 @@ static void linking(void **state)
     /* short stems never link */
     add(s, "email", "ann@example.org", "Ann", TD_SEVERITY_NONE, 0);
     add(s, "twitter", "ann", "Ann", TD_SEVERITY_NONE, 0);
+    /* history per exact key, before linking */
+    assert_int_equal(td_senders_threats(s, "email:markhollis@gmail.com"), 1);
+    assert_int_equal(td_senders_threats(s, "twitter:@markhollis"), 1);
+    assert_int_equal(td_senders_threats(s, "twitter:@mh_1979"), 0);
+    assert_int_equal(td_senders_threats(s, "email:nobody@example.org"), 0);
     td_senders_link(s);
     struct td_sender_stat *st = NULL;
     size_t n = 0;
