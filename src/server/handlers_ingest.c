@@ -5,8 +5,8 @@
  *       application/json       {"text", "channel", "sender", "received",
  *                               "subject", "message_id", "client_key", ...}
  *                              (the desk's JSON door, td_desk_ingest_json)
- *       message/rfc822         a raw email, parsed by the ingestion
- *                              library's EML reader
+ *       message/rfc822         a raw email, parsed in memory by the
+ *                              ingestion library (td_email_parse)
  *       image/png|jpeg|tiff,   a scanned letter, OCR'd by the ingestion
  *       application/pdf        library (Tesseract)
  *     201 {"id","status":"created","severity"} | 200 duplicate |
@@ -27,14 +27,15 @@
  * desk returned from a committed transaction, so an acknowledged id is
  * durable even if the process is killed the next instant.
  *
- * Raw emails and images go through a temporary file because the readers
- * (reader.h) read files; the file is unlinked before the answer.
+ * Scans go through a temporary file because the readers (reader.h) read
+ * files; the file is unlinked before the answer.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "server/server_int.h"
+#include "threatdesk/email.h"
 #include "threatdesk/reader.h"
 
 static void count_ingested(struct td__req *r, json_t *results)
@@ -95,29 +96,24 @@ static void ingest_one_json(struct td__req *r, json_t *in)
     json_decref(out);
 }
 
-/* Raw bytes through a reader (EML, image, PDF) into one message. */
-static void ingest_one_raw(struct td__req *r, enum td_format fmt)
+/* Raw bytes into one message: an email parsed in memory by the e-mail
+ * module; a scan through the reader table (which OCRs it), via a temporary
+ * file because readers read files. */
+static int parse_raw(struct td__req *r, enum td_format fmt, struct td_message *m,
+                     struct td_error *err)
 {
-    struct td_error err;
-    struct td_message m;
-    struct td_ingest_result res;
     struct td_reader *rd = NULL;
     char path[] = "/tmp/threatdesk-upload-XXXXXX";
-    const char *idem = td__header(r, "Idempotency-Key");
     int rc;
-
-    td_error_clear(&err);
-    td_message_init(&m);
-    memset(&res, 0, sizeof res);
-    if (r->body.len == 0) {
-        td__reply_error(r, 400, NULL, -1, "request body is empty");
-        return;
+    if (fmt == TD_FORMAT_EML) {
+        struct td_email_opts eo;
+        td_email_opts_default(&eo);
+        eo.max_original = r->srv->cfg.max_body;
+        return td_email_parse(r->body.data, r->body.len, NULL, &eo, m, err);
     }
     int fd = mkstemp(path);
-    if (fd < 0) {
-        td__reply_error(r, 500, NULL, -1, "cannot create a temporary file");
-        return;
-    }
+    if (fd < 0)
+        return td_error_set(err, TD_EIO, "cannot create a temporary file");
     size_t off = 0;
     while (off < r->body.len) {
         ssize_t w = write(fd, r->body.data + off, r->body.len - off);
@@ -128,25 +124,44 @@ static void ingest_one_raw(struct td__req *r, enum td_format fmt)
     close(fd);
     if (off != r->body.len) {
         unlink(path);
-        td__reply_error(r, 500, NULL, -1, "cannot write a temporary file");
-        return;
+        return td_error_set(err, TD_EIO, "cannot write a temporary file");
     }
     struct td_reader_opts ro = {0};
     ro.format = fmt;
     ro.max_record = r->srv->cfg.max_body;
-    rc = td_reader_open(path, &ro, &rd, &err);
+    rc = td_reader_open(path, &ro, &rd, err);
     if (rc == TD_OK)
-        rc = td_reader_next(rd, &m, &err);
+        rc = td_reader_next(rd, m, err);
     td_reader_close(rd);
     unlink(path);
+    /* The reader's file name is our temporary file: not the client's
+     * business. */
+    if (err)
+        err->file[0] = '\0';
+    return rc;
+}
+
+static void ingest_one_raw(struct td__req *r, enum td_format fmt)
+{
+    struct td_error err;
+    struct td_message m;
+    struct td_ingest_result res;
+    const char *idem = td__header(r, "Idempotency-Key");
+    int rc;
+
+    td_error_clear(&err);
+    td_message_init(&m);
+    memset(&res, 0, sizeof res);
+    if (r->body.len == 0) {
+        td__reply_error(r, 400, NULL, -1, "request body is empty");
+        return;
+    }
+    rc = parse_raw(r, fmt, &m, &err);
     if (rc == TD_EOF) {
         td__reply_error(r, 400, NULL, -1, "no message found in the body");
         goto out;
     }
     if (rc != TD_OK) {
-        /* The reader's file name is our temporary file: not the client's
-         * business. */
-        err.file[0] = '\0';
         td__reply_td_error(r, rc, &err);
         goto out;
     }
