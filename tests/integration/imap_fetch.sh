@@ -24,7 +24,7 @@ check() { if eval "$2"; then ok; else bad "$1"; fi; }
 
 user=caseworker
 password="pw-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
-if ! port=$(bash "$helper" start "$srv" "$user" "$password"); then
+if ! port=$(TD_DOVECOT_OWNER=$$ bash "$helper" start "$srv" "$user" "$password"); then
   echo "FAIL: dovecot did not start"
   exit 1
 fi

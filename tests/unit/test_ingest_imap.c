@@ -136,7 +136,8 @@ static int setup(void **state_)
     memcpy(password, "pw-", 3);
     sodium_bin2hex(password + 3, sizeof password - 3, rnd, sizeof rnd);
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "bash %s start %s %s %s", HELPER, dir, USER, password);
+    snprintf(cmd, sizeof cmd, "TD_DOVECOT_OWNER=%d bash %s start %s %s %s", (int)getpid(), HELPER,
+             dir, USER, password);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;

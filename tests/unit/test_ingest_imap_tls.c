@@ -52,7 +52,8 @@ static int on_message(void *ud, const struct td_imap_msg *m, struct td_error *er
 static int start(const char *d, const char *tls, int *p1, int *p2)
 {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "bash %s start %s %s %s %s", HELPER, d, USER, password, tls);
+    snprintf(cmd, sizeof cmd, "TD_DOVECOT_OWNER=%d bash %s start %s %s %s %s", (int)getpid(),
+             HELPER, d, USER, password, tls);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
