@@ -3,7 +3,8 @@
 # with SIGKILL in the middle of batch ingest.
 #
 # A client posts batches of 20 messages (unique client keys) in a loop and
-# keeps every answer.  After a moment the server gets SIGKILL, mid-stream.
+# keeps every answer.  Once three batches are acknowledged, the server gets
+# SIGKILL at a random moment of the stream.
 # It is restarted on the same store, and every message id that was
 # acknowledged (a 200 answer, status created) must be there with its text;
 # re-sending an acknowledged batch must answer "duplicate" for all of it.
@@ -39,7 +40,13 @@ PY
 }
 client &
 cpid=$!
-sleep 3
+# Kill once a few batches are acknowledged (however slow the machine), while
+# the client is in the middle of the next one.
+for _ in $(seq 1 600); do
+  [ "$(grep -l 200 "$tmp"/acks/code-* 2>/dev/null | wc -l)" -ge 3 ] && break
+  sleep 0.1
+done
+sleep 0.$((RANDOM % 10))
 kill -KILL "$srv_pid"
 wait "$srv_pid" 2>/dev/null
 srv_pid=
