@@ -41,25 +41,43 @@ void td_dedupe_free(struct td_dedupe *d)
  * space, no leading/trailing space.  Invalid UTF-8 is hashed as bytes. */
 static void feed_text(XXH3_state_t *st, const char *text, size_t len)
 {
+    int ascii = 1;
+    for (size_t i = 0; i < len && ascii; i++)
+        ascii = (unsigned char)text[i] < 0x80;
     utf8proc_uint8_t *f = NULL;
-    utf8proc_ssize_t fl = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &f,
-                                       UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE |
-                                           UTF8PROC_CASEFOLD | UTF8PROC_IGNORE);
-    const unsigned char *s = fl >= 0 ? f : (const unsigned char *)text;
-    size_t n = fl >= 0 ? (size_t)fl : len;
-    int pending = 0, started = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
+    utf8proc_ssize_t fl;
+    if (ascii) { /* NFKC case folding of ASCII is lower-casing: skip utf8proc */
+        if (!(f = malloc(len + 1))) {
+            XXH3_128bits_update(st, text, len);
+            return;
+        }
+        for (size_t i = 0; i < len; i++)
+            f[i] = (utf8proc_uint8_t)g_ascii_tolower(text[i]);
+        fl = (utf8proc_ssize_t)len;
+    } else {
+        fl = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &f,
+                          UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
+                              UTF8PROC_IGNORE);
+    }
+    if (fl < 0) {
+        XXH3_128bits_update(st, text, len);
+        return;
+    }
+    /* collapse white space in place, then hash once */
+    size_t o = 0;
+    int pending = 0;
+    for (utf8proc_ssize_t i = 0; i < fl; i++) {
+        unsigned char c = f[i];
         if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v') {
-            pending = started;
+            pending = o > 0;
             continue;
         }
         if (pending)
-            XXH3_128bits_update(st, " ", 1);
+            f[o++] = ' ';
         pending = 0;
-        started = 1;
-        XXH3_128bits_update(st, &s[i], 1);
+        f[o++] = c;
     }
+    XXH3_128bits_update(st, f, o);
     free(f);
 }
 
