@@ -79,8 +79,9 @@ int td_mbox_next(struct td_mbox *mb, struct td_message *m, struct td_error *err)
 void td_mbox_close(struct td_mbox *mb);
 
 /*
- * Maildir: the files of <dir>/new and <dir>/cur, in name order (Maildir
- * names start with the delivery time, so this is arrival order).
+ * Maildir: the files of <dir>/new and <dir>/cur and of its Maildir++
+ * folders (<dir>/.Name/new, cur), in file-name order (Maildir names start
+ * with the delivery time, so this is arrival order).
  */
 struct td_maildir;
 /* *out is yours: td_maildir_close().  TD_ENOTFOUND when dir has neither

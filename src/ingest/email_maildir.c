@@ -1,6 +1,7 @@
 /*
  * email_maildir.c - walk a Maildir folder: the files of new/ and cur/
- * (tmp/ holds deliveries in progress and is left alone), each one message.
+ * (tmp/ holds deliveries in progress and is left alone), each one message,
+ * and those of its Maildir++ sub-folders (.Name/new, .Name/cur).
  *
  * Names are collected once and sorted: Maildir names begin with the
  * delivery time in seconds, so name order is arrival order, and the same
@@ -88,6 +89,26 @@ int td_maildir_open(const char *dir, const struct td_email_opts *opts, struct td
         td_email_opts_default(&md->o);
     int found = 0, rc;
     if ((rc = add_dir(md, dir, "new", &found, err)) || (rc = add_dir(md, dir, "cur", &found, err)))
+        goto fail;
+    /* Maildir++ folders: ".Name" (".Parent.Child" - flat, one level) */
+    DIR *d = found ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != '.' || !strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char sub[600];
+        int sub_found = 0;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/new", e->d_name) >= sizeof sub)
+            continue;
+        if ((rc = add_dir(md, dir, sub, &sub_found, err)))
+            break;
+        snprintf(sub, sizeof sub, "%s/cur", e->d_name);
+        if ((rc = add_dir(md, dir, sub, &sub_found, err)))
+            break;
+    }
+    if (d)
+        closedir(d);
+    if (rc)
         goto fail;
     if (!found) {
         td_error_at(err, dir, 0, 0);

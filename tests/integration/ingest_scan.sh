@@ -32,8 +32,8 @@ rc=$?
 grep -q "20_not_email.eml" "$tmp/err" || { echo "FAIL: no error line for the junk file"; fail=1; }
 check "junk file is one error record" \
   'sum(1 for r in recs if "error" in r and r["error"]["code"] == "TD_EPARSE") == 1'
-check "every good e-mail analysed (17 eml + 2 mbox + 3 maildir)" \
-  'sum(1 for r in recs if "severity" in r) == 22'
+check "every good e-mail analysed (17 eml + 2 mbox + 4 maildir)" \
+  'sum(1 for r in recs if "severity" in r) == 23'
 check "death threat in plain e-mail is a high/critical threat" \
   '"threat" in by["01.plain@example.net"]["predicted"] and by["01.plain@example.net"]["severity"] in ("high", "critical")'
 check "forwarded threat analysed" \

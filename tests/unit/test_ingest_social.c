@@ -285,7 +285,6 @@ static void verdicts(void **state)
         size_t record;
         int threat;
     } cases[] = {
-        /* threats first (see test_ingest_email.c on analyser.c's qsort) */
         {"twitter_v2_mentions.json", 0, 1},
         {"twitter_archive_tweets.js", 0, 1},
         {"bluesky_thread.json", 1, 1},
