@@ -465,6 +465,14 @@ static int fill(struct ectx *c, GMimeMessage *msg, const char *source, struct td
     GDateTime *date = g_mime_message_get_date(msg);
     if (date)
         m->time = (int64_t)g_date_time_to_unix(date);
+    const char *irt = g_mime_object_get_header(GMIME_OBJECT(msg), "In-Reply-To");
+    if (irt) {
+        char *id = g_mime_utils_decode_message_id(irt);
+        rc = id ? td_message_set(&m->reply_to, id, (size_t)-1) : TD_OK;
+        g_free(id);
+        if (rc)
+            goto oom;
+    }
     const char *mid = g_mime_message_get_message_id(msg);
     if (mid && *mid && td_message_set(&m->message_id, mid, (size_t)-1))
         goto oom;

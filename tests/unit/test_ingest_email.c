@@ -80,6 +80,7 @@ static void plain_utf8(void **state)
     has(m.to, "jane.doe.mp@parliament.example");
     assert_int_equal(m.time, 1793697300); /* 2026-11-03 09:15:00 UTC */
     assert_null(m.warning);
+    assert_null(m.reply_to);
     td_message_release(&m);
 }
 
@@ -264,6 +265,7 @@ static void outlook(void **state)
     assert_string_equal(m.text, "Thanks, I will come to Friday's surgery.");
     assert_string_equal(m.sender_name, "Smith, John");
     assert_string_equal(m.sender, "email:john.smith@example.co.uk");
+    assert_string_equal(m.reply_to, "parking.1@parliament.example");
     td_message_release(&m);
 }
 
