@@ -1190,7 +1190,8 @@ static void resolve(const struct td_grammar *g, const char *text, struct td_gram
         if (r->hits[i].strength >= 0)
             r->hits[o++] = r->hits[i];
     r->nhits = o;
-    qsort(r->hits, r->nhits, sizeof *r->hits, hit_cmp);
+    if (r->nhits > 1) /* hits may still be NULL: qsort wants a valid base */
+        qsort(r->hits, r->nhits, sizeof *r->hits, hit_cmp);
     /* the same rule name over the same span twice (two lines of one rule,
      * e.g. threat.direct with {harm} and with {harm_full}) is one hit */
     o = 0;

@@ -231,6 +231,10 @@ static void test_hits_and_ranges(void **state)
     td_grammar_result_init(&r);
     struct td_error err;
 
+    /* a fresh result and a text with no trigger word: no hit array yet */
+    const char *first = "thank you for the lovely flowers";
+    assert_int_equal(td_grammar_match(g, first, strlen(first), &r, &err), TD_OK);
+    assert_int_equal(r.nhits, 0);
     const char *t = "hello mp. i will kill you tonight.";
     assert_int_equal(td_grammar_match(g, t, strlen(t), &r, &err), TD_OK);
     const struct td_grammar_hit *h = find_hit(&r, "threat.direct");
