@@ -9,6 +9,9 @@
 #                engine alone, so the difference is the cost of ingestion.
 #   baseline     Python's mailbox + email (policy.default, get_body) reading
 #                the same file into text - parsing only, no analysis.
+#   big          one message with a BIG_MB (default 200) MB attachment then
+#                a small one: the attachment is hashed streaming, so peak RSS
+#                stays near the figure of the runs above.
 # Figures: messages/s, MB/s of input, peak RSS (memory must not grow with N).
 # Usage: bench/bench_mbox.sh [threatdesk-binary] [N]
 set -euo pipefail
@@ -76,3 +79,32 @@ print(f"{'python mailbox+email (parse only)':<34} {dt:8.2f} s {n/dt:10.0f} msg/s
 PY
 run "threatdesk scan --lines (analysis)" "$B" "$(stat -c %s "$work/bodies.txt")" \
   "$td" scan --json --lines "$work/bodies.txt"
+
+# a huge attachment: memory must stay bounded
+big="$work/big.mbox"
+python3 - "$big" "${BIG_MB:-200}" <<'PY'
+import sys
+path, mb = sys.argv[1], int(sys.argv[2])
+line = b"A" * 76 + b"\n"  # 57 zero bytes per line
+with open(path, "wb") as f:
+    f.write(b"From x@example.com Thu Nov  5 08:00:00 2026\nFrom: Big <big@example.com>\n"
+            b"Subject: big\nMessage-ID: <big@example.com>\nMIME-Version: 1.0\n"
+            b"Content-Type: multipart/mixed; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n"
+            b"see attached\n--B\nContent-Type: application/octet-stream\n"
+            b"Content-Disposition: attachment; filename=\"big.bin\"\n"
+            b"Content-Transfer-Encoding: base64\n\n")
+    chunk = line * 10000
+    for _ in range(mb * 1000000 // (57 * 10000)):
+        f.write(chunk)
+    f.write(b"\n--B--\n\nFrom y@example.com Thu Nov  5 08:01:00 2026\nFrom: Next <n@example.com>\n"
+            b"Subject: next\n\nstill read\n")
+PY
+/usr/bin/time -f "%e %M" -o "$work/time" "$td" scan --json "$big" >"$work/out" 2>"$work/err" || true
+read -r secs rss < <(tail -n 1 "$work/time")
+warn=$(python3 -c "import json; r=json.loads(open('$work/out').readline()); print(r.get('warning',''))")
+python3 - "$secs" "$rss" "$(stat -c %s "$big")" "$(grep -c '"severity"' "$work/out")" <<'PY'
+import sys
+secs, rss, b, n = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print(f"{'big attachment (' + str(round(b/1e6)) + ' MB mbox)':<34} {secs:8.2f} s {b/1e6/secs:10.1f} MB/s  peak RSS {rss/1024:7.1f} MB  messages {n}")
+PY
+echo "   first message: $warn"
