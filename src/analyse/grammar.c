@@ -63,8 +63,9 @@
 #define MAX_TRIGGER_WORDS 16384      /* distinct trigger words */
 #define MAX_TRIGGER_GROUPS 4         /* "a+b,c+d,..." in a rule's trigger field */
 #define TOKEN_MAX 48                 /* longer words cannot be trigger words */
-#define MAX_HITS 4096 /* hits kept per text (resolve is quadratic in them); the rest are dropped   \
-                       */
+/* hits kept per text; the rest are dropped (resolve() is quadratic in them,
+ * and an explanation needs no more) */
+#define MAX_HITS 4096
 #define MATCH_LIMIT 2000000u /* PCRE2 backtracking limit per match */
 #define DEPTH_LIMIT 100000u  /* PCRE2 depth (backtracking memory) limit */
 #define JIT_STACK_MAX (1024u * 1024)
