@@ -1,0 +1,182 @@
+/*
+ * test_desk_ingest.c - ingest through the real analyser: the JSON door
+ * refuses bad records one by one (with index, field and reason) and keeps
+ * the rest; what is stored is exactly what td_analyse says about the text;
+ * idempotency by client key and Message-ID; a caller's analysis context
+ * gives the same result as the desk's own.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "unit/desk_fixture.h"
+
+struct world {
+    struct fx f;
+    struct td_actor cw;
+    struct td_analysis_ctx *ctx;
+};
+
+static int setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    struct td_error err;
+    td_error_clear(&err);
+    fx_open(&w->f);
+    /* reopen the desk with the shipped analyser */
+    td_desk_close(w->f.d);
+    if (td_analyser_open(NULL, NULL, &w->f.a, &err) != TD_OK)
+        fx_fail("analyser", &err);
+    fx_open_desk(&w->f);
+    assert_int_equal(td_analysis_ctx_new(w->f.a, &w->ctx), TD_OK);
+    fx_actor(&w->f, "office-a", "cw", TD_ROLE_CASEWORKER, &w->cw);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct world *w = *state;
+    td_analysis_ctx_free(w->ctx);
+    fx_close(&w->f);
+    free(w);
+    return 0;
+}
+
+static json_t *result(json_t *out, size_t i)
+{
+    return json_array_get(json_object_get(out, "results"), i);
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void test_batch_refuses_bad_records_one_by_one(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    json_t *out = NULL;
+    td_error_clear(&err);
+    json_t *in = json_loads(
+        "{\"messages\": ["
+        " {\"text\": \"I will find where you live and burn it down\", \"sender\": \"email:a@x\","
+        "  \"channel\": \"email\", \"client_key\": \"c1\", \"received\": \"2026-11-28T09:00:00Z\"},"
+        " {\"sender\": \"email:b@x\"},"
+        " {\"text\": \"fine\", \"recieved\": 5},"
+        " {\"text\": \"thank you for your help with my housing case\", \"message_id\": \"<m2@x>\"},"
+        " 42,"
+        " {\"text\": \"later\", \"received\": \"last tuesday\"},"
+        " {\"text\": \"I will find where you live and burn it down\", \"client_key\": \"c1\"}"
+        "]}",
+        0, NULL);
+    assert_non_null(in);
+    assert_int_equal(td_desk_ingest_json(w->f.d, &w->cw, w->ctx, in, &out, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(out, "accepted")), 2);
+    assert_int_equal(json_integer_value(json_object_get(out, "duplicates")), 1);
+    assert_int_equal(json_integer_value(json_object_get(out, "refused")), 4);
+    assert_string_equal(str(result(out, 0), "status"), "created");
+    assert_string_equal(str(result(out, 1), "status"), "refused");
+    assert_string_equal(str(result(out, 1), "field"), "text");
+    assert_string_equal(str(result(out, 2), "field"), "recieved"); /* typo named */
+    assert_string_equal(str(result(out, 3), "status"), "created");
+    assert_string_equal(str(result(out, 4), "status"), "refused");
+    assert_string_equal(str(result(out, 5), "field"), "received");
+    assert_string_equal(str(result(out, 6), "status"), "duplicate");
+    assert_int_equal(json_integer_value(json_object_get(result(out, 6), "id")),
+                     json_integer_value(json_object_get(result(out, 0), "id")));
+    assert_int_equal(json_integer_value(json_object_get(result(out, 4), "index")), 4);
+    int64_t id0 = json_integer_value(json_object_get(result(out, 0), "id"));
+    json_decref(out);
+
+    /* the same batch again: nothing new, all good records are duplicates */
+    assert_int_equal(td_desk_ingest_json(w->f.d, &w->cw, NULL, in, &out, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(out, "accepted")), 0);
+    assert_int_equal(json_integer_value(json_object_get(out, "duplicates")), 3);
+    json_decref(out);
+    json_decref(in);
+
+    /* stored: the message, with the received time given */
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, id0, &out, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(out, "received")), 1795856400);
+    assert_string_equal(str(out, "channel"), "email");
+    json_decref(out);
+    assert_int_equal(td_desk_queue(w->f.d, &w->cw, NULL, &out, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 2);
+    json_decref(out);
+
+    /* not an object or array */
+    json_t *bad = json_string("hello");
+    assert_int_equal(td_desk_ingest_json(w->f.d, &w->cw, NULL, bad, &out, &err), TD_EINVAL);
+    json_decref(bad);
+}
+
+/* What the desk stores is what the analyser says, with or without the
+ * caller's own context.  (No sender, so no history can change the tier.) */
+static void test_stored_verdict_is_the_analysers(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_verdict v;
+    struct td_message m;
+    struct td_ingest_result r1, r2;
+    json_t *o = NULL;
+    static const char *const texts[] = {
+        "you will be smashed and killed within days",
+        "we'll smash the Tories at the ballot box on Thursday",
+        "you lying traitor scum",
+    };
+    td_error_clear(&err);
+    td_verdict_init(&v);
+    for (size_t i = 0; i < 3; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%zu", i);
+        assert_int_equal(td_analyse(w->ctx, texts[i], strlen(texts[i]), &v, &err), TD_OK);
+        td_message_init(&m);
+        td_message_set(&m.text, texts[i], (size_t)-1);
+        m.text_len = strlen(texts[i]);
+        assert_int_equal(td_desk_ingest(w->f.d, &w->cw, NULL, &m, NULL, &r1, &err), TD_OK);
+        assert_int_equal(r1.severity, v.severity);
+        assert_int_equal(td_desk_message_get(w->f.d, &w->cw, r1.id, &o, &err), TD_OK);
+        assert_string_equal(str(o, "severity"), td_severity_name(v.severity));
+        assert_string_equal(str(o, "model"), td_analyser_model_version(w->f.a));
+        assert_int_equal(json_array_size(json_object_get(o, "spans")), v.nspans);
+        double p = json_number_value(
+            json_object_get(json_object_get(o, "labels"), td_label_name(TD_LABEL_THREAT)));
+        assert_true(p > v.prob[TD_LABEL_THREAT] - 0.001 && p < v.prob[TD_LABEL_THREAT] + 0.001);
+        json_decref(o);
+        /* the caller's context, under a key: a new message, the same verdict */
+        assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, key, &r2, &err), TD_OK);
+        assert_int_not_equal(r2.id, r1.id);
+        assert_int_equal(r2.duplicate, 0);
+        assert_int_equal(r2.severity, r1.severity);
+        td_message_release(&m);
+    }
+    /* a key already used answers with its message, whatever the text */
+    td_message_init(&m);
+    td_message_set(&m.text, "something else entirely", (size_t)-1);
+    m.text_len = strlen(m.text);
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, "k0", &r1, &err), TD_OK);
+    assert_int_equal(r1.duplicate, 1);
+    /* and the Message-ID serves as the key when no client key is given */
+    td_message_set(&m.message_id, "<abc@example.org>", (size_t)-1);
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r1, &err), TD_OK);
+    assert_int_equal(r1.duplicate, 0);
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r2, &err), TD_OK);
+    assert_int_equal(r2.duplicate, 1);
+    assert_int_equal(r2.id, r1.id);
+    td_message_release(&m);
+    td_verdict_release(&v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_batch_refuses_bad_records_one_by_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stored_verdict_is_the_analysers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
