@@ -245,6 +245,8 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
                 json_object_set_new(out, "sender", json_string(m.sender));
             if (m.warning)
                 json_object_set_new(out, "warning", json_string(m.warning));
+            if (m.ocr_confidence >= 0)
+                json_object_set_new(out, "ocr_confidence", json_real(m.ocr_confidence));
             json_object_update(out, o);
             json_decref(o);
             json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
