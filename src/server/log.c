@@ -6,10 +6,10 @@
  *    "status":201,"duration_ms":3.2,"office":1,"user":4}
  *
  * What is NEVER logged: message text, request bodies, query strings (they
- * carry API keys), tokens or passwords.  The path is logged because ids are
- * not personal data; a log shipped to a third party must not leak what a
- * constituent wrote.  Lines are built with jansson and written under a lock
- * so concurrent requests never interleave half-lines.
+ * carry API keys and sender filters), sender keys, tokens or passwords.  The path is logged because
+ * ids are not personal data; a log shipped to a third party must not leak what a constituent wrote.
+ * Lines are built with jansson and written under a lock so concurrent requests never interleave
+ * half-lines.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +75,14 @@ void td__log_request(struct td_server *s, const struct td__req *r, uint64_t dura
     json_object_set_new(o, "level", json_string(level_names[level]));
     json_object_set_new(o, "request_id", json_string(r->id));
     json_object_set_new(o, "method", json_string(r->method ? r->method : ""));
-    /* The path without the query string: keys travel in ?key=. */
-    json_object_set_new(o, "path", json_string(r->path ? r->path : ""));
+    /* The path without the query string (keys travel in ?key=).  A sender
+     * key in the path is an e-mail address or a handle - personal data -
+     * so those routes log their pattern instead. */
+    const char *path = r->path ? r->path : "";
+    if (r->route && strstr(r->route->pattern, "{key}"))
+        path = r->route->pattern;
+    json_t *p = json_string(path);
+    json_object_set_new(o, "path", p ? p : json_string("(not UTF-8)"));
     if (r->route)
         json_object_set_new(o, "route", json_string(r->route->pattern));
     json_object_set_new(o, "status", json_integer(r->status));
