@@ -347,6 +347,21 @@ enum td_format td_social_detect(const unsigned char *h, size_t n)
     return TD_FORMAT_AUTO;
 }
 
+/* The formats' wire names, here so that social.c stands alone (fuzzing). */
+static const char *platform(enum td_format f)
+{
+    switch (f) {
+    case TD_FORMAT_TWITTER:
+        return "twitter";
+    case TD_FORMAT_BLUESKY:
+        return "bluesky";
+    case TD_FORMAT_FACEBOOK:
+        return "facebook";
+    default:
+        return "other";
+    }
+}
+
 /* ---- open / next / close ---------------------------------------------------------------- */
 
 int td_social_open(const char *bytes, size_t len, enum td_format fmt, const char *source,
@@ -411,8 +426,8 @@ int td_social_open(const char *bytes, size_t len, enum td_format fmt, const char
         }
         if (fmt != TD_FORMAT_AUTO && f != fmt) {
             td_error_at(err, s->source, 0, off);
-            rc = td_error_set(err, TD_EFORMAT, "expected %s JSON, found %s", td_format_name(fmt),
-                              td_format_name(f));
+            rc = td_error_set(err, TD_EFORMAT, "expected %s JSON, found %s", platform(fmt),
+                              platform(f));
             goto fail;
         }
         seen = f;
