@@ -338,6 +338,8 @@ static void csv_row_cb(int term, void *ud)
         }
         goto done;
     }
+    if (s->text_col < 0)
+        goto done; /* no text column: csv_fill reports it and stops */
     if (s->too_many) {
         csv_error_item(s, TD_ETOOBIG, NULL, "more than 4096 fields");
         goto done;

@@ -151,6 +151,12 @@ static void test_csv_missing_text_column_is_fatal(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(out[0].rc, TD_EPARSE);
     assert_string_equal(out[0].field, "text");
+    /* found by fuzz_reader: CR-terminated rows reach the row callback in
+     * the same parse call as the header that lacks the column */
+    const char *cr = "id\rhello\rworld\r";
+    n = read_all(cr, strlen(cr), &o, out, 4);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].rc, TD_EPARSE);
 }
 
 static void test_csv_unterminated_quote_at_end(void **state)
