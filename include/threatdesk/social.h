@@ -75,7 +75,8 @@ struct td_social;
 int td_social_open(const char *bytes, size_t len, enum td_format fmt, const char *source,
                    struct td_social **out, struct td_error *err);
 /* Next message: TD_OK, TD_EOF, or a per-record error (a record without
- * text, say); call again to go on. */
+ * text, say); call again to go on.  An invalid document after valid ones
+ * is reported (TD_EPARSE, located) once, after their records. */
 int td_social_next(struct td_social *s, struct td_message *m, struct td_error *err);
 /* The platform read (after detection). */
 enum td_format td_social_format(const struct td_social *s);

@@ -47,6 +47,8 @@ struct td_social {
     size_t n, cap, next;
     enum td_format format;
     char *source;
+    struct td_error pending; /* a bad document after good ones: reported at the end */
+    int has_pending;
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -388,19 +390,30 @@ int td_social_open(const char *bytes, size_t len, enum td_format fmt, const char
         off = (size_t)(eq - bytes) + 1;
     }
     enum td_format seen = TD_FORMAT_AUTO;
+    size_t base_line = 0, counted = 0;
     while (off < len) {
         while (off < len && (bytes[off] == ' ' || bytes[off] == '\n' || bytes[off] == '\r' ||
                              bytes[off] == '\t' || bytes[off] == ';'))
             off++;
         if (off >= len)
             break;
+        /* jansson counts lines from the document's start; errors want the file's */
+        for (; counted < off; counted++)
+            base_line += bytes[counted] == '\n';
         json_error_t jerr;
         json_t *doc = json_loadb(bytes + off, len - off, JSON_DISABLE_EOF_CHECK, &jerr);
         if (!doc) {
-            td_error_at(err, s->source, (size_t)jerr.line, off + (size_t)jerr.position);
+            td_error_at(err, s->source, base_line + (size_t)jerr.line, off + (size_t)jerr.position);
             rc = td_error_set(err, TD_EPARSE, "invalid JSON: %s", jerr.text);
-            if (s->nroots)
-                break; /* keep the documents read so far; the error is reported */
+            if (s->nroots) {
+                /* keep the documents read so far; next() reports this after them */
+                td_error_clear(&s->pending);
+                td_error_at(&s->pending, s->source, base_line + (size_t)jerr.line,
+                            off + (size_t)jerr.position);
+                td_error_set(&s->pending, TD_EPARSE, "invalid JSON: %s", jerr.text);
+                s->has_pending = 1;
+                break;
+            }
             goto fail;
         }
         off += (size_t)jerr.position;
@@ -415,7 +428,7 @@ int td_social_open(const char *bytes, size_t len, enum td_format fmt, const char
         enum td_format f = TD_FORMAT_AUTO;
         int frc = flatten(s, doc, &f);
         if (frc == TD_EFORMAT) {
-            td_error_at(err, s->source, (size_t)jerr.line, off);
+            td_error_at(err, s->source, base_line + 1, off);
             rc = td_error_set(err, TD_EFORMAT,
                               "JSON is not a Twitter, Bluesky, Facebook or Instagram shape");
             goto fail;
@@ -439,7 +452,8 @@ int td_social_open(const char *bytes, size_t len, enum td_format fmt, const char
     }
     s->format = seen;
     *out = s;
-    /* a bad trailing document is reported but the rest is readable */
+    if (err)
+        td_error_clear(err);
     return TD_OK;
 fail:
     td_social_close(s);
@@ -652,8 +666,14 @@ static int instagram(struct item *it, struct td_message *m, size_t idx)
 int td_social_next(struct td_social *s, struct td_message *m, struct td_error *err)
 {
     td_message_release(m);
-    if (s->next >= s->n)
-        return TD_EOF;
+    if (s->next >= s->n) {
+        if (!s->has_pending)
+            return TD_EOF;
+        s->has_pending = 0;
+        if (err)
+            *err = s->pending;
+        return s->pending.code;
+    }
     size_t idx = s->next++;
     struct item *it = &s->items[idx];
     const char *channel = "twitter";

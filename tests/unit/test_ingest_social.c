@@ -246,6 +246,22 @@ static void detection_and_hostile(void **state)
                      TD_EPARSE);
     has(err.message, "invalid JSON");
     assert_string_equal(err.file, "b.json");
+    /* a good page then a broken one: the good records, then the error */
+    const char *pages = "{\"data\":[{\"id\":\"1\",\"author_id\":\"2\",\"text\":\"hi\"}]}\n"
+                        "{\"data\": [oops\n";
+    td_error_clear(&err);
+    assert_int_equal(td_social_open(pages, strlen(pages), TD_FORMAT_AUTO, "p.json", &s, &err),
+                     TD_OK);
+    struct td_message m;
+    td_message_init(&m);
+    assert_int_equal(td_social_next(s, &m, &err), TD_OK);
+    assert_string_equal(m.text, "hi");
+    assert_int_equal(td_social_next(s, &m, &err), TD_EPARSE);
+    has(err.message, "invalid JSON");
+    assert_int_equal(err.line, 2);
+    assert_int_equal(td_social_next(s, &m, &err), TD_EOF);
+    td_message_release(&m);
+    td_social_close(s);
     /* a shape that is no platform's */
     const char *other = "{\"kind\": 1}";
     td_error_clear(&err);
