@@ -343,8 +343,11 @@ enum td_format td_social_detect(const unsigned char *h, size_t n)
         return TD_FORMAT_FACEBOOK;
     if (head_has(h, n, "\"app.bsky.feed.post\"") || head_has(h, n, "\"at://did:"))
         return TD_FORMAT_BLUESKY;
-    if (head_has(h, n, "\"author_id\"") || head_has(h, n, "\"edit_history_tweet_ids\"") ||
-        head_has(h, n, "\"full_text\"") || head_has(h, n, "\"id_str\""))
+    /* Generic JSON Lines may well have an "author_id" or "id_str" column:
+     * claim Twitter only on pairs of fields the platform always writes. */
+    if (head_has(h, n, "\"edit_history_tweet_ids\"") ||
+        (head_has(h, n, "\"author_id\"") && head_has(h, n, "\"includes\"")) ||
+        (head_has(h, n, "\"full_text\"") && head_has(h, n, "\"id_str\"")))
         return TD_FORMAT_TWITTER;
     return TD_FORMAT_AUTO;
 }

@@ -224,7 +224,8 @@ static void times(void **state)
 
 static void detection_and_hostile(void **state)
 {
-    const char *v2 = "{\"data\":[{\"author_id\":\"1\",\"id\":\"2\",\"text\":\"x\"}]}";
+    const char *v2 = "{\"data\":[{\"author_id\":\"1\",\"edit_history_tweet_ids\":[\"2\"],"
+                     "\"id\":\"2\",\"text\":\"x\"}]}";
     assert_int_equal(td_social_detect((const unsigned char *)v2, strlen(v2)), TD_FORMAT_TWITTER);
     assert_int_equal(td_format_detect("x.txt", (const unsigned char *)v2, strlen(v2)),
                      TD_FORMAT_TWITTER);
@@ -232,6 +233,10 @@ static void detection_and_hostile(void **state)
     assert_int_equal(td_social_detect((const unsigned char *)js, strlen(js)), TD_FORMAT_TWITTER);
     const char *bs = "{\"feed\":[{\"post\":{\"uri\":\"at://did:plc:x/app.bsky.feed.post/1\"";
     assert_int_equal(td_social_detect((const unsigned char *)bs, strlen(bs)), TD_FORMAT_BLUESKY);
+    /* a generic record with an author_id column stays JSON Lines */
+    const char *generic = "{\"id\": 1, \"author_id\": 7, \"text\": \"hello\"}";
+    assert_int_equal(td_social_detect((const unsigned char *)generic, strlen(generic)),
+                     TD_FORMAT_AUTO);
     const char *plain = "{\"id\": 1, \"text\": \"hello\"}";
     assert_int_equal(td_social_detect((const unsigned char *)plain, strlen(plain)), TD_FORMAT_AUTO);
     assert_int_equal(td_format_detect("a.jsonl", (const unsigned char *)plain, strlen(plain)),
