@@ -2,7 +2,8 @@
  * fuzz_email.c - libFuzzer driver for td_email_parse (GMime + our MIME
  * walk, charset handling, HTML to text, quote stripping).  Build and run:
  *     bash tests/fuzz/run.sh email [seconds]
- * The seed corpus is tests/fixtures/email.
+ * (seeded with tests/fixtures/email), or with the others, unseeded, by
+ * scripts/fuzz.sh (cmake -DTD_FUZZ=ON).
  */
 #include <stddef.h>
 #include <stdint.h>

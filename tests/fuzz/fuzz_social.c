@@ -2,7 +2,8 @@
  * fuzz_social.c - libFuzzer driver for the platform JSON readers
  * (td_social_open / td_social_next) and format detection.  Build and run:
  *     bash tests/fuzz/run.sh social [seconds]
- * The seed corpus is tests/fixtures/social.
+ * (seeded with tests/fixtures/social), or with the others, unseeded, by
+ * scripts/fuzz.sh (cmake -DTD_FUZZ=ON).
  */
 #include <stddef.h>
 #include <stdint.h>
