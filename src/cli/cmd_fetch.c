@@ -33,30 +33,17 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/triage_table.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/email.h"
 #include "threatdesk/imap.h"
 #include "threatdesk/message.h"
 
-#define EXCERPT_BYTES 72
-
-struct row {
-    int severity;
-    float prob;
-    size_t seq;
-    char *id;
-    char *excerpt;
-    char *reason;
-    char label[24];
-};
-
 struct fetch {
     struct td_analyser *an;
     struct td_analysis_ctx *ctx;
     int json;
-    size_t top;
-    struct row *rows;
-    size_t nrows;
+    struct td_triage_table table;
     size_t seen, failed;
     size_t by_tier[TD_SEVERITY_COUNT];
 };
@@ -206,116 +193,16 @@ static int make_parents(const char *path)
 
 /* ---- output (the shape `scan` prints) ----------------------------------------------- */
 
-static char *one_line(const char *s, size_t len, size_t start, size_t max)
-{
-    if (start > len)
-        start = len;
-    size_t from = start > max / 3 ? start - max / 3 : 0;
-    while (from > 0 && from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
-        from--;
-    size_t to = from + max < len ? from + max : len;
-    while (to < len && to > from && ((unsigned char)s[to] & 0xC0) == 0x80)
-        to--;
-    char *out = malloc(to - from + 8);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    if (from > 0)
-        o += (size_t)snprintf(out, 8, "...");
-    int space = 0;
-    for (size_t i = from; i < to; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch < 0x20 || ch == 0x7f) {
-            if (!space && o)
-                out[o++] = ' ';
-            space = 1;
-            continue;
-        }
-        if (ch == ' ' && space)
-            continue;
-        space = ch == ' ';
-        out[o++] = (char)ch;
-    }
-    if (to < len)
-        o += (size_t)snprintf(out + o, 4, "...");
-    out[o] = '\0';
-    return out;
-}
-
-static void row_free(struct row *r)
-{
-    free(r->id);
-    free(r->excerpt);
-    free(r->reason);
-}
-
-static int ranks_above(const struct row *a, const struct row *b)
-{
-    if (a->severity != b->severity)
-        return a->severity > b->severity;
-    if (a->prob != b->prob)
-        return a->prob > b->prob;
-    return a->seq < b->seq;
-}
-
-static void keep_row(struct fetch *F, const struct td_message *m, const struct td_verdict *v)
-{
-    enum td_label top = td_verdict_top_label(v);
-    struct row r = {.severity = (int)v->severity, .prob = v->prob[top], .seq = F->seen};
-    if (F->nrows == F->top && !ranks_above(&r, &F->rows[F->nrows - 1]))
-        return;
-    size_t at = 0;
-    for (size_t i = 0; i < v->nspans; i++) {
-        if (v->spans[i].source == TD_SOURCE_GRAMMAR && v->spans[i].label == top) {
-            at = v->spans[i].start;
-            break;
-        }
-        if (i == 0)
-            at = v->spans[i].start;
-    }
-    r.id = strdup(m->id ? m->id : "-");
-    r.excerpt = one_line(m->text, m->text_len, at, EXCERPT_BYTES);
-    r.reason = strdup(v->reason);
-    snprintf(r.label, sizeof r.label, "%s", v->labels ? td_label_name(top) : "-");
-    if (!r.id || !r.excerpt || !r.reason) {
-        row_free(&r);
-        return;
-    }
-    if (F->nrows == F->top)
-        row_free(&F->rows[--F->nrows]);
-    size_t k = F->nrows++;
-    while (k > 0 && ranks_above(&r, &F->rows[k - 1])) {
-        F->rows[k] = F->rows[k - 1];
-        k--;
-    }
-    F->rows[k] = r;
-}
-
 static void print_table(const struct fetch *F, const struct td_imap_stats *st)
 {
     printf("%zu new message%s:", F->seen, F->seen == 1 ? "" : "s");
-    for (int t = TD_SEVERITY_CRITICAL; t >= TD_SEVERITY_NONE; t--)
-        printf(" %zu %s%s", F->by_tier[t], td_severity_name(t), t ? "," : "");
+    td_triage_table_print_tiers(F->by_tier);
     if (F->failed || st->skipped)
         printf("; %zu failed (see stderr)", F->failed + st->skipped);
     if (st->duplicates)
         printf("; %zu already analysed", st->duplicates);
     printf("\n");
-    if (F->nrows == 0)
-        return;
-    printf("\n%-4s %-8s %-13s %-5s %-24s %s\n", "#", "SEVERITY", "LABEL", "P", "ID", "EXCERPT");
-    for (size_t i = 0; i < F->nrows; i++) {
-        const struct row *r = &F->rows[i];
-        char sev[16];
-        snprintf(sev, sizeof sev, "%s", td_severity_name(r->severity));
-        for (char *p = sev; *p; p++)
-            if (*p >= 'a' && *p <= 'z')
-                *p = (char)(*p - 32);
-        printf("%-4zu %-8s %-13s %.2f  %-24.24s %s\n", i + 1, sev, r->label, (double)r->prob, r->id,
-               r->excerpt);
-        if (r->severity > TD_SEVERITY_NONE)
-            printf("     %-8s why: %s\n", "", r->reason);
-    }
+    td_triage_table_print(&F->table);
 }
 
 /* ---- one message ---------------------------------------------------------------------- */
@@ -408,7 +295,7 @@ static int on_message(void *ud, const struct td_imap_msg *im, struct td_error *e
         fflush(stdout);
         json_decref(out);
     } else {
-        keep_row(F, &m, &v);
+        td_triage_table_add(&F->table, &m, &v);
     }
 out:
     td_verdict_release(&v);
@@ -446,7 +333,7 @@ int td_cmd_fetch(int argc, char **argv)
     struct td_imap_opts io = {0};
     struct fetch F = {0};
     struct creds cr = {0};
-    F.top = 50;
+    size_t top = 50;
     const char *config = NULL, *state = NULL, *home = NULL, *model = NULL;
     int c, status = 2;
     size_t v;
@@ -494,7 +381,7 @@ int td_cmd_fetch(int argc, char **argv)
                 td_cli_fail("fetch", "--top takes a number from 1 to 1000000");
                 return 2;
             }
-            F.top = v;
+            top = v;
             break;
         case 'M':
             model = optarg;
@@ -544,8 +431,7 @@ int td_cmd_fetch(int argc, char **argv)
         td_cli_error("fetch", &err);
         goto out;
     }
-    F.rows = calloc(F.top, sizeof *F.rows);
-    if (!F.rows) {
+    if (td_triage_table_init(&F.table, top)) {
         td_cli_fail("fetch", "out of memory");
         goto out;
     }
@@ -568,9 +454,7 @@ int td_cmd_fetch(int argc, char **argv)
                 (unsigned)st.uidvalidity, st.duplicates, st.duplicates == 1 ? "" : "s");
     fflush(stdout);
 out:
-    for (size_t i = 0; i < F.nrows; i++)
-        row_free(&F.rows[i]);
-    free(F.rows);
+    td_triage_table_release(&F.table);
     td_analysis_ctx_free(F.ctx);
     td_analyser_free(F.an);
     creds_free(&cr);

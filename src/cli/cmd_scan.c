@@ -22,30 +22,17 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/triage_table.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/dedupe.h"
 #include "threatdesk/reader.h"
 #include "threatdesk/sender.h"
 
-#define EXCERPT_BYTES 72
-
-struct row {
-    int severity;
-    float prob;
-    size_t seq;
-    char *id;
-    char *excerpt;
-    char *reason;
-    char label[24];
-};
-
 struct scan {
     struct td_analyser *an;
     struct td_analysis_ctx *ctx;
     int json;
-    size_t top;
-    struct row *rows;
-    size_t nrows;
+    struct td_triage_table table;
     size_t seen, failed, duplicates;
     size_t by_tier[TD_SEVERITY_COUNT];
     struct td_dedupe *dedupe;   /* NULL with --keep-duplicates */
@@ -71,96 +58,6 @@ static void usage(FILE *f)
                "  --max-record BYTES  refuse records larger than this (default 16 MiB)\n"
                "  --model FILE        model file (default <home>/models/threatdesk.model)\n"
                "  --home DIR          threatdesk home (data/, models/)\n");
-}
-
-/* Copy up to max bytes of s into a one-line, UTF-8-safe excerpt. */
-static char *one_line(const char *s, size_t len, size_t start, size_t max)
-{
-    if (start > len)
-        start = len;
-    /* centre the window on start */
-    size_t from = start > max / 3 ? start - max / 3 : 0;
-    while (from > 0 && from < len && ((unsigned char)s[from] & 0xC0) == 0x80)
-        from--;
-    size_t to = from + max < len ? from + max : len;
-    while (to < len && to > from && ((unsigned char)s[to] & 0xC0) == 0x80)
-        to--;
-    char *out = malloc(to - from + 8);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    if (from > 0)
-        o += (size_t)snprintf(out, 8, "...");
-    int space = 0;
-    for (size_t i = from; i < to; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f) {
-            if (!space && o)
-                out[o++] = ' ';
-            space = 1;
-            continue;
-        }
-        if (c == ' ' && space)
-            continue;
-        space = c == ' ';
-        out[o++] = (char)c;
-    }
-    if (to < len)
-        o += (size_t)snprintf(out + o, 4, "...");
-    out[o] = '\0';
-    return out;
-}
-
-static void row_free(struct row *r)
-{
-    free(r->id);
-    free(r->excerpt);
-    free(r->reason);
-}
-
-/* 1 when a ranks above b */
-static int ranks_above(const struct row *a, const struct row *b)
-{
-    if (a->severity != b->severity)
-        return a->severity > b->severity;
-    if (a->prob != b->prob)
-        return a->prob > b->prob;
-    return a->seq < b->seq;
-}
-
-static void keep_row(struct scan *S, const struct td_message *m, const struct td_verdict *v)
-{
-    enum td_label top = td_verdict_top_label(v);
-    struct row r = {.severity = (int)v->severity, .prob = v->prob[top], .seq = S->seen};
-    if (S->nrows == S->top && !ranks_above(&r, &S->rows[S->nrows - 1]))
-        return;
-    /* the excerpt is centred on the strongest grammar span, else the first */
-    size_t at = 0;
-    for (size_t i = 0; i < v->nspans; i++) {
-        if (v->spans[i].source == TD_SOURCE_GRAMMAR && v->spans[i].label == top) {
-            at = v->spans[i].start;
-            break;
-        }
-        if (i == 0)
-            at = v->spans[i].start;
-    }
-    r.id = strdup(m->id ? m->id : "-");
-    r.excerpt = one_line(m->text, m->text_len, at, EXCERPT_BYTES);
-    r.reason = strdup(v->reason);
-    snprintf(r.label, sizeof r.label, "%s", v->labels ? td_label_name(top) : "-");
-    if (!r.id || !r.excerpt || !r.reason) {
-        row_free(&r);
-        return;
-    }
-    if (S->nrows == S->top) {
-        row_free(&S->rows[--S->nrows]);
-    }
-    size_t k = S->nrows++;
-    while (k > 0 && ranks_above(&r, &S->rows[k - 1])) {
-        S->rows[k] = S->rows[k - 1];
-        k--;
-    }
-    S->rows[k] = r;
 }
 
 static void print_error_json(const struct td_message *m, const struct td_error *err)
@@ -253,7 +150,7 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
             fputc('\n', stdout);
             json_decref(out);
         } else {
-            keep_row(S, &m, &v);
+            td_triage_table_add(&S->table, &m, &v);
         }
     }
     td_verdict_release(&v);
@@ -265,31 +162,19 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
 static void print_table(const struct scan *S)
 {
     printf("%zu message%s:", S->seen, S->seen == 1 ? "" : "s");
-    for (int t = TD_SEVERITY_CRITICAL; t >= TD_SEVERITY_NONE; t--)
-        printf(" %zu %s%s", S->by_tier[t], td_severity_name(t), t ? "," : "");
+    td_triage_table_print_tiers(S->by_tier);
     if (S->duplicates)
         printf("; %zu duplicate%s not counted", S->duplicates, S->duplicates == 1 ? "" : "s");
     if (S->failed)
         printf("; %zu failed (see stderr)", S->failed);
     printf("\n");
-    if (S->nrows == 0)
+    size_t nrows = S->table.nrows;
+    if (nrows == 0)
         return;
     size_t flagged = S->seen - S->failed - S->by_tier[TD_SEVERITY_NONE];
-    if (S->nrows < flagged || S->nrows < S->seen - S->failed)
-        printf("showing the top %zu; --top N for more, --json for all\n", S->nrows);
-    printf("\n%-4s %-8s %-13s %-5s %-24s %s\n", "#", "SEVERITY", "LABEL", "P", "ID", "EXCERPT");
-    for (size_t i = 0; i < S->nrows; i++) {
-        const struct row *r = &S->rows[i];
-        char sev[16];
-        snprintf(sev, sizeof sev, "%s", td_severity_name(r->severity));
-        for (char *p = sev; *p; p++)
-            if (*p >= 'a' && *p <= 'z')
-                *p = (char)(*p - 32);
-        printf("%-4zu %-8s %-13s %.2f  %-24.24s %s\n", i + 1, sev, r->label, (double)r->prob, r->id,
-               r->excerpt);
-        if (r->severity > TD_SEVERITY_NONE)
-            printf("     %-8s why: %s\n", "", r->reason);
-    }
+    if (nrows < flagged || nrows < S->seen - S->failed)
+        printf("showing the top %zu; --top N for more, --json for all\n", nrows);
+    td_triage_table_print(&S->table);
 }
 
 /* --by-sender: one row (or JSON object) per person, worst first. */
@@ -347,7 +232,7 @@ int td_cmd_scan(int argc, char **argv)
                                          {0, 0, 0, 0}};
     struct td_reader_opts ro = {0};
     struct scan S = {0};
-    S.top = 50;
+    size_t top = 50;
     const char *home = NULL, *model = NULL;
     int c, by_sender = 0, keep_dups = 0;
     size_t v;
@@ -392,7 +277,7 @@ int td_cmd_scan(int argc, char **argv)
                 td_cli_fail("scan", "--top takes a number from 1 to 1000000");
                 return 2;
             }
-            S.top = v;
+            top = v;
             break;
         case 'm':
             if (td_cli_size(optarg, (size_t)1 << 30, &v) || v == 0) {
@@ -429,8 +314,8 @@ int td_cmd_scan(int argc, char **argv)
         td_analyser_free(S.an);
         return 2;
     }
-    S.rows = calloc(S.top, sizeof *S.rows);
-    if (!S.rows || (!keep_dups && td_dedupe_new(0, &S.dedupe)) || td_senders_new(0, &S.senders)) {
+    if (td_triage_table_init(&S.table, top) || (!keep_dups && td_dedupe_new(0, &S.dedupe)) ||
+        td_senders_new(0, &S.senders)) {
         td_cli_fail("scan", "out of memory");
         return 2;
     }
@@ -445,9 +330,7 @@ int td_cmd_scan(int argc, char **argv)
     if (by_sender)
         print_senders(&S);
     fflush(stdout);
-    for (size_t i = 0; i < S.nrows; i++)
-        row_free(&S.rows[i]);
-    free(S.rows);
+    td_triage_table_release(&S.table);
     td_dedupe_free(S.dedupe);
     td_senders_free(S.senders);
     td_analysis_ctx_free(S.ctx);
