@@ -42,3 +42,21 @@ const char *td_cli_home(const char *opt)
     const char *h = getenv("THREATDESK_HOME");
     return h && *h ? h : TD_SOURCE_DIR;
 }
+
+int td_cli_open_analyser(const char *cmd, const char *home, const char *model,
+                         struct td_analyser **an, struct td_analysis_ctx **ctx)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    *an = NULL;
+    *ctx = NULL;
+    if (td_analyser_open(td_cli_home(home), model, an, &err) || td_analysis_ctx_new(*an, ctx)) {
+        td_cli_error(cmd, &err);
+        td_analysis_ctx_free(*ctx);
+        td_analyser_free(*an);
+        *an = NULL;
+        *ctx = NULL;
+        return TD_EINVAL;
+    }
+    return TD_OK;
+}

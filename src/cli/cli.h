@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "threatdesk/analyse.h"
 #include "threatdesk/error.h"
 
 /* "threatdesk <cmd>: <file>:<line>: byte N: field F: message" on stderr. */
@@ -17,5 +18,11 @@ void td_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 int td_cli_size(const char *s, size_t max, size_t *out);
 /* The installation home: --home, else $THREATDESK_HOME, else the source tree. */
 const char *td_cli_home(const char *opt);
+/* Open the analyser (home as td_cli_home takes it; model NULL for the
+ * default) and one analysis context.  On failure prints the error as
+ * td_cli_error does, frees what was opened, sets both to NULL and returns
+ * nonzero.  The caller owns *an and *ctx on success. */
+int td_cli_open_analyser(const char *cmd, const char *home, const char *model,
+                         struct td_analyser **an, struct td_analysis_ctx **ctx);
 
 #endif

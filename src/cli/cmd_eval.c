@@ -100,8 +100,9 @@ int td_cmd_eval(int argc, char **argv)
     struct td_analyser *an = NULL;
     struct td_analysis_ctx *ctx = NULL;
     struct td_reader *r = NULL;
-    if (td_analyser_open(td_cli_home(home), model, &an, &err) || td_analysis_ctx_new(an, &ctx) ||
-        td_reader_open(argv[optind], &ro, &r, &err)) {
+    if (td_cli_open_analyser("eval", home, model, &an, &ctx))
+        return 2;
+    if (td_reader_open(argv[optind], &ro, &r, &err)) {
         td_cli_error("eval", &err);
         td_analysis_ctx_free(ctx);
         td_analyser_free(an);

@@ -426,11 +426,8 @@ int td_cmd_fetch(int argc, char **argv)
 
     struct td_error err;
     td_error_clear(&err);
-    if (td_analyser_open(td_cli_home(home), model, &F.an, &err) ||
-        td_analysis_ctx_new(F.an, &F.ctx)) {
-        td_cli_error("fetch", &err);
+    if (td_cli_open_analyser("fetch", home, model, &F.an, &F.ctx))
         goto out;
-    }
     if (td_triage_table_init(&F.table, top)) {
         td_cli_fail("fetch", "out of memory");
         goto out;

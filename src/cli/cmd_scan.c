@@ -306,14 +306,8 @@ int td_cmd_scan(int argc, char **argv)
             return 2;
         }
     }
-    struct td_error err;
-    td_error_clear(&err);
-    if (td_analyser_open(td_cli_home(home), model, &S.an, &err) ||
-        td_analysis_ctx_new(S.an, &S.ctx)) {
-        td_cli_error("scan", &err);
-        td_analyser_free(S.an);
+    if (td_cli_open_analyser("scan", home, model, &S.an, &S.ctx))
         return 2;
-    }
     if (td_triage_table_init(&S.table, top) || (!keep_dups && td_dedupe_new(0, &S.dedupe)) ||
         td_senders_new(0, &S.senders)) {
         td_cli_fail("scan", "out of memory");
