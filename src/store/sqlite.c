@@ -175,6 +175,24 @@ out:
     return rc;
 }
 
+/* The rows of sql, whose two parameters are (office, id), as an array set
+ * as o[key]: how a record's linked lists are read, always office-scoped. */
+static int set_office_rows(struct sq *q, json_t *o, const char *key, const char *sql,
+                           int64_t office, int64_t id, struct td_error *err)
+{
+    sqlite3_stmt *st;
+    json_t *a;
+    int rc = prep(q, sql, &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    if ((rc = rows_json(q, st, &a, err)))
+        return rc;
+    json_object_set_new(o, key, a);
+    return TD_OK;
+}
+
 /* One row of st as a JSON object, TD_ENOTFOUND when none (finalises st). */
 static int row1_json(struct sq *q, sqlite3_stmt *st, const char *what, json_t **out,
                      struct td_error *err)
@@ -1080,7 +1098,7 @@ static int sq_case_get(struct td_store *s, int64_t office, int64_t id, json_t **
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    json_t *o = NULL, *a = NULL;
+    json_t *o = NULL;
     int rc = prep(q, CASE_COLS "WHERE c.office_id = ? AND c.id = ?", &st, err);
     if (rc)
         return rc;
@@ -1090,40 +1108,23 @@ static int sq_case_get(struct td_store *s, int64_t office, int64_t id, json_t **
         return rc;
 
     /* Linked messages, evidence and notes: all filtered by office too. */
-    if ((rc = prep(q,
-                   MSG_COLS "JOIN case_messages cm2 ON cm2.message_id = m.id "
-                            "WHERE m.office_id = ? AND cm2.case_id = ? ORDER BY m.received",
-                   &st, err)))
+    if ((rc = set_office_rows(q, o, "messages",
+                              MSG_COLS
+                              "JOIN case_messages cm2 ON cm2.message_id = m.id "
+                              "WHERE m.office_id = ? AND cm2.case_id = ? ORDER BY m.received",
+                              office, id, err)) ||
+        (rc = set_office_rows(
+             q, o, "evidence",
+             "SELECT e.id, e.name, e.type, e.size, e.sha256, e.added, u.name AS added_by "
+             "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+             "WHERE e.office_id = ? AND e.case_id = ? ORDER BY e.id",
+             office, id, err)) ||
+        (rc = set_office_rows(q, o, "notes",
+                              "SELECT n.id, n.text, u.name AS author, n.created FROM notes n "
+                              "LEFT JOIN users u ON u.id = n.user_id "
+                              "WHERE n.office_id = ? AND n.case_id = ? ORDER BY n.id",
+                              office, id, err)))
         goto out;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    if ((rc = rows_json(q, st, &a, err)))
-        goto out;
-    json_object_set_new(o, "messages", a);
-
-    if ((rc = prep(q,
-                   "SELECT e.id, e.name, e.type, e.size, e.sha256, e.added, u.name AS added_by "
-                   "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
-                   "WHERE e.office_id = ? AND e.case_id = ? ORDER BY e.id",
-                   &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    if ((rc = rows_json(q, st, &a, err)))
-        goto out;
-    json_object_set_new(o, "evidence", a);
-
-    if ((rc = prep(q,
-                   "SELECT n.id, n.text, u.name AS author, n.created FROM notes n "
-                   "LEFT JOIN users u ON u.id = n.user_id "
-                   "WHERE n.office_id = ? AND n.case_id = ? ORDER BY n.id",
-                   &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    if ((rc = rows_json(q, st, &a, err)))
-        goto out;
-    json_object_set_new(o, "notes", a);
 out:
     if (rc)
         json_decref(o);
