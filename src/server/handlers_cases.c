@@ -29,20 +29,6 @@
 
 #include "server/server_int.h"
 
-static int q_size(struct td__req *r, const char *name, size_t max, size_t *out)
-{
-    const char *v = td__query(r, name);
-    uint64_t n;
-    if (!v)
-        return 1;
-    if (td__parse_u64(v, max, &n) != 0) {
-        td__reply_error(r, 400, name, -1, "%s must be a whole number from 0 to %zu", name, max);
-        return 0;
-    }
-    *out = (size_t)n;
-    return 1;
-}
-
 static json_t *body_object(struct td__req *r)
 {
     json_t *in = td__body_json(r);
@@ -83,16 +69,13 @@ void td__h_cases_list(struct td__req *r)
         return;
     }
     f.assignee = td__query(r, "assignee");
-    if (!q_size(r, "limit", 500, &f.limit) || !q_size(r, "cursor", (size_t)1 << 40, &f.offset))
+    if (!td__query_size(r, "limit", 500, &f.limit) ||
+        !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
         return;
     td_error_clear(&err);
     int rc = td_desk_case_list(r->srv->desk, &r->actor, &f, &out, &err);
-    if (rc == TD_OK && json_is_integer(json_object_get(out, "next_offset"))) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld",
-                 (long long)json_integer_value(json_object_get(out, "next_offset")));
-        json_object_set_new(out, "next_cursor", json_string(c));
-    }
+    if (rc == TD_OK)
+        td__cursorise(out);
     td__reply_desk(r, rc, &err, 200, out);
 }
 

@@ -21,21 +21,6 @@
 
 #include "server/server_int.h"
 
-/* Query argument as a bounded unsigned; answers 400 on junk. */
-static int q_size(struct td__req *r, const char *name, size_t max, size_t *out)
-{
-    const char *v = td__query(r, name);
-    uint64_t n;
-    if (!v)
-        return 1;
-    if (td__parse_u64(v, max, &n) != 0) {
-        td__reply_error(r, 400, name, -1, "%s must be a whole number from 0 to %zu", name, max);
-        return 0;
-    }
-    *out = (size_t)n;
-    return 1;
-}
-
 /* Query argument as a time: RFC 3339 or epoch seconds. */
 static int q_time(struct td__req *r, const char *name, int64_t *out)
 {
@@ -47,17 +32,6 @@ static int q_time(struct td__req *r, const char *name, int64_t *out)
     td__reply_error(r, 400, name, -1, "%s must be RFC 3339 (2026-11-29T08:00:00Z) or epoch seconds",
                     name);
     return 0;
-}
-
-/* The queue answers offsets; clients see them as an opaque cursor. */
-static void cursorise(json_t *out)
-{
-    json_t *next = json_object_get(out, "next_offset");
-    if (json_is_integer(next)) {
-        char c[32];
-        snprintf(c, sizeof c, "%lld", (long long)json_integer_value(next));
-        json_object_set_new(out, "next_cursor", json_string(c));
-    }
 }
 
 void td__h_queue(struct td__req *r)
@@ -87,12 +61,13 @@ void td__h_queue(struct td__req *r)
     f.channel = td__query(r, "channel");
     f.sender = td__query(r, "sender");
     if (!q_time(r, "from", &f.since) || !q_time(r, "to", &f.until) ||
-        !q_size(r, "limit", 500, &f.limit) || !q_size(r, "cursor", (size_t)1 << 40, &f.offset))
+        !td__query_size(r, "limit", 500, &f.limit) ||
+        !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
         return;
     td_error_clear(&err);
     int rc = td_desk_queue(r->srv->desk, &r->actor, &f, &out, &err);
     if (rc == TD_OK)
-        cursorise(out);
+        td__cursorise(out);
     td__reply_desk(r, rc, &err, 200, out);
 }
 
@@ -184,7 +159,7 @@ void td__h_sender_history(struct td__req *r)
     struct td_error err;
     json_t *out = NULL;
     size_t limit = 0;
-    if (!q_size(r, "limit", 500, &limit))
+    if (!td__query_size(r, "limit", 500, &limit))
         return;
     td_error_clear(&err);
     int rc = td_desk_sender(r->srv->desk, &r->actor, td__param(r, "key"), limit, &out, &err);

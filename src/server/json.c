@@ -279,3 +279,27 @@ const char *td__json_str(struct td__req *r, json_t *o, const char *key, int *bad
     }
     return json_string_value(v);
 }
+
+int td__query_size(struct td__req *r, const char *name, size_t max, size_t *out)
+{
+    const char *v = td__query(r, name);
+    uint64_t n;
+    if (!v)
+        return 1;
+    if (td__parse_u64(v, max, &n) != 0) {
+        td__reply_error(r, 400, name, -1, "%s must be a whole number from 0 to %zu", name, max);
+        return 0;
+    }
+    *out = (size_t)n;
+    return 1;
+}
+
+void td__cursorise(json_t *out)
+{
+    json_t *next = json_object_get(out, "next_offset");
+    if (json_is_integer(next)) {
+        char c[32];
+        snprintf(c, sizeof c, "%lld", (long long)json_integer_value(next));
+        json_object_set_new(out, "next_cursor", json_string(c));
+    }
+}

@@ -211,6 +211,14 @@ void td__reply_desk(struct td__req *r, int rc, const struct td_error *err, unsig
  * the field and sets *bad when present but not a string. */
 const char *td__json_str(struct td__req *r, json_t *o, const char *key, int *bad);
 
+/* A query argument as a bounded unsigned (absent leaves *out alone);
+ * answers 400 naming it and returns 0 on junk, else returns 1. */
+int td__query_size(struct td__req *r, const char *name, size_t max, size_t *out);
+
+/* Lists answer offsets; clients see them as an opaque cursor: copies an
+ * integer "next_offset" of out into a string "next_cursor". */
+void td__cursorise(json_t *out);
+
 /* ---- metrics (metrics.c) ------------------------------------------------ */
 
 struct td__metrics;
