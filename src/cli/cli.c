@@ -1,5 +1,6 @@
 /* cli.c - error printing and option parsing shared by the commands. */
 #include "cli/cli.h"
+#include "cli/desk_open.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -56,6 +57,23 @@ int td_cli_open_analyser(const char *cmd, const char *home, const char *model,
         td_analyser_free(*an);
         *an = NULL;
         *ctx = NULL;
+        return TD_EINVAL;
+    }
+    return TD_OK;
+}
+
+int td_cli_open_desk(const char *cmd, const char *db, const char *data_dir, const char *home,
+                     struct td_desk **d)
+{
+    struct td_desk_opts o;
+    struct td_error err;
+    td_error_clear(&err);
+    td_desk_opts_init(&o);
+    o.db = td_cli_db(db);
+    o.data_dir = td_cli_data_dir(data_dir);
+    o.home = td_cli_home(home);
+    if (td_desk_open(&o, d, &err) != TD_OK) {
+        td_cli_error(cmd, &err);
         return TD_EINVAL;
     }
     return TD_OK;

@@ -161,19 +161,12 @@ int td_cmd_user(int argc, char **argv)
         return 2;
     }
 
-    struct td_desk_opts o;
     struct td_desk *d = NULL;
     struct td_error err;
     td_error_clear(&err);
-    td_desk_opts_init(&o);
-    o.db = td_cli_db(db);
-    o.data_dir = td_cli_data_dir(data);
-    o.home = td_cli_home(home);
     int status = 2, rc;
-    if (td_desk_open(&o, &d, &err) != TD_OK) {
-        td_cli_error("user", &err);
+    if (td_cli_open_desk("user", db, data, home, &d))
         goto out;
-    }
     if (!strcmp(verb, "add")) {
         int64_t id = 0;
         rc = td_desk_user_add(d, NULL, office, name, (enum td_role)role, pw, &id, &err);

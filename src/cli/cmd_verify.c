@@ -74,19 +74,12 @@ int td_cmd_verify(int argc, char **argv)
         td_cli_fail("verify", "%s: no such store", db);
         return 2;
     }
-    struct td_desk_opts o;
     struct td_desk *d = NULL;
     struct td_verify_stats st;
     struct td_error err;
     td_error_clear(&err);
-    td_desk_opts_init(&o);
-    o.db = db;
-    o.data_dir = td_cli_data_dir(data);
-    o.home = td_cli_home(home);
-    if (td_desk_open(&o, &d, &err) != TD_OK) {
-        td_cli_error("verify", &err);
+    if (td_cli_open_desk("verify", db, data, home, &d))
         return 2;
-    }
     int rc = td_desk_verify(d, print_problem, NULL, &st, &err);
     td_desk_close(d);
     if (rc != TD_OK) {
