@@ -36,6 +36,17 @@ int td_cli_size(const char *s, size_t max, size_t *out)
     return TD_OK;
 }
 
+int td_cli_positive(const char *cmd, const char *s, size_t max, const char *msg, size_t *out)
+{
+    size_t v;
+    if (td_cli_size(s, max, &v) || v == 0) {
+        td_cli_fail(cmd, "%s", msg);
+        return TD_EINVAL;
+    }
+    *out = v;
+    return TD_OK;
+}
+
 const char *td_cli_home(const char *opt)
 {
     if (opt)

@@ -16,6 +16,9 @@ void td_cli_error(const char *cmd, const struct td_error *err);
 void td_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parse a non-negative integer option strictly (whole string, in range). */
 int td_cli_size(const char *s, size_t max, size_t *out);
+/* A positive option value up to max (td_cli_size, and not 0); otherwise
+ * prints "threatdesk <cmd>: <msg>" on stderr and returns nonzero. */
+int td_cli_positive(const char *cmd, const char *s, size_t max, const char *msg, size_t *out);
 /* The installation home: --home, else $THREATDESK_HOME, else the source tree. */
 const char *td_cli_home(const char *opt);
 /* Open the analyser (home as td_cli_home takes it; model NULL for the

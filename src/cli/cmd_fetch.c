@@ -347,17 +347,14 @@ int td_cmd_fetch(int argc, char **argv)
             state = optarg;
             break;
         case 'l':
-            if (td_cli_size(optarg, 100000000, &v) || v == 0) {
-                td_cli_fail("fetch", "--limit takes a positive number");
+            if (td_cli_positive("fetch", optarg, 100000000, "--limit takes a positive number", &v))
                 return 2;
-            }
             io.max_messages = v;
             break;
         case 'm':
-            if (td_cli_size(optarg, (size_t)1 << 30, &v) || v == 0) {
-                td_cli_fail("fetch", "--max-message takes a byte count up to 1 GiB");
+            if (td_cli_positive("fetch", optarg, (size_t)1 << 30,
+                                "--max-message takes a byte count up to 1 GiB", &v))
                 return 2;
-            }
             io.max_message = v;
             break;
         case 'R':
@@ -367,20 +364,17 @@ int td_cmd_fetch(int argc, char **argv)
             io.ca_file = optarg;
             break;
         case 'o':
-            if (td_cli_size(optarg, 3600, &v) || v == 0) {
-                td_cli_fail("fetch", "--timeout takes 1 to 3600 seconds");
+            if (td_cli_positive("fetch", optarg, 3600, "--timeout takes 1 to 3600 seconds", &v))
                 return 2;
-            }
             io.timeout = (long)v;
             break;
         case 'j':
             F.json = 1;
             break;
         case 'n':
-            if (td_cli_size(optarg, 1000000, &v) || v == 0) {
-                td_cli_fail("fetch", "--top takes a number from 1 to 1000000");
+            if (td_cli_positive("fetch", optarg, 1000000, "--top takes a number from 1 to 1000000",
+                                &v))
                 return 2;
-            }
             top = v;
             break;
         case 'M':

@@ -273,17 +273,15 @@ int td_cmd_scan(int argc, char **argv)
             S.json = 1;
             break;
         case 'n':
-            if (td_cli_size(optarg, 1000000, &v) || v == 0) {
-                td_cli_fail("scan", "--top takes a number from 1 to 1000000");
+            if (td_cli_positive("scan", optarg, 1000000, "--top takes a number from 1 to 1000000",
+                                &v))
                 return 2;
-            }
             top = v;
             break;
         case 'm':
-            if (td_cli_size(optarg, (size_t)1 << 30, &v) || v == 0) {
-                td_cli_fail("scan", "--max-record takes a byte count up to 1 GiB");
+            if (td_cli_positive("scan", optarg, (size_t)1 << 30,
+                                "--max-record takes a byte count up to 1 GiB", &v))
                 return 2;
-            }
             ro.max_record = v;
             break;
         case 'M':
