@@ -15,7 +15,10 @@ N=${1:-200000}
 out="$root/bench/out"
 mkdir -p "$out"
 "$root/scripts/install-deps.sh"
-if ! python3 -c "import sklearn" 2>/dev/null; then
+# scikit-learn from Debian's package, for Debian's own interpreter (a
+# python3 earlier on PATH, e.g. pyenv's, would not see it)
+sk_py=/usr/bin/python3
+if ! $sk_py -c "import sklearn" 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-sklearn >/dev/null
 fi
 "$root/scripts/build.sh" "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -43,7 +46,7 @@ ft_auc=$($py fasttext-auc "$out/val.jsonl" "$out/ft_val_pred.txt")
 echo "fastText trained in $(python3 -c "print(round($t1 - $t0, 1))") s"
 
 echo "== TF-IDF + logistic regression baseline"
-lr_auc=$($py tfidf-lr "$out/train.jsonl" "$out/val.jsonl")
+lr_auc=$($sk_py "$root/bench/baselines.py" tfidf-lr "$out/train.jsonl" "$out/val.jsonl")
 
 echo "== threatdesk eval on the validation split"
 $td eval --json "$out/val.jsonl" > "$out/td_eval.json" || true

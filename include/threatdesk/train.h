@@ -34,8 +34,10 @@ struct td_train_opts {
     const char *config;             /* the dataset map (JSON) */
     const struct td_normaliser *nz; /* the normaliser td_analyse uses */
     unsigned bits;                  /* hash buckets = 2^bits (default 18) */
-    unsigned epochs;                /* default 5 */
+    unsigned epochs;                /* default 10 */
     float lr;                       /* initial learning rate (default 0.2) */
+    float l2;                       /* L2 shrinkage per step (default 0.002;
+                                       negative: none) */
     uint64_t seed;                  /* shuffling and the split (default 1) */
     unsigned val_percent;           /* validation share, default 10 */
     unsigned qbits;                 /* weight quantisation for the file: 8 or 16 */

@@ -388,7 +388,8 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     memset(rep, 0, sizeof *rep);
 
     unsigned bits = o->bits ? o->bits : 18;
-    unsigned epochs = o->epochs ? o->epochs : 5;
+    unsigned epochs = o->epochs ? o->epochs : 10;
+    float l2 = o->l2 > 0 ? o->l2 : (o->l2 < 0 ? 0.0f : 0.002f);
     float lr0 = o->lr > 0 ? o->lr : 0.2f;
     uint64_t seed = o->seed ? o->seed : 1;
     unsigned valpct = o->val_percent ? o->val_percent : 10;
@@ -502,6 +503,10 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
             size_t d = order[k];
             const struct doc *D = &c.docs[d];
             float lr = lr0 * (1.0f - (float)step / (float)total);
+            /* L2 shrinkage, applied lazily to the weights a row touches
+             * (the usual sparse approximation); it is what lets ten
+             * epochs help instead of overfitting the rare labels */
+            float l2lr = l2 * lr;
             float acc[TD_LABEL_COUNT] = {0};
             for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
                 const float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
@@ -527,7 +532,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
             for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
                 float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
                 for (int l = 0; l < TD_LABEL_COUNT; l++)
-                    w[l] -= g[l];
+                    w[l] -= g[l] + l2lr * w[l];
             }
         }
     }

@@ -18,7 +18,8 @@ static void usage(FILE *f)
                "  --config FILE     dataset map (default <home>/data/training/datasets.json)\n"
                "  --out FILE        model to write (default <home>/models/threatdesk.model)\n"
                "  --bits N          2^N hash buckets (default 18)\n"
-               "  --epochs N        SGD epochs (default 5)\n"
+               "  --epochs N        SGD epochs (default 10)\n"
+               "  --l2 X            L2 shrinkage per step (default 0.002; 0 for none)\n"
                "  --lr X            initial learning rate (default 0.2)\n"
                "  --seed N          shuffle and split seed (default 1)\n"
                "  --qbits 8|16      weight quantisation in the file (default 8)\n"
@@ -35,6 +36,7 @@ int td_cmd_train(int argc, char **argv)
                                          {"bits", required_argument, 0, 'b'},
                                          {"epochs", required_argument, 0, 'e'},
                                          {"lr", required_argument, 0, 'l'},
+                                         {"l2", required_argument, 0, 'r'},
                                          {"seed", required_argument, 0, 's'},
                                          {"qbits", required_argument, 0, 'q'},
                                          {"version", required_argument, 0, 'v'},
@@ -89,6 +91,15 @@ int td_cmd_train(int argc, char **argv)
                 goto bad;
             to.qbits = (unsigned)v;
             break;
+        case 'r': {
+            char *end;
+            to.l2 = strtof(optarg, &end);
+            if (*end || !(to.l2 >= 0 && to.l2 < 1))
+                goto bad;
+            if (to.l2 == 0)
+                to.l2 = -1; /* explicit: none */
+            break;
+        }
         case 'l': {
             char *end;
             to.lr = strtof(optarg, &end);

@@ -89,7 +89,8 @@ check "10 MB record analysed under the default cap" '[ $? -eq 0 ] && [ $(wc -l <
 check "empty input: exit 0, no output" '[ $? -eq 0 ] && [ ! -s "$tmp/e.out" ]'
 
 # 7. a missing file: clear error, exit 1, other files still scanned
-"$td" scan --json /nonexistent.jsonl "$tmp/in.csv" > "$tmp/m.out" 2> "$tmp/m.err"
+"$td" scan --json --text-column body --id-column msg_id /nonexistent.jsonl "$tmp/in.csv" \
+  > "$tmp/m.out" 2> "$tmp/m.err"
 rc=$?
 check "missing file: exit 1" '[ $rc -eq 1 ]'
 check "missing file named" 'grep -q "/nonexistent.jsonl" "$tmp/m.err"'
