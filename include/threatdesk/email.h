@@ -20,9 +20,9 @@
  *
  * Headers: From -> sender_name / sender_handle (the address) and the
  * canonical key in m->sender (sender.h); To; Date -> m->time (UTC epoch);
- * Subject; Message-ID (without <>); In-Reply-To -> m->reply_to.  Attachments are listed with name, type,
- * decoded size and SHA-256, hashed by streaming the decoded bytes, so a 1 GB
- * attachment is never held in memory.
+ * Subject; Message-ID (without <>); In-Reply-To -> m->reply_to.  Attachments are listed with name,
+ * type, decoded size and SHA-256, hashed by streaming the decoded bytes, so a 1 GB attachment is
+ * never held in memory.
  *
  * Everything is bounded (struct td_email_opts): MIME depth, number of parts,
  * decoded text, and the size of the original kept in memory (beyond it,
