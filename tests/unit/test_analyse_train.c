@@ -1,0 +1,203 @@
+/*
+ * test_analyse_train.c - the trainer on small data it writes itself:
+ * deterministic (same data and seed, byte-identical model), learns a
+ * separable signal, honours each dataset's annotation scope, and names the
+ * file and field of a broken dataset map.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "threatdesk/train.h"
+
+static char dir[64];
+static struct td_normaliser *nz;
+
+static void write_file(const char *name, const char *content)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+/* 400 rows: threats use harm words aimed at "you", the rest are ordinary;
+ * a second dataset about abuse only. */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/td_train_XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    const char *home = getenv("THREATDESK_HOME");
+    char p[512];
+    snprintf(p, sizeof p, "%s/data/text", home ? home : TD_SOURCE_DIR);
+    struct td_error err;
+    if (td_normaliser_load(p, &nz, &err) != TD_OK)
+        return -1;
+    static const char *const harm[] = {"kill", "stab", "shoot", "burn", "hang"};
+    static const char *const calm[] = {"help", "meet", "thank", "call", "visit"};
+    static const char *const when[] = {"tomorrow", "soon", "today", "later", "now"};
+    snprintf(p, sizeof p, "%s/threats.csv", dir);
+    FILE *f = fopen(p, "w");
+    snprintf(p, sizeof p, "%s/abuse.tsv", dir);
+    FILE *g = fopen(p, "w");
+    if (!f || !g)
+        return -1;
+    fputs("text,is_threat\n", f);
+    fputs("post\tinsult\n", g);
+    for (int i = 0; i < 400; i++) {
+        int t = i % 4 == 0;
+        fprintf(f, "\"i will %s you %s, number %d\",%d\n", t ? harm[i % 5] : calm[i % 5],
+                when[(i / 5) % 5], i, t);
+        fprintf(g, "you are a %s %d\t%d\n", i % 3 == 0 ? "moron" : "neighbour", i, i % 3 == 0);
+    }
+    fclose(f);
+    fclose(g);
+    write_file("map.json",
+               "{\"datasets\": ["
+               "{\"name\": \"t\", \"file\": \"threats.csv\", \"delimiter\": \",\", \"text\": "
+               "\"text\", \"labels\": {\"threat\": [{\"column\": \"is_threat\", \"in\": "
+               "[\"1\"]}]}},"
+               "{\"name\": \"a\", \"file\": \"abuse.tsv\", \"delimiter\": \"\\t\", \"text\": "
+               "\"post\", \"labels\": {\"abuse\": [{\"column\": \"insult\", \"in\": [\"1\"]}]}}"
+               "]}");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    td_normaliser_free(nz);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct td_train_opts opts(const char *map, uint64_t seed)
+{
+    static char mp[256];
+    snprintf(mp, sizeof mp, "%s/%s", dir, map);
+    struct td_train_opts o = {0};
+    o.data_root = dir;
+    o.config = mp;
+    o.nz = nz;
+    o.bits = 14;
+    o.seed = seed;
+    o.val_percent = 25;
+    o.qbits = 16;
+    return o;
+}
+
+static char *save_bytes(struct td_model *m, size_t *len)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/m.model", dir);
+    struct td_error err;
+    assert_int_equal(td_model_save(m, p, &err), TD_OK);
+    FILE *f = fopen(p, "rb");
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    rewind(f);
+    char *b = malloc(*len);
+    assert_int_equal(fread(b, 1, *len, f), *len);
+    fclose(f);
+    return b;
+}
+
+static void test_learns_and_is_deterministic(void **state)
+{
+    (void)state;
+    struct td_train_opts o = opts("map.json", 7);
+    struct td_model *a = NULL, *b = NULL, *c = NULL;
+    struct td_train_report ra, rb, rc;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &a, &ra, &err), TD_OK);
+    assert_int_equal(ra.rows_read, 800);
+    assert_true(ra.val_docs > 100 && ra.val_docs < 300); /* about 25 % */
+    /* a separable signal is learnt */
+    assert_true(ra.label[TD_LABEL_THREAT].auc > 0.95);
+    assert_true(ra.label[TD_LABEL_ABUSE].auc > 0.95);
+    /* annotation scope: threat is learnt only from the threat dataset's
+     * rows, abuse only from the abuse dataset's */
+    assert_int_equal(ra.label[TD_LABEL_THREAT].train_n + ra.label[TD_LABEL_THREAT].val_n, 400);
+    assert_int_equal(ra.label[TD_LABEL_ABUSE].train_n + ra.label[TD_LABEL_ABUSE].val_n, 400);
+    assert_false(a->trained[TD_LABEL_SEXUAL]);
+    assert_false(a->trained[TD_LABEL_INTIMIDATION]);
+    /* same data, same seed: byte-identical */
+    assert_int_equal(td_train(&o, &b, &rb, &err), TD_OK);
+    size_t la, lb, lc;
+    char *ba = save_bytes(a, &la), *bb = save_bytes(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    /* another seed: another split, another model */
+    struct td_train_opts o2 = opts("map.json", 8);
+    assert_int_equal(td_train(&o2, &c, &rc, &err), TD_OK);
+    char *bc = save_bytes(c, &lc);
+    assert_true(la != lc || memcmp(ba, bc, la) != 0);
+    free(ba);
+    free(bb);
+    free(bc);
+    td_model_free(a);
+    td_model_free(b);
+    td_model_free(c);
+}
+
+static void test_bad_map_names_what_and_where(void **state)
+{
+    (void)state;
+    struct td_model *m = NULL;
+    struct td_train_report r;
+    struct td_error err;
+    /* a label column that the file does not have */
+    write_file("bad1.json", "{\"datasets\": [{\"name\": \"t\", \"file\": \"threats.csv\", "
+                            "\"delimiter\": \",\", \"text\": \"text\", \"labels\": {\"threat\": "
+                            "[{\"column\": \"nope\", \"in\": [\"1\"]}]}}]}");
+    struct td_train_opts o = opts("bad1.json", 1);
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &m, &r, &err), TD_EPARSE);
+    assert_string_equal(err.field, "nope");
+    assert_non_null(strstr(err.file, "threats.csv"));
+    assert_null(m);
+    /* an unknown label */
+    write_file("bad2.json", "{\"datasets\": [{\"name\": \"t\", \"file\": \"threats.csv\", "
+                            "\"delimiter\": \",\", \"text\": \"text\", \"labels\": {\"menace\": "
+                            "[{\"column\": \"is_threat\", \"in\": [\"1\"]}]}}]}");
+    o = opts("bad2.json", 1);
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &m, &r, &err), TD_EPARSE);
+    assert_string_equal(err.field, "menace");
+    /* broken JSON: line and position */
+    write_file("bad3.json", "{\"datasets\": [\n  {\"name\": }\n]}");
+    o = opts("bad3.json", 1);
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &m, &r, &err), TD_EPARSE);
+    assert_int_equal(err.line, 2);
+    /* a missing dataset file */
+    write_file("bad4.json", "{\"datasets\": [{\"name\": \"t\", \"file\": \"gone.csv\", "
+                            "\"delimiter\": \",\", \"text\": \"text\", \"labels\": {\"threat\": "
+                            "[{\"column\": \"x\", \"in\": [\"1\"]}]}}]}");
+    o = opts("bad4.json", 1);
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &m, &r, &err), TD_ENOTFOUND);
+    assert_non_null(strstr(err.file, "gone.csv"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learns_and_is_deterministic),
+        cmocka_unit_test(test_bad_map_names_what_and_where),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
