@@ -142,8 +142,13 @@ void td_triage_table_print(const struct td_triage_table *t)
         for (char *p = sev; *p; p++)
             if (*p >= 'a' && *p <= 'z')
                 *p = (char)(*p - 32);
-        printf("%-4zu %-8s %-13s %.2f  %-24.24s %s\n", i + 1, sev, r->label, (double)r->prob, r->id,
-               r->excerpt);
+        /* a long id (a file path) keeps its end, which tells files apart */
+        size_t idlen = strlen(r->id);
+        const char *id = idlen > 24 ? r->id + idlen - 21 : r->id;
+        while (id > r->id && ((unsigned char)*id & 0xC0) == 0x80)
+            id++; /* start on a whole UTF-8 character */
+        printf("%-4zu %-8s %-13s %.2f  %s%-*s %s\n", i + 1, sev, r->label, (double)r->prob,
+               idlen > 24 ? "..." : "", idlen > 24 ? 21 : 24, id, r->excerpt);
         if (r->severity > TD_SEVERITY_NONE)
             printf("     %-8s why: %s\n", "", r->reason);
     }
