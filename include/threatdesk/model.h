@@ -66,9 +66,10 @@ int td_model_save(const struct td_model *m, const char *path, struct td_error *e
 void td_model_score(const struct td_model *m, const struct td_features *f, float z[TD_LABEL_COUNT]);
 /* Calibrated probability of a raw score. */
 float td_model_calibrate(const struct td_model *m, enum td_label l, float z);
-/* Contribution of word `w` to the raw score of label l. */
-float td_model_word_contribution(const struct td_model *m, const struct td_features *f, size_t w,
-                                 enum td_label l);
+/* Contribution of every word to the raw score of label l: out[w] for each
+ * of f->nwords words (caller-allocated).  They sum to z[l] - bias[l]. */
+void td_model_word_scores(const struct td_model *m, const struct td_features *f, enum td_label l,
+                          float *out);
 
 #ifdef __cplusplus
 }

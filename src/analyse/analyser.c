@@ -336,14 +336,12 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
     for (int l = 0; l < TD_LABEL_COUNT; l++) {
         if (!((v->labels >> l) & 1) || !m->trained[l])
             continue;
-        memset(c->wscore, 0, c->feats.nwords * sizeof *c->wscore);
-        for (size_t i = 0; i < c->feats.n; i++)
-            c->wscore[c->feats.word[i]] += m->w[(size_t)c->feats.idx[i] * TD_LABEL_COUNT + l];
+        td_model_word_scores(m, &c->feats, (enum td_label)l, c->wscore);
         size_t top[MODEL_SPANS_PER_LABEL];
         float topw[MODEL_SPANS_PER_LABEL];
         size_t ntop = 0;
         for (size_t w = 0; w < c->feats.nwords; w++) {
-            float cw = c->wscore[w] * c->feats.value;
+            float cw = c->wscore[w];
             if (cw < MODEL_SPAN_MIN)
                 continue;
             size_t k = ntop < MODEL_SPANS_PER_LABEL ? ntop++ : MODEL_SPANS_PER_LABEL;

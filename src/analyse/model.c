@@ -317,12 +317,14 @@ float td_model_calibrate(const struct td_model *m, enum td_label l, float z)
     return (float)(1.0 / (1.0 + exp(-t)));
 }
 
-float td_model_word_contribution(const struct td_model *m, const struct td_features *f, size_t w,
-                                 enum td_label l)
+void td_model_word_scores(const struct td_model *m, const struct td_features *f, enum td_label l,
+                          float *out)
 {
-    float acc = 0;
+    /* one pass over the features: a word's score is the sum of the weights
+     * of the features it produced, scaled like the document score */
+    memset(out, 0, f->nwords * sizeof *out);
     for (size_t i = 0; i < f->n; i++)
-        if (f->word[i] == w)
-            acc += m->w[(size_t)f->idx[i] * TD_LABEL_COUNT + l];
-    return acc * f->value;
+        out[f->word[i]] += m->w[(size_t)f->idx[i] * TD_LABEL_COUNT + l];
+    for (size_t w = 0; w < f->nwords; w++)
+        out[w] *= f->value;
 }
