@@ -5,11 +5,13 @@
  * (features.h), with Platt-calibrated probabilities and a decision
  * threshold per label chosen on a held-back validation split.
  *
- * File format (all integers and floats little-endian), version 1:
+ * File format (all integers and floats little-endian), versions 1 and 2
+ * (2 adds the deep part; the platt and threshold fields then calibrate the
+ * sum of the linear and the network score):
  *
  *   offset  size  field
  *   0       8     magic "TDMODEL\0"
- *   8       4     u32 format version (1)
+ *   8       4     u32 format version (1 or 2)
  *   12      4     u32 bits: 2^bits hash buckets
  *   16      4     u32 nlabels (5, in taxonomy.h order)
  *   20      4     u32 qbits: weight quantisation, 8 or 16
@@ -22,6 +24,9 @@
  *           m     meta: JSON text (training data, seed, validation scores)
  *           B     weights: 2^bits * nlabels signed integers of qbits bits,
  *                 bucket-major (w[bucket * nlabels + label])
+ *   version 2 only:
+ *           8     u64 D: length of the deep part
+ *           D     the embeddings (embed.c) then the network (nn.c)
  *           8     u64 XXH3-64 of every byte before it
  *
  * The checksum makes a truncated or corrupted file fail to load instead of
@@ -33,8 +38,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "threatdesk/embed.h"
 #include "threatdesk/error.h"
 #include "threatdesk/features.h"
+#include "threatdesk/nn.h"
 #include "threatdesk/taxonomy.h"
 
 #ifdef __cplusplus
@@ -51,6 +58,10 @@ struct td_model {
     float threshold[TD_LABEL_COUNT];
     float *w;   /* [2^bits * TD_LABEL_COUNT], owned */
     char *meta; /* JSON text, owned, may be NULL */
+    /* version 2 (NULL in a version-1 file): the subword embeddings and the
+     * network whose score is added to the linear one before calibration */
+    struct td_embed *embed; /* owned */
+    struct td_nn *nn;       /* owned */
 };
 
 /* A zeroed model with 2^bits buckets; *out is yours: td_model_free(). */

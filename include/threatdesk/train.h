@@ -20,7 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "threatdesk/embed.h"
 #include "threatdesk/error.h"
+#include "threatdesk/grammar.h"
 #include "threatdesk/model.h"
 #include "threatdesk/taxonomy.h"
 #include "threatdesk/text.h"
@@ -44,6 +46,18 @@ struct td_train_opts {
     const char *version;            /* model version string */
     const char *dump_dir;           /* if set: write train.jsonl and val.jsonl
                                        (text + annotated labels) for baselines */
+    /* ---- version 2: the network (all optional) ---- */
+    const struct td_embed *embed;     /* pretrained embeddings; NULL: linear model only */
+    const struct td_grammar *grammar; /* rules as cues; NULL: no cues */
+    const char *extra;                /* JSON Lines of extra labelled rows
+                                         ({"text","labels":{..},"split"}), e.g. the
+                                         synthetic generator's; NULL: none */
+    unsigned filters;                 /* convolution filters (default 128) */
+    unsigned hidden;                  /* hidden units (default 64) */
+    unsigned nn_epochs;               /* default 6 */
+    float nn_lr;                      /* Adam step (default 0.002) */
+    int no_wide;                      /* ablation: the network without the linear part */
+    size_t max_tokens;                /* tokens per text the network reads (default 400) */
 };
 
 struct td_train_label_report {
@@ -55,7 +69,11 @@ struct td_train_label_report {
 struct td_train_report {
     size_t rows_read, rows_bad, docs, duplicates;
     size_t train_docs, val_docs;
+    size_t extra_rows, extra_val; /* rows from opts->extra, of them validation */
     struct td_train_label_report label[TD_LABEL_COUNT];
+    /* the same measures on the public datasets' split alone and on the
+     * extra rows' split alone (auc -1: no such rows) */
+    struct td_train_label_report pub[TD_LABEL_COUNT], ext[TD_LABEL_COUNT];
 };
 
 /* Train.  *out is yours (td_model_free).  err names the dataset file,

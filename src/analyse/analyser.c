@@ -23,7 +23,10 @@
  *   low       personal abuse, obscenity
  */
 #include "threatdesk/analyse.h"
+#include "cues.h"
+#include "threatdesk/embed.h"
 #include "threatdesk/grammar.h"
+#include "threatdesk/nn.h"
 #include "threatdesk/model.h"
 #include "threatdesk/text.h"
 #include "threatdesk/train.h"
@@ -37,6 +40,15 @@
 #define MODEL_SPANS_PER_LABEL 3
 #define MODEL_SPAN_MIN 0.05f
 #define DEFAULT_THRESHOLD 0.5f
+/* The network reads at most this many tokens of one text (about 100 KB of
+ * prose: any letter); the linear part and the rules read all of it. */
+#define NN_MAX_TOKENS 16384
+/* A rule's match is shown as a reason when its cue moved the label's score
+ * by at least this much (logit units); a network window when hiding it
+ * drops the probability by at least NN_SPAN_DROP. */
+#define CUE_SPAN_MIN 0.1f
+#define NN_SPAN_DROP 0.02f
+#define NN_SPAN_MAX_TOKENS 8
 
 struct td_analyser {
     struct td_normaliser *nz;
@@ -52,6 +64,14 @@ struct td_analysis_ctx {
     struct td_grammar_result gr;
     float *wscore; /* per-word model contribution, [wcap] */
     size_t wcap;
+    /* the network's inputs and scratch (model format 2) */
+    struct td_tokens tok;
+    float *emb; /* [ecap] token vectors */
+    size_t ecap;
+    float *attr; /* [acap] per-token attribution */
+    size_t acap;
+    float cues[TD_NN_MAX_CUES], cattr[TD_NN_MAX_CUES];
+    struct td_nn_work nw;
 };
 
 static const char *default_home(void)
@@ -119,6 +139,8 @@ int td_analysis_ctx_new(const struct td_analyser *a, struct td_analysis_ctx **ou
     td_norm_init(&c->norm);
     td_features_init(&c->feats);
     td_grammar_result_init(&c->gr);
+    td_tokens_init(&c->tok);
+    td_nn_work_init(&c->nw);
     *out = c;
     return TD_OK;
 }
@@ -131,6 +153,10 @@ void td_analysis_ctx_free(struct td_analysis_ctx *c)
     td_features_release(&c->feats);
     td_grammar_result_release(&c->gr);
     free(c->wscore);
+    td_tokens_release(&c->tok);
+    free(c->emb);
+    free(c->attr);
+    td_nn_work_release(&c->nw);
     free(c);
 }
 
@@ -270,6 +296,100 @@ static void write_reason(struct td_verdict *v, const struct td_norm *n)
 #undef R_APPEND
 }
 
+/* ---- the network (model format 2) ------------------------------------------------ */
+
+/* Tokens -> vectors -> cues -> the network's score per label. */
+static int deep_score(struct td_analysis_ctx *c, float zd[TD_LABEL_COUNT])
+{
+    const struct td_model *m = c->a->model;
+    const unsigned D = m->embed->dim;
+    if (td_tokenise(c->norm.text, c->norm.len, NN_MAX_TOKENS, &c->tok))
+        return TD_ENOMEM;
+    size_t n = c->tok.n;
+    if (n * D > c->ecap) {
+        float *e = realloc(c->emb, n * D * sizeof *e);
+        float *at = realloc(c->attr, n * sizeof *at);
+        if (e)
+            c->emb = e;
+        if (at)
+            c->attr = at;
+        if (!e || !at)
+            return TD_ENOMEM;
+        c->ecap = n * D;
+        c->acap = n;
+    }
+    for (size_t t = 0; t < n; t++)
+        td_embed_token(m->embed, c->norm.text + c->tok.t[t].start,
+                       c->tok.t[t].end - c->tok.t[t].start, c->emb + t * D);
+    td__cues_compute(m->nn->cue, m->nn->ncues, &c->gr, &c->norm, n, c->cues);
+    return td_nn_forward(m->nn, c->emb, n, c->cues, &c->nw, zd);
+}
+
+/*
+ * Why the network said label l: the window of tokens whose filters carried
+ * the score (attribution), confirmed by occlusion - the window's vectors are
+ * zeroed and the text scored again; the span's weight is the probability
+ * that hiding it removes.  Also the rule matches whose cues pushed the
+ * label.  Leaves the network's work buffers as they were for the full text.
+ */
+static int deep_spans(struct td_analysis_ctx *c, struct td_verdict *v, int l, const float z[],
+                      const float zd[])
+{
+    const struct td_model *m = c->a->model;
+    const struct td_nn *nn = m->nn;
+    const size_t n = c->tok.n;
+    const unsigned D = m->embed->dim;
+    int rc;
+    td_nn_attribute(nn, n, &c->nw, l, c->attr, c->cattr);
+    /* rule matches whose cue moved the score */
+    for (size_t i = 0; i < c->gr.nhits; i++) {
+        const struct td_grammar_hit *h = &c->gr.hits[i];
+        if (h->kind != TD_HIT_LABEL || !h->rule)
+            continue;
+        int k = td__cues_find(nn->cue, nn->ncues, h->rule);
+        if (k >= 0 && c->cattr[k] >= CUE_SPAN_MIN &&
+            (rc = add_span(v, &c->norm, h->start, h->end, (enum td_label)l, TD_SOURCE_GRAMMAR,
+                           h->rule, c->cattr[k])))
+            return rc;
+    }
+    if (n == 0)
+        return TD_OK;
+    size_t best = 0;
+    for (size_t t = 1; t < n; t++)
+        if (c->attr[t] > c->attr[best])
+            best = t;
+    float top = c->attr[best];
+    if (top <= 0)
+        return TD_OK;
+    size_t lo = best, hi = best;
+    while (hi - lo + 1 < NN_SPAN_MAX_TOKENS) {
+        float left = lo > 0 ? c->attr[lo - 1] : -1, right = hi + 1 < n ? c->attr[hi + 1] : -1;
+        if (left < 0.25f * top && right < 0.25f * top)
+            break;
+        if (left >= right)
+            lo--;
+        else
+            hi++;
+    }
+    /* occlusion: score the text with the window hidden */
+    float saved[NN_SPAN_MAX_TOKENS * TD_EMBED_MAX_DIM];
+    memcpy(saved, c->emb + lo * D, (hi - lo + 1) * D * sizeof *saved);
+    memset(c->emb + lo * D, 0, (hi - lo + 1) * D * sizeof *c->emb);
+    float zo[TD_LABEL_COUNT];
+    rc = td_nn_forward(nn, c->emb, n, c->cues, &c->nw, zo);
+    memcpy(c->emb + lo * D, saved, (hi - lo + 1) * D * sizeof *saved);
+    if (rc)
+        return rc;
+    float p = td_model_calibrate(m, (enum td_label)l, z[l]);
+    float po = td_model_calibrate(m, (enum td_label)l, z[l] - zd[l] + zo[l]);
+    if (p - po >= NN_SPAN_DROP &&
+        (rc = add_span(v, &c->norm, c->tok.t[lo].start, c->tok.t[hi].end, (enum td_label)l,
+                       TD_SOURCE_MODEL, "network.window", p - po)))
+        return rc;
+    /* restore the work buffers for the next label's attribution */
+    return td_nn_forward(nn, c->emb, n, c->cues, &c->nw, zo);
+}
+
 int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct td_verdict *v,
                struct td_error *err)
 {
@@ -290,9 +410,28 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
     v->model_version = a->version;
     v->invalid_utf8 = c->norm.invalid_utf8;
 
-    float z[TD_LABEL_COUNT];
+    float z[TD_LABEL_COUNT], zd[TD_LABEL_COUNT] = {0};
     td_model_score(m, &c->feats, z);
-    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+    if (m->nn) {
+        /* format 2: the rules are the network's cues, the sum of the linear
+         * and the network score is calibrated as one; no hand-set mixing */
+        if ((rc = deep_score(c, zd)) != TD_OK)
+            goto oom;
+        for (int l = 0; l < TD_LABEL_COUNT; l++) {
+            z[l] += zd[l];
+            /* a label no data trained is the rules' alone */
+            v->prob[l] = m->trained[l] ? td_model_calibrate(m, (enum td_label)l, z[l])
+                                       : c->gr.score[l];
+            if (v->prob[l] > 0 && v->prob[l] >= td_analyser_threshold(a, (enum td_label)l))
+                v->labels |= 1u << l;
+        }
+        /* a threat's details count wherever they stand in the text */
+        if (v->labels & ((1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION)))
+            for (size_t i = 0; i < c->gr.nhits; i++)
+                if (c->gr.hits[i].kind == TD_HIT_DETAIL)
+                    v->flags |= c->gr.hits[i].flags;
+    }
+    for (int l = 0; !m->nn && l < TD_LABEL_COUNT; l++) {
         float pm = td_model_calibrate(m, (enum td_label)l, z[l]);
         float g = c->gr.score[l];
         float p;
@@ -312,12 +451,16 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
     if (v->labels & ((1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION)))
         v->flags |= c->gr.flags;
 
-    /* spans: grammar hits of labelled labels and their details */
+    /* spans of the network: rule cues and token windows that moved it */
+    for (int l = 0; m->nn && l < TD_LABEL_COUNT; l++)
+        if (((v->labels >> l) & 1) && (rc = deep_spans(c, v, l, z, zd)))
+            goto oom;
+    /* spans: grammar hits of labelled labels (format 1) and the details */
     for (size_t i = 0; i < c->gr.nhits; i++) {
         const struct td_grammar_hit *h = &c->gr.hits[i];
         int keep = 0;
         if (h->kind == TD_HIT_LABEL)
-            keep = (v->labels >> h->label) & 1;
+            keep = !m->nn && ((v->labels >> h->label) & 1);
         else if (h->kind == TD_HIT_DETAIL)
             keep = (h->flags & v->flags) != 0;
         if (keep && (rc = add_span(v, &c->norm, h->start, h->end, h->label, TD_SOURCE_GRAMMAR,
@@ -382,8 +525,10 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
     }
     if (v->nspans > 1) /* spans is NULL when there are none: qsort(NULL) is UB */
         qsort(v->spans, v->nspans, sizeof *v->spans, by_start);
-    int credible =
-        c->gr.score[TD_LABEL_THREAT] > 0 || v->prob[TD_LABEL_THREAT] >= CREDIBLE_MODEL_THREAT;
+    /* format 2: the threshold is chosen on calibrated probabilities, so a
+     * threat label is a threat; no "model alone below 0.5" sub-tier */
+    int credible = m->nn || c->gr.score[TD_LABEL_THREAT] > 0 ||
+                   v->prob[TD_LABEL_THREAT] >= CREDIBLE_MODEL_THREAT;
     v->severity = tier(v, credible);
     if ((v->labels & (1u << TD_LABEL_THREAT)) && !credible)
         v->possible_threat = 1;

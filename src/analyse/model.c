@@ -2,6 +2,7 @@
  * model.c - load, save and score the linear model (format in model.h).
  */
 #include "threatdesk/model.h"
+#include "le.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,7 @@
 #include <xxhash.h>
 
 #define MAGIC "TDMODEL"
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 2u /* 1: linear only; 2: + embeddings and network */
 #define LABEL_REC 40
 #define MAX_META (1u << 20)
 
@@ -44,49 +45,9 @@ void td_model_free(struct td_model *m)
         return;
     free(m->w);
     free(m->meta);
+    td_embed_free(m->embed);
+    td_nn_free(m->nn);
     free(m);
-}
-
-/* ---- little-endian encoding ---------------------------------------------------- */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_f32(unsigned char *p, float f)
-{
-    uint32_t v;
-    memcpy(&v, &f, 4);
-    put_u32(p, v);
-}
-
-static float get_f32(const unsigned char *p)
-{
-    uint32_t v = get_u32(p);
-    float f;
-    memcpy(&f, &v, 4);
-    return f;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
 }
 
 /* ---- save ------------------------------------------------------------------------ */
@@ -99,7 +60,22 @@ int td_model_save(const struct td_model *m, const char *path, struct td_error *e
     const size_t qbytes = qbits / 8;
     const size_t metalen = m->meta ? strlen(m->meta) : 0;
     const size_t head = 88 + LABEL_REC * TD_LABEL_COUNT + 4;
-    const size_t total = head + metalen + nw * qbytes + 8;
+    /* version 2: the embeddings and the network, serialised by their own
+     * modules into one blob that follows the linear weights */
+    char *deep = NULL;
+    size_t deeplen = 0;
+    if (m->nn && m->embed) {
+        FILE *mf = open_memstream(&deep, &deeplen);
+        if (!mf)
+            return td_error_set(err, TD_ENOMEM, NULL);
+        int bad = td_embed_write(m->embed, mf) || td_nn_write(m->nn, mf);
+        if (fclose(mf) != 0 || bad) {
+            free(deep);
+            return td_error_set(err, TD_ENOMEM, NULL);
+        }
+    }
+    const uint32_t version = deep ? 2u : 1u;
+    const size_t total = head + metalen + nw * qbytes + (deep ? 8 + deeplen : 0) + 8;
     int rc = TD_OK;
     unsigned char *buf = calloc(1, total);
     if (!buf)
@@ -119,22 +95,22 @@ int td_model_save(const struct td_model *m, const char *path, struct td_error *e
     }
 
     memcpy(buf, MAGIC, 8);
-    put_u32(buf + 8, FORMAT_VERSION);
-    put_u32(buf + 12, m->bits);
-    put_u32(buf + 16, TD_LABEL_COUNT);
-    put_u32(buf + 20, qbits);
+    td__put_u32(buf + 8, version);
+    td__put_u32(buf + 12, m->bits);
+    td__put_u32(buf + 16, TD_LABEL_COUNT);
+    td__put_u32(buf + 20, qbits);
     memcpy(buf + 24, m->version, strnlen(m->version, 63));
     unsigned char *p = buf + 88;
     for (int l = 0; l < TD_LABEL_COUNT; l++, p += LABEL_REC) {
         memcpy(p, td_label_name(l), strlen(td_label_name(l)));
-        put_u32(p + 16, (uint32_t)m->trained[l]);
-        put_f32(p + 20, m->bias[l]);
-        put_f32(p + 24, scale[l]);
-        put_f32(p + 28, m->platt_a[l]);
-        put_f32(p + 32, m->platt_b[l]);
-        put_f32(p + 36, m->threshold[l]);
+        td__put_u32(p + 16, (uint32_t)m->trained[l]);
+        td__put_f32(p + 20, m->bias[l]);
+        td__put_f32(p + 24, scale[l]);
+        td__put_f32(p + 28, m->platt_a[l]);
+        td__put_f32(p + 32, m->platt_b[l]);
+        td__put_f32(p + 36, m->threshold[l]);
     }
-    put_u32(p, (uint32_t)metalen);
+    td__put_u32(p, (uint32_t)metalen);
     p += 4;
     memcpy(p, m->meta ? m->meta : "", metalen);
     p += metalen;
@@ -153,7 +129,12 @@ int td_model_save(const struct td_model *m, const char *path, struct td_error *e
             *p++ = (unsigned char)(u >> 8);
         }
     }
-    put_u64(p, XXH3_64bits(buf, (size_t)(p - buf)));
+    if (deep) {
+        td__put_u64(p, deeplen);
+        memcpy(p + 8, deep, deeplen);
+        p += 8 + deeplen;
+    }
+    td__put_u64(p, XXH3_64bits(buf, (size_t)(p - buf)));
 
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
@@ -177,6 +158,7 @@ int td_model_save(const struct td_model *m, const char *path, struct td_error *e
     }
 out:
     free(buf);
+    free(deep);
     return rc;
 }
 
@@ -217,27 +199,34 @@ int td_model_load(const char *path, struct td_model **out, struct td_error *err)
         rc = td_error_set(err, TD_EMODEL, "bad magic: not a threatdesk model");
         goto out;
     }
-    if (get_u32(buf + 8) != FORMAT_VERSION) {
+    uint32_t fver = td__get_u32(buf + 8);
+    if (fver < 1 || fver > FORMAT_VERSION) {
         td_error_at(err, path, 0, 8);
-        rc = td_error_set(err, TD_EMODEL, "format version %u, this build reads %u",
-                          get_u32(buf + 8), FORMAT_VERSION);
+        rc = td_error_set(err, TD_EMODEL, "format version %u, this build reads 1..%u", fver,
+                          FORMAT_VERSION);
         goto out;
     }
-    if (get_u64(buf + total - 8) != XXH3_64bits(buf, total - 8)) {
+    if (td__get_u64(buf + total - 8) != XXH3_64bits(buf, total - 8)) {
         td_error_at(err, path, 0, total - 8);
         rc = td_error_set(err, TD_EMODEL, "checksum mismatch: file truncated or corrupted");
         goto out;
     }
-    unsigned bits = get_u32(buf + 12), nl = get_u32(buf + 16), qbits = get_u32(buf + 20);
+    unsigned bits = td__get_u32(buf + 12), nl = td__get_u32(buf + 16),
+             qbits = td__get_u32(buf + 20);
     if (bits < 10 || bits > 26 || nl != TD_LABEL_COUNT || (qbits != 8 && qbits != 16)) {
         td_error_at(err, path, 0, 12);
         rc = td_error_set(err, TD_EMODEL, "unsupported shape: bits=%u labels=%u qbits=%u", bits, nl,
                           qbits);
         goto out;
     }
-    size_t metalen = get_u32(buf + head - 4);
+    size_t metalen = td__get_u32(buf + head - 4);
     size_t nw = (size_t)TD_LABEL_COUNT << bits;
-    if (metalen > MAX_META || head + metalen + nw * (qbits / 8) + 8 != total) {
+    size_t lin_end = head + metalen + nw * (qbits / 8);
+    size_t deeplen = 0;
+    if (metalen <= MAX_META && fver == 2 && lin_end + 16 <= total)
+        deeplen = (size_t)td__get_u64(buf + lin_end);
+    if (metalen > MAX_META || (fver == 1 && lin_end + 8 != total) ||
+        (fver == 2 && (deeplen > total || lin_end + 16 + deeplen != total))) {
         rc = td_error_set(err, TD_EMODEL, "size does not match header");
         goto out;
     }
@@ -257,12 +246,12 @@ int td_model_load(const char *path, struct td_model **out, struct td_error *err)
                               (const char *)p, td_label_name(l));
             goto out;
         }
-        m->trained[l] = (int)get_u32(p + 16);
-        m->bias[l] = get_f32(p + 20);
-        scale[l] = get_f32(p + 24);
-        m->platt_a[l] = get_f32(p + 28);
-        m->platt_b[l] = get_f32(p + 32);
-        m->threshold[l] = get_f32(p + 36);
+        m->trained[l] = (int)td__get_u32(p + 16);
+        m->bias[l] = td__get_f32(p + 20);
+        scale[l] = td__get_f32(p + 24);
+        m->platt_a[l] = td__get_f32(p + 28);
+        m->platt_b[l] = td__get_f32(p + 32);
+        m->threshold[l] = td__get_f32(p + 36);
     }
     p += 4;
     if (metalen) {
@@ -284,6 +273,17 @@ int td_model_load(const char *path, struct td_model **out, struct td_error *err)
             p += 2;
         }
         m->w[i] = (float)v * scale[i % TD_LABEL_COUNT];
+    }
+    if (fver == 2) {
+        size_t used, used2;
+        p += 8;
+        if ((rc = td_embed_read(p, deeplen, &m->embed, &used, err)) != TD_OK ||
+            (rc = td_nn_read(p + used, deeplen - used, &m->nn, &used2, err)) != TD_OK)
+            goto out;
+        if (used + used2 != deeplen || m->nn->dim != m->embed->dim) {
+            rc = td_error_set(err, TD_EMODEL, "network and embeddings do not fit together");
+            goto out;
+        }
     }
     td_error_clear(err);
     *out = m;

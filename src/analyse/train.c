@@ -4,6 +4,7 @@
 #include "threatdesk/train.h"
 #include "threatdesk/buf.h"
 #include "threatdesk/metrics.h"
+#include "cues.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -34,9 +35,10 @@ int td_featurise(const struct td_normaliser *nz, const char *text, size_t len, u
 
 struct doc {
     char *text;
-    unsigned char y;    /* label bits */
-    unsigned char mask; /* annotated label bits */
-    unsigned char val;  /* in the validation split */
+    unsigned char y;     /* label bits */
+    unsigned char mask;  /* annotated label bits */
+    unsigned char val;   /* in the validation split */
+    unsigned char extra; /* 0: public dataset; 1: extra rows (opts->extra) */
     uint64_t hash;
 };
 
@@ -49,7 +51,8 @@ struct corpus {
     size_t dups;
 };
 
-static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y, unsigned mask)
+static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y, unsigned mask,
+                      int extra, int val)
 {
     uint64_t h = XXH3_64bits(text, len);
     if (c->n * 2 >= c->nslot) {
@@ -77,6 +80,8 @@ static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y
              * dataset says so, annotated if any annotates it */
             d->y |= (unsigned char)y;
             d->mask |= (unsigned char)mask;
+            if (extra && val) /* a synthetic validation text stays out of training */
+                d->val = 1, d->extra = 1;
             c->dups++;
             return TD_OK;
         }
@@ -97,7 +102,8 @@ static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y
     d->text[len] = '\0';
     d->y = (unsigned char)y;
     d->mask = (unsigned char)mask;
-    d->val = 0;
+    d->val = (unsigned char)(val != 0);
+    d->extra = (unsigned char)(extra != 0);
     d->hash = h;
     c->slot[i] = c->n++;
     return TD_OK;
@@ -128,6 +134,8 @@ struct loader {
     int text_col;
     struct rule rules[TD_LABEL_COUNT * MAX_RULES];
     size_t nrules;
+    unsigned const_y; /* labels every row of the file has ({"const": 1}) */
+    size_t nconst;
     unsigned mask;
     char *fields[MAX_COLUMNS];
     size_t flen[MAX_COLUMNS];
@@ -201,7 +209,8 @@ static void ld_row(int term, void *ud)
         goto done;
     }
     L->read++;
-    if (corpus_add(L->c, text, tl, y, L->mask))
+    y |= L->const_y;
+    if (corpus_add(L->c, text, tl, y, L->mask, 0, 0))
         L->rc = td_error_set(L->err, TD_ENOMEM, NULL);
 done:
     for (size_t i = 0; i < nf; i++)
@@ -236,10 +245,134 @@ static int read_file(const char *path, char **out, size_t *len, struct td_error 
     return TD_OK;
 }
 
+/*
+ * The YouTube THREAT corpus' own format: "Video #v, Comment #c, ..." header
+ * lines, then one "0|1 TAB sentence" line per sentence, a blank line between
+ * comments.  One comment is one text (a threat may sit in any sentence of
+ * it, as in a letter); it is positive when any sentence is.
+ */
+static int load_threat_corpus(struct corpus *c, const char *path, int label,
+                              struct td_train_report *rep, struct td_error *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &data, &len, err);
+    if (rc)
+        return rc;
+    struct td_buf text;
+    td_buf_init(&text, 1u << 20);
+    unsigned y = 0;
+    size_t line = 0;
+    for (size_t i = 0; i <= len && !rc;) {
+        size_t e = i;
+        while (e < len && data[e] != '\n')
+            e++;
+        line++;
+        const char *l = data + i;
+        size_t ll = e - i;
+        if (ll && l[ll - 1] == '\r')
+            ll--;
+        int boundary = ll == 0 || (ll > 7 && memcmp(l, "Video #", 7) == 0) || e >= len;
+        if (!boundary) {
+            if (ll < 2 || (l[0] != '0' && l[0] != '1') || l[1] != '\t') {
+                rep->rows_bad++; /* not a sentence line: counted, never guessed at */
+            } else {
+                if (l[0] == '1')
+                    y = 1u << label;
+                if ((text.len && td_buf_putc(&text, ' ')) || td_buf_append(&text, l + 2, ll - 2))
+                    rc = td_error_set(err, TD_ETOOBIG, "comment too long");
+            }
+        }
+        if ((boundary || e >= len) && text.len && !rc) {
+            rep->rows_read++;
+            if (corpus_add(c, text.data, text.len, y, 1u << label, 0, 0))
+                rc = td_error_set(err, TD_ENOMEM, NULL);
+            td_buf_reset(&text);
+            y = 0;
+        }
+        i = e + 1;
+    }
+    (void)line;
+    td_buf_release(&text);
+    free(data);
+    return rc;
+}
+
+/* Extra labelled rows (the synthetic generator's output): one JSON object
+ * per line, {"text", "labels": {label: 0|1, ...}, "split": "train"|"val"};
+ * the labels present are the ones annotated. */
+static int load_extra(struct corpus *c, const char *path, struct td_train_report *rep,
+                      struct td_error *err)
+{
+    FILE *f = fopen(path, "r");
+    td_error_at(err, path, 0, 0);
+    if (!f)
+        return td_error_set(err, errno == ENOENT ? TD_ENOTFOUND : TD_EIO, "cannot open: %s",
+                            strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0, line = 0;
+    ssize_t n;
+    int rc = TD_OK;
+    while (!rc && (n = getline(&buf, &cap, f)) > 0) {
+        line++;
+        json_error_t je;
+        json_t *o = json_loadb(buf, (size_t)n, 0, &je);
+        const char *text = json_string_value(json_object_get(o, "text"));
+        json_t *labels = json_object_get(o, "labels");
+        const char *split = json_string_value(json_object_get(o, "split"));
+        if (!o || !text || !*text || !json_is_object(labels)) {
+            td_error_at(err, path, line, 0);
+            td_error_field(err, !o ? "" : !text ? "text" : "labels");
+            rc = td_error_set(err, TD_EPARSE, "extra row needs 'text' and a 'labels' object");
+            json_decref(o);
+            break;
+        }
+        unsigned y = 0, mask = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(labels, k, v)
+        {
+            int l = td_label_from_name(k);
+            if (l < 0 || !json_is_integer(v)) {
+                td_error_at(err, path, line, 0);
+                td_error_field(err, k);
+                rc = td_error_set(err, TD_EPARSE, "unknown label or value not 0/1");
+                break;
+            }
+            mask |= 1u << l;
+            if (json_integer_value(v))
+                y |= 1u << l;
+        }
+        int val = split && strcmp(split, "val") == 0;
+        if (!rc && corpus_add(c, text, strlen(text), y, mask, 1, val))
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+        rep->extra_rows++;
+        rep->extra_val += (size_t)val;
+        json_decref(o);
+    }
+    free(buf);
+    fclose(f);
+    if (!rc)
+        td_error_clear(err);
+    return rc;
+}
+
 static int load_dataset(struct corpus *c, const char *root, json_t *ds, size_t idx,
                         struct td_train_report *rep, struct td_error *err)
 {
     const char *file = json_string_value(json_object_get(ds, "file"));
+    const char *format = json_string_value(json_object_get(ds, "format"));
+    if (file && format && strcmp(format, "threat-corpus") == 0) {
+        int l = td_label_from_name(json_string_value(json_object_get(ds, "label")));
+        if (l < 0) {
+            td_error_field(err, "label");
+            return td_error_set(err, TD_EPARSE, "dataset %zu: a threat-corpus needs a 'label'",
+                                idx);
+        }
+        char tpath[4096];
+        snprintf(tpath, sizeof tpath, "%s/%s", root, file);
+        return load_threat_corpus(c, tpath, l, rep, err);
+    }
     const char *delim = json_string_value(json_object_get(ds, "delimiter"));
     const char *textcol = json_string_value(json_object_get(ds, "text"));
     json_t *labels = json_object_get(ds, "labels");
@@ -276,6 +409,20 @@ static int load_dataset(struct corpus *c, const char *root, json_t *ds, size_t i
         {
             if (L.nrules >= sizeof L.rules / sizeof L.rules[0])
                 return td_error_set(err, TD_ETOOBIG, "too many rules for '%s'", file);
+            json_t *cst = json_object_get(r, "const");
+            if (cst) {
+                /* a file whose every row is (1) or is not (0) the label, e.g.
+                 * the counter-narratives of CONAN */
+                if (!json_is_integer(cst) || json_integer_value(cst) < 0 ||
+                    json_integer_value(cst) > 1) {
+                    td_error_field(err, lname);
+                    return td_error_set(err, TD_EPARSE, "dataset '%s': const must be 0 or 1", file);
+                }
+                if (json_integer_value(cst))
+                    L.const_y |= 1u << l;
+                L.nconst = 1;
+                continue;
+            }
             struct rule *R = &L.rules[L.nrules++];
             R->label = l;
             R->col = -1;
@@ -370,6 +517,143 @@ static int json_dump_split(const char *dir, const struct corpus *c, int val, str
     return TD_OK;
 }
 
+/* ---- the network's inputs and optimiser ------------------------------------------- */
+
+/* Every text's token vectors and cue vector, computed once before the
+ * epochs (the embeddings are frozen, so they never change). */
+struct deepin {
+    float *emb;   /* token vectors, doc after doc */
+    size_t *toff; /* [ndocs+1] offsets in tokens */
+    size_t ecap;
+    float *cues; /* [ndocs * TD_NN_MAX_CUES] */
+    char names[TD_NN_MAX_CUES][TD_NN_CUE_NAME];
+    unsigned ncues;
+};
+
+static void deepin_free(struct deepin *d)
+{
+    free(d->emb);
+    free(d->toff);
+    free(d->cues);
+}
+
+static int deepin_add(struct deepin *d, const struct td_train_opts *o, size_t doc,
+                      const struct td_norm *norm, struct td_tokens *tk,
+                      struct td_grammar_result *gr, struct td_error *err)
+{
+    const unsigned D = o->embed->dim;
+    size_t maxtok = o->max_tokens ? o->max_tokens : 400;
+    if (td_tokenise(norm->text, norm->len, maxtok, tk))
+        return td_error_set(err, TD_ENOMEM, NULL);
+    size_t at = d->toff[doc];
+    if ((at + tk->n) * D > d->ecap) {
+        size_t nc = d->ecap ? d->ecap : (size_t)1 << 20;
+        while (nc < (at + tk->n) * D)
+            nc *= 2;
+        float *ne = realloc(d->emb, nc * sizeof *ne);
+        if (!ne)
+            return td_error_set(err, TD_ENOMEM, NULL);
+        d->emb = ne;
+        d->ecap = nc;
+    }
+    for (size_t t = 0; t < tk->n; t++)
+        td_embed_token(o->embed, norm->text + tk->t[t].start, tk->t[t].end - tk->t[t].start,
+                       d->emb + (at + t) * D);
+    d->toff[doc + 1] = at + tk->n;
+    float *cv = d->cues + doc * TD_NN_MAX_CUES;
+    memset(cv, 0, TD_NN_MAX_CUES * sizeof *cv);
+    if (o->grammar) {
+        int rc = td_grammar_match(o->grammar, norm->text, norm->len, gr, err);
+        if (rc)
+            return rc;
+        td__cues_learn(d->names, &d->ncues, gr);
+        td__cues_compute((const char(*)[TD_NN_CUE_NAME])d->names, d->ncues, gr, norm, tk->n, cv);
+    }
+    return TD_OK;
+}
+
+/* Adam (Kingma & Ba): per-weight step sizes, so the few weights of rare
+ * labels' windows learn as fast as the common ones.  Clears g. */
+static void adam(float *w, float *g, float *m1, float *m2, size_t n, float lr, unsigned t,
+                 float scale)
+{
+    const float b1 = 0.9f, b2 = 0.999f;
+    float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * scale;
+        m1[i] = b1 * m1[i] + (1 - b1) * gi;
+        m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+        w[i] -= lr * (m1[i] / c1) / (sqrtf(m2[i] / c2) + 1e-8f);
+        g[i] = 0;
+    }
+}
+
+struct adam_state {
+    float *m1[5], *m2[5];
+    size_t n[5];
+};
+
+static int adam_new(const struct td_nn *m, struct adam_state *a)
+{
+    size_t D = m->dim, F = m->filters, H = m->hidden, I = td_nn_inputs(m);
+    size_t sz[5] = {TD_NN_WIDTH * D * F, F, H * I, H, TD_LABEL_COUNT * H};
+    for (int i = 0; i < 5; i++) {
+        a->n[i] = sz[i];
+        a->m1[i] = calloc(sz[i], sizeof(float));
+        a->m2[i] = calloc(sz[i], sizeof(float));
+        if (!a->m1[i] || !a->m2[i])
+            return TD_ENOMEM;
+    }
+    return TD_OK;
+}
+
+static void adam_free(struct adam_state *a)
+{
+    for (int i = 0; i < 5; i++) {
+        free(a->m1[i]);
+        free(a->m2[i]);
+    }
+}
+
+static void adam_apply(struct td_nn *m, struct td_nn_grad *g, struct adam_state *a, float lr,
+                       unsigned t, float scale)
+{
+    float *w[5] = {m->conv_w, m->conv_b, m->hid_w, m->hid_b, m->out_w};
+    float *gg[5] = {g->conv_w, g->conv_b, g->hid_w, g->hid_b, g->out_w};
+    for (int i = 0; i < 5; i++)
+        adam(w[i], gg[i], a->m1[i], a->m2[i], a->n[i], lr, t, scale);
+}
+
+/* Validation measures of one label over the docs selected by `which`
+ * (0 public, 1 extra, 2 all) into R. */
+static void measure(const struct corpus *c, const float *zall, int l, int which, float *z,
+                    unsigned char *truth, const struct td_model *m, struct td_train_label_report *R)
+{
+    size_t n = 0;
+    memset(R, 0, sizeof *R);
+    for (size_t d = 0; d < c->n; d++) {
+        const struct doc *D = &c->docs[d];
+        if (!D->val || !(D->mask & (1u << l)) || (which < 2 && D->extra != which))
+            continue;
+        z[n] = td_model_calibrate(m, (enum td_label)l, zall[d * TD_LABEL_COUNT + l]);
+        truth[n++] = (D->y >> l) & 1;
+    }
+    R->val_n = n;
+    for (size_t k = 0; k < n; k++)
+        R->val_pos += truth[k];
+    R->threshold = m->threshold[l];
+    if (R->val_pos == 0 || R->val_pos == n) {
+        R->auc = -1;
+        return;
+    }
+    R->auc = td_roc_auc(z, truth, n, NULL);
+    struct td_prf prf;
+    td_prf_at(z, truth, n, m->threshold[l], &prf);
+    R->precision = prf.precision;
+    R->recall = prf.recall;
+    R->f1 = prf.f1;
+}
+
 int td_train(const struct td_train_opts *o, struct td_model **out, struct td_train_report *rep,
              struct td_error *err)
 {
@@ -382,9 +666,21 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     struct td_features feats;
     td_norm_init(&norm);
     td_features_init(&feats);
-    float *z = NULL;
+    float *z = NULL, *zall = NULL;
     unsigned char *truth = NULL;
     size_t *order = NULL;
+    struct deepin DI;
+    memset(&DI, 0, sizeof DI);
+    struct td_tokens tk;
+    td_tokens_init(&tk);
+    struct td_grammar_result gres;
+    td_grammar_result_init(&gres);
+    struct td_nn *nn = NULL;
+    struct td_nn_work nw;
+    td_nn_work_init(&nw);
+    struct td_nn_grad ng = {0};
+    struct adam_state as;
+    memset(&as, 0, sizeof as);
     memset(rep, 0, sizeof *rep);
 
     unsigned bits = o->bits ? o->bits : 18;
@@ -415,20 +711,34 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         if ((rc = load_dataset(&c, o->data_root, ds, i, rep, err)) != TD_OK)
             goto out;
     }
+    size_t npublic = c.n;
+    if (o->extra && (rc = load_extra(&c, o->extra, rep, err)) != TD_OK)
+        goto out;
     rep->docs = c.n;
     rep->duplicates = c.dups;
 
-    /* 2. the split: by a seeded hash of the text */
+    /* 2. the split: by a seeded hash of the text; extra rows keep the split
+     * their generator gave them (by template family, so validation measures
+     * structures never trained on) */
     for (size_t d = 0; d < c.n; d++) {
-        uint64_t h = XXH3_64bits_withSeed(c.docs[d].text, strlen(c.docs[d].text), seed);
-        c.docs[d].val = (h % 100) < valpct;
+        if (d < npublic && !c.docs[d].extra) {
+            uint64_t h = XXH3_64bits_withSeed(c.docs[d].text, strlen(c.docs[d].text), seed);
+            c.docs[d].val = (h % 100) < valpct;
+        }
         c.docs[d].val ? rep->val_docs++ : rep->train_docs++;
     }
     if (o->dump_dir && ((rc = json_dump_split(o->dump_dir, &c, 0, err)) != TD_OK ||
                         (rc = json_dump_split(o->dump_dir, &c, 1, err)) != TD_OK))
         goto out;
 
-    /* 3. features, once */
+    /* 3. features, once (and the network's inputs) */
+    if (o->embed) {
+        DI.toff = calloc(c.n + 1, sizeof *DI.toff);
+        DI.cues = malloc(c.n * TD_NN_MAX_CUES * sizeof *DI.cues);
+        if (!DI.toff || !DI.cues)
+            goto oom;
+        DI.ncues = td__cues_fixed(DI.names);
+    }
     F.off = malloc((c.n + 1) * sizeof *F.off);
     F.value = malloc(c.n * sizeof *F.value);
     if (!F.off || !F.value)
@@ -453,6 +763,8 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         memcpy(F.idx + fn, feats.idx, feats.n * sizeof *F.idx);
         fn += feats.n;
         F.value[d] = feats.value;
+        if (o->embed && (rc = deepin_add(&DI, o, d, &norm, &tk, &gres, err)) != TD_OK)
+            goto out;
     }
     F.off[c.n] = fn;
 
@@ -482,7 +794,20 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     for (int l = 0; l < TD_LABEL_COUNT; l++)
         m->trained[l] = rep->label[l].train_pos > 0;
 
-    /* 5. SGD, fastText-style linear decay of the learning rate */
+    /* 5. SGD, fastText-style linear decay of the learning rate for the
+     * linear part; Adam in mini-batches for the network.  Both read the
+     * same logit, so they learn together what neither would alone. */
+    const unsigned nn_epochs = o->nn_epochs ? o->nn_epochs : 6;
+    const float nn_lr = o->nn_lr > 0 ? o->nn_lr : 0.002f;
+    const int wide = !o->no_wide;
+    if (o->embed) {
+        if (td_nn_new(o->embed->dim, o->filters ? o->filters : 128, DI.ncues,
+                      o->hidden ? o->hidden : 64, (unsigned long)seed, &nn) ||
+            td_nn_grad_new(nn, &ng) || adam_new(nn, &as))
+            goto oom;
+        memcpy(nn->cue, DI.names, sizeof nn->cue);
+        epochs = nn_epochs > epochs ? nn_epochs : epochs;
+    }
     order = malloc(c.n * sizeof *order);
     if (!order)
         goto oom;
@@ -492,6 +817,9 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
             order[ntrain++] = d;
     uint64_t rs = seed * 0x9E3779B97F4A7C15ULL + 1;
     size_t total = (size_t)epochs * ntrain, step = 0;
+    const unsigned batch = 32;
+    unsigned inbatch = 0, adam_t = 0;
+    const unsigned D = o->embed ? o->embed->dim : 0;
     for (unsigned e = 0; e < epochs; e++) {
         for (size_t k = ntrain; k > 1; k--) { /* Fisher-Yates */
             size_t j = (size_t)(rng_next(&rs) % k);
@@ -499,62 +827,94 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
             order[k - 1] = order[j];
             order[j] = t;
         }
+        /* the network trains for nn_epochs, the linear part for epochs: the
+         * last nn_epochs passes are joint */
+        int deep_on = nn && e + nn_epochs >= epochs;
         for (size_t k = 0; k < ntrain; k++, step++) {
             size_t d = order[k];
-            const struct doc *D = &c.docs[d];
+            const struct doc *Dd = &c.docs[d];
             float lr = lr0 * (1.0f - (float)step / (float)total);
             /* L2 shrinkage, applied lazily to the weights a row touches
              * (the usual sparse approximation); it is what lets ten
              * epochs help instead of overfitting the rare labels */
             float l2lr = l2 * lr;
-            float acc[TD_LABEL_COUNT] = {0};
-            for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
-                const float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
-                for (int l = 0; l < TD_LABEL_COUNT; l++)
-                    acc[l] += w[l];
+            float acc[TD_LABEL_COUNT] = {0}, zd[TD_LABEL_COUNT] = {0};
+            if (wide)
+                for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
+                    const float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
+                    for (int l = 0; l < TD_LABEL_COUNT; l++)
+                        acc[l] += w[l];
+                }
+            size_t ntok = 0;
+            const float *emb = NULL;
+            if (deep_on) {
+                ntok = DI.toff[d + 1] - DI.toff[d];
+                emb = DI.emb + DI.toff[d] * D;
+                if (td_nn_forward(nn, emb, ntok, DI.cues + d * TD_NN_MAX_CUES, &nw, zd))
+                    goto oom;
             }
-            float g[TD_LABEL_COUNT];
+            float g[TD_LABEL_COUNT], dz[TD_LABEL_COUNT];
             int any = 0;
             for (int l = 0; l < TD_LABEL_COUNT; l++) {
-                g[l] = 0;
-                if (!(D->mask & (1u << l)) || !m->trained[l])
+                g[l] = dz[l] = 0;
+                if (!(Dd->mask & (1u << l)) || !m->trained[l])
                     continue;
-                float zz = m->bias[l] + F.value[d] * acc[l];
+                float zz = m->bias[l] + F.value[d] * acc[l] + zd[l];
                 float p = 1.0f / (1.0f + expf(-zz));
-                int y = (D->y >> l) & 1;
-                g[l] = (p - (float)y) * (y ? cw[l] : 1.0f);
-                m->bias[l] -= lr * g[l] * 0.1f;
-                g[l] *= lr * F.value[d];
+                int y = (Dd->y >> l) & 1;
+                dz[l] = (p - (float)y) * (y ? cw[l] : 1.0f);
+                m->bias[l] -= (deep_on ? nn_lr : lr * 0.1f) * dz[l];
+                g[l] = dz[l] * lr * F.value[d];
                 any = 1;
             }
             if (!any)
                 continue;
-            for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
-                float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
-                for (int l = 0; l < TD_LABEL_COUNT; l++)
-                    w[l] -= g[l] + l2lr * w[l];
+            if (wide)
+                for (size_t q = F.off[d]; q < F.off[d + 1]; q++) {
+                    float *w = m->w + (size_t)F.idx[q] * TD_LABEL_COUNT;
+                    for (int l = 0; l < TD_LABEL_COUNT; l++)
+                        w[l] -= g[l] + l2lr * w[l];
+                }
+            if (deep_on) {
+                td_nn_backward(nn, emb, ntok, &nw, dz, &ng);
+                if (++inbatch == batch) {
+                    adam_apply(nn, &ng, &as, nn_lr, ++adam_t, 1.0f / (float)batch);
+                    inbatch = 0;
+                }
             }
         }
     }
 
     /* 6. validation: AUC, calibration, thresholds */
     z = malloc(c.n * sizeof *z);
+    zall = calloc(c.n * TD_LABEL_COUNT, sizeof *zall);
     truth = malloc(c.n);
-    if (!z || !truth)
+    if (!z || !zall || !truth)
         goto oom;
+    for (size_t d = 0; d < c.n; d++) {
+        if (!c.docs[d].val)
+            continue;
+        float acc[TD_LABEL_COUNT] = {0}, zd[TD_LABEL_COUNT] = {0};
+        if (wide)
+            for (size_t q = F.off[d]; q < F.off[d + 1]; q++)
+                for (int l = 0; l < TD_LABEL_COUNT; l++)
+                    acc[l] += m->w[(size_t)F.idx[q] * TD_LABEL_COUNT + l];
+        if (nn && td_nn_forward(nn, DI.emb + DI.toff[d] * D, DI.toff[d + 1] - DI.toff[d],
+                                DI.cues + d * TD_NN_MAX_CUES, &nw, zd))
+            goto oom;
+        for (int l = 0; l < TD_LABEL_COUNT; l++)
+            zall[d * TD_LABEL_COUNT + l] = m->bias[l] + F.value[d] * acc[l] + zd[l];
+    }
     json_t *meta = json_object();
     json_t *mval = json_object();
     for (int l = 0; l < TD_LABEL_COUNT; l++) {
         size_t n = 0;
         for (size_t d = 0; d < c.n; d++) {
-            const struct doc *D = &c.docs[d];
-            if (!D->val || !(D->mask & (1u << l)))
+            const struct doc *Dd = &c.docs[d];
+            if (!Dd->val || !(Dd->mask & (1u << l)))
                 continue;
-            float acc = 0;
-            for (size_t q = F.off[d]; q < F.off[d + 1]; q++)
-                acc += m->w[(size_t)F.idx[q] * TD_LABEL_COUNT + l];
-            z[n] = m->bias[l] + F.value[d] * acc;
-            truth[n] = (D->y >> l) & 1;
+            z[n] = zall[d * TD_LABEL_COUNT + l];
+            truth[n] = (Dd->y >> l) & 1;
             n++;
         }
         struct td_train_label_report *R = &rep->label[l];
@@ -563,6 +923,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
             R->val_pos += truth[k];
         if (!m->trained[l] || R->val_pos == 0 || R->val_pos == n) {
             R->auc = -1;
+            rep->pub[l].auc = rep->ext[l].auc = -1;
             continue;
         }
         R->auc = td_roc_auc(z, truth, n, NULL);
@@ -581,11 +942,19 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         R->precision = prf.precision;
         R->recall = prf.recall;
         R->f1 = prf.f1;
+        measure(&c, zall, l, 0, z, truth, m, &rep->pub[l]);
+        measure(&c, zall, l, 1, z, truth, m, &rep->ext[l]);
         json_object_set_new(mval, td_label_name(l),
-                            json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:f}", "n", (json_int_t)n, "pos",
-                                      (json_int_t)R->val_pos, "roc_auc", R->auc, "precision",
+                            json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "n", (json_int_t)n,
+                                      "pos", (json_int_t)R->val_pos, "roc_auc", R->auc, "precision",
                                       R->precision, "recall", R->recall, "f1", R->f1, "threshold",
-                                      (double)R->threshold));
+                                      (double)R->threshold, "roc_auc_public", rep->pub[l].auc,
+                                      "roc_auc_extra", rep->ext[l].auc));
+    }
+    if (nn) {
+        m->embed = NULL; /* borrowed below; the caller's copy is attached by the CLI */
+        m->nn = nn;
+        nn = NULL;
     }
     json_t *dsn = json_array();
     json_array_foreach(list, i, ds) json_array_append(dsn, json_object_get(ds, "name"));
@@ -596,6 +965,14 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
                   (double)lr0, "seed", (json_int_t)seed, "val_percent", (int)valpct, "train_docs",
                   (json_int_t)rep->train_docs, "val_docs", (json_int_t)rep->val_docs));
     json_object_set_new(meta, "validation", mval);
+    if (o->embed)
+        json_object_set_new(
+            meta, "network",
+            json_pack("{s:i,s:i,s:i,s:i,s:i,s:f,s:b,s:b,s:s?,s:I,s:I}", "dim", (int)o->embed->dim,
+                      "filters", (int)m->nn->filters, "hidden", (int)m->nn->hidden, "cues",
+                      (int)m->nn->ncues, "epochs", (int)nn_epochs, "lr", (double)nn_lr, "wide",
+                      wide, "grammar_cues", o->grammar != NULL, "extra", o->extra, "extra_rows",
+                      (json_int_t)rep->extra_rows, "extra_val", (json_int_t)rep->extra_val));
     m->meta = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6));
     json_decref(meta);
 
@@ -612,8 +989,16 @@ out:
     free(F.off);
     free(F.value);
     free(z);
+    free(zall);
     free(truth);
     free(order);
+    deepin_free(&DI);
+    td_tokens_release(&tk);
+    td_grammar_result_release(&gres);
+    td_nn_free(nn);
+    td_nn_work_release(&nw);
+    td_nn_grad_release(&ng);
+    adam_free(&as);
     td_norm_release(&norm);
     td_features_release(&feats);
     return rc;

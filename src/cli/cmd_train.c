@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "threatdesk/grammar.h"
 #include "threatdesk/train.h"
 
 static void usage(FILE *f)
@@ -25,6 +26,14 @@ static void usage(FILE *f)
                "  --qbits 8|16      weight quantisation in the file (default 8)\n"
                "  --version STR     model version string\n"
                "  --dump-splits DIR write DIR/train.jsonl and DIR/val.jsonl for baselines\n"
+               "  --embeddings FILE pretrained subword embeddings (threatdesk pretrain):\n"
+               "                    trains the network too (model format 2)\n"
+               "  --extra FILE      extra labelled JSON Lines (e.g. synthetic rows)\n"
+               "  --filters N       convolution filters (default 128)\n"
+               "  --hidden N        hidden units (default 64)\n"
+               "  --nn-epochs N     network epochs (default 6)\n"
+               "  --no-wide         ablation: no linear n-gram part\n"
+               "  --no-cues         ablation: no grammar cues\n"
                "  --home DIR        threatdesk home (data/, models/)\n");
 }
 
@@ -42,9 +51,17 @@ int td_cmd_train(int argc, char **argv)
                                          {"version", required_argument, 0, 'v'},
                                          {"dump-splits", required_argument, 0, 'D'},
                                          {"home", required_argument, 0, 'H'},
+                                         {"embeddings", required_argument, 0, 'E'},
+                                         {"extra", required_argument, 0, 'x'},
+                                         {"filters", required_argument, 0, 'F'},
+                                         {"hidden", required_argument, 0, 'N'},
+                                         {"nn-epochs", required_argument, 0, 'P'},
+                                         {"no-wide", no_argument, 0, 'W'},
+                                         {"no-cues", no_argument, 0, 'C'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    const char *data = NULL, *config = NULL, *outp = NULL, *home = NULL;
+    const char *data = NULL, *config = NULL, *outp = NULL, *home = NULL, *embp = NULL;
+    int no_cues = 0;
     struct td_train_opts to = {0};
     to.qbits = 8;
     to.version = "td-linear-1";
@@ -70,6 +87,33 @@ int td_cmd_train(int argc, char **argv)
             break;
         case 'D':
             to.dump_dir = optarg;
+            break;
+        case 'E':
+            embp = optarg;
+            break;
+        case 'x':
+            to.extra = optarg;
+            break;
+        case 'W':
+            to.no_wide = 1;
+            break;
+        case 'C':
+            no_cues = 1;
+            break;
+        case 'F':
+            if (td_cli_size(optarg, 4096, &v) || v < 1)
+                goto bad;
+            to.filters = (unsigned)v;
+            break;
+        case 'N':
+            if (td_cli_size(optarg, 4096, &v) || v < 1)
+                goto bad;
+            to.hidden = (unsigned)v;
+            break;
+        case 'P':
+            if (td_cli_size(optarg, 1000, &v) || v < 1)
+                goto bad;
+            to.nn_epochs = (unsigned)v;
             break;
         case 'b':
             if (td_cli_size(optarg, 26, &v) || v < 10)
@@ -139,10 +183,31 @@ int td_cmd_train(int argc, char **argv)
     }
     to.nz = nz;
     struct td_model *m = NULL;
+    struct td_embed *emb = NULL;
+    struct td_grammar *gram = NULL;
     struct td_train_report rep;
-    int rc = td_train(&to, &m, &rep, &err);
+    int rc = TD_OK;
+    if (embp) {
+        char pg[4096];
+        snprintf(pg, sizeof pg, "%s/data/grammar", home);
+        rc = td_embed_load(embp, &emb, &err);
+        if (!rc && !no_cues)
+            rc = td_grammar_load(pg, &gram, &err);
+        to.embed = emb;
+        to.grammar = gram;
+        if (!to.version || strcmp(to.version, "td-linear-1") == 0)
+            to.version = "td-deep-2";
+    }
+    if (rc == TD_OK)
+        rc = td_train(&to, &m, &rep, &err);
+    if (rc == TD_OK && emb) {
+        m->embed = emb; /* the model file carries the embeddings it was trained with */
+        emb = NULL;
+    }
     if (rc == TD_OK)
         rc = td_model_save(m, outp, &err);
+    td_grammar_free(gram);
+    td_embed_free(emb);
     if (rc) {
         td_cli_error("train", &err);
         td_model_free(m);
@@ -165,6 +230,14 @@ int td_cmd_train(int argc, char **argv)
         printf("%-14s %8zu %7zu %7zu %6zu %8.4f %6.3f %6.3f %6.3f %6.3f\n", td_label_name(l),
                R->train_n, R->train_pos, R->val_n, R->val_pos, R->auc, (double)R->threshold,
                R->precision, R->recall, R->f1);
+    }
+    if (rep.extra_rows) {
+        printf("\nvalidation split by source (%zu extra rows, %zu of them validation)\n",
+               rep.extra_rows, rep.extra_val);
+        printf("%-14s %16s %16s\n", "label", "public: AUC/R", "extra: AUC/R");
+        for (int l = 0; l < TD_LABEL_COUNT; l++)
+            printf("%-14s %8.4f/%6.3f  %8.4f/%6.3f\n", td_label_name(l), rep.pub[l].auc,
+                   rep.pub[l].recall, rep.ext[l].auc, rep.ext[l].recall);
     }
     printf("\nwrote %s (%s)\n", outp, m->version);
     td_model_free(m);

@@ -12,7 +12,8 @@
 
 #define TD_COMMAND_MAP(X)                                                                          \
     X(scan, "analyse messages and print a ranked triage (or --json)")                              \
-    X(train, "train the linear model from the public datasets")                                    \
+    X(train, "train the engine from the public datasets")                                          \
+    X(pretrain, "learn the subword embeddings from unlabelled text")                               \
     X(eval, "score a labelled JSON Lines file against the shipped model")                          \
     X(fetch, "pull new mail from an IMAP mailbox")                                                 \
     X(serve, "start the HTTP desk")                                                                \
