@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Retrain the shipped engine from scratch, reproducibly, in four steps:
+#   1. synthetic rows      scripts/gen-synthetic.py (seed 1)   -> $out/synthetic.jsonl
+#   2. pretraining text    the training split of the public datasets, then
+#                          the unlabelled corpora in ../shared/data/unlabelled
+#   3. embeddings          threatdesk pretrain (skip-gram, subwords; 1 thread)
+#   4. the model           threatdesk train --embeddings --extra -> models/threatdesk.model
+# Usage: scripts/train-engine.sh [OUT_DIR]   (default build/train)
+# Extra arguments for step 4 go in TRAIN_ARGS (e.g. TRAIN_ARGS=--no-cues for
+# an ablation; MODEL=path writes the model elsewhere).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-"$root/build/train"}
+shared=${TD_SHARED_DATA:-"$root/../shared/data"}
+model=${MODEL:-"$root/models/threatdesk.model"}
+mkdir -p "$out"
+"$root/scripts/build.sh" "$root/build-train" -DCMAKE_BUILD_TYPE=Release >/dev/null
+td="$root/build-train/threatdesk"
+export THREATDESK_HOME="$root"
+
+if [ ! -s "$out/synthetic.jsonl" ]; then
+  echo "== 1. synthetic rows"
+  python3 "$root/scripts/gen-synthetic.py" --seed 1 --n 30000 --out "$out/synthetic.jsonl"
+fi
+
+if [ ! -s "$out/embeddings.tdemb" ]; then
+  echo "== 2. pretraining text (training split only: validation texts stay unseen)"
+  "$td" train --data "$shared" --epochs 1 --out "$out/linear-only.model" --dump-splits "$out" >/dev/null
+  python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    print(json.loads(line)["text"].replace("\n", " "))' "$out/train.jsonl" > "$out/pretrain.txt"
+  xz -dc "$shared/unlabelled/tweeteval-nonhate.txt.xz" >> "$out/pretrain.txt"
+  xz -dc "$shared/unlabelled/reddit-monthly-sample.txt.xz" | head -n 1000000 >> "$out/pretrain.txt"
+  echo "== 3. embeddings"
+  "$td" pretrain --out "$out/embeddings.tdemb" --epochs 2 --max-tokens 30000000 "$out/pretrain.txt"
+fi
+
+echo "== 4. the model"
+# shellcheck disable=SC2086
+"$td" train --data "$shared" --embeddings "$out/embeddings.tdemb" --extra "$out/synthetic.jsonl" \
+  --out "$model" ${TRAIN_ARGS:-}
