@@ -41,6 +41,7 @@ VAL_FRACTION = 0.15
 MIN_SPLIT_LEXICON = 7       # lexicons smaller than this are not split
 MAX_DEPTH = 12              # recursion limit for slot expansion
 INS = "\x00"                # placeholder for an insertion point
+MAX_STYLINGS = 2            # one unstyled text appears in at most 2 stylings
 
 
 class DataError(Exception):
@@ -361,6 +362,7 @@ class Gen:
         self.leet = tables["leet"]
         self.txt = tables["txtspeak"]
         self.typo_near = dict((a, b) for a, b in tables["keyboard"])
+        self.used = set()
 
     # ---- expansion
     def expand(self, nodes, split, raised, depth=0):
@@ -376,7 +378,14 @@ class Gen:
                 name = n.val[rng.randrange(len(n.val))]
                 L = self.lex[name]
                 pool = L.val if split == "val" else L.train
-                e = L.entries[pool[rng.randrange(len(pool))]]
+                # an entry once a text where the lexicon allows (letters
+                # do not repeat a paragraph)
+                for _ in range(4):
+                    i = pool[rng.randrange(len(pool))]
+                    if (name, i) not in self.used:
+                        break
+                self.used.add((name, i))
+                e = L.entries[i]
                 raised.update(L.sets)
                 out.append(self.expand(e, split, raised, depth + 1))
             elif k == "opt":
@@ -476,7 +485,9 @@ class Gen:
         for _ in range(min(k, len(cand))):
             i = rng.choice(cand)
             w = ws[i]
-            j = rng.randrange(1, len(w) - 1)
+            if len(w) < 4:
+                continue
+            j = rng.randrange(1, len(w) - 2)
             op = rng.randrange(4)
             if op == 0:
                 w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
@@ -519,6 +530,33 @@ def weighted(rng, items):
         if x < 0:
             return thing
     return items[-1][0]
+
+
+def make_text(gen, lex, f, split, raised):
+    """One unstyled text of family f; labels raised by lexicons go in raised."""
+    rng = gen.rng
+    gen.used = set()
+    t = f.templates[rng.randrange(len(f.templates))]
+    text = gen.expand(t, split, raised)
+    # insertion points: 0, 1 or 2 of them filled
+    npts = text.count(INS)
+    k = 0
+    if npts and f.insert_p:
+        r = rng.random()
+        k = 2 if r < f.insert_p / 4 else (1 if r < f.insert_p else 0)
+        k = min(k, npts)
+    chosen = sorted(rng.sample(range(npts), k)) if k else []
+    parts = text.split(INS)
+    text = parts[0]
+    for i, p in enumerate(parts[1:]):
+        if i in chosen:
+            L = lex[f.insert_lex]
+            pool = L.val if split == "val" else L.train
+            ins = gen.expand(L.entries[pool[rng.randrange(len(pool))]], split, raised)
+            raised.update(L.sets)
+            text += " " + ins + " "
+        text += p
+    return tidy(text)
 
 
 def main():
@@ -570,48 +608,38 @@ def main():
     fam_by_group = {g: [(f, f.weight) for f in fams if f.group == g]
                     for g, _ in group_items}
     seen = set()
+    base_seen = {}
     exhausted = {}
     counts = {l: 0 for l in LABELS}
     nsplit = {"train": 0, "val": 0}
     rows = []
     fails = 0
     while len(rows) < a.n:
+        # the group first, then up to 200 draws inside it, so a group whose
+        # families run out of distinct texts keeps its share of the rows
         g = weighted(rng, group_items)
-        f = weighted(rng, fam_by_group[g])
-        split = "val" if f.id in val_fams else "train"
-        raised = set()
-        t = f.templates[rng.randrange(len(f.templates))]
-        text = gen.expand(t, split, raised)
-        # insertion points: 0, 1 or 2 of them filled
-        npts = text.count(INS)
-        k = 0
-        if npts and f.insert_p:
-            r = rng.random()
-            k = 2 if r < f.insert_p / 4 else (1 if r < f.insert_p else 0)
-            k = min(k, npts)
-        chosen = sorted(rng.sample(range(npts), k)) if k else []
-        parts = text.split(INS)
-        text = parts[0]
-        for i, p in enumerate(parts[1:]):
-            if i in chosen:
-                L = lex[f.insert_lex]
-                pool = L.val if split == "val" else L.train
-                ins = gen.expand(L.entries[pool[rng.randrange(len(pool))]], split, raised)
-                raised.update(L.sets)
-                text += " " + ins + " "
-            text += p
-        text = tidy(text)
-        text = gen.style(text, weighted(rng, styles[f.kind]))
-        text = tidy(text)
-        key = dedup_key(text)
-        if not key or key in seen:
-            fails += 1
-            exhausted[f.id] = exhausted.get(f.id, 0) + 1
-            if fails > 50 * a.n + 1000:
-                print("gen-synthetic: the grammar cannot make that many distinct texts",
-                      file=sys.stderr)
-                return 3
-            continue
+        for _ in range(200):
+            f = weighted(rng, fam_by_group[g])
+            split = "val" if f.id in val_fams else "train"
+            raised = set()
+            text = make_text(gen, lex, f, split, raised)
+            base = dedup_key(text)
+            if base_seen.get(base, 0) >= MAX_STYLINGS:
+                fails += 1
+                exhausted[f.id] = exhausted.get(f.id, 0) + 1
+                continue
+            text = tidy(gen.style(text, weighted(rng, styles[f.kind])))
+            key = dedup_key(text)
+            if not key or key in seen:
+                fails += 1
+                exhausted[f.id] = exhausted.get(f.id, 0) + 1
+                continue
+            break
+        else:
+            print(f"gen-synthetic: group {g} cannot make that many distinct texts",
+                  file=sys.stderr)
+            return 3
+        base_seen[base] = base_seen.get(base, 0) + 1
         seen.add(key)
         labels = {}
         for l in LABELS:
