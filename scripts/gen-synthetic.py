@@ -330,15 +330,26 @@ def u01(*parts):
 
 
 def make_split(fams, lex, split_seed):
-    # families: within each group, the ~15 % with the lowest hash (at least 1)
+    # families: within each group, in seeded hash order, until ~15 % of the
+    # group's weight (so the share of val rows does not hang on whether the
+    # hash happened to pick small families); at least one, never all
     by_group = {}
     for f in fams:
         by_group.setdefault(f.group, []).append(f)
     val_fams = []
     for g in sorted(by_group):
         fs = sorted(by_group[g], key=lambda f: u01(split_seed, "family", f.id))
-        k = max(1, round(len(fs) * VAL_FRACTION)) if len(fs) >= 3 else 0
-        val_fams.extend(f.id for f in fs[:k])
+        if len(fs) < 3:
+            continue
+        total = sum(f.weight for f in fs)
+        acc = 0.0
+        for f in fs[:-1]:
+            if acc >= VAL_FRACTION * total - 1e-9:
+                break
+            if acc + f.weight > 1.6 * VAL_FRACTION * total and acc > 0:
+                continue            # would overshoot: try a smaller one
+            val_fams.append(f.id)
+            acc += f.weight
     # lexicon entries
     for L in lex.values():
         idx = list(range(len(L.entries)))
