@@ -293,7 +293,7 @@ def load_kv_file(path):
 
 
 def load_mix(d):
-    groups, styles, lengths = {}, {}, {}
+    groups, styles, prefixes = {}, {}, {}
     for key, vals, where in load_kv_file(os.path.join(d, "mix.txt")):
         if key == "group":
             groups[vals[0]] = float(vals[1])
@@ -303,11 +303,11 @@ def load_mix(d):
             for tok in vals[1:]:
                 name, _, w = tok.partition("=")
                 styles[kind].append((name, float(w)))
-        elif key == "noise":
-            lengths[vals[0]] = float(vals[1])
+        elif key == "prefix":
+            prefixes[vals[0]] = (vals[1], float(vals[2]))
         else:
             raise DataError(f"{where}: unknown mix key {key}")
-    return groups, styles, lengths
+    return groups, styles, prefixes
 
 
 def load_table(path):
@@ -587,7 +587,7 @@ def main():
     try:
         lex = load_lexicons(a.data)
         fams = load_families(a.data)
-        groups, styles, noise = load_mix(a.data)
+        groups, styles, prefixes = load_mix(a.data)
         tables = {t: load_table(os.path.join(a.data, "noise", t + ".txt"))
                   for t in ("leet", "txtspeak", "keyboard")}
         # every slot must exist; every group in the mix must have families
@@ -602,6 +602,9 @@ def main():
                 raise DataError(f"{f.where}: group {f.group} not in mix.txt")
             if f.kind not in styles:
                 raise DataError(f"{f.where}: kind {f.kind} has no style line")
+        for kind, (pl, _) in prefixes.items():
+            if pl not in lex:
+                raise DataError(f"mix.txt: prefix lexicon {pl} missing")
         for L in lex.values():
             for e in L.entries:
                 for s in slots_of(e, []):
@@ -640,6 +643,11 @@ def main():
                 exhausted[f.id] = exhausted.get(f.id, 0) + 1
                 continue
             text = tidy(gen.style(text, weighted(rng, styles[f.kind])))
+            if f.kind in prefixes and rng.random() < prefixes[f.kind][1]:
+                L = lex[prefixes[f.kind][0]]
+                pool = L.val if split == "val" else L.train
+                text = gen.expand(L.entries[pool[rng.randrange(len(pool))]],
+                                  split, set()) + " " + text
             key = dedup_key(text)
             if not key or key in seen:
                 fails += 1
