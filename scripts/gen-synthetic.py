@@ -581,6 +581,9 @@ def main():
                     help="seed of the family/entry split (default: --seed); "
                          "pin it to compare runs with different --seed")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--cues", metavar="LABEL",
+                    help="after writing, list the words of train rows that are "
+                         "most one-sided for LABEL (quirks a model could learn)")
     a = ap.parse_args()
     split_seed = a.seed if a.split_seed is None else a.split_seed
 
@@ -686,7 +689,43 @@ def main():
         if worst and worst[0][1] > 0.2 * a.n / max(1, len(fams)):
             print("gen-synthetic: families redrawn most (small grammar): " +
                   ", ".join(f"{k}={v}" for k, v in worst), file=sys.stderr)
+    if a.cues:
+        if a.cues not in LABELS:
+            print(f"gen-synthetic: --cues: unknown label {a.cues}", file=sys.stderr)
+            return 2
+        print_cues(rows, a.cues)
     return 0
+
+
+def print_cues(rows, label):
+    """Words (present/absent per row) whose train rows are almost all one
+    class: the shortcuts a model could take.  Smoothed log odds, >= 100 rows."""
+    import math
+    pos, neg, P, N = {}, {}, 0, 0
+    for r in rows:
+        r = json.loads(r)
+        if r["split"] != "train":
+            continue
+        ws = set(re.findall(r"[a-z0-9']+|[^\sa-z0-9']", r["text"].lower()))
+        d = pos if r["labels"][label] else neg
+        if r["labels"][label]:
+            P += 1
+        else:
+            N += 1
+        for w in ws:
+            d[w] = d.get(w, 0) + 1
+    out = []
+    for w in sorted(set(pos) | set(neg)):
+        p, n = pos.get(w, 0), neg.get(w, 0)
+        if p + n < 100:
+            continue
+        out.append((math.log(((p + 1) / (P + 2)) / ((n + 1) / (N + 2))), w, p, n))
+    out.sort()
+    print(f"cues for {label}=0 (word rows1 rows0):", file=sys.stderr)
+    print("  " + " ".join(f"{w}({p}/{n})" for _, w, p, n in out[:40]), file=sys.stderr)
+    print(f"cues for {label}=1:", file=sys.stderr)
+    print("  " + " ".join(f"{w}({p}/{n})" for _, w, p, n in reversed(out[-40:])),
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
