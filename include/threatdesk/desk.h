@@ -42,7 +42,18 @@
  * Errors: TD_EINVAL (bad input; err->field names the field, err->line the
  * 1-based record of a batch), TD_ENOTFOUND, TD_EDENIED (role, or wrong
  * credentials, or locked out - see td_desk_login), TD_EEXISTS, TD_ESTORE,
- * TD_EIO (evidence files), TD_ECRYPTO, TD_ENOMEM.
+ * TD_EIO (evidence files), TD_ECRYPTO, TD_ENOMEM, TD_EBUSY (every password
+ * hashing slot busy and the queue full: try again shortly).
+ *
+ * Passwords are hashed with Argon2id (libsodium crypto_pwhash_str) at
+ * pwhash_mem_kib / pwhash_ops (defaults 32 MiB, 3 passes: about 0.1-0.2 s
+ * on one core of a small 2-core server).  At most hash_slots hashes run at
+ * once (default 2: one per core); up to hash_queue more callers wait (at
+ * most hash_wait_ms), and beyond that TD_EBUSY is answered at once.  So
+ * the memory password hashing can take is bounded by
+ * hash_slots x pwhash_mem_kib whatever the number of logins in flight.
+ * Hashes made with other parameters (older stores: 64 MiB, 2 passes) still
+ * verify: the parameters are part of the stored string.
  */
 #ifndef THREATDESK_DESK_H
 #define THREATDESK_DESK_H
@@ -161,12 +172,19 @@ struct td_desk_opts {
     unsigned login_window_s;      /* ... within this window (0: 900 s, max
                                      86400) lock the user+source out for
                                      the window */
+    unsigned hash_slots;          /* Argon2id hashes at once (0: 2) */
+    unsigned hash_queue;          /* callers that may wait for a slot (0: 8) */
+    unsigned hash_wait_ms;        /* longest wait for a slot (0: 10000) */
+    unsigned pwhash_mem_kib;      /* Argon2id memory per hash (0: 32768 KiB) */
+    unsigned pwhash_ops;          /* Argon2id passes (0: 3) */
 };
 
 void td_desk_opts_init(struct td_desk_opts *o);
 
 /* Open the store (applying migrations), create data_dir/evidence.  *out is
- * yours: td_desk_close(). */
+ * yours: td_desk_close().  TD_EDENIED when data_dir is writable by group
+ * or others (anyone there could swap evidence files): chmod go-w it.  The
+ * store file and its -wal/-shm are created 0600 (see store.h). */
 int td_desk_open(const struct td_desk_opts *o, struct td_desk **out, struct td_error *err);
 void td_desk_close(struct td_desk *d);
 
@@ -180,6 +198,18 @@ struct td_actor {
     enum td_role role;
     char username[128];
     char office[128];
+    /* The credential that authenticated this actor; every audit entry the
+     * actor causes names it ("credential" in the entry's details), so an
+     * admin who mints a key for a caseworker and writes with it shows up
+     * as the key's issuer.  0 when not that kind of credential. */
+    int64_t session_id;
+    int64_t key_id;
+    int64_t key_issued_by; /* user id of the key's issuer; 0 = the local
+                              operator; -1 = unknown (a key older than
+                              migration 0002) */
+    /* 1: still on the one-time password.  Front doors refuse everything but
+     * changing it (td_desk_user_passwd on itself) and logging out. */
+    int must_change;
 };
 
 /* Size of a session token / API key as text (hex), including the NUL. */
@@ -198,7 +228,9 @@ int td_desk_first_start(struct td_desk *d, char password[TD_PASSWORD_SIZE], int 
                         struct td_error *err);
 
 /*
- * Log in with a password.  `source` is where the attempt came from (client
+ * Log in with a password.  User names are unique within an office, so
+ * `username` is "name" when that name is used by one office only, else
+ * "office/name".  `source` is where the attempt came from (client
  * IP; NULL = "local").  On success writes a new session token (hex, shown
  * once; only its hash is stored) and fills *actor.
  * Failures: TD_EDENIED for a wrong name or password (the same answer for
@@ -211,14 +243,15 @@ int td_desk_login(struct td_desk *d, const char *username, const char *password,
                   char token[TD_TOKEN_SIZE], struct td_actor *actor, unsigned *retry_after_s,
                   struct td_error *err);
 
-/* A session token -> the actor.  TD_EDENIED when unknown or expired. */
+/* A session token -> the actor.  TD_EDENIED when unknown or expired, or
+ * the user is disabled. */
 int td_desk_authenticate(struct td_desk *d, const char *token, struct td_actor *actor,
                          struct td_error *err);
 /* End a session (TD_OK even when it did not exist). */
 int td_desk_logout(struct td_desk *d, const char *token, struct td_error *err);
 
 /* An API key -> the actor of the user it was issued to.  TD_EDENIED when
- * unknown or revoked. */
+ * unknown or revoked, or the user is disabled. */
 int td_desk_authenticate_key(struct td_desk *d, const char *key, struct td_actor *actor,
                              struct td_error *err);
 /* Admin: issue an API key for `username` (same office); the key is shown
@@ -226,27 +259,64 @@ int td_desk_authenticate_key(struct td_desk *d, const char *key, struct td_actor
 int td_desk_api_key_create(struct td_desk *d, const struct td_actor *actor, const char *username,
                            const char *label, char key[TD_TOKEN_SIZE], int64_t *id,
                            struct td_error *err);
+/* Admin: {"keys": [{"id","user","label","created","issued_by","revoked"?,
+ * "revoked_by"?}]} of the office, newest first; `username` NULL: every
+ * user's.  The local operator (actor NULL) names a user or an `office`. */
+int td_desk_api_key_list(struct td_desk *d, const struct td_actor *actor, const char *office,
+                         const char *username, json_t **out, struct td_error *err);
+/* Admin: revoke a key of the office at once (TD_ENOTFOUND for a key of
+ * another office; revoking a revoked key is TD_OK and changes nothing).
+ * Audited ("apikey.revoke"). */
+int td_desk_api_key_revoke(struct td_desk *d, const struct td_actor *actor, int64_t key_id,
+                           struct td_error *err);
+
+/* ---- offices -------------------------------------------------------------
+ * Offices are made on purpose, never as a side effect of a typo. */
+
+/* The local operator only (actor NULL; an admin gets TD_EDENIED).
+ * TD_EEXISTS when it exists.  *id may be NULL.  Audited. */
+int td_desk_office_add(struct td_desk *d, const struct td_actor *actor, const char *name,
+                       int64_t *id, struct td_error *err);
+/* {"offices": [{"id","name","created","users"}]}: every office for the
+ * operator, its own for an admin. */
+int td_desk_office_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
+                        struct td_error *err);
 
 /* ---- users --------------------------------------------------------------
  * `actor` NULL means the local operator at the command line (who owns the
  * database file anyway); such changes are audited with user 0.  Otherwise
  * the actor must be an admin, and may act only within its own office
- * (`office` NULL or equal to its own).  Passwords: 8..1024 bytes. */
+ * (`office` NULL or equal to its own).  Passwords: 8..1024 bytes.
+ * Names are unique within an office; the operator names a user as "name"
+ * when unambiguous, else "office/name" (names may not contain '/').
+ * The last enabled admin of an office can be neither demoted nor
+ * disabled (TD_EINVAL, field "role"/"disabled"). */
 
-/* Add a user to `office` (created when missing).  *id may be NULL. */
+/* Add a user to `office`, which must exist (TD_ENOTFOUND, field "office":
+ * see td_desk_office_add).  *id may be NULL. */
 int td_desk_user_add(struct td_desk *d, const struct td_actor *actor, const char *office,
                      const char *username, enum td_role role, const char *password, int64_t *id,
                      struct td_error *err);
 /* Set a password (a user may set its own; an admin any in its office).
- * Ends every session of that user, including the caller's own. */
+ * Ends every session of that user, including the caller's own, and
+ * revokes every API key the user holds: whoever knew the old password
+ * may have used it to have keys made.  Clears must_change. */
 int td_desk_user_passwd(struct td_desk *d, const struct td_actor *actor, const char *username,
                         const char *password, struct td_error *err);
 int td_desk_user_role(struct td_desk *d, const struct td_actor *actor, const char *username,
                       enum td_role role, struct td_error *err);
-/* {"users": [{"id","name","role","office","created"}]} of the actor's
- * office (admin only). */
+/* {"users": [{"id","name","role","office","created","must_change",
+ * "disabled"}]} of the actor's office (admin only); every office for the
+ * operator. */
 int td_desk_user_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
                       struct td_error *err);
+/* Disable (1) or enable (0) a user.  Disabling ends every session and
+ * revokes every API key of the user in the same transaction, and logins
+ * are refused until it is enabled again (keys stay revoked: issue new
+ * ones).  A user cannot disable itself.  Audited ("user.disable",
+ * "user.enable"). */
+int td_desk_user_set_disabled(struct td_desk *d, const struct td_actor *actor, const char *username,
+                              int disabled, struct td_error *err);
 
 /* ---- ingest ------------------------------------------------------------ */
 
@@ -345,12 +415,13 @@ void td_queue_filter_init(struct td_queue_filter *f);
 int td_desk_queue(struct td_desk *d, const struct td_actor *actor, const struct td_queue_filter *f,
                   json_t **out, struct td_error *err);
 
-/* One message (MESSAGE above). */
+/* One message (MESSAGE above); audited as a read ("message.read"). */
 int td_desk_message_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
                         struct td_error *err);
 
 /* The original bytes exactly as received.  *data is yours (free());
- * sha256 (may be NULL) gets their hex SHA-256. */
+ * sha256 (may be NULL) gets their hex SHA-256.  Audited as a read
+ * ("message.original"). */
 int td_desk_message_original(struct td_desk *d, const struct td_actor *actor, int64_t id,
                              void **data, size_t *len, char sha256[65], struct td_error *err);
 
@@ -405,8 +476,9 @@ int td_desk_case_set_status(struct td_desk *d, const struct td_actor *actor, int
  *  "status","police_ref","assignee","created","created_by","updated",
  *  "messages":[MESSAGE...],"evidence":[EVIDENCE...],"notes":[NOTE...]}
  * EVIDENCE = {"id","name","type","size","sha256","added","added_by"};
- * NOTE = {"id","text","author","created"}.
- * Police: only cases reported to police (else TD_ENOTFOUND).
+ * NOTE = {"id","text","author","created","shareable"}.
+ * Police: only cases reported to police (else TD_ENOTFOUND), and only the
+ * notes marked shareable.
  */
 int td_desk_case_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
                      struct td_error *err);
@@ -429,9 +501,11 @@ int td_desk_case_list(struct td_desk *d, const struct td_actor *actor,
 int td_desk_case_link_message(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
                               int64_t message_id, struct td_error *err);
 
-/* Add a note; *id may be NULL. */
+/* Add a note; *id may be NULL.  Notes are internal to the office unless
+ * `shareable` is 1: police never read the others (not in the case, not in
+ * the timeline). */
 int td_desk_case_note(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
-                      const char *text, int64_t *id, struct td_error *err);
+                      const char *text, int shareable, int64_t *id, struct td_error *err);
 
 /* Timeline: every audit entry about the case, oldest first (creation,
  * field changes with their new values, status moves, links, notes with
@@ -458,12 +532,12 @@ int td_desk_evidence_add(struct td_desk *d, const struct td_actor *actor, int64_
 int td_desk_evidence_get(struct td_desk *d, const struct td_actor *actor, int64_t evidence_id,
                          json_t **meta, void **data, size_t *len, struct td_error *err);
 
-/* ---- verify (audit chain + evidence) ------------------------------------ */
+/* ---- verify (audit chain + every row it vouches for) -------------------- */
 
 /* One thing found broken. */
 struct td_verify_problem {
-    const char *kind;   /* "audit" or "evidence" (static) */
-    int64_t id;         /* audit entry id or evidence id */
+    const char *kind;   /* "audit", "evidence", "message", "case" or "note" (static) */
+    int64_t id;         /* audit entry id, or the id of that row */
     char what[160];     /* "hash mismatch", "prev_hash mismatch", "missing entry",
                            "file missing", "file altered", ... */
     char expected[128]; /* what the chain / row says */
@@ -473,6 +547,7 @@ struct td_verify_problem {
 struct td_verify_stats {
     size_t audit_entries;
     size_t evidence_files;
+    size_t rows; /* message, case, note and evidence rows checked */
     size_t problems;
     int64_t head_id;    /* the last audit entry (0: empty log) */
     char head_hash[65]; /* its stored hash: note it elsewhere to detect a
@@ -484,11 +559,17 @@ typedef int td_verify_cb(void *ud, const struct td_verify_problem *p);
 
 /*
  * Walk the whole audit chain (recomputing every hash and link, and
- * checking that no entry is missing, including at the end) and re-hash
- * every evidence file.  Returns TD_OK when the walk completed (problems
- * are reported through cb and counted in stats: stats->problems == 0 means
- * intact); an error when the store cannot be read.  No actor: this is the
- * operator's check (the CLI `verify`), it reads all offices.
+ * checking that no entry is missing, including at the end), re-hash
+ * every evidence file, and check every row the chain vouches for against
+ * it: each message's original bytes and text (the SHA-256 the ingest entry
+ * recorded) and status, each case's type, title, description, police
+ * reference and status (replaying its create/update/status entries), each
+ * note's text and each evidence row's hash, size and case.  A row edited
+ * behind the desk's back, a row deleted, or a row with no entry (inserted
+ * with the sqlite3 shell) is reported by kind and id.  Returns TD_OK when the walk completed
+ * (problems are reported through cb and counted in stats: stats->problems == 0 means intact); an
+ * error when the store cannot be read.  No actor: this is the operator's check (the CLI `verify`),
+ * it reads all offices.
  */
 int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_verify_stats *stats,
                    struct td_error *err);

@@ -37,7 +37,8 @@ extern "C" {
     X(CRYPTO, "cryptographic failure")                                                             \
     X(NET, "network error")                                                                        \
     X(OCR, "OCR failure")                                                                          \
-    X(EOF, "end of input")
+    X(EOF, "end of input")                                                                         \
+    X(BUSY, "busy: too much work queued, try again shortly")
 
 enum td_errno {
     TD_OK = 0,

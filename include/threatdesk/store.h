@@ -56,6 +56,7 @@ struct td_store_user {
     int role;         /* enum td_role */
     char pwhash[TD_STORE_HASH_SIZE];
     int must_change; /* one-time password not yet replaced */
+    int disabled;    /* 1: may not log in; its sessions and keys are gone */
     int64_t created;
 };
 
@@ -142,30 +143,55 @@ struct td_store_ops {
     int (*office_find)(struct td_store *s, const char *name, int64_t *id, struct td_error *err);
     int (*office_insert)(struct td_store *s, const char *name, int64_t now, int64_t *id,
                          struct td_error *err);
+    /* [{"id","name","created","users"}] by name. */
+    int (*office_list)(struct td_store *s, json_t **out, struct td_error *err);
 
-    /* users (names are unique across offices: a login names one user) */
+    /* users (names are unique within an office, not across offices) */
     int (*user_count)(struct td_store *s, int64_t *n, struct td_error *err);
     int (*user_insert)(struct td_store *s, const struct td_store_user *u, int64_t *id,
                        struct td_error *err);
-    int (*user_find)(struct td_store *s, const char *name, struct td_store_user *out,
-                     struct td_error *err);
+    /* office_id 0: any office; TD_EINVAL (field "office") when the name is
+     * used in more than one. */
+    int (*user_find)(struct td_store *s, int64_t office_id, const char *name,
+                     struct td_store_user *out, struct td_error *err);
     int (*user_get)(struct td_store *s, int64_t id, struct td_store_user *out,
                     struct td_error *err);
     int (*user_set_password)(struct td_store *s, int64_t id, const char *pwhash, int must_change,
                              struct td_error *err);
     int (*user_set_role)(struct td_store *s, int64_t id, int role, struct td_error *err);
+    /* office_id 0: every office. */
     int (*user_list)(struct td_store *s, int64_t office_id, json_t **out, struct td_error *err);
+    int (*user_set_disabled)(struct td_store *s, int64_t id, int disabled, struct td_error *err);
+    /* Enabled admins of an office. */
+    int (*user_admin_count)(struct td_store *s, int64_t office_id, int64_t *n,
+                            struct td_error *err);
 
     /* sessions and API keys: only hashes of the secrets are stored */
     int (*session_insert)(struct td_store *s, int64_t user_id, const char *token_hash,
-                          int64_t created, int64_t expires, struct td_error *err);
+                          int64_t created, int64_t expires, int64_t *id, struct td_error *err);
+    /* Only sessions of enabled users. */
     int (*session_find)(struct td_store *s, const char *token_hash, int64_t now, int64_t *user_id,
-                        struct td_error *err);
+                        int64_t *session_id, struct td_error *err);
     int (*session_delete)(struct td_store *s, const char *token_hash, struct td_error *err);
+    /* issued_by: user id of the issuer, 0 = the local operator */
     int (*apikey_insert)(struct td_store *s, int64_t user_id, const char *key_hash,
-                         const char *label, int64_t created, int64_t *id, struct td_error *err);
-    int (*apikey_find)(struct td_store *s, const char *key_hash, int64_t *user_id,
+                         const char *label, int64_t created, int64_t issued_by, int64_t *id,
+                         struct td_error *err);
+    /* Only unrevoked keys of enabled users.  *issued_by -1: unknown (a key
+     * from before migration 0002). */
+    int (*apikey_find)(struct td_store *s, const char *key_hash, int64_t *user_id, int64_t *key_id,
+                       int64_t *issued_by, struct td_error *err);
+    /* Keys of an office (user_id 0: every user of it), newest first:
+     * [{"id","user","label","created","issued_by","revoked","revoked_by"}]. */
+    int (*apikey_list)(struct td_store *s, int64_t office_id, int64_t user_id, json_t **out,
                        struct td_error *err);
+    /* Revoke one key of the office: TD_ENOTFOUND when no such key there;
+     * *was_revoked 1 when it already was (nothing changes). */
+    int (*apikey_revoke)(struct td_store *s, int64_t office_id, int64_t key_id, int64_t when,
+                         int64_t by, int64_t *user_id, int *was_revoked, struct td_error *err);
+    /* Revoke every live key of a user; *ids gets a JSON array of their ids. */
+    int (*apikey_revoke_user)(struct td_store *s, int64_t user_id, int64_t when, int64_t by,
+                              json_t **ids, struct td_error *err);
 
     /* failed logins, per user name + source */
     int (*login_failures)(struct td_store *s, const char *name, const char *source, int64_t since,
@@ -222,7 +248,8 @@ struct td_store_ops {
     int (*case_link)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t message_id,
                      int64_t now, int *linked_new, struct td_error *err);
     int (*note_insert)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t user_id,
-                       const char *text, int64_t now, int64_t *id, struct td_error *err);
+                       const char *text, int shareable, int64_t now, int64_t *id,
+                       struct td_error *err);
 
     /* evidence */
     int (*evidence_insert)(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
@@ -250,6 +277,17 @@ struct td_store_ops {
                             int64_t object_id, json_t **out, struct td_error *err);
     /* End every session of a user (after a password change). */
     int (*session_delete_user)(struct td_store *s, int64_t user_id, struct td_error *err);
+
+    /* verify: every row the audit chain vouches for, as (kind, id, field,
+     * value) with kind "message" (fields original, text, status), "case"
+     * (type, title, description, police_ref, status), "note" (text) and
+     * "evidence" (sha256, size, case).  value is NULL for SQL NULL; len is
+     * its length in bytes.  Valid during the callback only. */
+    int (*verify_scan)(struct td_store *s,
+                       int (*cb)(void *ud, const char *kind, int64_t id, const char *field,
+                                 const void *value, size_t len),
+                       void *ud, struct td_error *err);
+
 };
 
 /* Every backend starts with this. */

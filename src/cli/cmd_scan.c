@@ -146,7 +146,21 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
                 json_object_set_new(out, "ocr_confidence", json_real(m.ocr_confidence));
             json_object_update(out, o);
             json_decref(o);
-            json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+            /* dumped into one reused buffer (json_dumpf writes piecewise
+             * through stdio); five digits print the 4-decimal probabilities
+             * exactly instead of with 17 */
+            static char *jb;
+            static size_t jcap;
+            const size_t jf = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(5);
+            size_t jn = json_dumpb(out, jb, jcap, jf);
+            char *nb = jn > jcap ? realloc(jb, jn * 2) : NULL;
+            if (nb) {
+                jb = nb;
+                jcap = jn * 2;
+                jn = json_dumpb(out, jb, jcap, jf);
+            }
+            if (jn <= jcap)
+                fwrite(jb, 1, jn, stdout);
             fputc('\n', stdout);
             json_decref(out);
         } else {

@@ -1,10 +1,16 @@
 /*
  * cmd_user.c - `threatdesk user`: the local operator manages accounts.
  *
- *   threatdesk user add NAME --office OFFICE --role ROLE
+ *   threatdesk user add NAME --office OFFICE --role ROLE   (the office must exist)
  *   threatdesk user passwd NAME
  *   threatdesk user role NAME ROLE
+ *   threatdesk user disable NAME | enable NAME
+ *   threatdesk user list
  *   threatdesk user key NAME [--label LABEL]     (prints a new API key once)
+ *   threatdesk user key list [NAME] [--office OFFICE]
+ *   threatdesk user key revoke KEY-ID
+ *
+ * NAME is "name", or "office/name" when more than one office uses it.
  *
  * Passwords never come from argv (they would show in `ps` and shell
  * history): from the terminal without echo, asked twice, or, when stdin is
@@ -33,9 +39,15 @@ static void usage(FILE *f)
     fprintf(f, "usage: threatdesk user add NAME --office OFFICE --role ROLE\n"
                "       threatdesk user passwd NAME\n"
                "       threatdesk user role NAME ROLE\n"
+               "       threatdesk user disable NAME | enable NAME\n"
+               "       threatdesk user list\n"
                "       threatdesk user key NAME [--label LABEL]\n"
+               "       threatdesk user key list [NAME] [--office OFFICE]\n"
+               "       threatdesk user key revoke KEY-ID\n"
                "options: --db PATH  --data-dir DIR  --home DIR\n"
                "roles: admin, caseworker, security, observer, police\n"
+               "NAME is 'name', or 'office/name' when more than one office uses the name.\n"
+               "Offices are created with `threatdesk office add`.\n"
                "The password is read from the terminal (twice, not echoed) or from the first\n"
                "line of stdin; never from the command line.\n");
 }
@@ -90,6 +102,60 @@ static int read_password(char *pw, size_t size)
     return 0;
 }
 
+/* `user list`, `user key list [NAME]`, `user key revoke ID`: print JSON
+ * lines a person can read and a script can parse. */
+static int list_or_revoke(const char *verb, int npos, char **pos, const char *office,
+                          const char *db, const char *data, const char *home)
+{
+    struct td_desk *d = NULL;
+    struct td_error err;
+    json_t *out = NULL, *row;
+    size_t i;
+    int rc, status = 2;
+    td_error_clear(&err);
+    int list_users = !strcmp(verb, "list");
+    int revoke = !list_users && !strcmp(pos[1], "revoke");
+    int64_t kid = 0;
+    if ((list_users && npos != 1) || (!list_users && !revoke && npos > 3) ||
+        (revoke && npos != 3)) {
+        usage(stderr);
+        return 2;
+    }
+    if (revoke) {
+        size_t v;
+        if (td_cli_positive("user", pos[2], (size_t)INT64_MAX, "a key id is a positive number", &v))
+            return 2;
+        kid = (int64_t)v;
+    }
+    if (td_cli_open_desk("user", db, data, home, &d))
+        return 2;
+    if (list_users)
+        rc = td_desk_user_list(d, NULL, &out, &err);
+    else if (revoke)
+        rc = td_desk_api_key_revoke(d, NULL, kid, &err);
+    else
+        rc = td_desk_api_key_list(d, NULL, office, npos == 3 ? pos[2] : NULL, &out, &err);
+    if (rc) {
+        td_cli_error("user", &err);
+        status = rc == TD_ENOTFOUND || rc == TD_EINVAL ? 1 : 2;
+        goto out;
+    }
+    if (revoke)
+        printf("key %lld revoked\n", (long long)kid);
+    json_array_foreach(json_object_get(out, list_users ? "users" : "keys"), i, row)
+    {
+        char *line = json_dumps(row, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (line)
+            printf("%s\n", line);
+        free(line);
+    }
+    status = 0;
+out:
+    json_decref(out);
+    td_desk_close(d);
+    return status;
+}
+
 int td_cmd_user(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -132,10 +198,14 @@ int td_cmd_user(int argc, char **argv)
     int npos = argc - optind;
     const char *verb = npos > 0 ? argv[optind] : "";
     const char *name = npos > 1 ? argv[optind + 1] : NULL;
+    if (!strcmp(verb, "list") ||
+        (!strcmp(verb, "key") && name && (!strcmp(name, "list") || !strcmp(name, "revoke")))) {
+        return list_or_revoke(verb, npos, argv + optind, office, db, data, home);
+    }
     int want = !strcmp(verb, "role") ? 3 : 2;
     if (!name || npos != want ||
         (strcmp(verb, "add") && strcmp(verb, "passwd") && strcmp(verb, "role") &&
-         strcmp(verb, "key"))) {
+         strcmp(verb, "key") && strcmp(verb, "disable") && strcmp(verb, "enable"))) {
         usage(stderr);
         return 2;
     }
@@ -180,6 +250,12 @@ int td_cmd_user(int argc, char **argv)
         rc = td_desk_user_role(d, NULL, name, (enum td_role)role, &err);
         if (!rc)
             printf("%s is now %s\n", name, role_s);
+    } else if (!strcmp(verb, "disable") || !strcmp(verb, "enable")) {
+        int off = !strcmp(verb, "disable");
+        rc = td_desk_user_set_disabled(d, NULL, name, off, &err);
+        if (!rc)
+            printf("%s %s%s\n", name, off ? "disabled" : "enabled",
+                   off ? ": sessions ended, API keys revoked" : "");
     } else {
         char key[TD_TOKEN_SIZE];
         rc = td_desk_api_key_create(d, NULL, name, label, key, NULL, &err);

@@ -20,15 +20,22 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: threatdesk verify [--db PATH] [--data-dir DIR] [--home DIR]\n"
-               "  checks every audit log entry's hash and link, and every evidence file's\n"
-               "  SHA-256; exit 0 intact, 1 something was altered or removed, 2 error\n");
+               "  checks every audit log entry's hash and link, every evidence file's SHA-256,\n"
+               "  and every message, case, note and evidence row against the audit chain;\n"
+               "  exit 0 intact, 1 something was altered, added or removed, 2 error\n");
 }
 
 static int print_problem(void *ud, const struct td_verify_problem *p)
 {
     (void)ud;
-    printf("BROKEN %s %s %" PRId64 ": %s\n", p->kind, !strcmp(p->kind, "audit") ? "entry" : "file",
-           p->id, p->what);
+    /* "audit entry N", "evidence file N" for the file checks, else the
+     * kind of row ("message 12", "case 3", "note 7", "evidence 2"). */
+    const char *unit = !strcmp(p->kind, "audit") ? " entry"
+                       : !strncmp(p->what, "file", 4) || !strncmp(p->what, "size differs", 12) ||
+                               !strncmp(p->what, "row has", 7)
+                           ? " file"
+                           : "";
+    printf("BROKEN %s%s %" PRId64 ": %s\n", p->kind, unit, p->id, p->what);
     if (p->expected[0] || p->found[0])
         printf("  expected: %s\n  found:    %s\n", p->expected, p->found);
     return 0;
@@ -86,8 +93,9 @@ int td_cmd_verify(int argc, char **argv)
         td_cli_error("verify", &err);
         return 2;
     }
-    printf("audit: %zu entries; evidence: %zu files; head %" PRId64 " %s\n", st.audit_entries,
-           st.evidence_files, st.head_id, st.head_hash[0] ? st.head_hash : "-");
+    printf("audit: %zu entries; rows: %zu; evidence: %zu files; head %" PRId64 " %s\n",
+           st.audit_entries, st.rows, st.evidence_files, st.head_id,
+           st.head_hash[0] ? st.head_hash : "-");
     if (st.problems) {
         printf("verify: %zu problem%s found\n", st.problems, st.problems == 1 ? "" : "s");
         return 1;

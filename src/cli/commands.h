@@ -18,7 +18,8 @@
     X(fetch, "pull new mail from an IMAP mailbox")                                                 \
     X(serve, "start the HTTP desk")                                                                \
     X(verify, "check the audit chain and every evidence hash")                                     \
-    X(user, "add users, set passwords and roles")
+    X(user, "add, list, disable users; set passwords and roles; issue and revoke API keys")        \
+    X(office, "add and list offices")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
 TD_COMMAND_MAP(TD_COMMAND_DECL)

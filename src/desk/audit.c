@@ -12,6 +12,16 @@
  * deleted entry shows as a gap and a broken link; a deleted TAIL shows
  * against SQLite's record of the highest id ever used.
  *
+ * Rows: the entries also vouch for the rows they describe.  While walking
+ * the chain, verify keeps what each entry says a row must hold - a
+ * message's original and text (their SHA-256, recorded at ingest) and its
+ * status; a case's type, title, description, police reference and status
+ * (replaying create, update and status entries, last one wins); a note's
+ * text (hashed); an evidence row's hash, size and case - and then reads
+ * every such row (store verify_scan) and reports by id each one that
+ * differs, each one whose entries exist but the row does not (deleted),
+ * and each row no entry accounts for (inserted behind the desk's back).
+ *
  * What this does not catch: someone who rewrites the whole chain from the
  * altered entry onward.  `verify` prints the head hash so an office can note
  * it elsewhere (a printed report, an email) and compare later.
@@ -93,10 +103,22 @@ int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id
     snprintf(e.action, sizeof e.action, "%s", action);
     snprintf(e.object_type, sizeof e.object_type, "%s", object_type);
     e.object_id = object_id;
-    e.details = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    if (details && !e.details)
+    /* Name the credential that acted: a session, or a key and who issued
+     * it (an admin writing with a key minted for someone else shows). */
+    json_t *det = details && json_is_object(details)
+                      ? json_copy((json_t *)details)
+                      : (details ? json_incref((json_t *)details) : json_object());
+    if (!det)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if (!e.details && !(e.details = strdup("{}")))
+    if (actor && json_is_object(det) && (actor->session_id || actor->key_id)) {
+        json_t *cred = actor->key_id ? json_pack("{s:I, s:I}", "key", (json_int_t)actor->key_id,
+                                                 "issued_by", (json_int_t)actor->key_issued_by)
+                                     : json_pack("{s:I}", "session", (json_int_t)actor->session_id);
+        json_object_set_new(det, "credential", cred);
+    }
+    e.details = json_dumps(det, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(det);
+    if (!e.details)
         return td_error_set(err, TD_ENOMEM, NULL);
     if (strlen(e.details) > DETAILS_MAX) {
         rc = td_error_set(err, TD_ETOOBIG, "audit details too large");
@@ -114,6 +136,16 @@ out:
 
 /* ---- verify ------------------------------------------------------------ */
 
+/* What the chain says one field of one row must hold. */
+struct expect {
+    const char *kind; /* static: "message", "case", "note", "evidence" */
+    int64_t id;
+    const char *field; /* static */
+    char *val;         /* NULL: SQL NULL */
+    int64_t entry;     /* the audit entry that said so (last wins) */
+    int seen;
+};
+
 struct walk {
     td_verify_cb *cb;
     void *ud;
@@ -121,7 +153,128 @@ struct walk {
     int64_t prev_id;
     char prev_hash[65];
     int stop;
+    struct expect *ex;
+    size_t nex, capex;
+    int oom;
 };
+
+/* Fields whose stored value is compared by its SHA-256 (blobs and long
+ * texts), and the one field per kind whose presence stands for the row. */
+static int hashed_field(const char *kind, const char *field)
+{
+    return (!strcmp(kind, "message") && (!strcmp(field, "original") || !strcmp(field, "text"))) ||
+           (!strcmp(kind, "note") && !strcmp(field, "text"));
+}
+
+static int row_field(const char *kind, const char *field)
+{
+    return (!strcmp(kind, "message") && !strcmp(field, "original")) ||
+           (!strcmp(kind, "case") && !strcmp(field, "type")) ||
+           (!strcmp(kind, "note") && !strcmp(field, "text")) ||
+           (!strcmp(kind, "evidence") && !strcmp(field, "sha256"));
+}
+
+static void expect(struct walk *w, const char *kind, int64_t id, const char *field, const char *val,
+                   int64_t entry)
+{
+    if (w->oom)
+        return;
+    if (w->nex == w->capex) {
+        size_t cap = w->capex ? w->capex * 2 : 1024;
+        struct expect *p = realloc(w->ex, cap * sizeof *p);
+        if (!p) {
+            w->oom = 1;
+            return;
+        }
+        w->ex = p;
+        w->capex = cap;
+    }
+    struct expect *e = &w->ex[w->nex];
+    e->kind = kind;
+    e->id = id;
+    e->field = field;
+    e->val = val ? strdup(val) : NULL;
+    e->entry = entry;
+    e->seen = 0;
+    if (val && !e->val) {
+        w->oom = 1;
+        return;
+    }
+    w->nex++;
+}
+
+/* A JSON member as an expected value: strings as they are, null as NULL,
+ * integers in decimal. */
+static void expect_json(struct walk *w, const char *kind, int64_t id, const char *field,
+                        const json_t *v, int64_t entry)
+{
+    char num[32];
+    if (json_is_string(v)) {
+        expect(w, kind, id, field, json_string_value(v), entry);
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" PRId64, (int64_t)json_integer_value(v));
+        expect(w, kind, id, field, num, entry);
+    } else if (json_is_null(v)) {
+        expect(w, kind, id, field, NULL, entry);
+    }
+}
+
+/* Learn from one entry what rows must hold. */
+static void learn(struct walk *w, const struct td_audit_entry *e)
+{
+    static const char *const case_fields[] = {"type", "title", "description", "police_ref"};
+    const char *a = e->action;
+    if (strcmp(a, "message.ingest") && strcmp(a, "message.status") && strcmp(a, "case.create") &&
+        strcmp(a, "case.update") && strcmp(a, "case.status") && strcmp(a, "case.note") &&
+        strcmp(a, "evidence.add"))
+        return;
+    json_t *det = json_loads(e->details ? e->details : "{}", 0, NULL);
+    if (!json_is_object(det)) {
+        json_decref(det);
+        return;
+    }
+    if (!strcmp(a, "message.ingest")) {
+        expect_json(w, "message", e->object_id, "original", json_object_get(det, "sha256"), e->id);
+        expect_json(w, "message", e->object_id, "text", json_object_get(det, "text_sha256"), e->id);
+        expect(w, "message", e->object_id, "status", "unreviewed", e->id);
+    } else if (!strcmp(a, "message.status")) {
+        expect_json(w, "message", e->object_id, "status", json_object_get(det, "status"), e->id);
+    } else if (!strcmp(a, "case.create") || !strcmp(a, "case.update")) {
+        int create = !strcmp(a, "case.create");
+        for (size_t i = 0; i < sizeof case_fields / sizeof case_fields[0]; i++) {
+            json_t *v = json_object_get(det, case_fields[i]);
+            if (v)
+                expect_json(w, "case", e->object_id, case_fields[i], v, e->id);
+            else if (create && i >= 2)
+                expect(w, "case", e->object_id, case_fields[i], NULL, e->id);
+        }
+        if (create)
+            expect(w, "case", e->object_id, "status", "new", e->id);
+    } else if (!strcmp(a, "case.status")) {
+        expect_json(w, "case", e->object_id, "status", json_object_get(det, "to"), e->id);
+    } else if (!strcmp(a, "case.note")) {
+        json_t *t = json_object_get(det, "text");
+        int64_t nid = json_integer_value(json_object_get(det, "note"));
+        if (json_is_string(t) && nid > 0) {
+            char h[65];
+            td__sha256_hex(json_string_value(t), json_string_length(t), h);
+            expect(w, "note", nid, "text", h, e->id);
+            char c[32];
+            snprintf(c, sizeof c, "%" PRId64, e->object_id);
+            expect(w, "note", nid, "case", c, e->id);
+        }
+    } else {
+        int64_t eid = json_integer_value(json_object_get(det, "evidence"));
+        if (eid > 0) {
+            char c[32];
+            expect_json(w, "evidence", eid, "sha256", json_object_get(det, "sha256"), e->id);
+            expect_json(w, "evidence", eid, "size", json_object_get(det, "size"), e->id);
+            snprintf(c, sizeof c, "%" PRId64, e->object_id);
+            expect(w, "evidence", eid, "case", c, e->id);
+        }
+    }
+    json_decref(det);
+}
 
 static int report(struct walk *w, const char *kind, int64_t id, const char *what,
                   const char *expected, const char *found)
@@ -167,7 +320,119 @@ static int walk_entry(void *ud, const struct td_audit_entry *e)
     /* Chain on the STORED hash, so one altered entry is reported once and
      * its successors are checked on their own. */
     snprintf(w->prev_hash, sizeof w->prev_hash, "%s", e->hash);
+    learn(w, e);
     return 0;
+}
+
+static int cmp_expect(const void *pa, const void *pb)
+{
+    const struct expect *a = pa, *b = pb;
+    int c = strcmp(a->kind, b->kind);
+    if (!c)
+        c = a->id < b->id ? -1 : a->id > b->id;
+    if (!c)
+        c = strcmp(a->field, b->field);
+    if (!c)
+        c = a->entry < b->entry ? -1 : a->entry > b->entry;
+    return c;
+}
+
+/* Sort, and keep only the last word on each (kind, id, field). */
+static void settle(struct walk *w)
+{
+    size_t out = 0;
+    qsort(w->ex, w->nex, sizeof *w->ex, cmp_expect);
+    for (size_t i = 0; i < w->nex; i++) {
+        if (i + 1 < w->nex && !strcmp(w->ex[i].kind, w->ex[i + 1].kind) &&
+            w->ex[i].id == w->ex[i + 1].id && !strcmp(w->ex[i].field, w->ex[i + 1].field)) {
+            free(w->ex[i].val);
+            continue;
+        }
+        w->ex[out++] = w->ex[i];
+    }
+    w->nex = out;
+}
+
+static struct expect *find_expect(struct walk *w, const char *kind, int64_t id, const char *field)
+{
+    size_t lo = 0, hi = w->nex;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        struct expect *e = &w->ex[mid];
+        int c = strcmp(kind, e->kind);
+        if (!c)
+            c = id < e->id ? -1 : id > e->id;
+        if (!c)
+            c = strcmp(field, e->field);
+        if (!c)
+            return e;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+static void shorten(char *dst, size_t size, const char *s, size_t n)
+{
+    if (!s) {
+        snprintf(dst, size, "(null)");
+        return;
+    }
+    snprintf(dst, size, "%.*s%s", (int)(n < size - 4 ? n : size - 4), s, n < size - 4 ? "" : "...");
+}
+
+/* One stored field against what the chain says. */
+static int check_row(void *ud, const char *kind, int64_t id, const char *field, const void *value,
+                     size_t len)
+{
+    struct walk *w = ud;
+    char h[65], what[160], exp[128], got[128];
+    const char *have = value;
+    size_t hlen = len;
+    if (row_field(kind, field))
+        w->stats->rows++;
+    struct expect *e = find_expect(w, kind, id, field);
+    if (!e) {
+        if (row_field(kind, field)) {
+            snprintf(what, sizeof what, "not in the audit log (added behind the desk's back)");
+            return report(w, kind, id, what, "an audit entry", "none");
+        }
+        return 0; /* a field older entries did not record */
+    }
+    e->seen = 1;
+    if (value && hashed_field(kind, field)) {
+        td__sha256_hex(value, len, h);
+        have = h;
+        hlen = 64;
+    }
+    int same = (!e->val && !have) ||
+               (e->val && have && strlen(e->val) == hlen && !memcmp(e->val, have, hlen));
+    if (same)
+        return 0;
+    snprintf(what, sizeof what, "%s altered (differs from audit entry %" PRId64 ")", field,
+             e->entry);
+    shorten(exp, sizeof exp, e->val, e->val ? strlen(e->val) : 0);
+    shorten(got, sizeof got, have, hlen);
+    return report(w, kind, id, what, exp, got);
+}
+
+static int check_rows(struct td_desk *d, struct walk *w, struct td_error *err)
+{
+    settle(w);
+    int rc = d->store->ops->verify_scan(d->store, check_row, w, err);
+    for (size_t i = 0; !rc && !w->stop && i < w->nex; i++) {
+        struct expect *e = &w->ex[i];
+        if (e->seen || !row_field(e->kind, e->field))
+            continue;
+        char what[160], ent[32];
+        snprintf(what, sizeof what, "missing: row deleted (audit entry %" PRId64 " recorded it)",
+                 e->entry);
+        snprintf(ent, sizeof ent, "entry %" PRId64, e->entry);
+        report(w, e->kind, e->id, what, ent, "no row");
+    }
+    return rc;
 }
 
 int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_verify_stats *stats,
@@ -195,8 +460,15 @@ int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_veri
     }
     stats->head_id = w.prev_id;
     snprintf(stats->head_hash, sizeof stats->head_hash, "%s", w.prev_id ? w.prev_hash : "");
+    if (!rc && w.oom)
+        rc = td_error_set(err, TD_ENOMEM, "verify: out of memory");
+    if (!rc && !w.stop)
+        rc = check_rows(d, &w, err);
     if (!rc && !w.stop)
         rc = td__evidence_verify(d, cb, ud, stats, err);
     td__unlock(d);
+    for (size_t i = 0; i < w.nex; i++)
+        free(w.ex[i].val);
+    free(w.ex);
     return rc;
 }

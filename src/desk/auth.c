@@ -1,21 +1,32 @@
 /*
- * auth.c - who may do what: passwords, sessions, API keys, users.
+ * auth.c - who may do what: passwords, sessions, API keys, users, offices.
  *
  * Passwords: Argon2id through libsodium's crypto_pwhash_str (the hash
- * string carries its own salt and cost), at the INTERACTIVE limits, so a
- * login costs ~64 MiB and a fraction of a second.  Sessions and API keys
- * are 32 random bytes shown once as hex; the store keeps only their
- * SHA-256, so a copy of the database does not let anyone in.
+ * string carries its own salt and cost), at opts.pwhash_mem_kib and
+ * opts.pwhash_ops (default 32 MiB, 3 passes).  Every hash and every check
+ * takes one of opts.hash_slots slots first (hash_enter): a login flood
+ * with rotating names queues on the slots - at most opts.hash_queue
+ * waiters, each for at most opts.hash_wait_ms - and is otherwise refused
+ * with TD_EBUSY, so memory stays at slots x cost however many arrive.
+ * Sessions and API keys are 32 random bytes shown once as hex; the store
+ * keeps only their SHA-256, so a copy of the database does not let anyone
+ * in.
  *
  * Failed logins are counted per (user name, source) in the store: after
  * login_max_failures within login_window_s the pair is refused without
  * even checking the password until the window slides past, and a restart
  * does not reset it.  An attempt is counted BEFORE its password is checked
  * (outside the desk lock, so one slow Argon2id check does not stall every
- * other request) and uncounted on success.  Unknown names are checked against a dummy hash so
- * that a wrong name and a wrong password take the same time.
+ * other request) and uncounted on success.  Unknown names are checked
+ * against a dummy hash so that a wrong name and a wrong password take the
+ * same time.
+ *
+ * Names: unique within an office.  "office/name" names a user exactly;
+ * plain "name" works where only one office uses it.
  */
+#include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -24,18 +35,73 @@
 #define PW_MIN 8
 #define PW_MAX 1024
 
-static int hash_password(const char *pw, char out[TD_STORE_HASH_SIZE], struct td_error *err)
+/* ---- hashing slots ------------------------------------------------------ */
+
+static int hash_enter(struct td_desk *d, struct td_error *err)
+{
+    int rc = TD_OK;
+    pthread_mutex_lock(&d->hash_lock);
+    if (d->hash_busy >= d->opts.hash_slots) {
+        if (d->hash_waiting >= d->opts.hash_queue) {
+            pthread_mutex_unlock(&d->hash_lock);
+            return td_error_set(err, TD_EBUSY, "every password-hashing slot is busy");
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += d->opts.hash_wait_ms / 1000;
+        until.tv_nsec += (long)(d->opts.hash_wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        d->hash_waiting++;
+        while (d->hash_busy >= d->opts.hash_slots) {
+            if (pthread_cond_timedwait(&d->hash_cond, &d->hash_lock, &until) == ETIMEDOUT &&
+                d->hash_busy >= d->opts.hash_slots) {
+                rc = td_error_set(err, TD_EBUSY, "no password-hashing slot came free in time");
+                break;
+            }
+        }
+        d->hash_waiting--;
+    }
+    if (!rc)
+        d->hash_busy++;
+    pthread_mutex_unlock(&d->hash_lock);
+    return rc;
+}
+
+static void hash_leave(struct td_desk *d)
+{
+    pthread_mutex_lock(&d->hash_lock);
+    d->hash_busy--;
+    pthread_cond_signal(&d->hash_cond);
+    pthread_mutex_unlock(&d->hash_lock);
+}
+
+static int pwhash(struct td_desk *d, const char *pw, size_t n, char out[TD_STORE_HASH_SIZE],
+                  struct td_error *err)
+{
+    int rc = hash_enter(d, err);
+    if (rc)
+        return rc;
+    if (crypto_pwhash_str(out, pw, n, d->opts.pwhash_ops, (size_t)d->opts.pwhash_mem_kib << 10))
+        rc = td_error_set(err, TD_ENOMEM, "password hashing ran out of memory");
+    hash_leave(d);
+    return rc;
+}
+
+static int hash_password(struct td_desk *d, const char *pw, char out[TD_STORE_HASH_SIZE],
+                         struct td_error *err)
 {
     size_t n = strlen(pw);
     if (n < PW_MIN || n > PW_MAX) {
         td_error_field(err, "password");
         return td_error_set(err, TD_EINVAL, "a password must be %d to %d bytes", PW_MIN, PW_MAX);
     }
-    if (crypto_pwhash_str(out, pw, n, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-        return td_error_set(err, TD_ENOMEM, "password hashing ran out of memory");
-    return TD_OK;
+    return pwhash(d, pw, n, out, err);
 }
+
+/* ---- helpers -------------------------------------------------------------- */
 
 static void new_secret(char hex[TD_TOKEN_SIZE], char hash[65])
 {
@@ -52,39 +118,62 @@ static void fill_actor(struct td_actor *a, const struct td_store_user *u)
     a->user_id = u->id;
     a->office_id = u->office_id;
     a->role = (enum td_role)u->role;
+    a->must_change = u->must_change;
     snprintf(a->username, sizeof a->username, "%s", u->name);
     snprintf(a->office, sizeof a->office, "%s", u->office);
 }
 
-/* Find or create an office (inside a transaction). */
-static int office_get(struct td_desk *d, const struct td_actor *actor, const char *name,
-                      int64_t *id, struct td_error *err)
+/* Look a user up by "name" or "office/name"; office_id non-zero confines
+ * the look-up to that office (an admin's). */
+static int find_user(struct td_desk *d, int64_t office_id, const char *qualified,
+                     struct td_store_user *u, struct td_error *err)
 {
-    int rc = d->store->ops->office_find(d->store, name, id, err);
-    if (rc != TD_ENOTFOUND)
+    const char *slash = qualified ? strchr(qualified, '/') : NULL;
+    if (!qualified || !*qualified)
+        return td_error_set(err, TD_ENOTFOUND, "no user given");
+    if (!slash)
+        return d->store->ops->user_find(d->store, office_id, qualified, u, err);
+    char office[128];
+    int64_t oid;
+    if ((size_t)(slash - qualified) >= sizeof office)
+        return td_error_set(err, TD_ENOTFOUND, "no such user");
+    memcpy(office, qualified, (size_t)(slash - qualified));
+    office[slash - qualified] = '\0';
+    int rc = d->store->ops->office_find(d->store, office, &oid, err);
+    if (rc == TD_ENOTFOUND || (!rc && office_id && oid != office_id))
+        return td_error_set(err, TD_ENOTFOUND, "no such user");
+    if (rc)
         return rc;
-    td_error_clear(err);
-    if ((rc = d->store->ops->office_insert(d->store, name, td__now(), id, err)))
-        return rc;
-    json_t *det = json_pack("{s:s}", "name", name);
-    rc = td__audit(d, actor, *id, "office.create", "office", *id, det, err);
-    json_decref(det);
-    return rc;
+    return d->store->ops->user_find(d->store, oid, slash + 1, u, err);
 }
 
-static int add_user(struct td_desk *d, const struct td_actor *actor, const char *office,
-                    const char *username, enum td_role role, const char *pwhash, int must_change,
-                    int64_t *id, struct td_error *err)
+static int check_name(const char *name, const char *field, struct td_error *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n >= 128) {
+        td_error_field(err, field);
+        return td_error_set(err, TD_EINVAL, "a name must be 1 to 127 bytes");
+    }
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '/') {
+            td_error_field(err, field);
+            return td_error_set(err, TD_EINVAL, "a name may not contain spaces, controls or '/'");
+        }
+    return TD_OK;
+}
+
+static int add_user(struct td_desk *d, const struct td_actor *actor, int64_t office_id,
+                    const char *office, const char *username, enum td_role role,
+                    const char *pwhash_str, int must_change, int64_t *id, struct td_error *err)
 {
     struct td_store_user u;
     int64_t uid = 0;
     int rc;
     memset(&u, 0, sizeof u);
-    if ((rc = office_get(d, actor, office, &u.office_id, err)))
-        return rc;
+    u.office_id = office_id;
     snprintf(u.name, sizeof u.name, "%s", username);
     u.role = role;
-    snprintf(u.pwhash, sizeof u.pwhash, "%s", pwhash);
+    snprintf(u.pwhash, sizeof u.pwhash, "%s", pwhash_str);
     u.must_change = must_change;
     u.created = td__now();
     if ((rc = d->store->ops->user_insert(d->store, &u, &uid, err)))
@@ -98,36 +187,69 @@ static int add_user(struct td_desk *d, const struct td_actor *actor, const char 
     return rc;
 }
 
+static int office_create(struct td_desk *d, const struct td_actor *actor, const char *name,
+                         int64_t *id, struct td_error *err)
+{
+    int rc = d->store->ops->office_insert(d->store, name, td__now(), id, err);
+    if (rc == TD_EEXISTS) {
+        td_error_field(err, "office");
+        return td_error_set(err, TD_EEXISTS, "office '%s' already exists", name);
+    }
+    if (rc)
+        return rc;
+    json_t *det = json_pack("{s:s}", "name", name);
+    rc = td__audit(d, actor, *id, "office.create", "office", *id, det, err);
+    json_decref(det);
+    return rc;
+}
+
+/* ---- first start, login, sessions ------------------------------------------ */
+
 int td_desk_first_start(struct td_desk *d, char password[TD_PASSWORD_SIZE], int *created,
                         struct td_error *err)
 {
     /* No 0/O, 1/l/I: the password is read off a terminal and typed. */
     static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     char hash[TD_STORE_HASH_SIZE];
-    int64_t n;
+    int64_t n, oid;
     *created = 0;
     password[0] = '\0';
     td__lock(d);
-    int rc = td__begin(d, err);
-    if (rc)
-        goto out;
-    if ((rc = d->store->ops->user_count(d->store, &n, err)) || n > 0) {
-        rc = td__end(d, rc, err);
-        goto out;
-    }
+    int rc = d->store->ops->user_count(d->store, &n, err);
+    td__unlock(d);
+    if (rc || n > 0)
+        return rc;
     for (size_t i = 0; i + 1 < TD_PASSWORD_SIZE; i++)
         password[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
     password[TD_PASSWORD_SIZE - 1] = '\0';
-    rc = hash_password(password, hash, err);
+    if ((rc = hash_password(d, password, hash, err)))
+        goto out;
+    td__lock(d);
+    if ((rc = td__begin(d, err)))
+        goto unlock;
+    /* Checked again under the lock: two first starts make one admin. */
+    if ((rc = d->store->ops->user_count(d->store, &n, err)) || n > 0) {
+        rc = td__end(d, rc ? rc : TD_EEXISTS, err);
+        rc = rc == TD_EEXISTS ? TD_OK : rc;
+        password[0] = '\0';
+        goto unlock;
+    }
+    rc = d->store->ops->office_find(d->store, "default", &oid, err);
+    if (rc == TD_ENOTFOUND) {
+        td_error_clear(err);
+        rc = office_create(d, NULL, "default", &oid, err);
+    }
     if (!rc)
-        rc = add_user(d, NULL, "default", "admin", TD_ROLE_ADMIN, hash, 1, NULL, err);
+        rc = add_user(d, NULL, oid, "default", "admin", TD_ROLE_ADMIN, hash, 1, NULL, err);
     rc = td__end(d, rc, err);
     if (rc == TD_OK)
         *created = 1;
-    else
-        sodium_memzero(password, TD_PASSWORD_SIZE);
-out:
+unlock:
     td__unlock(d);
+out:
+    if (rc || !*created)
+        sodium_memzero(password, TD_PASSWORD_SIZE);
+    sodium_memzero(hash, sizeof hash);
     return rc;
 }
 
@@ -137,7 +259,7 @@ int td_desk_login(struct td_desk *d, const char *username, const char *password,
 {
     struct td_store_user u;
     char th[65], against[TD_STORE_HASH_SIZE];
-    int64_t now = td__now(), count = 0, oldest = 0;
+    int64_t now = td__now(), count = 0, oldest = 0, sid = 0;
     int rc, known = 0;
     memset(&u, 0, sizeof u);
     if (retry_after_s)
@@ -145,6 +267,8 @@ int td_desk_login(struct td_desk *d, const char *username, const char *password,
     token[0] = '\0';
     if (!username || !password || !*username)
         return td_error_set(err, TD_EINVAL, "user name and password required");
+    if (strlen(password) > PW_MAX)
+        return td_error_set(err, TD_EDENIED, "wrong user name or password");
     if (!source || !*source)
         source = "local";
 
@@ -166,18 +290,12 @@ int td_desk_login(struct td_desk *d, const char *username, const char *password,
                           (long long)(wait > 0 ? wait : 1));
         goto end1;
     }
-    rc = d->store->ops->user_find(d->store, username, &u, err);
-    if (rc && rc != TD_ENOTFOUND)
+    rc = find_user(d, 0, username, &u, err);
+    if (rc && rc != TD_ENOTFOUND && rc != TD_EINVAL)
         goto end1;
-    known = rc == TD_OK;
+    /* A disabled user is refused exactly like a wrong password. */
+    known = rc == TD_OK && !u.disabled;
     td_error_clear(err);
-    if (!known && !d->dummy_hash[0] &&
-        crypto_pwhash_str(d->dummy_hash, "not a password", 14, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-        rc = td_error_set(err, TD_ENOMEM, "password hashing ran out of memory");
-        goto end1;
-    }
-    snprintf(against, sizeof against, "%s", known ? u.pwhash : d->dummy_hash);
     rc = d->store->ops->login_failure_add(d->store, username, source, now, err);
 end1:
     rc = td__end(d, rc, err);
@@ -186,8 +304,23 @@ unlock1:
     if (rc)
         return rc;
 
-    /* The expensive part (Argon2id, ~64 MiB) runs without the lock. */
+    /* The expensive part (Argon2id) runs without the desk lock, in one of
+     * the hashing slots. */
+    if (!known && !d->dummy_hash[0]) {
+        char dummy[TD_STORE_HASH_SIZE];
+        if ((rc = pwhash(d, "not a password", 14, dummy, err)))
+            return rc;
+        td__lock(d);
+        memcpy(d->dummy_hash, dummy, sizeof dummy);
+        td__unlock(d);
+    }
+    td__lock(d);
+    snprintf(against, sizeof against, "%s", known ? u.pwhash : d->dummy_hash);
+    td__unlock(d);
+    if ((rc = hash_enter(d, err)))
+        return rc; /* the attempt stays counted: a flood still locks out */
     int ok = crypto_pwhash_str_verify(against, password, strlen(password)) == 0 && known;
+    hash_leave(d);
 
     /* Phase 2, locked: a failure stays counted; a success clears the
      * pair's failures and opens a session. */
@@ -208,10 +341,12 @@ unlock1:
         goto end2;
     new_secret(token, th);
     if ((rc = d->store->ops->session_insert(d->store, u.id, th, now,
-                                            now + (int64_t)d->opts.session_ttl_s, err)))
+                                            now + (int64_t)d->opts.session_ttl_s, &sid, err)))
         goto end2;
     fill_actor(actor, &u);
-    json_t *det = json_pack("{s:s, s:b}", "source", source, "must_change", u.must_change);
+    actor->session_id = sid;
+    json_t *det = json_pack("{s:s, s:b, s:I}", "source", source, "must_change", u.must_change,
+                            "session", (json_int_t)sid);
     rc = td__audit(d, actor, u.office_id, "user.login", "user", u.id, det, err);
     json_decref(det);
 end2:
@@ -228,6 +363,8 @@ static int actor_of(struct td_desk *d, int64_t user_id, struct td_actor *actor,
 {
     struct td_store_user u;
     int rc = d->store->ops->user_get(d->store, user_id, &u, err);
+    if (rc == TD_OK && u.disabled)
+        rc = td_error_set(err, TD_ENOTFOUND, "user disabled");
     if (rc == TD_OK)
         fill_actor(actor, &u);
     return rc;
@@ -237,15 +374,17 @@ int td_desk_authenticate(struct td_desk *d, const char *token, struct td_actor *
                          struct td_error *err)
 {
     char th[65];
-    int64_t uid;
+    int64_t uid, sid = 0;
     if (!token || strlen(token) != TD_TOKEN_SIZE - 1)
         return td_error_set(err, TD_EDENIED, "invalid session");
     td__sha256_hex(token, strlen(token), th);
     td__lock(d);
-    int rc = d->store->ops->session_find(d->store, th, td__now(), &uid, err);
+    int rc = d->store->ops->session_find(d->store, th, td__now(), &uid, &sid, err);
     if (!rc)
         rc = actor_of(d, uid, actor, err);
     td__unlock(d);
+    if (!rc)
+        actor->session_id = sid;
     if (rc == TD_ENOTFOUND)
         rc = td_error_set(err, TD_EDENIED, "invalid or expired session");
     return rc;
@@ -267,19 +406,28 @@ int td_desk_authenticate_key(struct td_desk *d, const char *key, struct td_actor
                              struct td_error *err)
 {
     char kh[65];
-    int64_t uid;
+    int64_t uid, kid = 0, by = -1;
     if (!key || strlen(key) != TD_TOKEN_SIZE - 1)
         return td_error_set(err, TD_EDENIED, "invalid API key");
     td__sha256_hex(key, strlen(key), kh);
     td__lock(d);
-    int rc = d->store->ops->apikey_find(d->store, kh, &uid, err);
+    int rc = d->store->ops->apikey_find(d->store, kh, &uid, &kid, &by, err);
     if (!rc)
         rc = actor_of(d, uid, actor, err);
     td__unlock(d);
+    if (!rc) {
+        actor->key_id = kid;
+        actor->key_issued_by = by;
+        /* A key is issued by an admin for an integration; the one-time
+         * password of its user is the user's own business. */
+        actor->must_change = 0;
+    }
     if (rc == TD_ENOTFOUND)
         rc = td_error_set(err, TD_EDENIED, "invalid API key");
     return rc;
 }
+
+/* ---- users and keys ------------------------------------------------------ */
 
 /* An admin acts within its office; the local operator (NULL) anywhere.
  * Looks the user up and checks it is in reach. */
@@ -288,10 +436,27 @@ static int target_user(struct td_desk *d, const struct td_actor *actor, const ch
 {
     if (actor && actor->role != TD_ROLE_ADMIN)
         return td__denied(err, "manage users");
-    int rc = d->store->ops->user_find(d->store, username, u, err);
+    int rc = find_user(d, actor ? actor->office_id : 0, username, u, err);
     if (rc == TD_ENOTFOUND || (!rc && actor && u->office_id != actor->office_id)) {
         td_error_field(err, "name");
         return td_error_set(err, TD_ENOTFOUND, "no user '%s'", username);
+    }
+    return rc;
+}
+
+/* The last enabled admin of an office must stay one (lock held). */
+static int keep_an_admin(struct td_desk *d, const struct td_store_user *u, const char *field,
+                         struct td_error *err)
+{
+    int64_t n = 0;
+    if (u->role != TD_ROLE_ADMIN || u->disabled)
+        return TD_OK;
+    int rc = d->store->ops->user_admin_count(d->store, u->office_id, &n, err);
+    if (!rc && n <= 1) {
+        td_error_field(err, field);
+        rc = td_error_set(err, TD_EINVAL,
+                          "'%s' is the last admin of office '%s': make another admin first",
+                          u->name, u->office);
     }
     return rc;
 }
@@ -304,18 +469,29 @@ int td_desk_api_key_create(struct td_desk *d, const struct td_actor *actor, cons
     char kh[65];
     int64_t kid = 0;
     key[0] = '\0';
+    if (label && strlen(label) > 200) {
+        td_error_field(err, "label");
+        return td_error_set(err, TD_EINVAL, "a label is at most 200 bytes");
+    }
     td__lock(d);
     int rc = td__begin(d, err);
     if (rc)
         goto out;
     if ((rc = target_user(d, actor, username, &u, err)))
         goto end;
+    if (u.disabled) {
+        td_error_field(err, "name");
+        rc = td_error_set(err, TD_EINVAL, "user '%s' is disabled", username);
+        goto end;
+    }
     new_secret(key, kh);
-    if ((rc = d->store->ops->apikey_insert(d->store, u.id, kh, label, td__now(), &kid, err)))
+    if ((rc = d->store->ops->apikey_insert(d->store, u.id, kh, label, td__now(),
+                                           actor ? actor->user_id : 0, &kid, err)))
         goto end;
     json_t *det =
-        json_pack("{s:s, s:s?, s:I}", "name", username, "label", label, "key", (json_int_t)kid);
-    rc = td__audit(d, actor, u.office_id, "apikey.create", "user", u.id, det, err);
+        json_pack("{s:s, s:s?, s:I}", "name", u.name, "label", label, "key", (json_int_t)kid);
+    rc = det ? td__audit(d, actor, u.office_id, "apikey.create", "user", u.id, det, err)
+             : td_error_set(err, TD_EUTF8, "label is not valid UTF-8");
     json_decref(det);
 end:
     rc = td__end(d, rc, err);
@@ -328,18 +504,106 @@ out:
     return rc;
 }
 
-static int check_name(const char *name, struct td_error *err)
+int td_desk_api_key_list(struct td_desk *d, const struct td_actor *actor, const char *office,
+                         const char *username, json_t **out, struct td_error *err)
 {
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n >= 128) {
-        td_error_field(err, "name");
-        return td_error_set(err, TD_EINVAL, "a name must be 1 to 127 bytes");
+    struct td_store_user u;
+    json_t *keys = NULL;
+    int64_t oid = 0, uid = 0;
+    int rc = TD_OK;
+    *out = NULL;
+    if (actor && actor->role != TD_ROLE_ADMIN)
+        return td__denied(err, "list API keys");
+    td__lock(d);
+    if (username && *username) {
+        if ((rc = target_user(d, actor, username, &u, err)))
+            goto out;
+        oid = u.office_id;
+        uid = u.id;
+    } else if (actor) {
+        oid = actor->office_id;
+    } else if (!office || (rc = d->store->ops->office_find(d->store, office, &oid, err))) {
+        td_error_field(err, "office");
+        rc = rc ? rc : td_error_set(err, TD_EINVAL, "name a user or an office");
+        goto out;
     }
-    for (const char *p = name; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-            td_error_field(err, "name");
-            return td_error_set(err, TD_EINVAL, "a name may not contain spaces or controls");
-        }
+    rc = d->store->ops->apikey_list(d->store, oid, uid, &keys, err);
+out:
+    td__unlock(d);
+    if (!rc && !(*out = json_pack("{s:o}", "keys", keys)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
+}
+
+int td_desk_api_key_revoke(struct td_desk *d, const struct td_actor *actor, int64_t key_id,
+                           struct td_error *err)
+{
+    int64_t uid = 0;
+    int was = 0;
+    struct td_store_user u;
+    if (actor && actor->role != TD_ROLE_ADMIN)
+        return td__denied(err, "revoke API keys");
+    td__lock(d);
+    int rc = td__begin(d, err);
+    if (rc)
+        goto out;
+    if ((rc = d->store->ops->apikey_revoke(d->store, actor ? actor->office_id : 0, key_id,
+                                           td__now(), actor ? actor->user_id : 0, &uid, &was, err)))
+        goto end;
+    if (was || (rc = d->store->ops->user_get(d->store, uid, &u, err)))
+        goto end;
+    json_t *det = json_pack("{s:I, s:s}", "key", (json_int_t)key_id, "name", u.name);
+    rc = td__audit(d, actor, u.office_id, "apikey.revoke", "user", uid, det, err);
+    json_decref(det);
+end:
+    rc = td__end(d, rc, err);
+out:
+    td__unlock(d);
+    return rc;
+}
+
+int td_desk_office_add(struct td_desk *d, const struct td_actor *actor, const char *name,
+                       int64_t *id, struct td_error *err)
+{
+    int64_t oid = 0;
+    if (actor)
+        return td__denied(err, "create offices (the operator does, with `threatdesk office add`)");
+    int rc = check_name(name, "office", err);
+    if (rc)
+        return rc;
+    td__lock(d);
+    if (!(rc = td__begin(d, err))) {
+        rc = office_create(d, actor, name, &oid, err);
+        rc = td__end(d, rc, err);
+    }
+    td__unlock(d);
+    if (!rc && id)
+        *id = oid;
+    return rc;
+}
+
+int td_desk_office_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
+                        struct td_error *err)
+{
+    json_t *all = NULL, *mine = NULL, *o;
+    size_t i;
+    *out = NULL;
+    if (actor && actor->role != TD_ROLE_ADMIN)
+        return td__denied(err, "list offices");
+    td__lock(d);
+    int rc = d->store->ops->office_list(d->store, &all, err);
+    td__unlock(d);
+    if (rc)
+        return rc;
+    if (actor) {
+        mine = json_array();
+        json_array_foreach(all, i, o) if (json_integer_value(json_object_get(o, "id")) ==
+                                          actor->office_id) json_array_append(mine, o);
+        json_decref(all);
+        all = mine;
+    }
+    if (!(*out = json_pack("{s:o}", "offices", all)))
+        return td_error_set(err, TD_ENOMEM, NULL);
     return TD_OK;
 }
 
@@ -348,6 +612,7 @@ int td_desk_user_add(struct td_desk *d, const struct td_actor *actor, const char
                      struct td_error *err)
 {
     char hash[TD_STORE_HASH_SIZE];
+    int64_t oid = 0;
     int rc;
     if (actor && actor->role != TD_ROLE_ADMIN)
         return td__denied(err, "manage users");
@@ -357,21 +622,47 @@ int td_desk_user_add(struct td_desk *d, const struct td_actor *actor, const char
         office = actor->office;
     if (!office)
         office = "default";
-    if ((rc = check_name(username, err)) || (rc = check_name(office, err)))
+    if ((rc = check_name(username, "name", err)) || (rc = check_name(office, "office", err)))
         return rc;
     if ((int)role < 0 || role >= TD_ROLE_COUNT) {
         td_error_field(err, "role");
         return td_error_set(err, TD_EINVAL, "unknown role");
     }
-    if (!password || (rc = hash_password(password, hash, err)))
-        return password ? rc : td_error_set(err, TD_EINVAL, "password required");
+    /* The office must exist: a typo must not make a new, empty office. */
+    td__lock(d);
+    rc = d->store->ops->office_find(d->store, office, &oid, err);
+    td__unlock(d);
+    if (rc == TD_ENOTFOUND) {
+        td_error_field(err, "office");
+        return td_error_set(err, TD_ENOTFOUND,
+                            "no office '%s' (create it first: threatdesk office add %s)", office,
+                            office);
+    }
+    if (rc)
+        return rc;
+    if (!password)
+        return td_error_set(err, TD_EINVAL, "password required");
+    if ((rc = hash_password(d, password, hash, err)))
+        return rc;
     td__lock(d);
     if (!(rc = td__begin(d, err))) {
-        rc = add_user(d, actor, office, username, role, hash, 0, id, err);
+        rc = add_user(d, actor, oid, office, username, role, hash, 0, id, err);
         rc = td__end(d, rc, err);
     }
     td__unlock(d);
     sodium_memzero(hash, sizeof hash);
+    return rc;
+}
+
+/* End a user's sessions and revoke its keys (inside the transaction);
+ * *keys gets the revoked ids. */
+static int cut_off(struct td_desk *d, const struct td_actor *actor, int64_t uid, json_t **keys,
+                   struct td_error *err)
+{
+    int rc = d->store->ops->session_delete_user(d->store, uid, err);
+    if (!rc)
+        rc = d->store->ops->apikey_revoke_user(d->store, uid, td__now(), actor ? actor->user_id : 0,
+                                               keys, err);
     return rc;
 }
 
@@ -380,14 +671,19 @@ int td_desk_user_passwd(struct td_desk *d, const struct td_actor *actor, const c
 {
     char hash[TD_STORE_HASH_SIZE];
     struct td_store_user u;
+    json_t *keys = NULL;
     int rc;
     if (!password)
         return td_error_set(err, TD_EINVAL, "password required");
     /* Everyone may change their own password; admins those of their office. */
-    int self = actor && !strcmp(actor->username, username);
+    int self = actor && (!strcmp(actor->username, username) ||
+                         (strchr(username, '/') &&
+                          !strncmp(username, actor->office, strlen(actor->office)) &&
+                          username[strlen(actor->office)] == '/' &&
+                          !strcmp(username + strlen(actor->office) + 1, actor->username)));
     if (actor && !self && actor->role != TD_ROLE_ADMIN)
         return td__denied(err, "change another user's password");
-    if ((rc = hash_password(password, hash, err)))
+    if ((rc = hash_password(d, password, hash, err)))
         return rc;
     td__lock(d);
     if ((rc = td__begin(d, err)))
@@ -401,17 +697,19 @@ int td_desk_user_passwd(struct td_desk *d, const struct td_actor *actor, const c
     }
     if (!rc)
         rc = d->store->ops->user_set_password(d->store, u.id, hash, 0, err);
-    /* A new password ends every session of that user: whoever knew the old
-     * one must not stay logged in. */
+    /* A new password ends every session of that user and revokes its API
+     * keys: whoever knew the old one must not stay in. */
     if (!rc)
-        rc = d->store->ops->session_delete_user(d->store, u.id, err);
-    json_t *det = json_pack("{s:s}", "name", username);
-    if (!rc)
+        rc = cut_off(d, actor, u.id, &keys, err);
+    if (!rc) {
+        json_t *det = json_pack("{s:s, s:O}", "name", u.name, "keys_revoked", keys);
         rc = td__audit(d, actor, u.office_id, "user.passwd", "user", u.id, det, err);
-    json_decref(det);
+        json_decref(det);
+    }
     rc = td__end(d, rc, err);
 out:
     td__unlock(d);
+    json_decref(keys);
     sodium_memzero(hash, sizeof hash);
     return rc;
 }
@@ -428,7 +726,9 @@ int td_desk_user_role(struct td_desk *d, const struct td_actor *actor, const cha
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if (!(rc = target_user(d, actor, username, &u, err)))
+    if (!(rc = target_user(d, actor, username, &u, err)) && role != TD_ROLE_ADMIN)
+        rc = keep_an_admin(d, &u, "role", err);
+    if (!rc)
         rc = d->store->ops->user_set_role(d->store, u.id, role, err);
     json_t *det = json_pack("{s:s, s:s, s:s}", "name", username, "from",
                             rc ? "" : td_role_name(u.role), "to", td_role_name(role));
@@ -441,15 +741,49 @@ out:
     return rc;
 }
 
+int td_desk_user_set_disabled(struct td_desk *d, const struct td_actor *actor, const char *username,
+                              int disabled, struct td_error *err)
+{
+    struct td_store_user u;
+    json_t *keys = NULL;
+    td__lock(d);
+    int rc = td__begin(d, err);
+    if (rc)
+        goto out;
+    if ((rc = target_user(d, actor, username, &u, err)))
+        goto end;
+    if (disabled && actor && u.id == actor->user_id) {
+        td_error_field(err, "disabled");
+        rc = td_error_set(err, TD_EINVAL, "you cannot disable yourself");
+        goto end;
+    }
+    if (disabled && (rc = keep_an_admin(d, &u, "disabled", err)))
+        goto end;
+    if ((rc = d->store->ops->user_set_disabled(d->store, u.id, disabled, err)))
+        goto end;
+    if (disabled && (rc = cut_off(d, actor, u.id, &keys, err)))
+        goto end;
+    json_t *det = json_pack("{s:s, s:O?}", "name", u.name, "keys_revoked", keys);
+    rc = td__audit(d, actor, u.office_id, disabled ? "user.disable" : "user.enable", "user", u.id,
+                   det, err);
+    json_decref(det);
+end:
+    rc = td__end(d, rc, err);
+out:
+    td__unlock(d);
+    json_decref(keys);
+    return rc;
+}
+
 int td_desk_user_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
                       struct td_error *err)
 {
     json_t *users = NULL;
     *out = NULL;
-    if (!actor || actor->role != TD_ROLE_ADMIN)
+    if (actor && actor->role != TD_ROLE_ADMIN)
         return td__denied(err, "list users");
     td__lock(d);
-    int rc = d->store->ops->user_list(d->store, actor->office_id, &users, err);
+    int rc = d->store->ops->user_list(d->store, actor ? actor->office_id : 0, &users, err);
     td__unlock(d);
     if (!rc && !(*out = json_pack("{s:o}", "users", users)))
         rc = td_error_set(err, TD_ENOMEM, NULL);

@@ -127,7 +127,8 @@ static int check_field(struct td_desk *d, const struct td_actor *actor, const ch
         }
         if (!json_is_string(v))
             return bad(err, k, "must be a user name or null");
-        int rc = d->store->ops->user_find(d->store, json_string_value(v), &u, err);
+        int rc =
+            d->store->ops->user_find(d->store, actor->office_id, json_string_value(v), &u, err);
         if (rc == TD_ENOTFOUND || (!rc && u.office_id != actor->office_id))
             return bad(err, k, "no such user in this office");
         if (rc)
@@ -305,10 +306,19 @@ int td_desk_case_get(struct td_desk *d, const struct td_actor *actor, int64_t id
     rc = td__end(d, rc, err);
 out:
     td__unlock(d);
-    if (rc)
+    if (rc) {
         json_decref(o);
-    else
-        *out = o;
+        return rc;
+    }
+    /* Police read only the notes the office chose to share. */
+    if (actor->role == TD_ROLE_POLICE) {
+        json_t *notes = json_object_get(o, "notes"), *keep = json_array(), *n;
+        size_t i;
+        json_array_foreach(notes, i, n) if (json_integer_value(json_object_get(n, "shareable")))
+            json_array_append(keep, n);
+        json_object_set_new(o, "notes", keep);
+    }
+    *out = o;
     return rc;
 }
 
@@ -382,7 +392,7 @@ out:
 }
 
 int td_desk_case_note(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
-                      const char *text, int64_t *id, struct td_error *err)
+                      const char *text, int shareable, int64_t *id, struct td_error *err)
 {
     int64_t nid = 0;
     if (!td__is_staff(actor))
@@ -395,9 +405,10 @@ int td_desk_case_note(struct td_desk *d, const struct td_actor *actor, int64_t c
         goto out;
     if ((rc = visible(d, actor, case_id, NULL, NULL, err)) ||
         (rc = d->store->ops->note_insert(d->store, actor->office_id, case_id, actor->user_id, text,
-                                         td__now(), &nid, err)))
+                                         shareable, td__now(), &nid, err)))
         goto end;
-    json_t *det = json_pack("{s:I, s:s}", "note", (json_int_t)nid, "text", text);
+    json_t *det = json_pack("{s:I, s:s, s:b}", "note", (json_int_t)nid, "text", text, "shareable",
+                            shareable ? 1 : 0);
     rc = det ? td__audit(d, actor, actor->office_id, "case.note", "case", case_id, det, err)
              : td_error_set(err, TD_EUTF8, "note is not valid UTF-8");
     json_decref(det);
@@ -428,6 +439,23 @@ end:
     rc = td__end(d, rc, err);
 out:
     td__unlock(d);
+    /* The timeline carries every note's text: police see the shared ones
+     * only. */
+    if (!rc && actor->role == TD_ROLE_POLICE) {
+        json_t *keep = json_array(), *e;
+        size_t i;
+        json_array_foreach(ev, i, e)
+        {
+            const char *act = json_string_value(json_object_get(e, "action"));
+            json_t *det = json_object_get(e, "details");
+            if (act && !strcmp(act, "case.note") &&
+                !json_is_true(json_object_get(det, "shareable")))
+                continue;
+            json_array_append(keep, e);
+        }
+        json_decref(ev);
+        ev = keep;
+    }
     if (!rc && !(*out = json_pack("{s:o}", "events", ev)))
         rc = td_error_set(err, TD_ENOMEM, NULL);
     else if (rc)

@@ -84,9 +84,24 @@ void td__sha256_hex(const void *p, size_t n, char hex[65])
     sodium_bin2hex(hex, 65, h, sizeof h);
 }
 
+/* Times the desk keeps are of things that happened: not before 1970 (a
+ * negative epoch is a bug upstream), not more than a day ahead of this
+ * clock (a day allows for skewed clocks and time zones). */
+static int time_in_range(int64_t t, const char *field, struct td_error *err)
+{
+    int64_t now = td__now();
+    if (t >= 0 && t <= now + 86400)
+        return TD_OK;
+    td_error_field(err, field);
+    return td_error_set(err, TD_EINVAL, "%s: %lld is %s; expected a time between 1970 and tomorrow",
+                        field, (long long)t, t < 0 ? "before 1970" : "in the future");
+}
+
 int td__parse_time(const json_t *v, int64_t *out, const char *field, struct td_error *err)
 {
     if (json_is_integer(v)) {
+        if (time_in_range(json_integer_value(v), field, err))
+            return TD_EINVAL;
         *out = json_integer_value(v);
         return TD_OK;
     }
@@ -115,7 +130,20 @@ int td__parse_time(const json_t *v, int64_t *out, const char *field, struct td_e
                 p = NULL;
             }
             if (p && *p == '\0') {
-                *out = (int64_t)timegm(&tm) - off;
+                /* strptime takes 2026-02-30 and timegm rolls it into March:
+                 * a date that does not come back the same does not exist. */
+                struct tm want = tm, back;
+                time_t t = timegm(&tm);
+                if (!gmtime_r(&t, &back) || back.tm_year != want.tm_year ||
+                    back.tm_mon != want.tm_mon || back.tm_mday != want.tm_mday ||
+                    back.tm_hour != want.tm_hour || back.tm_min != want.tm_min) {
+                    td_error_field(err, field);
+                    return td_error_set(err, TD_EINVAL, "%s: '%.40s' is not a real date or time",
+                                        field, s);
+                }
+                if (time_in_range((int64_t)t - off, field, err))
+                    return TD_EINVAL;
+                *out = (int64_t)t - off;
                 return TD_OK;
             }
         }
@@ -137,6 +165,8 @@ int td_desk_open(const struct td_desk_opts *o, struct td_desk **out, struct td_e
     if (!(d = calloc(1, sizeof *d)))
         return td_error_set(err, TD_ENOMEM, NULL);
     pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->hash_lock, NULL);
+    pthread_cond_init(&d->hash_cond, NULL);
     d->opts = *o;
     d->opts.db = d->opts.data_dir = d->opts.home = NULL;
     if (!d->opts.session_ttl_s)
@@ -147,6 +177,22 @@ int td_desk_open(const struct td_desk_opts *o, struct td_desk **out, struct td_e
         d->opts.login_window_s = 900;
     if (d->opts.login_window_s > 86400) /* the store keeps a day of failures */
         d->opts.login_window_s = 86400;
+    if (!d->opts.hash_slots)
+        d->opts.hash_slots = 2;
+    if (!d->opts.hash_queue)
+        d->opts.hash_queue = 8;
+    if (!d->opts.hash_wait_ms)
+        d->opts.hash_wait_ms = 10000;
+    if (!d->opts.pwhash_mem_kib)
+        d->opts.pwhash_mem_kib = 32768;
+    if (!d->opts.pwhash_ops)
+        d->opts.pwhash_ops = 3;
+    if (d->opts.pwhash_mem_kib < 8192 || d->opts.pwhash_mem_kib > (1u << 20) ||
+        d->opts.pwhash_ops < crypto_pwhash_OPSLIMIT_MIN || d->opts.pwhash_ops > 20) {
+        rc =
+            td_error_set(err, TD_EINVAL, "Argon2id cost out of range (8 MiB..1 GiB, 1..20 passes)");
+        goto fail;
+    }
     if ((size_t)snprintf(d->data_dir, sizeof d->data_dir, "%s", o->data_dir) >=
         sizeof d->data_dir) {
         rc = td_error_set(err, TD_EINVAL, "data directory path too long");
@@ -157,6 +203,23 @@ int td_desk_open(const struct td_desk_opts *o, struct td_desk **out, struct td_e
     if ((mkdir(d->data_dir, 0700) && errno != EEXIST) || (mkdir(ev, 0700) && errno != EEXIST)) {
         rc = td_error_set(err, TD_EIO, "%s: %s", ev, strerror(errno));
         goto fail;
+    }
+    /* Whoever may write in the data directory can swap evidence files and
+     * plant others: refuse to run on one that group or others can write. */
+    for (int i = 0; i < 2; i++) {
+        struct stat sb;
+        const char *p = i ? ev : d->data_dir;
+        if (stat(p, &sb) != 0) {
+            rc = td_error_set(err, TD_EIO, "%s: %s", p, strerror(errno));
+            goto fail;
+        }
+        if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+            td_error_field(err, "data_dir");
+            rc = td_error_set(err, TD_EDENIED,
+                              "%s is writable by group or others (mode %03o): chmod go-w it", p,
+                              (unsigned)(sb.st_mode & 0777));
+            goto fail;
+        }
     }
     d->analyser = o->analyser;
     if (d->analyser && td_analysis_ctx_new(d->analyser, &d->ctx) != TD_OK) {
@@ -180,5 +243,7 @@ void td_desk_close(struct td_desk *d)
     if (d->ctx)
         td_analysis_ctx_free(d->ctx);
     pthread_mutex_destroy(&d->lock);
+    pthread_mutex_destroy(&d->hash_lock);
+    pthread_cond_destroy(&d->hash_cond);
     free(d);
 }

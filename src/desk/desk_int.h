@@ -32,6 +32,11 @@ struct td_desk {
     struct td_desk_opts opts;     /* strings not kept: only the numbers */
     pthread_mutex_t lock;
     char dummy_hash[TD_STORE_HASH_SIZE]; /* for unknown users' logins, lazily */
+    /* Argon2id slots (auth.c): at most opts.hash_slots hashes at once,
+     * opts.hash_queue callers waiting. */
+    pthread_mutex_t hash_lock;
+    pthread_cond_t hash_cond;
+    unsigned hash_busy, hash_waiting;
 };
 
 /* Seconds since the epoch. */

@@ -150,10 +150,13 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
                           s, actor->office_id, m->sender, m->sender_name, (int)p->v->severity,
                           (p->v->labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
         goto out;
-    char sha[65];
+    char sha[65], tsha[65];
     td__sha256_hex(sm.original, sm.original_len, sha);
-    json_t *det = json_pack("{s:s, s:s, s:s?, s:s}", "channel", sm.channel, "severity",
-                            td_severity_name(p->v->severity), "client_key", key, "sha256", sha);
+    /* The text's hash too: verify checks both against the stored row. */
+    td__sha256_hex(sm.text, sm.text_len, tsha);
+    json_t *det = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "channel", sm.channel, "severity",
+                            td_severity_name(p->v->severity), "client_key", key, "sha256", sha,
+                            "text_sha256", tsha);
     rc = td__audit(d, actor, actor->office_id, "message.ingest", "message", id, det, err);
     json_decref(det);
     if (rc)

@@ -42,12 +42,25 @@ int td_desk_queue(struct td_desk *d, const struct td_actor *actor, const struct 
 int td_desk_message_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
                         struct td_error *err)
 {
+    json_t *o = NULL;
     *out = NULL;
     if (!td__is_staff(actor))
         return td__denied(err, "read messages");
+    /* Who read a message is audited like a case read, in the same
+     * transaction as the read. */
     td__lock(d);
-    int rc = d->store->ops->message_get(d->store, actor->office_id, id, out, err);
+    int rc = td__begin(d, err);
+    if (rc)
+        goto out;
+    if (!(rc = d->store->ops->message_get(d->store, actor->office_id, id, &o, err)))
+        rc = td__audit(d, actor, actor->office_id, "message.read", "message", id, NULL, err);
+    rc = td__end(d, rc, err);
+out:
     td__unlock(d);
+    if (rc)
+        json_decref(o);
+    else
+        *out = o;
     return rc;
 }
 
@@ -59,10 +72,21 @@ int td_desk_message_original(struct td_desk *d, const struct td_actor *actor, in
     if (!td__is_staff(actor))
         return td__denied(err, "read messages");
     td__lock(d);
-    int rc = d->store->ops->message_original(d->store, actor->office_id, id, data, len, err);
+    int rc = td__begin(d, err);
+    if (rc)
+        goto out;
+    if (!(rc = d->store->ops->message_original(d->store, actor->office_id, id, data, len, err)))
+        rc = td__audit(d, actor, actor->office_id, "message.original", "message", id, NULL, err);
+    rc = td__end(d, rc, err);
+out:
     td__unlock(d);
-    if (!rc && sha256)
+    if (rc) {
+        free(*data);
+        *data = NULL;
+        *len = 0;
+    } else if (sha256) {
         td__sha256_hex(*data, *len, sha256);
+    }
     return rc;
 }
 

@@ -181,8 +181,13 @@ void td__h_case_note(struct td__req *r)
         td__reply_error(r, 400, "text", -1, "text is required");
         goto out;
     }
+    json_t *sh = json_object_get(in, "shareable");
+    if (sh && !json_is_boolean(sh)) {
+        td__reply_error(r, 400, "shareable", -1, "shareable must be true or false");
+        goto out;
+    }
     td_error_clear(&err);
-    int rc = td_desk_case_note(r->srv->desk, &r->actor, id, text, &note, &err);
+    int rc = td_desk_case_note(r->srv->desk, &r->actor, id, text, json_is_true(sh), &note, &err);
     td__reply_desk(r, rc, &err, 201,
                    json_pack("{s:I,s:I}", "id", (json_int_t)note, "case_id", (json_int_t)id));
 out:

@@ -21,11 +21,14 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -300,6 +303,11 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
         goto out;
     qsort(names, nn, sizeof names[0], cmp_str);
 
+    /* Foreign keys off while migrating (a no-op inside a transaction, so
+     * before BEGIN): a migration may rebuild a table others reference, the
+     * way SQLite documents it; foreign_key_check runs before the commit. */
+    if ((rc = exec(q, "PRAGMA foreign_keys=OFF", err)))
+        goto out;
     if ((rc = exec(q, "BEGIN IMMEDIATE", err)))
         goto out;
     in_tx = 1;
@@ -335,11 +343,23 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
             goto out;
         have = v;
     }
+    {
+        sqlite3_stmt *st;
+        if ((rc = prep(q, "PRAGMA foreign_key_check", &st, err)))
+            goto out;
+        int r = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (r == SQLITE_ROW) {
+            rc = td_error_set(err, TD_ESTORE, "migration left rows without their parent");
+            goto out;
+        }
+    }
     rc = exec(q, "COMMIT", err);
     in_tx = 0;
 out:
     if (in_tx)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(q->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
     for (size_t i = 0; i < nn; i++)
         free(names[i]);
     td_buf_release(&sql);
@@ -437,6 +457,20 @@ static int sq_office_insert(struct td_store *s, const char *name, int64_t now, i
     return rc;
 }
 
+static int sq_office_list(struct td_store *s, json_t **out, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT o.id, o.name, o.created, "
+                  "(SELECT count(*) FROM users u WHERE u.office_id = o.id) AS users "
+                  "FROM offices o ORDER BY o.name",
+                  &st, err);
+    if (rc)
+        return rc;
+    return rows_json(q, st, out, err);
+}
+
 static int sq_user_count(struct td_store *s, int64_t *n, struct td_error *err)
 {
     struct sq *q = SQ(s);
@@ -472,7 +506,7 @@ static int sq_user_insert(struct td_store *s, const struct td_store_user *u, int
     if ((rc = run(q, st, "user", err)) == TD_OK)
         *id = sqlite3_last_insert_rowid(q->db);
     else if (rc == TD_EEXISTS)
-        td_error_set(err, TD_EEXISTS, "user '%s' already exists", u->name);
+        td_error_set(err, TD_EEXISTS, "user '%s' already exists in this office", u->name);
     return rc;
 }
 
@@ -494,6 +528,7 @@ static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, st
         u->must_change = sqlite3_column_int(st, 5);
         u->created = sqlite3_column_int64(st, 6);
         copy(u->office, sizeof u->office, sqlite3_column_text(st, 7));
+        u->disabled = sqlite3_column_int(st, 8);
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such user");
     } else {
@@ -504,18 +539,33 @@ static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, st
 }
 
 #define USER_COLS                                                                                  \
-    "SELECT u.id, u.office_id, u.name, u.role, u.pwhash, u.must_change, u.created, o.name "        \
-    "FROM users u JOIN offices o ON o.id = u.office_id "
+    "SELECT u.id, u.office_id, u.name, u.role, u.pwhash, u.must_change, u.created, o.name, "       \
+    "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
 
-static int sq_user_find(struct td_store *s, const char *name, struct td_store_user *out,
-                        struct td_error *err)
+static int sq_user_find(struct td_store *s, int64_t office, const char *name,
+                        struct td_store_user *out, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, USER_COLS "WHERE u.name = ?", &st, err);
-    if (rc)
+    int rc;
+    if (!office) {
+        /* Any office: the name must be unambiguous. */
+        if ((rc = prep(q, "SELECT count(*) FROM users WHERE name = ?", &st, err)))
+            return rc;
+        bind_text(st, 1, name);
+        int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (n > 1) {
+            td_error_field(err, "office");
+            return td_error_set(err, TD_EINVAL,
+                                "user name '%s' is used in more than one office: name the office",
+                                name);
+        }
+    }
+    if ((rc = prep(q, USER_COLS "WHERE u.name = ?1 AND (?2 = 0 OR u.office_id = ?2)", &st, err)))
         return rc;
     bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, office);
     return user_read(q, st, out, err);
 }
 
@@ -569,9 +619,9 @@ static int sq_user_list(struct td_store *s, int64_t office, json_t **out, struct
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     int rc = prep(q,
-                  "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change "
-                  "FROM users u JOIN offices o ON o.id = u.office_id "
-                  "WHERE u.office_id = ? ORDER BY u.name",
+                  "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change, "
+                  "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
+                  "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
                   &st, err);
     if (rc)
         return rc;
@@ -579,10 +629,41 @@ static int sq_user_list(struct td_store *s, int64_t office, json_t **out, struct
     return rows_json(q, st, out, err);
 }
 
+static int sq_user_set_disabled(struct td_store *s, int64_t id, int disabled, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "UPDATE users SET disabled = ? WHERE id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, disabled ? 1 : 0);
+    sqlite3_bind_int64(st, 2, id);
+    return changed1(q, run(q, st, "user", err), "user", err);
+}
+
+static int sq_user_admin_count(struct td_store *s, int64_t office, int64_t *n, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT count(*) FROM users WHERE office_id = ? AND role = 'admin' "
+                  "AND disabled = 0",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *n = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(q, err, "users");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- sessions, keys, failed logins ------------------------------------- */
 
 static int sq_session_insert(struct td_store *s, int64_t user, const char *th, int64_t created,
-                             int64_t expires, struct td_error *err)
+                             int64_t expires, int64_t *id, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
@@ -596,6 +677,7 @@ static int sq_session_insert(struct td_store *s, int64_t user, const char *th, i
     sqlite3_bind_int64(st, 4, expires);
     if ((rc = run(q, st, "session", err)))
         return rc;
+    *id = sqlite3_last_insert_rowid(q->db);
     /* Expired sessions are useless: prune them as new ones open. */
     if ((rc = prep(q, "DELETE FROM sessions WHERE expires <= ?", &st, err)))
         return rc;
@@ -603,31 +685,30 @@ static int sq_session_insert(struct td_store *s, int64_t user, const char *th, i
     return run(q, st, "session", err);
 }
 
-static int find_user_id(struct sq *q, sqlite3_stmt *st, int64_t *user, const char *what,
-                        struct td_error *err)
-{
-    int r = sqlite3_step(st), rc = TD_OK;
-    if (r == SQLITE_ROW)
-        *user = sqlite3_column_int64(st, 0);
-    else if (r == SQLITE_DONE)
-        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
-    else
-        rc = fail(q, err, what);
-    sqlite3_finalize(st);
-    return rc;
-}
-
 static int sq_session_find(struct td_store *s, const char *th, int64_t now, int64_t *user,
-                           struct td_error *err)
+                           int64_t *sid, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT user_id FROM sessions WHERE token_hash = ? AND expires > ?", &st, err);
+    int rc = prep(q,
+                  "SELECT s.user_id, s.id FROM sessions s JOIN users u ON u.id = s.user_id "
+                  "WHERE s.token_hash = ? AND s.expires > ? AND u.disabled = 0",
+                  &st, err);
     if (rc)
         return rc;
     bind_text(st, 1, th);
     sqlite3_bind_int64(st, 2, now);
-    return find_user_id(q, st, user, "session", err);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *user = sqlite3_column_int64(st, 0);
+        *sid = sqlite3_column_int64(st, 1);
+    } else if (r == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such session");
+    } else {
+        rc = fail(q, err, "session");
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 static int sq_session_delete(struct td_store *s, const char *th, struct td_error *err)
@@ -653,11 +734,13 @@ static int sq_session_delete_user(struct td_store *s, int64_t user, struct td_er
 }
 
 static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, const char *label,
-                            int64_t created, int64_t *id, struct td_error *err)
+                            int64_t created, int64_t issued_by, int64_t *id, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "INSERT INTO api_keys(key_hash, user_id, label, created) VALUES (?,?,?,?)",
+    int rc = prep(q,
+                  "INSERT INTO api_keys(key_hash, user_id, label, created, issued_by) "
+                  "VALUES (?,?,?,?,?)",
                   &st, err);
     if (rc)
         return rc;
@@ -665,21 +748,129 @@ static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, co
     sqlite3_bind_int64(st, 2, user);
     bind_text(st, 3, label);
     sqlite3_bind_int64(st, 4, created);
+    sqlite3_bind_int64(st, 5, issued_by);
     if ((rc = run(q, st, "api key", err)) == TD_OK)
         *id = sqlite3_last_insert_rowid(q->db);
     return rc;
 }
 
-static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, struct td_error *err)
+static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, int64_t *kid,
+                          int64_t *issued_by, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT k.user_id, k.id, coalesce(k.issued_by, -1) FROM api_keys k "
+                  "JOIN users u ON u.id = k.user_id "
+                  "WHERE k.key_hash = ? AND k.revoked IS NULL AND u.disabled = 0",
+                  &st, err);
+    if (rc)
+        return rc;
+    bind_text(st, 1, kh);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *user = sqlite3_column_int64(st, 0);
+        *kid = sqlite3_column_int64(st, 1);
+        *issued_by = sqlite3_column_int64(st, 2);
+    } else if (r == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such api key");
+    } else {
+        rc = fail(q, err, "api key");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_apikey_list(struct td_store *s, int64_t office, int64_t user, json_t **out,
+                          struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     int rc =
-        prep(q, "SELECT user_id FROM api_keys WHERE key_hash = ? AND revoked IS NULL", &st, err);
+        prep(q,
+             "SELECT k.id, u.name AS user, k.label, k.created, "
+             "CASE WHEN k.issued_by = 0 THEN '(operator)' ELSE i.name END AS issued_by, "
+             "k.revoked, CASE WHEN k.revoked_by = 0 THEN '(operator)' ELSE r.name END "
+             "AS revoked_by FROM api_keys k JOIN users u ON u.id = k.user_id "
+             "LEFT JOIN users i ON i.id = k.issued_by LEFT JOIN users r ON r.id = k.revoked_by "
+             "WHERE u.office_id = ?1 AND (?2 = 0 OR k.user_id = ?2) ORDER BY k.id DESC",
+             &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, kh);
-    return find_user_id(q, st, user, "api key", err);
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, user);
+    return rows_json(q, st, out, err);
+}
+
+static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int64_t when,
+                            int64_t by, int64_t *user, int *was, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT k.user_id, k.revoked IS NOT NULL FROM api_keys k "
+                  "JOIN users u ON u.id = k.user_id WHERE k.id = ? AND u.office_id = ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, kid);
+    sqlite3_bind_int64(st, 2, office);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *user = sqlite3_column_int64(st, 0);
+        *was = sqlite3_column_int(st, 1);
+    } else if (r == SQLITE_DONE) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such API key");
+    } else {
+        rc = fail(q, err, "api key");
+    }
+    sqlite3_finalize(st);
+    if (rc || *was)
+        return rc;
+    if ((rc = prep(q, "UPDATE api_keys SET revoked = ?, revoked_by = ? WHERE id = ?", &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, when);
+    sqlite3_bind_int64(st, 2, by);
+    sqlite3_bind_int64(st, 3, kid);
+    return run(q, st, "api key", err);
+}
+
+static int sq_apikey_revoke_user(struct td_store *s, int64_t user, int64_t when, int64_t by,
+                                 json_t **ids, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    json_t *a = json_array();
+    int rc, r;
+    *ids = NULL;
+    if (!a)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    if ((rc = prep(q, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id",
+                   &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, user);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)));
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) {
+        rc = fail(q, err, "api key");
+        goto out;
+    }
+    if ((rc = prep(q,
+                   "UPDATE api_keys SET revoked = ?, revoked_by = ? "
+                   "WHERE user_id = ? AND revoked IS NULL",
+                   &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, when);
+    sqlite3_bind_int64(st, 2, by);
+    sqlite3_bind_int64(st, 3, user);
+    rc = run(q, st, "api key", err);
+out:
+    if (rc)
+        json_decref(a);
+    else
+        *ids = a;
+    return rc;
 }
 
 static int sq_login_failures(struct td_store *s, const char *name, const char *source,
@@ -1120,7 +1311,8 @@ static int sq_case_get(struct td_store *s, int64_t office, int64_t id, json_t **
              "WHERE e.office_id = ? AND e.case_id = ? ORDER BY e.id",
              office, id, err)) ||
         (rc = set_office_rows(q, o, "notes",
-                              "SELECT n.id, n.text, u.name AS author, n.created FROM notes n "
+                              "SELECT n.id, n.text, u.name AS author, n.created, "
+                              "n.shareable FROM notes n "
                               "LEFT JOIN users u ON u.id = n.user_id "
                               "WHERE n.office_id = ? AND n.case_id = ? ORDER BY n.id",
                               office, id, err)))
@@ -1299,13 +1491,14 @@ static int sq_case_link(struct td_store *s, int64_t office, int64_t case_id, int
 }
 
 static int sq_note_insert(struct td_store *s, int64_t office, int64_t case_id, int64_t user,
-                          const char *text, int64_t now, int64_t *id, struct td_error *err)
+                          const char *text, int shareable, int64_t now, int64_t *id,
+                          struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     int rc = prep(q,
-                  "INSERT INTO notes(office_id, case_id, user_id, text, created) "
-                  "VALUES (?,?,?,?,?)",
+                  "INSERT INTO notes(office_id, case_id, user_id, text, created, shareable) "
+                  "VALUES (?,?,?,?,?,?)",
                   &st, err);
     if (rc)
         return rc;
@@ -1314,6 +1507,7 @@ static int sq_note_insert(struct td_store *s, int64_t office, int64_t case_id, i
     sqlite3_bind_int64(st, 3, user);
     bind_text(st, 4, text);
     sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int(st, 6, shareable ? 1 : 0);
     if ((rc = run(q, st, "note", err)) == TD_OK)
         *id = sqlite3_last_insert_rowid(q->db);
     return rc;
@@ -1497,6 +1691,62 @@ static int sq_audit_for_object(struct td_store *s, int64_t office, const char *t
     return rows_json(q, st, out, err);
 }
 
+/* ---- verify ------------------------------------------------------------ */
+
+typedef int verify_cb(void *ud, const char *kind, int64_t id, const char *field, const void *value,
+                      size_t len);
+
+/* Emit every column of every row of sql: column 0 is the id, the others
+ * are the fields (named by the columns). */
+static int scan_rows(struct sq *q, const char *kind, const char *sql, verify_cb *cb, void *ud,
+                     struct td_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = prep(q, sql, &st, err), r, stop = 0;
+    if (rc)
+        return rc;
+    int n = sqlite3_column_count(st);
+    while (!stop && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        for (int i = 1; i < n && !stop; i++) {
+            const void *v = sqlite3_column_type(st, i) == SQLITE_BLOB
+                                ? sqlite3_column_blob(st, i)
+                                : (const void *)sqlite3_column_text(st, i);
+            size_t len = (size_t)sqlite3_column_bytes(st, i);
+            if (sqlite3_column_type(st, i) == SQLITE_NULL)
+                v = NULL;
+            else if (!v)
+                v = "";
+            stop = cb(ud, kind, id, sqlite3_column_name(st, i), v, len);
+        }
+    }
+    if (!stop && r != SQLITE_DONE)
+        rc = fail(q, err, kind);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_verify_scan(struct td_store *s, verify_cb *cb, void *ud, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    int rc = scan_rows(q, "message", "SELECT id, original, text, status FROM messages ORDER BY id",
+                       cb, ud, err);
+    if (!rc)
+        rc = scan_rows(q, "case",
+                       "SELECT id, type, title, description, police_ref, status FROM cases "
+                       "ORDER BY id",
+                       cb, ud, err);
+    if (!rc)
+        rc = scan_rows(q, "note", "SELECT id, text, case_id AS \"case\" FROM notes ORDER BY id", cb,
+                       ud, err);
+    if (!rc)
+        rc = scan_rows(q, "evidence",
+                       "SELECT id, sha256, CAST(size AS TEXT) AS size, "
+                       "CAST(case_id AS TEXT) AS \"case\" FROM evidence ORDER BY id",
+                       cb, ud, err);
+    return rc;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 static const struct td_store_ops sqlite_ops = {
@@ -1511,6 +1761,13 @@ static const struct td_store_ops sqlite_ops = {
     .rollback_to = sq_rollback_to,
     .office_find = sq_office_find,
     .office_insert = sq_office_insert,
+    .office_list = sq_office_list,
+    .user_set_disabled = sq_user_set_disabled,
+    .user_admin_count = sq_user_admin_count,
+    .apikey_list = sq_apikey_list,
+    .apikey_revoke = sq_apikey_revoke,
+    .apikey_revoke_user = sq_apikey_revoke_user,
+    .verify_scan = sq_verify_scan,
     .user_count = sq_user_count,
     .user_insert = sq_user_insert,
     .user_find = sq_user_find,
@@ -1553,6 +1810,39 @@ static const struct td_store_ops sqlite_ops = {
     .session_delete_user = sq_session_delete_user,
 };
 
+/*
+ * The store holds every message, sender and password hash, so it is
+ * private to the account that runs the desk: the file is created 0600
+ * here (SQLite would create it 0644 under the usual umask 022), and an
+ * existing file and its -wal/-shm lose any group/other bits.  SQLite
+ * creates -wal and -shm with the mode of the database file, so they are
+ * 0600 as well.  open() with an explicit mode rather than umask(), which
+ * is process-wide and would race with other threads.
+ */
+static int private_file(const char *path, struct td_error *err)
+{
+    char side[1100];
+    if (!strcmp(path, ":memory:") || !strncmp(path, "file:", 5))
+        return TD_OK;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return td_error_set(err, TD_ESTORE, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && (sb.st_mode & 077) && fchmod(fd, sb.st_mode & 0700) != 0) {
+        int e = errno;
+        close(fd);
+        return td_error_set(err, TD_ESTORE, "%s: cannot make it private: %s", path, strerror(e));
+    }
+    close(fd);
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", path, i ? "-shm" : "-wal");
+        if (stat(side, &sb) == 0 && (sb.st_mode & 077) && chmod(side, sb.st_mode & 0700) != 0)
+            return td_error_set(err, TD_ESTORE, "%s: cannot make it private: %s", side,
+                                strerror(errno));
+    }
+    return TD_OK;
+}
+
 int td__sqlite_open(const char *path, const char *home, struct td_store **out, struct td_error *err)
 {
     struct sq *q = calloc(1, sizeof *q);
@@ -1565,6 +1855,8 @@ int td__sqlite_open(const char *path, const char *home, struct td_store **out, s
         if (!home || !*home)
             home = TD_SOURCE_DIR;
     }
+    if ((rc = private_file(path, err)))
+        goto fail;
     if (sqlite3_open_v2(path, &q->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {

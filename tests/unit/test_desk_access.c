@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "unit/desk_fixture.h"
 
 struct world {
@@ -148,7 +150,7 @@ static void test_office_isolation_every_read(void **state)
         TD_ENOTFOUND);
     assert_int_equal(td_desk_case_link_message(w->f.d, &w->b_cw, w->b_case, w->a_msg, &err),
                      TD_ENOTFOUND);
-    assert_int_equal(td_desk_case_note(w->f.d, &w->b_cw, w->a_case, "peek", NULL, &err),
+    assert_int_equal(td_desk_case_note(w->f.d, &w->b_cw, w->a_case, "peek", 0, NULL, &err),
                      TD_ENOTFOUND);
     assert_int_equal(
         td_desk_evidence_add(w->f.d, &w->b_cw, w->a_case, NULL, NULL, "x", 1, NULL, NULL, &err),
@@ -221,8 +223,9 @@ static void test_police_see_only_reported_cases(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "status")), "reported_to_police");
     json_decref(o);
     /* read-only */
-    assert_int_equal(td_desk_case_note(w->f.d, &w->a_police, w->a_reported_case, "x", NULL, &err),
-                     TD_EDENIED);
+    assert_int_equal(
+        td_desk_case_note(w->f.d, &w->a_police, w->a_reported_case, "x", 0, NULL, &err),
+        TD_EDENIED);
     assert_int_equal(td_desk_case_set_status(w->f.d, &w->a_police, w->a_reported_case,
                                              TD_CASE_STATUS_CLOSED, NULL, &err),
                      TD_EDENIED);
@@ -264,6 +267,68 @@ static void test_only_admins_manage_users(void **state)
     json_decref(o);
 }
 
+/* Issue 8: police never read internal notes (in the case or its
+ * timeline); reading a message or its original is audited. */
+static void test_police_read_only_shared_notes(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    json_t *o = NULL, *n;
+    size_t i;
+    td_error_clear(&err);
+    assert_int_equal(td_desk_case_note(w->f.d, &w->a_cw, w->a_reported_case,
+                                       "internal: the MP's home address is 12 Acacia Ave", 0, NULL,
+                                       &err),
+                     TD_OK);
+    assert_int_equal(td_desk_case_note(w->f.d, &w->a_cw, w->a_reported_case,
+                                       "shared: CCTV requested from the council", 1, NULL, &err),
+                     TD_OK);
+    assert_int_equal(td_desk_case_get(w->f.d, &w->a_police, w->a_reported_case, &o, &err), TD_OK);
+    json_t *notes = json_object_get(o, "notes");
+    assert_int_equal(json_array_size(notes), 1);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(notes, 0), "text")), "CCTV"));
+    json_decref(o);
+    assert_int_equal(td_desk_case_timeline(w->f.d, &w->a_police, w->a_reported_case, &o, &err),
+                     TD_OK);
+    char *dump = json_dumps(o, JSON_COMPACT);
+    assert_null(strstr(dump, "Acacia"));
+    assert_non_null(strstr(dump, "CCTV"));
+    free(dump);
+    json_decref(o);
+    /* staff see both */
+    assert_int_equal(td_desk_case_get(w->f.d, &w->a_cw, w->a_reported_case, &o, &err), TD_OK);
+    int internal = 0;
+    json_array_foreach(json_object_get(o, "notes"), i, n) internal +=
+        json_integer_value(json_object_get(n, "shareable")) == 0;
+    assert_true(internal >= 1);
+    json_decref(o);
+
+    /* message reads leave audit entries naming the message */
+    void *data = NULL;
+    size_t len = 0;
+    assert_int_equal(td_desk_message_get(w->f.d, &w->a_cw, w->a_msg, &o, &err), TD_OK);
+    json_decref(o);
+    assert_int_equal(td_desk_message_original(w->f.d, &w->a_cw, w->a_msg, &data, &len, NULL, &err),
+                     TD_OK);
+    free(data);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(DISTINCT action) FROM audit WHERE "
+                                        "object_type = 'message' AND object_id = ? AND user_id = ? "
+                                        "AND action IN ('message.read', 'message.original')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, w->a_msg);
+    sqlite3_bind_int64(st, 2, w->a_cw.user_id);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_observer_files_but_reads_nothing),
         cmocka_unit_test(test_police_see_only_reported_cases),
         cmocka_unit_test(test_only_admins_manage_users),
+        cmocka_unit_test(test_police_read_only_shared_notes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

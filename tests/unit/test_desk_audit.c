@@ -52,8 +52,8 @@ static int setup(void **state)
     assert_int_equal(td_desk_evidence_add(w->f.d, &w->cw, w->case_id, "letter.png", "image/png",
                                           "PNG bytes of a letter", 21, &w->ev_id, w->ev_sha, &err),
                      TD_OK);
-    assert_int_equal(td_desk_case_note(w->f.d, &w->cw, w->case_id, "police informed", NULL, &err),
-                     TD_OK);
+    assert_int_equal(
+        td_desk_case_note(w->f.d, &w->cw, w->case_id, "police informed", 0, NULL, &err), TD_OK);
     *state = w;
     return 0;
 }
@@ -162,9 +162,13 @@ static void test_rehashed_row_breaks_the_next_link(void **state)
              e.details, e.hash);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(verify(w, &fd), 1);
+    /* the link break, and message 1 (whose ingest entry 4 no longer
+     * vouches for it) */
+    assert_int_equal(verify(w, &fd), 2);
     assert_int_equal(fd.p[0].id, 5);
     assert_non_null(strstr(fd.p[0].what, "prev_hash"));
+    assert_string_equal(fd.p[1].kind, "message");
+    assert_int_equal(fd.p[1].id, 1);
     /* the chain now says entry 4 hashes to the forgery; entry 5 still
      * links to the original */
     assert_string_equal(fd.p[0].expected, e.hash);
@@ -189,8 +193,11 @@ static void test_deleted_tail_is_noticed(void **state)
     assert_int_equal(attacker(w, "DROP TRIGGER audit_no_delete;"
                                  "DELETE FROM audit WHERE id = (SELECT max(id) FROM audit)"),
                      SQLITE_OK);
-    assert_int_equal(verify(w, &fd), 1);
+    /* the gap at the end, and the note the lost entry recorded */
+    assert_int_equal(verify(w, &fd), 2);
     assert_non_null(strstr(fd.p[0].what, "missing at the end"));
+    assert_string_equal(fd.p[1].kind, "note");
+    assert_non_null(strstr(fd.p[1].what, "not in the audit log"));
 }
 
 static void evidence_file(struct world *w, char *path, size_t size)
@@ -257,6 +264,60 @@ static void test_evidence_is_content_addressed(void **state)
     assert_int_equal(st.problems, 0);
 }
 
+/* Has a problem of this kind, id and wording been reported? */
+static int named(const struct found *fd, const char *kind, int64_t id, const char *what)
+{
+    for (int i = 0; i < fd->n; i++)
+        if (!strcmp(fd->p[i].kind, kind) && fd->p[i].id == id && strstr(fd->p[i].what, what))
+            return 1;
+    return 0;
+}
+
+/* Issue 8: rows edited, deleted or added with the sqlite3 shell, while the
+ * chain itself stays intact, are each named by kind and id. */
+static void test_rows_are_checked_against_the_chain(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    struct td_error err;
+    char sql[2048];
+    td_error_clear(&err);
+    /* police_ref set through the desk first: the chain records it */
+    json_t *f = json_pack("{s:s}", "police_ref", "WYP-1");
+    assert_int_equal(td_desk_case_update(w->f.d, &w->cw, w->case_id, f, &err), TD_OK);
+    json_decref(f);
+    int64_t m3 = fx_ingest(&w->f, &w->cw, "a third message", "post:anon", "m3");
+    assert_int_equal(verify(w, &fd), 0);
+
+    snprintf(sql, sizeof sql,
+             "UPDATE messages SET text = 'nothing to see', original = CAST('nothing to see' AS "
+             "BLOB) WHERE id = 1;"
+             "UPDATE messages SET text = 'edited text only' WHERE id = 2;"
+             "INSERT INTO messages(office_id, channel, text, original, received, ingested, "
+             "ingested_by, severity, labels, flags, verdict) SELECT office_id, channel, 'planted', "
+             "CAST('planted' AS BLOB), 0, 0, 0, 0, 0, 0, '{}' FROM messages WHERE id = 1;"
+             "DELETE FROM messages WHERE id = %lld;"
+             "UPDATE cases SET police_ref = 'WYP-999' WHERE id = %lld;"
+             "UPDATE notes SET text = 'nothing happened';"
+             "DELETE FROM evidence WHERE id = %lld;",
+             (long long)m3, (long long)w->case_id, (long long)w->ev_id);
+    assert_int_equal(attacker(w, sql), SQLITE_OK);
+    int n = verify(w, &fd);
+    assert_true(named(&fd, "message", 1, "original altered"));
+    assert_true(named(&fd, "message", 1, "text altered"));
+    assert_true(named(&fd, "message", 2, "text altered"));
+    assert_false(named(&fd, "message", 2, "original altered"));
+    assert_true(named(&fd, "message", m3, "missing"));
+    assert_true(named(&fd, "case", w->case_id, "police_ref altered"));
+    assert_true(named(&fd, "note", 1, "text altered"));
+    assert_true(named(&fd, "evidence", w->ev_id, "missing"));
+    assert_true(named(&fd, "message", m3 + 1, "not in the audit log"));
+    /* the audit chain itself is untouched */
+    for (int i = 0; i < fd.n; i++)
+        assert_string_not_equal(fd.p[i].kind, "audit");
+    assert_int_equal(n, 8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +330,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_altered_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_is_content_addressed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_are_checked_against_the_chain, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,7 +233,7 @@ static void test_case_fields_links_notes_timeline(void **state)
                      "neighbour saw a man in a grey hoodie", "assignee", "sec"));
     assert_int_equal(td_desk_case_link_message(w->f.d, &w->cw, id, msg, &err), TD_OK);
     assert_int_equal(td_desk_case_link_message(w->f.d, &w->cw, id, msg, &err), TD_OK);
-    assert_int_equal(td_desk_case_note(w->f.d, &w->cw, id, "crime ref requested", NULL, &err),
+    assert_int_equal(td_desk_case_note(w->f.d, &w->cw, id, "crime ref requested", 0, NULL, &err),
                      TD_OK);
     json_t *upd = json_pack("{s:s}", "police_ref", "WY-2026-1234");
     assert_int_equal(td_desk_case_update(w->f.d, &w->cw, id, upd, &err), TD_OK);

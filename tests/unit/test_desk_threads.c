@@ -53,7 +53,7 @@ static void *worker(void *arg)
         if (td_desk_case_get(j->f->d, &j->actor, j->case_id, &o, &err) != TD_OK)
             j->failures++;
         json_decref(o);
-        if (td_desk_case_note(j->f->d, &j->actor, j->case_id, text, NULL, &err) != TD_OK)
+        if (td_desk_case_note(j->f->d, &j->actor, j->case_id, text, 0, NULL, &err) != TD_OK)
             j->failures++;
     }
     return NULL;
