@@ -25,6 +25,8 @@
 extern "C" {
 #endif
 
+#define TD_VERDICT_VEC 64
+
 /* A reason for a label, pointing at the original bytes. */
 struct td_span {
     size_t start, end; /* half-open byte range in the ORIGINAL text */
@@ -46,7 +48,13 @@ struct td_verdict {
     char reason[256];          /* one line for a person: why this tier */
     size_t invalid_utf8;       /* invalid sequences found in the input */
     int possible_threat;       /* threat label from the model alone, not sure
-                                  enough to be credible: tier medium */
+                                  enough to be credible: tier medium (format-1
+                                  models only) */
+    /* The network's picture of the message (its hidden layer, model format
+     * 2; nvec 0 otherwise): messages the network sees alike are near here,
+     * which is what an office's feedback memory searches (feedback.h). */
+    float vec[TD_VERDICT_VEC];
+    unsigned nvec;
     /* private */
     size_t cap_;
 };

@@ -76,6 +76,17 @@ int td_nn_forward(const struct td_nn *m, const float *emb, size_t n, const float
                   struct td_nn_work *w, float z[TD_LABEL_COUNT]);
 
 /*
+ * The same forward pass split in two, for inference: td_nn_project gives a
+ * token's three window projections (out[3F]), which depend on the token
+ * alone and so can be cached per word; td_nn_forward_proj pools n such rows
+ * (proj: n * 3F) and finishes with emb (n * D) for the mean vector.  Equal
+ * to td_nn_forward up to float rounding.
+ */
+void td_nn_project(const struct td_nn *m, const float *e, float *out);
+int td_nn_forward_proj(const struct td_nn *m, const float *proj, const float *emb, size_t n,
+                       const float *cues, struct td_nn_work *w, float z[TD_LABEL_COUNT]);
+
+/*
  * After td_nn_forward: how much each token and each cue moved label l's
  * score (gradient x input of the pooled filters, spread over each filter's
  * window; cues by gradient x value).  tok[n] and cue[R] are caller-owned.

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #define SUPPRESS_DAMP 0.3f
 #define CREDIBLE_MODEL_THREAT 0.5f
@@ -49,6 +50,10 @@
 #define CUE_SPAN_MIN 0.1f
 #define NN_SPAN_DROP 0.02f
 #define NN_SPAN_MAX_TOKENS 8
+/* Per-thread cache of a word's vector and its three window projections:
+ * words are Zipf-distributed, so a few thousand slots turn most of the
+ * convolution into additions.  Direct-mapped by the word's hash. */
+#define WCACHE_SLOTS 4096
 
 struct td_analyser {
     struct td_normaliser *nz;
@@ -71,7 +76,12 @@ struct td_analysis_ctx {
     float *attr; /* [acap] per-token attribution */
     size_t acap;
     float cues[TD_NN_MAX_CUES], cattr[TD_NN_MAX_CUES];
-    struct td_nn_work nw;
+    struct td_nn_work nw, nw2; /* nw2: the occlusion pass */
+    float *proj;               /* [pcap] window projections, 3F per token */
+    size_t pcap;
+    uint64_t *wkey; /* [WCACHE_SLOTS] hash of the word in the slot, 0 empty */
+    float *wvec;    /* [WCACHE_SLOTS][D + 3F] */
+    float *saved;   /* [NN_SPAN_MAX_TOKENS * (D + 3F)] occlusion backup */
 };
 
 static const char *default_home(void)
@@ -141,6 +151,7 @@ int td_analysis_ctx_new(const struct td_analyser *a, struct td_analysis_ctx **ou
     td_grammar_result_init(&c->gr);
     td_tokens_init(&c->tok);
     td_nn_work_init(&c->nw);
+    td_nn_work_init(&c->nw2);
     *out = c;
     return TD_OK;
 }
@@ -157,6 +168,11 @@ void td_analysis_ctx_free(struct td_analysis_ctx *c)
     free(c->emb);
     free(c->attr);
     td_nn_work_release(&c->nw);
+    td_nn_work_release(&c->nw2);
+    free(c->proj);
+    free(c->wkey);
+    free(c->wvec);
+    free(c->saved);
     free(c);
 }
 
@@ -298,31 +314,57 @@ static void write_reason(struct td_verdict *v, const struct td_norm *n)
 
 /* ---- the network (model format 2) ------------------------------------------------ */
 
-/* Tokens -> vectors -> cues -> the network's score per label. */
+/* Tokens -> vectors and projections (cached per word) -> cues -> the
+ * network's score per label. */
 static int deep_score(struct td_analysis_ctx *c, float zd[TD_LABEL_COUNT])
 {
     const struct td_model *m = c->a->model;
-    const unsigned D = m->embed->dim;
+    const struct td_nn *nn = m->nn;
+    const size_t D = m->embed->dim, P = (size_t)TD_NN_WIDTH * nn->filters, E = D + P;
+    if (!c->wkey) {
+        c->wkey = calloc(WCACHE_SLOTS, sizeof *c->wkey);
+        c->wvec = malloc(WCACHE_SLOTS * E * sizeof *c->wvec);
+        c->saved = malloc(NN_SPAN_MAX_TOKENS * E * sizeof *c->saved);
+        if (!c->wkey || !c->wvec || !c->saved)
+            return TD_ENOMEM;
+    }
     if (td_tokenise(c->norm.text, c->norm.len, NN_MAX_TOKENS, &c->tok))
         return TD_ENOMEM;
     size_t n = c->tok.n;
     if (n * D > c->ecap) {
         float *e = realloc(c->emb, n * D * sizeof *e);
+        if (!e)
+            return TD_ENOMEM;
+        c->emb = e;
+        c->ecap = n * D;
+    }
+    if (n > c->acap) {
         float *at = realloc(c->attr, n * sizeof *at);
-        if (e)
-            c->emb = e;
+        float *pr = realloc(c->proj, n * P * sizeof *pr);
         if (at)
             c->attr = at;
-        if (!e || !at)
+        if (pr)
+            c->proj = pr;
+        if (!at || !pr)
             return TD_ENOMEM;
-        c->ecap = n * D;
         c->acap = n;
     }
-    for (size_t t = 0; t < n; t++)
-        td_embed_token(m->embed, c->norm.text + c->tok.t[t].start,
-                       c->tok.t[t].end - c->tok.t[t].start, c->emb + t * D);
-    td__cues_compute(m->nn->cue, m->nn->ncues, &c->gr, &c->norm, n, c->cues);
-    return td_nn_forward(m->nn, c->emb, n, c->cues, &c->nw, zd);
+    for (size_t t = 0; t < n; t++) {
+        const char *w = c->norm.text + c->tok.t[t].start;
+        size_t wl = c->tok.t[t].end - c->tok.t[t].start;
+        uint64_t h = XXH3_64bits(w, wl) | 1;
+        size_t slot = h & (WCACHE_SLOTS - 1);
+        float *ent = c->wvec + slot * E;
+        if (c->wkey[slot] != h) {
+            td_embed_token(m->embed, w, wl, ent);
+            td_nn_project(nn, ent, ent + D);
+            c->wkey[slot] = h;
+        }
+        memcpy(c->emb + t * D, ent, D * sizeof *ent);
+        memcpy(c->proj + t * P, ent + D, P * sizeof *ent);
+    }
+    td__cues_compute(nn->cue, nn->ncues, &c->gr, &c->norm, n, c->cues);
+    return td_nn_forward_proj(nn, c->proj, c->emb, n, c->cues, &c->nw, zd);
 }
 
 /*
@@ -330,7 +372,7 @@ static int deep_score(struct td_analysis_ctx *c, float zd[TD_LABEL_COUNT])
  * the score (attribution), confirmed by occlusion - the window's vectors are
  * zeroed and the text scored again; the span's weight is the probability
  * that hiding it removes.  Also the rule matches whose cues pushed the
- * label.  Leaves the network's work buffers as they were for the full text.
+ * label.
  */
 static int deep_spans(struct td_analysis_ctx *c, struct td_verdict *v, int l, const float z[],
                       const float zd[])
@@ -371,13 +413,18 @@ static int deep_spans(struct td_analysis_ctx *c, struct td_verdict *v, int l, co
         else
             hi++;
     }
-    /* occlusion: score the text with the window hidden */
-    float saved[NN_SPAN_MAX_TOKENS * TD_EMBED_MAX_DIM];
-    memcpy(saved, c->emb + lo * D, (hi - lo + 1) * D * sizeof *saved);
-    memset(c->emb + lo * D, 0, (hi - lo + 1) * D * sizeof *c->emb);
+    /* occlusion: score the text with the window hidden (its vectors and
+     * projections zeroed), in the second work buffer so the first keeps the
+     * full text's activations for the next label */
+    const size_t P = (size_t)TD_NN_WIDTH * nn->filters, k = hi - lo + 1;
+    memcpy(c->saved, c->emb + lo * D, k * D * sizeof *c->saved);
+    memcpy(c->saved + k * D, c->proj + lo * P, k * P * sizeof *c->saved);
+    memset(c->emb + lo * D, 0, k * D * sizeof *c->emb);
+    memset(c->proj + lo * P, 0, k * P * sizeof *c->proj);
     float zo[TD_LABEL_COUNT];
-    rc = td_nn_forward(nn, c->emb, n, c->cues, &c->nw, zo);
-    memcpy(c->emb + lo * D, saved, (hi - lo + 1) * D * sizeof *saved);
+    rc = td_nn_forward_proj(nn, c->proj, c->emb, n, c->cues, &c->nw2, zo);
+    memcpy(c->emb + lo * D, c->saved, k * D * sizeof *c->saved);
+    memcpy(c->proj + lo * P, c->saved + k * D, k * P * sizeof *c->saved);
     if (rc)
         return rc;
     float p = td_model_calibrate(m, (enum td_label)l, z[l]);
@@ -386,8 +433,7 @@ static int deep_spans(struct td_analysis_ctx *c, struct td_verdict *v, int l, co
         (rc = add_span(v, &c->norm, c->tok.t[lo].start, c->tok.t[hi].end, (enum td_label)l,
                        TD_SOURCE_MODEL, "network.window", p - po)))
         return rc;
-    /* restore the work buffers for the next label's attribution */
-    return td_nn_forward(nn, c->emb, n, c->cues, &c->nw, zo);
+    return TD_OK;
 }
 
 int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct td_verdict *v,
@@ -403,6 +449,7 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
         return rc;
 
     v->nspans = 0;
+    v->nvec = 0;
     v->possible_threat = 0;
     v->labels = 0;
     v->flags = 0;
@@ -417,11 +464,13 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
          * and the network score is calibrated as one; no hand-set mixing */
         if ((rc = deep_score(c, zd)) != TD_OK)
             goto oom;
+        v->nvec = m->nn->hidden < TD_VERDICT_VEC ? m->nn->hidden : TD_VERDICT_VEC;
+        memcpy(v->vec, c->nw.hid, v->nvec * sizeof *v->vec);
         for (int l = 0; l < TD_LABEL_COUNT; l++) {
             z[l] += zd[l];
             /* a label no data trained is the rules' alone */
-            v->prob[l] = m->trained[l] ? td_model_calibrate(m, (enum td_label)l, z[l])
-                                       : c->gr.score[l];
+            v->prob[l] =
+                m->trained[l] ? td_model_calibrate(m, (enum td_label)l, z[l]) : c->gr.score[l];
             if (v->prob[l] > 0 && v->prob[l] >= td_analyser_threshold(a, (enum td_label)l))
                 v->labels |= 1u << l;
         }

@@ -196,6 +196,32 @@ size_t td_embed_token_rows(unsigned wbits, unsigned nbits, const char *w, size_t
     return n;
 }
 
+/* out[d] += sc * q[d]: the int8 rows are dequantised on the fly.  Built
+ * for AVX2 too and chosen at run time, like the network's kernels. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+static void axpy_q_avx2(float *restrict out, const int8_t *restrict q, float sc, unsigned d)
+{
+    for (unsigned k = 0; k < d; k++)
+        out[k] += sc * (float)q[k];
+}
+#pragma GCC pop_options
+#define TD_HAVE_AVX2_AXPY 1
+#endif
+
+static void axpy_q(float *restrict out, const int8_t *restrict q, float sc, unsigned d)
+{
+#ifdef TD_HAVE_AVX2_AXPY
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        axpy_q_avx2(out, q, sc, d);
+        return;
+    }
+#endif
+    for (unsigned k = 0; k < d; k++)
+        out[k] += sc * (float)q[k];
+}
+
 void td_embed_token(const struct td_embed *e, const char *w, size_t len, float *out)
 {
     uint32_t rows[4 * (TD_EMBED_MAX_WORD + 3)];
@@ -206,10 +232,10 @@ void td_embed_token(const struct td_embed *e, const char *w, size_t len, float *
     for (unsigned k = 0; k < d; k++)
         out[k] = 0;
     for (size_t r = 0; r < n; r++) {
-        const int8_t *q = e->q + (size_t)rows[r] * d;
         float sc = e->scale[rows[r]];
-        for (unsigned k = 0; k < d; k++)
-            out[k] += sc * (float)q[k];
+        if (sc == 0)
+            continue; /* a row pretraining never touched: zero */
+        axpy_q(out, e->q + (size_t)rows[r] * d, sc, d);
     }
     float inv = 1.0f / (float)n;
     for (unsigned k = 0; k < d; k++)

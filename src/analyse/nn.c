@@ -11,8 +11,9 @@
  *
  * The convolution is the hot loop: for every position and every input
  * dimension it adds one weight row of F floats, a loop the compiler turns
- * into SIMD.  It is built twice (AVX2+FMA and baseline) and chosen at load
- * by the CPU (GCC target_clones), so one binary is portable and fast.
+ * into SIMD.  The kernels (nn_kernels.h) are built twice, for AVX2+FMA and
+ * for the baseline, and chosen by the CPU at run time, so one binary is
+ * portable and fast.
  */
 #include "threatdesk/nn.h"
 #include "le.h"
@@ -140,66 +141,82 @@ static int work_fit(const struct td_nn *m, struct td_nn_work *w)
     return TD_OK;
 }
 
-/* acc[F] = b + sum over the window's rows of W[j] e_{t+j-1}; then the
- * running max per filter. */
-TD_SIMD_CLONES
-static void conv_pool(const float *restrict W, const float *restrict b, const float *restrict emb,
-                      size_t n, size_t D, size_t F, float *restrict acc, float *restrict pool,
-                      int *restrict arg)
+/* The kernels, built twice: with AVX2+FMA for CPUs that have them (chosen
+ * at run time) and for the baseline x86-64 / any other CPU. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define TD_K(name) name##_avx2
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#include "nn_kernels.h"
+#pragma GCC pop_options
+#undef TD_K
+#define TD_HAVE_AVX2_KERNELS 1
+#endif
+#define TD_K(name) name##_base
+#include "nn_kernels.h"
+#undef TD_K
+
+static int use_avx2(void)
 {
-    for (size_t f = 0; f < F; f++) {
-        pool[f] = 0.0f;
-        arg[f] = -1;
-    }
-    for (size_t t = 0; t < n; t++) {
-        memcpy(acc, b, F * sizeof *acc);
-        for (size_t j = 0; j < TD_NN_WIDTH; j++) {
-            size_t pos = t + j;
-            if (pos < 1 || pos - 1 >= n)
-                continue; /* zero padding */
-            const float *e = emb + (pos - 1) * D;
-            const float *wj = W + j * D * F;
-            for (size_t d = 0; d < D; d++) {
-                const float ed = e[d];
-                const float *restrict row = wj + d * F;
-                for (size_t f = 0; f < F; f++)
-                    acc[f] += ed * row[f];
-            }
-        }
-        for (size_t f = 0; f < F; f++)
-            if (acc[f] > pool[f]) {
-                pool[f] = acc[f];
-                arg[f] = (int)t;
-            }
-    }
+#ifdef TD_HAVE_AVX2_KERNELS
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
 }
 
-TD_SIMD_CLONES
-static float dot(const float *restrict a, const float *restrict b, size_t n)
+static void conv_pool(const float *W, const float *b, const float *emb, size_t n, size_t D,
+                      size_t F, float *acc, float *pool, int *arg)
 {
-    float s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+#ifdef TD_HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        conv_pool_avx2(W, b, emb, n, D, F, acc, pool, arg);
+        return;
+    }
+#endif
+    conv_pool_base(W, b, emb, n, D, F, acc, pool, arg);
 }
 
-int td_nn_forward(const struct td_nn *m, const float *emb, size_t n, const float *cues,
-                  struct td_nn_work *w, float z[TD_LABEL_COUNT])
+static void project(const float *W, const float *e, size_t D, size_t F, float *out)
 {
-    if (work_fit(m, w))
-        return TD_ENOMEM;
+#ifdef TD_HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        project_avx2(W, e, D, F, out);
+        return;
+    }
+#endif
+    project_base(W, e, D, F, out);
+}
+
+static void pool_proj(const float *proj, const float *b, size_t n, size_t F, float *acc,
+                      float *pool, int *arg)
+{
+#ifdef TD_HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        pool_proj_avx2(proj, b, n, F, acc, pool, arg);
+        return;
+    }
+#endif
+    pool_proj_base(proj, b, n, F, acc, pool, arg);
+}
+
+static float dot(const float *a, const float *b, size_t n)
+{
+#ifdef TD_HAVE_AVX2_KERNELS
+    if (use_avx2())
+        return dot_avx2(a, b, n);
+#endif
+    return dot_base(a, b, n);
+}
+
+/* Everything after the pooling: the mean vector, the cues, the hidden and
+ * the output layer.  w->pool and w->arg are set. */
+static void head(const struct td_nn *m, const float *mean, const float *cues, struct td_nn_work *w,
+                 float z[TD_LABEL_COUNT])
+{
     const size_t D = m->dim, F = m->filters, R = m->ncues, H = m->hidden, I = td_nn_inputs(m);
-    conv_pool(m->conv_w, m->conv_b, emb, n, D, F, w->acc, w->pool, w->arg);
     memcpy(w->x, w->pool, F * sizeof *w->x);
-    float *mean = w->x + F;
-    for (size_t d = 0; d < D; d++)
-        mean[d] = 0;
-    for (size_t t = 0; t < n; t++)
-        for (size_t d = 0; d < D; d++)
-            mean[d] += emb[t * D + d];
-    if (n)
-        for (size_t d = 0; d < D; d++)
-            mean[d] /= (float)n;
+    memcpy(w->x + F, mean, D * sizeof *w->x);
     if (R)
         memcpy(w->x + F + D, cues, R * sizeof *w->x);
     for (size_t h = 0; h < H; h++) {
@@ -208,6 +225,48 @@ int td_nn_forward(const struct td_nn *m, const float *emb, size_t n, const float
     }
     for (int l = 0; l < TD_LABEL_COUNT; l++)
         z[l] = dot(m->out_w + (size_t)l * H, w->hid, H);
+}
+
+static void mean_of(const float *emb, size_t n, size_t D, float *mean)
+{
+    for (size_t d = 0; d < D; d++)
+        mean[d] = 0;
+    for (size_t t = 0; t < n; t++)
+        for (size_t d = 0; d < D; d++)
+            mean[d] += emb[t * D + d];
+    if (n)
+        for (size_t d = 0; d < D; d++)
+            mean[d] /= (float)n;
+}
+
+int td_nn_forward(const struct td_nn *m, const float *emb, size_t n, const float *cues,
+                  struct td_nn_work *w, float z[TD_LABEL_COUNT])
+{
+    if (work_fit(m, w))
+        return TD_ENOMEM;
+    float mean[512];
+    conv_pool(m->conv_w, m->conv_b, emb, n, m->dim, m->filters, w->acc, w->pool, w->arg);
+    mean_of(emb, n, m->dim, mean);
+    head(m, mean, cues, w, z);
+    return TD_OK;
+}
+
+void td_nn_project(const struct td_nn *m, const float *e, float *out)
+{
+    const size_t D = m->dim, F = m->filters;
+    for (size_t j = 0; j < TD_NN_WIDTH; j++)
+        project(m->conv_w + j * D * F, e, D, F, out + j * F);
+}
+
+int td_nn_forward_proj(const struct td_nn *m, const float *proj, const float *emb, size_t n,
+                       const float *cues, struct td_nn_work *w, float z[TD_LABEL_COUNT])
+{
+    if (work_fit(m, w))
+        return TD_ENOMEM;
+    float mean[512];
+    pool_proj(proj, m->conv_b, n, m->filters, w->acc, w->pool, w->arg);
+    mean_of(emb, n, m->dim, mean);
+    head(m, mean, cues, w, z);
     return TD_OK;
 }
 

@@ -19,6 +19,7 @@
 #define MAX_COLUMNS 64
 #define MAX_RULES 8
 #define MAX_VALUES 8
+#define TOKEN_DROPOUT_PCT 10
 
 int td_featurise(const struct td_normaliser *nz, const char *text, size_t len, unsigned bits,
                  struct td_norm *norm, struct td_features *f, struct td_error *err)
@@ -666,7 +667,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     struct td_features feats;
     td_norm_init(&norm);
     td_features_init(&feats);
-    float *z = NULL, *zall = NULL;
+    float *z = NULL, *zall = NULL, *dropbuf = NULL;
     unsigned char *truth = NULL;
     size_t *order = NULL;
     struct deepin DI;
@@ -809,7 +810,9 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         epochs = nn_epochs > epochs ? nn_epochs : epochs;
     }
     order = malloc(c.n * sizeof *order);
-    if (!order)
+    if (o->embed)
+        dropbuf = malloc((o->max_tokens ? o->max_tokens : 400) * o->embed->dim * sizeof *dropbuf);
+    if (!order || (o->embed && !dropbuf))
         goto oom;
     size_t ntrain = 0;
     for (size_t d = 0; d < c.n; d++)
@@ -850,6 +853,16 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
             if (deep_on) {
                 ntok = DI.toff[d + 1] - DI.toff[d];
                 emb = DI.emb + DI.toff[d] * D;
+                /* token dropout: a few words hidden at random each time, so
+                 * no single word (or template filler) carries a label and
+                 * an inserted phrase cannot break the rest */
+                if (ntok > 1) {
+                    memcpy(dropbuf, emb, ntok * D * sizeof *dropbuf);
+                    for (size_t t = 0; t < ntok; t++)
+                        if ((rng_next(&rs) >> 40) % 100 < TOKEN_DROPOUT_PCT)
+                            memset(dropbuf + t * D, 0, D * sizeof *dropbuf);
+                    emb = dropbuf;
+                }
                 if (td_nn_forward(nn, emb, ntok, DI.cues + d * TD_NN_MAX_CUES, &nw, zd))
                     goto oom;
             }
@@ -990,6 +1003,7 @@ out:
     free(F.value);
     free(z);
     free(zall);
+    free(dropbuf);
     free(truth);
     free(order);
     deepin_free(&DI);

@@ -34,6 +34,7 @@ static void usage(FILE *f)
                "  --nn-epochs N     network epochs (default 6)\n"
                "  --no-wide         ablation: no linear n-gram part\n"
                "  --no-cues         ablation: no grammar cues\n"
+               "  --rules-only      ablation: write an untrained model (the grammar decides)\n"
                "  --home DIR        threatdesk home (data/, models/)\n");
 }
 
@@ -58,10 +59,11 @@ int td_cmd_train(int argc, char **argv)
                                          {"nn-epochs", required_argument, 0, 'P'},
                                          {"no-wide", no_argument, 0, 'W'},
                                          {"no-cues", no_argument, 0, 'C'},
+                                         {"rules-only", no_argument, 0, 'R'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *data = NULL, *config = NULL, *outp = NULL, *home = NULL, *embp = NULL;
-    int no_cues = 0;
+    int no_cues = 0, rules_only = 0;
     struct td_train_opts to = {0};
     to.qbits = 8;
     to.version = "td-linear-1";
@@ -99,6 +101,9 @@ int td_cmd_train(int argc, char **argv)
             break;
         case 'C':
             no_cues = 1;
+            break;
+        case 'R':
+            rules_only = 1;
             break;
         case 'F':
             if (td_cli_size(optarg, 4096, &v) || v < 1)
@@ -197,6 +202,22 @@ int td_cmd_train(int argc, char **argv)
         to.grammar = gram;
         if (!to.version || strcmp(to.version, "td-linear-1") == 0)
             to.version = "td-deep-2";
+    }
+    if (rc == TD_OK && rules_only) {
+        /* no label trained: the analyser's format-1 path gives the grammar's
+         * score alone - the "rules only" row of the ablation */
+        rc = td_model_new(10, &m);
+        if (rc == TD_OK) {
+            snprintf(m->version, sizeof m->version, "td-rules-only");
+            rc = td_model_save(m, outp, &err);
+        }
+        if (rc == TD_OK)
+            printf("wrote %s (rules only)\n", outp);
+        td_model_free(m);
+        td_grammar_free(gram);
+        td_embed_free(emb);
+        td_normaliser_free(nz);
+        return rc ? 2 : 0;
     }
     if (rc == TD_OK)
         rc = td_train(&to, &m, &rep, &err);
