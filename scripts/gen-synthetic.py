@@ -429,6 +429,8 @@ class Gen:
                         chars.append(rng.choice(subs[0]))
                     else:
                         chars.append(c)
+                if not any(c.isalpha() for c in chars):
+                    chars[0] = w[0]         # keep it readable: one letter stays
                 w2 = "".join(chars)
                 if mode == "mixed" and rng.random() < 0.5:
                     w2 = " ".join(w2)
