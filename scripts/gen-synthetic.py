@@ -8,7 +8,7 @@ lives in data/synthetic/ (see data/synthetic/README.md); this script only
 parses that grammar, samples it and writes JSON Lines.
 
     python3 scripts/gen-synthetic.py --seed 1 --n 30000 --out FILE.jsonl \
-        [--data data/synthetic] [--split-seed S] [--quiet]
+        [--data data/synthetic] [--split-seed S] [--quiet] [--cues LABEL]
 
 Output: one JSON object a line
     {"text": ..., "labels": {"threat":0|1, "identity_hate":..., "abuse":...,
@@ -18,7 +18,7 @@ Deterministic: the same seed, data and Python 3 give the same bytes (no use
 of hash(), no iteration over sets; the split uses SHA-256).
 
 The split is by template family: a seeded ~15 % of the families of every
-group go to "val", and so does a seeded ~15 % of the entries of every lexicon
+group (by weight) go to "val", and so does a seeded ~15 % of the entries of every lexicon
 with enough entries.  Train rows are built only from train families and train
 entries, val rows only from val families and (where a lexicon has held-out
 entries) held-out entries, so val measures generalisation to structures and
@@ -429,6 +429,8 @@ class Gen:
                         chars.append(rng.choice(subs[0]))
                     else:
                         chars.append(c)
+                if not any(c.isalpha() for c in chars):
+                    chars[0] = w[0]         # keep it readable: one letter stays
                 w2 = "".join(chars)
                 if mode == "mixed" and rng.random() < 0.5:
                     w2 = " ".join(w2)

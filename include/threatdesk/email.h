@@ -25,9 +25,13 @@
  * never held in memory.
  *
  * Everything is bounded (struct td_email_opts): MIME depth, number of parts,
- * decoded text, and the size of the original kept in memory (beyond it,
- * m->original is NULL and m->source says where the bytes are).  A truncated
- * or malformed message yields best-effort text and a warning, never a crash.
+ * decoded text, and the size of the original kept in memory.  The original
+ * is kept exactly or not at all: one larger than max_original, or whose
+ * bytes cannot all be read back, is withheld (m->original NULL,
+ * m->original_withheld 1, the reason in m->warning) - never kept cut short.
+ * Its text is still analysed; the desk refuses to file it (desk.h).  A
+ * truncated or malformed message yields best-effort text and a warning,
+ * never a crash.
  */
 #ifndef THREATDESK_EMAIL_H
 #define THREATDESK_EMAIL_H

@@ -44,6 +44,11 @@ struct td_message {
     char *source;      /* where the original is: "file.mbox#offset=1234" */
     char *original;    /* the original bytes (raw email, JSON record) */
     size_t original_len;
+    int original_withheld; /* 1: there WAS an original but it could not be
+                              kept whole (too large, short read): original
+                              is NULL and warning says why.  The desk
+                              refuses such a message rather than keep less
+                              than what arrived. */
     struct td_attachment *attachments;
     size_t nattachments;
     double ocr_confidence; /* 0..100 mean word confidence; < 0 when not OCR */

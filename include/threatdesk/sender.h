@@ -54,6 +54,18 @@ int td_sender_name_normalise(const char *name, char *out, size_t size);
  */
 int td_sender_canonicalise(struct td_message *m);
 
+/*
+ * The canonical key of whoever sent m, whatever door it came through: when
+ * m->sender is set it may be a key ("email:Bob+x@Example.org" is
+ * re-canonicalised to "email:bob@example.org"), a raw address or handle
+ * (read with m->channel, as td_sender_canonicalise reads sender_handle), or
+ * a display name; otherwise the handle / name / platform id decide.  The
+ * desk files every message under this key, so `scan` and the desk count a
+ * person the same way.  TD_EINVAL when nothing identifies the sender,
+ * TD_ETOOBIG when out is too small, TD_ENOMEM.
+ */
+int td_sender_key_of(const struct td_message *m, char *out, size_t size);
+
 /* ---- per-sender tallies ------------------------------------------------- */
 
 struct td_senders;

@@ -81,6 +81,8 @@ struct td_store_message {
     unsigned flags;      /* TD_FLAG bits */
     const char *verdict; /* td_verdict_to_json() text */
     const char *model_version;
+    const char *content_key; /* dedupe.h rule 2 key of (sender, text), or NULL */
+    const char *attachments; /* JSON array text [{"name","type","size","sha256"}] or NULL */
 };
 
 struct td_store_case {
@@ -288,6 +290,31 @@ struct td_store_ops {
                                  const void *value, size_t len),
                        void *ud, struct td_error *err);
 
+    /* ---- dedupe, retention and erasure (desk/pipeline.c, desk/retention.c) */
+    /* The message of the office with this content key (dedupe.h rule 2):
+     * TD_ENOTFOUND when none, without error text. */
+    int (*message_find_content)(struct td_store *s, int64_t office_id, const char *content_key,
+                                int64_t *id, int *severity, struct td_error *err);
+    /* Messages of the office from `sender` (NULL: anyone) received before
+     * `before`, oldest first: cb gets the id, the original bytes (valid
+     * during the call), and linked = 1 when a case holds the message.
+     * A non-zero return from cb stops the walk. */
+    int (*message_walk)(struct td_store *s, int64_t office_id, const char *sender, int64_t before,
+                        int (*cb)(void *ud, int64_t id, const void *original, size_t len,
+                                  int linked),
+                        void *ud, struct td_error *err);
+    /* Delete one message of the office that no case holds (TD_ENOTFOUND
+     * otherwise). */
+    int (*message_delete)(struct td_store *s, int64_t office_id, int64_t id, struct td_error *err);
+    /* Forget a sender's tallies (TD_OK when there were none). */
+    int (*sender_delete)(struct td_store *s, int64_t office_id, const char *sender,
+                         struct td_error *err);
+    /* The office's retention period in days for messages no case holds;
+     * 0 = keep them. */
+    int (*office_retention_get)(struct td_store *s, int64_t office_id, int64_t *days,
+                                struct td_error *err);
+    int (*office_retention_set)(struct td_store *s, int64_t office_id, int64_t days,
+                                struct td_error *err);
 };
 
 /* Every backend starts with this. */

@@ -66,10 +66,13 @@ struct td_fix {
  * td_norm_release().
  */
 struct td_norm {
-    char *text;           /* normalised UTF-8, NUL-terminated (read-only) */
-    size_t len;           /* bytes in text */
-    size_t *orig_start;   /* [len]: original offset of the char behind byte i */
-    size_t *orig_end;     /* [len]: original offset just past that char */
+    char *text; /* normalised UTF-8, NUL-terminated (read-only) */
+    size_t len; /* bytes in text */
+    /* [len]: original offset of the char behind byte i, and just past that
+     * char.  32 bits suffice (an input is at most TD_TEXT_MAX bytes) and
+     * halve the map: 9 bytes per normalised byte with the text, not 17. */
+    uint32_t *orig_start;
+    uint32_t *orig_end;
     struct td_fix *fixes; /* [nfixes]: de-obfuscated words, in text order */
     size_t nfixes;
     unsigned fix_kinds;        /* union of all fixes' kinds */

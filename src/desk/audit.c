@@ -22,6 +22,10 @@
  * differs, each one whose entries exist but the row does not (deleted),
  * and each row no entry accounts for (inserted behind the desk's back).
  *
+ * A message removed on purpose (UK GDPR erasure, retention) leaves an
+ * entry "message.erase" or "message.expire" about it: verify then expects
+ * the row to be gone, and reports it if it is still there.
+ *
  * What this does not catch: someone who rewrites the whole chain from the
  * altered entry onward.  `verify` prints the head hash so an office can note
  * it elsewhere (a printed report, an email) and compare later.
@@ -158,6 +162,9 @@ struct walk {
     int oom;
 };
 
+/* The value an erasure entry leaves: the row must not exist. */
+#define ERASED "\001erased"
+
 /* Fields whose stored value is compared by its SHA-256 (blobs and long
  * texts), and the one field per kind whose presence stands for the row. */
 static int hashed_field(const char *kind, const char *field)
@@ -224,6 +231,11 @@ static void learn(struct walk *w, const struct td_audit_entry *e)
 {
     static const char *const case_fields[] = {"type", "title", "description", "police_ref"};
     const char *a = e->action;
+    if (!strcmp(e->object_type, "message") &&
+        (!strcmp(a, "message.erase") || !strcmp(a, "message.expire"))) {
+        expect(w, "message", e->object_id, "original", ERASED, e->id);
+        return;
+    }
     if (strcmp(a, "message.ingest") && strcmp(a, "message.status") && strcmp(a, "case.create") &&
         strcmp(a, "case.update") && strcmp(a, "case.status") && strcmp(a, "case.note") &&
         strcmp(a, "evidence.add"))
@@ -341,6 +353,8 @@ static int cmp_expect(const void *pa, const void *pb)
 static void settle(struct walk *w)
 {
     size_t out = 0;
+    if (!w->nex)
+        return;
     qsort(w->ex, w->nex, sizeof *w->ex, cmp_expect);
     for (size_t i = 0; i < w->nex; i++) {
         if (i + 1 < w->nex && !strcmp(w->ex[i].kind, w->ex[i + 1].kind) &&
@@ -402,6 +416,8 @@ static int check_row(void *ud, const char *kind, int64_t id, const char *field, 
         return 0; /* a field older entries did not record */
     }
     e->seen = 1;
+    if (e->val && !strcmp(e->val, ERASED))
+        return report(w, kind, id, "still present after its erasure", "no row", "a row");
     if (value && hashed_field(kind, field)) {
         td__sha256_hex(value, len, h);
         have = h;
@@ -424,7 +440,7 @@ static int check_rows(struct td_desk *d, struct walk *w, struct td_error *err)
     int rc = d->store->ops->verify_scan(d->store, check_row, w, err);
     for (size_t i = 0; !rc && !w->stop && i < w->nex; i++) {
         struct expect *e = &w->ex[i];
-        if (e->seen || !row_field(e->kind, e->field))
+        if (e->seen || !row_field(e->kind, e->field) || (e->val && !strcmp(e->val, ERASED)))
             continue;
         char what[160], ent[32];
         snprintf(what, sizeof what, "missing: row deleted (audit entry %" PRId64 " recorded it)",

@@ -15,6 +15,7 @@
 #include <utf8proc.h>
 
 #include "desk/desk_int.h"
+#include "desk/pipeline_int.h"
 
 #define TEXT_MAX (4u << 20)
 #define BATCH_MAX 10000
@@ -24,6 +25,7 @@ struct prepared {
     struct td_verdict own;
     struct td_verdict *v; /* &own, or the caller's (td_desk_file) */
     int analysed;
+    struct td__ingest_keys keys; /* canonical sender, content key, attachments */
 };
 
 static int refuse(struct td_ingest_result *res, struct td_error *err, int code, const char *field,
@@ -66,6 +68,18 @@ static int prepare(struct td_desk *d, struct td_analysis_ctx *ctx, const struct 
         return refuse(res, err, TD_EINVAL, NULL, "no analyser loaded: cannot ingest");
     if (!m->text || m->text_len == 0)
         return refuse(res, err, TD_EINVAL, "text", "text is missing or empty");
+    if (td__blank(m->text, m->text_len))
+        return refuse(res, err, TD_EINVAL, "text", "text is only white space");
+    /* The original is kept exactly or the message is refused: an empty one
+     * would be stored as if it were what arrived. */
+    if (m->original && m->original_len == 0)
+        return refuse(res, err, TD_EINVAL, "original", "the original bytes are empty");
+    if (m->original_withheld) {
+        char why[256];
+        snprintf(why, sizeof why, "the original could not be kept whole (%.200s)",
+                 m->warning ? m->warning : "withheld by the reader");
+        return refuse(res, err, TD_ETOOBIG, "original", why);
+    }
     if (m->text_len > TEXT_MAX)
         return refuse(res, err, TD_ETOOBIG, "text", "text is larger than 4 MiB");
     if (!valid_utf8(m->text, m->text_len))
@@ -73,6 +87,9 @@ static int prepare(struct td_desk *d, struct td_analysis_ctx *ctx, const struct 
     if (!opt_utf8(m->channel) || !opt_utf8(m->sender) || !opt_utf8(m->sender_name) ||
         !opt_utf8(m->subject) || !opt_utf8(m->message_id))
         return refuse(res, err, TD_EUTF8, NULL, "a header field is not valid UTF-8");
+    int krc = td__ingest_keys(m, &p->keys, err);
+    if (krc)
+        return refuse(res, err, krc, NULL, "cannot compute the message's keys");
     if (ctx && !p->analysed) {
         int rc = td_analyse(ctx, m->text, m->text_len, p->v, err);
         if (rc)
@@ -96,6 +113,35 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
 
     if (key) {
         rc = s->ops->message_find_key(s, actor->office_id, key, &id, &sev, err);
+        if (rc == TD_OK && client_key && *client_key) {
+            /* The client's idempotency key names one request: the same key
+             * with other bytes is a client bug, not a retry. */
+            int conflict = 0;
+            if ((rc = td__ingest_conflict(d, actor->office_id, id, m, &conflict, err)))
+                return rc;
+            if (conflict) {
+                char why[256];
+                snprintf(why, sizeof why,
+                         "idempotency key '%.100s' was already used for a different message "
+                         "(id %lld); use a new key for new content",
+                         key, (long long)id);
+                return refuse(res, err, TD_EEXISTS, "client_key", why);
+            }
+        }
+        if (rc == TD_OK) {
+            res->code = TD_OK;
+            res->duplicate = 1;
+            res->id = id;
+            res->severity = (enum td_severity)sev;
+            return TD_OK;
+        }
+        if (rc != TD_ENOTFOUND)
+            return rc;
+        td_error_clear(err);
+    }
+    /* dedupe.h rule 2: the same words from the same sender. */
+    if (p->keys.has_content) {
+        rc = s->ops->message_find_content(s, actor->office_id, p->keys.content, &id, &sev, err);
         if (rc == TD_OK) {
             res->code = TD_OK;
             res->duplicate = 1;
@@ -112,9 +158,10 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
             return refuse(res, err, rc, "text", "analysis failed");
         p->analysed = 1;
     }
-    if (m->sender) {
+    const char *sender = p->keys.has_sender ? p->keys.sender : NULL;
+    if (sender) {
         unsigned prior = 0;
-        if ((rc = s->ops->sender_prior_threats(s, actor->office_id, m->sender, &prior, err)))
+        if ((rc = s->ops->sender_prior_threats(s, actor->office_id, sender, &prior, err)))
             return rc;
         td_verdict_apply_history(p->v, prior);
     }
@@ -128,7 +175,7 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         .client_key = key,
         .message_id = m->message_id,
         .channel = m->channel && *m->channel ? m->channel : "api",
-        .sender = m->sender,
+        .sender = sender,
         .sender_name = m->sender_name,
         .subject = m->subject,
         .text = m->text,
@@ -143,12 +190,14 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         .flags = p->v->flags,
         .verdict = vjson,
         .model_version = p->v->model_version,
+        .content_key = p->keys.has_content ? p->keys.content : NULL,
+        .attachments = p->keys.attachments,
     };
     if ((rc = s->ops->message_insert(s, &sm, &id, err)))
         goto out;
-    if (m->sender && (rc = s->ops->sender_record(
-                          s, actor->office_id, m->sender, m->sender_name, (int)p->v->severity,
-                          (p->v->labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
+    if (sender && (rc = s->ops->sender_record(
+                       s, actor->office_id, sender, m->sender_name, (int)p->v->severity,
+                       (p->v->labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
         goto out;
     char sha[65], tsha[65];
     td__sha256_hex(sm.original, sm.original_len, sha);
@@ -223,8 +272,10 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
                 refuse(&results[i], NULL, rc, NULL, "the batch could not be committed");
 unlock:
     td__unlock(d);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         td_verdict_release(&p[i].own);
+        td__ingest_keys_release(&p[i].keys);
+    }
     free(p);
     return rc;
 }

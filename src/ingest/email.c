@@ -533,14 +533,20 @@ static void ectx_release(struct ectx *c)
     td_buf_release(&c->warn);
 }
 
-/* Keep the raw bytes [begin, end) of fd as m->original when small enough. */
+/* Keep the raw bytes [begin, end) of fd as m->original, exactly.  When
+ * that cannot be done (larger than max_original, or the file ends early)
+ * the original is withheld - m->original NULL, m->original_withheld set,
+ * the reason in m->warning - never kept cut short: the text can still be
+ * analysed, but the desk refuses to file a message without its original. */
 static int keep_original(struct ectx *c, int fd, gint64 begin, gint64 end, struct td_error *err)
 {
     if (end <= begin)
         return TD_OK;
     size_t n = (size_t)(end - begin);
     if (n > c->o.max_original) {
-        warn(c, "original of %zu bytes not kept in memory; see source", n);
+        warn(c, "original of %zu bytes is larger than the %zu-byte limit: withheld", n,
+             c->o.max_original);
+        c->m->original_withheld = 1;
         return TD_OK;
     }
     char *p = malloc(n + 1);
@@ -556,6 +562,12 @@ static int keep_original(struct ectx *c, int fd, gint64 begin, gint64 end, struc
         got += (size_t)r;
     }
     p[got] = '\0';
+    if (got != n) {
+        free(p);
+        warn(c, "short read: %zu of the original's %zu bytes; original withheld", got, n);
+        c->m->original_withheld = 1;
+        return TD_OK;
+    }
     c->m->original = p;
     c->m->original_len = got;
     return TD_OK;
@@ -641,14 +653,16 @@ int td_email_parse(const char *bytes, size_t len, const char *source,
         rc = td_error_set(err, TD_EPARSE, "not an e-mail message (no headers)");
         goto out;
     }
-    if (len <= c.o.max_original) {
+    if (len > c.o.max_original) {
+        warn(&c, "original of %zu bytes is larger than the %zu-byte limit: withheld", len,
+             c.o.max_original);
+        m->original_withheld = 1;
+    } else {
         if (td_message_set(&m->original, bytes, len)) {
             rc = td_error_set(err, TD_ENOMEM, NULL);
             goto out;
         }
         m->original_len = len;
-    } else {
-        warn(&c, "original of %zu bytes not kept in memory", len);
     }
     rc = fill(&c, msg, source, err);
 out:

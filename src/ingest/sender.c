@@ -213,6 +213,71 @@ int td_sender_canonicalise(struct td_message *m)
     return td_message_set(&m->sender, key, (size_t)-1);
 }
 
+static int key_of(const struct td_message *m, char *out, size_t size);
+
+int td_sender_key_of(const struct td_message *m, char *out, size_t size)
+{
+    int rc = key_of(m, out, size);
+    /* A sender the caller named is never dropped: what cannot be read as
+     * an address, handle or name is kept as given. */
+    if (rc == TD_EINVAL && m->sender && *m->sender)
+        rc = (size_t)snprintf(out, size, "%s", m->sender) < size ? TD_OK : TD_ETOOBIG;
+    return rc;
+}
+
+static int key_of(const struct td_message *m, char *out, size_t size)
+{
+    static const char *const platforms[] = {"twitter", "bluesky", "instagram", "facebook"};
+    const char *raw = m->sender;
+    if (raw && *raw) {
+        const char *colon = strchr(raw, ':');
+        size_t pl = colon ? (size_t)(colon - raw) : 0;
+        /* Already a key: canonicalise what follows the prefix again, so
+         * "email:Bob.Smith+x@GMAIL.com" and "email:bobsmith@gmail.com" are
+         * one sender. */
+        if (pl == 5 && !memcmp(raw, "email", 5))
+            return td_sender_key_email(colon + 1, out, size);
+        if (pl == 4 && !memcmp(raw, "name", 4)) {
+            char norm[KEY_MAX - 8];
+            int rc = td_sender_name_normalise(colon + 1, norm, sizeof norm);
+            return rc ? rc : put(out, size, "name:", norm, strlen(norm));
+        }
+        for (size_t i = 0; i < sizeof platforms / sizeof platforms[0]; i++)
+            if (pl == strlen(platforms[i]) && !memcmp(raw, platforms[i], pl)) {
+                if (!strncmp(colon + 1, "id:", 3))
+                    return (size_t)snprintf(out, size, "%s", raw) < size ? TD_OK : TD_ETOOBIG;
+                return td_sender_key_handle(platforms[i], colon + 1, out, size);
+            }
+        /* Another scheme's key ("x:1", "sms:+4477..."): opaque, kept. */
+        size_t k = 0;
+        while (k < pl && ((raw[k] >= 'a' && raw[k] <= 'z') || (raw[k] >= '0' && raw[k] <= '9')))
+            k++;
+        if (colon && pl > 0 && k == pl && colon[1] && !strchr(raw, '@') && !strchr(raw, ' '))
+            return (size_t)snprintf(out, size, "%s", raw) < size ? TD_OK : TD_ETOOBIG;
+    }
+    /* A raw address or handle, or nothing: the reader's rules. */
+    struct td_message tmp;
+    td_message_init(&tmp);
+    tmp.channel = m->channel;
+    tmp.sender_handle = raw && *raw ? (char *)raw : m->sender_handle;
+    tmp.sender_name = m->sender_name;
+    tmp.sender_id = m->sender_id;
+    int rc = td_sender_canonicalise(&tmp);
+    if (rc == TD_OK && !tmp.sender && raw && *raw) {
+        /* Not an address or a handle of a known channel: a name. */
+        tmp.sender_handle = NULL;
+        tmp.sender_name = (char *)raw;
+        rc = td_sender_canonicalise(&tmp);
+    }
+    if (rc)
+        return rc;
+    if (!tmp.sender)
+        return TD_EINVAL;
+    rc = (size_t)snprintf(out, size, "%s", tmp.sender) < size ? TD_OK : TD_ETOOBIG;
+    free(tmp.sender);
+    return rc;
+}
+
 /* ---- tallies -------------------------------------------------------------------- */
 
 struct entry {

@@ -32,6 +32,7 @@
 
 #include <sodium.h>
 
+#include "server/perspective_int.h"
 #include "server/server_int.h"
 #include "threatdesk/analyse.h"
 
@@ -419,6 +420,7 @@ void td_server_free(struct td_server *s)
     for (size_t i = 0; i < s->nctx_free; i++)
         td_analysis_ctx_free(s->ctx_free[i]);
     free(s->ctx_free);
+    td__plex_free(s->plex);
     td__metrics_free(s->metrics);
     pthread_mutex_destroy(&s->log_lock);
     pthread_mutex_destroy(&s->pool_lock);

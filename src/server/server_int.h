@@ -157,6 +157,8 @@ struct td_server {
     void **ctx_free; /* struct td_analysis_ctx * stack */
     size_t nctx_free, ctx_cap;
     struct td__metrics *metrics;
+    struct td__plex *plex; /* perspective_int.h: loaded on first use under pool_lock */
+    int plex_tried;
 };
 
 /* Analysis scratch for this request: take one (NULL when no analyser or
@@ -262,17 +264,7 @@ td__handler td__h_cases_create, td__h_cases_list, td__h_case_get, td__h_case_pat
     td__h_case_note, td__h_case_timeline, td__h_case_evidence_add, td__h_evidence_get,
     td__h_evidence_content;
 
-/* ---- the Perspective mapping (perspective.c) ---------------------------- */
-
-struct td_verdict;
-
-/* Validate a parsed comments:analyze request; on error fill err (field
- * names the JSON path) and return TD_EINVAL.  text and len point into req. */
-int td__perspective_check(json_t *req, const char **text, size_t *len, struct td_error *err);
-
-/* Build the response body from a verdict over text[0..len). */
-json_t *td__perspective_response(json_t *req, const struct td_verdict *v, const char *text,
-                                 size_t len);
+/* ---- the Perspective mapping (perspective.c; the rest in perspective_int.h) */
 
 /* Byte offset -> UTF-16 code unit offset in UTF-8 text (invalid bytes count
  * one unit each, as U+FFFD would). */

@@ -965,8 +965,8 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     int rc = prep(q,
                   "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
                   "sender_name, subject, text, original, received, ingested, ingested_by, "
-                  "severity, labels, flags, verdict, model_version) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "severity, labels, flags, verdict, model_version, content_key, attachments) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   &st, err);
     if (rc)
         return rc;
@@ -988,6 +988,8 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     sqlite3_bind_int64(st, 15, m->flags);
     bind_text(st, 16, m->verdict);
     bind_text(st, 17, m->model_version);
+    bind_text(st, 18, m->content_key);
+    bind_text(st, 19, m->attachments);
     if ((rc = run(q, st, "message", err)) == TD_OK)
         *id = sqlite3_last_insert_rowid(q->db);
     return rc;
@@ -997,6 +999,7 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
 #define MSG_COLS                                                                                   \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
+    "m.attachments AS attachments_json, "                                                          \
     "(SELECT json_group_array(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "      \
     "AS cases_json FROM messages m "
 
@@ -1747,6 +1750,126 @@ static int sq_verify_scan(struct td_store *s, verify_cb *cb, void *ud, struct td
     return rc;
 }
 
+/* ---- dedupe, retention, erasure ----------------------------------------- */
+
+static int sq_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
+                                   int *severity, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
+                  "ORDER BY id LIMIT 1",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, ck);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *id = sqlite3_column_int64(st, 0);
+        *severity = sqlite3_column_int(st, 1);
+    } else if (r == SQLITE_DONE) {
+        rc = TD_ENOTFOUND;
+    } else {
+        rc = fail(q, err, "message");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
+                           int (*cb)(void *ud, int64_t id, const void *original, size_t len,
+                                     int linked),
+                           void *ud, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "SELECT m.id, m.original, EXISTS (SELECT 1 FROM case_messages cm "
+                  "WHERE cm.message_id = m.id) FROM messages m WHERE m.office_id = ?1 "
+                  "AND (?2 IS NULL OR m.sender = ?2) AND m.received < ?3 ORDER BY m.received, m.id",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, sender);
+    sqlite3_bind_int64(st, 3, before);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+               (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int(st, 2)))
+            break;
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail(q, err, "message");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_message_delete(struct td_store *s, int64_t office, int64_t id, struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q,
+                  "DELETE FROM messages WHERE office_id = ? AND id = ? AND NOT EXISTS "
+                  "(SELECT 1 FROM case_messages cm WHERE cm.message_id = messages.id)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    return changed1(q, run(q, st, "message", err), "message", err);
+}
+
+static int sq_sender_delete(struct td_store *s, int64_t office, const char *sender,
+                            struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "DELETE FROM senders WHERE office_id = ? AND key = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, sender);
+    return run(q, st, "sender", err);
+}
+
+static int sq_office_retention_get(struct td_store *s, int64_t office, int64_t *days,
+                                   struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "SELECT coalesce(retention_days, 0) FROM offices WHERE id = ?", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *days = sqlite3_column_int64(st, 0);
+    else if (r == SQLITE_DONE)
+        rc = td_error_set(err, TD_ENOTFOUND, "no such office");
+    else
+        rc = fail(q, err, "office");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_office_retention_set(struct td_store *s, int64_t office, int64_t days,
+                                   struct td_error *err)
+{
+    struct sq *q = SQ(s);
+    sqlite3_stmt *st;
+    int rc = prep(q, "UPDATE offices SET retention_days = ? WHERE id = ?", &st, err);
+    if (rc)
+        return rc;
+    if (days > 0)
+        sqlite3_bind_int64(st, 1, days);
+    else
+        sqlite3_bind_null(st, 1);
+    sqlite3_bind_int64(st, 2, office);
+    return changed1(q, run(q, st, "office", err), "office", err);
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 static const struct td_store_ops sqlite_ops = {
@@ -1808,6 +1931,12 @@ static const struct td_store_ops sqlite_ops = {
     .audit_scan = sq_audit_scan,
     .audit_for_object = sq_audit_for_object,
     .session_delete_user = sq_session_delete_user,
+    .message_find_content = sq_message_find_content,
+    .message_walk = sq_message_walk,
+    .message_delete = sq_message_delete,
+    .sender_delete = sq_sender_delete,
+    .office_retention_get = sq_office_retention_get,
+    .office_retention_set = sq_office_retention_set,
 };
 
 /*

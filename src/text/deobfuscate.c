@@ -71,8 +71,8 @@ struct p2 {
 static inline void put(struct p2 *s, char c, size_t os, size_t oe)
 {
     s->n->text[s->w] = c;
-    s->n->orig_start[s->w] = os;
-    s->n->orig_end[s->w] = oe;
+    s->n->orig_start[s->w] = (uint32_t)os;
+    s->n->orig_end[s->w] = (uint32_t)oe;
     s->w++;
 }
 
@@ -82,8 +82,8 @@ static void copy_raw(struct p2 *s, size_t b0, size_t b1)
     size_t k = b1 - b0;
     if (s->w != b0) {
         memmove(s->n->text + s->w, s->n->text + b0, k);
-        memmove(s->n->orig_start + s->w, s->n->orig_start + b0, k * sizeof(size_t));
-        memmove(s->n->orig_end + s->w, s->n->orig_end + b0, k * sizeof(size_t));
+        memmove(s->n->orig_start + s->w, s->n->orig_start + b0, k * sizeof *s->n->orig_start);
+        memmove(s->n->orig_end + s->w, s->n->orig_end + b0, k * sizeof *s->n->orig_end);
     }
     s->w += k;
 }

@@ -55,6 +55,9 @@
  * hostile text from growing the buffers without bound. */
 #define OUT_FACTOR 4
 
+/* Original offsets are at most TD_TEXT_MAX: they fit td_norm's uint32_t maps. */
+_Static_assert(TD_TEXT_MAX <= UINT32_MAX, "original offsets must fit uint32_t");
+
 enum { A_KEEP, A_SPACE, A_DROP };
 static const unsigned char ascii_action[128] = {
     [0x00] = A_DROP,  [0x01] = A_DROP,  [0x02] = A_DROP,  [0x03] = A_DROP,  [0x04] = A_DROP,
@@ -165,11 +168,11 @@ static int reserve(struct td_norm *n, size_t need, size_t max)
     if (!t)
         return TD_ENOMEM;
     n->text = t;
-    size_t *s = norm_realloc(n, n->orig_start, cap * sizeof *s);
+    uint32_t *s = norm_realloc(n, n->orig_start, cap * sizeof *s);
     if (!s)
         return TD_ENOMEM;
     n->orig_start = s;
-    size_t *e = norm_realloc(n, n->orig_end, cap * sizeof *e);
+    uint32_t *e = norm_realloc(n, n->orig_end, cap * sizeof *e);
     if (!e)
         return TD_ENOMEM;
     n->orig_end = e;
@@ -242,7 +245,7 @@ size_t td_utf8_valid_prefix(const char *s, size_t len)
 struct p1 {
     struct td_norm *out;
     unsigned char *t;
-    size_t *os, *oe;
+    uint32_t *os, *oe;
     size_t o;
     int pend;              /* a space is owed before the next visible char */
     size_t pend_s, pend_e; /* its source range */
@@ -261,8 +264,8 @@ static inline void p1_flush_space(struct p1 *p)
 {
     if (p->pend) {
         p->t[p->o] = ' ';
-        p->os[p->o] = p->pend_s;
-        p->oe[p->o] = p->pend_e;
+        p->os[p->o] = (uint32_t)p->pend_s;
+        p->oe[p->o] = (uint32_t)p->pend_e;
         p->o++;
         p->pend = 0;
     }
@@ -285,8 +288,8 @@ static void p1_emit_cp(struct p1 *p, uint32_t cp, size_t s, size_t e)
     p1_flush_space(p);
     for (utf8proc_ssize_t j = 0; j < k; j++) {
         p->t[p->o] = enc[j];
-        p->os[p->o] = s;
-        p->oe[p->o] = e;
+        p->os[p->o] = (uint32_t)s;
+        p->oe[p->o] = (uint32_t)e;
         p->o++;
     }
 }
@@ -307,6 +310,8 @@ int td__normalise_limit(const struct td_normaliser *nz, const char *src, size_t 
 {
     int rc = TD_OK;
     const unsigned char *u = (const unsigned char *)src;
+    if (limit > TD_TEXT_MAX) /* offsets beyond it would not fit the maps */
+        limit = TD_TEXT_MAX;
     size_t max = limit * OUT_FACTOR + 64;
 
     out->len = 0;
@@ -338,8 +343,8 @@ int td__normalise_limit(const struct td_normaliser *nz, const char *src, size_t 
             case A_KEEP:
                 p1_flush_space(&p);
                 p.t[p.o] = (unsigned char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
-                p.os[p.o] = i;
-                p.oe[p.o] = i + 1;
+                p.os[p.o] = (uint32_t)i;
+                p.oe[p.o] = (uint32_t)(i + 1);
                 p.o++;
                 p.strip_ctx = 1;
                 break;
@@ -393,7 +398,7 @@ int td__normalise_limit(const struct td_normaliser *nz, const char *src, size_t 
                     /* Widen the letter's span over its stripped mark. */
                     size_t k = p.o, s0 = p.os[p.o - 1];
                     while (k > 0 && p.os[k - 1] == s0)
-                        p.oe[--k] = e;
+                        p.oe[--k] = (uint32_t)e;
                 }
             } else {
                 p1_emit_cp(&p, (uint32_t)cp, i, e);

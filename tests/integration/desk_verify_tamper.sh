@@ -4,6 +4,10 @@
 # change is an audit entry), checks that it verifies, that the append-only
 # triggers refuse a plain UPDATE, then drops them, alters one audit row and
 # expects verify to exit 1 naming that entry; then a deleted row.
+# Then the rows the chain vouches for (issue 8): a desk filled over HTTP
+# (messages, a case with a police reference, a note, evidence), and each of
+# these edited or deleted with the sqlite3 shell while the chain stays
+# intact - verify names every one by kind and id.
 #
 #   bash tests/integration/desk_verify_tamper.sh path/to/threatdesk
 set -euo pipefail
@@ -14,6 +18,16 @@ trap 'rm -rf "$dir"' EXIT
 db=$dir/desk.db
 opts=(--db "$db" --data-dir "$dir/data")
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Offices are made on purpose: a typo in --office is refused, not created.
+set +e
+echo 'first-password-1' | "$TD" user add alice --office ofice-a --role caseworker "${opts[@]}" >/dev/null 2>&1; rc0=$?
+set -e
+[[ $rc0 == 1 ]] || fail "user add with an unknown office: exit $rc0 (want 1)"
+"$TD" office add office-a "${opts[@]}" >/dev/null
+"$TD" office add office-b "${opts[@]}" >/dev/null
+"$TD" office list "${opts[@]}" | grep -q '"name":"office-b"' || fail "office list"
+[[ $(sqlite3 "$db" 'SELECT count(*) FROM offices') == 2 ]] || fail "a typo made an office"
 
 # Accounts: passwords come from stdin, never argv.
 echo 'first-password-1' | "$TD" user add alice --office office-a --role caseworker "${opts[@]}" >/dev/null
@@ -72,4 +86,52 @@ set +e
 "$TD" verify --db "$dir/nope.db" --data-dir "$dir/data" >/dev/null 2>&1; rc=$?
 set -e
 [[ $rc == 2 ]] || fail "missing store: exit $rc"
+
+# ---- rows against the chain -------------------------------------------------
+db2=$dir/rows.db
+data2=$dir/rows-data
+"$TD" serve --listen 127.0.0.1:0 --db "$db2" --data-dir "$data2" >"$dir/out" 2>"$dir/log" &
+pid=$!
+trap 'kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 300); do grep -q '^listening on ' "$dir/out" && break; kill -0 $pid || fail "server died: $(cat "$dir/log")"; sleep 0.1; done
+base=$(sed -n 's/^listening on //p' "$dir/out")
+pw=$(sed -n 's/.*one-time password: //p' "$dir/out")
+[[ -n $base && -n $pw ]] || fail "server did not start"
+j() { curl -s -m 20 -H 'Content-Type: application/json' "$@"; }
+token() { python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+tok=$(j -d "{\"username\":\"admin\",\"password\":\"$pw\"}" "$base/v1/login" | token)
+# The one-time password is replaced first (nothing else is allowed before).
+j -X PATCH -H "Authorization: Bearer $tok" -d '{"password":"a-real-admin-password"}' "$base/v1/users/admin" >/dev/null
+tok=$(j -d '{"username":"admin","password":"a-real-admin-password"}' "$base/v1/login" | token)
+A="Authorization: Bearer $tok"
+for i in 1 2 3 4; do
+  j -H "$A" -d "{\"text\":\"message number $i\",\"client_key\":\"r$i\"}" "$base/v1/messages" >/dev/null
+done
+case_id=$(j -H "$A" -d '{"type":"online_threat","title":"letters","police_ref":"WYP-1"}' "$base/v1/cases" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+j -H "$A" -d '{"text":"called the police"}' "$base/v1/cases/$case_id/notes" >/dev/null
+curl -s -m 20 -H "$A" -H 'Content-Type: image/png' --data-binary 'PNG bytes' "$base/v1/cases/$case_id/evidence?name=p.png" >/dev/null
+kill -TERM $pid; wait $pid || true
+ropts=(--db "$db2" --data-dir "$data2")
+[[ $(sqlite3 "$db2" 'SELECT count(*) FROM messages') == 4 ]] || fail "4 messages not stored"
+out=$("$TD" verify "${ropts[@]}") || fail "filled desk did not verify: $out"
+[[ $(stat -c %a "$db2") == 600 ]] || fail "store mode $(stat -c %a "$db2"), want 600"
+
+sqlite3 "$db2" "UPDATE messages SET text = 'nothing', original = CAST('nothing' AS BLOB) WHERE id = 1;
+                UPDATE messages SET original = CAST('forged original' AS BLOB) WHERE id = 2;
+                DELETE FROM messages WHERE id = 3;
+                UPDATE cases SET police_ref = 'WYP-2' WHERE id = $case_id;
+                UPDATE notes SET text = 'nothing happened';
+                DELETE FROM evidence;"
+set +e
+out=$("$TD" verify "${ropts[@]}"); rc=$?
+set -e
+[[ $rc == 1 ]] || fail "verify exit $rc after editing rows (want 1): $out"
+for want in '^BROKEN message 1: original altered' '^BROKEN message 1: text altered' \
+            '^BROKEN message 2: original altered' '^BROKEN message 3: missing' \
+            "^BROKEN case $case_id: police_ref altered" '^BROKEN note 1: text altered' \
+            '^BROKEN evidence 1: missing'; do
+  grep -q "$want" <<<"$out" || fail "verify did not report '$want': $out"
+done
+if grep -q '^BROKEN audit' <<<"$out"; then fail "the chain itself was not touched: $out"; fi
+grep -q 'expected: WYP-1' <<<"$out" || fail "police reference values not shown: $out"
 echo "desk_verify_tamper: ok ($entries audit entries)"

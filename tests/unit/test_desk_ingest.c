@@ -155,12 +155,21 @@ static void test_stored_verdict_is_the_analysers(void **state)
         assert_int_equal(r2.severity, r1.severity);
         td_message_release(&m);
     }
-    /* a key already used answers with its message, whatever the text */
+    /* a key already used, with the same bytes, is a retry: its message */
     td_message_init(&m);
-    td_message_set(&m.text, "something else entirely", (size_t)-1);
+    td_message_set(&m.text, texts[0], (size_t)-1);
     m.text_len = strlen(m.text);
     assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, "k0", &r1, &err), TD_OK);
     assert_int_equal(r1.duplicate, 1);
+    /* ... with other bytes, a conflict naming the key, and nothing dropped
+     * silently (issue 8: it used to answer "duplicate") */
+    td_message_set(&m.text, "something else entirely", (size_t)-1);
+    m.text_len = strlen(m.text);
+    td_error_clear(&err);
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, "k0", &r1, &err), TD_EEXISTS);
+    assert_int_equal(r1.code, TD_EEXISTS);
+    assert_string_equal(r1.field, "client_key");
+    assert_non_null(strstr(r1.reason, "k0"));
     /* and the Message-ID serves as the key when no client key is given */
     td_message_set(&m.message_id, "<abc@example.org>", (size_t)-1);
     assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r1, &err), TD_OK);
@@ -172,11 +181,92 @@ static void test_stored_verdict_is_the_analysers(void **state)
     td_verdict_release(&v);
 }
 
+/* Issue 8: what the desk files is exact and keyed the way `scan` keys it.
+ * An original is the bytes that arrived or the message is refused; text of
+ * white space only is refused; senders are canonical keys whatever form the
+ * door gave them, so history and duplicates work across doors; the
+ * attachments an e-mail carried are listed on the stored message. */
+static void test_exact_originals_and_canonical_senders(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_message m;
+    struct td_ingest_result r;
+    json_t *o = NULL;
+    td_error_clear(&err);
+
+    td_message_init(&m);
+    td_message_set(&m.text, "see you soon", (size_t)-1);
+    m.text_len = strlen(m.text);
+    td_message_set(&m.original, "", 0);
+    m.original_len = 0;
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r, &err), TD_EINVAL);
+    assert_string_equal(r.field, "original");
+    td_message_set(&m.original, NULL, 0);
+    m.original_withheld = 1; /* the reader could not keep it whole */
+    td_message_set(&m.warning, "original of 99 bytes is larger than the 10-byte limit", (size_t)-1);
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r, &err), TD_ETOOBIG);
+    assert_string_equal(r.field, "original");
+    assert_non_null(strstr(r.reason, "larger than"));
+    td_message_release(&m);
+
+    td_message_init(&m);
+    td_message_set(&m.text, " \t\n\xc2\xa0 ", (size_t)-1); /* NBSP too */
+    m.text_len = strlen(m.text);
+    assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r, &err), TD_EINVAL);
+    assert_string_equal(r.field, "text");
+    td_message_release(&m);
+
+    /* One person, three spellings: history and duplicates follow the key. */
+    static const char *const senders[] = {"Bob.Smith+news@GMAIL.com", "email:bobsmith@gmail.com",
+                                          "bob.smith@googlemail.com"};
+    static const char *const texts[] = {"I will kill you, you traitor",
+                                        "I will find you and kill you",
+                                        "I will kill you, you traitor"};
+    int64_t first = 0;
+    for (int i = 0; i < 3; i++) {
+        td_message_init(&m);
+        td_message_set(&m.text, texts[i], (size_t)-1);
+        m.text_len = strlen(m.text);
+        td_message_set(&m.sender, senders[i], (size_t)-1);
+        td_message_set(&m.channel, "email", (size_t)-1);
+        if (i == 0) {
+            m.attachments = calloc(1, sizeof *m.attachments);
+            m.nattachments = 1;
+            td_message_set(&m.attachments[0].name, "leaflet.pdf", (size_t)-1);
+            td_message_set(&m.attachments[0].type, "application/pdf", (size_t)-1);
+            m.attachments[0].size = 42;
+            memset(m.attachments[0].sha256, 'a', 64);
+        }
+        assert_int_equal(td_desk_ingest(w->f.d, &w->cw, w->ctx, &m, NULL, &r, &err), TD_OK);
+        if (i == 0)
+            first = r.id;
+        /* the third repeats the first's words from the same person */
+        assert_int_equal(r.duplicate, i == 2);
+        if (i == 2)
+            assert_int_equal(r.id, first);
+        td_message_release(&m);
+    }
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, first, &o, &err), TD_OK);
+    assert_string_equal(str(o, "sender"), "email:bobsmith@gmail.com");
+    json_t *att = json_array_get(json_object_get(o, "attachments"), 0);
+    assert_string_equal(str(att, "name"), "leaflet.pdf");
+    assert_string_equal(str(att, "type"), "application/pdf");
+    assert_int_equal(json_integer_value(json_object_get(att, "size")), 42);
+    json_decref(o);
+    assert_int_equal(td_desk_sender(w->f.d, &w->cw, "email:bobsmith@gmail.com", 0, &o, &err),
+                     TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "messages")), 2);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_refuses_bad_records_one_by_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_verdict_is_the_analysers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exact_originals_and_canonical_senders, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,9 @@ static void *worker(void *arg)
         td_error_clear(&err);
         td_message_init(&m);
         td_verdict_init(&v);
-        snprintf(text, sizeof text, "message %d from thread %d", i, j->index);
-        /* every key twice: the second must come back as a duplicate */
+        snprintf(text, sizeof text, "message %d from thread %d", i / 2, j->index);
+        /* every key twice, with the same bytes: the second must come back as
+         * a duplicate (other bytes under a used key are a conflict) */
         snprintf(key, sizeof key, "t%d-%d", j->index, i / 2);
         td_message_set(&m.text, text, (size_t)-1);
         m.text_len = strlen(text);

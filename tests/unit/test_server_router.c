@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/perspective_int.h"
 #include "server/server_int.h"
 #include "threatdesk/analyse.h"
 
@@ -156,8 +157,6 @@ static void test_perspective_check(void **state)
 {
     (void)state;
     struct td_error err;
-    const char *text;
-    size_t len;
     struct {
         const char *body;
         const char *field; /* NULL: accepted */
@@ -172,6 +171,8 @@ static void test_perspective_check(void **state)
         {"{\"comment\":{\"text\":\"hi\"},\"requestedAttributes\":{}}", "requestedAttributes"},
         {"{\"comment\":{\"text\":\"hi\"},\"requestedAttributes\":{\"SPAM\":{}}}",
          "requestedAttributes"},
+        {"{\"comment\":{\"text\":\"hi\"},\"requestedAttributes\":{\"NOT_AN_ATTRIBUTE\":{}}}",
+         "requestedAttributes"},
         {"{\"comment\":{\"text\":\"hi\"},\"requestedAttributes\":{\"THREAT\":"
          "{\"scoreThreshold\":2}}}",
          "requestedAttributes"},
@@ -184,15 +185,17 @@ static void test_perspective_check(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *j = parse(cases[i].body);
+        struct td__preq q;
         td_error_clear(&err);
-        int rc = td__perspective_check(j, &text, &len, &err);
+        int rc = td__perspective_check(j, &q, &err);
         if (!cases[i].field) {
             assert_int_equal(rc, TD_OK);
-            assert_int_equal(len, 2);
+            assert_int_equal(q.len, 2);
         } else {
             assert_int_equal(rc, TD_EINVAL);
             assert_string_equal(err.field, cases[i].field);
         }
+        td__preq_release(&q);
         json_decref(j);
     }
 }
@@ -230,13 +233,14 @@ static void test_perspective_mapping(void **state)
                         "\"TOXICITY\":{},\"INSULT\":{},\"PROFANITY\":{},\"SEVERE_TOXICITY\":{},"
                         "\"IDENTITY_ATTACK\":{\"scoreThreshold\":0.5}},"
                         "\"spanAnnotations\":true,\"clientToken\":\"t1\"}");
-    json_t *resp = td__perspective_response(req, &v, text, len);
+    json_t *resp = td__perspective_response(req, &v, text, len, NULL, NULL);
     assert_non_null(resp);
     assert_true(fabs(summary(resp, "THREAT") - 0.9) < 1e-6);
     assert_true(fabs(summary(resp, "TOXICITY") - 0.9) < 1e-6);
     assert_true(fabs(summary(resp, "INSULT") - 0.4) < 1e-6);
-    /* No lexicon span: an insult without an obscenity is half profanity. */
-    assert_true(fabs(summary(resp, "PROFANITY") - 0.2) < 1e-6);
+    /* No profane word: an insult without an obscenity is at most a tenth
+     * of its abuse probability. */
+    assert_true(fabs(summary(resp, "PROFANITY") - 0.04) < 1e-6);
     assert_true(fabs(summary(resp, "SEVERE_TOXICITY") - 0.9 * 0.9) < 1e-6);
     /* Under its threshold: omitted, as the hosted API does. */
     assert_null(json_object_get(json_object_get(resp, "attributeScores"), "IDENTITY_ATTACK"));
@@ -253,10 +257,14 @@ static void test_perspective_mapping(void **state)
         "PROBABILITY");
     json_decref(resp);
 
-    /* A lexicon abuse span makes PROFANITY the full abuse probability. */
-    spans[1].source = TD_SOURCE_LEXICON;
-    resp = td__perspective_response(req, &v, text, len);
-    assert_true(fabs(summary(resp, "PROFANITY") - 0.4) < 1e-6);
+    /* The profanity lexicon's score decides PROFANITY, whatever INSULT is. */
+    struct td__pspan ps = {7, 11};
+    struct td__profanity prof = {0.95, &ps, 1};
+    resp = td__perspective_response(req, &v, text, len, &prof, "en");
+    assert_true(fabs(summary(resp, "PROFANITY") - 0.95) < 1e-6);
+    assert_true(fabs(summary(resp, "INSULT") - 0.4) < 1e-6);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(resp, "detectedLanguages"), 0)), "en");
     json_decref(resp);
     json_decref(req);
 }
