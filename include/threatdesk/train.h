@@ -64,6 +64,7 @@ struct td_train_label_report {
     size_t train_n, train_pos, val_n, val_pos;
     double auc, precision, recall, f1;
     float threshold;
+    int unusable; /* the model ranked validation backwards: label left to the rules */
 };
 
 struct td_train_report {

@@ -40,6 +40,7 @@
 #define CREDIBLE_MODEL_THREAT 0.5f
 #define MODEL_SPANS_PER_LABEL 3
 #define MODEL_SPAN_MIN 0.05f
+#define MODEL_SPAN_MIN_V2 0.3f
 #define DEFAULT_THRESHOLD 0.5f
 /* The network reads at most this many tokens of one text (about 100 KB of
  * prose: any letter); the linear part and the rules read all of it. */
@@ -270,6 +271,17 @@ static enum td_severity tier(const struct td_verdict *v, int credible_threat)
     return TD_SEVERITY_NONE;
 }
 
+/* Which reason to name first: a rule, then the network's window (its
+ * weight is a probability drop, tested by occlusion), then an n-gram. */
+static int span_rank(const struct td_span *s)
+{
+    if (s->source == TD_SOURCE_GRAMMAR)
+        return 3;
+    if (s->source == TD_SOURCE_MODEL && s->rule && strcmp(s->rule, "network.window") == 0)
+        return 2;
+    return 1;
+}
+
 static void write_reason(struct td_verdict *v, const struct td_norm *n)
 {
     size_t off = 0;
@@ -295,8 +307,8 @@ static void write_reason(struct td_verdict *v, const struct td_norm *n)
         const struct td_span *s = &v->spans[i];
         if (s->label != top)
             continue;
-        if (!best || (s->source == TD_SOURCE_GRAMMAR && best->source != TD_SOURCE_GRAMMAR) ||
-            (s->source == best->source && s->weight > best->weight))
+        if (!best || span_rank(s) > span_rank(best) ||
+            (span_rank(s) == span_rank(best) && s->weight > best->weight))
             best = s;
     }
     if (best)
@@ -534,7 +546,9 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
         size_t ntop = 0;
         for (size_t w = 0; w < c->feats.nwords; w++) {
             float cw = c->wscore[w];
-            if (cw < MODEL_SPAN_MIN)
+            /* with the network the linear part is one voice of two: only
+             * words that moved its score clearly are shown */
+            if (cw < (m->nn ? MODEL_SPAN_MIN_V2 : MODEL_SPAN_MIN))
                 continue;
             size_t k = ntop < MODEL_SPANS_PER_LABEL ? ntop++ : MODEL_SPANS_PER_LABEL;
             if (k == MODEL_SPANS_PER_LABEL) {

@@ -116,6 +116,23 @@ float td_best_fbeta_threshold(const float *score, const unsigned char *truth, si
     return thr;
 }
 
+/* The negative log-likelihood of Platt's targets under p = sigmoid(a z + b),
+ * computed without overflow for any a z + b. */
+static double platt_loss(const float *z, const unsigned char *truth, size_t n, double hi, double lo,
+                         double a, double b)
+{
+    double f = 0;
+    for (size_t i = 0; i < n; i++) {
+        double t = truth[i] ? hi : lo, v = a * z[i] + b;
+        f += v >= 0 ? (1 - t) * v + log1p(exp(-v)) : -t * v + log1p(exp(v));
+    }
+    return f;
+}
+
+/* Newton's method with a backtracking line search (Lin, Lin and Weng 2007,
+ * "A note on Platt's probabilistic outputs"): plain Newton diverges when
+ * the scores nearly separate the classes, which a network's scores on a
+ * synthetic split can. */
 void td_platt_fit(const float *z, const unsigned char *truth, size_t n, float *pa, float *pb)
 {
     double prior1 = 0, prior0 = 0;
@@ -123,12 +140,13 @@ void td_platt_fit(const float *z, const unsigned char *truth, size_t n, float *p
         truth[i] ? prior1++ : prior0++;
     double hi = (prior1 + 1) / (prior1 + 2), lo = 1 / (prior0 + 2);
     double a = 1, b = 0;
+    double fval = platt_loss(z, truth, n, hi, lo, a, b);
     for (int it = 0; it < 100; it++) {
-        double g1 = 0, g2 = 0, h11 = 1e-9, h22 = 1e-9, h21 = 0;
+        double g1 = 0, g2 = 0, h11 = 1e-12, h22 = 1e-12, h21 = 0;
         for (size_t i = 0; i < n; i++) {
             double t = truth[i] ? hi : lo;
-            double f = a * z[i] + b;
-            double p = 1 / (1 + exp(-f));
+            double v = a * z[i] + b;
+            double p = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
             double d = p - t, w = p * (1 - p);
             g1 += d * z[i];
             g2 += d;
@@ -136,14 +154,26 @@ void td_platt_fit(const float *z, const unsigned char *truth, size_t n, float *p
             h22 += w;
             h21 += w * z[i];
         }
+        if (fabs(g1) < 1e-5 && fabs(g2) < 1e-5)
+            break;
         double det = h11 * h22 - h21 * h21;
-        if (fabs(det) < 1e-12)
+        if (fabs(det) < 1e-300)
             break;
-        double da = (h22 * g1 - h21 * g2) / det, db = (-h21 * g1 + h11 * g2) / det;
-        a -= da;
-        b -= db;
-        if (fabs(da) < 1e-7 && fabs(db) < 1e-7)
-            break;
+        double da = -(h22 * g1 - h21 * g2) / det, db = -(-h21 * g1 + h11 * g2) / det;
+        double gd = g1 * da + g2 * db, step = 1;
+        while (step >= 1e-10) {
+            double na = a + step * da, nb = b + step * db;
+            double nf = platt_loss(z, truth, n, hi, lo, na, nb);
+            if (nf < fval + 1e-4 * step * gd) {
+                a = na;
+                b = nb;
+                fval = nf;
+                break;
+            }
+            step /= 2;
+        }
+        if (step < 1e-10)
+            break; /* no descent along Newton's direction: converged */
     }
     *pa = (float)a;
     *pb = (float)b;

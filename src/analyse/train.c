@@ -497,7 +497,7 @@ static int json_dump_split(const char *dir, const struct corpus *c, int val, str
     }
     for (size_t i = 0; i < c->n; i++) {
         const struct doc *d = &c->docs[i];
-        if (d->val != val)
+        if (d->val != val || d->extra) /* the public datasets' split only */
             continue;
         json_t *o = json_object();
         json_object_set_new(o, "text", json_string(d->text));
@@ -941,6 +941,18 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         }
         R->auc = td_roc_auc(z, truth, n, NULL);
         td_platt_fit(z, truth, n, &m->platt_a[l], &m->platt_b[l]);
+        if (!(m->platt_a[l] > 0)) {
+            /* higher scores are not more likely positive on validation: the
+             * label's model cannot be trusted, so the rules alone decide it
+             * (the trainer says so; a calibration that flips the ranking
+             * would flag every message at a tiny threshold) */
+            m->trained[l] = 0;
+            m->platt_a[l] = 1;
+            m->platt_b[l] = 0;
+            R->unusable = 1;
+            rep->pub[l].auc = rep->ext[l].auc = -1;
+            continue;
+        }
         for (size_t k = 0; k < n; k++)
             z[k] = td_model_calibrate(m, (enum td_label)l, z[k]);
         /* F-beta per label from the map: beta < 1 where a false alarm on

@@ -243,6 +243,11 @@ int td_cmd_train(int argc, char **argv)
            "ROC-AUC", "thr", "P", "R", "F1");
     for (int l = 0; l < TD_LABEL_COUNT; l++) {
         const struct td_train_label_report *R = &rep.label[l];
+        if (R->unusable) {
+            printf("%-14s %8zu %7zu %7zu %6zu %8.4f  (ranks validation backwards: rules only)\n",
+                   td_label_name(l), R->train_n, R->train_pos, R->val_n, R->val_pos, R->auc);
+            continue;
+        }
         if (R->auc < 0) {
             printf("%-14s %8zu %7zu %7zu %6zu %8s  (no training data: rules only)\n",
                    td_label_name(l), R->train_n, R->train_pos, R->val_n, R->val_pos, "-");

@@ -185,6 +185,43 @@ static void test_bad_input(void **state)
     free(big);
 }
 
+/* The shipped model is format 2: the network scores, its hidden layer is
+ * the verdict's vector, and the reasons name what moved the score - a
+ * window the network fired on (confirmed by occlusion) or a rule whose cue
+ * carried weight - with a positive weight each. */
+static void test_network_explains(void **state)
+{
+    struct fixture *f = *state;
+    const char *t = "i am going to find you after the count and put you in the ground";
+    const struct td_verdict *v = run(f, t);
+    assert_non_null(strstr(v->model_version, "deep"));
+    assert_true(v->nvec > 0);
+    float norm = 0;
+    for (unsigned i = 0; i < v->nvec; i++)
+        norm += v->vec[i] * v->vec[i];
+    assert_true(norm > 0);
+    assert_true(HAS(v, THREAT));
+    assert_false(v->possible_threat); /* no "model alone below 0.5" sub-tier */
+    int explained = 0;
+    for (size_t i = 0; i < v->nspans; i++) {
+        const struct td_span *s = &v->spans[i];
+        if (s->label != TD_LABEL_THREAT)
+            continue;
+        if ((s->source == TD_SOURCE_MODEL && s->rule && strcmp(s->rule, "network.window") == 0) ||
+            s->source == TD_SOURCE_GRAMMAR) {
+            assert_true(s->weight > 0);
+            assert_true(s->end <= strlen(t));
+            explained = 1;
+        }
+    }
+    assert_true(explained);
+    /* the same words in an order that means nothing scores lower: the
+     * network reads order, not a bag */
+    float p = v->prob[TD_LABEL_THREAT];
+    run(f, "ground the in you put and count the after you find to going am i");
+    assert_true(f->v.prob[TD_LABEL_THREAT] < p);
+}
+
 static void test_json_contract(void **state)
 {
     struct fixture *f = *state;
@@ -226,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_abuse_is_low_and_hate_medium),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_json_contract),
+        cmocka_unit_test(test_network_explains),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

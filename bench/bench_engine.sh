@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# bench_engine.sh - the engine's ablations, each trained from the same data
+# and scored on three sets nobody trained on, in one run:
+#   public   the seeded 10 % validation split of the public datasets
+#   synth    the synthetic generator's validation split (held-out template
+#            families and fillers)
+#   political tests/fixtures/eval/political.jsonl (56 hand-written; a test)
+# Variants: rules only; linear n-grams (the v1 engine) without and with the
+# synthetic rows; the full engine (embeddings + network + rule cues +
+# linear part); the full engine without synthetic rows, without rule cues
+# ("model only"), and without the linear part.
+# Needs the embeddings and synthetic rows of scripts/train-engine.sh
+# (run it first).  Usage: bench/bench_engine.sh [TRAIN_DIR]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+tr=${1:-"$root/build/train"}
+out="$root/bench/out/engine"
+mkdir -p "$out"
+shared=${TD_SHARED_DATA:-"$root/../shared/data"}
+"$root/scripts/build.sh" "$root/build-train" -DCMAKE_BUILD_TYPE=Release >/dev/null
+td="$root/build-train/threatdesk"
+export THREATDESK_HOME="$root"
+emb="$tr/embeddings.tdemb" syn="$tr/synthetic.jsonl"
+[ -s "$emb" ] && [ -s "$syn" ] || { echo "run scripts/train-engine.sh first" >&2; exit 2; }
+
+"$td" train --data "$shared" --epochs 1 --out "$out/split.model" --dump-splits "$out" >/dev/null
+python3 -c '
+import json, sys
+with open(sys.argv[2], "w") as f:
+    for l in open(sys.argv[1]):
+        o = json.loads(l)
+        if o["split"] == "val":
+            f.write(json.dumps({"text": o["text"], "labels": o["labels"]}) + "\n")' "$syn" "$out/synth_val.jsonl"
+
+train() { # name args...
+  local name=$1; shift
+  echo "== $name: threatdesk train $*" >&2
+  "$td" train --data "$shared" --out "$out/$name.model" "$@" > "$out/$name.train.txt"
+}
+train rules --rules-only
+train linear
+train linear+synth --extra "$syn"
+train full --embeddings "$emb" --extra "$syn"
+train full-synth --embeddings "$emb"
+train full-cues --embeddings "$emb" --extra "$syn" --no-cues
+train full-linear --embeddings "$emb" --extra "$syn" --no-wide
+
+printf '\n%-13s | %-30s | %-30s | %-36s\n' "variant" "public val: threat/hate/abuse" "synthetic val: threat/intim" "political: thr AUC, thr>=high, legit>=med"
+for v in rules linear linear+synth full full-synth full-cues full-linear; do
+  for set in val synth_val; do
+    python3 "$root/bench/engine_eval.py" "$td" "$out/$v.model" "$out/$set.jsonl" --json > "$out/$v.$set.json"
+  done
+  python3 "$root/bench/engine_eval.py" "$td" "$out/$v.model" "$root/tests/fixtures/eval/political.jsonl" --json > "$out/$v.political.json"
+  python3 - "$v" "$out/$v.val.json" "$out/$v.synth_val.json" "$out/$v.political.json" <<'PY'
+import json, sys
+v, a, b, c = sys.argv[1], *[json.load(open(p)) for p in sys.argv[2:5]]
+g = lambda r, l: r["labels"].get(l, {}).get("auc")
+f = lambda x: " n/a " if x is None else "%.3f" % x
+print("%-13s | %s  %s  %s             | %s  %s                  | %s  %s  %s" % (
+    v, f(g(a, "threat")), f(g(a, "identity_hate")), f(g(a, "abuse")),
+    f(g(b, "threat")), f(g(b, "intimidation")),
+    f(g(c, "threat")), f(c["threats_high_or_critical"]), f(c["legit_medium_or_above"])))
+PY
+done
