@@ -226,6 +226,22 @@ static void test_metrics(void **state)
     float a, b;
     td_platt_fit(z, y, 200, &a, &b);
     assert_true(a > 0);
+
+    /* scores so large that every sigmoid saturates at the start (the
+     * curvature vanishes), and a fifth of them on the wrong side: the fit
+     * must stay finite with a positive slope whose probabilities still
+     * order the classes (a network's scores on the synthetic split once
+     * drove the old unguarded Newton steps to a = -1.8e9) */
+    for (int i = 0; i < 200; i++) {
+        z[i] = i < 100 ? -500.0f - (float)i : 500.0f + (float)i;
+        y[i] = (i >= 100) != (i % 5 == 0);
+    }
+    td_platt_fit(z, y, 200, &a, &b);
+    assert_true(isfinite(a) && isfinite(b));
+    assert_true(a > 0);
+    double lo = 1 / (1 + exp(-(a * z[1] + b))), hi = 1 / (1 + exp(-(a * z[101] + b)));
+    assert_true(hi > lo);
+    assert_true(hi > 0.5 && lo < 0.5);
 }
 
 int main(void)
