@@ -32,7 +32,8 @@ int td__cues_find(const char names[][TD_NN_CUE_NAME], unsigned n, const char *na
     return -1;
 }
 
-#define NFIXED (1 + NFIX + 2 * TD_LABEL_COUNT)
+#define NFIXED TD_CUES_FIXED_LEN
+_Static_assert(NFIX == 6, "cues.h counts six fix kinds");
 
 void td__cues_learn(char names[][TD_NN_CUE_NAME], unsigned *n, const struct td_grammar_result *gr)
 {

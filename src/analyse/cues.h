@@ -20,6 +20,10 @@
 #include "threatdesk/nn.h"
 #include "threatdesk/text.h"
 
+/* The fixed block: "len", six "fix.*", then score.* and suppressed.* */
+#define TD_CUES_FIXED_LEN (1 + 6 + 2 * TD_LABEL_COUNT)
+#define TD_CUES_SCORE_AT (1 + 6)
+
 /* Fill the fixed cue names; returns their count. */
 unsigned td__cues_fixed(char names[][TD_NN_CUE_NAME]);
 

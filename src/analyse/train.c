@@ -19,7 +19,6 @@
 #define MAX_COLUMNS 64
 #define MAX_RULES 8
 #define MAX_VALUES 8
-#define TOKEN_DROPOUT_PCT 10
 
 int td_featurise(const struct td_normaliser *nz, const char *text, size_t len, unsigned bits,
                  struct td_norm *norm, struct td_features *f, struct td_error *err)
@@ -822,6 +821,9 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     size_t total = (size_t)epochs * ntrain, step = 0;
     const unsigned batch = 32;
     unsigned inbatch = 0, adam_t = 0;
+    const unsigned tok_drop = o->token_dropout ? o->token_dropout : 10;
+    const unsigned cue_drop = o->cue_dropout;
+    float cuebuf[TD_NN_MAX_CUES];
     const unsigned D = o->embed ? o->embed->dim : 0;
     for (unsigned e = 0; e < epochs; e++) {
         for (size_t k = ntrain; k > 1; k--) { /* Fisher-Yates */
@@ -859,11 +861,24 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
                 if (ntok > 1) {
                     memcpy(dropbuf, emb, ntok * D * sizeof *dropbuf);
                     for (size_t t = 0; t < ntok; t++)
-                        if ((rng_next(&rs) >> 40) % 100 < TOKEN_DROPOUT_PCT)
+                        if ((rng_next(&rs) >> 40) % 100 < tok_drop)
                             memset(dropbuf + t * D, 0, D * sizeof *dropbuf);
                     emb = dropbuf;
                 }
-                if (td_nn_forward(nn, emb, ntok, DI.cues + d * TD_NN_MAX_CUES, &nw, zd))
+                /* rule dropout: sometimes the network must decide without
+                 * the grammar, as it must when an inserted phrase breaks a
+                 * rule */
+                const float *cv = DI.cues + d * TD_NN_MAX_CUES;
+                if (cue_drop && (rng_next(&rs) >> 40) % 100 < cue_drop) {
+                    memcpy(cuebuf, cv, DI.ncues * sizeof *cuebuf);
+                    for (unsigned q = TD_CUES_FIXED_LEN; q < DI.ncues; q++)
+                        cuebuf[q] = 0;
+                    for (int l = 0; l < TD_LABEL_COUNT; l++)
+                        cuebuf[TD_CUES_SCORE_AT + l] =
+                            cuebuf[TD_CUES_SCORE_AT + TD_LABEL_COUNT + l] = 0;
+                    cv = cuebuf;
+                }
+                if (td_nn_forward(nn, emb, ntok, cv, &nw, zd))
                     goto oom;
             }
             float g[TD_LABEL_COUNT], dz[TD_LABEL_COUNT];

@@ -35,6 +35,8 @@ static void usage(FILE *f)
                "  --no-wide         ablation: no linear n-gram part\n"
                "  --no-cues         ablation: no grammar cues\n"
                "  --rules-only      ablation: write an untrained model (the grammar decides)\n"
+               "  --token-dropout N percent of words hidden per training example (default 10)\n"
+               "  --cue-dropout N   percent of training examples without rule cues (default 0)\n"
                "  --home DIR        threatdesk home (data/, models/)\n");
 }
 
@@ -60,6 +62,8 @@ int td_cmd_train(int argc, char **argv)
                                          {"no-wide", no_argument, 0, 'W'},
                                          {"no-cues", no_argument, 0, 'C'},
                                          {"rules-only", no_argument, 0, 'R'},
+                                         {"token-dropout", required_argument, 0, 'T'},
+                                         {"cue-dropout", required_argument, 0, 'U'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *data = NULL, *config = NULL, *outp = NULL, *home = NULL, *embp = NULL;
@@ -104,6 +108,16 @@ int td_cmd_train(int argc, char **argv)
             break;
         case 'R':
             rules_only = 1;
+            break;
+        case 'T':
+            if (td_cli_size(optarg, 90, &v) || v < 1)
+                goto bad;
+            to.token_dropout = (unsigned)v;
+            break;
+        case 'U':
+            if (td_cli_size(optarg, 100, &v))
+                goto bad;
+            to.cue_dropout = (unsigned)v;
             break;
         case 'F':
             if (td_cli_size(optarg, 4096, &v) || v < 1)
