@@ -25,13 +25,17 @@ fi
 
 if [ ! -s "$out/embeddings.tdemb" ]; then
   echo "== 2. pretraining text (training split only: validation texts stay unseen)"
-  "$td" train --data "$shared" --epochs 1 --out "$out/linear-only.model" --dump-splits "$out" >/dev/null
+  # the training split of the datasets in pretrain-datasets.json (the seven
+  # tweet/Gab/Reddit sets; see data/training/README.md), then the unlabelled
+  # corpora whole: pretrain stops reading at --max-tokens
+  "$td" train --data "$shared" --config "$root/data/training/pretrain-datasets.json" --epochs 1 \
+    --out "$out/linear-only.model" --dump-splits "$out" >/dev/null
   python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
     print(json.loads(line)["text"].replace("\n", " "))' "$out/train.jsonl" > "$out/pretrain.txt"
   xz -dc "$shared/unlabelled/tweeteval-nonhate.txt.xz" >> "$out/pretrain.txt"
-  xz -dc "$shared/unlabelled/reddit-monthly-sample.txt.xz" | head -n 1000000 >> "$out/pretrain.txt"
+  xz -dc "$shared/unlabelled/reddit-monthly-sample.txt.xz" >> "$out/pretrain.txt"
   echo "== 3. embeddings"
   "$td" pretrain --out "$out/embeddings.tdemb" --epochs 2 --max-tokens 30000000 "$out/pretrain.txt"
 fi
