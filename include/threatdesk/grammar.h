@@ -77,6 +77,15 @@ void td_grammar_result_release(struct td_grammar_result *r);
 int td_grammar_match(const struct td_grammar *g, const char *text, size_t len,
                      struct td_grammar_result *r, struct td_error *err);
 
+/*
+ * Only the detail rules (time, place, family, address, means, past attack),
+ * every hit kept and labelled threat, flags their union.  For a caller whose
+ * own model has already decided the text is a threat: td_grammar_match
+ * reports details only beside a threat rule's hit.
+ */
+int td_grammar_details(const struct td_grammar *g, const char *text, size_t len,
+                       struct td_grammar_result *r, struct td_error *err);
+
 #ifdef __cplusplus
 }
 #endif

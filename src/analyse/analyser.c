@@ -68,6 +68,9 @@ struct td_analysis_ctx {
     struct td_norm norm;
     struct td_features feats;
     struct td_grammar_result gr;
+    struct td_grammar_result gd; /* details alone, when the network found a
+                                    threat no rule structured */
+    int use_gd;
     float *wscore; /* per-word model contribution, [wcap] */
     size_t wcap;
     /* the network's inputs and scratch (model format 2) */
@@ -150,6 +153,7 @@ int td_analysis_ctx_new(const struct td_analyser *a, struct td_analysis_ctx **ou
     td_norm_init(&c->norm);
     td_features_init(&c->feats);
     td_grammar_result_init(&c->gr);
+    td_grammar_result_init(&c->gd);
     td_tokens_init(&c->tok);
     td_nn_work_init(&c->nw);
     td_nn_work_init(&c->nw2);
@@ -164,6 +168,7 @@ void td_analysis_ctx_free(struct td_analysis_ctx *c)
     td_norm_release(&c->norm);
     td_features_release(&c->feats);
     td_grammar_result_release(&c->gr);
+    td_grammar_result_release(&c->gd);
     free(c->wscore);
     td_tokens_release(&c->tok);
     free(c->emb);
@@ -272,9 +277,12 @@ static enum td_severity tier(const struct td_verdict *v, int credible_threat)
 }
 
 /* Which reason to name first: a rule, then the network's window (its
- * weight is a probability drop, tested by occlusion), then an n-gram. */
+ * weight is a probability drop, tested by occlusion), then an n-gram, and
+ * a detail only when nothing else is there. */
 static int span_rank(const struct td_span *s)
 {
+    if (s->source == TD_SOURCE_GRAMMAR && s->rule && strncmp(s->rule, "detail.", 7) == 0)
+        return 0; /* a time or place makes a threat critical; it is not why it is one */
     if (s->source == TD_SOURCE_GRAMMAR)
         return 3;
     if (s->source == TD_SOURCE_MODEL && s->rule && strcmp(s->rule, "network.window") == 0)
@@ -462,6 +470,7 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
 
     v->nspans = 0;
     v->nvec = 0;
+    c->use_gd = 0;
     v->possible_threat = 0;
     v->labels = 0;
     v->flags = 0;
@@ -486,11 +495,24 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
             if (v->prob[l] > 0 && v->prob[l] >= td_analyser_threshold(a, (enum td_label)l))
                 v->labels |= 1u << l;
         }
-        /* a threat's details count wherever they stand in the text */
-        if (v->labels & ((1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION)))
+        /* a threat's details count wherever they stand in the text, also
+         * when no threat rule matched (the network found the threat) */
+        if (v->labels & ((1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION))) {
+            int tied = 0;
             for (size_t i = 0; i < c->gr.nhits; i++)
-                if (c->gr.hits[i].kind == TD_HIT_DETAIL)
+                if (c->gr.hits[i].kind == TD_HIT_DETAIL) {
                     v->flags |= c->gr.hits[i].flags;
+                    tied = 1;
+                }
+            if (!tied && c->gr.score[TD_LABEL_THREAT] <= 0 &&
+                c->gr.score[TD_LABEL_INTIMIDATION] <= 0) {
+                if ((rc = td_grammar_details(a->grammar, c->norm.text, c->norm.len, &c->gd, err)) !=
+                    TD_OK)
+                    return rc;
+                v->flags |= c->gd.flags;
+                c->use_gd = 1;
+            }
+        }
     }
     for (int l = 0; !m->nn && l < TD_LABEL_COUNT; l++) {
         float pm = td_model_calibrate(m, (enum td_label)l, z[l]);
@@ -569,6 +591,12 @@ int td_analyse(struct td_analysis_ctx *c, const char *text, size_t len, struct t
                      add_span(v, &c->norm, c->feats.words[top[k]].start, c->feats.words[top[k]].end,
                               (enum td_label)l, TD_SOURCE_MODEL, "model.ngram", topw[k])))
                 goto oom;
+    }
+    for (size_t i = 0; c->use_gd && i < c->gd.nhits; i++) {
+        const struct td_grammar_hit *h = &c->gd.hits[i];
+        if ((h->flags & v->flags) && (rc = add_span(v, &c->norm, h->start, h->end, TD_LABEL_THREAT,
+                                                    TD_SOURCE_GRAMMAR, h->rule, h->strength)))
+            goto oom;
     }
     /* obfuscation: a de-obfuscated word inside a reason span */
     size_t nreason = v->nspans;

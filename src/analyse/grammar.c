@@ -1273,3 +1273,43 @@ int td__grammar_match_unfiltered(const struct td_grammar *g, const char *text, s
 {
     return match(g, text, len, r, 0, err);
 }
+
+/* Details alone (grammar.h): the detail rules over the whole text, every
+ * hit kept - for a caller whose learned model found a threat that no
+ * threat rule structured ("i'm going to come to your surgery on friday and
+ * stab you"), so that its time and place still make it critical. */
+int td_grammar_details(const struct td_grammar *g, const char *text, size_t len,
+                       struct td_grammar_result *r, struct td_error *err)
+{
+    r->nhits = 0;
+    r->flags = 0;
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        r->score[l] = 0.0f;
+        r->suppressed[l] = 0;
+    }
+    if (!g || (!text && len))
+        return td_error_set(err, TD_EINVAL, "grammar: no grammar or no text");
+    if (len == 0)
+        return TD_OK;
+    if (td_utf8_valid_prefix(text, len) != len)
+        return td_error_set(err, TD_EUTF8, "grammar: text is not valid UTF-8 (normalise it first)");
+    struct scratch *s;
+    int rc = scratch_get(r, &s);
+    if (rc)
+        return td_error_set(err, rc, "grammar: out of memory");
+    const uint64_t seen = triggers_present(g, text, len);
+    for (size_t i = 0; i < g->nrules; i++) {
+        const struct rule *ru = &g->rules[i];
+        if (ru->kind != TD_HIT_DETAIL || !rule_triggered(ru, seen))
+            continue;
+        if ((rc = run_rule(ru, text, len, s, r, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < r->nhits; i++) {
+        r->hits[i].label = TD_LABEL_THREAT;
+        r->flags |= r->hits[i].flags;
+    }
+    if (r->nhits > 1)
+        qsort(r->hits, r->nhits, sizeof *r->hits, hit_cmp);
+    return TD_OK;
+}

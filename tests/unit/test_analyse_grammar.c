@@ -309,6 +309,38 @@ static void test_hits_and_ranges(void **state)
 
 /* Both a quotation of a threat and a genuine new threat: the quoted one is
  * cancelled, the new one stands, and the suppressor is still reported. */
+/* Details alone: a threat the grammar has no rule for still has its time
+ * and place found, for the caller whose model decided it is a threat;
+ * td_grammar_match keeps details only beside a threat rule's hit. */
+static void test_details_alone(void **state)
+{
+    (void)state;
+    struct td_grammar *g = load_real();
+    struct td_grammar_result r;
+    td_grammar_result_init(&r);
+    struct td_error err;
+    const char *t = "see what happens at your surgery on friday";
+    assert_int_equal(td_grammar_match(g, t, strlen(t), &r, &err), TD_OK);
+    assert_int_equal(r.flags & (TD_FLAG(TIME_BOUND) | TD_FLAG(LOCATION)), 0);
+    assert_int_equal(td_grammar_details(g, t, strlen(t), &r, &err), TD_OK);
+    assert_true(r.flags & TD_FLAG(TIME_BOUND));
+    assert_true(r.flags & TD_FLAG(LOCATION));
+    for (size_t i = 0; i < r.nhits; i++) {
+        assert_int_equal(r.hits[i].kind, TD_HIT_DETAIL);
+        assert_true(r.hits[i].end <= strlen(t));
+        if (i)
+            assert_true(r.hits[i - 1].start <= r.hits[i].start);
+    }
+    const char *plain = "thank you for the lovely flowers";
+    assert_int_equal(td_grammar_details(g, plain, strlen(plain), &r, &err), TD_OK);
+    assert_int_equal(r.nhits, 0);
+    assert_int_equal(r.flags, 0);
+    const char bad[] = {'a', (char)0xFF};
+    assert_int_equal(td_grammar_details(g, bad, sizeof bad, &r, &err), TD_EUTF8);
+    td_grammar_result_release(&r);
+    td_grammar_free(g);
+}
+
 static void test_quote_and_new_threat(void **state)
 {
     (void)state;
@@ -538,11 +570,9 @@ static void test_small_grammar(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),
-        cmocka_unit_test(test_hits_and_ranges),
-        cmocka_unit_test(test_quote_and_new_threat),
-        cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_small_grammar),
+        cmocka_unit_test(test_cases),         cmocka_unit_test(test_hits_and_ranges),
+        cmocka_unit_test(test_details_alone), cmocka_unit_test(test_quote_and_new_threat),
+        cmocka_unit_test(test_load_errors),   cmocka_unit_test(test_small_grammar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
