@@ -5,6 +5,9 @@
 #   synth    the synthetic generator's validation split (held-out template
 #            families and fillers)
 #   political tests/fixtures/eval/political.jsonl (56 hand-written; a test)
+#   blind     tests/fixtures/eval/blind-2026-12-02.jsonl (240 written to
+#             politicians without sight of the engine; its first run on the
+#             shipped engine is in the README; seen since)
 # Variants: rules only; linear n-grams (the v1 engine) without and with the
 # synthetic rows; the full engine (embeddings + network + rule cues +
 # linear part); the full engine without synthetic rows, without rule cues
@@ -45,20 +48,22 @@ train full-synth --embeddings "$emb"
 train full-cues --embeddings "$emb" --extra "$syn" --no-cues
 train full-linear --embeddings "$emb" --extra "$syn" --no-wide
 
-printf '\n%-13s | %-30s | %-30s | %-36s\n' "variant" "public val: threat/hate/abuse" "synthetic val: threat/intim" "political: thr AUC, thr>=high, legit>=med"
+printf '\n%-13s | %-23s | %-13s | %-20s | %-20s\n' "variant" "public: thr/hate/abuse" "synth: thr/int" "political: A/H/L" "blind: A/H/L"
+echo "(AUC; A = threat AUC, H = threats at high or critical, L = legitimate at medium or above)"
 for v in rules linear linear+synth full full-synth full-cues full-linear; do
   for set in val synth_val; do
     python3 "$root/bench/engine_eval.py" "$td" "$out/$v.model" "$out/$set.jsonl" --json > "$out/$v.$set.json"
   done
   python3 "$root/bench/engine_eval.py" "$td" "$out/$v.model" "$root/tests/fixtures/eval/political.jsonl" --json > "$out/$v.political.json"
-  python3 - "$v" "$out/$v.val.json" "$out/$v.synth_val.json" "$out/$v.political.json" <<'PY'
+  python3 "$root/bench/engine_eval.py" "$td" "$out/$v.model" "$root/tests/fixtures/eval/blind-2026-12-02.jsonl" --json > "$out/$v.blind.json"
+  python3 - "$v" "$out/$v.val.json" "$out/$v.synth_val.json" "$out/$v.political.json" "$out/$v.blind.json" <<'PY'
 import json, sys
-v, a, b, c = sys.argv[1], *[json.load(open(p)) for p in sys.argv[2:5]]
+v, a, b, c, d = sys.argv[1], *[json.load(open(p)) for p in sys.argv[2:6]]
 g = lambda r, l: r["labels"].get(l, {}).get("auc")
 f = lambda x: " n/a " if x is None else "%.3f" % x
-print("%-13s | %s  %s  %s             | %s  %s                  | %s  %s  %s" % (
+h = lambda r: "%s %s %s" % (f(g(r, "threat")), f(r["threats_high_or_critical"]), f(r["legit_medium_or_above"]))
+print("%-13s | %s %s %s | %s %s  | %s | %s" % (
     v, f(g(a, "threat")), f(g(a, "identity_hate")), f(g(a, "abuse")),
-    f(g(b, "threat")), f(g(b, "intimidation")),
-    f(g(c, "threat")), f(c["threats_high_or_critical"]), f(c["legit_medium_or_above"])))
+    f(g(b, "threat")), f(g(b, "intimidation")), h(c), h(d)))
 PY
 done

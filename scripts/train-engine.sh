@@ -7,15 +7,17 @@
 #   4. the model           threatdesk train --embeddings --extra -> models/threatdesk.model
 # Usage: scripts/train-engine.sh [OUT_DIR]   (default build/train)
 # Extra arguments for step 4 go in TRAIN_ARGS (e.g. TRAIN_ARGS=--no-cues for
-# an ablation; MODEL=path writes the model elsewhere).
+# an ablation; MODEL=path writes the model elsewhere; BUILD_DIR=dir builds
+# there instead of build-train).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/train"}
 shared=${TD_SHARED_DATA:-"$root/../shared/data"}
 model=${MODEL:-"$root/models/threatdesk.model"}
 mkdir -p "$out"
-"$root/scripts/build.sh" "$root/build-train" -DCMAKE_BUILD_TYPE=Release >/dev/null
-td="$root/build-train/threatdesk"
+bdir=${BUILD_DIR:-"$root/build-train"}
+"$root/scripts/build.sh" "$bdir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+td="$bdir/threatdesk"
 export THREATDESK_HOME="$root"
 
 if [ ! -s "$out/synthetic.jsonl" ]; then
