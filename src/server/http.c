@@ -135,6 +135,10 @@ static enum MHD_Result send_reply(struct td__req *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->sha256[0])
         MHD_add_response_header(resp, "X-Content-SHA256", r->sha256);
+    if (r->disposition[0]) {
+        MHD_add_response_header(resp, "Content-Disposition", r->disposition);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    }
     if (r->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", r->retry_after);

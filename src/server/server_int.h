@@ -98,9 +98,11 @@ struct td__req {
     json_t *json;      /* owned */
     struct td_buf raw; /* owned, used when json == NULL */
     const char *raw_type;
-    char allow[64];       /* Allow: header for 405 */
-    char sha256[65];      /* X-Content-SHA256: for raw bytes, "" = none */
-    unsigned retry_after; /* Retry-After: seconds for 429/503, 0 = none */
+    char allow[64];         /* Allow: header for 405 */
+    char sha256[65];        /* X-Content-SHA256: for raw bytes, "" = none */
+    char disposition[1024]; /* Content-Disposition: for downloads, "" = none */
+    char raw_type_buf[128]; /* storage for raw_type when it is not static */
+    unsigned retry_after;   /* Retry-After: seconds for 429/503, 0 = none */
 };
 
 typedef void td__handler(struct td__req *r);

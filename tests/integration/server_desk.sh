@@ -67,12 +67,12 @@ cat > "$tmp/batch.json" <<'J'
 J
 api POST /v1/messages:batch "@$tmp/batch.json" "$T_cw"
 check "batch with bad records -> 422" '[ "$code" = 422 ]'
-check "error names the first bad record (index 1) and its field" \
-  '[ "$(jq_py "j[\"error\"][\"index\"]")" = 1 ] && [ "$(jq_py "j[\"error\"][\"field\"]")" = text ]'
+check "error names the first bad record (index 1) and its field by full path" \
+  '[ "$(jq_py "j[\"error\"][\"index\"]")" = 1 ] && [ "$(jq_py "j[\"error\"][\"field\"]")" = "messages[1].text" ]'
 check "3 accepted, 2 refused" \
   '[ "$(jq_py "(j[\"accepted\"], j[\"refused\"])")" = "(3, 2)" ]'
-check "record 3 refused naming received" \
-  '[ "$(jq_py "j[\"results\"][3][\"status\"] + \":\" + j[\"results\"][3][\"field\"]")" = refused:received ]'
+check "record 3 refused naming messages[3].received" \
+  '[ "$(jq_py "j[\"results\"][3][\"status\"] + \":\" + j[\"results\"][3][\"field\"]")" = "refused:messages[3].received" ]'
 bullet_id=$(jq_py 'j["results"][4]["id"]')
 
 head -c 70000 /dev/zero | tr '\0' a > "$tmp/big.txt"
