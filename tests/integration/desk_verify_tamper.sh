@@ -92,7 +92,7 @@ db2=$dir/rows.db
 data2=$dir/rows-data
 "$TD" serve --listen 127.0.0.1:0 --db "$db2" --data-dir "$data2" >"$dir/out" 2>"$dir/log" &
 pid=$!
-trap 'kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill -KILL $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 1 300); do grep -q '^listening on ' "$dir/out" && break; kill -0 $pid || fail "server died: $(cat "$dir/log")"; sleep 0.1; done
 base=$(sed -n 's/^listening on //p' "$dir/out")
 pw=$(sed -n 's/.*one-time password: //p' "$dir/out")
