@@ -46,8 +46,8 @@
  * hashing slot busy and the queue full: try again shortly).
  *
  * Passwords are hashed with Argon2id (libsodium crypto_pwhash_str) at
- * pwhash_mem_kib / pwhash_ops (defaults 32 MiB, 3 passes: about 0.1-0.2 s
- * on one core of a small 2-core server).  At most hash_slots hashes run at
+ * pwhash_mem_kib / pwhash_ops (defaults 32 MiB, 3 passes: about 0.3 s on
+ * one core of this project's 2-core machine, where 64 MiB x 2 took 0.7 s).  At most hash_slots hashes run at
  * once (default 2: one per core); up to hash_queue more callers wait (at
  * most hash_wait_ms), and beyond that TD_EBUSY is answered at once.  So
  * the memory password hashing can take is bounded by
