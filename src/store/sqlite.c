@@ -50,6 +50,11 @@ static struct sq *SQ(struct td_store *s)
     return (struct sq *)s;
 }
 
+sqlite3 *td__sqlite_db(struct td_store *s)
+{
+    return SQ(s)->db;
+}
+
 static int fail(struct sq *q, struct td_error *err, const char *what)
 {
     int ext = sqlite3_extended_errcode(q->db);
@@ -1937,6 +1942,14 @@ static const struct td_store_ops sqlite_ops = {
     .sender_delete = sq_sender_delete,
     .office_retention_get = sq_office_retention_get,
     .office_retention_set = sq_office_retention_set,
+    .message_vector_put = td__sq_message_vector_put,
+    .message_vector_get = td__sq_message_vector_get,
+    .feedback_insert = td__sq_feedback_insert,
+    .feedback_revoke = td__sq_feedback_revoke,
+    .feedback_revoke_message = td__sq_feedback_revoke_message,
+    .feedback_list = td__sq_feedback_list,
+    .feedback_load = td__sq_feedback_load,
+    .feedback_stamp = td__sq_feedback_stamp,
 };
 
 /*
