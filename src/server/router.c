@@ -65,6 +65,11 @@ const struct td__route td__routes[] = {
     {"PUT",   "/v1/retention",                td__h_retention_put,       ADMIN,         0},
     {"POST",  "/v1/retention:apply",          td__h_retention_apply,     ADMIN,         0},
     {"POST",  "/v1/senders/{key}:erase",      td__h_sender_erase,        ADMIN,         0},
+    /* retention and erasure (UK GDPR) */
+    {"GET",   "/v1/retention",                td__h_retention_get,       STAFF,         0},
+    {"PUT",   "/v1/retention",                td__h_retention_put,       ADMIN,         0},
+    {"POST",  "/v1/retention:apply",          td__h_retention_apply,     ADMIN,         0},
+    {"POST",  "/v1/senders/{key}:erase",      td__h_sender_erase,        ADMIN,         0},
     /* cases */
     {"POST",  "/v1/cases",                    td__h_cases_create,        CASE_FILERS,   0},
     {"GET",   "/v1/cases",                    td__h_cases_list,          CASE_READERS,  0},

@@ -18,7 +18,8 @@
 #     - a stored e-mail lists its attachments;
 #   evidence
 #     - a NUL in the name -> 400; downloads carry the stored type and an RFC
-#       6266 / 5987 Content-Disposition with the real (sanitised) name.
+#       6266 / 5987 Content-Disposition with the real (sanitised) name;
+#   retention and erasure over HTTP, and `verify` passing afterwards.
 # Usage: server_ingest_rules.sh PATH/TO/threatdesk   (from the repository root)
 td=${1:?usage: server_ingest_rules.sh threatdesk-binary}
 . "$(dirname "$0")/server_lib/common.sh"
@@ -140,5 +141,21 @@ check "download names the file (RFC 6266 + 5987), sanitised" \
   'grep -qi "^content-disposition: attachment; filename=\"letter _caf___\.png\"; filename\*=UTF-8'"''"'letter%20%22caf%C3%A9%22\.png" "$tmp/h"'
 check "the bytes are the evidence" '[ "$(cat "$tmp/ev")" = PNGDATA ]'
 
+# ---- retention and erasure over HTTP (UK GDPR) -------------------------------------
+api POST "/v1/senders/Mark.Hollis%40gmail.com:erase" "" "$A"
+check "erase a sender by any spelling -> 200, their message erased" \
+  '[ "$code" = 200 ] && [ "$(jq_py "(j[\"erased\"], j[\"kept\"])")" = "(1, 0)" ]'
+api GET "/v1/messages/$mbox_id" "" "$A"
+check "the erased message is gone" '[ "$code" = 404 ]'
+api PUT /v1/retention '{"retention_days": 1}' "$A"
+check "PUT /v1/retention" '[ "$code" = 200 ]'
+api GET /v1/retention "" "$A"
+check "GET /v1/retention says 1 day" '[ "$(jq_py "j[\"retention_days\"]")" = 1 ]'
+api POST /v1/retention:apply "" "$A"
+check "retention:apply erases the older mail (the mbox is from November)" \
+  '[ "$code" = 200 ] && [ "$(jq_py "j[\"erased\"] >= 1")" = True ]'
+
 stop_server TERM
+"$td" verify --db "$db" --data-dir "$data" >"$tmp/verify" 2>&1
+check "verify passes after erasure and retention ($(tail -1 "$tmp/verify"))" '[ $? -eq 0 ]'
 finish
