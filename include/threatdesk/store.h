@@ -344,6 +344,12 @@ struct td_store_ops {
     int (*message_vector_get)(struct td_store *s, int64_t office_id, int64_t message_id,
                               char *model, size_t model_size, float *vec, unsigned cap, unsigned *n,
                               struct td_error *err);
+    /* The mean of the office's latest `limit` message vectors drawn by
+     * `model` (n floats into mean; *count how many were averaged, 0 when
+     * none). */
+    int (*message_vector_mean)(struct td_store *s, int64_t office_id, const char *model,
+                               size_t limit, float *mean, unsigned n, size_t *count,
+                               struct td_error *err);
     int (*feedback_insert)(struct td_store *s, const struct td_store_feedback *f, int64_t *id,
                            struct td_error *err);
     /* Revoke one row of the office: TD_ENOTFOUND when no such row there;

@@ -21,7 +21,9 @@ struct td_feedback {
     struct td_feedback_params p;
     unsigned dim;
     size_t n, cap;
-    float *vec; /* n x dim, each of unit length */
+    float *raw;    /* n x dim, as given */
+    float *vec;    /* n x dim: raw - center, of unit length (or all 0) */
+    float *center; /* dim floats; all 0 until td_feedback_set_center() */
     int64_t *id;
     unsigned char *decision;
     unsigned *labels;
@@ -49,9 +51,11 @@ int td_feedback_decision_from_name(const char *name)
 
 void td_feedback_params_init(struct td_feedback_params *p)
 {
-    p->k = 8;
-    p->min_sim = 0.85f;
-    p->kappa = 2.0f;
+    /* chosen on a simulated office (bench/bench_feedback.sh on synthetic
+     * seed 3; the figures reported are seed 2's): see feedback.h */
+    p->k = 4;
+    p->min_sim = 0.995f;
+    p->kappa = 8.0f;
     p->max_influence = 0.8f;
 }
 
@@ -78,6 +82,10 @@ int td_feedback_new(const struct td_feedback_params *p, unsigned dim, struct td_
         return td_error_set(err, TD_ENOMEM, NULL);
     fb->p = *p;
     fb->dim = dim;
+    if (!(fb->center = calloc(dim, sizeof *fb->center))) {
+        free(fb);
+        return td_error_set(err, TD_ENOMEM, NULL);
+    }
     *out = fb;
     return TD_OK;
 }
@@ -86,7 +94,9 @@ void td_feedback_free(struct td_feedback *fb)
 {
     if (!fb)
         return;
+    free(fb->raw);
     free(fb->vec);
+    free(fb->center);
     free(fb->id);
     free(fb->decision);
     free(fb->labels);
@@ -119,6 +129,9 @@ static int grow(struct td_feedback *fb)
     if (!v)
         return TD_ENOMEM;
     fb->vec = v;
+    if (!(v = realloc(fb->raw, cap * fb->dim * sizeof *v)))
+        return TD_ENOMEM;
+    fb->raw = v;
     int64_t *id = realloc(fb->id, cap * sizeof *id);
     if (!id)
         return TD_ENOMEM;
@@ -149,6 +162,32 @@ static double length(const float *x, unsigned dim)
     return isfinite(s) ? s : 0;
 }
 
+/* out = (x - center) / |x - center|, or all 0 when x is the center. */
+static void centre(const struct td_feedback *fb, const float *x, float *out)
+{
+    for (unsigned i = 0; i < fb->dim; i++)
+        out[i] = x[i] - fb->center[i];
+    double len = length(out, fb->dim);
+    for (unsigned i = 0; i < fb->dim; i++)
+        out[i] = len > 0 ? (float)(out[i] / len) : 0.0f;
+}
+
+int td_feedback_set_center(struct td_feedback *fb, const float *mean, unsigned dim,
+                           struct td_error *err)
+{
+    if (mean && dim != fb->dim)
+        return td_error_set(err, TD_EINVAL, "a centre of %u floats for a memory of %u", dim,
+                            fb->dim);
+    for (unsigned i = 0; i < fb->dim; i++) {
+        if (mean && !isfinite(mean[i]))
+            return td_error_set(err, TD_EINVAL, "a centre that is not finite");
+        fb->center[i] = mean ? mean[i] : 0.0f;
+    }
+    for (size_t r = 0; r < fb->n; r++)
+        centre(fb, fb->raw + r * fb->dim, fb->vec + r * fb->dim);
+    return TD_OK;
+}
+
 int td_feedback_add(struct td_feedback *fb, int64_t id, const float *vec, unsigned dim,
                     enum td_feedback_decision decision, unsigned labels, float weight,
                     struct td_error *err)
@@ -170,9 +209,8 @@ int td_feedback_add(struct td_feedback *fb, int64_t id, const float *vec, unsign
         if (grow(fb))
             return td_error_set(err, TD_ENOMEM, NULL);
     }
-    float *dst = fb->vec + fb->n * dim;
-    for (unsigned i = 0; i < dim; i++)
-        dst[i] = (float)(vec[i] / len);
+    memcpy(fb->raw + fb->n * dim, vec, dim * sizeof *vec);
+    centre(fb, fb->raw + fb->n * dim, fb->vec + fb->n * dim);
     fb->id[fb->n] = id;
     fb->decision[fb->n] = (unsigned char)decision;
     fb->labels[fb->n] =
@@ -194,6 +232,7 @@ size_t td_feedback_remove(struct td_feedback *fb, int64_t id)
         }
         if (w != r) {
             memmove(fb->vec + w * fb->dim, fb->vec + r * fb->dim, fb->dim * sizeof *fb->vec);
+            memmove(fb->raw + w * fb->dim, fb->raw + r * fb->dim, fb->dim * sizeof *fb->raw);
             fb->id[w] = fb->id[r];
             fb->decision[w] = fb->decision[r];
             fb->labels[w] = fb->labels[r];
@@ -257,6 +296,7 @@ int td_feedback_adjust(const struct td_feedback *fb, const float threshold[TD_LA
     if (!eff)
         eff = &local;
     memset(eff, 0, sizeof *eff);
+    eff->nearest = -1;
     memcpy(eff->prob_before, v->prob, sizeof eff->prob_before);
     eff->labels_before = v->labels;
     eff->severity_before = v->severity;
@@ -272,17 +312,14 @@ int td_feedback_adjust(const struct td_feedback *fb, const float threshold[TD_LA
         eff->why = "the memory's vectors come from another model: office feedback is not applied";
         return TD_OK;
     }
-    double qlen = length(v->vec, v->nvec);
-    if (!(qlen > 0)) {
-        eff->why = "the message's vector is zero";
-        return TD_OK;
-    }
-
     /* the k nearest above the floor, most similar first */
     const unsigned dim = fb->dim, k = fb->p.k;
     float q[TD_VERDICT_VEC];
-    for (unsigned i = 0; i < dim; i++)
-        q[i] = (float)(v->vec[i] / qlen);
+    centre(fb, v->vec, q);
+    if (!(length(q, dim) > 0)) {
+        eff->why = "the message's vector is the office's average: nothing to compare";
+        return TD_OK;
+    }
     struct hit top[K_MAX];
     unsigned ntop = 0;
     for (size_t r = 0; r < fb->n; r++) {
@@ -290,6 +327,8 @@ int td_feedback_adjust(const struct td_feedback *fb, const float threshold[TD_LA
         float s = 0;
         for (unsigned i = 0; i < dim; i++)
             s += q[i] * x[i];
+        if (s > eff->nearest)
+            eff->nearest = s;
         if (!(s >= fb->p.min_sim))
             continue;
         if (ntop == k && s <= top[k - 1].sim)
@@ -355,10 +394,12 @@ int td_feedback_adjust(const struct td_feedback *fb, const float threshold[TD_LA
     const enum td_severity before = eff->severity_before;
     enum td_severity scored = tier_of(L, v->flags), sev = scored;
     enum td_severity floor_down = before > TD_SEVERITY_NONE ? before - 1 : TD_SEVERITY_NONE;
-    int threat_neighbours = wthreat_confirmed / W >= 0.5;
+    /* a confirmed threat among the neighbours: whatever else they say, a
+     * message the engine put at medium or above stays there */
+    int threat_neighbours = wthreat_confirmed > 0;
     if (sev < floor_down)
         sev = floor_down;
-    if (threat_neighbours && sev < TD_SEVERITY_MEDIUM)
+    if (threat_neighbours && before >= TD_SEVERITY_MEDIUM && sev < TD_SEVERITY_MEDIUM)
         sev = TD_SEVERITY_MEDIUM;
     /* never raised to critical: that takes the analyser's threat details */
     enum td_severity ceiling = before > TD_SEVERITY_HIGH ? before : TD_SEVERITY_HIGH;
@@ -368,7 +409,7 @@ int td_feedback_adjust(const struct td_feedback *fb, const float threshold[TD_LA
     v->severity = sev;
     /* a held threat without its label is a possible threat, for review */
     v->possible_threat = eff->held && !(L & (1u << TD_LABEL_THREAT)) &&
-                         ((eff->labels_before & (1u << TD_LABEL_THREAT)) || threat_neighbours);
+                         (eff->labels_before & (1u << TD_LABEL_THREAT));
     if (!eff->held && !(L & ((1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION))))
         v->flags &= ~(unsigned)CRITICAL_FLAGS; /* details count only for a threat */
 

@@ -14,9 +14,11 @@
  *                   audit log keeps both acts
  *
  * The cache: one memory per office and model, built from that office's
- * rows only (every store op names the office), checked against the rows'
+ * rows only (every store op names the office) and centred on the mean of
+ * the office's latest MEAN_OF message vectors, checked against the rows'
  * stamp before each use so a revocation made by another process (the CLI
- * beside the server) is seen at the next message.
+ * beside the server) is seen at the next message.  (The centre is
+ * refreshed with the rows, not with every message: it moves slowly.)
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,11 @@
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
+/* The office's average mail: the mean of its latest this many vectors. */
+#define MEAN_OF 5000
+/* Fewer vectors than this are no average: the decided messages would be
+ * most of it (and centred on itself, a lone message is like nothing). */
+#define MEAN_MIN 50
 
 struct td__fb_office {
     struct td__fb_office *next;
@@ -111,6 +118,19 @@ static int office_memory(struct td_desk *d, int64_t office_id, const char *model
     if (rc) {
         td_feedback_free(c.mem);
         return rc;
+    }
+    if (c.mem) {
+        /* similarity around the office's average mail (feedback.h) */
+        float mean[TD_VERDICT_VEC];
+        size_t count = 0;
+        rc = d->store->ops->message_vector_mean(d->store, office_id, model, MEAN_OF, mean,
+                                                td_feedback_dim(c.mem), &count, err);
+        if (!rc && count >= MEAN_MIN)
+            rc = td_feedback_set_center(c.mem, mean, td_feedback_dim(c.mem), err);
+        if (rc) {
+            td_feedback_free(c.mem);
+            return rc;
+        }
     }
     o->mem = c.mem;
     snprintf(o->model, sizeof o->model, "%s", model);
@@ -229,9 +249,10 @@ int td__feedback_on_status(struct td_desk *d, const struct td_actor *actor, int6
     if (f.decision == TD_FEEDBACK_CONFIRMED) {
         if ((rc = predicted_labels(d, actor->office_id, message_id, &f.labels, err)))
             return rc;
-        /* escalating a message the engine let through says it is a threat */
-        if (status == TD_MSG_ESCALATED && f.labels == 0)
-            f.labels = 1u << TD_LABEL_THREAT;
+        /* escalating says "treat this as a threat", whatever else the
+         * engine saw in it */
+        if (status == TD_MSG_ESCALATED)
+            f.labels |= 1u << TD_LABEL_THREAT;
     }
     int64_t id = 0;
     if ((rc = s->ops->feedback_insert(s, &f, &id, err)))

@@ -37,9 +37,9 @@ int td__feedback_keep_vector(struct td_desk *d, int64_t office_id, int64_t messa
 /*
  * A status change: revoke the decisions already recorded about the
  * message, then record the new one (reviewed/escalated: confirmed with the
- * message's predicted labels - an escalation with none is confirmed as a
- * threat; dismissed: dismissed; unreviewed: nothing new).  Each act is
- * audited.  *note (static) says why nothing was learnt, or NULL.
+ * message's predicted labels - an escalation adds the threat label; dismissed: dismissed;
+ * unreviewed: nothing new).  Each act is audited.  *note (static) says why nothing was learnt, or
+ * NULL.
  */
 int td__feedback_on_status(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
                            enum td_msg_status status, const char **note, struct td_error *err);

@@ -60,11 +60,9 @@ const struct td__route td__routes[] = {
     {"POST",  "/v1/messages/{id}:dismiss",    td__h_message_dismiss,     STAFF,         0},
     {"POST",  "/v1/messages/{id}:reopen",     td__h_message_reopen,      STAFF,         0},
     {"GET",   "/v1/senders/{key}/history",    td__h_sender_history,      STAFF,         0},
-    /* retention and erasure (UK GDPR) */
-    {"GET",   "/v1/retention",                td__h_retention_get,       STAFF,         0},
-    {"PUT",   "/v1/retention",                td__h_retention_put,       ADMIN,         0},
-    {"POST",  "/v1/retention:apply",          td__h_retention_apply,     ADMIN,         0},
-    {"POST",  "/v1/senders/{key}:erase",      td__h_sender_erase,        ADMIN,         0},
+    /* learning from the office */
+    {"GET",   "/v1/feedback",                 td__h_feedback_list,       STAFF,         0},
+    {"DELETE","/v1/feedback/{id}",            td__h_feedback_revoke,     STAFF,         0},
     /* retention and erasure (UK GDPR) */
     {"GET",   "/v1/retention",                td__h_retention_get,       STAFF,         0},
     {"PUT",   "/v1/retention",                td__h_retention_put,       ADMIN,         0},

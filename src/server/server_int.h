@@ -291,8 +291,8 @@ td__handler td__h_login, td__h_logout, td__h_me, td__h_users_list, td__h_users_a
 td__handler td__h_messages_post, td__h_messages_batch;
 /* handlers_retention.c */
 td__handler td__h_retention_get, td__h_retention_put, td__h_retention_apply, td__h_sender_erase;
-/* handlers_retention.c */
-td__handler td__h_retention_get, td__h_retention_put, td__h_retention_apply, td__h_sender_erase;
+/* handlers_feedback.c */
+td__handler td__h_feedback_list, td__h_feedback_revoke;
 /* handlers_triage.c */
 td__handler td__h_queue, td__h_message_get, td__h_message_original, td__h_message_review,
     td__h_message_escalate, td__h_message_dismiss, td__h_message_reopen, td__h_sender_history;

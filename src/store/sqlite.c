@@ -1945,6 +1945,7 @@ static const struct td_store_ops sqlite_ops = {
     .office_retention_set = sq_office_retention_set,
     .message_vector_put = td__sq_message_vector_put,
     .message_vector_get = td__sq_message_vector_get,
+    .message_vector_mean = td__sq_message_vector_mean,
     .feedback_insert = td__sq_feedback_insert,
     .feedback_revoke = td__sq_feedback_revoke,
     .feedback_revoke_message = td__sq_feedback_revoke_message,

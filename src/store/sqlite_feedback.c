@@ -129,6 +129,41 @@ int td__sq_message_vector_get(struct td_store *s, int64_t office, int64_t messag
     return rc;
 }
 
+int td__sq_message_vector_mean(struct td_store *s, int64_t office, const char *model, size_t limit,
+                               float *mean, unsigned n, size_t *count, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    double sum[VEC_MAX] = {0};
+    float v[VEC_MAX];
+    int r;
+    *count = 0;
+    if (n == 0 || n > VEC_MAX)
+        return td_error_set(err, TD_EINVAL, "a mean of %u floats", n);
+    int rc = prep(db,
+                  "SELECT vector FROM message_vectors WHERE office_id = ? AND model = ? "
+                  "ORDER BY message_id DESC LIMIT ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_text(st, 2, model, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)limit);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (decode(sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0), v, VEC_MAX) != n)
+            continue;
+        for (unsigned i = 0; i < n; i++)
+            sum[i] += v[i];
+        (*count)++;
+    }
+    if (r != SQLITE_DONE)
+        rc = fail(db, err, "message vectors");
+    sqlite3_finalize(st);
+    for (unsigned i = 0; i < n; i++)
+        mean[i] = *count ? (float)(sum[i] / (double)*count) : 0.0f;
+    return rc;
+}
+
 int td__sq_feedback_insert(struct td_store *s, const struct td_store_feedback *f, int64_t *id,
                            struct td_error *err)
 {

@@ -21,6 +21,9 @@ int td__sq_message_vector_put(struct td_store *s, int64_t office_id, int64_t mes
 int td__sq_message_vector_get(struct td_store *s, int64_t office_id, int64_t message_id,
                               char *model, size_t model_size, float *vec, unsigned cap, unsigned *n,
                               struct td_error *err);
+int td__sq_message_vector_mean(struct td_store *s, int64_t office_id, const char *model,
+                               size_t limit, float *mean, unsigned n, size_t *count,
+                               struct td_error *err);
 int td__sq_feedback_insert(struct td_store *s, const struct td_store_feedback *f, int64_t *id,
                            struct td_error *err);
 int td__sq_feedback_revoke(struct td_store *s, int64_t office_id, int64_t id, int64_t when,

@@ -54,12 +54,16 @@ static void threat_verdict(struct td_verdict *v)
     axis(v->vec, 0, -1, 0);
 }
 
+/* A memory with parameters the tests' arithmetic is written for (the
+ * defaults are tuned for a model's geometry and may change): k 8, floor
+ * 0.85, kappa 2, max influence 0.8. */
 static struct td_feedback *memory(void)
 {
     struct td_feedback *fb = NULL;
+    struct td_feedback_params p = {8, 0.85f, 2.0f, 0.8f};
     struct td_error err;
     td_error_clear(&err);
-    assert_int_equal(td_feedback_new(NULL, DIM, &fb, &err), TD_OK);
+    assert_int_equal(td_feedback_new(&p, DIM, &fb, &err), TD_OK);
     return fb;
 }
 
@@ -180,8 +184,9 @@ static void test_critical_stays_high(void **state)
     td_feedback_free(fb);
 }
 
-/* Confirmed threats nearby raise a message the engine let through: to at
- * least medium, and never to critical. */
+/* Confirmed threats nearby raise a message the engine let through by its
+ * score: one decision is not enough for a label (nor a tier: raising goes
+ * by the scores only), several are, and never to critical. */
 static void test_confirmed_raise(void **state)
 {
     (void)state;
@@ -200,8 +205,8 @@ static void test_confirmed_raise(void **state)
     assert_int_equal(e.confirmed, 1);
     assert_true(v.prob[TD_LABEL_THREAT] > 0.10f);
     assert_true(v.prob[TD_LABEL_THREAT] < 0.5f); /* one decision: not a label yet */
-    assert_int_equal(v.severity, TD_SEVERITY_MEDIUM);
-    assert_true(v.possible_threat);
+    assert_int_equal(v.severity, TD_SEVERITY_NONE);
+    assert_false(v.possible_threat);
     assert_non_null(strstr(v.reason, "1 similar message confirmed by this office"));
 
     /* three identical confirmations push it over the threshold: high, not
@@ -221,6 +226,35 @@ static void test_confirmed_raise(void **state)
     /* other labels are pulled toward the confirmed set (none): stay 0 */
     assert_float_equal(v.prob[TD_LABEL_ABUSE], 0.0f, 1e-6f);
     td_feedback_free(fb);
+}
+
+/* A confirmed threat among the neighbours keeps a medium message at
+ * medium, where the one-tier bound alone would let it fall to low. */
+static void test_confirmed_threat_holds_medium(void **state)
+{
+    (void)state;
+    struct td_feedback *fb = memory(), *dismissals = memory();
+    for (int i = 0; i < 7; i++) {
+        add(fb, i + 1, 0, -1, 0, TD_FEEDBACK_DISMISSED, 0);
+        add(dismissals, i + 1, 0, -1, 0, TD_FEEDBACK_DISMISSED, 0);
+    }
+    add(fb, 8, 0, 4, 0.1f, TD_FEEDBACK_CONFIRMED, T);
+    for (int with = 0; with < 2; with++) {
+        struct td_verdict v;
+        td_verdict_init(&v);
+        v.prob[TD_LABEL_INTIMIDATION] = 0.60f;
+        v.labels = 1u << TD_LABEL_INTIMIDATION;
+        v.severity = TD_SEVERITY_MEDIUM;
+        v.nvec = DIM;
+        axis(v.vec, 0, -1, 0);
+        struct td_feedback_effect e;
+        assert_int_equal(td_feedback_adjust(with ? fb : dismissals, thr, &v, &e, NULL), TD_OK);
+        assert_false(v.labels & (1u << TD_LABEL_INTIMIDATION));
+        assert_int_equal(v.severity, with ? TD_SEVERITY_MEDIUM : TD_SEVERITY_LOW);
+        assert_true(e.held);
+    }
+    td_feedback_free(fb);
+    td_feedback_free(dismissals);
 }
 
 /* A label the office talked the verdict out of loses its spans (no hold:
@@ -297,6 +331,54 @@ static void test_memories_independent(void **state)
     td_feedback_free(b);
 }
 
+/* Vectors that share a large common part (as ReLU activations do) look
+ * alike to a raw cosine; centred on the office's average they do not. */
+static void test_centre(void **state)
+{
+    (void)state;
+    struct td_feedback *fb = memory();
+    struct td_error err;
+    td_error_clear(&err);
+    float x[DIM], mean[DIM];
+    for (int i = 0; i < DIM; i++)
+        x[i] = mean[i] = 1.0f;
+    x[1] += 1.0f; /* the decided message: average + axis 1 */
+    assert_int_equal(td_feedback_add(fb, 1, x, DIM, TD_FEEDBACK_DISMISSED, 0, 1, &err), TD_OK);
+    struct td_verdict v;
+    threat_verdict(&v);
+    for (int i = 0; i < DIM; i++)
+        v.vec[i] = 1.0f;
+    v.vec[2] += 1.0f; /* the new one: average + axis 2 (raw cosine 0.95) */
+    struct td_feedback_effect e;
+    assert_int_equal(td_feedback_adjust(fb, thr, &v, &e, NULL), TD_OK);
+    assert_true(e.applied); /* uncentred: "similar" */
+    td_verdict_release(&v);
+
+    assert_int_equal(td_feedback_set_center(fb, mean, DIM, &err), TD_OK);
+    threat_verdict(&v);
+    for (int i = 0; i < DIM; i++)
+        v.vec[i] = 1.0f;
+    v.vec[2] += 1.0f;
+    assert_int_equal(td_feedback_adjust(fb, thr, &v, &e, NULL), TD_OK);
+    assert_false(e.applied); /* centred: orthogonal */
+    assert_float_equal(v.prob[TD_LABEL_THREAT], 0.80f, 0);
+    td_verdict_release(&v);
+    /* ... while a message that differs from the average the same way as
+     * the decided one is still its neighbour */
+    threat_verdict(&v);
+    for (int i = 0; i < DIM; i++)
+        v.vec[i] = 1.0f;
+    v.vec[1] += 3.0f;
+    assert_int_equal(td_feedback_adjust(fb, thr, &v, &e, NULL), TD_OK);
+    assert_true(e.applied);
+    assert_true(v.prob[TD_LABEL_THREAT] < 0.80f);
+    td_verdict_release(&v);
+    mean[0] = NAN;
+    assert_int_equal(td_feedback_set_center(fb, mean, DIM, &err), TD_EINVAL);
+    assert_int_equal(td_feedback_set_center(fb, mean, DIM - 1, &err), TD_EINVAL);
+    td_feedback_free(fb);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -336,9 +418,11 @@ int main(void)
         cmocka_unit_test(test_dismissals_lower_bounded),
         cmocka_unit_test(test_critical_stays_high),
         cmocka_unit_test(test_confirmed_raise),
+        cmocka_unit_test(test_confirmed_threat_holds_medium),
         cmocka_unit_test(test_spans_follow_labels),
         cmocka_unit_test(test_remove_restores),
         cmocka_unit_test(test_memories_independent),
+        cmocka_unit_test(test_centre),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
