@@ -171,8 +171,8 @@ struct orix {
 enum { OCC_PREFIX = 1, OCC_BOTH = 2 };
 struct occ {
     uint32_t start;
-    uint32_t row;
-    uint8_t how; /* OCC_PREFIX: only the row's prefix half counts; OCC_BOTH: both */
+    uint32_t row : 31; /* 8 bytes an entry: a 16 MB text has millions */
+    uint32_t both : 1; /* 1: the exact half counts too (else only the prefix half) */
 };
 
 /* Per-result scratch: match data, a match context (limits) and a JIT
@@ -1533,7 +1533,7 @@ static int occ_push(struct scratch *s, size_t start, uint32_t row, int how)
         s->occ = p;
         s->capocc = nc;
     }
-    s->occ[s->nocc++] = (struct occ){(uint32_t)start, row, (uint8_t)how};
+    s->occ[s->nocc++] = (struct occ){(uint32_t)start, row & 0x7FFFFFFFu, how == OCC_BOTH};
     return TD_OK;
 }
 
@@ -1887,7 +1887,7 @@ static void resolve(const struct td_grammar *g, const char *text, struct td_gram
 
 static int occ_has(const struct td_grammar *g, const struct occ *o, size_t c)
 {
-    return has_bit(g->rows[o->row] + CW, c) || (o->how == OCC_BOTH && has_bit(g->rows[o->row], c));
+    return has_bit(g->rows[o->row] + CW, c) || (o->both && has_bit(g->rows[o->row], c));
 }
 
 /*
@@ -1898,7 +1898,7 @@ static int occ_has(const struct td_grammar *g, const struct occ *o, size_t c)
  * whole text instead).
  */
 static size_t windows(const struct td_grammar *g, const struct rule *ru, struct scratch *s,
-                      size_t len, size_t max, int *nomem)
+                      const char *text, size_t len, size_t max, int *nomem)
 {
     /* the rarest required clause in this text */
     size_t best = (size_t)-1, bestn = (size_t)-1;
@@ -1921,6 +1921,21 @@ static size_t windows(const struct td_grammar *g, const struct rule *ru, struct 
         if (!occ_has(g, o, best))
             continue;
         size_t a = o->start > max ? o->start - max : 0, z = o->start;
+        /* Tighter when no repeat can cross a space (kp == 0): every space
+         * in a match is one of its fixed characters, so a match holds at
+         * most c0 spaces and starts after the (c0 + 1)-th space before the
+         * token.  (One long URL elsewhere no longer widens every window.) */
+        if (ru->len.kp == 0) {
+            size_t lo = nwin ? s->win[2 * nwin - 1] : 0, spaces = 0, i = z;
+            if (lo < a)
+                lo = a;
+            while (i > lo && spaces <= ru->len.c0)
+                spaces += text[--i] == ' ';
+            if (spaces > ru->len.c0)
+                a = i + 1;
+            else if (i > a)
+                a = i;
+        }
         if (nwin && a <= s->win[2 * nwin - 1] + 1) {
             if (z > s->win[2 * nwin - 1])
                 s->win[2 * nwin - 1] = z;
@@ -2032,7 +2047,9 @@ static int match(const struct td_grammar *g, const char *text, size_t len,
             if (long_text && !ru->len.inf) {
                 size_t max = ru->len.c0 + ru->len.ks * st.ls + ru->len.kp * st.lp;
                 int nomem = 0;
-                size_t n = max < len / 2 ? windows(g, ru, s, len, max, &nomem) : 0;
+                size_t n = max < len / 2 || ru->len.kp == 0
+                               ? windows(g, ru, s, text, len, max, &nomem)
+                               : 0;
                 if (nomem)
                     return td_error_set(err, TD_ENOMEM, "grammar: out of memory");
                 if (n) {
