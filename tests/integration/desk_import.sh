@@ -8,6 +8,7 @@
 #   - senders are canonical keys, so history counts a person once across
 #     spellings (Gmail dots and +tags);
 #   - the attachments of an e-mail are on the stored message;
+#   - an original too large to keep whole is refused, never kept cut short;
 #   - a typo'd office is refused, not created; `verify` passes afterwards.
 # Usage: desk_import.sh PATH/TO/threatdesk   (from the repository root)
 set -uo pipefail
@@ -57,6 +58,15 @@ printf '{"id":"x1","text":"I will find you, you traitor","sender":"Mark.Hollis+m
 "$td" import "${D[@]}" "$tmp/more.jsonl" >/dev/null 2>"$tmp/err3"
 check "another spelling of a sender is the same sender" \
   '[ "$(q "SELECT messages FROM senders WHERE key = '"'"'email:markhollis@gmail.com'"'"'")" = $((mark + 1)) ]'
+
+# An original too large to keep whole is refused, naming it - never filed
+# cut short or with the text in its place (scan still analyses it).
+n2=$(q "SELECT count(*) FROM messages")
+"$td" import "${D[@]}" --max-record 1000 "$E/16_wide.eml" "$E/12_attachments.eml" >/dev/null 2>"$tmp/err4"
+rc=$?
+check "an over-size original: exit 1, the refusal names the original ($(head -c 200 "$tmp/err4"))" \
+  '[ $rc -eq 1 ] && grep -q "field .original." "$tmp/err4" && grep -q "larger than the 1000-byte limit" "$tmp/err4"'
+check "... and nothing of it was stored" '[ "$(q "SELECT count(*) FROM messages")" = "$n2" ]'
 
 "$td" verify "${D[@]}" >"$tmp/verify" 2>&1
 check "verify passes after the imports ($(tail -1 "$tmp/verify"))" '[ $? -eq 0 ]'
