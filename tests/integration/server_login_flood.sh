@@ -20,9 +20,12 @@
 td=${1:?usage: server_login_flood.sh threatdesk-binary}
 . "$(dirname "$0")/server_lib/common.sh"
 
-# The stated bound: the idle server (model loaded) plus two 32 MiB hashing
-# slots plus head room for 60 connection threads; 3.2 GB before the fix.
-RSS_BOUND_MB=${RSS_BOUND_MB:-400}
+# The stated bound: the flood may add at most 256 MB to the idle server
+# (model loaded): two 32 MiB hashing slots plus head room for 60 connection
+# threads in an ASan build.  Before the fix the same flood added ~3 GB.
+# (A bound relative to the idle size, since the model's size is not this
+# test's business.)
+RSS_GROWTH_MB=${RSS_GROWTH_MB:-256}
 
 start_server --trusted-proxy 127.0.0.1 --login-rate 100000 \
   --hash-slots 2 --hash-queue 8
@@ -72,12 +75,13 @@ for i in $(seq 1 60); do
 done
 wait $flood
 peak_rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$srv_pid/status)
-echo "flood: $(cat "$tmp/flood.json"); RSS idle ${base_rss} MB, peak ${peak_rss} MB (bound ${RSS_BOUND_MB} MB); /healthz $health_ok/$health_n"
+echo "flood: $(cat "$tmp/flood.json"); RSS idle ${base_rss} MB, peak ${peak_rss} MB (bound: idle + ${RSS_GROWTH_MB} MB); /healthz $health_ok/$health_n"
 code=
 check "the flood finished and was counted" '[ -s "$tmp/flood.json" ]'
 total=$(python3 -c 'import json,sys; print(sum(json.load(open(sys.argv[1]))["codes"].values()))' "$tmp/flood.json")
 check "600 logins answered" '[ "$total" = 600 ]'
-check "peak RSS ${peak_rss} MB under ${RSS_BOUND_MB} MB" '[ "$peak_rss" -lt "$RSS_BOUND_MB" ]'
+check "peak RSS ${peak_rss} MB within idle ${base_rss} + ${RSS_GROWTH_MB} MB" \
+  '[ "$peak_rss" -le $((base_rss + RSS_GROWTH_MB)) ]'
 check "the hashing pool turned logins away with 503 + Retry-After" \
   '[ "$(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j[\"codes\"].get(\"503\",0) > 0 and j[\"retry_after\"] == j[\"codes\"].get(\"503\",0))" "$tmp/flood.json")" = True ]'
 check "every other answer is 401 (no crash, no 500, no dropped connection)" \
@@ -99,11 +103,13 @@ for i in $(seq 1 20); do
     [ "$first429" = 0 ] && first429=$i && grep -qi '^Retry-After: [1-9]' "$tmp/h" && ra=1
   fi
 done
+# (10 a minute refills a token every 6 s: on a loaded machine the 20
+# requests may take long enough for one or two to get through again)
 check "one address: 429 after a burst of 5 ($n429 of 20, first at $first429)" \
-  '[ "$first429" = 6 ] && [ "$n429" = 15 ]'
+  '[ "$first429" = 6 ] && [ "$n429" -ge 12 ]'
 check "429 carries Retry-After" '[ "${ra:-0}" = 1 ]'
 check "429 body is JSON" '[ "$(jq_py "j[\"error\"][\"status\"]")" = RESOURCE_EXHAUSTED ]'
 c=$(sqlite3 "$db" "SELECT count(*) FROM login_failures WHERE name LIKE 'p2-%'" 2>/dev/null || echo 5)
-check "refused logins were not even counted as attempts ($c)" '[ "$c" = 5 ]'
+check "refused logins were not even counted as attempts ($c = 20 - $n429)" '[ "$c" = $((20 - n429)) ]'
 stop_server
 finish
