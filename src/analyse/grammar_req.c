@@ -1323,6 +1323,42 @@ static uint32_t fb_atom(struct fb *b, const char *w, size_t n, int prefix)
     return (uint32_t)b->natoms++;
 }
 
+struct kid {
+    size_t at, size;
+};
+
+static int kid_cmp(const void *x, const void *y)
+{
+    const struct kid *a = x, *b = y;
+    return a->size < b->size ? -1 : a->size > b->size ? 1 : a->at < b->at ? -1 : a->at > b->at;
+}
+
+/* Smallest children of an AND first: a missing single word fails it before
+ * a large alternation is looked at (order does not change the value). */
+static void fb_sort_and(struct fb *b, size_t at)
+{
+    struct td__fnode *f = b->f;
+    size_t n = f[at].n, sz = f[at].size - 1;
+    struct kid *k = malloc(n * sizeof *k);
+    struct td__fnode *tmp = malloc(sz * sizeof *tmp);
+    if (k && tmp) {
+        size_t j = at + 1;
+        for (size_t i = 0; i < n; i++) {
+            k[i] = (struct kid){j, f[j].size};
+            j += f[j].size;
+        }
+        qsort(k, n, sizeof *k, kid_cmp);
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(tmp + o, f + k[i].at, k[i].size * sizeof *tmp);
+            o += k[i].size;
+        }
+        memcpy(f + at + 1, tmp, sz * sizeof *tmp);
+    }
+    free(k);
+    free(tmp);
+}
+
 /* Close AND/OR node at index at: count children, fold TRUE children. */
 static void fb_close(struct fb *b, size_t at)
 {
@@ -1357,6 +1393,8 @@ static void fb_close(struct fb *b, size_t at)
     }
     f[at].n = (uint32_t)kids;
     f[at].size = (uint32_t)(b->n - at);
+    if (op == TD__F_AND && kids > 1)
+        fb_sort_and(b, at);
 }
 
 static void fb_exact(struct fb *b, const struct sset *x, int lctx, int rctx)
