@@ -4,11 +4,13 @@
   baselines.py fasttext-prep SPLIT.jsonl OUT_LABELLED.txt OUT_TEXT.txt
   baselines.py fasttext-auc  SPLIT.jsonl PREDICT_PROB_OUTPUT.txt
   baselines.py tfidf-lr      TRAIN.jsonl VAL.jsonl
-  baselines.py make-corpus   SPLIT.jsonl N OUT.jsonl OUT.txt
+  baselines.py make-corpus   SPLIT.jsonl N OUT.jsonl OUT.txt   (prints the text bytes)
 
 AUCs are computed on the rows that annotate each label (a row of a dataset
 that never asked about threats is not a threat negative), exactly as
-`threatdesk eval` does.  Prints one JSON object.
+`threatdesk eval` does.  Prints one JSON object.  make-corpus prints the
+UTF-8 bytes of the N messages' text: the one figure every MB/s in
+bench_scan.sh is divided by, whatever each tool reads (JSONL, cleaned lines).
 """
 import json
 import re
@@ -95,11 +97,14 @@ def main():
     elif cmd == "make-corpus":
         rows = read(sys.argv[2])
         n = int(sys.argv[3])
+        nbytes = 0
         with open(sys.argv[4], "w") as js, open(sys.argv[5], "w") as txt:
             for i in range(n):
                 t = rows[i % len(rows)]["text"]
+                nbytes += len(t.encode("utf-8"))
                 js.write(json.dumps({"id": "m%d" % i, "text": t}) + "\n")
                 txt.write(clean(t) + "\n")
+        print(nbytes)
     else:
         sys.exit("unknown command " + cmd)
 

@@ -62,6 +62,12 @@ summarise() {
   curl -s -X POST -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$pw\"}" "$base/v1/login" > "$tmp/login.json"
   token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/login.json")
+  # The one-time password must be changed before anything else.
+  curl -s -o /dev/null -X PATCH -H 'Content-Type: application/json' -H "Authorization: Bearer $token" \
+    -d '{"password":"bench-admin-password"}' "$base/v1/users/admin"
+  curl -s -X POST -H 'Content-Type: application/json' \
+    -d '{"username":"admin","password":"bench-admin-password"}' "$base/v1/login" > "$tmp/login.json"
+  token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$tmp/login.json")
   TD_TOKEN=$token BATCH=$BATCH wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency \
     -s "$root/bench/wrk_batch.lua" "$base/v1/messages:batch" > "$tmp/b.txt" 2> "$tmp/b.err"
   summarise "batch ingest ($BATCH/req, durable)" "$tmp/b.txt" "$BATCH"

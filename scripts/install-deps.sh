@@ -21,8 +21,10 @@ PKGS=(
   libxml2-dev
   # OCR tests draw letters at test time with cairo in DejaVu Serif
   libcairo2-dev fonts-dejavu-core
-  # IMAP TLS tests make a throwaway certificate
-  openssl
+  # IMAP TLS and HTTPS tests make a throwaway certificate; the server tests
+  # drive the desk with curl (libmicrohttpd-dev below is built with GnuTLS,
+  # which `serve --tls-cert` needs)
+  openssl curl
   # desk (issue 4): store, HTTP
   libsqlite3-dev sqlite3 libmicrohttpd-dev wrk
 )

@@ -46,9 +46,10 @@
  * hashing slot busy and the queue full: try again shortly).
  *
  * Passwords are hashed with Argon2id (libsodium crypto_pwhash_str) at
- * pwhash_mem_kib / pwhash_ops (defaults 32 MiB, 3 passes: about 0.1-0.2 s
- * on one core of a small 2-core server).  At most hash_slots hashes run at
- * once (default 2: one per core); up to hash_queue more callers wait (at
+ * pwhash_mem_kib / pwhash_ops (defaults 32 MiB, 3 passes: about 0.3 s on
+ * one core of this project's 2-core machine, where 64 MiB x 2 took 0.7 s).
+ * At most hash_slots hashes run at once (default 2: one per core); up to
+ * hash_queue more callers wait (at
  * most hash_wait_ms), and beyond that TD_EBUSY is answered at once.  So
  * the memory password hashing can take is bounded by
  * hash_slots x pwhash_mem_kib whatever the number of logins in flight.
@@ -531,6 +532,37 @@ int td_desk_evidence_add(struct td_desk *d, const struct td_actor *actor, int64_
  * are yours.  Audited as a read of the case. */
 int td_desk_evidence_get(struct td_desk *d, const struct td_actor *actor, int64_t evidence_id,
                          json_t **meta, void **data, size_t *len, struct td_error *err);
+
+/* ---- learning from the office (feedback.h) -------------------------------
+ * A caseworker's decision teaches this office's engine, and no other:
+ * td_desk_message_set_status records it with the vector the analyser drew
+ * for the message at ingest (model format 2; a format-1 model draws none,
+ * and then nothing is learnt - the status's audit entry says so):
+ *   reviewed   confirmed, with the message's predicted labels (none: "looked
+ *              at, nothing there", which counts like a dismissal)
+ *   escalated  confirmed as a threat (its predicted labels plus threat)
+ *   dismissed  dismissed (a false alarm)
+ *   unreviewed nothing new
+ * A new status first revokes the decision recorded about the message
+ * before.  Each act is audited ("feedback.add", "feedback.revoke") in the
+ * status change's transaction.  Every message the office ingests later is
+ * adjusted by the office's live decisions drawn by the same model, before
+ * it is filed (the verdict's reason says so; feedback.h has the rule and
+ * its bounds).  Messages already filed keep their verdict. */
+
+/* The office's decisions (staff), newest first; revoked ones too when
+ * `all`: {"feedback": [{"id","message","decision","labels":[...],"model",
+ * "weight","user","created","revoked"?,"revoked_by"?}], "total", "limit"
+ * (0: 50, cap 500), "offset", "next_offset"?, "model" (the analyser's: only
+ * rows drawn by it count)}. */
+int td_desk_feedback_list(struct td_desk *d, const struct td_actor *actor, int all, size_t limit,
+                          size_t offset, json_t **out, struct td_error *err);
+
+/* Revoke one decision of the office (staff): it stops counting at the next
+ * message ingested.  TD_ENOTFOUND for another office's; revoking a revoked
+ * one is TD_OK and changes nothing.  Audited ("feedback.revoke"). */
+int td_desk_feedback_revoke(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                            struct td_error *err);
 
 /* ---- verify (audit chain + every row it vouches for) -------------------- */
 

@@ -111,6 +111,23 @@ struct td_store_evidence {
     int64_t added_by;
 };
 
+/* One decision of the office about a message (desk/feedback.c; migration
+ * 0004).  Inputs are borrowed; in feedback_load's callback everything is
+ * valid during the call only. */
+struct td_store_feedback {
+    int64_t id; /* filled by reads */
+    int64_t office_id;
+    int64_t message_id;
+    int decision;      /* enum td_feedback_decision */
+    unsigned labels;   /* confirmed label bits */
+    const char *model; /* the model that drew the vector */
+    const float *vec;  /* nvec floats */
+    unsigned nvec;
+    float weight;
+    int64_t user_id;
+    int64_t created;
+};
+
 /* One audit log entry.  `hash` = SHA-256 over the canonical serialisation of
  * every other field (desk/audit.c says how), chained through prev_hash. */
 struct td_audit_entry {
@@ -187,7 +204,8 @@ struct td_store_ops {
      * [{"id","user","label","created","issued_by","revoked","revoked_by"}]. */
     int (*apikey_list)(struct td_store *s, int64_t office_id, int64_t user_id, json_t **out,
                        struct td_error *err);
-    /* Revoke one key of the office: TD_ENOTFOUND when no such key there;
+    /* Revoke one key of the office (office_id 0: any, for the operator):
+     * TD_ENOTFOUND when no such key there;
      * *was_revoked 1 when it already was (nothing changes). */
     int (*apikey_revoke)(struct td_store *s, int64_t office_id, int64_t key_id, int64_t when,
                          int64_t by, int64_t *user_id, int *was_revoked, struct td_error *err);
@@ -315,6 +333,48 @@ struct td_store_ops {
                                 struct td_error *err);
     int (*office_retention_set)(struct td_store *s, int64_t office_id, int64_t days,
                                 struct td_error *err);
+
+    /* ---- learning from the office (desk/feedback.c, store/sqlite_feedback.c) */
+    /* Keep (replace) the vector the analyser drew for a message at ingest. */
+    int (*message_vector_put)(struct td_store *s, int64_t office_id, int64_t message_id,
+                              const char *model, const float *vec, unsigned n,
+                              struct td_error *err);
+    /* The message's vector (at most cap floats) and its model (NUL-ended,
+     * cut to model_size): TD_ENOTFOUND, without error text, when none. */
+    int (*message_vector_get)(struct td_store *s, int64_t office_id, int64_t message_id,
+                              char *model, size_t model_size, float *vec, unsigned cap, unsigned *n,
+                              struct td_error *err);
+    /* The mean of the office's latest `limit` message vectors drawn by
+     * `model` (n floats into mean; *count how many were averaged, 0 when
+     * none). */
+    int (*message_vector_mean)(struct td_store *s, int64_t office_id, const char *model,
+                               size_t limit, float *mean, unsigned n, size_t *count,
+                               struct td_error *err);
+    int (*feedback_insert)(struct td_store *s, const struct td_store_feedback *f, int64_t *id,
+                           struct td_error *err);
+    /* Revoke one row of the office: TD_ENOTFOUND when no such row there;
+     * *was_revoked 1 when it already was (nothing changes). */
+    int (*feedback_revoke)(struct td_store *s, int64_t office_id, int64_t id, int64_t when,
+                           int64_t by, int64_t *message_id, int *was_revoked, struct td_error *err);
+    /* Revoke the live rows about one message; *ids gets a JSON array of
+     * their ids (empty when there were none). */
+    int (*feedback_revoke_message)(struct td_store *s, int64_t office_id, int64_t message_id,
+                                   int64_t when, int64_t by, json_t **ids, struct td_error *err);
+    /* Rows of the office, newest first, live only unless `all`:
+     * [{"id","message","decision","labels":[names],"model","weight","user",
+     *   "created","revoked"?,"revoked_by"?}]; *total counts every match. */
+    int (*feedback_list)(struct td_store *s, int64_t office_id, int all, size_t limit,
+                         size_t offset, json_t **out, int64_t *total, struct td_error *err);
+    /* Every live row of the office drawn by `model`, oldest first, to cb
+     * (non-zero from cb stops); *stale counts live rows of other models. */
+    int (*feedback_load)(struct td_store *s, int64_t office_id, const char *model,
+                         int (*cb)(void *ud, const struct td_store_feedback *f), void *ud,
+                         size_t *stale, struct td_error *err);
+    /* Numbers that change whenever the office's rows change (added,
+     * revoked, erased with their message): a cache is current while they
+     * are the same. */
+    int (*feedback_stamp)(struct td_store *s, int64_t office_id, int64_t stamp[3],
+                          struct td_error *err);
 };
 
 /* Every backend starts with this. */

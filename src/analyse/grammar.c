@@ -7,25 +7,28 @@
  *   name  kind  labels  strength  flags  trigger  pattern...
  *
  * kind is label | detail | suppress; labels a comma list of label names or
- * "all"; flags "-" or a comma list of flag names; trigger "-" or a comma list
- * of @trigger word lists, one of which must occur for the rule to run; the
- * pattern (rest of the line) is PCRE2 in which {name} expands to a define
- * ("@define name pattern" lines) or to a lexicon file as (?:e1|e2|...).
- * An ASCII apostrophe in a pattern or lexicon entry also matches U+2019 (the
- * normaliser keeps curly apostrophes).
+ * "all"; flags "-" or a comma list of flag names; trigger "-" (the words the
+ * rule needs are derived from its pattern) or declared @trigger groups
+ * (checked as well); the pattern (rest of the line) is PCRE2 in which
+ * {name} expands to a define ("@define name pattern" lines) or to a lexicon
+ * file as (?:e1|e2|...).  An ASCII apostrophe in a pattern or lexicon entry
+ * also matches U+2019 (the normaliser keeps curly apostrophes).
  *
  * Matching, per text:
- *   1. pre-filter: the text is cut into words and each word looked up in a
- *      hash table of trigger words ("@trigger name word word* <digit>
- *      <quote>" lines; word* is a prefix): one pass gives the set of
- *      triggers present, and a rule runs only when one of its triggers is
- *      (or when it has none).  Most messages contain no harm word at all,
- *      so most rules never run; a regex pre-filter holding every trigger
- *      alternative was measured 20x slower than the rules themselves;
- *   2. each rule whose trigger is present is run over the whole text, every
- *      non-overlapping match becoming a hit; detail rules run only when a
- *      threat or intimidation hit was found (details alone count for
- *      nothing, see 3);
+ *   1. pre-filter: the words each rule needs are read off its expanded
+ *      pattern at load time (grammar_req.c): a few clauses ("one of these
+ *      words") and a fuller formula (every alternative's words).  The text is
+ *      cut once into tokens (runs of ASCII letters and digits) looked up in
+ *      one hash table; a rule runs only when its clauses and formula hold.
+ *      Suppressors run only where they could count (a hit of their label,
+ *      or that label's @evidence words in the text), details only next to a
+ *      threat or intimidation hit.  The requirement is necessary by
+ *      construction, so the result is the same as running every rule (the
+ *      tests check this on the datasets);
+ *   2. each rule that passes runs over the whole text, every non-overlapping
+ *      match becoming a hit - or, in a text of 4 KiB or more and for a rule
+ *      whose match length is bounded, only in windows [w - max, w] around
+ *      the tokens w of its rarest clause (the same matches, far less work);
  *   3. resolution: a LABEL hit overlapping a SUPPRESS hit of the same label
  *      is cancelled (removed: suppressor spans are tight - the negator up to
  *      the harm verb, the reported clause, the quotation, the figurative
@@ -59,10 +62,16 @@
 #define PATTERN_MAX_BYTES (1u << 20) /* one expanded pattern */
 #define MAX_RULES 1024               /* rules in rules.txt */
 #define MAX_NAMES 512                /* lexicons + defines */
-#define MAX_TRIGGERS 64              /* bits of a trigger mask */
+#define MAX_CLAUSES 512              /* word lists: @trigger lists + derived clauses */
+#define CW (MAX_CLAUSES / 64)        /* uint64_t words of a clause set */
+#define MAX_RULE_CLAUSES 4           /* derived clauses kept per rule (the rarest) */
 #define MAX_TRIGGER_WORDS 16384      /* distinct trigger words */
 #define MAX_TRIGGER_GROUPS 4         /* "a+b,c+d,..." in a rule's trigger field */
-#define TOKEN_MAX 48                 /* longer words cannot be trigger words */
+#define TOKEN_MAX TD__TOKEN_MAX      /* longer words cannot be trigger words */
+/* a text at least this long runs bounded rules only in windows around the
+ * words they need (shorter texts: one pass is cheaper than the windows) */
+#define WINDOW_MIN_TEXT 4096
+#define MAX_FREQ_WORDS 65536 /* word_freq.txt lines */
 /* hits kept per text; the rest are dropped (resolve() is quadratic in them,
  * and an explanation needs no more) */
 #define MAX_HITS 4096
@@ -76,8 +85,16 @@ struct rule {
     unsigned labels; /* bit per enum td_label */
     float strength;
     unsigned flags;
-    uint64_t trig[MAX_TRIGGER_GROUPS]; /* run when every trigger of one group occurs */
-    size_t ntrig;                      /* 0 = always run */
+    /* declared: run when every list of one group occurs (ntrig 0: no
+     * declared groups) */
+    uint64_t trig[MAX_TRIGGER_GROUPS][CW];
+    size_t ntrig;
+    uint64_t need[CW]; /* derived: every one of these clauses must occur */
+    /* derived: the fuller word condition (grammar_int.h); ATOM nodes hold
+     * atom ids (table row * 2 + prefix).  NULL: none */
+    struct td__fnode *form;
+    struct td__len len; /* bound on a match's length (windows) */
+    char *req;          /* the derived clauses as text, for td__grammar_rule_info */
     pcre2_code *re;
 };
 
@@ -91,26 +108,71 @@ struct named {
 struct tword {
     char *word; /* NULL = empty slot */
     size_t len;
-    uint64_t exact;  /* triggers listing the word itself */
-    uint64_t prefix; /* triggers listing word* */
+    uint32_t row; /* g->rows[row]: clauses listing the word itself ([0..CW)) and
+                     listing word* ([CW..2CW)) */
+};
+
+/* word_freq.txt: how common words are, sorted by word for prefix sums. */
+struct freq {
+    char **w;
+    unsigned long *cum; /* cum[i] = sum of counts of w[0..i) */
+    size_t n;
+    /* the analysis asks about the same words many times: a lossy cache of
+     * answers, keyed by a hash of (word, prefix) */
+    struct {
+        uint64_t key;
+        unsigned long cost;
+    } memo[4096];
 };
 
 struct td_grammar {
     struct rule *rules;
     size_t nrules;
-    char *triggers[MAX_TRIGGERS];
+    /* clause c is the @trigger list triggers[c], or (triggers[c] == NULL) a
+     * clause derived from a rule's pattern, ckey[c] its words as text */
+    char *triggers[MAX_CLAUSES];
+    char *ckey[MAX_CLAUSES];
     size_t ntriggers;
+    size_t nw;           /* uint64_t words in use of a clause set: ceil(ntriggers / 64) */
     struct tword *table; /* size tmask + 1, a power of two */
     size_t tmask, nwords;
-    uint64_t prefix_lens;                    /* bit L: some prefix entry has length L (< 64) */
-    uint64_t digit_triggers, quote_triggers; /* <digit> and <quote> entries */
+    uint64_t (*rows)[2 * CW];
+    size_t nrows, caprows;
+    uint64_t prefix_lens; /* bit L: some prefix entry has length L (< 64) */
+    uint64_t always[CW];  /* lists no token can stand for: always present */
+    uint64_t digit_triggers[CW], quote_triggers[CW]; /* <digit> and <quote> entries */
     /* first two / three letters of every prefix entry (bit sets indexed by
      * letter_ix): most words need no prefix look-up at all */
     unsigned char pfx2[(27 * 27 + 7) / 8];
     unsigned char pfx3[(27 * 27 * 27 + 7) / 8];
     /* @evidence: trigger lists one of whose words must occur inside a
      * suppressor's span for it to count against the label (0 = any) */
-    uint64_t evidence[TD_LABEL_COUNT];
+    uint64_t evidence[TD_LABEL_COUNT][CW];
+    int has_evidence[TD_LABEL_COUNT];
+    struct freq freq;
+    /* indexes of the large OR nodes of the rules' formulas (form_true) */
+    struct orix *orix;
+    size_t norix;
+    size_t aw; /* uint64_t words of an atom set: atom ids < 64 * aw */
+};
+
+/* An OR node's children by their first (rarest) atom: a child can only be
+ * true when that atom is present, so only the text's atoms are looked at. */
+struct orix {
+    uint64_t *first; /* atom ids that start some child */
+    uint32_t *atom;  /* [npairs], sorted; off[i]: that child's offset from the OR node */
+    uint32_t *off;
+    size_t npairs;
+    uint32_t *other; /* children without a first atom: always evaluated */
+    size_t nother;
+};
+
+/* One token of a long text that is a trigger word: where, and its row. */
+enum { OCC_PREFIX = 1, OCC_BOTH = 2 };
+struct occ {
+    uint32_t start;
+    uint32_t row : 31; /* 8 bytes an entry: a 16 MB text has millions */
+    uint32_t both : 1; /* 1: the exact half counts too (else only the prefix half) */
 };
 
 /* Per-result scratch: match data, a match context (limits) and a JIT
@@ -119,6 +181,14 @@ struct scratch {
     pcre2_match_data *md;
     pcre2_match_context *mc;
     pcre2_jit_stack *js;
+    struct occ *occ; /* long texts: trigger-word tokens, in text order */
+    size_t nocc, capocc;
+    size_t *win; /* windows of match starts: [a0, z0, a1, z1, ...] */
+    size_t capwin;
+    uint64_t *aseen; /* atoms (row * 2 + prefix) present in the text */
+    size_t capaseen; /* in uint64_t words */
+    uint32_t *alist; /* the same atoms as a list */
+    size_t nalist, capalist;
 };
 
 /* ---- loading -------------------------------------------------------------- */
@@ -468,12 +538,15 @@ static int parse_flags(const char *f, size_t n, unsigned *out)
     return 1;
 }
 
+/* Rules are compiled with PCRE2_USE_OFFSET_LIMIT: in a long text a rule runs
+ * only in windows, and the offset limit stops a search at a window's end. */
 static int compile(struct loader *ld, const char *what, const char *pat, size_t len, size_t col,
-                   pcre2_code **out)
+                   uint32_t opts, pcre2_code **out)
 {
     int ec = 0;
     PCRE2_SIZE eo = 0;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pat, len, PCRE2_UTF | PCRE2_UCP | opts, &ec, &eo, NULL);
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
@@ -528,21 +601,33 @@ static int tword_grow(struct td_grammar *g)
     return TD_OK;
 }
 
+static void set_bit(uint64_t *set, size_t c)
+{
+    set[c / 64] |= (uint64_t)1 << (c % 64);
+}
+
+static int has_bit(const uint64_t *set, size_t c)
+{
+    return (int)((set[c / 64] >> (c % 64)) & 1);
+}
+
 static int trigger_index(struct td_grammar *g, struct loader *ld, const char *name, size_t n,
                          int create, int *out)
 {
     for (size_t i = 0; i < g->ntriggers; i++)
-        if (strlen(g->triggers[i]) == n && memcmp(g->triggers[i], name, n) == 0) {
+        if (g->triggers[i] && strlen(g->triggers[i]) == n && memcmp(g->triggers[i], name, n) == 0) {
             *out = (int)i;
             return TD_OK;
         }
     if (!create)
         return fail(ld, TD_ENOTFOUND, 0, "no @trigger named '%.*s' above this line", (int)n, name);
-    if (g->ntriggers >= MAX_TRIGGERS)
-        return fail(ld, TD_ETOOBIG, 0, "more than %d @trigger lists", MAX_TRIGGERS);
+    if (g->ntriggers >= MAX_CLAUSES)
+        return fail(ld, TD_ETOOBIG, 0, "more than %d @trigger lists and derived clauses",
+                    MAX_CLAUSES);
     if (!(g->triggers[g->ntriggers] = dupn(name, n)))
         return TD_ENOMEM;
     *out = (int)g->ntriggers++;
+    g->nw = (g->ntriggers + 63) / 64;
     return TD_OK;
 }
 
@@ -561,6 +646,62 @@ static unsigned ix3(const char *w)
     return ix2(w) * 27 + letter_ix((unsigned char)w[2]);
 }
 
+#define NO_CLAUSE ((size_t)-1)
+
+/* Enter word w[0..wl) (a prefix when prefix) into clause c (NO_CLAUSE: into
+ * the table only); *rowp (if set) gets its row. */
+static int add_word_row(struct td_grammar *g, const char *w, size_t wl, int prefix, size_t c,
+                        uint32_t *rowp)
+{
+    int rc;
+    if (g->nwords >= MAX_TRIGGER_WORDS)
+        return TD_ETOOBIG;
+    if (!g->table || (g->nwords + 1) * 2 > g->tmask + 1)
+        if ((rc = tword_grow(g)))
+            return rc;
+    struct tword *tw = tword_slot(g, w, wl);
+    if (!tw->word) {
+        if (g->nrows == g->caprows) {
+            size_t nc = g->caprows ? g->caprows * 2 : 256;
+            void *p = realloc(g->rows, nc * sizeof *g->rows);
+            if (!p)
+                return TD_ENOMEM;
+            g->rows = p;
+            g->caprows = nc;
+        }
+        memset(g->rows[g->nrows], 0, sizeof g->rows[0]);
+        if (!(tw->word = dupn(w, wl)))
+            return TD_ENOMEM;
+        tw->len = wl;
+        tw->row = (uint32_t)g->nrows++;
+        g->nwords++;
+    }
+    if (rowp)
+        *rowp = tw->row;
+    if (prefix) {
+        if (c != NO_CLAUSE)
+            set_bit(g->rows[tw->row] + CW, c);
+        g->prefix_lens |= (uint64_t)1 << wl;
+        if (wl == 2)
+            g->pfx2[ix2(w) / 8] |= (unsigned char)(1u << (ix2(w) % 8));
+        else
+            g->pfx3[ix3(w) / 8] |= (unsigned char)(1u << (ix3(w) % 8));
+    } else if (c != NO_CLAUSE) {
+        set_bit(g->rows[tw->row], c);
+    }
+    return TD_OK;
+}
+
+static int add_word(struct td_grammar *g, const char *w, size_t wl, int prefix, size_t c)
+{
+    return add_word_row(g, w, wl, prefix, c, NULL);
+}
+
+static int tok_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
 /* "@trigger name word word* <digit> <quote> @list ..." (several lines may add to
  * one name).  Words are what the tokeniser yields from normalised text:
  * lower-case letters, digits, apostrophes, UTF-8 letters. */
@@ -574,33 +715,29 @@ static int parse_trigger(struct td_grammar *g, struct loader *ld, const char *li
     int rc = trigger_index(g, ld, f, n, 1, &t);
     if (rc)
         return rc;
-    const uint64_t bit = (uint64_t)1 << t;
     int any = 0;
     while (next_field(&p, &f, &n)) {
         any = 1;
         if (field_is(f, n, "<digit>")) {
-            g->digit_triggers |= bit;
+            set_bit(g->digit_triggers, (size_t)t);
             continue;
         }
         if (field_is(f, n, "<quote>")) {
-            g->quote_triggers |= bit;
+            set_bit(g->quote_triggers, (size_t)t);
             continue;
         }
         if (f[0] == '@') { /* every word of an earlier list */
             int src = 0;
             if ((rc = trigger_index(g, ld, f + 1, n - 1, 0, &src)))
                 return rc;
-            const uint64_t sb = (uint64_t)1 << src;
-            for (size_t i = 0; g->table && i <= g->tmask; i++) {
-                if (g->table[i].exact & sb)
-                    g->table[i].exact |= bit;
-                if (g->table[i].prefix & sb)
-                    g->table[i].prefix |= bit;
-            }
-            if (g->digit_triggers & sb)
-                g->digit_triggers |= bit;
-            if (g->quote_triggers & sb)
-                g->quote_triggers |= bit;
+            for (size_t i = 0; i < g->nrows; i++)
+                for (size_t h = 0; h < 2; h++)
+                    if (has_bit(g->rows[i] + h * CW, (size_t)src))
+                        set_bit(g->rows[i] + h * CW, (size_t)t);
+            if (has_bit(g->digit_triggers, (size_t)src))
+                set_bit(g->digit_triggers, (size_t)t);
+            if (has_bit(g->quote_triggers, (size_t)src))
+                set_bit(g->quote_triggers, (size_t)t);
             continue;
         }
         int prefix = f[n - 1] == '*';
@@ -615,28 +752,31 @@ static int parse_trigger(struct td_grammar *g, struct loader *ld, const char *li
                         "trigger word '%.*s': lower-case letters, digits and ' only "
                         "(prefix* of 2-48), or <digit> / <quote>",
                         (int)n, f);
-        if (g->nwords >= MAX_TRIGGER_WORDS)
-            return fail(ld, TD_ETOOBIG, 0, "more than %d trigger words", MAX_TRIGGER_WORDS);
-        if (!g->table || (g->nwords + 1) * 2 > g->tmask + 1)
-            if ((rc = tword_grow(g)))
-                return rc;
-        struct tword *tw = tword_slot(g, f, wl);
-        if (!tw->word) {
-            if (!(tw->word = dupn(f, wl)))
-                return TD_ENOMEM;
-            tw->len = wl;
-            g->nwords++;
+        if ((rc = add_word(g, f, wl, prefix, (size_t)t)))
+            return rc == TD_ETOOBIG
+                       ? fail(ld, rc, 0, "more than %d trigger words", MAX_TRIGGER_WORDS)
+                       : rc;
+        /* A word with an apostrophe or a non-ASCII letter is several tokens
+         * to the text pre-filter (which cuts at anything but a-z0-9): enter
+         * its first run of letters/digits too, so the list still fires. */
+        size_t a = 0;
+        while (a < wl && !tok_char((unsigned char)f[a]))
+            a++;
+        size_t z = a;
+        while (z < wl && tok_char((unsigned char)f[z]))
+            z++;
+        if (a == 0 && z == wl)
+            continue; /* a plain word */
+        int sub_prefix = z == wl && prefix;
+        if (z == a || (sub_prefix && z - a < 2)) {
+            /* no token can stand for it: the list always counts as present */
+            set_bit(g->always, (size_t)t);
+            continue;
         }
-        if (prefix) {
-            tw->prefix |= bit;
-            g->prefix_lens |= (uint64_t)1 << wl;
-            if (wl == 2)
-                g->pfx2[ix2(f) / 8] |= (unsigned char)(1u << (ix2(f) % 8));
-            else
-                g->pfx3[ix3(f) / 8] |= (unsigned char)(1u << (ix3(f) % 8));
-        } else {
-            tw->exact |= bit;
-        }
+        if ((rc = add_word(g, f + a, z - a, sub_prefix, (size_t)t)))
+            return rc == TD_ETOOBIG
+                       ? fail(ld, rc, 0, "more than %d trigger words", MAX_TRIGGER_WORDS)
+                       : rc;
     }
     if (!any)
         return fail(ld, TD_EPARSE, 0, "@trigger %.*s lists no words", (int)n, f);
@@ -667,7 +807,8 @@ static int parse_evidence(struct td_grammar *g, struct loader *ld, const char *l
         int rc = trigger_index(g, ld, f + a, z - a, 0, &t);
         if (rc)
             return rc;
-        g->evidence[l] |= (uint64_t)1 << t;
+        set_bit(g->evidence[l], (size_t)t);
+        g->has_evidence[l] = 1;
         a = z + 1;
     }
     return TD_OK;
@@ -683,7 +824,7 @@ static int parse_rule_triggers(struct td_grammar *g, struct loader *ld, const ch
     if (field_is(f, n, "-"))
         return TD_OK;
     size_t a = 0;
-    uint64_t group = 0;
+    uint64_t group[CW] = {0};
     while (a <= n) {
         size_t z = a;
         while (z < n && f[z] != ',' && f[z] != '+')
@@ -692,26 +833,252 @@ static int parse_rule_triggers(struct td_grammar *g, struct loader *ld, const ch
         int rc = trigger_index(g, ld, f + a, z - a, 0, &t);
         if (rc)
             return rc;
-        group |= (uint64_t)1 << t;
+        set_bit(group, (size_t)t);
         if (z == n || f[z] == ',') {
             if (ru->ntrig >= MAX_TRIGGER_GROUPS)
                 return fail(ld, TD_EPARSE, 0, "more than %d trigger groups", MAX_TRIGGER_GROUPS);
-            ru->trig[ru->ntrig++] = group;
-            group = 0;
+            memcpy(ru->trig[ru->ntrig++], group, sizeof group);
+            memset(group, 0, sizeof group);
         }
         a = z + 1;
     }
     return TD_OK;
 }
 
-static int rule_triggered(const struct rule *ru, uint64_t seen)
+static int subset(const uint64_t *need, const uint64_t *seen, size_t nw)
 {
+    uint64_t miss = 0;
+    for (size_t i = 0; i < nw; i++)
+        miss |= need[i] & ~seen[i];
+    return miss == 0;
+}
+
+static int intersects(const uint64_t *a, const uint64_t *b, size_t nw)
+{
+    uint64_t any = 0;
+    for (size_t i = 0; i < nw; i++)
+        any |= a[i] & b[i];
+    return any != 0;
+}
+
+static int rule_triggered(const struct td_grammar *g, const struct rule *ru, const uint64_t *seen)
+{
+    if (!subset(ru->need, seen, g->nw))
+        return 0;
     if (ru->ntrig == 0)
         return 1;
     for (size_t k = 0; k < ru->ntrig; k++)
-        if ((ru->trig[k] & seen) == ru->trig[k])
+        if (subset(ru->trig[k], seen, g->nw))
             return 1;
     return 0;
+}
+
+/* ---- word frequencies (word_freq.txt) ------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void freq_release(struct freq *fq)
+{
+    for (size_t i = 0; i < fq->n; i++)
+        free(fq->w[i]);
+    free(fq->w);
+    free(fq->cum);
+    memset(fq, 0, sizeof *fq);
+}
+
+/* "<word> <count>" lines; the file is optional (all words then cost the
+ * same, and clauses are kept in pattern order). */
+static int freq_load(struct loader *ld, struct freq *fq)
+{
+    char path[sizeof ld->file];
+    snprintf(path, sizeof path, "%s/word_freq.txt", ld->dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return TD_OK;
+    char *line = NULL;
+    size_t cap = 0, got = 0, capw = 0;
+    int rc = TD_OK;
+    char **w = NULL;
+    unsigned long *cnt = NULL;
+    ssize_t n;
+    while ((n = getline(&line, &cap, f)) >= 0 && got < MAX_FREQ_WORDS) {
+        if (n == 0 || line[0] == '#' || line[0] == '\n')
+            continue;
+        char *sp = strchr(line, ' ');
+        if (!sp)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        unsigned long c = strtoul(sp + 1, &end, 10);
+        if (errno || end == sp + 1)
+            continue;
+        if (got == capw) {
+            capw = capw ? capw * 2 : 1024;
+            char **nw = realloc(w, capw * sizeof *nw);
+            unsigned long *nc = nw ? realloc(cnt, capw * sizeof *nc) : NULL;
+            if (nw)
+                w = nw;
+            if (!nw || !nc) {
+                rc = TD_ENOMEM;
+                break;
+            }
+            cnt = nc;
+        }
+        /* the count rides after the word's NUL, so sorting keeps them together */
+        size_t wl = (size_t)(sp - line);
+        if (!(w[got] = malloc(wl + 1 + sizeof c))) {
+            rc = TD_ENOMEM;
+            break;
+        }
+        memcpy(w[got], line, wl);
+        w[got][wl] = '\0';
+        memcpy(w[got] + wl + 1, &c, sizeof c);
+        got++;
+    }
+    free(line);
+    fclose(f);
+    free(cnt);
+    if (rc) {
+        for (size_t i = 0; i < got; i++)
+            free(w[i]);
+        free(w);
+        return rc;
+    }
+    if (got > 1)
+        qsort(w, got, sizeof *w, cmp_str);
+    fq->cum = calloc(got + 1, sizeof *fq->cum);
+    if (!fq->cum) {
+        for (size_t i = 0; i < got; i++)
+            free(w[i]);
+        free(w);
+        return TD_ENOMEM;
+    }
+    for (size_t i = 0; i < got; i++) {
+        unsigned long c;
+        memcpy(&c, w[i] + strlen(w[i]) + 1, sizeof c);
+        fq->cum[i + 1] = fq->cum[i] + c;
+    }
+    fq->w = w;
+    fq->n = got;
+    return TD_OK;
+}
+
+/* First index whose word is >= key[0..n) (by bytes; shorter first). */
+static size_t freq_lower(const struct freq *fq, const char *key, size_t n)
+{
+    size_t lo = 0, hi = fq->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strncmp(fq->w[mid], key, n);
+        if (c < 0 || (c == 0 && strlen(fq->w[mid]) < n))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static unsigned long word_cost_uncached(const struct freq *fq, const char *w, size_t n, int prefix)
+{
+    if (!fq->cum)
+        return prefix; /* no word_freq.txt: all words alike */
+    size_t i = freq_lower(fq, w, n);
+    if (!prefix)
+        return i < fq->n && strlen(fq->w[i]) == n && strncmp(fq->w[i], w, n) == 0
+                   ? fq->cum[i + 1] - fq->cum[i]
+                   : 0;
+    size_t j = i;
+    while (j < fq->n && strncmp(fq->w[j], w, n) == 0)
+        j++;
+    return fq->cum[j] - fq->cum[i] + 1;
+}
+
+static unsigned long word_cost(void *arg, const char *w, size_t n, int prefix)
+{
+    struct freq *fq = arg;
+    /* only the choice of clauses depends on it: a rare collision is harmless */
+    uint64_t key = (uint64_t)XXH3_64bits_withSeed(w, n, (uint64_t)(prefix != 0)) | 1u;
+    size_t slot = (size_t)(key >> 8) % (sizeof fq->memo / sizeof fq->memo[0]);
+    if (fq->memo[slot].key == key)
+        return fq->memo[slot].cost;
+    unsigned long c = word_cost_uncached(fq, w, n, prefix);
+    fq->memo[slot].key = key;
+    fq->memo[slot].cost = c;
+    return c;
+}
+
+/* Enter the derived requirement of rule ru: each clause becomes (or
+ * shares) a clause id whose words go into the table. */
+static int add_requirement(struct td_grammar *g, struct loader *ld, struct rule *ru,
+                           const char *pat, size_t len)
+{
+    struct td__req rq;
+    int rc = td__req_derive(pat, len, word_cost, &g->freq, MAX_RULE_CLAUSES, &rq);
+    if (rc)
+        return rc;
+    ru->len = rq.len;
+    struct td_buf all;
+    td_buf_init(&all, PATTERN_MAX_BYTES);
+    for (size_t k = 0; k < rq.nclauses && !rc; k++) {
+        const struct td__req_clause *c = &rq.clauses[k];
+        struct td_buf key;
+        td_buf_init(&key, PATTERN_MAX_BYTES);
+        for (size_t a = 0; a < c->natoms && !rc; a++)
+            rc = td_buf_printf(&key, "%s%s%s", a ? "|" : "", c->atoms[a].word,
+                               c->atoms[a].prefix ? "*" : "");
+        if (!rc)
+            rc = td_buf_printf(&all, "%s%s", k ? " & " : "", key.data ? key.data : "");
+        size_t id = g->ntriggers;
+        for (size_t i = 0; !rc && i < g->ntriggers; i++)
+            if (g->ckey[i] && key.data && strcmp(g->ckey[i], key.data) == 0)
+                id = i;
+        if (!rc && id == g->ntriggers) {
+            if (g->ntriggers >= MAX_CLAUSES) {
+                /* out of clause ids: the rule keeps fewer clauses (weaker,
+                 * still a necessary condition) */
+                td_buf_release(&key);
+                continue;
+            }
+            g->ckey[id] = td_buf_detach(&key, NULL);
+            g->ntriggers++;
+            g->nw = (g->ntriggers + 63) / 64;
+            for (size_t a = 0; a < c->natoms && !rc; a++)
+                rc = add_word(g, c->atoms[a].word, c->atoms[a].len, c->atoms[a].prefix, id);
+            if (rc == TD_ETOOBIG)
+                rc = fail(ld, rc, 0, "more than %d trigger words", MAX_TRIGGER_WORDS);
+        }
+        td_buf_release(&key);
+        if (!rc)
+            set_bit(ru->need, id);
+    }
+    if (!rc)
+        ru->req = td_buf_detach(&all, NULL);
+    td_buf_release(&all);
+    /* the formula: its atoms become table words, its ATOM nodes their ids */
+    for (size_t i = 0; !rc && rq.form && i < rq.nform; i++) {
+        if (rq.form[i].op != TD__F_ATOM)
+            continue;
+        const struct td__req_atom *a = &rq.fatoms[rq.form[i].n];
+        uint32_t row = 0;
+        rc = add_word_row(g, a->word, a->len, a->prefix, NO_CLAUSE, &row);
+        if (rc == TD_ETOOBIG) {
+            /* out of table room: keep the clauses only */
+            rc = TD_OK;
+            free(rq.form);
+            rq.form = NULL;
+            break;
+        }
+        rq.form[i].n = row * 2 + (uint32_t)(a->prefix != 0);
+    }
+    if (!rc && rq.form && rq.form[0].op != TD__F_TRUE) {
+        ru->form = rq.form;
+        rq.form = NULL;
+    }
+    td__req_release(&rq);
+    return rc;
 }
 
 static int parse_define(struct loader *ld, const char *line)
@@ -743,7 +1110,7 @@ static int parse_define(struct loader *ld, const char *line)
         pcre2_code *re = NULL;
         char what[120];
         snprintf(what, sizeof what, "define %s", name);
-        rc = compile(ld, what, b.data, b.len, (size_t)(p - line), &re);
+        rc = compile(ld, what, b.data, b.len, (size_t)(p - line), 0, &re);
         pcre2_code_free(re);
     }
     if (!rc) {
@@ -817,14 +1184,92 @@ static int parse_rule(struct td_grammar *g, struct loader *ld, const char *line)
     if (!rc) {
         char what[120];
         snprintf(what, sizeof what, "rule %s", ru.name);
-        rc = compile(ld, what, b.data ? b.data : "", b.len, (size_t)(p - line), &ru.re);
+        rc = compile(ld, what, b.data ? b.data : "", b.len, (size_t)(p - line),
+                     PCRE2_USE_OFFSET_LIMIT, &ru.re);
     }
+    if (!rc)
+        rc = add_requirement(g, ld, &ru, b.data ? b.data : "", b.len);
     td_buf_release(&b);
     if (rc) {
         free(ru.name);
+        free(ru.req);
+        free(ru.form);
+        pcre2_code_free(ru.re);
         return rc;
     }
     g->rules[g->nrules++] = ru;
+    return TD_OK;
+}
+
+struct pair {
+    uint32_t atom, off;
+};
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct pair *x = a, *y = b;
+    return x->atom < y->atom ? -1 : x->atom > y->atom;
+}
+
+/* Index one OR node (at f) of a formula; 0 on success. */
+static int index_or(struct td_grammar *g, struct td__fnode *f)
+{
+    if (g->norix % 64 == 0) {
+        struct orix *p = realloc(g->orix, (g->norix + 64) * sizeof *p);
+        if (!p)
+            return TD_ENOMEM;
+        g->orix = p;
+    }
+    struct orix *x = &g->orix[g->norix];
+    memset(x, 0, sizeof *x);
+    struct pair *pr = malloc(f->n * sizeof *pr);
+    x->first = calloc(g->aw ? g->aw : 1, sizeof *x->first);
+    x->other = malloc(f->n * sizeof *x->other);
+    x->atom = malloc(f->n * sizeof *x->atom);
+    x->off = malloc(f->n * sizeof *x->off);
+    if (!pr || !x->first || !x->other || !x->atom || !x->off) {
+        free(pr);
+        free(x->first);
+        free(x->other);
+        free(x->atom);
+        free(x->off);
+        return TD_ENOMEM;
+    }
+    const struct td__fnode *k = f + 1;
+    for (uint32_t c = 0; c < f->n; c++) {
+        uint32_t off = (uint32_t)(k - f);
+        const struct td__fnode *a = k->op == TD__F_ATOM                           ? k
+                                    : k->op == TD__F_AND && k[1].op == TD__F_ATOM ? k + 1
+                                                                                  : NULL;
+        if (a) {
+            pr[x->npairs++] = (struct pair){a->n, off};
+            x->first[a->n / 64] |= (uint64_t)1 << (a->n % 64);
+        } else {
+            x->other[x->nother++] = off;
+        }
+        k += k->size;
+    }
+    qsort(pr, x->npairs, sizeof *pr, pair_cmp);
+    for (size_t i = 0; i < x->npairs; i++) {
+        x->atom[i] = pr[i].atom;
+        x->off[i] = pr[i].off;
+    }
+    free(pr);
+    f->aux = (uint32_t)++g->norix;
+    return TD_OK;
+}
+
+/* After loading: the atom-set width, and an index for every OR node with
+ * more than a few children (a lexicon alternation has hundreds). */
+static int index_formulas(struct td_grammar *g)
+{
+    g->aw = (2 * g->nrows + 63) / 64;
+    for (size_t r = 0; r < g->nrules; r++) {
+        struct td__fnode *f = g->rules[r].form;
+        for (size_t i = 0; f && i < f[0].size; i++)
+            if (f[i].op == TD__F_OR && f[i].n > 8 && index_or(g, &f[i]))
+                return TD_ENOMEM;
+    }
     return TD_OK;
 }
 
@@ -842,6 +1287,10 @@ int td_grammar_load(const char *dir, struct td_grammar **out, struct td_error *e
     struct td_grammar *g = calloc(1, sizeof *g);
     if (!g || !(g->rules = calloc(MAX_RULES, sizeof *g->rules))) {
         rc = td_error_set(err, TD_ENOMEM, "grammar: out of memory");
+        goto out;
+    }
+    if ((rc = freq_load(&ld, &g->freq))) {
+        td_error_set(err, rc, "grammar: out of memory");
         goto out;
     }
     snprintf(ld.file, sizeof ld.file, "%s/rules.txt", dir);
@@ -877,6 +1326,10 @@ int td_grammar_load(const char *dir, struct td_grammar **out, struct td_error *e
         rc = fail(&ld, TD_EPARSE, 0, "no rules");
         goto out;
     }
+    if ((rc = index_formulas(g))) {
+        td_error_set(err, rc, "grammar: out of memory");
+        goto out;
+    }
     *out = g;
     g = NULL;
     rc = TD_OK;
@@ -898,11 +1351,24 @@ void td_grammar_free(struct td_grammar *g)
         return;
     for (size_t i = 0; i < g->nrules; i++) {
         free(g->rules[i].name);
+        free(g->rules[i].req);
+        free(g->rules[i].form);
         pcre2_code_free(g->rules[i].re);
     }
     free(g->rules);
-    for (size_t i = 0; i < g->ntriggers; i++)
+    for (size_t i = 0; i < g->ntriggers; i++) {
         free(g->triggers[i]);
+        free(g->ckey[i]);
+    }
+    free(g->rows);
+    freq_release(&g->freq);
+    for (size_t i = 0; i < g->norix; i++) {
+        free(g->orix[i].first);
+        free(g->orix[i].atom);
+        free(g->orix[i].off);
+        free(g->orix[i].other);
+    }
+    free(g->orix);
     if (g->table)
         for (size_t i = 0; i <= g->tmask; i++)
             free(g->table[i].word);
@@ -924,6 +1390,10 @@ void td_grammar_result_release(struct td_grammar_result *r)
         pcre2_match_data_free(s->md);
         pcre2_match_context_free(s->mc);
         pcre2_jit_stack_free(s->js);
+        free(s->occ);
+        free(s->win);
+        free(s->aseen);
+        free(s->alist);
         free(s);
     }
     free(r->hits);
@@ -991,47 +1461,182 @@ static size_t next_char(const char *t, size_t len, size_t i)
     return i;
 }
 
-static int run_rule(const struct rule *ru, const char *text, size_t len, struct scratch *s,
-                    struct td_grammar_result *r, struct td_error *err)
+static int push_match(const struct rule *ru, size_t a, size_t b, struct td_grammar_result *r,
+                      struct td_error *err)
 {
-    size_t off = 0;
-    while (off <= len) {
-        int rc = pcre2_match(ru->re, (PCRE2_SPTR)text, len, off, PCRE2_NO_UTF_CHECK, s->md, s->mc);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc < 0)
-            return match_error(err, rc, ru->name);
-        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
-        size_t a = ov[0], b = ov[1];
-        if (b > a) {
-            for (int l = 0; l < TD_LABEL_COUNT; l++) {
-                if (!((ru->labels >> l) & 1))
-                    continue;
-                struct td_grammar_hit h = {
-                    a, b, ru->kind, (enum td_label)l, ru->flags, ru->strength, ru->name};
-                if ((rc = push_hit(r, &h)))
-                    return td_error_set(err, rc, "grammar: out of memory");
-            }
-        }
-        off = b > off ? b : next_char(text, len, off);
+    for (int l = 0; l < TD_LABEL_COUNT; l++) {
+        if (!((ru->labels >> l) & 1))
+            continue;
+        struct td_grammar_hit h = {a,       b, ru->kind, (enum td_label)l, ru->flags, ru->strength,
+                                   ru->name};
+        if (push_hit(r, &h))
+            return td_error_set(err, TD_ENOMEM, "grammar: out of memory");
     }
     return TD_OK;
 }
 
 /*
- * The pre-filter: cut the text into words (ASCII letters and digits, UTF-8
- * letters, apostrophes inside a word; U+2019 read as ') and OR together the
- * trigger bits of every word and of every listed prefix of it.  <digit>
- * triggers fire on any digit, <quote> triggers on a quote mark (" “ ” ‘, or
- * an apostrophe that opens a word).
+ * Every non-overlapping match of ru whose start lies in one of the windows
+ * win[0..nwin) ([a, z] pairs, sorted, disjoint; one window [0, len] is the
+ * whole text).  The subject is always the whole text, so \b and lookbehinds
+ * see what is really there, and the offset limit stops each search at its
+ * window's end.  The search offset carries over from window to window, so
+ * when every possible match starts inside a window the matches are exactly
+ * those of one pass over the whole text.
  */
-static uint64_t triggers_present(const struct td_grammar *g, const char *t, size_t len)
+static int run_rule(const struct rule *ru, const char *text, size_t len, const size_t *win,
+                    size_t nwin, struct scratch *s, struct td_grammar_result *r,
+                    struct td_error *err)
+{
+    size_t off = 0;
+    int rc = TD_OK;
+    for (size_t w = 0; w < nwin && rc == TD_OK; w++) {
+        size_t a = win[2 * w], z = win[2 * w + 1];
+        /* a search must start on a character (NO_UTF_CHECK): back up to one */
+        while (a > 0 && a < len && ((unsigned char)text[a] & 0xC0) == 0x80)
+            a--;
+        if (off < a)
+            off = a;
+        pcre2_set_offset_limit(s->mc, z >= len ? PCRE2_UNSET : (PCRE2_SIZE)z);
+        while (off <= len && off <= z) {
+            int m =
+                pcre2_match(ru->re, (PCRE2_SPTR)text, len, off, PCRE2_NO_UTF_CHECK, s->md, s->mc);
+            if (m == PCRE2_ERROR_NOMATCH)
+                break;
+            if (m < 0) {
+                rc = match_error(err, m, ru->name);
+                break;
+            }
+            const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+            size_t ms = ov[0], me = ov[1];
+            if (me > ms && (rc = push_match(ru, ms, me, r, err)))
+                break;
+            off = me > off ? me : next_char(text, len, off);
+        }
+    }
+    pcre2_set_offset_limit(s->mc, PCRE2_UNSET);
+    return rc;
+}
+
+/* Text statistics for the length bounds (see grammar_int.h). */
+struct tstats {
+    size_t ls, lp; /* longest run without ' ', without any of . ! ? */
+};
+
+static int occ_push(struct scratch *s, size_t start, uint32_t row, int how)
+{
+    if (s->nocc == s->capocc) {
+        size_t nc = s->capocc ? s->capocc * 2 : 1024;
+        struct occ *p = realloc(s->occ, nc * sizeof *p);
+        if (!p)
+            return TD_ENOMEM;
+        s->occ = p;
+        s->capocc = nc;
+    }
+    s->occ[s->nocc++] = (struct occ){(uint32_t)start, row & 0x7FFFFFFFu, how == OCC_BOTH};
+    return TD_OK;
+}
+
+static void or_into(uint64_t *seen, const uint64_t *row, size_t nw)
+{
+    for (size_t i = 0; i < nw; i++)
+        seen[i] |= row[i];
+}
+
+/*
+ * The pre-filter's tokeniser.  Two modes:
+ *   text (old = 0)  tokens are runs of ASCII letters and digits; every
+ *                   other byte separates.  What the derived clauses assume
+ *                   (grammar_req.c), and a superset of what old mode finds
+ *                   for the plain words of the @evidence lists.
+ *   span (old = 1)  the historical word: letters, digits, UTF-8 bytes and
+ *                   apostrophes inside a word (U+2019 read as ').  Used for
+ *                   the @evidence check inside a suppressor's span, whose
+ *                   meaning is unchanged.
+ * Both OR the clause bits of every word and listed prefix into seen;
+ * <digit> lists fire on a digit, <quote> lists on a quote mark (" “ ” ‘ or
+ * an apostrophe: in text mode any apostrophe, a superset).  With s set
+ * (long texts) every token that is a trigger word is recorded with its
+ * offset, and st gets the run lengths.
+ */
+struct g_tok {
+    const struct td_grammar *g;
+    uint64_t *seen;
+    uint64_t *aseen;   /* NULL: atoms not wanted */
+    struct scratch *a; /* with aseen: where the atom list goes */
+    struct scratch *s; /* NULL: no occurrences recorded */
+};
+
+/* Mark atom id present (and list it the first time). */
+static int atom_seen(const struct g_tok *tk, uint32_t id)
+{
+    uint64_t bit = (uint64_t)1 << (id % 64);
+    if (tk->aseen[id / 64] & bit)
+        return TD_OK;
+    tk->aseen[id / 64] |= bit;
+    struct scratch *s = tk->a;
+    if (s->nalist == s->capalist) {
+        size_t nc = s->capalist ? s->capalist * 2 : 64;
+        uint32_t *p = realloc(s->alist, nc * sizeof *p);
+        if (!p)
+            return TD_ENOMEM;
+        s->alist = p;
+        s->capalist = nc;
+    }
+    s->alist[s->nalist++] = id;
+    return TD_OK;
+}
+
+/* Look word w[0..wl) up (full: the whole token; else its first TOKEN_MAX
+ * bytes, good for prefixes only) as a word and by each listed prefix
+ * length shorter than it. */
+static int lookup_word(const struct g_tok *tk, const char *w, size_t wl, int full, size_t start)
+{
+    const struct td_grammar *g = tk->g;
+    if (full) {
+        const struct tword *tw = tword_slot(g, w, wl);
+        if (tw->word) { /* the word itself, or a prefix entry equal to it */
+            or_into(tk->seen, g->rows[tw->row], g->nw);
+            or_into(tk->seen, g->rows[tw->row] + CW, g->nw);
+            if (tk->aseen && (atom_seen(tk, tw->row * 2) || atom_seen(tk, tw->row * 2 + 1)))
+                return TD_ENOMEM;
+            if (tk->s && occ_push(tk->s, start, tw->row, OCC_BOTH))
+                return TD_ENOMEM;
+        }
+    }
+    uint64_t lens = g->prefix_lens & ((((uint64_t)1) << (full ? wl : wl + 1)) - 1);
+    if (wl < 3 || !(g->pfx3[ix3(w) / 8] & (1u << (ix3(w) % 8))))
+        lens &= (uint64_t)1 << 2;
+    if (wl < 3 || !(g->pfx2[ix2(w) / 8] & (1u << (ix2(w) % 8))))
+        lens &= ~((uint64_t)1 << 2);
+    while (lens) {
+        size_t pl = (size_t)__builtin_ctzll(lens);
+        lens &= lens - 1;
+        const struct tword *tw = tword_slot(g, w, pl);
+        if (tw->word) {
+            or_into(tk->seen, g->rows[tw->row] + CW, g->nw);
+            if (tk->aseen && atom_seen(tk, tw->row * 2 + 1))
+                return TD_ENOMEM;
+            if (tk->s && occ_push(tk->s, start, tw->row, OCC_PREFIX))
+                return TD_ENOMEM;
+        }
+    }
+    return TD_OK;
+}
+
+static int tokenise(const struct td_grammar *g, const char *t, size_t len, int old, uint64_t *seen,
+                    uint64_t *aseen, struct scratch *rec_atoms, struct scratch *rec,
+                    struct tstats *st)
 {
     enum { WORD, SEP, APOS };
-    uint64_t seen = 0;
+    struct g_tok tk = {g, seen, aseen, aseen ? rec_atoms : NULL, rec};
+    for (size_t i = 0; i < g->nw; i++)
+        seen[i] |= g->always[i];
     char w[TOKEN_MAX];
-    size_t wl = 0, i = 0;
-    int too_long = 0;
+    size_t wl = 0, ws = 0, i = 0, toklen = 0, run_s = 0, run_p = 0;
+    int digit = 0, quote = 0;
+    if (st)
+        st->ls = st->lp = 0;
     for (;;) {
         int kind = SEP;
         size_t adv = 1;
@@ -1041,8 +1646,7 @@ static uint64_t triggers_present(const struct td_grammar *g, const char *t, size
             if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
                 kind = WORD;
                 ch = (char)c;
-                if (c <= '9')
-                    seen |= g->digit_triggers;
+                digit |= c <= '9';
             } else if (c >= 'A' && c <= 'Z') {
                 kind = WORD;
                 ch = (char)(c - 'A' + 'a');
@@ -1054,17 +1658,37 @@ static uint64_t triggers_present(const struct td_grammar *g, const char *t, size
                 if (d == 0x99) /* ’ */
                     kind = APOS;
                 else if (d == 0x98 || d == 0x9C || d == 0x9D) /* ‘ “ ” */
-                    seen |= g->quote_triggers;
+                    quote = 1;
             } else if (c == '"') {
-                seen |= g->quote_triggers;
-            } else if (c >= 0x80) {
+                quote = 1;
+            } else if (c >= 0x80 && old) {
                 kind = WORD; /* a byte of a letter of another script */
                 ch = (char)c;
             }
+            if (st) {
+                run_s = c == ' ' ? 0 : run_s + 1;
+                run_p = c == '.' || c == '!' || c == '?' ? 0 : run_p + 1;
+                if (run_s > st->ls)
+                    st->ls = run_s;
+                if (run_p > st->lp)
+                    st->lp = run_p;
+                /* a multi-byte step counts all its bytes */
+                for (size_t k = 1; k < adv && i + k < len; k++) {
+                    run_s++;
+                    run_p++;
+                }
+                if (run_s > st->ls)
+                    st->ls = run_s;
+                if (run_p > st->lp)
+                    st->lp = run_p;
+            }
         }
         if (kind == APOS) {
-            if (wl == 0) {
-                seen |= g->quote_triggers; /* an apostrophe opening a word */
+            if (!old) {
+                quote = 1;
+                kind = SEP;
+            } else if (wl == 0) {
+                quote = 1; /* an apostrophe opening a word */
                 kind = SEP;
             } else {
                 kind = WORD;
@@ -1072,38 +1696,83 @@ static uint64_t triggers_present(const struct td_grammar *g, const char *t, size
             }
         }
         if (kind == WORD) {
+            if (toklen == 0)
+                ws = i;
             if (wl < TOKEN_MAX)
                 w[wl++] = ch;
-            else
-                too_long = 1;
+            toklen++;
         } else {
-            while (wl > 0 && w[wl - 1] == '\'') /* a closing quote is not part of it */
-                wl--;
-            if (wl > 0 && !too_long && g->table) {
-                const struct tword *tw = tword_slot(g, w, wl);
-                if (tw->word)
-                    seen |= tw->exact | tw->prefix;
-                uint64_t lens = g->prefix_lens & ((((uint64_t)1) << wl) - 1);
-                if (wl < 3 || !(g->pfx3[ix3(w) / 8] & (1u << (ix3(w) % 8))))
-                    lens &= (uint64_t)1 << 2;
-                if (wl < 3 || !(g->pfx2[ix2(w) / 8] & (1u << (ix2(w) % 8))))
-                    lens &= ~((uint64_t)1 << 2);
-                while (lens) {
-                    size_t pl = (size_t)__builtin_ctzll(lens);
-                    lens &= lens - 1;
-                    tw = tword_slot(g, w, pl);
-                    if (tw->word)
-                        seen |= tw->prefix;
+            if (old)
+                while (wl > 0 && w[wl - 1] == '\'') { /* a closing quote is not part of it */
+                    wl--;
+                    toklen--;
+                }
+            if (wl > 0 && g->table) {
+                /* too long to be a word in the table: still a prefix of one
+                 * (old mode ignores such words, as it always did) */
+                if (toklen <= TOKEN_MAX || !old) {
+                    int rc = lookup_word(&tk, w, wl, toklen <= TOKEN_MAX, ws);
+                    if (rc)
+                        return rc;
                 }
             }
             wl = 0;
-            too_long = 0;
+            toklen = 0;
         }
         if (i >= len)
             break;
         i += adv;
     }
-    return seen;
+    if (digit)
+        or_into(seen, g->digit_triggers, g->nw);
+    if (quote)
+        or_into(seen, g->quote_triggers, g->nw);
+    return TD_OK;
+}
+
+/* Evaluate a rule's word formula (grammar_int.h) on the atoms present. */
+static int form_true(const struct td_grammar *g, const struct td__fnode *f, const struct scratch *s)
+{
+    switch (f->op) {
+    case TD__F_ATOM:
+        return (int)((s->aseen[f->n / 64] >> (f->n % 64)) & 1);
+    case TD__F_AND:
+    case TD__F_OR: {
+        if (f->aux) { /* an indexed OR: only children whose first atom is here */
+            const struct orix *x = &g->orix[f->aux - 1];
+            for (size_t i = 0; i < x->nother; i++)
+                if (form_true(g, f + x->other[i], s))
+                    return 1;
+            for (size_t k = 0; k < s->nalist; k++) {
+                uint32_t id = s->alist[k];
+                if (!((x->first[id / 64] >> (id % 64)) & 1))
+                    continue;
+                size_t lo = 0, hi = x->npairs;
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (x->atom[mid] < id)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                for (; lo < x->npairs && x->atom[lo] == id; lo++)
+                    if (form_true(g, f + x->off[lo], s))
+                        return 1;
+            }
+            return 0;
+        }
+        const struct td__fnode *k = f + 1;
+        for (uint32_t i = 0; i < f->n; i++) {
+            int v = form_true(g, k, s);
+            if (v != (f->op == TD__F_AND))
+                return v;
+            k += k->size;
+        }
+        return f->op == TD__F_AND;
+    }
+    default:
+        return 1;
+    }
 }
 
 static int overlaps(const struct td_grammar_hit *x, const struct td_grammar_hit *y)
@@ -1137,9 +1806,13 @@ static void resolve(const struct td_grammar *g, const char *text, struct td_gram
         struct td_grammar_hit *s = &r->hits[i];
         if (s->kind != TD_HIT_SUPPRESS)
             continue;
-        int counts =
-            g->evidence[s->label] == 0 ||
-            (triggers_present(g, text + s->start, s->end - s->start) & g->evidence[s->label]) != 0;
+        int counts = !g->has_evidence[s->label];
+        if (!counts) {
+            uint64_t seen[CW] = {0};
+            /* only fails for lack of memory, which span mode never needs */
+            (void)tokenise(g, text + s->start, s->end - s->start, 1, seen, NULL, NULL, NULL, NULL);
+            counts = intersects(seen, g->evidence[s->label], g->nw);
+        }
         for (size_t j = 0; !counts && j < r->nhits; j++)
             counts = r->hits[j].kind == TD_HIT_LABEL && r->hits[j].label == s->label &&
                      overlaps(&r->hits[j], s);
@@ -1212,8 +1885,88 @@ static void resolve(const struct td_grammar *g, const char *text, struct td_gram
     r->nhits = o;
 }
 
+static int occ_has(const struct td_grammar *g, const struct occ *o, size_t c)
+{
+    return has_bit(g->rows[o->row] + CW, c) || (o->both && has_bit(g->rows[o->row], c));
+}
+
+/*
+ * Windows for rule ru in a long text: every match contains a token of each
+ * required clause (grammar_req.c) and is at most `max` bytes long, so it
+ * starts in [tok - max, tok] for some token tok of the clause with the
+ * fewest occurrences here.  Returns the number of windows (0: run over the
+ * whole text instead).
+ */
+static size_t windows(const struct td_grammar *g, const struct rule *ru, struct scratch *s,
+                      const char *text, size_t len, size_t max, int *nomem)
+{
+    /* the rarest required clause in this text */
+    size_t best = (size_t)-1, bestn = (size_t)-1;
+    for (size_t c = 0; c < g->ntriggers; c++) {
+        if (!has_bit(ru->need, c))
+            continue;
+        size_t n = 0;
+        for (size_t k = 0; k < s->nocc && n < bestn; k++)
+            n += occ_has(g, &s->occ[k], c);
+        if (n < bestn) {
+            bestn = n;
+            best = c;
+        }
+    }
+    if (best == (size_t)-1)
+        return 0;
+    size_t nwin = 0;
+    for (size_t k = 0; k < s->nocc; k++) {
+        const struct occ *o = &s->occ[k];
+        if (!occ_has(g, o, best))
+            continue;
+        size_t a = o->start > max ? o->start - max : 0, z = o->start;
+        /* Tighter when no repeat can cross a space (kp == 0): every space
+         * in a match is one of its fixed characters, so a match holds at
+         * most c0 spaces and starts after the (c0 + 1)-th space before the
+         * token.  (One long URL elsewhere no longer widens every window.) */
+        if (ru->len.kp == 0) {
+            size_t lo = nwin ? s->win[2 * nwin - 1] : 0, spaces = 0, i = z;
+            if (lo < a)
+                lo = a;
+            while (i > lo && spaces <= ru->len.c0)
+                spaces += text[--i] == ' ';
+            if (spaces > ru->len.c0)
+                a = i + 1;
+            else if (i > a)
+                a = i;
+        }
+        if (nwin && a <= s->win[2 * nwin - 1] + 1) {
+            if (z > s->win[2 * nwin - 1])
+                s->win[2 * nwin - 1] = z;
+            continue;
+        }
+        if (2 * (nwin + 1) > s->capwin) {
+            size_t nc = s->capwin ? s->capwin * 2 : 256;
+            size_t *p = realloc(s->win, nc * sizeof *p);
+            if (!p) {
+                *nomem = 1;
+                return 0;
+            }
+            s->win = p;
+            s->capwin = nc;
+        }
+        s->win[2 * nwin] = a;
+        s->win[2 * nwin + 1] = z;
+        nwin++;
+    }
+    (void)len;
+    if (nwin == 0) { /* cannot happen when the rule was triggered */
+        s->win[0] = 1;
+        s->win[1] = 0;
+        return 1;
+    }
+    return nwin;
+}
+
 static int match(const struct td_grammar *g, const char *text, size_t len,
-                 struct td_grammar_result *r, int use_triggers, struct td_error *err)
+                 struct td_grammar_result *r, int use_triggers, int details_only,
+                 struct td_error *err)
 {
     r->nhits = 0;
     r->flags = 0;
@@ -1236,75 +1989,106 @@ static int match(const struct td_grammar *g, const char *text, size_t len,
     if (rc)
         return td_error_set(err, rc, "grammar: out of memory");
 
-    const uint64_t seen = use_triggers ? triggers_present(g, text, len) : ~(uint64_t)0;
-    const unsigned tie_labels = (1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION);
-    int need_details = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            /* details only matter beside a threat or intimidation hit */
-            for (size_t i = 0; i < r->nhits && !need_details; i++)
-                need_details =
-                    r->hits[i].kind == TD_HIT_LABEL && ((tie_labels >> r->hits[i].label) & 1);
-            if (!need_details)
-                break;
+    uint64_t seen[CW];
+    memset(seen, 0xff, sizeof seen);
+    const int long_text = use_triggers && len >= WINDOW_MIN_TEXT;
+    struct tstats st = {len, len};
+    s->nocc = 0;
+    if (use_triggers) {
+        memset(seen, 0, sizeof seen);
+        size_t aw = g->aw;
+        if (aw > s->capaseen) {
+            uint64_t *p = realloc(s->aseen, aw * sizeof *p);
+            if (!p)
+                return td_error_set(err, TD_ENOMEM, "grammar: out of memory");
+            s->aseen = p;
+            s->capaseen = aw;
         }
+        if (aw)
+            memset(s->aseen, 0, aw * sizeof *s->aseen);
+        s->nalist = 0;
+        if ((rc = tokenise(g, text, len, 0, seen, s->aseen, s, long_text ? s : NULL,
+                           long_text ? &st : NULL)))
+            return td_error_set(err, rc, "grammar: out of memory");
+    }
+    const unsigned tie_labels = (1u << TD_LABEL_THREAT) | (1u << TD_LABEL_INTIMIDATION);
+    /* label rules first, then the suppressors (which can only matter next
+     * to a label hit or evidence), then details (only next to a threat or
+     * intimidation hit) */
+    static const enum td_hit_kind order[3] = {TD_HIT_LABEL, TD_HIT_SUPPRESS, TD_HIT_DETAIL};
+    unsigned hit_labels = 0;
+    size_t whole[2] = {0, len};
+    for (int pass = details_only ? 2 : 0; pass < 3; pass++) {
+        if (pass == 1)
+            for (size_t i = 0; i < r->nhits; i++)
+                hit_labels |= 1u << r->hits[i].label;
+        if (pass == 2 && !details_only && !(hit_labels & tie_labels))
+            break;
         for (size_t i = 0; i < g->nrules; i++) {
             const struct rule *ru = &g->rules[i];
-            if ((ru->kind == TD_HIT_DETAIL) != pass)
+            if (ru->kind != order[pass])
                 continue;
-            if (!rule_triggered(ru, seen))
+            if (use_triggers && !rule_triggered(g, ru, seen))
                 continue;
-            if ((rc = run_rule(ru, text, len, s, r, err)))
+            if (use_triggers && ru->form && !form_true(g, ru->form, s))
+                continue;
+            if (use_triggers && pass == 1) {
+                /* a suppressor counts only against a label that was hit, or
+                 * with that label's evidence in its span (resolve()) */
+                int could = 0;
+                for (int l = 0; l < TD_LABEL_COUNT && !could; l++)
+                    could = ((ru->labels >> l) & 1) &&
+                            (!g->has_evidence[l] || ((hit_labels >> l) & 1) ||
+                             intersects(seen, g->evidence[l], g->nw));
+                if (!could)
+                    continue;
+            }
+            const size_t *win = whole;
+            size_t nwin = 1;
+            if (long_text && !ru->len.inf) {
+                size_t max = ru->len.c0 + ru->len.ks * st.ls + ru->len.kp * st.lp;
+                int nomem = 0;
+                size_t n = max < len / 2 || ru->len.kp == 0
+                               ? windows(g, ru, s, text, len, max, &nomem)
+                               : 0;
+                if (nomem)
+                    return td_error_set(err, TD_ENOMEM, "grammar: out of memory");
+                if (n) {
+                    win = s->win;
+                    nwin = n;
+                }
+            }
+            if ((rc = run_rule(ru, text, len, win, nwin, s, r, err)))
                 return rc;
         }
     }
-    resolve(g, text, r);
+    if (!details_only)
+        resolve(g, text, r);
     return TD_OK;
 }
 
 int td_grammar_match(const struct td_grammar *g, const char *text, size_t len,
                      struct td_grammar_result *r, struct td_error *err)
 {
-    return match(g, text, len, r, 1, err);
+    return match(g, text, len, r, 1, 0, err);
 }
 
 int td__grammar_match_unfiltered(const struct td_grammar *g, const char *text, size_t len,
                                  struct td_grammar_result *r, struct td_error *err)
 {
-    return match(g, text, len, r, 0, err);
+    return match(g, text, len, r, 0, 0, err);
 }
 
-/* Details alone (grammar.h): the detail rules over the whole text, every
- * hit kept - for a caller whose learned model found a threat that no
- * threat rule structured ("i'm going to come to your surgery on friday and
- * stab you"), so that its time and place still make it critical. */
+/* Details alone (grammar.h): the detail rules over the text, every hit
+ * kept - for a caller whose learned model found a threat that no threat
+ * rule structured ("i'm going to come to your surgery on friday and stab
+ * you"), so that its time and place still make it critical. */
 int td_grammar_details(const struct td_grammar *g, const char *text, size_t len,
                        struct td_grammar_result *r, struct td_error *err)
 {
-    r->nhits = 0;
-    r->flags = 0;
-    for (int l = 0; l < TD_LABEL_COUNT; l++) {
-        r->score[l] = 0.0f;
-        r->suppressed[l] = 0;
-    }
-    if (!g || (!text && len))
-        return td_error_set(err, TD_EINVAL, "grammar: no grammar or no text");
-    if (len == 0)
-        return TD_OK;
-    if (td_utf8_valid_prefix(text, len) != len)
-        return td_error_set(err, TD_EUTF8, "grammar: text is not valid UTF-8 (normalise it first)");
-    struct scratch *s;
-    int rc = scratch_get(r, &s);
+    int rc = match(g, text, len, r, 1, 1, err);
     if (rc)
-        return td_error_set(err, rc, "grammar: out of memory");
-    const uint64_t seen = triggers_present(g, text, len);
-    for (size_t i = 0; i < g->nrules; i++) {
-        const struct rule *ru = &g->rules[i];
-        if (ru->kind != TD_HIT_DETAIL || !rule_triggered(ru, seen))
-            continue;
-        if ((rc = run_rule(ru, text, len, s, r, err)))
-            return rc;
-    }
+        return rc;
     for (size_t i = 0; i < r->nhits; i++) {
         r->hits[i].label = TD_LABEL_THREAT;
         r->flags |= r->hits[i].flags;
@@ -1312,4 +2096,17 @@ int td_grammar_details(const struct td_grammar *g, const char *text, size_t len,
     if (r->nhits > 1)
         qsort(r->hits, r->nhits, sizeof *r->hits, hit_cmp);
     return TD_OK;
+}
+
+int td__grammar_rule_info(const struct td_grammar *g, size_t i, const char **name, char *req,
+                          size_t reqcap, int *bounded)
+{
+    if (!g || i >= g->nrules)
+        return 0;
+    const struct rule *ru = &g->rules[i];
+    *name = ru->name;
+    if (reqcap)
+        snprintf(req, reqcap, "%s", ru->req ? ru->req : "");
+    *bounded = !ru->len.inf;
+    return 1;
 }

@@ -4,6 +4,12 @@
  * print what scan prints: a ranked table, or with --json one object per
  * message as it arrives.
  *
+ * Every message goes through the one pipeline (pipeline.h) that `scan`,
+ * `import` and the server share.  With --db (and --data-dir, --office) it
+ * is also filed into the desk, as the local operator, with the desk's
+ * duplicate rules and sender history: mail fetched twice, or also imported
+ * from an mbox, is one message.
+ *
  * Credentials never come from the command line (they would sit in shell
  * history and in every `ps` listing).  In order of precedence:
  *   --config FILE                       an explicit config file
@@ -33,18 +39,24 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/desk_open.h"
+#include "cli/message_out.h"
 #include "cli/triage_table.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/email.h"
 #include "threatdesk/imap.h"
 #include "threatdesk/message.h"
+#include "threatdesk/pipeline.h"
 
 struct fetch {
     struct td_analyser *an;
     struct td_analysis_ctx *ctx;
+    struct td_pipeline *pipe;
+    struct td_desk *desk; /* --db: filed into it */
+    size_t max_original;
     int json;
     struct td_triage_table table;
-    size_t seen, failed;
+    size_t seen, failed, duplicates, filed;
     size_t by_tier[TD_SEVERITY_COUNT];
 };
 
@@ -63,6 +75,9 @@ static void usage(FILE *f)
             "  --ca-file FILE      CA bundle for the server's certificate\n"
             "  --timeout SECONDS   per network operation (default 60)\n"
             "  --json              one JSON object per message, as fetched\n"
+            "  --db PATH           also file every message into this desk (with --data-dir)\n"
+            "  --data-dir DIR      the desk's evidence directory\n"
+            "  --office NAME       the office messages are filed for (default \"default\")\n"
             "  --top N             rows in the ranked table (default 50)\n"
             "  --model FILE        model file (default <home>/models/threatdesk.model)\n"
             "  --home DIR          threatdesk home (data/, models/)\n"
@@ -199,8 +214,10 @@ static void print_table(const struct fetch *F, const struct td_imap_stats *st)
     td_triage_table_print_tiers(F->by_tier);
     if (F->failed || st->skipped)
         printf("; %zu failed (see stderr)", F->failed + st->skipped);
-    if (st->duplicates)
-        printf("; %zu already analysed", st->duplicates);
+    if (st->duplicates || F->duplicates)
+        printf("; %zu already analysed", st->duplicates + F->duplicates);
+    if (F->desk)
+        printf("; %zu filed into the desk", F->filed);
     printf("\n");
     td_triage_table_print(&F->table);
 }
@@ -214,13 +231,17 @@ static void print_table(const struct fetch *F, const struct td_imap_stats *st)
  * mailbox URL with ;UIDVALIDITY and ;UID: a reference that finds the
  * message on the server again.
  */
-static int to_message(const struct td_imap_msg *im, struct td_message *m, struct td_error *err)
+static int to_message(const struct fetch *F, const struct td_imap_msg *im, struct td_message *m,
+                      struct td_error *err)
 {
     char source[1200];
     snprintf(source, sizeof source, "%s;UIDVALIDITY=%u/;UID=%u", im->mailbox,
              (unsigned)im->uidvalidity, (unsigned)im->uid);
     struct td_email_opts eo;
     td_email_opts_default(&eo);
+    /* what --max-message lets through is kept whole */
+    if (F->max_original > eo.max_original)
+        eo.max_original = F->max_original;
     int rc = td_email_parse(im->data, im->len, source, &eo, m, err);
     if (rc != TD_OK)
         return rc;
@@ -249,7 +270,7 @@ static int on_message(void *ud, const struct td_imap_msg *im, struct td_error *e
     td_message_init(&m);
     td_verdict_init(&v);
     F->seen++;
-    int rc = to_message(im, &m, err);
+    int rc = to_message(F, im, &m, err);
     if (rc != TD_OK && rc != TD_ENOMEM) {
         /* not a message at all: it will not parse better next time, so
          * report it as a failed record and go on */
@@ -263,31 +284,55 @@ static int on_message(void *ud, const struct td_imap_msg *im, struct td_error *e
         rc = TD_OK;
         goto out;
     }
+    struct td_pipeline_result pr;
+    memset(&pr, 0, sizeof pr);
     if (rc == TD_OK)
-        rc = td_analyse(F->ctx, m.text ? m.text : "", m.text_len, &v, err);
+        rc = td_pipeline_process(F->pipe, &m, NULL, &v, &pr, err);
     if (rc != TD_OK) {
-        /* only out-of-memory fails here: stop, and this message is fetched
-         * again next time rather than lost */
+        /* out of memory or the store failed: stop, and this message is
+         * fetched again next time rather than lost */
         goto out;
     }
+    if (pr.duplicate) {
+        F->duplicates++;
+        if (F->json) {
+            json_t *o = json_pack("{s:s,s:s,s:I}", "id", m.id ? m.id : "", "duplicate_of",
+                                  pr.dup_of, "uid", (json_int_t)im->uid);
+            if (o)
+                json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+            fputc('\n', stdout);
+            json_decref(o);
+        }
+        goto out;
+    }
+    if (pr.code) {
+        /* refused by the desk (a withheld original, ...): reported, and not
+         * fetched again - it would be refused again */
+        char id[32];
+        snprintf(id, sizeof id, "imap-uid:%u", (unsigned)im->uid);
+        td_cli_error("fetch", err);
+        if (F->json)
+            print_error_json(m.id ? m.id : id, err);
+        F->failed++;
+        td_error_clear(err);
+        goto out;
+    }
+    if (F->desk)
+        F->filed++;
     F->by_tier[v.severity]++;
     if (F->json) {
         json_t *o = td_verdict_to_json(&v, m.text, m.text_len);
-        json_t *out = json_pack("{s:s,s:s,s:s,s:I}", "id", m.id, "channel", m.channel, "source",
-                                m.source, "uid", (json_int_t)im->uid);
+        /* what a caseworker needs to find the mail in their own client */
+        json_t *out = td_cli_message_json(&m);
         if (!o || !out) {
             json_decref(o);
             json_decref(out);
             rc = td_error_set(err, TD_ENOMEM, "JSON output");
             goto out;
         }
-        /* what a caseworker needs to find the mail in their own client */
-        if (m.sender)
-            json_object_set_new(out, "sender", json_string(m.sender));
-        if (m.subject)
-            json_object_set_new(out, "subject", json_string(m.subject));
-        if (m.message_id)
-            json_object_set_new(out, "message_id", json_string(m.message_id));
+        json_object_set_new(out, "uid", json_integer(im->uid));
+        if (F->desk)
+            json_object_set_new(out, "desk_id", json_integer(pr.id));
         json_object_update(out, o);
         json_decref(o);
         json_dumpf(out, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -317,19 +362,17 @@ static void on_skip(void *ud, uint32_t uid, const struct td_error *err)
 
 int td_cmd_fetch(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"state", required_argument, 0, 's'},
-                                         {"limit", required_argument, 0, 'l'},
-                                         {"max-message", required_argument, 0, 'm'},
-                                         {"require-tls", no_argument, 0, 'R'},
-                                         {"ca-file", required_argument, 0, 'A'},
-                                         {"timeout", required_argument, 0, 'o'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"top", required_argument, 0, 'n'},
-                                         {"model", required_argument, 0, 'M'},
-                                         {"home", required_argument, 0, 'H'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"state", required_argument, 0, 's'},
+        {"limit", required_argument, 0, 'l'},    {"max-message", required_argument, 0, 'm'},
+        {"require-tls", no_argument, 0, 'R'},    {"ca-file", required_argument, 0, 'A'},
+        {"timeout", required_argument, 0, 'o'},  {"json", no_argument, 0, 'j'},
+        {"top", required_argument, 0, 'n'},      {"model", required_argument, 0, 'M'},
+        {"home", required_argument, 0, 'H'},     {"db", required_argument, 0, 'd'},
+        {"data-dir", required_argument, 0, 'D'}, {"office", required_argument, 0, 'O'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    const char *db = NULL, *data_dir = NULL, *office = "default";
+    struct td_actor actor;
     struct td_imap_opts io = {0};
     struct fetch F = {0};
     struct creds cr = {0};
@@ -383,6 +426,15 @@ int td_cmd_fetch(int argc, char **argv)
         case 'H':
             home = optarg;
             break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'D':
+            data_dir = optarg;
+            break;
+        case 'O':
+            office = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -422,6 +474,23 @@ int td_cmd_fetch(int argc, char **argv)
     td_error_clear(&err);
     if (td_cli_open_analyser("fetch", home, model, &F.an, &F.ctx))
         goto out;
+    if (db || data_dir) {
+        if (td_cli_open_desk("fetch", db, data_dir, home, &F.desk))
+            goto out;
+        if (td_desk_operator(F.desk, office, &actor, &err)) {
+            td_cli_error("fetch", &err);
+            goto out;
+        }
+    }
+    struct td_pipeline_opts po = {0};
+    po.ctx = F.ctx;
+    po.desk = F.desk;
+    po.actor = F.desk ? &actor : NULL;
+    if (td_pipeline_new(&po, &F.pipe, &err)) {
+        td_cli_error("fetch", &err);
+        goto out;
+    }
+    F.max_original = io.max_message ? io.max_message : (size_t)32 << 20;
     if (td_triage_table_init(&F.table, top)) {
         td_cli_fail("fetch", "out of memory");
         goto out;
@@ -445,6 +514,8 @@ int td_cmd_fetch(int argc, char **argv)
                 (unsigned)st.uidvalidity, st.duplicates, st.duplicates == 1 ? "" : "s");
     fflush(stdout);
 out:
+    td_pipeline_free(F.pipe);
+    td_desk_close(F.desk);
     td_triage_table_release(&F.table);
     td_analysis_ctx_free(F.ctx);
     td_analyser_free(F.an);

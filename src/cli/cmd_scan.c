@@ -8,12 +8,16 @@
  * --json is for programs: one object per input record, in input order,
  * streamed.  A bad record yields an error object (and a line on stderr)
  * and scanning goes on; the exit status is 1 when any record failed.
- * A message seen before (same Message-ID, or same text from the same
- * sender: dedupe.h) is not analysed or counted again; --json reports it
- * as {"id", "duplicate_of"}.  --by-sender adds per-sender counts and worst
- * severity, senders linked across channels by sender.h's rules.  Within a
- * run, a threat from a sender whose earlier messages were threats is
- * raised to critical (td_verdict_apply_history), as the desk does.
+ * Every message goes through the one pipeline (pipeline.h) that `fetch`,
+ * `import` and the desk use: canonical sender, dedupe, analysis, sender
+ * history.  A message seen before (same Message-ID, or same text from the
+ * same sender: dedupe.h) is not analysed or counted again; --json reports
+ * it as {"id", "duplicate_of"}.  --by-sender adds per-sender counts and
+ * worst severity, senders linked across channels by sender.h's rules.
+ * Within a run, a threat from a sender whose earlier messages were threats
+ * is raised to critical (td_verdict_apply_history), as the desk does.
+ * --json records carry what a caseworker reads first: subject, from, to
+ * and the attachments (message_out.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -22,9 +26,10 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/message_out.h"
 #include "cli/triage_table.h"
 #include "threatdesk/analyse.h"
-#include "threatdesk/dedupe.h"
+#include "threatdesk/pipeline.h"
 #include "threatdesk/reader.h"
 #include "threatdesk/sender.h"
 
@@ -35,8 +40,8 @@ struct scan {
     struct td_triage_table table;
     size_t seen, failed, duplicates;
     size_t by_tier[TD_SEVERITY_COUNT];
-    struct td_dedupe *dedupe;   /* NULL with --keep-duplicates */
-    struct td_senders *senders; /* history within the run; printed by --by-sender */
+    struct td_pipeline *pipe;   /* dedupe and sender history of the run */
+    struct td_senders *senders; /* the pipeline's tallies, for --by-sender */
 };
 
 static void usage(FILE *f)
@@ -94,11 +99,15 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
     int rc;
     while ((rc = td_reader_next(r, &m, &err)) != TD_EOF) {
         S->seen++;
-        const char *dup_of = NULL;
-        if (rc == TD_OK && S->dedupe && td_dedupe_check(S->dedupe, &m, &dup_of) == 1) {
+        struct td_pipeline_result pr;
+        memset(&pr, 0, sizeof pr);
+        if (rc == TD_OK)
+            rc = td_pipeline_process(S->pipe, &m, NULL, &v, &pr, &err);
+        if (rc == TD_OK && pr.duplicate) {
             S->duplicates++;
             if (S->json) {
-                json_t *o = json_pack("{s:s,s:s}", "id", m.id ? m.id : "", "duplicate_of", dup_of);
+                json_t *o =
+                    json_pack("{s:s,s:s}", "id", m.id ? m.id : "", "duplicate_of", pr.dup_of);
                 if (o && m.source)
                     json_object_set_new(o, "source", json_string(m.source));
                 if (o)
@@ -108,22 +117,17 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
             }
             continue;
         }
-        if (rc == TD_OK)
-            rc = td_analyse(S->ctx, m.text ? m.text : "", m.text_len, &v, &err);
+        if (rc == TD_OK && pr.code)
+            rc = pr.code; /* refused: err says why */
         if (rc) {
             td_cli_error("scan", &err);
             if (S->json)
                 print_error_json(&m, &err);
             S->failed++;
             td_error_clear(&err);
-            if (td_reader_failed(r))
+            if (td_reader_failed(r) || rc == TD_ENOMEM)
                 break;
             continue;
-        }
-        if (S->senders) {
-            size_t prior = td_senders_threats(S->senders, m.sender);
-            td_verdict_apply_history(&v, prior > 1000u ? 1000u : (unsigned)prior);
-            td_senders_add(S->senders, &m, v.severity, (v.labels >> TD_LABEL_THREAT) & 1);
         }
         S->by_tier[v.severity]++;
         if (S->json) {
@@ -133,17 +137,13 @@ static int scan_one(struct scan *S, const char *path, const struct td_reader_opt
                 rc = TD_ENOMEM;
                 break;
             }
-            json_t *out = json_pack("{s:s}", "id", m.id ? m.id : "");
-            if (m.channel)
-                json_object_set_new(out, "channel", json_string(m.channel));
-            if (m.source)
-                json_object_set_new(out, "source", json_string(m.source));
-            if (m.sender)
-                json_object_set_new(out, "sender", json_string(m.sender));
-            if (m.warning)
-                json_object_set_new(out, "warning", json_string(m.warning));
-            if (m.ocr_confidence >= 0)
-                json_object_set_new(out, "ocr_confidence", json_real(m.ocr_confidence));
+            json_t *out = td_cli_message_json(&m);
+            if (!out) {
+                json_decref(o);
+                td_cli_fail("scan", "out of memory");
+                rc = TD_ENOMEM;
+                break;
+            }
             json_object_update(out, o);
             json_decref(o);
             /* dumped into one reused buffer (json_dumpf writes piecewise
@@ -320,11 +320,16 @@ int td_cmd_scan(int argc, char **argv)
     }
     if (td_cli_open_analyser("scan", home, model, &S.an, &S.ctx))
         return 2;
-    if (td_triage_table_init(&S.table, top) || (!keep_dups && td_dedupe_new(0, &S.dedupe)) ||
-        td_senders_new(0, &S.senders)) {
+    struct td_pipeline_opts po = {0};
+    struct td_error perr;
+    td_error_clear(&perr);
+    po.ctx = S.ctx;
+    po.keep_duplicates = keep_dups;
+    if (td_triage_table_init(&S.table, top) || td_pipeline_new(&po, &S.pipe, &perr)) {
         td_cli_fail("scan", "out of memory");
         return 2;
     }
+    S.senders = td_pipeline_senders(S.pipe);
     if (optind >= argc) {
         scan_one(&S, "-", &ro);
     } else {
@@ -337,8 +342,7 @@ int td_cmd_scan(int argc, char **argv)
         print_senders(&S);
     fflush(stdout);
     td_triage_table_release(&S.table);
-    td_dedupe_free(S.dedupe);
-    td_senders_free(S.senders);
+    td_pipeline_free(S.pipe);
     td_analysis_ctx_free(S.ctx);
     td_analyser_free(S.an);
     return S.failed ? 1 : 0;

@@ -12,9 +12,15 @@
  * in-flight requests finish, close the store.  Handlers acknowledge only
  * after commit, so even SIGKILL loses nothing acknowledged.
  *
- * stdout carries exactly two kinds of line for the operator: the one-time
- * admin password on first start, and "listening on http://HOST:PORT" (the
- * real port, useful with --listen 127.0.0.1:0).  Logs are JSON on stderr.
+ * stdout carries exactly these lines for the operator: the one-time admin
+ * password on first start, "listening on http(s)://HOST:PORT" (the real
+ * port, useful with --listen 127.0.0.1:0) and, with --metrics-listen,
+ * "metrics on http(s)://HOST:PORT".  Logs are JSON on stderr.
+ *
+ * Transport security: --tls-cert/--tls-key serve HTTPS; plain HTTP is
+ * refused on a non-loopback address unless --insecure-http (a TLS proxy on
+ * the same host).  --trusted-proxy ADDR believes X-Forwarded-For from that
+ * proxy for the client address.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -41,7 +47,19 @@ static void usage(FILE *f)
                "  --home DIR           threatdesk home (data/, models/)\n"
                "  --model FILE         model file\n"
                "  --max-body BYTES     request body cap (default 16 MiB)\n"
-               "  --max-connections N  concurrent connections (default 64)\n"
+               "  --max-connections N  concurrent connections (default 256)\n"
+               "  --per-ip-connections N  concurrent connections from one address (default 32)\n"
+               "  --request-deadline S a whole request must arrive within S seconds (default 20)\n"
+               "  --login-rate N       login attempts a minute per client address (default 10)\n"
+               "  --hash-slots N       Argon2id hashes at once (default 2)\n"
+               "  --hash-queue N       logins waiting for a hashing slot (default 8; then 503)\n"
+               "  --tls-cert FILE      PEM certificate (chain): serve HTTPS\n"
+               "  --tls-key FILE       PEM private key\n"
+               "  --insecure-http      allow plain HTTP on a non-loopback address\n"
+               "  --trusted-proxy ADDR take the client address from X-Forwarded-For when the\n"
+               "                       request comes from ADDR (a reverse proxy)\n"
+               "  --metrics-listen HOST:PORT  /metrics without login on this address only\n"
+               "                       (on the main address /metrics needs an admin login)\n"
                "  --log-level LEVEL    debug, info, warn, error (default info)\n"
                "  --perspective-open   comments:analyze without an API key\n"
                "Environment: THREATDESK_<KEY> for every key above (LISTEN, DB, DATA_DIR, ...).\n");
@@ -65,10 +83,20 @@ int td_cmd_serve(int argc, char **argv)
         {"max-connections", required_argument, NULL, 'n'},
         {"log-level", required_argument, NULL, 'L'},
         {"perspective-open", no_argument, NULL, 'P'},
+        {"per-ip-connections", required_argument, NULL, 'i'},
+        {"request-deadline", required_argument, NULL, 'R'},
+        {"login-rate", required_argument, NULL, 'r'},
+        {"hash-slots", required_argument, NULL, 's'},
+        {"hash-queue", required_argument, NULL, 'q'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"insecure-http", no_argument, NULL, 'I'},
+        {"trusted-proxy", required_argument, NULL, 'p'},
+        {"metrics-listen", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct flag flags[16];
+    struct flag flags[40];
     size_t nflags = 0;
     const char *config = getenv("THREATDESK_CONFIG");
     struct td_server_config cfg;
@@ -115,6 +143,37 @@ int td_cmd_serve(int argc, char **argv)
             flags[nflags].key = "perspective_open";
             flags[nflags++].value = "true";
             continue;
+        case 'I':
+            flags[nflags].key = "insecure_http";
+            flags[nflags++].value = "true";
+            continue;
+        case 'i':
+            key = "per_ip_connections";
+            break;
+        case 'R':
+            key = "request_deadline_s";
+            break;
+        case 'r':
+            key = "login_rate";
+            break;
+        case 's':
+            key = "hash_slots";
+            break;
+        case 'q':
+            key = "hash_queue";
+            break;
+        case 'C':
+            key = "tls_cert";
+            break;
+        case 'K':
+            key = "tls_key";
+            break;
+        case 'p':
+            key = "trusted_proxy";
+            break;
+        case 'M':
+            key = "metrics_listen";
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -158,6 +217,9 @@ int td_cmd_serve(int argc, char **argv)
     dopt.data_dir = cfg.data_dir;
     dopt.home = td_cli_home(cfg.home[0] ? cfg.home : NULL);
     dopt.analyser = an;
+    dopt.hash_slots = cfg.hash_slots;
+    dopt.hash_queue = cfg.hash_queue;
+    dopt.pwhash_mem_kib = cfg.pwhash_mem_kib;
     if (td_desk_open(&dopt, &desk, &err) != TD_OK)
         goto fail;
     char password[TD_PASSWORD_SIZE];
@@ -166,7 +228,8 @@ int td_cmd_serve(int argc, char **argv)
         goto fail;
     if (created) {
         printf("first start: created user 'admin' with one-time password: %s\n"
-               "(shown once; change it with `threatdesk user passwd admin`)\n",
+               "(shown once; it must be changed before anything else: log in and\n"
+               " PATCH /v1/users/admin {\"password\": ...}, or `threatdesk user passwd admin`)\n",
                password);
         fflush(stdout);
     }
@@ -174,8 +237,13 @@ int td_cmd_serve(int argc, char **argv)
 
     if (td_server_start(&cfg, an, desk, stderr, &srv, &err) != TD_OK)
         goto fail;
-    printf("listening on http://%.*s:%u\n", (int)(strrchr(cfg.listen, ':') - cfg.listen),
+    const char *scheme = cfg.tls_cert[0] ? "https" : "http";
+    printf("listening on %s://%.*s:%u\n", scheme, (int)(strrchr(cfg.listen, ':') - cfg.listen),
            cfg.listen, td_server_port(srv));
+    if (cfg.metrics_listen[0])
+        printf("metrics on %s://%.*s:%u\n", scheme,
+               (int)(strrchr(cfg.metrics_listen, ':') - cfg.metrics_listen), cfg.metrics_listen,
+               td_server_metrics_port(srv));
     fflush(stdout);
 
     int sig = 0;

@@ -19,7 +19,11 @@
     X(serve, "start the HTTP desk")                                                                \
     X(verify, "check the audit chain and every evidence hash")                                     \
     X(user, "add, list, disable users; set passwords and roles; issue and revoke API keys")        \
-    X(office, "add and list offices")
+    X(office, "add and list offices")                                                              \
+    X(feedback, "list or revoke what an office's caseworkers taught its engine")                   \
+    X(import, "file mbox, Maildir, e-mail, social exports and letters into the desk")              \
+    X(retention, "show, set or apply an office's retention period (UK GDPR)")                      \
+    X(erase_sender, "erase a sender's messages, leaving an audited tombstone (UK GDPR)")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
 TD_COMMAND_MAP(TD_COMMAND_DECL)

@@ -20,12 +20,28 @@ static const struct command commands[] = {
 #undef TD_COMMAND_ENTRY
 };
 
+/* Command names are C identifiers in the table ("erase_sender") and typed
+ * with dashes ("erase-sender"); either spelling is accepted. */
+static int same_name(const char *typed, const char *name)
+{
+    for (; *typed && *name; typed++, name++)
+        if (*typed != *name && !(*typed == '-' && *name == '_'))
+            return 0;
+    return *typed == *name;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: threatdesk <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (commands[i].fn)
-            fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+        if (commands[i].fn) {
+            char name[32];
+            snprintf(name, sizeof name, "%s", commands[i].name);
+            for (char *p = name; *p; p++)
+                if (*p == '_')
+                    *p = '-';
+            fprintf(f, "  %-12s %s\n", name, commands[i].help);
+        }
     fprintf(f, "\n'threatdesk <command> --help' for a command's options.\n");
 }
 
@@ -40,7 +56,7 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(argv[1], commands[i].name) != 0)
+        if (!same_name(argv[1], commands[i].name))
             continue;
         if (!commands[i].fn) {
             fprintf(stderr, "threatdesk: '%s' is not built into this binary\n", argv[1]);

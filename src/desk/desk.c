@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "desk/desk_int.h"
+#include "desk/feedback_int.h"
 
 void td_desk_opts_init(struct td_desk_opts *o)
 {
@@ -239,6 +240,7 @@ void td_desk_close(struct td_desk *d)
 {
     if (!d)
         return;
+    td__feedback_cache_free(d);
     td_store_close(d->store);
     if (d->ctx)
         td_analysis_ctx_free(d->ctx);

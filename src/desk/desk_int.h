@@ -37,6 +37,8 @@ struct td_desk {
     pthread_mutex_t hash_lock;
     pthread_cond_t hash_cond;
     unsigned hash_busy, hash_waiting;
+    /* Each office's feedback memory, under `lock` (feedback.c). */
+    struct td__fb_office *fb_cache;
 };
 
 /* Seconds since the epoch. */

@@ -126,6 +126,13 @@ int td_desk_evidence_add(struct td_desk *d, const struct td_actor *actor, int64_
         return td_error_set(err, TD_EINVAL, "no data");
     if ((name && strlen(name) > 1000) || (type && strlen(type) > 200))
         return td_error_set(err, TD_EINVAL, "name or type too long");
+    /* A name is shown and sent back as a download's file name: control
+     * characters (a cut-short name, a header split) are refused. */
+    for (const char *p = name; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            td_error_field(err, "name");
+            return td_error_set(err, TD_EINVAL, "the file name contains a control character");
+        }
     td__sha256_hex(len ? data : "", len, sha);
 
     td__lock(d);

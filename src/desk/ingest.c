@@ -15,6 +15,7 @@
 #include <utf8proc.h>
 
 #include "desk/desk_int.h"
+#include "desk/feedback_int.h"
 #include "desk/pipeline_int.h"
 
 #define TEXT_MAX (4u << 20)
@@ -158,6 +159,10 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
             return refuse(res, err, rc, "text", "analysis failed");
         p->analysed = 1;
     }
+    /* the office's own decisions (feedback.h), before the sender's history */
+    int learnt = 0;
+    if ((rc = td__feedback_apply(d, actor->office_id, p->v, &learnt, err)))
+        return rc;
     const char *sender = p->keys.has_sender ? p->keys.sender : NULL;
     if (sender) {
         unsigned prior = 0;
@@ -195,6 +200,8 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     };
     if ((rc = s->ops->message_insert(s, &sm, &id, err)))
         goto out;
+    if ((rc = td__feedback_keep_vector(d, actor->office_id, id, p->v, err)))
+        goto out;
     if (sender && (rc = s->ops->sender_record(
                        s, actor->office_id, sender, m->sender_name, (int)p->v->severity,
                        (p->v->labels >> TD_LABEL_THREAT) & 1u, sm.received, err)))
@@ -206,6 +213,8 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     json_t *det = json_pack("{s:s, s:s, s:s?, s:s, s:s}", "channel", sm.channel, "severity",
                             td_severity_name(p->v->severity), "client_key", key, "sha256", sha,
                             "text_sha256", tsha);
+    if (det && learnt)
+        json_object_set_new(det, "feedback", json_true());
     rc = td__audit(d, actor, actor->office_id, "message.ingest", "message", id, det, err);
     json_decref(det);
     if (rc)

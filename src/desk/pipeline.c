@@ -208,13 +208,14 @@ int td_pipeline_process(struct td_pipeline *p, struct td_message *m, const char 
         }
     }
 
-    /* 3. analysis, outside any desk lock */
-    if (!m->text || m->text_len == 0 || td__blank(m->text, m->text_len)) {
+    /* 3. analysis, outside any desk lock (the desk refuses blank text: no
+     * point analysing it first; a scan analyses whatever it is given) */
+    if (p->o.desk && (!m->text || m->text_len == 0 || td__blank(m->text, m->text_len))) {
         td_error_field(err, "text");
         td_error_set(err, TD_EINVAL, "no text to analyse");
         return refused(res, err, TD_EINVAL);
     }
-    if ((rc = td_analyse(p->o.ctx, m->text, m->text_len, v, err))) {
+    if ((rc = td_analyse(p->o.ctx, m->text ? m->text : "", m->text_len, v, err))) {
         if (rc == TD_ENOMEM)
             return rc;
         return refused(res, err, rc);

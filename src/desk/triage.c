@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "desk/desk_int.h"
+#include "desk/feedback_int.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
@@ -114,7 +115,11 @@ int td_desk_message_set_status(struct td_desk *d, const struct td_actor *actor, 
         goto out;
     rc = d->store->ops->message_set_status(d->store, actor->office_id, id, (int)status, reason,
                                            actor->user_id, td__now(), err);
-    json_t *det = json_pack("{s:s, s:s?}", "status", td_msg_status_name(status), "reason", reason);
+    const char *learnt = NULL; /* why the decision taught nothing, or NULL */
+    if (!rc)
+        rc = td__feedback_on_status(d, actor, id, status, &learnt, err);
+    json_t *det = json_pack("{s:s, s:s?, s:s?}", "status", td_msg_status_name(status), "reason",
+                            reason, "feedback", learnt);
     if (!rc)
         rc = td__audit(d, actor, actor->office_id, "message.status", "message", id, det, err);
     json_decref(det);

@@ -12,6 +12,7 @@
  * silently leave a default in force), reported with the file and line.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +27,16 @@ void td_server_config_init(struct td_server_config *c)
     snprintf(c->db, sizeof c->db, "threatdesk.db");
     snprintf(c->data_dir, sizeof c->data_dir, "threatdesk-data");
     c->max_body = (size_t)16 << 20;
-    c->max_connections = 64;
+    c->max_connections = 256;
     c->shutdown_grace_ms = 10000;
     c->request_timeout_s = 30;
+    c->request_deadline_s = 20;
+    c->per_ip_connections = 32;
+    c->login_rate = 10;
+    c->login_burst = 5;
+    c->hash_slots = 2;
+    c->hash_queue = 8;
+    c->pwhash_mem_kib = 32768;
     snprintf(c->log_level, sizeof c->log_level, "info");
     c->perspective_open = 0;
 }
@@ -125,6 +133,50 @@ int td_server_config_set(struct td_server_config *c, const char *key, const char
     }
     if (!strcmp(key, "perspective_open"))
         return set_bool(key, value, &c->perspective_open, err);
+    if (!strcmp(key, "insecure_http"))
+        return set_bool(key, value, &c->insecure_http, err);
+    if (!strcmp(key, "tls_cert"))
+        return set_str(c->tls_cert, sizeof c->tls_cert, key, value, err);
+    if (!strcmp(key, "tls_key"))
+        return set_str(c->tls_key, sizeof c->tls_key, key, value, err);
+    if (!strcmp(key, "trusted_proxy")) {
+        char ip[64];
+        if (*value && td__normalise_ip(value, ip, sizeof ip) != 0) {
+            td_error_field(err, key);
+            return td_error_set(err, TD_EINVAL, "trusted_proxy must be an IP address, not '%s'",
+                                value);
+        }
+        return set_str(c->trusted_proxy, sizeof c->trusted_proxy, key, *value ? ip : "", err);
+    }
+    if (!strcmp(key, "metrics_listen")) {
+        const char *colon = strrchr(value, ':');
+        uint64_t port;
+        if (*value && (!colon || colon == value || td__parse_u64(colon + 1, 65535, &port) != 0)) {
+            td_error_field(err, key);
+            return td_error_set(err, TD_EINVAL, "metrics_listen must be host:port, not '%s'",
+                                value);
+        }
+        return set_str(c->metrics_listen, sizeof c->metrics_listen, key, value, err);
+    }
+    static const struct {
+        const char *key;
+        uint64_t min, max;
+        size_t off;
+    } nums[] = {
+        {"request_deadline_s", 1, 3600, offsetof(struct td_server_config, request_deadline_s)},
+        {"per_ip_connections", 1, 4096, offsetof(struct td_server_config, per_ip_connections)},
+        {"login_rate", 1, 100000, offsetof(struct td_server_config, login_rate)},
+        {"login_burst", 1, 100000, offsetof(struct td_server_config, login_burst)},
+        {"hash_slots", 1, 64, offsetof(struct td_server_config, hash_slots)},
+        {"hash_queue", 1, 4096, offsetof(struct td_server_config, hash_queue)},
+        {"pwhash_mem_kib", 8192, 1u << 20, offsetof(struct td_server_config, pwhash_mem_kib)},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
+        if (!strcmp(key, nums[i].key)) {
+            if ((rc = set_uint(key, value, nums[i].min, nums[i].max, &v, err)) == TD_OK)
+                *(unsigned *)((char *)c + nums[i].off) = (unsigned)v;
+            return rc;
+        }
 
     td_error_field(err, key);
     return td_error_set(err, TD_EINVAL, "unknown configuration key '%s'", key);
@@ -196,6 +248,18 @@ static const char *const env_keys[] = {
     "request_timeout_s",
     "log_level",
     "perspective_open",
+    "request_deadline_s",
+    "per_ip_connections",
+    "login_rate",
+    "login_burst",
+    "hash_slots",
+    "hash_queue",
+    "pwhash_mem_kib",
+    "tls_cert",
+    "tls_key",
+    "insecure_http",
+    "trusted_proxy",
+    "metrics_listen",
 };
 
 int td_server_config_apply_env(struct td_server_config *c, struct td_error *err)

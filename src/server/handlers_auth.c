@@ -1,16 +1,23 @@
 /*
  * handlers_auth.c - login, logout, who am I, users and API keys.
  *
- *   POST  /v1/login          {"username","password"} -> {"token","user"}
+ *   POST  /v1/login          {"username","password","office"?} -> {"token","user"}
  *                            401 wrong name or password (one answer for
- *                            both); 429 + Retry-After when locked out
+ *                            both); 429 + Retry-After when this client
+ *                            address tries too often (checked before any
+ *                            hashing) or the name is locked out; 503 +
+ *                            Retry-After when every hashing slot is busy
  *   POST  /v1/logout         ends the session of the Bearer token
  *   GET   /v1/me             the caller
  *   GET   /v1/users          admin: users of the office
  *   POST  /v1/users          admin: {"username","role","password"}
- *   PATCH /v1/users/{name}   admin: {"role"?, "password"?}
+ *   PATCH /v1/users/{name}   admin: {"role"?, "password"?, "disabled"?};
+ *                            anyone on itself: {"password"}
  *   POST  /v1/keys           admin: {"username"? (default: self), "label"?}
  *                            -> {"key"} shown once
+ *   GET   /v1/keys           admin: the office's keys (?username= filter)
+ *   DELETE /v1/keys/{id}     admin: revoke a key at once
+ *   GET   /v1/offices        admin: its office
  *
  * Passwords and tokens are wiped from the request buffers once used.
  */
@@ -28,21 +35,6 @@ static json_t *actor_json(const struct td_actor *a)
     return json_pack("{s:I,s:s,s:s,s:I,s:s}", "id", (json_int_t)a->user_id, "name", a->username,
                      "role", td_role_name(a->role) ? td_role_name(a->role) : "?", "office_id",
                      (json_int_t)a->office_id, "office", a->office);
-}
-
-static void client_ip(struct td__req *r, char *buf, size_t size)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(buf, size, "unknown");
-    if (!ci || !ci->client_addr)
-        return;
-    if (ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, buf,
-                  (socklen_t)size);
-    else if (ci->client_addr->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, buf,
-                  (socklen_t)size);
 }
 
 static void wipe_body(struct td__req *r)
@@ -67,6 +59,8 @@ void td__h_login(struct td__req *r)
         return;
     const char *user = td__json_str(r, in, "username", &bad);
     const char *pass = bad ? NULL : td__json_str(r, in, "password", &bad);
+    const char *office = bad ? NULL : td__json_str(r, in, "office", &bad);
+    char qualified[300];
     if (bad)
         goto out;
     if (!user || !pass) {
@@ -74,11 +68,24 @@ void td__h_login(struct td__req *r)
                         user ? "password" : "username");
         goto out;
     }
-    client_ip(r, ip, sizeof ip);
+    if (office && *office) {
+        snprintf(qualified, sizeof qualified, "%.127s/%.127s", office, user);
+        user = qualified;
+    }
+    /* Per client address, before the password costs a hash. */
+    td__client_address(r, ip, sizeof ip);
+    if ((retry = td__limiter_take(r->srv->login_limiter, ip)) > 0) {
+        r->retry_after = retry;
+        td__reply_error(r, 429, NULL, -1, "too many logins from %s; try again in %u s", ip, retry);
+        goto out;
+    }
     td_error_clear(&err);
     memset(&actor, 0, sizeof actor);
     int rc = td_desk_login(r->srv->desk, user, pass, ip, token, &actor, &retry, &err);
-    if (rc == TD_EDENIED && retry > 0) {
+    if (rc == TD_EBUSY) {
+        r->retry_after = 2;
+        td__reply_error(r, 503, NULL, -1, "too many logins in progress; try again shortly");
+    } else if (rc == TD_EDENIED && retry > 0) {
         r->retry_after = retry;
         td__reply_error(r, 429, NULL, -1, "too many failed logins; try again in %u s", retry);
     } else if (rc == TD_EDENIED) {
@@ -184,15 +191,22 @@ void td__h_users_patch(struct td__req *r)
     if (!in)
         return;
     const char *pass = td__json_str(r, in, "password", &bad);
+    json_t *dis = json_object_get(in, "disabled");
     if (bad || role_of(r, in, &role) != 0)
         goto out;
-    if (!pass && role < 0) {
-        td__reply_error(r, 400, NULL, -1, "nothing to change: give role and/or password");
+    if (dis && !json_is_boolean(dis)) {
+        td__reply_error(r, 400, "disabled", -1, "disabled must be true or false");
+        goto out;
+    }
+    if (!pass && role < 0 && !dis) {
+        td__reply_error(r, 400, NULL, -1, "nothing to change: give role, password or disabled");
         goto out;
     }
     td_error_clear(&err);
     if (role >= 0)
         rc = td_desk_user_role(r->srv->desk, &r->actor, user, (enum td_role)role, &err);
+    if (rc == TD_OK && dis)
+        rc = td_desk_user_set_disabled(r->srv->desk, &r->actor, user, json_is_true(dis), &err);
     if (rc == TD_OK && pass)
         rc = td_desk_user_passwd(r->srv->desk, &r->actor, user, pass, &err);
     td__reply_desk(r, rc, &err, 200, json_pack("{s:s,s:b}", "username", user, "updated", 1));
@@ -226,4 +240,34 @@ void td__h_keys_create(struct td__req *r)
     sodium_memzero(key, sizeof key);
 out:
     json_decref(in);
+}
+
+void td__h_keys_list(struct td__req *r)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    td_error_clear(&err);
+    int rc =
+        td_desk_api_key_list(r->srv->desk, &r->actor, NULL, td__query(r, "username"), &out, &err);
+    td__reply_desk(r, rc, &err, 200, out);
+}
+
+void td__h_key_revoke(struct td__req *r)
+{
+    struct td_error err;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_api_key_revoke(r->srv->desk, &r->actor, id, &err);
+    td__reply_desk(r, rc, &err, 200, json_pack("{s:I,s:b}", "id", (json_int_t)id, "revoked", 1));
+}
+
+void td__h_offices_list(struct td__req *r)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    td_error_clear(&err);
+    int rc = td_desk_office_list(r->srv->desk, &r->actor, &out, &err);
+    td__reply_desk(r, rc, &err, 200, out);
 }

@@ -217,9 +217,19 @@ void td__h_case_evidence_add(struct td__req *r)
         td__reply_error(r, 400, NULL, -1, "the evidence file is the request body; it is empty");
         return;
     }
-    const char *name = td__query(r, "name");
-    if (!name)
+    /* The name as sent, length and all: "%00" decodes to a NUL that a C
+     * string would silently cut the name at. */
+    const char *name = NULL;
+    size_t nlen = 0;
+    if (MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, "name", 4, &name, &nlen) !=
+        MHD_YES) {
         name = td__header(r, "X-Filename");
+        nlen = name ? strlen(name) : 0;
+    }
+    if (name && memchr(name, '\0', nlen)) {
+        td__reply_error(r, 400, "name", -1, "the file name contains a NUL byte");
+        return;
+    }
     td__content_type(r, ct, sizeof ct);
     td_error_clear(&err);
     int rc = td_desk_evidence_add(r->srv->desk, &r->actor, id, name, ct[0] ? ct : NULL,
@@ -244,6 +254,68 @@ void td__h_evidence_get(struct td__req *r)
     td__reply_desk(r, rc, &err, 200, meta);
 }
 
+/* RFC 6266 / 5987: Content-Disposition: attachment; filename="<ASCII
+ * fallback>"; filename*=UTF-8''<percent-encoded>.  Only the last path
+ * component of the stored name is used; control characters, quotes and
+ * backslashes never reach the header. */
+static void disposition(char *out, size_t size, const char *name, int64_t id)
+{
+    char base[600], ascii[600], enc[1800];
+    const char *b = name ? name : "";
+    for (const char *p = b; *p; p++)
+        if (*p == '/' || *p == '\\')
+            b = p + 1;
+    size_t n = 0;
+    for (const char *p = b; *p && n + 1 < sizeof base; p++) {
+        unsigned char c = (unsigned char)*p;
+        base[n++] = c < 0x20 || c == 0x7f ? '_' : (char)c;
+    }
+    base[n] = '\0';
+    if (n == 0 || !strcmp(base, ".") || !strcmp(base, ".."))
+        n = (size_t)snprintf(base, sizeof base, "evidence-%lld", (long long)id);
+    size_t a = 0, e = 0;
+    for (size_t i = 0; i < n && a + 1 < sizeof ascii; i++) {
+        unsigned char c = (unsigned char)base[i];
+        ascii[a++] = c >= 0x80 || c == '"' || c == '\\' || c == ';' || c == '%' ? '_' : (char)c;
+    }
+    ascii[a] = '\0';
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n && e + 4 < sizeof enc; i++) {
+        unsigned char c = (unsigned char)base[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            strchr("!#$&+-.^_`|~", c)) {
+            enc[e++] = (char)c;
+        } else {
+            enc[e++] = '%';
+            enc[e++] = hex[c >> 4];
+            enc[e++] = hex[c & 15];
+        }
+    }
+    enc[e] = '\0';
+    snprintf(out, size, "attachment; filename=\"%.250s\"; filename*=UTF-8''%.700s", ascii, enc);
+}
+
+/* A stored type is sent only when it is a plain "type/subtype" token pair;
+ * anything else is application/octet-stream. */
+static int mime_ok(const char *t)
+{
+    int slash = 0;
+    size_t n = 0;
+    if (!t || !*t)
+        return 0;
+    for (const char *p = t; *p; p++, n++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '/') {
+            if (slash++ || p == t || !p[1])
+                return 0;
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     strchr("!#$&^_.+-", c))) {
+            return 0;
+        }
+    }
+    return slash == 1 && n < 128;
+}
+
 void td__h_evidence_content(struct td__req *r)
 {
     struct td_error err;
@@ -261,9 +333,16 @@ void td__h_evidence_content(struct td__req *r)
         td__reply_error(r, 500, NULL, -1, "evidence too large to send");
     } else {
         const char *sha = json_string_value(json_object_get(meta, "sha256"));
+        const char *type = json_string_value(json_object_get(meta, "type"));
         snprintf(r->sha256, sizeof r->sha256, "%s", sha ? sha : "");
+        /* The stored type, kept in the request's own buffer: meta is freed
+         * before the response is built. */
+        snprintf(r->raw_type_buf, sizeof r->raw_type_buf, "%s",
+                 mime_ok(type) ? type : "application/octet-stream");
+        r->raw_type = r->raw_type_buf;
+        disposition(r->disposition, sizeof r->disposition,
+                    json_string_value(json_object_get(meta, "name")), id);
         r->status = 200;
-        r->raw_type = "application/octet-stream";
     }
     free(data);
     json_decref(meta);

@@ -6,11 +6,17 @@
  *                               "subject", "message_id", "client_key", ...}
  *                              (the desk's JSON door, td_desk_ingest_json)
  *       message/rfc822         a raw email, parsed in memory by the
- *                              ingestion library (td_email_parse)
+ *                              ingestion library (td_email_parse); a body
+ *                              that starts with an mbox "From " line is
+ *                              refused (400): send it as application/mbox
+ *       application/mbox       an mbox file: every message in it, as one
+ *                              batch (answered like :batch below)
  *       image/png|jpeg|tiff,   a scanned letter, OCR'd by the ingestion
  *       application/pdf        library (Tesseract)
  *     201 {"id","status":"created","severity"} | 200 duplicate |
- *     400 refused, the error naming the field
+ *     400 refused, the error naming the field; 409 when the idempotency
+ *     key was already used for a message with another text; 415 for any
+ *     other Content-Type (text/plain, forms, XML...: never parsed as JSON)
  *     The idempotency key is "client_key" in JSON, or the Idempotency-Key
  *     header (any content type); without one, the Message-ID.
  *
@@ -21,7 +27,8 @@
  *     422 when some were refused - the body still carries every record's
  *     result ("results": [{"index","status","id"|"field","reason"}]) and an
  *     "error" naming the FIRST refused record's index and field; the
- *     accepted records ARE stored.
+ *     accepted records ARE stored.  Fields are named by their full path in
+ *     the request: "messages[2].text".
  *
  * Acknowledgement: every 2xx (and the 422 above) is sent only after the
  * desk returned from a committed transaction, so an acknowledged id is
@@ -37,6 +44,8 @@
 #include "server/server_int.h"
 #include "threatdesk/email.h"
 #include "threatdesk/reader.h"
+
+#define MBOX_MAX 10000
 
 static void count_ingested(struct td__req *r, json_t *results)
 {
@@ -87,7 +96,13 @@ static void ingest_one_json(struct td__req *r, json_t *in)
     const char *st = json_string_value(json_object_get(res, "status"));
     if (!st || !strcmp(st, "refused")) {
         const char *reason = json_string_value(json_object_get(res, "reason"));
-        td__reply_error(r, 400, json_string_value(json_object_get(res, "field")), 0, "%s",
+        const char *code = json_string_value(json_object_get(res, "code"));
+        unsigned status = 400;
+        if (code && !strcmp(code, td_errname(TD_EEXISTS)))
+            status = 409; /* the idempotency key names another message */
+        else if (code && !strcmp(code, td_errname(TD_ETOOBIG)))
+            status = 413;
+        td__reply_error(r, status, json_string_value(json_object_get(res, "field")), 0, "%s",
                         reason ? reason : "refused");
     } else {
         count_ingested(r, json_object_get(out, "results"));
@@ -190,6 +205,197 @@ out:
     td_message_release(&m);
 }
 
+/* Name every refused record's field by its full path in the request
+ * ("messages[2].text"), and answer 200 or 422 as the batch route does.
+ * out is stolen. */
+static void reply_batch(struct td__req *r, json_t *out, const char *what)
+{
+    json_t *results = json_object_get(out, "results");
+    size_t i;
+    json_t *res;
+    json_array_foreach(results, i, res)
+    {
+        const char *st = json_string_value(json_object_get(res, "status"));
+        if (!st || strcmp(st, "refused"))
+            continue;
+        const char *f = json_string_value(json_object_get(res, "field"));
+        char path[160];
+        if (f && *f)
+            snprintf(path, sizeof path, "%s[%zu].%.100s", what, i, f);
+        else
+            snprintf(path, sizeof path, "%s[%zu]", what, i);
+        json_object_set_new(res, "field", json_string(path));
+    }
+    count_ingested(r, results);
+    json_int_t refused = json_integer_value(json_object_get(out, "refused"));
+    if (refused <= 0) {
+        td__reply(r, 200, out);
+        return;
+    }
+    json_array_foreach(results, i, res)
+    {
+        const char *st = json_string_value(json_object_get(res, "status"));
+        if (!st || strcmp(st, "refused"))
+            continue;
+        const char *field = json_string_value(json_object_get(res, "field"));
+        const char *reason = json_string_value(json_object_get(res, "reason"));
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "%lld of %zu records refused (first: %s: %s); the others were stored",
+                 (long long)refused, json_array_size(results), field ? field : "?",
+                 reason ? reason : "refused");
+        json_t *e = json_pack("{s:i,s:s,s:s,s:I}", "code", 422, "status", "INVALID_ARGUMENT",
+                              "message", msg, "index", (json_int_t)i);
+        if (e && field)
+            json_object_set_new(e, "field", json_string(field));
+        json_object_set_new(out, "error", e);
+        break;
+    }
+    td__reply(r, 422, out);
+}
+
+/* An mbox "From " envelope line at the start: not one RFC 5322 message. */
+static int starts_as_mbox(const struct td__req *r)
+{
+    return r->body.len >= 5 && !memcmp(r->body.data, "From ", 5);
+}
+
+/* application/mbox: every message of the file, filed as one batch (the
+ * desk's transaction and per-record savepoints).  The Idempotency-Key, when
+ * given, becomes "<key>#<n>" for the n-th message; else each Message-ID. */
+static void ingest_mbox(struct td__req *r)
+{
+    struct td_error err;
+    struct td_reader *rd = NULL;
+    struct td_message *msgs = NULL;
+    char **keys = NULL;
+    struct td_ingest_result *res = NULL;
+    json_t *results = NULL;
+    size_t n = 0, cap = 0, accepted = 0, dups = 0, nrefused = 0;
+    char path[] = "/tmp/threatdesk-mbox-XXXXXX";
+    const char *idem = td__header(r, "Idempotency-Key");
+    int rc, fd = -1;
+    td_error_clear(&err);
+    if (r->body.len == 0 || !starts_as_mbox(r)) {
+        td__reply_error(r, 400, NULL, -1,
+                        "an mbox starts with a \"From \" line; this body does not");
+        return;
+    }
+    if ((fd = mkstemp(path)) < 0) {
+        td__reply_error(r, 500, NULL, -1, "cannot create a temporary file");
+        return;
+    }
+    size_t off = 0;
+    while (off < r->body.len) {
+        ssize_t w = write(fd, r->body.data + off, r->body.len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    close(fd);
+    struct td_reader_opts ro = {0};
+    ro.format = TD_FORMAT_MBOX;
+    ro.max_record = r->srv->cfg.max_body;
+    rc = off == r->body.len ? td_reader_open(path, &ro, &rd, &err) : TD_EIO;
+    if (rc) {
+        unlink(path);
+        err.file[0] = '\0';
+        td__reply_td_error(r, rc, &err);
+        return;
+    }
+    if (!(results = json_array()))
+        goto oom;
+    for (;;) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct td_message *nm = realloc(msgs, ncap * sizeof *nm);
+            if (!nm)
+                goto oom;
+            msgs = nm;
+            cap = ncap;
+        }
+        td_message_init(&msgs[n]);
+        td_error_clear(&err);
+        rc = td_reader_next(rd, &msgs[n], &err);
+        if (rc == TD_EOF)
+            break;
+        if (n >= MBOX_MAX) {
+            td_message_release(&msgs[n]);
+            td__reply_error(r, 413, NULL, -1, "more than %d messages in one mbox", MBOX_MAX);
+            goto out;
+        }
+        if (rc) {
+            /* a message that does not parse is refused in place */
+            td_message_release(&msgs[n]);
+            if (!msgs[n].text && td_message_set(&msgs[n].text, NULL, 0))
+                goto oom;
+            if (td_message_set(&msgs[n].warning, err.message, (size_t)-1))
+                goto oom;
+        }
+        n++;
+        if (td_reader_failed(rd))
+            break;
+    }
+    if (!(keys = calloc(n ? n : 1, sizeof *keys)) || !(res = calloc(n ? n : 1, sizeof *res)))
+        goto oom;
+    for (size_t i = 0; idem && *idem && i < n; i++) {
+        char k[300];
+        snprintf(k, sizeof k, "%.250s#%zu", idem, i);
+        if (!(keys[i] = strdup(k)))
+            goto oom;
+    }
+    td_error_clear(&err);
+    struct td_analysis_ctx *ctx = td__ctx_take(r->srv);
+    rc = td_desk_ingest_batch(r->srv->desk, &r->actor, ctx, msgs, n, (const char *const *)keys, res,
+                              &err);
+    td__ctx_give(r->srv, ctx);
+    if (rc) {
+        td__reply_td_error(r, rc, &err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *o;
+        if (res[i].code) {
+            const char *why =
+                msgs[i].warning && !msgs[i].text_len ? msgs[i].warning : res[i].reason;
+            o = json_pack("{s:I,s:s,s:s,s:s,s:s?}", "index", (json_int_t)i, "status", "refused",
+                          "code", td_errname(res[i].code), "field", res[i].field, "reason", why);
+            nrefused++;
+        } else {
+            o = json_pack("{s:I,s:I,s:s,s:s,s:s?}", "index", (json_int_t)i, "id",
+                          (json_int_t)res[i].id, "status",
+                          res[i].duplicate ? "duplicate" : "created", "severity",
+                          td_severity_name(res[i].severity), "message_id", msgs[i].message_id);
+            if (res[i].duplicate)
+                dups++;
+            else
+                accepted++;
+        }
+        if (!o || json_array_append_new(results, o))
+            goto oom;
+    }
+    json_t *body = json_pack("{s:I,s:I,s:I,s:O}", "accepted", (json_int_t)accepted, "duplicates",
+                             (json_int_t)dups, "refused", (json_int_t)nrefused, "results", results);
+    if (!body)
+        goto oom;
+    reply_batch(r, body, "messages");
+    goto out;
+oom:
+    td__reply_error(r, 500, NULL, -1, "out of memory");
+out:
+    td_reader_close(rd);
+    unlink(path);
+    for (size_t i = 0; i < n; i++) {
+        td_message_release(&msgs[i]);
+        if (keys)
+            free(keys[i]);
+    }
+    free(msgs);
+    free(keys);
+    free(res);
+    json_decref(results);
+}
+
 void td__h_messages_post(struct td__req *r)
 {
     char ct[128];
@@ -197,7 +403,17 @@ void td__h_messages_post(struct td__req *r)
         return;
     td__content_type(r, ct, sizeof ct);
     if (!strcmp(ct, "message/rfc822")) {
+        if (starts_as_mbox(r)) {
+            td__reply_error(r, 400, "Content-Type", -1,
+                            "the body is an mbox (it starts with a \"From \" line), not one "
+                            "message: send it as application/mbox");
+            return;
+        }
         ingest_one_raw(r, TD_FORMAT_EML);
+        return;
+    }
+    if (!strcmp(ct, "application/mbox")) {
+        ingest_mbox(r);
         return;
     }
     if (!strcmp(ct, "image/png") || !strcmp(ct, "image/jpeg") || !strcmp(ct, "image/tiff")) {
@@ -212,6 +428,13 @@ void td__h_messages_post(struct td__req *r)
         td__reply_error(r, 415, NULL, -1, "images must be PNG, JPEG or TIFF, not %s", ct);
         return;
     }
+    if (ct[0] && strcmp(ct, "application/json")) {
+        td__reply_error(r, 415, "Content-Type", -1,
+                        "unsupported Content-Type %s: send application/json, message/rfc822, "
+                        "application/mbox, image/png, image/jpeg, image/tiff or application/pdf",
+                        ct);
+        return;
+    }
     json_t *in = td__body_json(r);
     if (!in)
         return;
@@ -222,9 +445,18 @@ void td__h_messages_post(struct td__req *r)
 void td__h_messages_batch(struct td__req *r)
 {
     struct td_error err;
+    char ct[128];
     json_t *out = NULL;
     if (!need_desk(r))
         return;
+    td__content_type(r, ct, sizeof ct);
+    if (ct[0] && strcmp(ct, "application/json")) {
+        td__reply_error(r, 415, "Content-Type", -1,
+                        "unsupported Content-Type %s: a batch is application/json "
+                        "(an mbox goes to POST /v1/messages as application/mbox)",
+                        ct);
+        return;
+    }
     json_t *in = td__body_json(r);
     if (!in)
         return;
@@ -246,36 +478,7 @@ void td__h_messages_batch(struct td__req *r)
         td__reply_td_error(r, rc, &err);
         goto done;
     }
-    json_t *results = json_object_get(out, "results");
-    count_ingested(r, results);
-    json_int_t refused = json_integer_value(json_object_get(out, "refused"));
-    if (refused > 0) {
-        size_t i;
-        json_t *res;
-        json_array_foreach(results, i, res)
-        {
-            const char *st = json_string_value(json_object_get(res, "status"));
-            if (!st || strcmp(st, "refused"))
-                continue;
-            const char *field = json_string_value(json_object_get(res, "field"));
-            const char *reason = json_string_value(json_object_get(res, "reason"));
-            char msg[400];
-            snprintf(msg, sizeof msg,
-                     "%lld of %zu records refused (first: record %zu%s%s: %s); the others were "
-                     "stored",
-                     (long long)refused, json_array_size(results), i, field ? ", field " : "",
-                     field ? field : "", reason ? reason : "refused");
-            json_t *e = json_pack("{s:i,s:s,s:s,s:I}", "code", 422, "status", "INVALID_ARGUMENT",
-                                  "message", msg, "index", (json_int_t)i);
-            if (e && field)
-                json_object_set_new(e, "field", json_string(field));
-            json_object_set_new(out, "error", e);
-            break;
-        }
-        td__reply(r, 422, out);
-    } else {
-        td__reply(r, 200, out);
-    }
+    reply_batch(r, out, json_is_array(in) ? "" : "messages");
     out = NULL;
 done:
     json_decref(out);

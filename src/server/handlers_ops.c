@@ -1,9 +1,11 @@
 /*
  * handlers_ops.c - operations endpoints: /healthz and /metrics.
  *
- * Both are public (no credentials): a load balancer or Prometheus scraper
- * must reach them, and neither exposes anything about any office.  Bind the
- * server to loopback or firewall /metrics if even counts are sensitive.
+ * /healthz is public (a load balancer must reach it) and says nothing about
+ * any office.  /metrics counts messages by severity - how many critical
+ * threats an office receives is sensitive - so on the main listener it
+ * needs an admin or security login; a Prometheus scraper gets it without
+ * credentials on the separate metrics_listen address (http.c).
  */
 #include <string.h>
 

@@ -117,6 +117,8 @@ unsigned td__http_status_for(int code)
         return 400;
     case TD_ETOOBIG:
         return 413;
+    case TD_EBUSY:
+        return 503;
     default:
         return 500;
     }

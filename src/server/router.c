@@ -8,7 +8,7 @@
  * takes the caller's office).
  *
  * /v1/login is public (it is how credentials are obtained) and rate-limited
- * by the desk.
+ * per client address (guard.c) before the desk's per-name lock-out.
  *
  * Patterns are literal paths with {name} captures.  A capture matches one
  * or more bytes up to the next literal character of the pattern and never
@@ -28,10 +28,13 @@
 /* clang-format off */
 #define CASE_READERS (STAFF | TD__ROLE_POLICE)
 #define CASE_FILERS (STAFF | TD__ROLE_OBSERVER)
+/* Counts of critical threats per office are not public: /metrics needs a
+ * login here, or a separate metrics_listen address for a scraper. */
+#define METRICS (TD__ROLE_ADMIN | TD__ROLE_SECURITY)
 const struct td__route td__routes[] = {
     /* operations */
     {"GET",   "/healthz",                     td__h_healthz,             TD__AUTH_NONE, 0},
-    {"GET",   "/metrics",                     td__h_metrics,             TD__AUTH_NONE, 0},
+    {"GET",   "/metrics",                     td__h_metrics,             METRICS,       0},
     /* Perspective-compatible analysis */
     {"POST",  "/v1alpha1/comments:analyze",   td__h_perspective_analyze, ALL,           1},
     /* sessions, users, keys */
@@ -42,6 +45,9 @@ const struct td__route td__routes[] = {
     {"POST",  "/v1/users",                    td__h_users_add,           ADMIN,         0},
     {"PATCH", "/v1/users/{name}",             td__h_users_patch,         ADMIN,         0},
     {"POST",  "/v1/keys",                     td__h_keys_create,         ADMIN,         0},
+    {"GET",   "/v1/keys",                     td__h_keys_list,           ADMIN,         0},
+    {"DELETE","/v1/keys/{id}",                td__h_key_revoke,          ADMIN,         0},
+    {"GET",   "/v1/offices",                  td__h_offices_list,        ADMIN,         0},
     /* ingest */
     {"POST",  "/v1/messages",                 td__h_messages_post,       STAFF,         0},
     {"POST",  "/v1/messages:batch",           td__h_messages_batch,      STAFF,         0},
@@ -54,6 +60,14 @@ const struct td__route td__routes[] = {
     {"POST",  "/v1/messages/{id}:dismiss",    td__h_message_dismiss,     STAFF,         0},
     {"POST",  "/v1/messages/{id}:reopen",     td__h_message_reopen,      STAFF,         0},
     {"GET",   "/v1/senders/{key}/history",    td__h_sender_history,      STAFF,         0},
+    /* learning from the office */
+    {"GET",   "/v1/feedback",                 td__h_feedback_list,       STAFF,         0},
+    {"DELETE","/v1/feedback/{id}",            td__h_feedback_revoke,     STAFF,         0},
+    /* retention and erasure (UK GDPR) */
+    {"GET",   "/v1/retention",                td__h_retention_get,       STAFF,         0},
+    {"PUT",   "/v1/retention",                td__h_retention_put,       ADMIN,         0},
+    {"POST",  "/v1/retention:apply",          td__h_retention_apply,     ADMIN,         0},
+    {"POST",  "/v1/senders/{key}:erase",      td__h_sender_erase,        ADMIN,         0},
     /* cases */
     {"POST",  "/v1/cases",                    td__h_cases_create,        CASE_FILERS,   0},
     {"GET",   "/v1/cases",                    td__h_cases_list,          CASE_READERS,  0},

@@ -10,6 +10,8 @@
  *                 byte of a syntax error.
  *   auth.c        session tokens / API keys -> the caller (via the desk).
  *   metrics.c     Prometheus counters and histograms (lock-free atomics).
+ *   guard.c       client address (trusted proxy), login rate limit, and the
+ *                 whole-request deadline against slow clients.
  *   log.c         one JSON object per line: never message text.
  *   config.c      defaults < file < environment < flags.
  *   perspective.c the Perspective API mapping.
@@ -98,9 +100,11 @@ struct td__req {
     json_t *json;      /* owned */
     struct td_buf raw; /* owned, used when json == NULL */
     const char *raw_type;
-    char allow[64];       /* Allow: header for 405 */
-    char sha256[65];      /* X-Content-SHA256: for raw bytes, "" = none */
-    unsigned retry_after; /* Retry-After: seconds for 429/503, 0 = none */
+    char allow[64];         /* Allow: header for 405 */
+    char sha256[65];        /* X-Content-SHA256: for raw bytes, "" = none */
+    char disposition[1024]; /* Content-Disposition: for downloads, "" = none */
+    char raw_type_buf[128]; /* storage for raw_type when it is not static */
+    unsigned retry_after;   /* Retry-After: seconds for 429/503, 0 = none */
 };
 
 typedef void td__handler(struct td__req *r);
@@ -157,7 +161,12 @@ struct td_server {
     void **ctx_free; /* struct td_analysis_ctx * stack */
     size_t nctx_free, ctx_cap;
     struct td__metrics *metrics;
-    struct td__plex *plex; /* perspective_int.h: loaded on first use under pool_lock */
+    struct MHD_Daemon *metrics_mhd; /* metrics_listen, or NULL */
+    unsigned metrics_port;
+    struct td__limiter *login_limiter; /* guard.c */
+    struct td__conns *conns;           /* guard.c: the request deadline */
+    char *tls_cert_pem, *tls_key_pem;  /* kept for the daemon's lifetime */
+    struct td__plex *plex;             /* perspective_int.h: loaded on first use under pool_lock */
     int plex_tried;
 };
 
@@ -248,14 +257,42 @@ uint64_t td__now_ns(void);
 /* RFC 3339 with a zone -> epoch seconds; 0 ok, -1 bad. */
 int td__http_parse_time(const char *s, int64_t *out);
 
+/* ---- guard.c ------------------------------------------------------------- */
+
+struct td__limiter;
+struct td__conns;
+
+/* The client's address: the peer, or X-Forwarded-For's last entry when the
+ * peer is the trusted proxy. */
+void td__client_address(struct td__req *r, char *buf, size_t size);
+/* Normalise a textual IP address; 0 ok, -1 not an address. */
+int td__normalise_ip(const char *s, char *out, size_t size);
+/* Token buckets per source: NULL on OOM. */
+struct td__limiter *td__limiter_new(unsigned per_minute, unsigned burst);
+void td__limiter_free(struct td__limiter *l);
+/* Take one token for source: 0 = allowed, else seconds to wait. */
+unsigned td__limiter_take(struct td__limiter *l, const char *source);
+/* Connection tracking and the reaper thread (deadline_s per request). */
+struct td__conns *td__conns_new(struct td_server *s, unsigned deadline_s);
+void td__conns_free(struct td__conns *c);
+/* Connections cut at the deadline so far. */
+size_t td__conns_cut(struct td__conns *c);
+void td__conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                     enum MHD_ConnectionNotificationCode toe);
+void td__conn_receiving(struct td_server *s, struct MHD_Connection *conn, int receiving);
+
 /* ---- handlers ------------------------------------------------------------ */
 
 td__handler td__h_healthz, td__h_metrics, td__h_perspective_analyze;
 /* handlers_auth.c */
 td__handler td__h_login, td__h_logout, td__h_me, td__h_users_list, td__h_users_add,
-    td__h_users_patch, td__h_keys_create;
+    td__h_users_patch, td__h_keys_create, td__h_keys_list, td__h_key_revoke, td__h_offices_list;
 /* handlers_ingest.c */
 td__handler td__h_messages_post, td__h_messages_batch;
+/* handlers_retention.c */
+td__handler td__h_retention_get, td__h_retention_put, td__h_retention_apply, td__h_sender_erase;
+/* handlers_feedback.c */
+td__handler td__h_feedback_list, td__h_feedback_revoke;
 /* handlers_triage.c */
 td__handler td__h_queue, td__h_message_get, td__h_message_original, td__h_message_review,
     td__h_message_escalate, td__h_message_dismiss, td__h_message_reopen, td__h_sender_history;

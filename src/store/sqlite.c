@@ -50,6 +50,11 @@ static struct sq *SQ(struct td_store *s)
     return (struct sq *)s;
 }
 
+sqlite3 *td__sqlite_db(struct td_store *s)
+{
+    return SQ(s)->db;
+}
+
 static int fail(struct sq *q, struct td_error *err, const char *what)
 {
     int ext = sqlite3_extended_errcode(q->db);
@@ -807,10 +812,11 @@ static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT k.user_id, k.revoked IS NOT NULL FROM api_keys k "
-                  "JOIN users u ON u.id = k.user_id WHERE k.id = ? AND u.office_id = ?",
-                  &st, err);
+    int rc =
+        prep(q,
+             "SELECT k.user_id, k.revoked IS NOT NULL FROM api_keys k "
+             "JOIN users u ON u.id = k.user_id WHERE k.id = ?1 AND (?2 = 0 OR u.office_id = ?2)",
+             &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, kid);
@@ -1937,6 +1943,15 @@ static const struct td_store_ops sqlite_ops = {
     .sender_delete = sq_sender_delete,
     .office_retention_get = sq_office_retention_get,
     .office_retention_set = sq_office_retention_set,
+    .message_vector_put = td__sq_message_vector_put,
+    .message_vector_get = td__sq_message_vector_get,
+    .message_vector_mean = td__sq_message_vector_mean,
+    .feedback_insert = td__sq_feedback_insert,
+    .feedback_revoke = td__sq_feedback_revoke,
+    .feedback_revoke_message = td__sq_feedback_revoke_message,
+    .feedback_list = td__sq_feedback_list,
+    .feedback_load = td__sq_feedback_load,
+    .feedback_stamp = td__sq_feedback_stamp,
 };
 
 /*

@@ -37,6 +37,24 @@ echo 'third-password-3' | "$TD" user passwd alice "${opts[@]}" >/dev/null
 key=$("$TD" user key bob --label test "${opts[@]}")
 [[ $key =~ ^[0-9a-f]{64}$ ]] || fail "user key printed '$key'"
 
+# Credentials are listed and revoked from the CLI too (issue 8).
+"$TD" user list "${opts[@]}" | grep -q '"name":"alice"' || fail "user list"
+keys=$("$TD" user key list bob "${opts[@]}")
+grep -q '"label":"test"' <<<"$keys" || fail "user key list: $keys"
+grep -q "$key" <<<"$keys" && fail "user key list shows the key itself"
+kid=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$keys" | head -1)
+key2=$("$TD" user key bob --label spare "${opts[@]}")
+"$TD" user key revoke "$kid" "${opts[@]}" | grep -q "key $kid revoked" || fail "user key revoke"
+"$TD" user key list bob "${opts[@]}" | grep "\"id\":$kid," | grep -q '"revoked":' || fail "key $kid not marked revoked"
+"$TD" user disable alice "${opts[@]}" | grep -q 'disabled' || fail "user disable"
+"$TD" user list "${opts[@]}" | grep '"name":"alice"' | grep -q '"disabled":1' || fail "alice not disabled"
+"$TD" user enable alice "${opts[@]}" >/dev/null || fail "user enable"
+set +e
+"$TD" user disable bob "${opts[@]}" >/dev/null 2>&1; rc_last=$?
+set -e
+[[ $rc_last == 1 ]] || fail "the last admin of office-b was disabled (exit $rc_last)"
+[[ -n $key2 ]] || fail "second key"
+
 # Refusals: unknown role, duplicate user, password on the command line.
 set +e
 echo 'x-password-9' | "$TD" user add carol --office o --role wizard "${opts[@]}" 2>/dev/null; rc1=$?
@@ -55,7 +73,7 @@ done
 out=$("$TD" verify "${opts[@]}") || fail "intact store did not verify: $out"
 grep -q 'verify: intact' <<<"$out" || fail "no 'intact' line: $out"
 entries=$(sqlite3 "$db" 'SELECT count(*) FROM audit')
-(( entries >= 7 )) || fail "only $entries audit entries"
+(( entries >= 11 )) || fail "only $entries audit entries"
 
 # The triggers refuse a plain edit.
 if sqlite3 "$db" "UPDATE audit SET details = '{}' WHERE id = 3" 2>/dev/null; then
@@ -92,7 +110,7 @@ db2=$dir/rows.db
 data2=$dir/rows-data
 "$TD" serve --listen 127.0.0.1:0 --db "$db2" --data-dir "$data2" >"$dir/out" 2>"$dir/log" &
 pid=$!
-trap 'kill -KILL $pid 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill -KILL $pid 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 1 300); do grep -q '^listening on ' "$dir/out" && break; kill -0 $pid || fail "server died: $(cat "$dir/log")"; sleep 0.1; done
 base=$(sed -n 's/^listening on //p' "$dir/out")
 pw=$(sed -n 's/.*one-time password: //p' "$dir/out")

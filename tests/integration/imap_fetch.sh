@@ -129,5 +129,20 @@ check "the password is not echoed" '! grep -q "wrong-password" "$tmp/err8.txt"'
 "${F[@]}" "imap://127.0.0.1:1/INBOX" >/dev/null 2>"$tmp/err9.txt"
 check "connection refused exits 2" '[ $? -eq 2 ] && [ -s "$tmp/err9.txt" ]'
 
+# 8. --db: the mail is filed into the desk, through the same pipeline as
+#    `import` - fetched again from scratch, nothing is filed twice (issue 8)
+desk=(--db "$tmp/desk.db" --data-dir "$tmp/desk-data")
+"$td" office add default "${desk[@]}" >/dev/null 2>"$tmp/err10.txt"
+"${F[@]}" --state "$tmp/state-desk1.json" "${desk[@]}" --json "$url" >"$tmp/out10.jsonl" 2>>"$tmp/err10.txt"
+rc=$?
+check "fetch --db exits 0 (got $rc: $(head -c 300 "$tmp/err10.txt"))" '[ $rc -eq 0 ]'
+check "fetch --db files all 6, each with its desk id" \
+  '[ "$(python3 -c "import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l).get(\"desk_id\", 0) > 0))" "$tmp/out10.jsonl")" = 6 ]'
+"${F[@]}" --state "$tmp/state-desk2.json" "${desk[@]}" "$url" >"$tmp/out11.txt" 2>"$tmp/err11.txt"
+check "fetched again from scratch: 6 already in the desk, none filed twice" \
+  'grep -q "6 already analysed; 0 filed into the desk" "$tmp/out11.txt"'
+check "the desk holds 6 messages under canonical sender keys" \
+  '[ "$(sqlite3 "$tmp/desk.db" "SELECT count(*), sum(sender LIKE '"'"'email:s%@example.org'"'"') FROM messages")" = "6|6" ]'
+
 echo "imap_fetch: $pass passed, $fail failed"
 [ $fail -eq 0 ]

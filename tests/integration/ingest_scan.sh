@@ -36,6 +36,10 @@ check "every good e-mail analysed (17 eml + 2 mbox + 4 maildir)" \
   'sum(1 for r in recs if "severity" in r) == 23'
 check "death threat in plain e-mail is a high/critical threat" \
   '"threat" in by["01.plain@example.net"]["predicted"] and by["01.plain@example.net"]["severity"] in ("high", "critical")'
+check "an e-mail record carries its Subject, From and To (issue 8)" \
+  'by["12.att@example.com"]["subject"] == "Leaflet" and by["12.att@example.com"]["from"] == {"name": "Tom Reed", "address": "tom.reed@example.com"} and "jane.doe.mp@parliament.example" in by["12.att@example.com"]["to"]'
+check "... and its attachments: name, type, size, sha256" \
+  '[(a["name"], a["type"], a["size"], len(a["sha256"])) for a in by["12.att@example.com"]["attachments"]] == [("leaflet.pdf", "application/pdf", 71, 64), ("caf\u00e9.png", "image/png", 1024, 64)]'
 check "forwarded threat analysed" \
   '"threat" in by["11.fwd@parliament.example"]["predicted"]'
 check "HTML-only threat analysed" \

@@ -8,7 +8,11 @@
  *   - load errors, each naming the file and line: missing directory, bad
  *     regex, unknown lexicon, bad kind / labels / strength / flags, empty
  *     lexicon, a broken lexicon entry;
- *   - the apostrophe rule (' also matches U+2019) and the pre-filter.
+ *   - the apostrophe rule (' also matches U+2019) and the pre-filter;
+ *   - the pre-filter against running every rule over the whole text, on the
+ *     text of the training datasets in ../shared/data (read at test time,
+ *     never copied) cut into short messages and glued into long letters
+ *     (which run rules in windows), plus the texts it once missed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +28,7 @@
 
 #include "analyse/grammar_int.h"
 #include "threatdesk/grammar.h"
+#include "threatdesk/text.h"
 
 static const char *home(void)
 {
@@ -567,12 +572,182 @@ static void test_small_grammar(void **state)
     rm(&t);
 }
 
+/* ---- the pre-filter changes nothing ------------------------------------------- */
+
+static int same_result(const struct td_grammar_result *a, const struct td_grammar_result *b)
+{
+    if (a->nhits != b->nhits || a->flags != b->flags ||
+        memcmp(a->score, b->score, sizeof a->score) != 0 ||
+        memcmp(a->suppressed, b->suppressed, sizeof a->suppressed) != 0)
+        return 0;
+    for (size_t i = 0; i < a->nhits; i++) {
+        const struct td_grammar_hit *x = &a->hits[i], *y = &b->hits[i];
+        if (x->start != y->start || x->end != y->end || x->kind != y->kind ||
+            x->label != y->label || strcmp(x->rule, y->rule) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+struct pf {
+    struct td_grammar *g;
+    struct td_normaliser *nz;
+    struct td_norm n;
+    struct td_grammar_result r, full;
+    size_t checked, differ, long_checked;
+};
+
+/* Normalise one text and compare the two ways of matching it. */
+static void pf_check(struct pf *p, const char *text, size_t len)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    if (td_normalise(p->nz, text, len, &p->n, &err) != TD_OK || p->n.len == 0)
+        return;
+    assert_int_equal(td_grammar_match(p->g, p->n.text, p->n.len, &p->r, &err), TD_OK);
+    assert_int_equal(td__grammar_match_unfiltered(p->g, p->n.text, p->n.len, &p->full, &err),
+                     TD_OK);
+    p->checked++;
+    p->long_checked += p->n.len >= 4096;
+    if (!same_result(&p->r, &p->full)) {
+        if (p->differ++ < 5) {
+            print_message("pre-filter changed the result of (%zu bytes): %.200s\n", p->n.len,
+                          p->n.text);
+            describe(p->n.text, &p->full);
+        }
+    }
+}
+
+/* Up to max lines of a dataset file as messages; every 40 lines also glued
+ * into one long letter, so the windowed path is checked too. */
+static void pf_file(struct pf *p, const char *path, size_t max)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    char *line = NULL, *letter = NULL;
+    size_t cap = 0, nl = 0, llen = 0, lcap = 0;
+    ssize_t got;
+    while (nl < max && (got = getline(&line, &cap, f)) >= 0) {
+        nl++;
+        pf_check(p, line, (size_t)got);
+        if (llen + (size_t)got + 1 > lcap) {
+            lcap = (llen + (size_t)got + 1) * 2;
+            char *q = realloc(letter, lcap);
+            assert_non_null(q);
+            letter = q;
+        }
+        memcpy(letter + llen, line, (size_t)got);
+        llen += (size_t)got;
+        if (nl % 40 == 0) {
+            pf_check(p, letter, llen);
+            llen = 0;
+        }
+    }
+    free(line);
+    free(letter);
+    fclose(f);
+}
+
+static void test_prefilter_corpus(void **state)
+{
+    (void)state;
+    struct pf p;
+    memset(&p, 0, sizeof p);
+    p.g = load_real();
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/data/text", home());
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_normaliser_load(dir, &p.nz, &err), TD_OK);
+    td_norm_init(&p.n);
+    td_grammar_result_init(&p.r);
+    td_grammar_result_init(&p.full);
+
+    /* texts the hand-written trigger lists used to miss */
+    static const char *missed[] = {
+        "burn it down ! cuck policies have decimated my local area .",
+        "rip his head off!! #rockstarenergy",
+        "1 go kill your self",
+        "vacation mode: on. chicago, we're comin for ya!!",
+        "i'm dying\xf0\x9f\x98\x82\xf0\x9f\x98\x82 #thewalkingdead",
+        "soon you will get a bullet in your head",
+        "these are the things like gun control that matter",
+    };
+    for (size_t i = 0; i < sizeof missed / sizeof *missed; i++)
+        pf_check(&p, missed[i], strlen(missed[i]));
+    assert_int_equal(p.differ, 0);
+    /* the case file, one message each and all glued into long letters */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/grammar_cases.tsv", home());
+    pf_file(&p, path, 100000);
+    /* the datasets, when the checkout sits beside ../shared/data */
+    static const char *sets[] = {
+        "davidson2017/labeled_data.csv",
+        "gab-hate-corpus/ghc_train.tsv",
+        "olid/olid-training-v1.0.tsv",
+        "edos/edos_train.csv",
+        "guest-misogyny/guest_train.csv",
+        "implicit-hate/implicit_hate_v1_stg1_posts.tsv",
+        "implicit-hate/implicit_hate_v1_stg2_posts.tsv",
+        "conan/CONAN.csv",
+        "youtube-threat/threat_corpus_odd_videos.txt",
+    };
+    size_t before = p.checked;
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
+        snprintf(path, sizeof path, "%s/../shared/data/%s", home(), sets[i]);
+        pf_file(&p, path, 2500);
+    }
+    print_message("pre-filter: %zu texts (%zu from the datasets, %zu of 4 KiB or more), %zu "
+                  "differ\n",
+                  p.checked, p.checked - before, p.long_checked, p.differ);
+    if (p.checked - before == 0)
+        print_message("pre-filter: ../shared/data not found; checked the cases only\n");
+    else
+        assert_true(p.checked - before >= 10000);
+    assert_true(p.long_checked >= 20);
+    assert_int_equal(p.differ, 0);
+    td_grammar_result_release(&p.r);
+    td_grammar_result_release(&p.full);
+    td_norm_release(&p.n);
+    td_normaliser_free(p.nz);
+    td_grammar_free(p.g);
+}
+
+/* Every shipped rule has words it needs (else it runs on every text), and
+ * a rule with a bounded length can run in windows. */
+static void test_prefilter_requirements(void **state)
+{
+    (void)state;
+    struct td_grammar *g = load_real();
+    const char *name;
+    char req[256];
+    int bounded, nbounded = 0;
+    size_t i, none = 0;
+    for (i = 0; td__grammar_rule_info(g, i, &name, req, sizeof req, &bounded); i++) {
+        nbounded += bounded;
+        if (!req[0] && strcmp(name, "detail.time") != 0 && strcmp(name, "detail.address") != 0) {
+            print_message("rule %zu (%s) requires no word\n", i, name);
+            none++;
+        }
+    }
+    assert_true(i >= 100);
+    assert_true(none <= 2);
+    assert_true(nbounded >= (int)i - 8);
+    td_grammar_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),         cmocka_unit_test(test_hits_and_ranges),
-        cmocka_unit_test(test_details_alone), cmocka_unit_test(test_quote_and_new_threat),
-        cmocka_unit_test(test_load_errors),   cmocka_unit_test(test_small_grammar),
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_hits_and_ranges),
+        cmocka_unit_test(test_details_alone),
+        cmocka_unit_test(test_quote_and_new_threat),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_small_grammar),
+        cmocka_unit_test(test_prefilter_corpus),
+        cmocka_unit_test(test_prefilter_requirements),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

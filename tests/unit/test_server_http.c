@@ -17,6 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "server/server_int.h"
@@ -27,6 +31,7 @@ struct fixture {
     char *logbuf;
     size_t loglen;
     char base[64];
+    char metrics[64]; /* the metrics_listen address */
 };
 
 struct answer {
@@ -122,11 +127,13 @@ static int setup(void **state)
     snprintf(c.listen, sizeof c.listen, "127.0.0.1:0");
     c.max_body = 4096;
     c.shutdown_grace_ms = 5000;
+    snprintf(c.metrics_listen, sizeof c.metrics_listen, "127.0.0.1:0");
     f->log = open_memstream(&f->logbuf, &f->loglen);
     td_error_clear(&err);
     if (td_server_start(&c, NULL, NULL, f->log, &f->srv, &err) != TD_OK)
         return -1;
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", td_server_port(f->srv));
+    snprintf(f->metrics, sizeof f->metrics, "http://127.0.0.1:%u", td_server_metrics_port(f->srv));
     *state = f;
     return 0;
 }
@@ -201,6 +208,56 @@ static void test_body_cap_and_json_errors(void **state)
     td_buf_release(&a.body);
 }
 
+/* Send raw bytes and read the answer (bounded: 5 s, 8 KiB). */
+static void raw_call(struct fixture *f, const char *req, char *out, size_t size)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)td_server_port(f->srv));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < size && (k = read(fd, out + n, size - 1 - n)) > 0)
+        n += (size_t)k;
+    out[n] = '\0';
+    close(fd);
+}
+
+/* Issue 8: two framings of one body (the request-smuggling shapes) are
+ * refused with a JSON 400, before any handler runs. */
+static void test_conflicting_framing_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    char out[8192];
+    raw_call(f,
+             "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\nContent-Length: 40\r\nConnection: close\r\n\r\n{}",
+             out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 400"));
+    assert_non_null(strstr(out, "application/json"));
+    assert_non_null(strstr(out, "conflicting Content-Length"));
+    raw_call(f,
+             "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: 7\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+             "2\r\n{}\r\n0\r\n\r\n",
+             out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 400"));
+    assert_non_null(strstr(out, "Transfer-Encoding"));
+    /* The same length twice is one framing: not refused for that. */
+    raw_call(f,
+             "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n"
+             "Connection: close\r\n\r\n",
+             out, sizeof out);
+    assert_non_null(strstr(out, "HTTP/1.1 200"));
+}
+
 static void test_perspective_open_without_analyser(void **state)
 {
     struct fixture *f = *state;
@@ -250,7 +307,20 @@ static void test_metrics_and_logs(void **state)
      * request done; let the counts settle so in-flight is exactly 0. */
     for (int i = 0; i < 200 && atomic_load(&f->srv->inflight) != 0; i++)
         usleep(5000);
+    /* Counts of threats per office are not public: on the main address
+     * /metrics needs a login... */
+    j = call(f, "GET", "/metrics", NULL, NULL, 0, &a);
+    assert_int_equal(a.status, 401);
+    json_decref(j);
+    td_buf_release(&a.body);
+    for (int i = 0; i < 200 && atomic_load(&f->srv->inflight) != 0; i++)
+        usleep(5000);
+    /* ...and a scraper reads it on the metrics address. */
+    char main_base[64];
+    snprintf(main_base, sizeof main_base, "%s", f->base);
+    snprintf(f->base, sizeof f->base, "%s", f->metrics);
     call(f, "GET", "/metrics", NULL, NULL, 0, &a);
+    snprintf(f->base, sizeof f->base, "%s", main_base);
     assert_int_equal(a.status, 200);
     const char *m = a.body.data;
     assert_non_null(strstr(
@@ -363,6 +433,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_and_routing),
         cmocka_unit_test(test_body_cap_and_json_errors),
+        cmocka_unit_test(test_conflicting_framing_is_refused),
         cmocka_unit_test(test_perspective_open_without_analyser),
         cmocka_unit_test(test_metrics_and_logs),
         cmocka_unit_test(test_graceful_shutdown),

@@ -4,6 +4,11 @@
 #                                 free port (port 0, read back from stdout),
 #                                 on a fresh store under $tmp; sets $base,
 #                                 $srv_pid, $admin_password (first start).
+#                                 The one-time password must be changed
+#                                 before anything else, so on first start
+#                                 this does it and $admin_password is the
+#                                 new one ($one_time_password the printed
+#                                 one); TD_KEEP_ONE_TIME=1 leaves it as is.
 # stop_server [SIGNAL]            signal it (TERM) and wait.
 # api METHOD PATH [BODY] [AUTH-HEADER] [CONTENT-TYPE]
 #                                 curl the server; sets $code, body in $tmp/body.
@@ -49,6 +54,16 @@ start_server() {
   base=$(sed -n 's/^listening on //p' "$tmp/out" | head -1)
   [ -n "$base" ] || { echo "server did not start"; cat "$tmp/server.log"; exit 1; }
   admin_password=$(sed -n "s/.*one-time password: //p" "$tmp/out" | head -1)
+  one_time_password=$admin_password
+  if [ -n "$admin_password" ] && [ -z "${TD_KEEP_ONE_TIME:-}" ] && [ "${base#https}" = "$base" ]; then
+    local t
+    t=$(curl -s -m 30 -H 'Content-Type: application/json' \
+      -d "{\"username\":\"admin\",\"password\":\"$admin_password\"}" "$base/v1/login" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin).get("token",""))' 2>/dev/null)
+    admin_password="admin-pw-$RANDOM$RANDOM"
+    curl -s -m 30 -o /dev/null -X PATCH -H 'Content-Type: application/json' -H "Authorization: Bearer $t" \
+      -d "{\"password\":\"$admin_password\"}" "$base/v1/users/admin"
+  fi
 }
 stop_server() {
   local sig=${1:-TERM}

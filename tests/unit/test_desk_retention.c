@@ -1,0 +1,213 @@
+/*
+ * test_desk_retention.c - UK GDPR in the desk (issue 8, "Daily use"):
+ * a data subject's erasure removes their messages that no case holds and
+ * leaves a tombstone (the original's hash, the date, who) in the audit
+ * chain; the per-office retention period erases older unlinked messages;
+ * both are admin-only, and `verify` passes afterwards - while a row that
+ * should have been erased but is back is reported.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <time.h>
+
+#include "threatdesk/pipeline.h"
+#include "unit/desk_fixture.h"
+
+struct world {
+    struct fx f;
+    struct td_actor admin, cw, other_admin;
+};
+
+static int setup(void **state)
+{
+    struct world *w = calloc(1, sizeof *w);
+    fx_open(&w->f);
+    fx_actor(&w->f, "office-a", "boss", TD_ROLE_ADMIN, &w->admin);
+    fx_actor(&w->f, "office-a", "cw", TD_ROLE_CASEWORKER, &w->cw);
+    fx_actor(&w->f, "office-b", "bboss", TD_ROLE_ADMIN, &w->other_admin);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct world *w = *state;
+    fx_close(&w->f);
+    free(w);
+    return 0;
+}
+
+static size_t problems(struct world *w)
+{
+    struct td_verify_stats st;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    return st.problems;
+}
+
+/* File text from sender, received `age` seconds ago; returns the id. */
+static int64_t file_at(struct world *w, const char *text, const char *sender, int64_t age)
+{
+    struct td_message m;
+    struct td_ingest_result r;
+    struct td_verdict v;
+    struct td_error err;
+    td_error_clear(&err);
+    td_message_init(&m);
+    td_verdict_init(&v);
+    v.severity = TD_SEVERITY_LOW;
+    td_message_set(&m.text, text, (size_t)-1);
+    m.text_len = strlen(text);
+    td_message_set(&m.sender, sender, (size_t)-1);
+    td_message_set(&m.channel, "email", (size_t)-1);
+    m.time = (int64_t)time(NULL) - age;
+    if (td_desk_file(w->f.d, &w->cw, &m, NULL, &v, &r, &err) != TD_OK)
+        fx_fail("file", &err);
+    td_message_release(&m);
+    td_verdict_release(&v);
+    return r.id;
+}
+
+static int64_t case_with(struct world *w, int64_t msg)
+{
+    struct td_error err;
+    int64_t id = 0;
+    td_error_clear(&err);
+    json_t *f = json_pack("{s:s,s:s}", "type", "harassment", "title", "letters");
+    assert_int_equal(td_desk_case_create(w->f.d, &w->cw, f, &id, &err), TD_OK);
+    json_decref(f);
+    assert_int_equal(td_desk_case_link_message(w->f.d, &w->cw, id, msg, &err), TD_OK);
+    return id;
+}
+
+/* How many audit entries of this action are about message msg (and hold
+ * sha, when given). */
+static size_t entries(struct world *w, const char *action, int64_t msg, const char *sha)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    size_t n = 0;
+    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT details FROM audit WHERE action = ? AND "
+                                        "object_type = 'message' AND object_id = ?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, action, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, msg);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_text(st, 0);
+        if (!sha || strstr(d, sha))
+            n++;
+        /* the tombstone never names the sender */
+        assert_null(strstr(d, "pest@example.org"));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_erase_sender_leaves_tombstones_and_verifies(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_erase_stats st;
+    json_t *o = NULL;
+    td_error_clear(&err);
+    int64_t a = file_at(w, "you again", "email:pest@example.org", 100);
+    int64_t b = file_at(w, "and again", "Pest@Example.org", 50);
+    int64_t kept = file_at(w, "the one the police have", "email:pest@example.org", 10);
+    int64_t other = file_at(w, "thanks for the help", "email:kind@example.org", 10);
+    case_with(w, kept);
+    void *orig = NULL;
+    size_t olen = 0;
+    char sha_a[65];
+    assert_int_equal(td_desk_message_original(w->f.d, &w->cw, a, &orig, &olen, sha_a, &err), TD_OK);
+    free(orig);
+    assert_int_equal(problems(w), 0);
+
+    /* only an admin erases, and only in its own office */
+    assert_int_equal(td_desk_erase_sender(w->f.d, &w->cw, "pest@example.org", &st, &err),
+                     TD_EDENIED);
+    assert_int_equal(td_desk_erase_sender(w->f.d, &w->other_admin, "pest@example.org", &st, &err),
+                     TD_ENOTFOUND);
+
+    assert_int_equal(td_desk_erase_sender(w->f.d, &w->admin, "PEST@example.org", &st, &err), TD_OK);
+    assert_int_equal(st.erased, 2);
+    assert_int_equal(st.kept, 1);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, a, &o, &err), TD_ENOTFOUND);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, b, &o, &err), TD_ENOTFOUND);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, kept, &o, &err), TD_OK);
+    json_decref(o);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, other, &o, &err), TD_OK);
+    json_decref(o);
+    /* the tombstone: the original's hash, by the admin, dated by its entry */
+    assert_int_equal(entries(w, "message.erase", a, sha_a), 1);
+    assert_int_equal(entries(w, "message.erase", b, NULL), 1);
+    assert_int_equal(entries(w, "message.erase", kept, NULL), 0);
+    /* and the chain still verifies */
+    assert_int_equal(problems(w), 0);
+
+    /* nothing left to erase that is not held by a case */
+    assert_int_equal(td_desk_erase_sender(w->f.d, &w->admin, "pest@example.org", &st, &err), TD_OK);
+    assert_int_equal(st.erased, 0);
+    assert_int_equal(st.kept, 1);
+}
+
+static void test_retention_erases_old_unlinked_messages(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_erase_stats st;
+    int64_t days = -1;
+    json_t *o = NULL;
+    td_error_clear(&err);
+    int64_t old = file_at(w, "an old letter", "email:a@example.org", 40 * 86400);
+    int64_t old_linked = file_at(w, "an old threat", "email:b@example.org", 40 * 86400);
+    int64_t recent = file_at(w, "a new letter", "email:c@example.org", 5 * 86400);
+    case_with(w, old_linked);
+
+    /* no period: nothing is erased */
+    assert_int_equal(td_desk_retention_get(w->f.d, &w->cw, &days, &err), TD_OK);
+    assert_int_equal(days, 0);
+    assert_int_equal(td_desk_retention_apply(w->f.d, &w->admin, 0, &st, &err), TD_OK);
+    assert_int_equal(st.erased, 0);
+
+    assert_int_equal(td_desk_retention_set(w->f.d, &w->cw, 30, &err), TD_EDENIED);
+    assert_int_equal(td_desk_retention_set(w->f.d, &w->admin, -3, &err), TD_EINVAL);
+    assert_int_equal(td_desk_retention_set(w->f.d, &w->admin, 30, &err), TD_OK);
+    assert_int_equal(td_desk_retention_get(w->f.d, &w->cw, &days, &err), TD_OK);
+    assert_int_equal(days, 30);
+    /* per office: the other office keeps everything */
+    assert_int_equal(td_desk_retention_get(w->f.d, &w->other_admin, &days, &err), TD_OK);
+    assert_int_equal(days, 0);
+
+    assert_int_equal(td_desk_retention_apply(w->f.d, &w->cw, 0, &st, &err), TD_EDENIED);
+    assert_int_equal(td_desk_retention_apply(w->f.d, &w->admin, 0, &st, &err), TD_OK);
+    assert_int_equal(st.erased, 1);
+    assert_int_equal(st.kept, 1);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, old, &o, &err), TD_ENOTFOUND);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, old_linked, &o, &err), TD_OK);
+    json_decref(o);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, recent, &o, &err), TD_OK);
+    json_decref(o);
+    assert_int_equal(entries(w, "message.expire", old, NULL), 1);
+    assert_int_equal(problems(w), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_erase_sender_leaves_tombstones_and_verifies, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retention_erases_old_unlinked_messages, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
