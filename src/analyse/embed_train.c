@@ -154,8 +154,7 @@ int td_embed_pretrain(const struct td_embed_pretrain_opts *o, FILE **in, size_t 
     const double sub = o->subsample > 0 ? o->subsample : 1e-4;
     uint64_t rs = (o->seed ? o->seed : 1) * 0x9E3779B97F4A7C15ULL + 7;
     if (D > TD_EMBED_MAX_DIM || wbits < 8 || wbits > 24 || nbits < 8 || nbits > 24)
-        return td_error_set(err, TD_EINVAL, "pretrain: bad shape dim=%u wbits=%u nbits=%u", D,
-                            wbits, nbits);
+        return td_error_set(err, TD_EINVAL, "bad shape dim=%u wbits=%u nbits=%u", D, wbits, nbits);
 
     int rc = TD_OK;
     struct wtable wt = {0};
@@ -195,7 +194,7 @@ int td_embed_pretrain(const struct td_embed_pretrain_opts *o, FILE **in, size_t 
                 goto oom;
         }
         if (ferror(in[f])) {
-            rc = td_error_set(err, TD_EIO, "pretrain: read error on input %zu", f);
+            rc = td_error_set(err, TD_EIO, "read error on input %zu", f);
             goto out;
         }
     }
@@ -205,8 +204,8 @@ int td_embed_pretrain(const struct td_embed_pretrain_opts *o, FILE **in, size_t 
         if (wt.e[i].count >= minc)
             wt.e[i].vid = (int32_t)V++;
     if (V < 2) {
-        rc = td_error_set(err, TD_EINVAL, "pretrain: %zu words seen %u+ times: too little text", V,
-                          minc);
+        rc = td_error_set(err, TD_EINVAL, "%zu words seen %u+ times: too little text to pretrain",
+                          V, minc);
         goto out;
     }
     vslot = malloc(V * sizeof *vslot);

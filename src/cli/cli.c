@@ -55,6 +55,20 @@ const char *td_cli_home(const char *opt)
     return h && *h ? h : TD_SOURCE_DIR;
 }
 
+struct td_normaliser *td_cli_open_normaliser(const char *cmd, const char *home)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data/text", td_cli_home(home));
+    struct td_normaliser *nz = NULL;
+    if (td_normaliser_load(path, &nz, &err)) {
+        td_cli_error(cmd, &err);
+        return NULL;
+    }
+    return nz;
+}
+
 int td_cli_open_analyser(const char *cmd, const char *home, const char *model,
                          struct td_analyser **an, struct td_analysis_ctx **ctx)
 {

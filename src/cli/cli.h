@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "threatdesk/analyse.h"
+#include "threatdesk/text.h"
 #include "threatdesk/error.h"
 
 /* "threatdesk <cmd>: <file>:<line>: byte N: field F: message" on stderr. */
@@ -25,6 +26,10 @@ const char *td_cli_home(const char *opt);
  * default) and one analysis context.  On failure prints the error as
  * td_cli_error does, frees what was opened, sets both to NULL and returns
  * nonzero.  The caller owns *an and *ctx on success. */
+/* Load the normaliser of <home>/data/text (home as td_cli_home takes it).
+ * On failure prints why, as td_cli_error does, and returns NULL; else the
+ * normaliser is yours (td_normaliser_free). */
+struct td_normaliser *td_cli_open_normaliser(const char *cmd, const char *home);
 int td_cli_open_analyser(const char *cmd, const char *home, const char *model,
                          struct td_analyser **an, struct td_analysis_ctx **ctx);
 

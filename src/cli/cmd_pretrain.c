@@ -98,13 +98,9 @@ int td_cmd_pretrain(int argc, char **argv)
     home = td_cli_home(home);
     struct td_error err;
     td_error_clear(&err);
-    char ptext[4096];
-    snprintf(ptext, sizeof ptext, "%s/data/text", home);
-    struct td_normaliser *nz = NULL;
-    if (td_normaliser_load(ptext, &nz, &err)) {
-        td_cli_error("pretrain", &err);
+    struct td_normaliser *nz = td_cli_open_normaliser("pretrain", home);
+    if (!nz)
         return 2;
-    }
     size_t nin = (size_t)(argc - optind);
     FILE **in = calloc(nin, sizeof *in);
     int rc = in ? 0 : 2;

@@ -193,13 +193,9 @@ int td_cmd_train(int argc, char **argv)
 
     struct td_error err;
     td_error_clear(&err);
-    char ptext[4096];
-    snprintf(ptext, sizeof ptext, "%s/data/text", home);
-    struct td_normaliser *nz = NULL;
-    if (td_normaliser_load(ptext, &nz, &err)) {
-        td_cli_error("train", &err);
+    struct td_normaliser *nz = td_cli_open_normaliser("train", home);
+    if (!nz)
         return 2;
-    }
     to.nz = nz;
     struct td_model *m = NULL;
     struct td_embed *emb = NULL;
