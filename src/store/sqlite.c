@@ -322,6 +322,7 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
                    err)))
         goto out;
     int64_t have;
+    size_t applied = 0;
     if ((rc = sq_schema_version(&q->base, &have, err)))
         goto out;
     for (size_t i = 0; i < nn; i++) {
@@ -347,8 +348,12 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
         if ((rc = run(q, st, "schema_version", err)))
             goto out;
         have = v;
+        applied++;
     }
-    {
+    /* a migration must not orphan rows; checked only when one ran, so that a
+     * store whose rows were deleted behind the desk's back still opens and
+     * `verify` can say which */
+    if (applied) {
         sqlite3_stmt *st;
         if ((rc = prep(q, "PRAGMA foreign_key_check", &st, err)))
             goto out;

@@ -20,7 +20,10 @@
 td=${1:?usage: server_desk.sh threatdesk-binary}
 . "$(dirname "$0")/server_lib/common.sh"
 
-start_server --max-body 65536
+# this test logs in a dozen users from one address in seconds; the login
+# limiter has its own tests (server_login_flood, server_security)
+export THREATDESK_LOGIN_BURST=100
+start_server --max-body 65536 --login-rate 600
 check "first start prints a one-time admin password" '[ -n "$admin_password" ]'
 
 # ---- sessions ---------------------------------------------------------------
