@@ -67,6 +67,17 @@ struct td_grammar; /* opaque, immutable after load; shareable across threads
                       only with one result (and its match data) per thread */
 
 int td_grammar_load(const char *dir, struct td_grammar **out, struct td_error *err);
+
+/*
+ * The requirement cache (dir/requirements.cache): the words each rule
+ * needs, derived from its pattern once instead of at every start.
+ * td_grammar_write_cache derives every rule and writes the file atomically;
+ * td_grammar_check_cache sets *current to 1 when the file on disk is
+ * exactly what a fresh derivation writes.  A missing or stale cache only
+ * slows td_grammar_load down: rules it lacks are derived.
+ */
+int td_grammar_write_cache(const char *dir, struct td_error *err);
+int td_grammar_check_cache(const char *dir, int *current, struct td_error *err);
 void td_grammar_free(struct td_grammar *g);
 
 void td_grammar_result_init(struct td_grammar_result *r);

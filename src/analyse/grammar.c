@@ -149,7 +149,6 @@ struct td_grammar {
      * suppressor's span for it to count against the label (0 = any) */
     uint64_t evidence[TD_LABEL_COUNT][CW];
     int has_evidence[TD_LABEL_COUNT];
-    struct freq freq;
     /* indexes of the large OR nodes of the rules' formulas (form_true) */
     struct orix *orix;
     size_t norix;
@@ -200,6 +199,12 @@ struct loader {
     struct named names[MAX_NAMES];
     size_t nnames;
     struct td_error *err;
+    /* requirements: from the cache when it has the rule, else derived with
+     * the word frequencies (loaded on the first derivation) */
+    struct td__reqcache *cache;
+    struct td_buf *record; /* not NULL: write a fresh cache here */
+    struct freq *freq;
+    size_t misses;
 };
 
 static int fail(struct loader *ld, int code, size_t byte, const char *fmt, ...)
@@ -1016,9 +1021,22 @@ static int add_requirement(struct td_grammar *g, struct loader *ld, struct rule 
                            const char *pat, size_t len)
 {
     struct td__req rq;
-    int rc = td__req_derive(pat, len, word_cost, &g->freq, MAX_RULE_CLAUSES, &rq);
-    if (rc)
-        return rc;
+    int rc = ld->cache ? td__reqcache_get(ld->cache, pat, len, &rq) : TD_ENOTFOUND;
+    if (rc != TD_OK) {
+        if (!ld->freq) {
+            if (!(ld->freq = calloc(1, sizeof *ld->freq)))
+                return TD_ENOMEM;
+            if ((rc = freq_load(ld, ld->freq)))
+                return rc;
+        }
+        ld->misses++;
+        if ((rc = td__req_derive(pat, len, word_cost, ld->freq, MAX_RULE_CLAUSES, &rq)))
+            return rc;
+        if (ld->record && (rc = td__reqcache_entry(ld->record, pat, len, &rq))) {
+            td__req_release(&rq);
+            return rc;
+        }
+    }
     ru->len = rq.len;
     struct td_buf all;
     td_buf_init(&all, PATTERN_MAX_BYTES);
@@ -1273,12 +1291,111 @@ static int index_formulas(struct td_grammar *g)
     return TD_OK;
 }
 
+/* The cache's stamp for this grammar directory: word_freq.txt's bytes
+ * (bounded like the loader bounds them) and the analysis version. */
+static int cache_stamp(const char *dir, uint64_t *stamp)
+{
+    char path[1100];
+    snprintf(path, sizeof path, "%s/word_freq.txt", dir);
+    struct td_buf b;
+    td_buf_init(&b, 64u << 20);
+    int rc = TD_OK;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char chunk[65536];
+        size_t got;
+        while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+            rc = td_buf_append(&b, chunk, got);
+        if (!rc && ferror(f))
+            rc = TD_EIO;
+        fclose(f);
+    } else if (errno != ENOENT) {
+        rc = TD_EIO;
+    }
+    if (!rc)
+        *stamp = td__reqcache_stamp(f ? b.data : NULL, b.len, MAX_RULE_CLAUSES);
+    td_buf_release(&b);
+    return rc;
+}
+
 int td_grammar_load(const char *dir, struct td_grammar **out, struct td_error *err)
+{
+    return td__grammar_load_ex(dir, 0, NULL, NULL, out, err);
+}
+
+/* A fresh cache for dir into b (derived, the file not read). */
+static int fresh_cache(const char *dir, struct td_buf *b, struct td_error *err)
+{
+    struct td_grammar *g = NULL;
+    td_buf_init(b, 64u << 20);
+    int rc = td__grammar_load_ex(dir, TD__GRAMMAR_NO_CACHE, b, NULL, &g, err);
+    td_grammar_free(g);
+    if (rc)
+        td_buf_release(b);
+    return rc;
+}
+
+int td_grammar_write_cache(const char *dir, struct td_error *err)
+{
+    struct td_buf b;
+    int rc = fresh_cache(dir, &b, err);
+    if (rc)
+        return rc;
+    char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/requirements.cache", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    td_error_at(err, path, 0, 0);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        rc = td_error_set(err, TD_EIO, "cannot write: %s", strerror(errno));
+    } else {
+        int bad = fwrite(b.data, 1, b.len, f) != b.len;
+        bad |= fclose(f) != 0;
+        if (bad || rename(tmp, path) != 0) {
+            rc = td_error_set(err, TD_EIO, "cannot write: %s", strerror(errno));
+            remove(tmp);
+        }
+    }
+    td_buf_release(&b);
+    return rc;
+}
+
+int td_grammar_check_cache(const char *dir, int *current, struct td_error *err)
+{
+    struct td_buf b, disk;
+    *current = 0;
+    int rc = fresh_cache(dir, &b, err);
+    if (rc)
+        return rc;
+    char path[1100];
+    snprintf(path, sizeof path, "%s/requirements.cache", dir);
+    td_buf_init(&disk, b.len + 1);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        char chunk[65536];
+        size_t got;
+        while (!rc && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+            rc = td_buf_append(&disk, chunk, got);
+        fclose(f);
+        /* longer than the fresh one: not current either */
+        if (rc == TD_ETOOBIG)
+            rc = TD_OK;
+        else if (!rc)
+            *current = disk.len == b.len && memcmp(disk.data, b.data, b.len) == 0;
+    }
+    td_buf_release(&b);
+    td_buf_release(&disk);
+    return rc ? td_error_set(err, rc, "%s: cannot read", path) : TD_OK;
+}
+
+int td__grammar_load_ex(const char *dir, unsigned flags, struct td_buf *record, size_t *misses,
+                        struct td_grammar **out, struct td_error *err)
 {
     struct loader ld;
     memset(&ld, 0, sizeof ld);
     ld.dir = dir;
     ld.err = err;
+    ld.record = record;
     char *line = NULL;
     size_t linecap = 0, len = 0;
     FILE *f = NULL;
@@ -1289,9 +1406,23 @@ int td_grammar_load(const char *dir, struct td_grammar **out, struct td_error *e
         rc = td_error_set(err, TD_ENOMEM, "grammar: out of memory");
         goto out;
     }
-    if ((rc = freq_load(&ld, &g->freq))) {
-        td_error_set(err, rc, "grammar: out of memory");
-        goto out;
+    if (record || !(flags & TD__GRAMMAR_NO_CACHE)) {
+        uint64_t stamp = 0;
+        snprintf(ld.file, sizeof ld.file, "%s/word_freq.txt", dir);
+        if ((rc = cache_stamp(dir, &stamp))) {
+            rc = fail(&ld, rc, 0, "cannot read: %s", strerror(errno));
+            goto out;
+        }
+        if (record && (rc = td__reqcache_header(record, stamp))) {
+            td_error_set(err, rc, "grammar: out of memory");
+            goto out;
+        }
+        /* no cache, another stamp or a damaged file: every rule is derived
+         * (slower start, same grammar) */
+        char cpath[sizeof ld.file];
+        snprintf(cpath, sizeof cpath, "%s/requirements.cache", dir);
+        if (!record && !(flags & TD__GRAMMAR_NO_CACHE))
+            (void)td__reqcache_load(cpath, stamp, &ld.cache);
     }
     snprintf(ld.file, sizeof ld.file, "%s/rules.txt", dir);
     if (!(f = fopen(ld.file, "r"))) {
@@ -1330,6 +1461,8 @@ int td_grammar_load(const char *dir, struct td_grammar **out, struct td_error *e
         td_error_set(err, rc, "grammar: out of memory");
         goto out;
     }
+    if (misses)
+        *misses = ld.misses;
     *out = g;
     g = NULL;
     rc = TD_OK;
@@ -1340,6 +1473,11 @@ out:
     for (size_t i = 0; i < ld.nnames; i++) {
         free(ld.names[i].name);
         free(ld.names[i].pattern);
+    }
+    td__reqcache_free(ld.cache);
+    if (ld.freq) {
+        freq_release(ld.freq);
+        free(ld.freq);
     }
     td_grammar_free(g);
     return rc;
@@ -1361,7 +1499,6 @@ void td_grammar_free(struct td_grammar *g)
         free(g->ckey[i]);
     }
     free(g->rows);
-    freq_release(&g->freq);
     for (size_t i = 0; i < g->norix; i++) {
         free(g->orix[i].first);
         free(g->orix[i].atom);

@@ -84,4 +84,43 @@ int td__req_derive(const char *pat, size_t len, td__word_cost cost, void *cost_a
                    size_t max_clauses, struct td__req *out);
 void td__req_release(struct td__req *r);
 
+/* ---- the requirement cache (grammar_reqcache.c) ---------------------------- */
+
+/* Bump when grammar_req.c derives anything differently: it voids every
+ * cached requirement (the unit tests catch a forgotten bump). */
+#define TD__REQ_VERSION 1
+
+struct td_buf;
+struct td__reqcache;
+
+/* One requirement as one line of text (no newline), and back.  Scanning
+ * checks every count, word and formula link; TD_EPARSE if any is off. */
+int td__req_format(const struct td__req *r, struct td_buf *b);
+int td__req_scan(const char *s, size_t len, struct td__req *r);
+
+/* What the entries were derived under: word_freq.txt's bytes (NULL: no
+ * file), the analysis version and the clause limit. */
+uint64_t td__reqcache_stamp(const char *freq, size_t len, size_t max_clauses);
+
+/* Load a cache file written under `stamp`.  TD_ENOTFOUND: no file;
+ * TD_EFORMAT: written under another stamp; TD_EPARSE: damaged. */
+int td__reqcache_load(const char *path, uint64_t stamp, struct td__reqcache **out);
+
+/* The cached requirement of pattern pat[0..len) into *r (yours:
+ * td__req_release); TD_ENOTFOUND when the pattern is not cached. */
+int td__reqcache_get(const struct td__reqcache *c, const char *pat, size_t len, struct td__req *r);
+void td__reqcache_free(struct td__reqcache *c);
+
+/* Writing one: the header, then an entry per rule. */
+int td__reqcache_header(struct td_buf *b, uint64_t stamp);
+int td__reqcache_entry(struct td_buf *b, const char *pat, size_t len, const struct td__req *r);
+
+/* Loading with the cache's options: TD__GRAMMAR_NO_CACHE derives every
+ * rule; a non-NULL `record` receives a fresh cache (header and entries,
+ * derived, never read from the cache).  *misses (if not NULL): rules whose
+ * requirement was derived. */
+#define TD__GRAMMAR_NO_CACHE 1
+int td__grammar_load_ex(const char *dir, unsigned flags, struct td_buf *record, size_t *misses,
+                        struct td_grammar **out, struct td_error *err);
+
 #endif

@@ -15,6 +15,7 @@
     X(train, "train the engine from the public datasets")                                          \
     X(pretrain, "learn the subword embeddings from unlabelled text")                               \
     X(eval, "score a labelled JSON Lines file against the shipped model")                          \
+    X(grammar, "write or check the grammar's requirement cache (after editing rules)")             \
     X(fetch, "pull new mail from an IMAP mailbox")                                                 \
     X(serve, "start the HTTP desk")                                                                \
     X(verify, "check the audit chain and every evidence hash")                                     \

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "analyse/grammar_int.h"
+#include "threatdesk/buf.h"
 #include "threatdesk/grammar.h"
 #include "threatdesk/text.h"
 
@@ -737,6 +738,108 @@ static void test_prefilter_requirements(void **state)
     td_grammar_free(g);
 }
 
+/* The requirement cache: the shipped one is current and complete (else
+ * start-up silently pays for the derivation again), entries survive a
+ * round trip, and a stale or damaged cache costs time, never rules. */
+static void test_requirement_cache(void **state)
+{
+    (void)state;
+    struct td_error err;
+    td_error_clear(&err);
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/data/grammar", home());
+    int current = 0;
+    assert_int_equal(td_grammar_check_cache(dir, &current, &err), TD_OK);
+    if (!current)
+        fail_msg("%s/requirements.cache is out of date: run `threatdesk grammar cache`", dir);
+    struct td_grammar *g = NULL;
+    size_t misses = 99;
+    assert_int_equal(td__grammar_load_ex(dir, 0, NULL, &misses, &g, &err), TD_OK);
+    assert_int_equal(misses, 0);
+    td_grammar_free(g);
+
+    /* every shipped requirement: format, scan, format again - the same */
+    struct td_buf rec;
+    td_buf_init(&rec, 64u << 20);
+    assert_int_equal(td__grammar_load_ex(dir, TD__GRAMMAR_NO_CACHE, &rec, &misses, &g, &err),
+                     TD_OK);
+    assert_true(misses >= 100);
+    td_grammar_free(g);
+    size_t entries = 0;
+    for (char *p = rec.data; p && *p;) {
+        char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        if (*p != '#' && strncmp(p, "threatdesk-req-cache", 20) != 0) {
+            struct td__req r;
+            const char *body = p + 33;
+            size_t n = (size_t)(nl - body);
+            assert_int_equal(td__req_scan(body, n, &r), TD_OK);
+            struct td_buf again;
+            td_buf_init(&again, 16u << 20);
+            assert_int_equal(td__req_format(&r, &again), TD_OK);
+            assert_int_equal(again.len, n);
+            assert_memory_equal(again.data, body, n);
+            td_buf_release(&again);
+            /* a cut entry is refused, not half-read */
+            assert_int_equal(td__req_scan(body, n / 2, &r) == TD_OK && n / 2 != n, 0);
+            td__req_release(&r);
+            entries++;
+        }
+        p = nl + 1;
+    }
+    assert_int_equal(entries, misses);
+    td_buf_release(&rec);
+
+    /* a small grammar: no cache, then a written one, then damaged ones */
+    struct tmpg t;
+    mk(&t, "@trigger harm kill stab* string\n"
+           "t.direct label threat 0.9 - harm \\bi will {harm} {who}\\b\n"
+           "t.other label threat 0.8 - - \\bgonna {harm} {who}\\b\n");
+    assert_int_equal(td__grammar_load_ex(t.dir, 0, NULL, &misses, &g, &err), TD_OK);
+    assert_int_equal(misses, 2);
+    td_grammar_free(g);
+    assert_int_equal(td_grammar_write_cache(t.dir, &err), TD_OK);
+    assert_int_equal(td__grammar_load_ex(t.dir, 0, NULL, &misses, &g, &err), TD_OK);
+    assert_int_equal(misses, 0);
+    struct td_grammar_result r;
+    td_grammar_result_init(&r);
+    assert_int_equal(td_grammar_match(g, "i will stab you", 15, &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] > 0.89f);
+    td_grammar_free(g);
+    /* one entry's body garbled: that rule is derived, the other read */
+    char cpath[300];
+    snprintf(cpath, sizeof cpath, "%s/requirements.cache", t.dir);
+    FILE *f = fopen(cpath, "r+");
+    assert_non_null(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    char *entry = strstr(buf, " o 0 L ");
+    assert_non_null(entry);
+    entry[3] = '7';
+    rewind(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    current = 1;
+    assert_int_equal(td_grammar_check_cache(t.dir, &current, &err), TD_OK);
+    assert_int_equal(current, 0);
+    assert_int_equal(td__grammar_load_ex(t.dir, 0, NULL, &misses, &g, &err), TD_OK);
+    assert_int_equal(misses, 1);
+    assert_int_equal(td_grammar_match(g, "i will stab you", 15, &r, &err), TD_OK);
+    assert_true(r.score[TD_LABEL_THREAT] > 0.89f);
+    td_grammar_free(g);
+    /* new word frequencies: another stamp, every rule derived again */
+    put(t.dir, "word_freq.txt", "you 100\nkill 5\n");
+    assert_int_equal(td__grammar_load_ex(t.dir, 0, NULL, &misses, &g, &err), TD_OK);
+    assert_int_equal(misses, 2);
+    td_grammar_free(g);
+    td_grammar_result_release(&r);
+    unlink(cpath);
+    snprintf(cpath, sizeof cpath, "%s/word_freq.txt", t.dir);
+    unlink(cpath);
+    rm(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_small_grammar),
         cmocka_unit_test(test_prefilter_corpus),
         cmocka_unit_test(test_prefilter_requirements),
+        cmocka_unit_test(test_requirement_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
