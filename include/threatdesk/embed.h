@@ -58,7 +58,8 @@ int td_tokenise(const char *text, size_t len, size_t max, struct td_tokens *tk);
 struct td_embed {
     unsigned dim;          /* D */
     unsigned wbits, nbits; /* 2^wbits word rows, then 2^nbits n-gram rows */
-    int8_t *q;             /* [rows * dim], owned */
+    int8_t *q;             /* [rows * dim], owned unless q_borrowed */
+    int q_borrowed;        /* td_embed_view: q lies in the caller's buffer */
     float *scale;          /* [rows], owned */
 };
 
@@ -108,6 +109,10 @@ int td_embed_pretrain(const struct td_embed_pretrain_opts *o, FILE **in, size_t 
 int td_embed_write(const struct td_embed *e, FILE *f);
 /* Parse from a buffer; *used gets the bytes consumed. */
 int td_embed_read(const unsigned char *p, size_t len, struct td_embed **out, size_t *used,
+                  struct td_error *err);
+/* As td_embed_read, but the vectors are used where they lie in p (a mapped
+ * model file) instead of copied: p must outlive *out and stay unchanged. */
+int td_embed_view(const unsigned char *p, size_t len, struct td_embed **out, size_t *used,
                   struct td_error *err);
 /* Save/load a standalone embeddings file (magic "TDEMBED\0" + the above + XXH3). */
 int td_embed_save(const struct td_embed *e, const char *path, struct td_error *err);

@@ -62,6 +62,9 @@ struct td_model {
      * network whose score is added to the linear one before calibration */
     struct td_embed *embed; /* owned */
     struct td_nn *nn;       /* owned */
+    /* private: the mapped file td_model_load's embeddings point into */
+    void *map_;
+    size_t maplen_;
 };
 
 /* A zeroed model with 2^bits buckets; *out is yours: td_model_free(). */

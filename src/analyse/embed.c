@@ -157,7 +157,8 @@ void td_embed_free(struct td_embed *e)
 {
     if (!e)
         return;
-    free(e->q);
+    if (!e->q_borrowed)
+        free(e->q);
     free(e->scale);
     free(e);
 }
@@ -262,8 +263,11 @@ int td_embed_write(const struct td_embed *e, FILE *f)
     return TD_OK;
 }
 
-int td_embed_read(const unsigned char *p, size_t len, struct td_embed **out, size_t *used,
-                  struct td_error *err)
+/* view: q points into p (which must outlive the embeddings) instead of a
+ * copy; the scales are always converted (they are little-endian floats at
+ * any alignment). */
+static int embed_read(const unsigned char *p, size_t len, int view, struct td_embed **out,
+                      size_t *used, struct td_error *err)
 {
     if (len < 12)
         return td_error_set(err, TD_EMODEL, "embeddings: truncated header");
@@ -281,19 +285,33 @@ int td_embed_read(const unsigned char *p, size_t len, struct td_embed **out, siz
     e->dim = dim;
     e->wbits = wb;
     e->nbits = nb;
-    e->q = malloc(rows * dim);
+    e->q_borrowed = view;
+    e->q = view ? (int8_t *)(uintptr_t)(p + 12) : malloc(rows * dim);
     e->scale = malloc(rows * sizeof *e->scale);
     if (!e->q || !e->scale) {
         td_embed_free(e);
         return td_error_set(err, TD_ENOMEM, NULL);
     }
-    memcpy(e->q, p + 12, rows * dim);
+    if (!view)
+        memcpy(e->q, p + 12, rows * dim);
     const unsigned char *s = p + 12 + rows * dim;
     for (size_t r = 0; r < rows; r++)
         e->scale[r] = td__get_f32(s + 4 * r);
     *out = e;
     *used = need;
     return TD_OK;
+}
+
+int td_embed_read(const unsigned char *p, size_t len, struct td_embed **out, size_t *used,
+                  struct td_error *err)
+{
+    return embed_read(p, len, 0, out, used, err);
+}
+
+int td_embed_view(const unsigned char *p, size_t len, struct td_embed **out, size_t *used,
+                  struct td_error *err)
+{
+    return embed_read(p, len, 1, out, used, err);
 }
 
 int td_embed_save(const struct td_embed *e, const char *path, struct td_error *err)
@@ -368,7 +386,7 @@ int td_embed_load(const char *path, struct td_embed **out, struct td_error *err)
         rc = td_error_set(err, TD_EMODEL, "checksum mismatch: file truncated or corrupted");
         goto out;
     }
-    size_t used;
+    size_t used = 0;
     rc = td_embed_read(buf + 8, (size_t)sz - 16, out, &used, err);
     if (!rc && used != (size_t)sz - 16) {
         td_embed_free(*out);

@@ -5,10 +5,13 @@
 #include "le.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -47,6 +50,8 @@ void td_model_free(struct td_model *m)
     free(m->meta);
     td_embed_free(m->embed);
     td_nn_free(m->nn);
+    if (m->map_)
+        munmap(m->map_, m->maplen_);
     free(m);
 }
 
@@ -168,33 +173,36 @@ int td_model_load(const char *path, struct td_model **out, struct td_error *err)
 {
     int rc = TD_OK;
     unsigned char *buf = NULL;
+    size_t total = 0;
     struct td_model *m = NULL;
     td_error_at(err, path, 0, 0);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return td_error_set(err, errno == ENOENT ? TD_ENOTFOUND : TD_EIO, "cannot open model: %s",
                             strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        rc = td_error_set(err, TD_EIO, "cannot seek");
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = td_error_set(err, TD_EIO, "cannot stat: %s", strerror(errno));
         goto out;
     }
-    long sz = ftell(f);
-    rewind(f);
     const size_t head = 88 + LABEL_REC * TD_LABEL_COUNT + 4;
-    if (sz < (long)(head + 8) || sz > (1L << 30)) {
-        rc = td_error_set(err, TD_EMODEL, "file size %ld is not that of a model", sz);
+    if (!S_ISREG(st.st_mode) || st.st_size < (off_t)(head + 8) || st.st_size > (1L << 30)) {
+        rc = td_error_set(err, TD_EMODEL, "file size %lld is not that of a model",
+                          (long long)st.st_size);
         goto out;
     }
-    size_t total = (size_t)sz;
-    buf = malloc(total);
-    if (!buf) {
-        rc = td_error_set(err, TD_ENOMEM, NULL);
+    total = (size_t)st.st_size;
+    /* Mapped, not read: the embeddings (most of the file) are used where
+     * they lie, so start-up neither copies them nor touches the rows no
+     * text needs beyond the checksum's one pass.  Private and writable:
+     * a stray write changes this process's copy, never the file. */
+    void *map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+        rc = td_error_set(err, errno == ENOMEM ? TD_ENOMEM : TD_EIO, "cannot map: %s",
+                          strerror(errno));
         goto out;
     }
-    if (fread(buf, 1, total, f) != total) {
-        rc = td_error_set(err, TD_EIO, "short read");
-        goto out;
-    }
+    buf = map;
     if (memcmp(buf, MAGIC, 8) != 0) {
         rc = td_error_set(err, TD_EMODEL, "bad magic: not a threatdesk model");
         goto out;
@@ -277,7 +285,7 @@ int td_model_load(const char *path, struct td_model **out, struct td_error *err)
     if (fver == 2) {
         size_t used, used2;
         p += 8;
-        if ((rc = td_embed_read(p, deeplen, &m->embed, &used, err)) != TD_OK ||
+        if ((rc = td_embed_view(p, deeplen, &m->embed, &used, err)) != TD_OK ||
             (rc = td_nn_read(p + used, deeplen - used, &m->nn, &used2, err)) != TD_OK)
             goto out;
         if (used + used2 != deeplen || m->nn->dim != m->embed->dim) {
@@ -285,13 +293,20 @@ int td_model_load(const char *path, struct td_model **out, struct td_error *err)
             goto out;
         }
     }
+    if (m->embed) {
+        /* the mapping now belongs to the model (its embeddings view it) */
+        m->map_ = buf;
+        m->maplen_ = total;
+        buf = NULL;
+    }
     td_error_clear(err);
     *out = m;
     m = NULL;
 out:
     td_model_free(m);
-    free(buf);
-    fclose(f);
+    if (buf)
+        munmap(buf, total);
+    close(fd);
     return rc;
 }
 
