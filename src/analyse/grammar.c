@@ -1285,7 +1285,7 @@ static int index_formulas(struct td_grammar *g)
     for (size_t r = 0; r < g->nrules; r++) {
         struct td__fnode *f = g->rules[r].form;
         for (size_t i = 0; f && i < f[0].size; i++)
-            if (f[i].op == TD__F_OR && f[i].n > 8 && index_or(g, &f[i]))
+            if (f[i].op == TD__F_OR && f[i].n > 3 && index_or(g, &f[i]))
                 return TD_ENOMEM;
     }
     return TD_OK;
