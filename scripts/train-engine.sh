@@ -9,6 +9,10 @@
 # Extra arguments for step 4 go in TRAIN_ARGS (e.g. TRAIN_ARGS=--no-cues for
 # an ablation; MODEL=path writes the model elsewhere; BUILD_DIR=dir builds
 # there instead of build-train).
+# Steps 1-3 are skipped when their file is already in OUT_DIR. The
+# embeddings are frozen in step 4, so the shipped model's own are exact:
+#   threatdesk pretrain --from-model models/threatdesk.model --out OUT_DIR/embeddings.tdemb
+# retrains the network without the ~35-minute pretraining.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-"$root/build/train"}

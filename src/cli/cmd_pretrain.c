@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "threatdesk/embed.h"
+#include "threatdesk/model.h"
 
 static void usage(FILE *f)
 {
@@ -23,7 +24,10 @@ static void usage(FILE *f)
                "  --max-tokens N    read at most N tokens (default 30000000)\n"
                "  --min-count N     rarer words are not trained as words (default 5)\n"
                "  --seed N          (default 1)\n"
-               "  --home DIR        threatdesk home (data/text for the normaliser)\n");
+               "  --home DIR        threatdesk home (data/text for the normaliser)\n"
+               "  --from-model FILE no pretraining: write the embeddings a model carries\n"
+               "                    (they are frozen in training, so retraining the network\n"
+               "                    on them reproduces the model without the long pretrain)\n");
 }
 
 static void progress(void *ud, size_t done, size_t total, float loss)
@@ -32,6 +36,25 @@ static void progress(void *ud, size_t done, size_t total, float loss)
     fprintf(stderr, "\rpretrain: %5.1f%%  loss %.4f", 100.0 * (double)done / (double)total,
             (double)loss);
     fflush(stderr);
+}
+
+static int from_model(const char *path, const char *outp)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_model *m = NULL;
+    int rc = td_model_load(path, &m, &err);
+    if (!rc && !m->embed)
+        rc = td_error_set(&err, TD_EMODEL, "a format-1 model carries no embeddings");
+    if (!rc)
+        rc = td_embed_save(m->embed, outp, &err);
+    if (rc)
+        td_cli_error("pretrain", &err);
+    else
+        fprintf(stderr, "pretrain: wrote %s (dim %u, %zu rows) from %s\n", outp, m->embed->dim,
+                td_embed_rows(m->embed), path);
+    td_model_free(m);
+    return rc ? 2 : 0;
 }
 
 int td_cmd_pretrain(int argc, char **argv)
@@ -43,10 +66,11 @@ int td_cmd_pretrain(int argc, char **argv)
                                          {"min-count", required_argument, 0, 'c'},
                                          {"seed", required_argument, 0, 's'},
                                          {"home", required_argument, 0, 'H'},
+                                         {"from-model", required_argument, 0, 'F'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     struct td_embed_pretrain_opts po = {0};
-    const char *outp = NULL, *home = NULL;
+    const char *outp = NULL, *home = NULL, *from = NULL;
     size_t v;
     int c;
     optind = 1;
@@ -57,6 +81,9 @@ int td_cmd_pretrain(int argc, char **argv)
             break;
         case 'H':
             home = optarg;
+            break;
+        case 'F':
+            from = optarg;
             break;
         case 'd':
             if (td_cli_size(optarg, TD_EMBED_MAX_DIM, &v) || v < 4)
@@ -91,7 +118,9 @@ int td_cmd_pretrain(int argc, char **argv)
             return 2;
         }
     }
-    if (!outp || optind >= argc) {
+    if (outp && from && optind == argc)
+        return from_model(from, outp);
+    if (!outp || from || optind >= argc) {
         usage(stderr);
         return 2;
     }
