@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Retrain the shipped engine from scratch, reproducibly, in four steps:
-#   1. synthetic rows      scripts/gen-synthetic.py (seed 1)   -> $out/synthetic.jsonl
+#   1. synthetic rows      scripts/gen-synthetic.py (seed 1, 45,000)  -> $out/synthetic.jsonl
 #   2. pretraining text    the training split of the public datasets, then
 #                          the unlabelled corpora in ../shared/data/unlabelled
 #   3. embeddings          threatdesk pretrain (skip-gram, subwords; 1 thread)
@@ -26,7 +26,7 @@ export THREATDESK_HOME="$root"
 
 if [ ! -s "$out/synthetic.jsonl" ]; then
   echo "== 1. synthetic rows"
-  python3 "$root/scripts/gen-synthetic.py" --seed 1 --n 30000 --out "$out/synthetic.jsonl"
+  python3 "$root/scripts/gen-synthetic.py" --seed 1 --n 45000 --out "$out/synthetic.jsonl"
 fi
 
 if [ ! -s "$out/embeddings.tdemb" ]; then

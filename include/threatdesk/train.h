@@ -58,7 +58,7 @@ struct td_train_opts {
     float nn_lr;                      /* Adam step (default 0.002) */
     int no_wide;                      /* ablation: the network without the linear part */
     size_t max_tokens;                /* tokens per text the network reads (default 400) */
-    unsigned token_dropout;           /* % of tokens hidden per example (default 10) */
+    unsigned token_dropout;           /* % of tokens hidden per example (default 20) */
     unsigned cue_dropout;             /* % of examples trained without rule cues (0) */
 };
 

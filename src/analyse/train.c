@@ -821,7 +821,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     size_t total = (size_t)epochs * ntrain, step = 0;
     const unsigned batch = 32;
     unsigned inbatch = 0, adam_t = 0;
-    const unsigned tok_drop = o->token_dropout ? o->token_dropout : 10;
+    const unsigned tok_drop = o->token_dropout ? o->token_dropout : 20;
     const unsigned cue_drop = o->cue_dropout;
     float cuebuf[TD_NN_MAX_CUES];
     const unsigned D = o->embed ? o->embed->dim : 0;

@@ -35,7 +35,7 @@ static void usage(FILE *f)
                "  --no-wide         ablation: no linear n-gram part\n"
                "  --no-cues         ablation: no grammar cues\n"
                "  --rules-only      ablation: write an untrained model (the grammar decides)\n"
-               "  --token-dropout N percent of words hidden per training example (default 10)\n"
+               "  --token-dropout N percent of words hidden per training example (default 20)\n"
                "  --cue-dropout N   percent of training examples without rule cues (default 0)\n"
                "  --home DIR        threatdesk home (data/, models/)\n");
 }
