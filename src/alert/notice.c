@@ -30,6 +30,10 @@ static void summary(const struct td_alert_notice *n, char *out, size_t size)
     snprintf(out, size, "%s%s%s%s message (%s)%s%s", n->step ? "ESCALATED: " : "",
              tier(n->severity), n->label[0] ? " " : "", n->label, n->channel[0] ? n->channel : "?",
              n->sender[0] ? " from " : "", n->sender);
+    /* one line, whatever the sender's handle holds */
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 int td_alert_webhook_body(const struct td_alert_notice *n, struct td_buf *out, struct td_error *err)
