@@ -156,12 +156,13 @@ static int match_cb(void *ud, const struct td_store_alert_rule *r)
 
 int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
                        int severity, unsigned labels, unsigned flags, int64_t now, int64_t *browser,
-                       size_t cap, size_t *n, struct td_error *err)
+                       size_t cap, size_t *n, size_t *made, struct td_error *err)
 {
     struct td_store *s = d->store;
     struct match_ctx *c;
     int rc;
     *n = 0;
+    *made = 0;
     if (severity <= TD_SEVERITY_NONE)
         return TD_OK; /* no rule alerts on nothing: skip the query */
     if (!(c = calloc(1, sizeof *c)))
@@ -181,6 +182,7 @@ int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t 
             goto out;
         if (!created)
             continue;
+        (*made)++;
         if (c->m[i].first &&
             (rc = s->ops->alert_deliveries_add(s, actor->office_id, id, 0, c->m[i].first,
                                                c->m[i].channels, now, &added, err)))
@@ -722,6 +724,7 @@ struct td_alert_worker {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stop;
+    int kick; /* work was committed: run now, not at the next poll */
 };
 
 static void *worker_main(void *arg)
@@ -738,8 +741,10 @@ static void *worker_main(void *arg)
         td_desk_alerts_run(w->d, &w->c, 64, &st, &err);
         int busy = st.delivered + st.retrying + st.gave_up == 64;
         pthread_mutex_lock(&w->lock);
-        if (w->stop || busy)
+        if (w->stop || busy || w->kick) {
+            w->kick = 0;
             continue;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += w->c.poll_ms / 1000;
@@ -748,7 +753,10 @@ static void *worker_main(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        while (!w->stop && !w->kick)
+            if (pthread_cond_timedwait(&w->cond, &w->lock, &ts))
+                break; /* the poll: escalations and retries fall due by the clock */
+        w->kick = 0;
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -771,14 +779,36 @@ int td_desk_alert_worker_start(struct td_desk *d, const struct td_alert_config *
         free(w);
         return td_error_set(err, TD_ENOMEM, "cannot start the alert worker");
     }
+    td__lock(d);
+    d->alert_worker = w;
+    td__unlock(d);
     *out = w;
     return TD_OK;
+}
+
+/* Lock order: d->lock, then w->lock; the worker never holds w->lock while
+ * it takes d->lock. */
+void td__alerts_wake(struct td_desk *d)
+{
+    td__lock(d);
+    struct td_alert_worker *w = d->alert_worker;
+    if (w) {
+        pthread_mutex_lock(&w->lock);
+        w->kick = 1;
+        pthread_cond_signal(&w->cond);
+        pthread_mutex_unlock(&w->lock);
+    }
+    td__unlock(d);
 }
 
 void td_desk_alert_worker_stop(struct td_alert_worker *w)
 {
     if (!w)
         return;
+    td__lock(w->d);
+    if (w->d->alert_worker == w)
+        w->d->alert_worker = NULL;
+    td__unlock(w->d);
     pthread_mutex_lock(&w->lock);
     w->stop = 1;
     pthread_cond_signal(&w->cond);

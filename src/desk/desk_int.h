@@ -45,6 +45,7 @@ struct td_desk {
     int alert_key_loaded;
     td_alert_listener *alert_listener;
     void *alert_listener_ud;
+    struct td_alert_worker *alert_worker; /* the running worker, or NULL */
 };
 
 /* Seconds since the epoch. */
@@ -86,7 +87,10 @@ int td__audit_hash(const struct td_audit_entry *e, char out[65]);
 #define TD__ALERTS_PER_MESSAGE 8
 int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
                        int severity, unsigned labels, unsigned flags, int64_t now, int64_t *browser,
-                       size_t cap, size_t *n, struct td_error *err);
+                       size_t cap, size_t *n, size_t *made, struct td_error *err);
+/* Wake the worker (if one runs) after a commit that made alerts, so the
+ * first attempt does not wait for its next poll. */
+void td__alerts_wake(struct td_desk *d);
 /* Tell the listener (outside the lock). */
 void td__alerts_notify(struct td_desk *d, int64_t office_id, const int64_t *ids, size_t n,
                        int64_t message_id, int severity);

@@ -31,6 +31,7 @@ struct prepared {
     /* alerts made with it for the browser channel, told after the commit */
     int64_t browser[TD__ALERTS_PER_MESSAGE];
     size_t nbrowser;
+    size_t nalerts; /* alerts made with it (the worker is woken for them) */
 };
 
 static int refuse(struct td_ingest_result *res, struct td_error *err, int code, const char *field,
@@ -226,7 +227,8 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     /* The alert and its outbox rows commit with the message or not at all:
      * nothing filed can miss its alert, even across a crash. */
     if ((rc = td__alerts_enqueue(d, actor, id, (int)p->v->severity, p->v->labels, p->v->flags, now,
-                                 p->browser, TD__ALERTS_PER_MESSAGE, &p->nbrowser, err)))
+                                 p->browser, TD__ALERTS_PER_MESSAGE, &p->nbrowser, &p->nalerts,
+                                 err)))
         goto out;
     res->code = TD_OK;
     res->id = id;
@@ -277,7 +279,7 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
         if (r == TD_OK) {
             rc = d->store->ops->release(d->store, "rec", err);
         } else {
-            p[i].nbrowser = 0;
+            p[i].nbrowser = p[i].nalerts = 0;
             d->store->ops->rollback_to(d->store, "rec");
             if (results[i].code == TD_OK) /* a store failure, not a refusal */
                 refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
@@ -291,6 +293,11 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
                 refuse(&results[i], NULL, rc, NULL, "the batch could not be committed");
 unlock:
     td__unlock(d);
+    size_t made = 0;
+    for (size_t i = 0; rc == TD_OK && i < n; i++)
+        made += results[i].code == TD_OK ? p[i].nalerts : 0;
+    if (made)
+        td__alerts_wake(d);
     for (size_t i = 0; rc == TD_OK && i < n; i++)
         if (p[i].nbrowser && results[i].code == TD_OK)
             td__alerts_notify(d, actor->office_id, p[i].browser, p[i].nbrowser, results[i].id,

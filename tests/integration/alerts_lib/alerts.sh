@@ -26,6 +26,7 @@ trap alerts_cleanup EXIT
 
 start_sinks() {
   : > "$tmp/smtp.jsonl"; : > "$tmp/hook.jsonl"
+  rm -f "$tmp/smtp.port" "$tmp/hook.port"
   echo accept > "$tmp/smtp.mode"; echo accept > "$tmp/hook.mode"
   "$alerts_py" "$alerts_lib/smtp_sink.py" "$tmp/smtp.port" "$tmp/smtp.jsonl" "$tmp/smtp.mode" \
     2>> "$tmp/sinks.log" &
