@@ -16,6 +16,23 @@
 
 #include "threatdesk/alert.h"
 
+/* "none" sends the password and the alert in the clear: only to a relay on
+ * this machine. */
+static int loopback_url(const char *url)
+{
+    const char *h = strstr(url, "://");
+    if (!h)
+        return 0;
+    h += 3;
+    static const char *const names[] = {"127.0.0.1", "localhost", "[::1]"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]);
+        if (!strncmp(h, names[i], n) && (h[n] == '\0' || h[n] == ':' || h[n] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
 struct upload {
     const char *p;
     size_t left;
@@ -44,6 +61,9 @@ int td_alert_smtp_send(const struct td_alert_config *c, const char *to,
 
     if (!c->smtp_url[0])
         return td_error_set(err, TD_EINVAL, "no smtp_url configured");
+    if (!strcmp(c->smtp_tls, "none") && !loopback_url(c->smtp_url))
+        return td_error_set(err, TD_EINVAL,
+                            "smtp_tls = none is only for a relay on loopback; use starttls or tls");
     td_buf_init(&mail, 64 * 1024);
     if ((rc = td_alert_mail_render(n, c->smtp_from, to, now, &mail, err)))
         goto out;

@@ -177,6 +177,15 @@ static void test_config(void **state)
     assert_int_equal(c.minute_s, 2);
     unsetenv("THREATDESK_SMTP_PASSWORD");
     unsetenv("THREATDESK_MINUTE_S");
+    /* plain text only to a relay on this machine: refused before any
+     * connection is made */
+    struct td_alert_notice n;
+    memset(&n, 0, sizeof n);
+    snprintf(n.key, sizeof n.key, "td-alert-1-1");
+    assert_int_equal(td_alert_config_set(&c, "smtp_tls", "none", &err), TD_OK);
+    assert_int_equal(td_alert_smtp_send(&c, "sec@office.example.org", &n, 1700000000, &err),
+                     TD_EINVAL);
+    assert_non_null(strstr(err.message, "loopback"));
 }
 
 static void notice(struct td_alert_notice *n)
