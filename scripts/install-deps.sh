@@ -27,6 +27,8 @@ PKGS=(
   openssl curl
   # desk (issue 4): store, HTTP
   libsqlite3-dev sqlite3 libmicrohttpd-dev wrk
+  # alerts (issue 10): the tests and bench receive mail with aiosmtpd
+  python3-aiosmtpd
 )
 # The Perspective JS client test (tests/npm) needs node and npm; a machine
 # with NodeSource's nodejs already has both, and Debian's npm would conflict.

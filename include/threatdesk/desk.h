@@ -564,6 +564,93 @@ int td_desk_feedback_list(struct td_desk *d, const struct td_actor *actor, int a
 int td_desk_feedback_revoke(struct td_desk *d, const struct td_actor *actor, int64_t id,
                             struct td_error *err);
 
+/* ---- alerts (issue 10; alert.h for matching and delivery) ---------------
+ *
+ * When a message is filed, every enabled rule of its office that matches
+ * its verdict (td_alert_rule_matches, at the office's minute of the day in
+ * the server's local time zone: set TZ=Europe/London) makes one alert and
+ * its outbox rows IN THE SAME TRANSACTION as the message: a message on
+ * record without its alert cannot exist, and (message, rule) is unique so
+ * no retry makes two.  A worker (td_desk_alerts_run, or the thread of
+ * td_desk_alert_worker_start) sends the outbox with retries and exponential
+ * back-off, recording every attempt; an alert nobody acknowledges within
+ * the rule's escalate_minutes goes to the next person on its rota.
+ *
+ * Roles: admin and security configure recipients and rules; staff list
+ * alerts and acknowledge them.  Acknowledgement (in the desk or by the
+ * link the alert carries) is audited ("alert.ack"). */
+
+/* A recipient (admin, security): {"name", "email"?, "webhook_url"?,
+ * "webhook_secret"? (16..200 bytes, required with a URL)}, at least one of
+ * e-mail and webhook.  *out {"id"}.  Audited ("alert_recipient.create",
+ * never the secret). */
+int td_desk_alert_recipient_add(struct td_desk *d, const struct td_actor *actor,
+                                const json_t *fields, json_t **out, struct td_error *err);
+/* {"recipients": [...]} (staff); secrets are never returned. */
+int td_desk_alert_recipient_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
+                                 struct td_error *err);
+/* A rule (admin, security): {"name", "min_tier" ("critical", "high", ...),
+ * "labels"?: [names, any of], "flags"?: [names, all of], "channels":
+ * ["email","webhook","browser"], "quiet_hours"?: {"start":"22:00",
+ * "end":"07:00"}, "escalate_minutes"?: 0.., "rota": [recipient ids, first
+ * told first], "disclose"?: "minimal" | "subject"}.  *out {"id"}.
+ * Audited ("alert_rule.create"). */
+int td_desk_alert_rule_add(struct td_desk *d, const struct td_actor *actor, const json_t *fields,
+                           json_t **out, struct td_error *err);
+/* {"rules": [...]} (staff). */
+int td_desk_alert_rule_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
+                            struct td_error *err);
+/* {"alerts": [{"id","message","rule","rule_name","severity","label",
+ * "created","step","state" ("open", "failed": a delivery gave up,
+ * "acknowledged"),"acknowledged"?:{"at","by","via"},"deliveries":[{"id",
+ * "step","recipient","channel","target","state","attempts",
+ * "next_attempt_at","last_error","delivered_at","attempt_log":[{"at",
+ * "outcome","error"}]}]}]} newest first (staff); open_only: not yet
+ * acknowledged; limit 0: 50 (cap 500). */
+int td_desk_alert_list(struct td_desk *d, const struct td_actor *actor, int open_only, size_t limit,
+                       json_t **out, struct td_error *err);
+/* Acknowledge one alert of the office (staff): escalation stops.  Already
+ * acknowledged: TD_OK, nothing changes.  Audited ("alert.ack", via desk). */
+int td_desk_alert_ack(struct td_desk *d, const struct td_actor *actor, int64_t id,
+                      struct td_error *err);
+/* Acknowledge by the link's token (no login: the token is the credential,
+ * an HMAC of the alert id under a key kept in <data_dir>/alert-ack.key).
+ * TD_ENOTFOUND for a token that is not one.  *out {"alert","acknowledged",
+ * "already"}.  Audited ("alert.ack", via link) as the local operator. */
+int td_desk_alert_ack_token(struct td_desk *d, const char *token, json_t **out,
+                            struct td_error *err);
+
+/* What one pass of the worker did. */
+struct td_alert_run_stats {
+    size_t escalated; /* alerts moved to the next person */
+    size_t delivered; /* deliveries the receiver accepted */
+    size_t retrying;  /* failed, to be tried again */
+    size_t gave_up;   /* failed for the last time */
+};
+
+struct td_alert_config; /* alert.h */
+
+/* One pass: escalate what is due, then claim and send up to `max` due
+ * deliveries of every office (0: 64), recording each attempt.  The store is
+ * not locked while a delivery is in flight. */
+int td_desk_alerts_run(struct td_desk *d, const struct td_alert_config *c, size_t max,
+                       struct td_alert_run_stats *stats, struct td_error *err);
+
+/* The worker thread: td_desk_alerts_run every c->poll_ms until stopped.
+ * c is copied.  *out is yours: td_desk_alert_worker_stop() joins and frees. */
+struct td_alert_worker;
+int td_desk_alert_worker_start(struct td_desk *d, const struct td_alert_config *c,
+                               struct td_alert_worker **out, struct td_error *err);
+void td_desk_alert_worker_stop(struct td_alert_worker *w);
+
+/* The browser channel's hook: called after the commit that created an
+ * alert whose rule names the "browser" channel, outside the desk's lock, on
+ * the ingesting thread - a live channel (the web desk) pushes it to the
+ * office's open pages.  Keep it short; NULL removes it. */
+typedef void td_alert_listener(void *ud, int64_t office_id, int64_t alert_id, int64_t message_id,
+                               int severity);
+void td_desk_set_alert_listener(struct td_desk *d, td_alert_listener *cb, void *ud);
+
 /* ---- verify (audit chain + every row it vouches for) -------------------- */
 
 /* One thing found broken. */

@@ -128,6 +128,42 @@ struct td_store_feedback {
     int64_t created;
 };
 
+/* Alerts (desk/alerts.c; migration 0005).  An alert rule as stored;
+ * strings borrowed for the call (valid during a callback only). */
+struct td_store_alert_rule {
+    int64_t id; /* filled by reads */
+    int64_t office_id;
+    const char *name;
+    int min_severity;
+    unsigned labels, flags, channels; /* label bits, TD_FLAG bits, TD_ALERT_* bits */
+    int quiet_start, quiet_end;       /* minutes of the day, -1: none */
+    unsigned escalate_minutes;
+    int disclose;     /* enum td_alert_disclose */
+    const char *rota; /* JSON array text of recipient ids */
+    int64_t created;
+    int64_t created_by;
+};
+
+/* One due delivery of the outbox with what its notice may say (plain
+ * data).  secret is the webhook's HMAC key ("" for e-mail). */
+struct td_store_alert_job {
+    int64_t delivery_id, alert_id, office_id, message_id;
+    int step;
+    char channel[16]; /* "email" | "webhook" */
+    char target[1028];
+    char secret[256];
+    unsigned attempts; /* before this one */
+    char office[128];
+    char rule[128];
+    int disclose;
+    int severity;
+    unsigned labels;
+    char msg_channel[64];
+    char sender[256];
+    char subject[256];
+    int64_t received;
+};
+
 /* One audit log entry.  `hash` = SHA-256 over the canonical serialisation of
  * every other field (desk/audit.c says how), chained through prev_hash. */
 struct td_audit_entry {
@@ -375,6 +411,73 @@ struct td_store_ops {
      * are the same. */
     int (*feedback_stamp)(struct td_store *s, int64_t office_id, int64_t stamp[3],
                           struct td_error *err);
+
+    /* ---- alerts (desk/alerts.c, store/sqlite_alerts.c) ----------------- */
+    /* A recipient of the office; TD_EEXISTS when the name is taken. */
+    int (*alert_recipient_insert)(struct td_store *s, int64_t office_id, const char *name,
+                                  const char *email, const char *webhook_url, const char *secret,
+                                  int64_t now, int64_t *id, struct td_error *err);
+    /* [{"id","name","email","webhook_url","webhook_secret": bool,"created"}]
+     * - never the secret itself. */
+    int (*alert_recipient_list)(struct td_store *s, int64_t office_id, json_t **out,
+                                struct td_error *err);
+    /* Which channels (TD_ALERT_EMAIL | TD_ALERT_WEBHOOK) a recipient of the
+     * office can be reached on: TD_ENOTFOUND when none such there. */
+    int (*alert_recipient_channels)(struct td_store *s, int64_t office_id, int64_t id,
+                                    unsigned *channels, struct td_error *err);
+    int (*alert_rule_insert)(struct td_store *s, const struct td_store_alert_rule *r, int64_t *id,
+                             struct td_error *err);
+    /* [{"id","name","min_tier","labels":[..],"flags":[..],"channels":[..],
+     *   "quiet_hours"?:{"start","end"},"escalate_minutes","rota":[ids],
+     *   "disclose","enabled","created","created_by"}] */
+    int (*alert_rule_list)(struct td_store *s, int64_t office_id, json_t **out,
+                           struct td_error *err);
+    /* Every enabled rule of the office to cb (non-zero from cb stops). */
+    int (*alert_rule_load)(struct td_store *s, int64_t office_id,
+                           int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
+                           struct td_error *err);
+    /* The alert of (message, rule): *created 1 when this call made it, 0
+     * when it existed already (never two). */
+    int (*alert_insert)(struct td_store *s, int64_t office_id, int64_t message_id, int64_t rule_id,
+                        int64_t now, int64_t *id, int *created, struct td_error *err);
+    /* Outbox rows for rota step `step` of an alert: one per channel in
+     * `channels` the recipient has (UNIQUE: a second call adds nothing);
+     * *added how many are new. */
+    int (*alert_deliveries_add)(struct td_store *s, int64_t office_id, int64_t alert_id, int step,
+                                int64_t recipient_id, unsigned channels, int64_t now, size_t *added,
+                                struct td_error *err);
+    /* Claim up to max due deliveries (pending and due, or sending with an
+     * expired lease) of every office: each is marked sending until
+     * lease_until and given to cb. */
+    int (*alert_claim)(struct td_store *s, int64_t now, int64_t lease_until, size_t max,
+                       int (*cb)(void *ud, const struct td_store_alert_job *j), void *ud,
+                       struct td_error *err);
+    /* Record one attempt: outcome "delivered" (done), "failed" (pending
+     * again at next_attempt_at) or "gave_up" (failed for good). */
+    int (*alert_attempt)(struct td_store *s, int64_t delivery_id, int64_t now, const char *outcome,
+                         const char *error, int64_t next_attempt_at, struct td_error *err);
+    /* Open (unacknowledged) alerts whose rule escalates and whose last step
+     * was told at least escalate_minutes * minute_s seconds ago, with a
+     * next person on the rota: cb gets the alert, its office, the step told
+     * last, the next recipient and the rule's channels. */
+    int (*alert_escalations)(struct td_store *s, int64_t now, unsigned minute_s,
+                             int (*cb)(void *ud, int64_t alert_id, int64_t office_id, int step,
+                                       int64_t next_recipient, unsigned channels),
+                             void *ud, struct td_error *err);
+    /* Move an open alert from step `from` to from+1 (*changed 0 when it
+     * was acknowledged or moved meanwhile). */
+    int (*alert_step)(struct td_store *s, int64_t alert_id, int from, int64_t now, int *changed,
+                      struct td_error *err);
+    /* The office's alerts, newest first, each with its deliveries and
+     * their attempts: see td_desk_alert_list. */
+    int (*alert_list)(struct td_store *s, int64_t office_id, int open_only, size_t limit,
+                      json_t **out, struct td_error *err);
+    /* Acknowledge (office_id 0: whichever office it is in, for a link):
+     * TD_ENOTFOUND when none; *was 1 when it already was (nothing
+     * changes); *office_out its office; *message_out its message. */
+    int (*alert_ack)(struct td_store *s, int64_t office_id, int64_t id, int64_t by, const char *via,
+                     int64_t now, int64_t *office_out, int64_t *message_out, int *was,
+                     struct td_error *err);
 };
 
 /* Every backend starts with this. */

@@ -17,6 +17,11 @@
  * port, useful with --listen 127.0.0.1:0) and, with --metrics-listen,
  * "metrics on http(s)://HOST:PORT".  Logs are JSON on stderr.
  *
+ * Alerts: a worker thread sends the outbox (desk.h "alerts") from the
+ * first second; where it sends is td_alert_config (alert.h) from
+ * --alerts-config FILE (else $THREATDESK_ALERTS_CONFIG) and THREATDESK_SMTP_*
+ * environment variables - never flags, so no secret is in argv.
+ *
  * Transport security: --tls-cert/--tls-key serve HTTPS; plain HTTP is
  * refused on a non-loopback address unless --insecure-http (a TLS proxy on
  * the same host).  --trusted-proxy ADDR believes X-Forwarded-For from that
@@ -32,6 +37,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "threatdesk/alert.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/desk.h"
 #include "threatdesk/server.h"
@@ -62,6 +68,9 @@ static void usage(FILE *f)
                "                       (on the main address /metrics needs an admin login)\n"
                "  --log-level LEVEL    debug, info, warn, error (default info)\n"
                "  --perspective-open   comments:analyze without an API key\n"
+               "  --alerts-config FILE alert delivery (smtp_url, smtp_user, base_url, ...;\n"
+               "                       default $THREATDESK_ALERTS_CONFIG); secrets only there or\n"
+               "                       in THREATDESK_SMTP_PASSWORD, never as flags\n"
                "Environment: THREATDESK_<KEY> for every key above (LISTEN, DB, DATA_DIR, ...).\n");
 }
 
@@ -93,12 +102,16 @@ int td_cmd_serve(int argc, char **argv)
         {"insecure-http", no_argument, NULL, 'I'},
         {"trusted-proxy", required_argument, NULL, 'p'},
         {"metrics-listen", required_argument, NULL, 'M'},
+        {"alerts-config", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct flag flags[40];
     size_t nflags = 0;
     const char *config = getenv("THREATDESK_CONFIG");
+    const char *alerts_config = getenv("THREATDESK_ALERTS_CONFIG");
+    struct td_alert_config acfg;
+    struct td_alert_worker *worker = NULL;
     struct td_server_config cfg;
     struct td_error err;
     struct td_analyser *an = NULL;
@@ -114,6 +127,9 @@ int td_cmd_serve(int argc, char **argv)
         switch (c) {
         case 'c':
             config = optarg;
+            continue;
+        case 'A':
+            alerts_config = optarg;
             continue;
         case 'l':
             key = "listen";
@@ -197,6 +213,12 @@ int td_cmd_serve(int argc, char **argv)
     for (size_t i = 0; i < nflags; i++)
         if (td_server_config_set(&cfg, flags[i].key, flags[i].value, &err) != TD_OK)
             goto fail;
+    td_alert_config_init(&acfg);
+    if (alerts_config && *alerts_config &&
+        td_alert_config_load_file(&acfg, alerts_config, &err) != TD_OK)
+        goto fail;
+    if (td_alert_config_apply_env(&acfg, &err) != TD_OK)
+        goto fail;
 
     /* Block the shutdown signals before any thread exists, so every thread
      * inherits the mask and only sigwait() below sees them. */
@@ -237,6 +259,10 @@ int td_cmd_serve(int argc, char **argv)
 
     if (td_server_start(&cfg, an, desk, stderr, &srv, &err) != TD_OK)
         goto fail;
+    /* After the listener: a port already in use fails before any alert is
+     * sent by a second server on the same store. */
+    if (td_desk_alert_worker_start(desk, &acfg, &worker, &err) != TD_OK)
+        goto fail;
     const char *scheme = cfg.tls_cert[0] ? "https" : "http";
     printf("listening on %s://%.*s:%u\n", scheme, (int)(strrchr(cfg.listen, ':') - cfg.listen),
            cfg.listen, td_server_port(srv));
@@ -249,11 +275,15 @@ int td_cmd_serve(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     td_server_shutdown(srv);
+    td_desk_alert_worker_stop(worker);
+    worker = NULL;
     status = 0;
     goto out;
 fail:
     td_cli_error("serve", &err);
 out:
+    td_desk_alert_worker_stop(worker);
+    sodium_memzero(&acfg, sizeof acfg);
     td_server_free(srv);
     td_desk_close(desk);
     td_analyser_free(an);

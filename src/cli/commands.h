@@ -24,7 +24,9 @@
     X(feedback, "list or revoke what an office's caseworkers taught its engine")                   \
     X(import, "file mbox, Maildir, e-mail, social exports and letters into the desk")              \
     X(retention, "show, set or apply an office's retention period (UK GDPR)")                      \
-    X(erase_sender, "erase a sender's messages, leaving an audited tombstone (UK GDPR)")
+    X(erase_sender, "erase a sender's messages, leaving an audited tombstone (UK GDPR)")           \
+    X(alerts, "alert recipients and rules, an office's alerts, acknowledgement, one delivery "     \
+              "pass")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
 TD_COMMAND_MAP(TD_COMMAND_DECL)

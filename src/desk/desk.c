@@ -241,6 +241,7 @@ void td_desk_close(struct td_desk *d)
     if (!d)
         return;
     td__feedback_cache_free(d);
+    sodium_memzero(d->alert_key, sizeof d->alert_key);
     td_store_close(d->store);
     if (d->ctx)
         td_analysis_ctx_free(d->ctx);

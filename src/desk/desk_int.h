@@ -39,6 +39,13 @@ struct td_desk {
     unsigned hash_busy, hash_waiting;
     /* Each office's feedback memory, under `lock` (feedback.c). */
     struct td__fb_office *fb_cache;
+    /* Alerts (alerts.c): the ack links' HMAC key, loaded on first use under
+     * `lock`, and the browser channel's listener. */
+    unsigned char alert_key[32];
+    int alert_key_loaded;
+    td_alert_listener *alert_listener;
+    void *alert_listener_ud;
+    struct td_alert_worker *alert_worker; /* the running worker, or NULL */
 };
 
 /* Seconds since the epoch. */
@@ -72,6 +79,21 @@ int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id
 
 /* The canonical hash of an entry (all fields but hash), hex into out[65]. */
 int td__audit_hash(const struct td_audit_entry *e, char out[65]);
+
+/* alerts.c: inside the filing transaction, make the alerts of the
+ * office's rules that the message matches, with their outbox rows.  The ids
+ * of new alerts for the browser channel go to browser[] (at most cap; *n
+ * how many). */
+#define TD__ALERTS_PER_MESSAGE 8
+int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
+                       int severity, unsigned labels, unsigned flags, int64_t now, int64_t *browser,
+                       size_t cap, size_t *n, size_t *made, struct td_error *err);
+/* Wake the worker (if one runs) after a commit that made alerts, so the
+ * first attempt does not wait for its next poll. */
+void td__alerts_wake(struct td_desk *d);
+/* Tell the listener (outside the lock). */
+void td__alerts_notify(struct td_desk *d, int64_t office_id, const int64_t *ids, size_t n,
+                       int64_t message_id, int severity);
 
 /* evidence.c: verify every evidence file. */
 int td__evidence_verify(struct td_desk *d, td_verify_cb *cb, void *ud,

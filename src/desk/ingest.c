@@ -5,7 +5,8 @@
  * desk lock (analysis is the expensive part and needs no store); (2) take
  * the lock and ONE write transaction; per record a savepoint: look up the
  * idempotency key, apply the sender's threat history to the verdict, insert
- * the message, count it against its sender, append the audit entry; a
+ * the message, its alerts (alerts.c: the outbox), count it against its
+ * sender, append the audit entry; a
  * failing record rolls back to its savepoint and is refused alone; (3)
  * commit - only then are the results reported as stored.
  */
@@ -27,6 +28,10 @@ struct prepared {
     struct td_verdict *v; /* &own, or the caller's (td_desk_file) */
     int analysed;
     struct td__ingest_keys keys; /* canonical sender, content key, attachments */
+    /* alerts made with it for the browser channel, told after the commit */
+    int64_t browser[TD__ALERTS_PER_MESSAGE];
+    size_t nbrowser;
+    size_t nalerts; /* alerts made with it (the worker is woken for them) */
 };
 
 static int refuse(struct td_ingest_result *res, struct td_error *err, int code, const char *field,
@@ -219,6 +224,12 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     json_decref(det);
     if (rc)
         goto out;
+    /* The alert and its outbox rows commit with the message or not at all:
+     * nothing filed can miss its alert, even across a crash. */
+    if ((rc = td__alerts_enqueue(d, actor, id, (int)p->v->severity, p->v->labels, p->v->flags, now,
+                                 p->browser, TD__ALERTS_PER_MESSAGE, &p->nbrowser, &p->nalerts,
+                                 err)))
+        goto out;
     res->code = TD_OK;
     res->id = id;
     res->severity = p->v->severity;
@@ -268,6 +279,7 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
         if (r == TD_OK) {
             rc = d->store->ops->release(d->store, "rec", err);
         } else {
+            p[i].nbrowser = p[i].nalerts = 0;
             d->store->ops->rollback_to(d->store, "rec");
             if (results[i].code == TD_OK) /* a store failure, not a refusal */
                 refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
@@ -281,6 +293,15 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
                 refuse(&results[i], NULL, rc, NULL, "the batch could not be committed");
 unlock:
     td__unlock(d);
+    size_t made = 0;
+    for (size_t i = 0; rc == TD_OK && i < n; i++)
+        made += results[i].code == TD_OK ? p[i].nalerts : 0;
+    if (made)
+        td__alerts_wake(d);
+    for (size_t i = 0; rc == TD_OK && i < n; i++)
+        if (p[i].nbrowser && results[i].code == TD_OK)
+            td__alerts_notify(d, actor->office_id, p[i].browser, p[i].nbrowser, results[i].id,
+                              (int)results[i].severity);
     for (size_t i = 0; i < n; i++) {
         td_verdict_release(&p[i].own);
         td__ingest_keys_release(&p[i].keys);

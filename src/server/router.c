@@ -31,6 +31,8 @@
 /* Counts of critical threats per office are not public: /metrics needs a
  * login here, or a separate metrics_listen address for a scraper. */
 #define METRICS (TD__ROLE_ADMIN | TD__ROLE_SECURITY)
+/* Who decides where alerts go: the office's admin and its security lead. */
+#define ALERT_ADMINS (TD__ROLE_ADMIN | TD__ROLE_SECURITY)
 const struct td__route td__routes[] = {
     /* operations */
     {"GET",   "/healthz",                     td__h_healthz,             TD__AUTH_NONE, 0},
@@ -63,6 +65,15 @@ const struct td__route td__routes[] = {
     /* learning from the office */
     {"GET",   "/v1/feedback",                 td__h_feedback_list,       STAFF,         0},
     {"DELETE","/v1/feedback/{id}",            td__h_feedback_revoke,     STAFF,         0},
+    /* alerts (the ack link's token is its own credential) */
+    {"GET",   "/v1/alert-recipients",         td__h_alert_recipients_list, STAFF,       0},
+    {"POST",  "/v1/alert-recipients",         td__h_alert_recipients_add, ALERT_ADMINS, 0},
+    {"GET",   "/v1/alert-rules",              td__h_alert_rules_list,    STAFF,         0},
+    {"POST",  "/v1/alert-rules",              td__h_alert_rules_add,     ALERT_ADMINS,  0},
+    {"GET",   "/v1/alerts",                   td__h_alerts_list,         STAFF,         0},
+    {"POST",  "/v1/alerts/{id}:ack",          td__h_alert_ack,           STAFF,         0},
+    {"GET",   "/v1/ack/{token}",              td__h_ack_page,            TD__AUTH_NONE, 0},
+    {"POST",  "/v1/ack/{token}",              td__h_ack_post,            TD__AUTH_NONE, 0},
     /* retention and erasure (UK GDPR) */
     {"GET",   "/v1/retention",                td__h_retention_get,       STAFF,         0},
     {"PUT",   "/v1/retention",                td__h_retention_put,       ADMIN,         0},

@@ -291,6 +291,9 @@ td__handler td__h_login, td__h_logout, td__h_me, td__h_users_list, td__h_users_a
 td__handler td__h_messages_post, td__h_messages_batch;
 /* handlers_retention.c */
 td__handler td__h_retention_get, td__h_retention_put, td__h_retention_apply, td__h_sender_erase;
+/* handlers_alerts.c */
+td__handler td__h_alert_recipients_list, td__h_alert_recipients_add, td__h_alert_rules_list,
+    td__h_alert_rules_add, td__h_alerts_list, td__h_alert_ack, td__h_ack_page, td__h_ack_post;
 /* handlers_feedback.c */
 td__handler td__h_feedback_list, td__h_feedback_revoke;
 /* handlers_triage.c */

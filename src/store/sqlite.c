@@ -1957,6 +1957,20 @@ static const struct td_store_ops sqlite_ops = {
     .feedback_list = td__sq_feedback_list,
     .feedback_load = td__sq_feedback_load,
     .feedback_stamp = td__sq_feedback_stamp,
+    .alert_recipient_insert = td__sq_alert_recipient_insert,
+    .alert_recipient_list = td__sq_alert_recipient_list,
+    .alert_recipient_channels = td__sq_alert_recipient_channels,
+    .alert_rule_insert = td__sq_alert_rule_insert,
+    .alert_rule_list = td__sq_alert_rule_list,
+    .alert_rule_load = td__sq_alert_rule_load,
+    .alert_insert = td__sq_alert_insert,
+    .alert_deliveries_add = td__sq_alert_deliveries_add,
+    .alert_claim = td__sq_alert_claim,
+    .alert_attempt = td__sq_alert_attempt,
+    .alert_escalations = td__sq_alert_escalations,
+    .alert_step = td__sq_alert_step,
+    .alert_list = td__sq_alert_list,
+    .alert_ack = td__sq_alert_ack,
 };
 
 /*

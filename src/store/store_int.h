@@ -38,4 +38,40 @@ int td__sq_feedback_load(struct td_store *s, int64_t office_id, const char *mode
 int td__sq_feedback_stamp(struct td_store *s, int64_t office_id, int64_t stamp[3],
                           struct td_error *err);
 
+/* sqlite_alerts.c: the alert ops of store.h. */
+int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char *name,
+                                  const char *email, const char *url, const char *secret,
+                                  int64_t now, int64_t *id, struct td_error *err);
+int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out,
+                                struct td_error *err);
+int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t id,
+                                    unsigned *channels, struct td_error *err);
+int td__sq_alert_rule_insert(struct td_store *s, const struct td_store_alert_rule *r, int64_t *id,
+                             struct td_error *err);
+int td__sq_alert_rule_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err);
+int td__sq_alert_rule_load(struct td_store *s, int64_t office,
+                           int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
+                           struct td_error *err);
+int td__sq_alert_insert(struct td_store *s, int64_t office, int64_t message, int64_t rule,
+                        int64_t now, int64_t *id, int *created, struct td_error *err);
+int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t alert, int step,
+                                int64_t recipient, unsigned channels, int64_t now, size_t *added,
+                                struct td_error *err);
+int td__sq_alert_claim(struct td_store *s, int64_t now, int64_t lease_until, size_t max,
+                       int (*cb)(void *ud, const struct td_store_alert_job *j), void *ud,
+                       struct td_error *err);
+int td__sq_alert_attempt(struct td_store *s, int64_t delivery, int64_t now, const char *outcome,
+                         const char *error, int64_t next_at, struct td_error *err);
+int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
+                             int (*cb)(void *ud, int64_t alert, int64_t office, int step,
+                                       int64_t next_recipient, unsigned channels),
+                             void *ud, struct td_error *err);
+int td__sq_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, int *changed,
+                      struct td_error *err);
+int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit, json_t **out,
+                      struct td_error *err);
+int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by, const char *via,
+                     int64_t now, int64_t *office_out, int64_t *message_out, int *was,
+                     struct td_error *err);
+
 #endif

@@ -193,9 +193,15 @@ for path in /v1/queue /v1/cases /v1/users /v1/keys /v1/offices; do
   check "other office: GET $path shows none of office 1" \
     '[ "$code" = 200 ] && ! grep -q "smashed\|Batley\|rude\|\"cw\"\|Canvassers" "$tmp/body"'
 done
+# An alert's ack link is public (its token is the credential) and its GET
+# only shows a button: it names no office and reads nothing
+# (alerts_delivery.sh checks that a forged token acknowledges nothing).
+api GET "/v1/ack/1-$(printf '0%.0s' $(seq 64))" ""
+check "GET /v1/ack/{token} shows nothing of any office" \
+  '[ "$code" = 200 ] && ! grep -q "smashed\|Batley\|rude\|other" "$tmp/body"'
 # Every parameterised GET route in the table was tried above: keep in step.
 routes=$(grep -oE '^\s+\{"GET", +"[^"]*\{[^"]*"' src/server/router.c | sed 's/.*"\(\/[^"]*\)"/\1/' | sort -u | wc -l)
-check "all $routes parameterised GET routes covered" '[ "$routes" = 7 ]'
+check "all $routes parameterised GET routes covered" '[ "$routes" = 8 ]'
 
 # ---- metrics, logs ----------------------------------------------------------
 # (it needs a login: how many threats an office gets is not public)

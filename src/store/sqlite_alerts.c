@@ -1,0 +1,681 @@
+/*
+ * sqlite_alerts.c - the SQLite side of alerts (migration 0005; store.h
+ * says what each op promises).
+ *
+ * The outbox discipline: a delivery is claimed (state 'sending' with a
+ * lease) in one transaction, sent outside any transaction, and its outcome
+ * recorded in another.  A worker killed between the two leaves the row
+ * 'sending' with a lease that runs out, after which any worker claims it
+ * again - so a delivery is retried until recorded, never forgotten.
+ * Every statement binds its values; office-bound reads name the office.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store_int.h"
+#include "threatdesk/alert.h"
+#include "threatdesk/taxonomy.h"
+
+static int fail(sqlite3 *db, struct td_error *err, const char *what)
+{
+    int ext = sqlite3_extended_errcode(db);
+    int code = (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) ? TD_EEXISTS
+                                                                                        : TD_ESTORE;
+    return td_error_set(err, code, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct td_error *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return fail(db, err, "prepare");
+    }
+    return TD_OK;
+}
+
+static int run(sqlite3 *db, sqlite3_stmt *st, const char *what, struct td_error *err)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE ? TD_OK : fail(db, err, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && *s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+static json_t *col_json_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+/* ---- recipients ----------------------------------------------------------- */
+
+int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char *name,
+                                  const char *email, const char *url, const char *secret,
+                                  int64_t now, int64_t *id, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "INSERT INTO alert_recipients(office_id, name, email, webhook_url, "
+                  "webhook_secret, created) VALUES (?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, name);
+    bind_text(st, 3, email);
+    bind_text(st, 4, url);
+    bind_text(st, 5, secret);
+    sqlite3_bind_int64(st, 6, now);
+    if ((rc = run(db, st, "alert recipient", err)))
+        return rc;
+    *id = sqlite3_last_insert_rowid(db);
+    return TD_OK;
+}
+
+int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out,
+                                struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    *out = NULL;
+    int rc = prep(db,
+                  "SELECT id, name, email, webhook_url, webhook_secret IS NOT NULL, created "
+                  "FROM alert_recipients WHERE office_id = ? ORDER BY name",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    json_t *a = json_array();
+    int r;
+    while (a && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:b, s:I}", "id",
+                              (json_int_t)sqlite3_column_int64(st, 0), "name", col_json_text(st, 1),
+                              "email", col_json_text(st, 2), "webhook_url", col_json_text(st, 3),
+                              "webhook_secret", sqlite3_column_int(st, 4), "created",
+                              (json_int_t)sqlite3_column_int64(st, 5));
+        if (!o || json_array_append_new(a, o)) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    if (!a)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    else if (r != SQLITE_DONE)
+        rc = fail(db, err, "alert recipients");
+    sqlite3_finalize(st);
+    if (rc)
+        json_decref(a);
+    else
+        *out = a;
+    return rc;
+}
+
+int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t id,
+                                    unsigned *channels, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "SELECT email IS NOT NULL, webhook_url IS NOT NULL AND webhook_secret IS NOT "
+                  "NULL FROM alert_recipients WHERE office_id = ? AND id = ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, id);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *channels = (sqlite3_column_int(st, 0) ? TD_ALERT_EMAIL : 0u) |
+                    (sqlite3_column_int(st, 1) ? TD_ALERT_WEBHOOK : 0u);
+    else if (r == SQLITE_DONE)
+        rc = td_error_set(err, TD_ENOTFOUND, "no alert recipient %lld", (long long)id);
+    else
+        rc = fail(db, err, "alert recipient");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- rules ---------------------------------------------------------------- */
+
+int td__sq_alert_rule_insert(struct td_store *s, const struct td_store_alert_rule *r, int64_t *id,
+                             struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "INSERT INTO alert_rules(office_id, name, min_severity, labels, flags, channels, "
+                  "quiet_start, quiet_end, escalate_minutes, rota, disclose, created, created_by) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, r->office_id);
+    bind_text(st, 2, r->name);
+    sqlite3_bind_int(st, 3, r->min_severity);
+    sqlite3_bind_int64(st, 4, r->labels);
+    sqlite3_bind_int64(st, 5, r->flags);
+    sqlite3_bind_int64(st, 6, r->channels);
+    if (r->quiet_start >= 0 && r->quiet_end >= 0) {
+        sqlite3_bind_int(st, 7, r->quiet_start);
+        sqlite3_bind_int(st, 8, r->quiet_end);
+    }
+    sqlite3_bind_int64(st, 9, r->escalate_minutes);
+    bind_text(st, 10, r->rota);
+    bind_text(st, 11, r->disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal");
+    sqlite3_bind_int64(st, 12, r->created);
+    sqlite3_bind_int64(st, 13, r->created_by);
+    if ((rc = run(db, st, "alert rule", err)))
+        return rc;
+    *id = sqlite3_last_insert_rowid(db);
+    return TD_OK;
+}
+
+static const char RULE_COLS[] =
+    "SELECT id, office_id, name, min_severity, labels, flags, channels, quiet_start, quiet_end, "
+    "escalate_minutes, rota, disclose, created, created_by, enabled FROM alert_rules ";
+
+static void rule_read(sqlite3_stmt *st, struct td_store_alert_rule *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = sqlite3_column_int64(st, 0);
+    r->office_id = sqlite3_column_int64(st, 1);
+    r->name = (const char *)sqlite3_column_text(st, 2);
+    r->min_severity = sqlite3_column_int(st, 3);
+    r->labels = (unsigned)sqlite3_column_int64(st, 4);
+    r->flags = (unsigned)sqlite3_column_int64(st, 5);
+    r->channels = (unsigned)sqlite3_column_int64(st, 6);
+    int quiet = sqlite3_column_type(st, 7) != SQLITE_NULL;
+    r->quiet_start = quiet ? sqlite3_column_int(st, 7) : -1;
+    r->quiet_end = quiet ? sqlite3_column_int(st, 8) : -1;
+    r->escalate_minutes = (unsigned)sqlite3_column_int64(st, 9);
+    r->rota = (const char *)sqlite3_column_text(st, 10);
+    const unsigned char *d = sqlite3_column_text(st, 11);
+    r->disclose = d && !strcmp((const char *)d, "subject") ? TD_ALERT_DISCLOSE_SUBJECT
+                                                           : TD_ALERT_DISCLOSE_MINIMAL;
+    r->created = sqlite3_column_int64(st, 12);
+    r->created_by = sqlite3_column_int64(st, 13);
+}
+
+static json_t *names(unsigned bits, unsigned n, const char *(*name)(int))
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < n; i++)
+        if (bits & (1u << i) && name((int)i))
+            json_array_append_new(a, json_string(name((int)i)));
+    return a;
+}
+
+static const char *channel_name(int i)
+{
+    return td_alert_channel_name(1u << i);
+}
+
+int td__sq_alert_rule_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    char sql[512];
+    *out = NULL;
+    snprintf(sql, sizeof sql, "%sWHERE office_id = ? ORDER BY id", RULE_COLS);
+    int rc = prep(db, sql, &st, err), r;
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    json_t *a = json_array();
+    while (a && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct td_store_alert_rule ru;
+        rule_read(st, &ru);
+        json_t *rota = json_loads(ru.rota ? ru.rota : "[]", 0, NULL);
+        json_t *o = json_pack(
+            "{s:I, s:s?, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:b, s:I, s:I}", "id",
+            (json_int_t)ru.id, "name", ru.name, "min_tier",
+            td_severity_name(ru.min_severity) ? td_severity_name(ru.min_severity) : "none",
+            "labels", names(ru.labels, TD_LABEL_COUNT, td_label_name), "flags",
+            names(ru.flags, TD_FLAG_COUNT, td_flag_name), "channels",
+            names(ru.channels, 3, channel_name), "escalate_minutes", (int)ru.escalate_minutes,
+            "rota", rota ? rota : json_array(), "disclose",
+            ru.disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal", "enabled",
+            sqlite3_column_int(st, 14), "created", (json_int_t)ru.created, "created_by",
+            (json_int_t)ru.created_by);
+        if (o && ru.quiet_start >= 0) {
+            char qs[32], qe[32];
+            snprintf(qs, sizeof qs, "%02d:%02d", ru.quiet_start / 60, ru.quiet_start % 60);
+            snprintf(qe, sizeof qe, "%02d:%02d", ru.quiet_end / 60, ru.quiet_end % 60);
+            json_object_set_new(o, "quiet_hours", json_pack("{s:s, s:s}", "start", qs, "end", qe));
+        }
+        if (!o || json_array_append_new(a, o)) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    if (!a)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    else if (r != SQLITE_DONE)
+        rc = fail(db, err, "alert rules");
+    sqlite3_finalize(st);
+    if (rc)
+        json_decref(a);
+    else
+        *out = a;
+    return rc;
+}
+
+int td__sq_alert_rule_load(struct td_store *s, int64_t office,
+                           int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
+                           struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    char sql[512];
+    snprintf(sql, sizeof sql, "%sWHERE office_id = ? AND enabled = 1 ORDER BY id", RULE_COLS);
+    int rc = prep(db, sql, &st, err), r;
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct td_store_alert_rule ru;
+        rule_read(st, &ru);
+        if ((rc = cb(ud, &ru)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE)
+        rc = fail(db, err, "alert rules");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- alerts and the outbox -------------------------------------------------- */
+
+int td__sq_alert_insert(struct td_store *s, int64_t office, int64_t message, int64_t rule,
+                        int64_t now, int64_t *id, int *created, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    *created = 0;
+    int rc = prep(db,
+                  "INSERT INTO alerts(office_id, message_id, rule_id, created, stepped_at) "
+                  "VALUES (?,?,?,?,?) ON CONFLICT(message_id, rule_id) DO NOTHING",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int64(st, 2, message);
+    sqlite3_bind_int64(st, 3, rule);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, now);
+    if ((rc = run(db, st, "alert", err)))
+        return rc;
+    if (sqlite3_changes(db) == 1) {
+        *created = 1;
+        *id = sqlite3_last_insert_rowid(db);
+        return TD_OK;
+    }
+    if ((rc = prep(db, "SELECT id FROM alerts WHERE message_id = ? AND rule_id = ?", &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, message);
+    sqlite3_bind_int64(st, 2, rule);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(db, err, "alert");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t alert, int step,
+                                int64_t recipient, unsigned channels, int64_t now, size_t *added,
+                                struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    static const struct {
+        unsigned bit;
+        const char *sql;
+    } kinds[] = {
+        {TD_ALERT_EMAIL,
+         "INSERT INTO alert_deliveries(alert_id, office_id, step, recipient_id, channel, target, "
+         "next_attempt_at) SELECT ?, ?, ?, id, 'email', email, ? FROM alert_recipients "
+         "WHERE id = ? AND office_id = ? AND email IS NOT NULL "
+         "ON CONFLICT(alert_id, step, channel, target) DO NOTHING"},
+        {TD_ALERT_WEBHOOK,
+         "INSERT INTO alert_deliveries(alert_id, office_id, step, recipient_id, channel, target, "
+         "next_attempt_at) SELECT ?, ?, ?, id, 'webhook', webhook_url, ? FROM alert_recipients "
+         "WHERE id = ? AND office_id = ? AND webhook_url IS NOT NULL AND webhook_secret IS NOT "
+         "NULL ON CONFLICT(alert_id, step, channel, target) DO NOTHING"},
+    };
+    *added = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        sqlite3_stmt *st;
+        if (!(channels & kinds[i].bit))
+            continue;
+        int rc = prep(db, kinds[i].sql, &st, err);
+        if (rc)
+            return rc;
+        sqlite3_bind_int64(st, 1, alert);
+        sqlite3_bind_int64(st, 2, office);
+        sqlite3_bind_int(st, 3, step);
+        sqlite3_bind_int64(st, 4, now);
+        sqlite3_bind_int64(st, 5, recipient);
+        sqlite3_bind_int64(st, 6, office);
+        if ((rc = run(db, st, "alert delivery", err)))
+            return rc;
+        *added += (size_t)sqlite3_changes(db);
+    }
+    return TD_OK;
+}
+
+int td__sq_alert_claim(struct td_store *s, int64_t now, int64_t lease_until, size_t max,
+                       int (*cb)(void *ud, const struct td_store_alert_job *j), void *ud,
+                       struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st, *up = NULL;
+    int rc =
+        prep(db,
+             "SELECT d.id, d.alert_id, d.office_id, a.message_id, d.step, d.channel, d.target, "
+             "CASE d.channel WHEN 'webhook' THEN p.webhook_secret END, d.attempts, o.name, "
+             "r.name, r.disclose, m.severity, m.labels, m.channel, m.sender, m.subject, "
+             "m.received FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+             "JOIN alert_rules r ON r.id = a.rule_id JOIN messages m ON m.id = a.message_id "
+             "JOIN offices o ON o.id = d.office_id "
+             "JOIN alert_recipients p ON p.id = d.recipient_id "
+             "WHERE (d.state = 'pending' AND d.next_attempt_at <= ?1) OR "
+             "(d.state = 'sending' AND d.lease_until <= ?1) "
+             "ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+             &st, err);
+    if (rc)
+        return rc;
+    if ((rc =
+             prep(db, "UPDATE alert_deliveries SET state = 'sending', lease_until = ? WHERE id = ?",
+                  &up, err))) {
+        sqlite3_finalize(st);
+        return rc;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct td_store_alert_job j;
+        memset(&j, 0, sizeof j);
+        j.delivery_id = sqlite3_column_int64(st, 0);
+        j.alert_id = sqlite3_column_int64(st, 1);
+        j.office_id = sqlite3_column_int64(st, 2);
+        j.message_id = sqlite3_column_int64(st, 3);
+        j.step = sqlite3_column_int(st, 4);
+        col_copy(st, 5, j.channel, sizeof j.channel);
+        col_copy(st, 6, j.target, sizeof j.target);
+        col_copy(st, 7, j.secret, sizeof j.secret);
+        j.attempts = (unsigned)sqlite3_column_int(st, 8);
+        col_copy(st, 9, j.office, sizeof j.office);
+        col_copy(st, 10, j.rule, sizeof j.rule);
+        const unsigned char *d = sqlite3_column_text(st, 11);
+        j.disclose = d && !strcmp((const char *)d, "subject") ? TD_ALERT_DISCLOSE_SUBJECT
+                                                              : TD_ALERT_DISCLOSE_MINIMAL;
+        j.severity = sqlite3_column_int(st, 12);
+        j.labels = (unsigned)sqlite3_column_int64(st, 13);
+        col_copy(st, 14, j.msg_channel, sizeof j.msg_channel);
+        col_copy(st, 15, j.sender, sizeof j.sender);
+        col_copy(st, 16, j.subject, sizeof j.subject);
+        j.received = sqlite3_column_int64(st, 17);
+        sqlite3_reset(up);
+        sqlite3_bind_int64(up, 1, lease_until);
+        sqlite3_bind_int64(up, 2, j.delivery_id);
+        if (sqlite3_step(up) != SQLITE_DONE) {
+            rc = fail(db, err, "claim alert delivery");
+            break;
+        }
+        if ((rc = cb(ud, &j)))
+            break;
+    }
+    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+        rc = fail(db, err, "due alert deliveries");
+    sqlite3_finalize(st);
+    sqlite3_finalize(up);
+    return rc;
+}
+
+int td__sq_alert_attempt(struct td_store *s, int64_t delivery, int64_t now, const char *outcome,
+                         const char *error, int64_t next_at, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc =
+        prep(db, "INSERT INTO alert_attempts(delivery_id, at, outcome, error) VALUES (?,?,?,?)",
+             &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, delivery);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, outcome);
+    bind_text(st, 4, error);
+    if ((rc = run(db, st, "alert attempt", err)))
+        return rc;
+    const char *state = !strcmp(outcome, "delivered") ? "delivered"
+                        : !strcmp(outcome, "failed")  ? "pending"
+                                                      : "failed";
+    if ((rc = prep(db,
+                   "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, "
+                   "next_attempt_at = ?, lease_until = NULL, last_error = ?, "
+                   "delivered_at = CASE WHEN ? = 'delivered' THEN ? END WHERE id = ?",
+                   &st, err)))
+        return rc;
+    bind_text(st, 1, state);
+    sqlite3_bind_int64(st, 2, next_at);
+    bind_text(st, 3, error);
+    bind_text(st, 4, state);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int64(st, 6, delivery);
+    return run(db, st, "alert delivery state", err);
+}
+
+int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
+                             int (*cb)(void *ud, int64_t alert, int64_t office, int step,
+                                       int64_t next_recipient, unsigned channels),
+                             void *ud, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "SELECT a.id, a.office_id, a.step, json_extract(r.rota, '$[' || (a.step + 1) || "
+                  "']'), r.channels FROM alerts a JOIN alert_rules r ON r.id = a.rule_id "
+                  "WHERE a.acked_at IS NULL AND r.escalate_minutes > 0 "
+                  "AND a.step + 1 < json_array_length(r.rota) "
+                  "AND a.stepped_at + r.escalate_minutes * ? <= ? ORDER BY a.id LIMIT 100",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, minute_s);
+    sqlite3_bind_int64(st, 2, now);
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                     sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3),
+                     (unsigned)sqlite3_column_int64(st, 4))))
+            break;
+    if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
+        rc = fail(db, err, "alert escalations");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int td__sq_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, int *changed,
+                      struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "UPDATE alerts SET step = step + 1, stepped_at = ? "
+                  "WHERE id = ? AND step = ? AND acked_at IS NULL",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, alert);
+    sqlite3_bind_int(st, 3, from);
+    if ((rc = run(db, st, "alert step", err)))
+        return rc;
+    *changed = sqlite3_changes(db) == 1;
+    return TD_OK;
+}
+
+/* The deliveries of one alert, each with its attempts. */
+static json_t *deliveries_json(sqlite3 *db, int64_t alert)
+{
+    sqlite3_stmt *st = NULL, *at = NULL;
+    json_t *a = json_array();
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, step, recipient_id, channel, target, state, attempts, "
+                           "next_attempt_at, last_error, delivered_at FROM alert_deliveries "
+                           "WHERE alert_id = ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT at, outcome, error FROM alert_attempts WHERE delivery_id = ? "
+                           "ORDER BY id LIMIT 50",
+                           -1, &at, NULL) != SQLITE_OK) {
+        json_decref(a);
+        a = NULL;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, alert);
+    while (a && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *attempts = json_array();
+        sqlite3_reset(at);
+        sqlite3_bind_int64(at, 1, sqlite3_column_int64(st, 0));
+        while (attempts && sqlite3_step(at) == SQLITE_ROW)
+            json_array_append_new(attempts,
+                                  json_pack("{s:I, s:o, s:o}", "at",
+                                            (json_int_t)sqlite3_column_int64(at, 0), "outcome",
+                                            col_json_text(at, 1), "error", col_json_text(at, 2)));
+        json_t *o = json_pack(
+            "{s:I, s:i, s:I, s:o, s:o, s:o, s:i, s:I, s:o, s:o, s:o}", "id",
+            (json_int_t)sqlite3_column_int64(st, 0), "step", sqlite3_column_int(st, 1), "recipient",
+            (json_int_t)sqlite3_column_int64(st, 2), "channel", col_json_text(st, 3), "target",
+            col_json_text(st, 4), "state", col_json_text(st, 5), "attempts",
+            sqlite3_column_int(st, 6), "next_attempt_at", (json_int_t)sqlite3_column_int64(st, 7),
+            "last_error", col_json_text(st, 8), "delivered_at",
+            sqlite3_column_type(st, 9) == SQLITE_NULL ? json_null()
+                                                      : json_integer(sqlite3_column_int64(st, 9)),
+            "attempt_log", attempts ? attempts : json_array());
+        if (!o || json_array_append_new(a, o)) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_finalize(at);
+    return a;
+}
+
+int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit, json_t **out,
+                      struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    *out = NULL;
+    int rc = prep(db,
+                  "SELECT a.id, a.message_id, a.rule_id, r.name, m.severity, m.labels, a.created, "
+                  "a.step, a.acked_at, a.acked_by, a.acked_via, "
+                  "(SELECT COUNT(*) FROM alert_deliveries d WHERE d.alert_id = a.id AND "
+                  "d.state = 'failed') FROM alerts a JOIN alert_rules r ON r.id = a.rule_id "
+                  "JOIN messages m ON m.id = a.message_id "
+                  "WHERE a.office_id = ? AND (? = 0 OR a.acked_at IS NULL) "
+                  "ORDER BY a.id DESC LIMIT ?",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    sqlite3_bind_int(st, 2, open_only);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    json_t *a = json_array();
+    int r;
+    while (a && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        int acked = sqlite3_column_type(st, 8) != SQLITE_NULL;
+        const char *sev = td_severity_name(sqlite3_column_int(st, 4));
+        json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:i, s:s, s:o}", "id",
+                              (json_int_t)sqlite3_column_int64(st, 0), "message",
+                              (json_int_t)sqlite3_column_int64(st, 1), "rule",
+                              (json_int_t)sqlite3_column_int64(st, 2), "rule_name",
+                              col_json_text(st, 3), "severity", sev ? sev : "none", "label",
+                              td_alert_top_label((unsigned)sqlite3_column_int64(st, 5)), "created",
+                              (json_int_t)sqlite3_column_int64(st, 6), "step",
+                              sqlite3_column_int(st, 7), "state",
+                              acked                        ? "acknowledged"
+                              : sqlite3_column_int(st, 11) ? "failed"
+                                                           : "open",
+                              "deliveries", deliveries_json(db, sqlite3_column_int64(st, 0)));
+        if (o && acked)
+            json_object_set_new(
+                o, "acknowledged",
+                json_pack("{s:I, s:I, s:o}", "at", (json_int_t)sqlite3_column_int64(st, 8), "by",
+                          (json_int_t)sqlite3_column_int64(st, 9), "via", col_json_text(st, 10)));
+        if (!o || json_array_append_new(a, o)) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    if (!a)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    else if (r != SQLITE_DONE)
+        rc = fail(db, err, "alerts");
+    sqlite3_finalize(st);
+    if (rc)
+        json_decref(a);
+    else
+        *out = a;
+    return rc;
+}
+
+int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by, const char *via,
+                     int64_t now, int64_t *office_out, int64_t *message_out, int *was,
+                     struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    *was = 0;
+    int rc = prep(db,
+                  "SELECT office_id, message_id, acked_at IS NOT NULL FROM alerts "
+                  "WHERE id = ? AND (? = 0 OR office_id = ?)",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, office);
+    sqlite3_bind_int64(st, 3, office);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        *office_out = sqlite3_column_int64(st, 0);
+        *message_out = sqlite3_column_int64(st, 1);
+        *was = sqlite3_column_int(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (r == SQLITE_DONE)
+        return td_error_set(err, TD_ENOTFOUND, "no alert %lld", (long long)id);
+    if (r != SQLITE_ROW)
+        return fail(db, err, "alert");
+    if (*was)
+        return TD_OK;
+    if ((rc = prep(db, "UPDATE alerts SET acked_at = ?, acked_by = ?, acked_via = ? WHERE id = ?",
+                   &st, err)))
+        return rc;
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int64(st, 2, by);
+    bind_text(st, 3, via);
+    sqlite3_bind_int64(st, 4, id);
+    return run(db, st, "alert ack", err);
+}
