@@ -107,7 +107,7 @@ int td_feedback_decision_from_name(const char *name);
  */
 struct td_feedback_params {
     unsigned k;          /* neighbours consulted (default 4, max 64) */
-    float min_sim;       /* cosine floor, 0..1 (default 0.995) */
+    float min_sim;       /* cosine floor, 0..1 (default 0.7) */
     float kappa;         /* evidence mass at which the influence is half its
                             cap (default 8) */
     float max_influence; /* cap on the pull toward the neighbours, 0..1

@@ -54,7 +54,7 @@ void td_feedback_params_init(struct td_feedback_params *p)
     /* chosen on a simulated office (bench/bench_feedback.sh on synthetic
      * seed 3; the figures reported are seed 2's): see feedback.h */
     p->k = 4;
-    p->min_sim = 0.995f;
+    p->min_sim = 0.7f;
     p->kappa = 8.0f;
     p->max_influence = 0.8f;
 }
