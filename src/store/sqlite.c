@@ -282,6 +282,7 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
     char *names[MIGRATIONS_MAX];
     size_t nn = 0;
     int rc = TD_OK, in_tx = 0;
+    sqlite3_stmt *seen = NULL;
     struct td_buf sql;
     td_buf_init(&sql, MIGRATION_MAX);
     snprintf(dir, sizeof dir, "%s/data/migrations/sqlite", home);
@@ -321,14 +322,23 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
                    "name TEXT NOT NULL, applied INTEGER NOT NULL)",
                    err)))
         goto out;
-    int64_t have;
+    /* Apply every migration not yet recorded, in number order, rather than
+     * only those above the highest: features land on separate branches, so a
+     * store may have met 0007 before 0006 arrives. */
     size_t applied = 0;
-    if ((rc = sq_schema_version(&q->base, &have, err)))
+    if ((rc = prep(q, "SELECT 1 FROM schema_version WHERE version = ?", &seen, err)))
         goto out;
     for (size_t i = 0; i < nn; i++) {
         long v = migration_number(names[i]);
-        if (v <= have)
+        sqlite3_reset(seen);
+        sqlite3_bind_int64(seen, 1, v);
+        int known = sqlite3_step(seen);
+        if (known == SQLITE_ROW)
             continue;
+        if (known != SQLITE_DONE) {
+            rc = td_error_set(err, TD_ESTORE, "schema_version: %s", sqlite3_errmsg(q->db));
+            goto out;
+        }
         char path[1500];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         td_buf_reset(&sql);
@@ -347,7 +357,6 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
         sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
         if ((rc = run(q, st, "schema_version", err)))
             goto out;
-        have = v;
         applied++;
     }
     /* a migration must not orphan rows; checked only when one ran, so that a
@@ -367,6 +376,7 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
     rc = exec(q, "COMMIT", err);
     in_tx = 0;
 out:
+    sqlite3_finalize(seen);
     if (in_tx)
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_exec(q->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
