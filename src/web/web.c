@@ -500,7 +500,12 @@ const char *td__form(struct td__req *r, const char *name, char *out, size_t size
     if (!r->body.data ||
         strcmp(td__content_type(r, ct, sizeof ct), "application/x-www-form-urlencoded") != 0)
         return NULL;
-    const char *p = r->body.data, *end = r->body.data + r->body.len;
+    return td__form_parse(r->body.data, r->body.len, name, out, size);
+}
+
+const char *td__form_parse(const char *body, size_t len, const char *name, char *out, size_t size)
+{
+    const char *p = body, *end = body + len;
     char key[64];
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
@@ -513,7 +518,9 @@ const char *td__form(struct td__req *r, const char *name, char *out, size_t size
                 return NULL;
             return out;
         }
-        p = stop + 1;
+        if (!amp)
+            break;
+        p = amp + 1;
     }
     return NULL;
 }

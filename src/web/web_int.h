@@ -72,6 +72,9 @@ int td__web_wants_json(struct td__req *r);
 /* A field of the urlencoded POST body, decoded into out (size bytes); NULL
  * when absent or longer than size-1. */
 const char *td__form(struct td__req *r, const char *name, char *out, size_t size);
+/* The same over a body in memory (what td__form does after checking the
+ * content type). */
+const char *td__form_parse(const char *body, size_t len, const char *name, char *out, size_t size);
 
 /* "Tue 3 Dec 2026, 14:05" in the server's local time (TZ=Europe/London). */
 void td__uk_date(int64_t t, char *out, size_t size);
