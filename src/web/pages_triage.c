@@ -65,7 +65,8 @@ static void queue_row(struct td__html *h, json_t *m)
     const char *who = *jstr(m, "sender_name") ? jstr(m, "sender_name") : jstr(m, "sender");
     size_t tl = strlen(text);
     size_t n = tl > PREVIEW ? utf8_cut(text, PREVIEW) : tl;
-    td__html(h, "<li class=\"row st-%s\" data-id=\"%I\">", jstr(m, "status"), id);
+    td__html(h, "<li class=\"row st-%s sv-%s\" data-id=\"%I\">", jstr(m, "status"),
+             jstr(m, "severity"), id);
     severity_badge(h, jstr(m, "severity"));
     td__html(h,
              "<a class=\"open\" href=\"/messages/%I\"><span class=\"who\">%s</span> "
@@ -80,12 +81,40 @@ static void queue_row(struct td__html *h, json_t *m)
     td__html(h, "</p></li>");
 }
 
+/* A channel name as a filter: short and plain, so it can go back into a
+ * link as it is. */
+static int plain_word(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= 32 || !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') ||
+                         s[n] == '_' || s[n] == '-'))
+            return 0;
+    return n > 0;
+}
+
+static void select_options(struct td__html *h, const char *id, const char *label, const char *any,
+                           const char *cur, const char *(*name)(int), int count, int from)
+{
+    td__html(h,
+             "<label for=\"%s\">%s</label><select id=\"%s\" name=\"%s\"><option value=\"\">%s"
+             "</option>",
+             id, label, id, id, any);
+    for (int i = from; i < count; i++)
+        td__html(h, "<option value=\"%s\"%R>%s</option>", name(i),
+                 cur && !strcmp(cur, name(i)) ? " selected" : "", name(i));
+    td__html(h, "</select>");
+}
+
 void td__w_queue(struct td__req *r)
 {
     struct td_queue_filter f;
     struct td_error err;
     json_t *out = NULL;
     const char *view = td__query(r, "view");
+    const char *sev = td__query(r, "severity");
+    const char *lab = td__query(r, "label");
+    const char *chan = td__query(r, "channel");
     int all = view && !strcmp(view, "all");
     uint64_t page = 1;
     const char *pg = td__query(r, "page");
@@ -95,6 +124,20 @@ void td__w_queue(struct td__req *r)
     }
     td_queue_filter_init(&f);
     f.status = all ? -1 : TD_MSG_UNREVIEWED;
+    if (sev && *sev && (f.min_severity = td_severity_from_name(sev)) < 0) {
+        td__web_error(r, 400, "That severity is not one.");
+        return;
+    }
+    if (lab && *lab && (f.label = td_label_from_name(lab)) < 0) {
+        td__web_error(r, 400, "That label is not one.");
+        return;
+    }
+    if (chan && *chan && !plain_word(chan)) {
+        td__web_error(r, 400, "That channel is not one.");
+        return;
+    }
+    if (chan && *chan)
+        f.channel = chan;
     f.limit = PAGE_SIZE;
     f.offset = (size_t)(page - 1) * PAGE_SIZE;
     td_error_clear(&err);
@@ -103,6 +146,14 @@ void td__w_queue(struct td__req *r)
         td__web_desk_error(r, rc, &err);
         return;
     }
+    /* The filters again, for the page links (every value is from a fixed
+     * vocabulary or a plain word: nothing to URL-encode). */
+    char keep[200];
+    snprintf(keep, sizeof keep, "%s%s%s%s%s%s%s", all ? "&view=all" : "",
+             f.min_severity > 0 ? "&severity=" : "", f.min_severity > 0 ? sev : "",
+             f.label >= 0 ? "&label=" : "", f.label >= 0 ? lab : "", f.channel ? "&channel=" : "",
+             f.channel ? f.channel : "");
+    int filtered = f.min_severity > 0 || f.label >= 0 || f.channel;
     int64_t total = jint(out, "total");
     struct td__html h;
     td__page_begin(r, &h, "Triage queue", "queue");
@@ -115,8 +166,21 @@ void td__w_queue(struct td__req *r)
              "<kbd>?</kbd> help</p></div>",
              total, all ? (total == 1 ? "message" : "messages") : "to review",
              all ? "" : " aria-current=\"page\"", all ? " aria-current=\"page\"" : "");
+    td__html(&h,
+             "<details class=\"filters\"%R><summary>Filter</summary>"
+             "<form method=\"get\" action=\"/queue\" class=\"row-form\">",
+             filtered ? " open" : "");
+    if (all)
+        td__html(&h, "<input type=\"hidden\" name=\"view\" value=\"all\">");
+    select_options(&h, "severity", "At least", "any severity", sev, td_severity_name,
+                   TD_SEVERITY_COUNT, 1);
+    select_options(&h, "label", "Label", "any label", lab, td_label_name, TD_LABEL_COUNT, 0);
+    td__html(&h,
+             "<label for=\"channel\">Channel</label><input id=\"channel\" name=\"channel\" "
+             "size=\"10\" value=\"%s\"><button type=\"submit\">Show</button></form></details>",
+             f.channel ? f.channel : "");
     td__html(&h, "<ol class=\"queue\" id=\"queue-list\" data-live=\"%s\" aria-label=\"Messages\">",
-             page == 1 ? "1" : "0");
+             page == 1 && !filtered ? "1" : "0");
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(out, "messages"), i, m) queue_row(&h, m);
@@ -126,11 +190,9 @@ void td__w_queue(struct td__req *r)
                      "arrive.</p>");
     td__html(&h, "<nav class=\"pages\" aria-label=\"Pages\">");
     if (page > 1)
-        td__html(&h, "<a href=\"/queue?page=%I%R\">Newer page</a> ", (int64_t)page - 1,
-                 all ? "&amp;view=all" : "");
+        td__html(&h, "<a href=\"/queue?page=%I%s\">Newer page</a> ", (int64_t)page - 1, keep);
     if (json_object_get(out, "next_offset"))
-        td__html(&h, "<a href=\"/queue?page=%I%R\">Next page</a>", (int64_t)page + 1,
-                 all ? "&amp;view=all" : "");
+        td__html(&h, "<a href=\"/queue?page=%I%s\">Next page</a>", (int64_t)page + 1, keep);
     td__html(&h, "</nav>");
     json_decref(out);
     td__page_end(r, &h, 200);
@@ -233,7 +295,10 @@ static void sender_history(struct td__req *r, struct td__html *h, const char *se
         td__html_time(h, jint(m, "received"), 0);
         td__html(h, "</li>");
     }
-    td__html(h, "</ul></section>");
+    td__html(h,
+             "</ul><p><a href=\"/messages/%I/sender\">Everything from this sender</a></p>"
+             "</section>",
+             self);
     json_decref(out);
 }
 
@@ -285,7 +350,13 @@ static void action_forms(struct td__req *r, struct td__html *h, int64_t id, cons
     case_type_options(h, "online_threat");
     td__html(h, "</select><label class=\"check\"><input type=\"checkbox\" name=\"open_case\" "
                 "value=\"1\" checked> Open a case for the security lead</label>"
-                "<button type=\"submit\" class=\"danger\">Escalate</button></form></section>");
+                "<button type=\"submit\" class=\"danger\">Escalate</button></form>");
+    td__html(h, "<form method=\"post\" action=\"/messages/%I/link\" class=\"stack\">", id);
+    td__page_csrf_field(r, h);
+    td__html(h, "<label for=\"lcase\">Add to an existing case (its number)</label>"
+                "<input id=\"lcase\" name=\"case\" inputmode=\"numeric\" pattern=\"[0-9]+\" "
+                "required><button type=\"submit\" class=\"secondary\">Add to case</button></form>"
+                "</section>");
 }
 
 void td__w_message(struct td__req *r)
@@ -433,6 +504,15 @@ void td__w_message_act(struct td__req *r)
         snprintf(where, sizeof where, "/queue");
     } else if (!strcmp(act, "reopen")) {
         rc = td_desk_message_set_status(r->srv->desk, &r->actor, id, TD_MSG_UNREVIEWED, why, &err);
+    } else if (!strcmp(act, "link")) {
+        char cs[24];
+        const char *c = td__form(r, "case", cs, sizeof cs);
+        if (!c || td__parse_i64(c, &case_id) != 0 || case_id <= 0) {
+            td__web_error(r, 400, "Give the case number.");
+            return;
+        }
+        rc = td_desk_case_link_message(r->srv->desk, &r->actor, case_id, id, &err);
+        snprintf(where, sizeof where, "/cases/%lld", (long long)case_id);
     } else if (!strcmp(act, "escalate") || !strcmp(act, "case")) {
         int esc = !strcmp(act, "escalate");
         if (esc && !why) {
@@ -460,4 +540,47 @@ void td__w_message_act(struct td__req *r)
         return;
     }
     done(r, where, case_id);
+}
+
+/* GET /messages/{id}/sender: everything the office had from the sender of
+ * one message.  Addressed by the message, so no address appears in a URL
+ * (or the request log). */
+void td__w_message_sender(struct td__req *r)
+{
+    struct td_error err;
+    json_t *m = NULL, *out = NULL;
+    int64_t id;
+    if (!td__path_id(r, "id", &id)) {
+        td__web_error(r, 404, "There is no such message in your office.");
+        return;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_message_get(r->srv->desk, &r->actor, id, &m, &err);
+    if (rc == TD_OK && !*jstr(m, "sender"))
+        rc = td_error_set(&err, TD_ENOTFOUND, "no sender");
+    if (rc == TD_OK)
+        rc = td_desk_sender(r->srv->desk, &r->actor, jstr(m, "sender"), 200, &out, &err);
+    json_decref(m);
+    if (rc != TD_OK) {
+        td__web_desk_error(r, rc, &err);
+        return;
+    }
+    struct td__html h;
+    td__page_begin(r, &h, "Sender", "queue");
+    td__html(&h,
+             "<p><a href=\"/messages/%I\">Back to the message</a></p><h1>%s</h1>"
+             "<dl class=\"facts\"><dt>Name</dt><dd>%s</dd><dt>Messages</dt><dd>%I</dd>"
+             "<dt>Threats</dt><dd>%I</dd><dt>Worst</dt><dd>%s</dd><dt>First seen</dt><dd>",
+             id, jstr(out, "sender"), *jstr(out, "display") ? jstr(out, "display") : "unknown",
+             jint(out, "messages"), jint(out, "threats"), jstr(out, "worst_severity"));
+    td__html_time(&h, jint(out, "first_seen"), 0);
+    td__html(&h, "</dd><dt>Last seen</dt><dd>");
+    td__html_time(&h, jint(out, "last_seen"), 0);
+    td__html(&h, "</dd></dl><h2>Recent messages, every channel</h2><ol class=\"queue\">");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(out, "recent"), i, x) queue_row(&h, x);
+    td__html(&h, "</ol>");
+    json_decref(out);
+    td__page_end(r, &h, 200);
 }

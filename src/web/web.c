@@ -44,6 +44,7 @@ static const struct td__web_route routes[] = {
     {"GET",  "/queue",                    td__w_queue,          STAFF},
     {"GET",  "/events",                   td__w_events,         STAFF},
     {"GET",  "/messages/{id}",            td__w_message,        STAFF},
+    {"GET",  "/messages/{id}/sender",     td__w_message_sender, STAFF},
     {"POST", "/messages/{id}/{action}",   td__w_message_act,    STAFF},
     {"GET",  "/cases",                    td__w_cases,          CASE_READERS},
     {"GET",  "/cases/{id}",               td__w_case,           CASE_READERS},

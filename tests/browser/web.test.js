@@ -184,6 +184,27 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     assert.deepEqual(msg.json.cases, [caseId]);
   });
 
+  await t.test('caseworker: sender history page, queue filters, a second message into the case', async () => {
+    const { page } = cw;
+    await page.goto(`${BASE}/messages/${messageId}`);
+    await Promise.all([page.waitForNavigation(), page.click('text=Everything from this sender')]);
+    assert.equal(new URL(page.url()).pathname, `/messages/${messageId}/sender`, 'no address in the URL');
+    assert.match(await page.textContent('h1'), /email:menace@example\.org/);
+    await inspect(page, 'sender');
+    await page.goto(`${BASE}/queue?view=all&severity=critical`);
+    const sev = await page.$$eval('#queue-list .row', (rs) => rs.map((r) => r.querySelector('.sev').textContent));
+    assert.ok(sev.length >= 1 && sev.every((x) => x === 'critical'), JSON.stringify(sev));
+    assert.equal(await status(page, '/queue?severity=<script>'), 400);
+    // a second message joins the case by its number
+    const r = await api('POST', '/v1/messages', { text: 'We are watching your office. Every day.',
+      channel: 'facebook', sender: 'facebook:menace' }, cwToken);
+    await page.goto(`${BASE}/messages/${r.json.id}`);
+    await page.fill('#lcase', String(caseId));
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/link"] button')]);
+    assert.equal(new URL(page.url()).pathname, `/cases/${caseId}`);
+    assert.equal(await page.locator(`a[href="/messages/${r.json.id}"]`).count(), 1);
+  });
+
   await t.test('canvasser: an incident filed offline is sent when back online', async () => {
     const obs = await newUser('obs', { width: 360, height: 740 });
     const { page, context } = obs;
