@@ -101,6 +101,8 @@ const { chromium } = require('playwright-core');
   const fcp = [], load = [], bytes = [];
   for (let i = 0; i < Number(process.env.REPEAT); i++) {
     await p.goto(process.env.TD_BASE + '/queue', { waitUntil: 'load' });
+    await p.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0,
+      null, { timeout: 5000 }).catch(() => {});
     const m = await p.evaluate(() => {
       const e = performance.getEntriesByName('first-contentful-paint')[0];
       const n = performance.getEntriesByType('navigation')[0];
@@ -125,3 +127,6 @@ js=$(curl -s "$base/static/app.js" | wc -c)
   echo "  queue page weight: HTML $size1 B + app.css $css B + app.js $js B = $((size1 + css + js)) B (target <= 153600)"
   echo "  chromium first contentful paint of /queue: $fcp (target < 300 ms)"
 } | tee "$out/bench_web.txt"
+# KEEP_DB=path keeps the store for a closer look (sqlite3 EXPLAIN QUERY PLAN).
+[ -n "${KEEP_DB:-}" ] && cp "$tmp/desk.db" "$KEEP_DB"
+exit 0
