@@ -45,7 +45,8 @@ async function api(method, p, body, token) {
 }
 
 async function newUser(name, viewport) {
-  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 } });
+  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 },
+    locale: 'en-GB', timezoneId: 'Europe/London' });
   const page = await context.newPage();
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(name + ': ' + m.text());
@@ -95,7 +96,7 @@ async function status(page, url) {
 test('the web desk', { timeout: 240000 }, async (t) => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--lang=en-GB'],
   });
   const cwToken = (await api('POST', '/v1/login', { username: 'cw', password: PW })).json.token;
   assert.ok(cwToken, 'caseworker API login');

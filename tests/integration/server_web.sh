@@ -22,6 +22,7 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/n
     { cat "$tmp/npm.txt"; echo "FAIL: npm ci in tests/browser"; exit 1; }
 fi
 
+export TZ=Europe/London  # the server writes UK dates in local time
 start_server
 api POST /v1/login "{\"username\":\"admin\",\"password\":\"$admin_password\"}"
 A="Authorization: Bearer $(jq_py 'j["token"]')"
