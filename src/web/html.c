@@ -111,6 +111,22 @@ int td__html(struct td__html *h, const char *fmt, ...)
                 h->rc = td_buf_append(&h->out, raw, strlen(raw));
             break;
         }
+        case 'U': {
+            /* a URL path component: all but the unreserved characters
+             * percent-encoded, which is also safe in an attribute */
+            const unsigned char *u = va_arg(ap, const unsigned char *);
+            static const char hex[] = "0123456789ABCDEF";
+            for (; u && *u && !h->rc; u++) {
+                if ((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
+                    (*u >= '0' && *u <= '9') || *u == '-' || *u == '.' || *u == '_' || *u == '~') {
+                    h->rc = td_buf_putc(&h->out, (char)*u);
+                } else {
+                    char e[3] = {'%', hex[*u >> 4], hex[*u & 15]};
+                    h->rc = td_buf_append(&h->out, e, 3);
+                }
+            }
+            break;
+        }
         case 'd':
             snprintf(num, sizeof num, "%d", va_arg(ap, int));
             break;

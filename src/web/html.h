@@ -8,6 +8,7 @@
  *
  *   %s   a string, HTML-escaped (NULL writes nothing)
  *   %R   raw markup: only string literals and output of this module
+ *   %U   a URL path component, percent-encoded (all but A-Z a-z 0-9 - . _ ~)
  *   %d   int            %u  unsigned
  *   %I   int64_t        %z  size_t
  *   %%   a percent sign

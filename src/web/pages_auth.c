@@ -206,7 +206,8 @@ static void staff_page(struct td__req *r, unsigned status, const char *note, con
         td__html(&h, "<p class=\"problem\" role=\"alert\">%s</p>", problem);
     td__html(&h, "<table><caption class=\"sr\">People who can log in</caption><thead><tr>"
                  "<th scope=\"col\">Name</th><th scope=\"col\">Role</th>"
-                 "<th scope=\"col\">Since</th><th scope=\"col\">State</th></tr></thead><tbody>");
+                 "<th scope=\"col\">Since</th><th scope=\"col\">State</th>"
+                 "<th scope=\"col\">Change</th></tr></thead><tbody>");
     size_t i;
     json_t *u;
     json_array_foreach(json_object_get(out, "users"), i, u)
@@ -215,30 +216,43 @@ static void staff_page(struct td__req *r, unsigned status, const char *note, con
                  json_string_value(json_object_get(u, "name")),
                  json_string_value(json_object_get(u, "role")));
         td__html_time(&h, (int64_t)json_integer_value(json_object_get(u, "created")), 0);
-        td__html(&h, "</td><td>%s</td></tr>",
-                 json_is_true(json_object_get(u, "disabled"))      ? "disabled"
-                 : json_is_true(json_object_get(u, "must_change")) ? "one-time password"
-                                                                   : "active");
+        int disabled = td__json_flag(json_object_get(u, "disabled"));
+        const char *name = json_string_value(json_object_get(u, "name"));
+        td__html(&h, "</td><td>%s</td><td>",
+                 disabled                                           ? "disabled"
+                 : td__json_flag(json_object_get(u, "must_change")) ? "one-time password"
+                                                                    : "active");
+        if (name && strcmp(name, r->actor.username) != 0) {
+            td__html(&h, "<form method=\"post\" action=\"/staff/%U/%s\" class=\"inline\">", name,
+                     disabled ? "enable" : "disable");
+            td__page_csrf_field(r, &h);
+            td__html(&h,
+                     "<button type=\"submit\" class=\"secondary\">%s <span class=\"sr\">%s"
+                     "</span></button></form>",
+                     disabled ? "Enable" : "Disable", name);
+        }
+        td__html(&h, "</td></tr>");
     }
     json_decref(out);
     td__html(&h, "</tbody></table><h2>Add someone</h2>"
                  "<form method=\"post\" action=\"/staff\" class=\"stack narrow\">");
     td__page_csrf_field(r, &h);
-    td__html(&h, "<label for=\"su\">User name</label>"
-                 "<input id=\"su\" name=\"username\" required autocapitalize=\"none\">"
-                 "<label for=\"sr\">Role</label><select id=\"sr\" name=\"role\">"
-                 "<option value=\"caseworker\">Caseworker</option>"
-                 "<option value=\"security\">Security lead</option>"
-                 "<option value=\"observer\">Canvasser / observer</option>"
-                 "<option value=\"police\">Police liaison (read-only)</option>"
-                 "<option value=\"admin\">Admin</option></select>"
-                 "<label for=\"sp\">One-time password (they choose their own at first login)"
-                 "</label><input id=\"sp\" name=\"password\" type=\"password\" minlength=\"8\" "
-                 "autocomplete=\"new-password\" required>"
-                 "<button type=\"submit\">Add</button></form>"
-                 "<h2>Connect the mailbox</h2><p>Run <kbd>threatdesk fetch</kbd> against the "
-                 "office's IMAP inbox with an API key of a caseworker (see the README), or post "
-                 "messages to <kbd>/v1/messages</kbd>.</p>");
+    td__html(&h,
+             "<label for=\"su\">User name</label>"
+             "<input id=\"su\" name=\"username\" required autocapitalize=\"none\">"
+             "<label for=\"sr\">Role</label><select id=\"sr\" name=\"role\">"
+             "<option value=\"caseworker\">Caseworker</option>"
+             "<option value=\"security\">Security lead</option>"
+             "<option value=\"observer\">Canvasser / observer</option>"
+             "<option value=\"police\">Police liaison (read-only)</option>"
+             "<option value=\"admin\">Admin</option></select>"
+             "<label for=\"sp\">First password (give it in person; they can change it at /password)"
+             "</label><input id=\"sp\" name=\"password\" type=\"password\" minlength=\"8\" "
+             "autocomplete=\"new-password\" required>"
+             "<button type=\"submit\">Add</button></form>"
+             "<h2>Connect the mailbox</h2><p>Run <kbd>threatdesk fetch</kbd> against the "
+             "office's IMAP inbox with an API key of a caseworker (see the README), or post "
+             "messages to <kbd>/v1/messages</kbd>.</p>");
     td__page_end(r, &h, status);
 }
 
@@ -269,5 +283,27 @@ void td__w_staff_add(struct td__req *r)
                    err.message[0] ? err.message : "That person could not be added.");
         return;
     }
-    staff_page(r, 201, "Added. Give them their one-time password in person.", NULL);
+    staff_page(r, 201, "Added. Give them their password in person.", NULL);
+}
+
+/* POST /staff/{name}/disable | enable: ends every session and revokes every
+ * key of the user at once (the desk's rule); a user cannot disable itself. */
+void td__w_staff_act(struct td__req *r)
+{
+    struct td_error err;
+    const char *name = td__param(r, "name");
+    const char *act = td__param(r, "action");
+    int disable = !strcmp(act, "disable");
+    if (!disable && strcmp(act, "enable") != 0) {
+        td__web_error(r, 404, "There is no such action.");
+        return;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_user_set_disabled(r->srv->desk, &r->actor, name, disable, &err);
+    if (rc != TD_OK) {
+        staff_page(r, td__http_status_for(rc), NULL,
+                   err.message[0] ? err.message : "That did not work.");
+        return;
+    }
+    td__web_redirect(r, "/staff");
 }

@@ -53,6 +53,11 @@ void td__w_cases(struct td__req *r)
     json_t *out = NULL;
     td_case_filter_init(&f);
     f.limit = 500;
+    const char *kind = td__query(r, "type");
+    if (kind && *kind && (f.type = td_case_type_from_name(kind)) < 0) {
+        td__web_error(r, 400, "That kind of incident is not one.");
+        return;
+    }
     td_error_clear(&err);
     int rc = td_desk_case_list(r->srv->desk, &r->actor, &f, &out, &err);
     if (rc != TD_OK) {
@@ -62,7 +67,15 @@ void td__w_cases(struct td__req *r)
     struct td__html h;
     int police = !is_staff(r);
     td__page_begin(r, &h, police ? "Cases reported to police" : "Cases", "cases");
-    td__html(&h, "<h1>%s</h1><div class=\"board\">", police ? "Cases reported to police" : "Cases");
+    td__html(&h,
+             "<h1>%s</h1><form method=\"get\" action=\"/cases\" class=\"row-form\">"
+             "<label for=\"ctype\">Kind</label><select id=\"ctype\" name=\"type\">"
+             "<option value=\"\">every kind</option>",
+             police ? "Cases reported to police" : "Cases");
+    for (int k = 0; k < TD_CASE_TYPE_COUNT; k++)
+        td__html(&h, "<option value=\"%s\"%R>%s</option>", td_case_type_name(k),
+                 f.type == k ? " selected" : "", td__case_type_label(td_case_type_name(k)));
+    td__html(&h, "</select><button type=\"submit\">Show</button></form><div class=\"board\">");
     json_t *cases = json_object_get(out, "cases");
     for (int s = 0; s < TD_CASE_STATUS_COUNT; s++) {
         const char *w = td_case_status_name(s);
@@ -160,8 +173,13 @@ void td__w_case(struct td__req *r)
     }
     if (*jstr(place, "address"))
         td__html(&h, "<dt>Where</dt><dd>%s</dd>", jstr(place, "address"));
-    if (json_is_number(json_object_get(place, "lat")))
-        td__html(&h, "<dt>Position</dt><dd>%s</dd>", "GPS position recorded");
+    if (json_is_number(json_object_get(place, "lat")) &&
+        json_is_number(json_object_get(place, "lon"))) {
+        char pos[64];
+        snprintf(pos, sizeof pos, "%.5f, %.5f", json_number_value(json_object_get(place, "lat")),
+                 json_number_value(json_object_get(place, "lon")));
+        td__html(&h, "<dt>Position (GPS)</dt><dd>%s</dd>", pos);
+    }
     if (json_array_size(json_object_get(c, "people"))) {
         td__html(&h, "<dt>People</dt><dd>");
         json_array_foreach(json_object_get(c, "people"), i, x) if (json_is_string(x))
@@ -213,7 +231,7 @@ void td__w_case(struct td__req *r)
     td__html(&h, "<h2>Notes</h2><ul class=\"notes\">");
     json_array_foreach(json_object_get(c, "notes"), i, x)
     {
-        int share = json_is_true(json_object_get(x, "shareable"));
+        int share = td__json_flag(json_object_get(x, "shareable"));
         td__html(&h, "<li class=\"%s\"><span class=\"tag\">%s</span> %s - %s, ",
                  share ? "shareable" : "internal", share ? "shareable with police" : "internal",
                  jstr(x, "text"), jstr(x, "author"));

@@ -41,6 +41,7 @@ static const struct td__web_route routes[] = {
     {"POST", "/password",                 td__w_password,       ALL},
     {"GET",  "/staff",                    td__w_staff,          TD__ROLE_ADMIN},
     {"POST", "/staff",                    td__w_staff_add,      TD__ROLE_ADMIN},
+    {"POST", "/staff/{name}/{action}",    td__w_staff_act,      TD__ROLE_ADMIN},
     {"GET",  "/queue",                    td__w_queue,          STAFF},
     {"GET",  "/events",                   td__w_events,         STAFF},
     {"GET",  "/messages/{id}",            td__w_message,        STAFF},
@@ -572,6 +573,11 @@ void td__html_time(struct td__html *h, int64_t t, int relative)
     } else {
         td__html(h, "<time datetime=\"%s\">%s</time>", iso, uk);
     }
+}
+
+int td__json_flag(const json_t *v)
+{
+    return json_is_true(v) || (json_is_integer(v) && json_integer_value(v) != 0);
 }
 
 /* ---- names -------------------------------------------------------------- */

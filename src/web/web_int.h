@@ -83,13 +83,17 @@ void td__relative(int64_t t, int64_t now, char *out, size_t size);
 /* <time datetime="ISO" title="UK date">relative</time> or the UK date. */
 void td__html_time(struct td__html *h, int64_t t, int relative);
 
+/* A store flag: JSON true, or an integer other than 0 (the store's rows
+ * carry 0/1). */
+int td__json_flag(const json_t *v);
+
 /* Human names: "Reported to police", "Criminal damage", "Unreviewed". */
 const char *td__case_status_label(const char *wire);
 const char *td__case_type_label(const char *wire);
 
 /* ---- page handlers ---- */
 td__handler td__w_login_form, td__w_login, td__w_logout, td__w_password_form, td__w_password,
-    td__w_home, td__w_staff, td__w_staff_add;
+    td__w_home, td__w_staff, td__w_staff_add, td__w_staff_act;
 td__handler td__w_queue, td__w_message, td__w_message_act, td__w_message_sender, td__w_events;
 td__handler td__w_cases, td__w_case, td__w_case_status, td__w_case_note, td__w_case_evidence,
     td__w_evidence, td__w_report_form, td__w_report, td__w_reports;

@@ -44,9 +44,9 @@ async function api(method, p, body, token) {
   return { status: res.status, json };
 }
 
-async function newUser(name, viewport) {
-  const context = await browser.newContext({ viewport: viewport || { width: 1280, height: 800 },
-    locale: 'en-GB', timezoneId: 'Europe/London' });
+async function newUser(name, viewport, extra) {
+  const context = await browser.newContext(Object.assign({ viewport: viewport || { width: 1280, height: 800 },
+    locale: 'en-GB', timezoneId: 'Europe/London' }, extra || {}));
   const page = await context.newPage();
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(name + ': ' + m.text());
@@ -207,7 +207,8 @@ test('the web desk', { timeout: 240000 }, async (t) => {
   });
 
   await t.test('canvasser: an incident filed offline is sent when back online', async () => {
-    const obs = await newUser('obs', { width: 360, height: 740 });
+    const obs = await newUser('obs', { width: 360, height: 740 },
+      { geolocation: { latitude: 53.7098, longitude: -1.6297 }, permissions: ['geolocation'] });
     const { page, context } = obs;
     assert.equal(new URL(page.url()).pathname, '/report');
     await page.evaluate(() => navigator.serviceWorker.ready);
@@ -217,6 +218,10 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await page.selectOption('#rtype', 'intimidation_polling_station');
     await page.fill('#rdesc', reportTitle + '\nHe followed us for two streets.');
     await page.fill('#rwhere', 'Oak Road polling station');
+    await page.click('#rgps'); // consent is the click (and the browser's permission)
+    await page.waitForFunction(() => document.getElementById('rlat').value !== '');
+    await page.setInputFiles('#rphoto', { name: 'leaflet.jpg', mimeType: 'image/jpeg',
+      buffer: Buffer.from('ffd8ffe000104a46494600', 'hex') });
     await page.click('#report-form button[type=submit]');
     await page.waitForFunction(() => /Saved on this phone/.test(document.getElementById('report-status').textContent));
     // the form still opens with no signal (service worker)
@@ -246,6 +251,15 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     assert.equal(await card.count(), 1, 'the offline report is on the board');
     assert.match(await page.textContent('#col-new'), /New/);
     await inspect(page, 'cases');
+    await page.goto(BASE + '/cases?type=assault');
+    assert.equal(await page.locator('.card').count(), 0, 'filtered by kind');
+    await page.goto(BASE + '/cases?type=intimidation_polling_station');
+    assert.equal(await page.locator('.card').count(), 1);
+    // the report came with its place and the photo taken offline
+    await page.goto(`${BASE}/cases/${reportCase}`);
+    assert.match(await page.textContent('.facts'), /Oak Road polling station/);
+    assert.match(await page.textContent('.facts'), /53\.70980, -1\.62970/);
+    assert.match(await page.textContent('#evidence-list'), /leaflet\.jpg/);
     await page.goto(`${BASE}/cases/${caseId}`);
     // evidence: the file input (a phone offers its camera) uploads at once
     await Promise.all([page.waitForNavigation(), page.setInputFiles('#evidence-file',
@@ -279,6 +293,7 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     assert.match(text, /WYP-2026-77/);
     assert.match(text, /Shareable: sender traced/);
     assert.doesNotMatch(text, /Internal only/);
+    assert.match(await page.textContent('.notes li.shareable'), /shareable with police/);
     assert.equal(await page.$('form textarea, #cstatus, #evidence-file'), null, 'no forms for police');
     await inspect(page, 'police-case');
     for (const u of ['/queue', `/messages/${messageId}`, '/report', '/staff']) {
@@ -299,6 +314,23 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await page.goto(BASE + '/cases');
     assert.doesNotMatch(await page.content(), /warned|Oak Road/);
     await boss.context.close();
+  });
+
+  await t.test('admin: staff page adds and disables someone', async () => {
+    const adm = await newUser('admin');
+    const { page } = adm;
+    await page.goto(BASE + '/staff');
+    await page.fill('#su', 'temp');
+    await page.selectOption('#sr', 'caseworker');
+    await page.fill('#sp', PW);
+    await page.click('form[action="/staff"] button');
+    await page.waitForSelector('.note');
+    assert.match(await page.textContent('tbody'), /temp/);
+    await inspect(page, 'staff');
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/staff/temp/disable"] button')]);
+    assert.match(await page.textContent('tbody tr:has-text("temp")'), /disabled/);
+    assert.equal((await api('POST', '/v1/login', { username: 'temp', password: PW })).status, 401);
+    await adm.context.close();
   });
 
   await t.test('logged out: every page sends you to log in', async () => {

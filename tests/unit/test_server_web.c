@@ -42,6 +42,16 @@ static void test_raw_numbers_and_null(void **state)
     td__html_release(&h);
 }
 
+static void test_url_component(void **state)
+{
+    (void)state;
+    struct td__html h;
+    td__html_init(&h, 4096);
+    td__html(&h, "<a href=\"/staff/%U/x\">", "o'b\"r/ie n%?#\xc3\xa9");
+    assert_string_equal(h.out.data, "<a href=\"/staff/o%27b%22r%2Fie%20n%25%3F%23%C3%A9/x\">");
+    td__html_release(&h);
+}
+
 static void test_partial_escape_keeps_utf8(void **state)
 {
     (void)state;
@@ -141,6 +151,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escapes_every_string),
         cmocka_unit_test(test_raw_numbers_and_null),
+        cmocka_unit_test(test_url_component),
         cmocka_unit_test(test_partial_escape_keeps_utf8),
         cmocka_unit_test(test_cap_is_sticky),
         cmocka_unit_test(test_bad_conversion_fails),
