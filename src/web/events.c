@@ -12,8 +12,9 @@
  * Only ids and severities travel - never text, sender or subject: the page
  * fetches the queue rows it shows through the normal, checked page route.
  * A stream that falls more than RING events behind is told to reload
- * ("event: reload").  A comment line every 15 s keeps proxies from closing
- * an idle stream; the stream ends when the server drains.
+ * ("event: reload").  Every 5 s a stream also looks at the queue itself
+ * (poll_store) to catch what other processes filed ("event: queue").  A comment line every 15 s
+ * keeps proxies from closing an idle stream; the stream ends when the server drains.
  *
  * libmicrohttpd runs one thread per connection here, so the reader
  * callback may block; it waits at most 1 s at a time to notice shutdown.
@@ -85,7 +86,46 @@ struct stream {
     uint64_t last; /* seq of the last event considered */
     uint64_t last_write_ns;
     int greeted;
+    /* The poll (see poll_store): the session it re-checks, and what the
+     * queue looked like at the last look. */
+    char token[72];
+    uint64_t last_poll_ns;
+    int64_t total, top;
 };
+
+#define POLL_NS (5ull * 1000000000ull)
+
+/* Messages filed by another process (`threatdesk fetch`, `import`) never
+ * pass the bus, so every POLL_NS the stream looks at the queue itself: the
+ * number unreviewed and the one on top (one indexed count, one row).  The
+ * session is checked again at the same time, so a stream of a user logged
+ * out or disabled ends within POLL_NS.  Returns -1 to end the stream, 1
+ * when the queue changed (top/sev filled), 0 otherwise. */
+static int poll_store(struct stream *st, int64_t *top, int *sev)
+{
+    struct td_actor actor;
+    struct td_error err;
+    struct td_queue_filter f;
+    json_t *out = NULL;
+    td_error_clear(&err);
+    if (!st->srv->desk || td_desk_authenticate(st->srv->desk, st->token, &actor, &err) != TD_OK)
+        return -1;
+    td_queue_filter_init(&f);
+    f.status = TD_MSG_UNREVIEWED;
+    f.limit = 1;
+    if (td_desk_queue(st->srv->desk, &actor, &f, &out, &err) != TD_OK)
+        return 0; /* busy or failing store: try again next time */
+    json_t *m = json_array_get(json_object_get(out, "messages"), 0);
+    int64_t total = (int64_t)json_integer_value(json_object_get(out, "total"));
+    *top = m ? (int64_t)json_integer_value(json_object_get(m, "id")) : 0;
+    *sev = m ? td_severity_from_name(json_string_value(json_object_get(m, "severity"))) : 0;
+    json_decref(out);
+    int changed = st->last_poll_ns && (total != st->total || *top != st->top);
+    st->total = total;
+    st->top = *top;
+    st->last_poll_ns = td__now_ns();
+    return changed;
+}
 
 static void stream_free(void *cls)
 {
@@ -149,6 +189,24 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             st->last_write_ns = td__now_ns();
             return (ssize_t)out;
         }
+        if (td__now_ns() - st->last_poll_ns > POLL_NS) {
+            int64_t top = 0;
+            int sev = 0;
+            int p = poll_store(st, &top, &sev);
+            if (p < 0)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+            if (p > 0) {
+                const char *sn = td_severity_name(sev);
+                int n = snprintf(line, sizeof line,
+                                 "event: queue\ndata: {\"top\":%lld,\"severity\":\"%s\"}\n\n",
+                                 (long long)top, sn ? sn : "none");
+                st->last_write_ns = td__now_ns();
+                if (n > 0 && (size_t)n <= max) {
+                    memcpy(buf, line, (size_t)n);
+                    return (ssize_t)n;
+                }
+            }
+        }
         if (td__now_ns() - st->last_write_ns > 15ull * 1000000000ull) {
             st->last_write_ns = td__now_ns();
             return (ssize_t)put(buf, max, ": keep-alive\n\n");
@@ -167,6 +225,10 @@ void td__w_events(struct td__req *r)
     }
     st->srv = r->srv;
     st->office = r->caller.office_id;
+    snprintf(st->token, sizeof st->token, "%s", r->caller.token);
+    int64_t top;
+    int sev;
+    poll_store(st, &top, &sev); /* the baseline */
     pthread_mutex_lock(&b->lock);
     st->last = b->seq; /* only what arrives from now on */
     pthread_mutex_unlock(&b->lock);

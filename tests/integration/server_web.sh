@@ -76,8 +76,29 @@ for _ in $(seq 1 50); do grep -q "event: message" "$tmp/sse.txt" && break; sleep
 check "the stream carries the new message's id and severity" \
   'grep -q "^data: {\"id\":$sse_id,\"severity\":\"critical\"}" "$tmp/sse.txt"'
 check "and no text" '! grep -q "bullet" "$tmp/sse.txt"'
+# Filed by another process (the importer a mail fetch would be): the
+# stream's own look at the queue (every 5 s) tells the page.
+echo "I will burn your office down tonight." > "$tmp/import.txt"
+"$td" import --db "$db" --data-dir "$data" --format text "$tmp/import.txt" > /dev/null 2>&1
+check "threatdesk import files a message beside the server" '[ $? = 0 ]'
+for _ in $(seq 1 80); do grep -q "event: queue" "$tmp/sse.txt" && break; sleep 0.1; done
+check "the stream tells of a message filed by another process within 8 s" \
+  'grep -q "^event: queue" "$tmp/sse.txt"'
+check "still no text" '! grep -q "burn" "$tmp/sse.txt"'
 check "no message text in the server log" \
   '! grep -qi "knife\|kill you\|Oak Road\|traitor\|bullet" "$tmp/server.log"'
+# Logging out ends the session's stream (at its next look, within 5 s).
+csrf=$(curl -s -b "$tmp/jar" "$base/queue" | sed -n 's/.*name="csrf-token" content="\([0-9a-f]*\)".*/\1/p')
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar" -d "csrf=$csrf" "$base/logout")
+check "log out -> 303" '[ "$code" = 303 ]'
+for _ in $(seq 1 80); do kill -0 "$sse_pid" 2>/dev/null || break; sleep 0.1; done
+check "the logged-out stream has ended" '! kill -0 "$sse_pid" 2>/dev/null'
+code=$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar" "$base/queue")
+check "the old cookie opens nothing (303 to /login)" '[ "$code" = 303 ]'
+curl -s -c "$tmp/jar" -o /dev/null -d "username=cw&password=$pw" "$base/login"
+curl -sN -b "$tmp/jar" "$base/events" > "$tmp/sse2.txt" 2>/dev/null &
+sse_pid=$!
+for _ in $(seq 1 50); do grep -q connected "$tmp/sse2.txt" && break; sleep 0.1; done
 t0=$(date +%s%N)
 stop_server
 t1=$(date +%s%N)

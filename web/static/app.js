@@ -107,7 +107,10 @@
       });
   }
 
+  var notified = {};
   function notifyCritical(id) {
+    if (notified[id]) return; // the bus and the stream's own look may both tell
+    notified[id] = true;
     say('Critical message arrived: number ' + id + '.');
     if ('Notification' in window && Notification.permission === 'granted') {
       try { new Notification('threatdesk: critical message', { body: 'Message ' + id + ' needs attention now.', tag: 'td-' + id }); } catch (e) { /* some browsers need a worker */ }
@@ -149,6 +152,14 @@
         });
       });
       es.addEventListener('reload', function () { reloadQueue(); });
+      // filed by another process (the mail fetcher): the stream's own look
+      es.addEventListener('queue', function (e) {
+        var ev = {};
+        try { ev = JSON.parse(e.data); } catch (x) { return; }
+        reloadQueue(ev.top).then(function () {
+          if (ev.severity === 'critical') notifyCritical(ev.top);
+        });
+      });
     }
     setInterval(refreshTimes, 60000);
     document.addEventListener('keydown', function (e) {
