@@ -206,6 +206,25 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     assert.equal(await page.locator(`a[href="/messages/${r.json.id}"]`).count(), 1);
   });
 
+  await t.test('caseworker: review with r, dismiss with d and a reason', async () => {
+    const { page } = cw;
+    const q = await api('GET', '/v1/queue?status=unreviewed&limit=50', null, cwToken);
+    const kind = q.json.messages.find((m) => /planning appeal/.test(m.text));
+    const rude = q.json.messages.find((m) => /traitor/.test(m.text));
+    await page.goto(`${BASE}/messages/${kind.id}`);
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('r')]);
+    assert.equal(new URL(page.url()).pathname, '/queue');
+    assert.equal((await api('GET', `/v1/messages/${kind.id}`, null, cwToken)).json.status, 'reviewed');
+    await page.goto(`${BASE}/messages/${rude.id}`);
+    await page.keyboard.press('d');
+    await page.keyboard.type('Robust criticism, no threat');
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+    const m = (await api('GET', `/v1/messages/${rude.id}`, null, cwToken)).json;
+    assert.equal(m.status, 'dismissed');
+    assert.equal(m.status_reason, 'Robust criticism, no threat');
+    assert.equal(await page.locator(`#queue-list .row[data-id="${rude.id}"]`).count(), 0, 'gone from the queue');
+  });
+
   await t.test('canvasser: an incident filed offline is sent when back online', async () => {
     const obs = await newUser('obs', { width: 360, height: 740 },
       { geolocation: { latitude: 53.7098, longitude: -1.6297 }, permissions: ['geolocation'] });

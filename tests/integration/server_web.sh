@@ -116,4 +116,17 @@ for i in 1 2 3 4 5 6 7; do
 done
 check "the 6th and 7th logins from one address -> 429 ($codes)" '[ "$codes" = " 401 401 401 401 401 429 429" ]'
 stop_server
+
+# Under TLS the session cookie is also Secure.
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 > /dev/null 2>&1
+  export THREATDESK_LOGIN_RATE=600 THREATDESK_LOGIN_BURST=100
+  start_server --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
+  curl -s -m 20 --cacert "$tmp/cert.pem" -D "$tmp/headers" -o /dev/null \
+    -d "username=cw&password=$pw" "$base/login"
+  check "https: the session cookie is HttpOnly, SameSite=Strict and Secure" \
+    'grep -qi "^set-cookie: td_session=[0-9a-f]\{64\}; Path=/; HttpOnly; SameSite=Strict; Secure" "$tmp/headers"'
+  stop_server
+fi
 finish
