@@ -465,37 +465,6 @@ void td__page_end(struct td__req *r, struct td__html *h, unsigned status)
 
 /* ---- forms -------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode one urlencoded component [s, s+n) into out; -1 when too long. */
-static int urldecode(const char *s, size_t n, char *out, size_t size)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '+')
-            c = ' ';
-        else if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        }
-        if (o + 1 >= size)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 const char *td__form(struct td__req *r, const char *name, char *out, size_t size)
 {
     char ct[128];
@@ -503,28 +472,6 @@ const char *td__form(struct td__req *r, const char *name, char *out, size_t size
         strcmp(td__content_type(r, ct, sizeof ct), "application/x-www-form-urlencoded") != 0)
         return NULL;
     return td__form_parse(r->body.data, r->body.len, name, out, size);
-}
-
-const char *td__form_parse(const char *body, size_t len, const char *name, char *out, size_t size)
-{
-    const char *p = body, *end = body + len;
-    char key[64];
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq ? eq : stop;
-        if (urldecode(p, (size_t)(kend - p), key, sizeof key) == 0 && !strcmp(key, name)) {
-            const char *v = eq ? eq + 1 : stop;
-            if (urldecode(v, (size_t)(stop - v), out, size) != 0)
-                return NULL;
-            return out;
-        }
-        if (!amp)
-            break;
-        p = amp + 1;
-    }
-    return NULL;
 }
 
 /* ---- dates -------------------------------------------------------------- */

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "server/server_int.h"
+#include "web/form.h"
 #include "web/html.h"
 
 /* The page cap: a page past 2 MiB is a bug (the queue is paginated). */
@@ -72,9 +73,7 @@ int td__web_wants_json(struct td__req *r);
 /* A field of the urlencoded POST body, decoded into out (size bytes); NULL
  * when absent or longer than size-1. */
 const char *td__form(struct td__req *r, const char *name, char *out, size_t size);
-/* The same over a body in memory (what td__form does after checking the
- * content type). */
-const char *td__form_parse(const char *body, size_t len, const char *name, char *out, size_t size);
+/* (form.h's td__form_parse does the parsing.) */
 
 /* "Tue 3 Dec 2026, 14:05" in the server's local time (TZ=Europe/London). */
 void td__uk_date(int64_t t, char *out, size_t size);
