@@ -81,8 +81,8 @@ check "and no text" '! grep -q "bullet" "$tmp/sse.txt"'
 echo "I will burn your office down tonight." > "$tmp/import.txt"
 "$td" import --db "$db" --data-dir "$data" --format text "$tmp/import.txt" > /dev/null 2>&1
 check "threatdesk import files a message beside the server" '[ $? = 0 ]'
-for _ in $(seq 1 80); do grep -q "event: queue" "$tmp/sse.txt" && break; sleep 0.1; done
-check "the stream tells of a message filed by another process within 8 s" \
+for _ in $(seq 1 150); do grep -q "event: queue" "$tmp/sse.txt" && break; sleep 0.1; done
+check "the stream tells of a message filed by another process (looks every 5 s)" \
   'grep -q "^event: queue" "$tmp/sse.txt"'
 check "still no text" '! grep -q "burn" "$tmp/sse.txt"'
 check "no message text in the server log" \
@@ -91,7 +91,7 @@ check "no message text in the server log" \
 csrf=$(curl -s -b "$tmp/jar" "$base/queue" | sed -n 's/.*name="csrf-token" content="\([0-9a-f]*\)".*/\1/p')
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar" -d "csrf=$csrf" "$base/logout")
 check "log out -> 303" '[ "$code" = 303 ]'
-for _ in $(seq 1 80); do kill -0 "$sse_pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1 150); do kill -0 "$sse_pid" 2>/dev/null || break; sleep 0.1; done
 check "the logged-out stream has ended" '! kill -0 "$sse_pid" 2>/dev/null'
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar" "$base/queue")
 check "the old cookie opens nothing (303 to /login)" '[ "$code" = 303 ]'
@@ -104,7 +104,7 @@ stop_server
 t1=$(date +%s%N)
 wait "$sse_pid" 2>/dev/null
 check "shutdown with a live stream open: clean and prompt ($(((t1 - t0) / 1000000)) ms)" \
-  '[ "$srv_rc" = 0 ] && [ $(((t1 - t0) / 1000000)) -lt 5000 ]'
+  '[ "$srv_rc" = 0 ] && [ $(((t1 - t0) / 1000000)) -lt 8000 ]'
 
 # The login form goes through the API's per-address limit (default: bursts
 # of 5) before any password is hashed.
