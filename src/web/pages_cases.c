@@ -133,6 +133,49 @@ static void status_form(struct td__req *r, struct td__html *h, int64_t id, const
                 "<button type=\"submit\">Move</button></form>");
 }
 
+/* The people as one line: "a; b; c" (objects are shown as given). */
+static void people_line(json_t *people, char *out, size_t size)
+{
+    size_t i, o = 0;
+    json_t *x;
+    out[0] = '\0';
+    json_array_foreach(people, i, x)
+    {
+        if (!json_is_string(x))
+            continue;
+        int n = snprintf(out + o, size - o, "%s%s", o ? "; " : "", json_string_value(x));
+        if (n < 0 || (size_t)n >= size - o)
+            break;
+        o += (size_t)n;
+    }
+}
+
+static void details_form(struct td__req *r, struct td__html *h, int64_t id, json_t *c)
+{
+    char people[2048];
+    json_t *place = json_object_get(c, "place");
+    people_line(json_object_get(c, "people"), people, sizeof people);
+    td__html(h,
+             "<details class=\"panel\"><summary>Edit the details</summary>"
+             "<form method=\"post\" action=\"/cases/%I/details\" class=\"stack\">",
+             id);
+    td__page_csrf_field(r, h);
+    td__html(h,
+             "<label for=\"dtitle\">Title</label><input id=\"dtitle\" name=\"title\" "
+             "maxlength=\"300\" required value=\"%s\">"
+             "<label for=\"dplace\">Where (address)</label><input id=\"dplace\" "
+             "name=\"address\" value=\"%s\">"
+             "<label for=\"dpeople\">People (separate with ;)</label><input id=\"dpeople\" "
+             "name=\"people\" value=\"%s\">"
+             "<label for=\"dassignee\">Assigned to (user name)</label><input id=\"dassignee\" "
+             "name=\"assignee\" autocapitalize=\"none\" value=\"%s\">"
+             "<label for=\"ddesc\">What happened</label><textarea id=\"ddesc\" "
+             "name=\"description\" rows=\"4\">%s</textarea>"
+             "<button type=\"submit\">Save details</button></form></details>",
+             jstr(c, "title"), jstr(place, "address"), people, jstr(c, "assignee"),
+             jstr(c, "description"));
+}
+
 void td__w_case(struct td__req *r)
 {
     struct td_error err;
@@ -186,6 +229,8 @@ void td__w_case(struct td__req *r)
             td__html(&h, "%s%s", i ? "; " : "", json_string_value(x));
         td__html(&h, "</dd>");
     }
+    if (*jstr(c, "assignee"))
+        td__html(&h, "<dt>Assigned to</dt><dd>%s</dd>", jstr(c, "assignee"));
     if (*jstr(c, "police_ref"))
         td__html(&h, "<dt>Police reference</dt><dd>%s</dd>", jstr(c, "police_ref"));
     td__html(&h, "</dl>");
@@ -248,6 +293,7 @@ void td__w_case(struct td__req *r)
                      "value=\"1\"> Shareable with police</label>"
                      "<button type=\"submit\">Add note</button></form>");
         status_form(r, &h, id, jstr(c, "status"));
+        details_form(r, &h, id, c);
     }
 
     td__html(&h, "<h2>Audit trail</h2><ol class=\"timeline\">");
@@ -291,6 +337,73 @@ void td__w_case_status(struct td__req *r)
     if (rc == TD_OK)
         rc = td_desk_case_set_status(r->srv->desk, &r->actor, id, (enum td_case_status)to,
                                      why && *why ? why : NULL, &err);
+    if (rc != TD_OK) {
+        td__web_desk_error(r, rc, &err);
+        return;
+    }
+    char where[48];
+    snprintf(where, sizeof where, "/cases/%lld", (long long)id);
+    td__web_redirect(r, where);
+}
+
+/* POST /cases/{id}/details: title, address (the GPS position is kept),
+ * people ("a; b"), assignee ("" = nobody), description. */
+void td__w_case_details(struct td__req *r)
+{
+    struct td_error err;
+    char title[400], addr[600], people[2100], who[140], desc[8200];
+    json_t *c = NULL;
+    int64_t id;
+    if (!td__path_id(r, "id", &id)) {
+        td__web_error(r, 404, "There is no such case.");
+        return;
+    }
+    const char *t = td__form(r, "title", title, sizeof title);
+    const char *a = td__form(r, "address", addr, sizeof addr);
+    const char *p = td__form(r, "people", people, sizeof people);
+    const char *w = td__form(r, "assignee", who, sizeof who);
+    const char *d = td__form(r, "description", desc, sizeof desc);
+    if (!t || !*t || !a || !p || !w || !d) {
+        td__web_error(r, 400, "Fill in the title; keep the other fields within their size.");
+        return;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_case_get(r->srv->desk, &r->actor, id, &c, &err);
+    if (rc != TD_OK) {
+        td__web_desk_error(r, rc, &err);
+        return;
+    }
+    json_t *place = json_deep_copy(json_object_get(c, "place"));
+    json_decref(c);
+    if (!json_is_object(place)) {
+        json_decref(place);
+        place = json_object();
+    }
+    if (*a)
+        json_object_set_new(place, "address", json_string(a));
+    else
+        json_object_del(place, "address");
+    json_t *list = json_array();
+    for (char *s = people, *end; *s;) {
+        end = strchr(s, ';');
+        if (end)
+            *end = '\0';
+        while (*s == ' ')
+            s++;
+        size_t n = strlen(s);
+        while (n && s[n - 1] == ' ')
+            s[--n] = '\0';
+        if (*s)
+            json_array_append_new(list, json_string(s));
+        if (!end)
+            break;
+        s = end + 1;
+    }
+    json_t *f = json_pack("{s:s,s:s,s:o,s:o,s:o}", "title", t, "description", d, "place", place,
+                          "people", list, "assignee", *w ? json_string(w) : json_null());
+    rc = f ? td_desk_case_update(r->srv->desk, &r->actor, id, f, &err)
+           : td_error_set(&err, TD_EINVAL, "the details are not text");
+    json_decref(f);
     if (rc != TD_OK) {
         td__web_desk_error(r, rc, &err);
         return;

@@ -51,6 +51,7 @@ static const struct td__web_route routes[] = {
     {"GET",  "/cases/{id}",               td__w_case,           CASE_READERS},
     {"POST", "/cases/{id}/status",        td__w_case_status,    STAFF},
     {"POST", "/cases/{id}/notes",         td__w_case_note,      STAFF},
+    {"POST", "/cases/{id}/details",       td__w_case_details,   STAFF},
     {"POST", "/cases/{id}/evidence",      td__w_case_evidence,  CASE_FILERS},
     {"GET",  "/evidence/{id}",            td__w_evidence,       CASE_READERS},
     {"GET",  "/report",                   td__w_report_form,    CASE_FILERS},

@@ -280,6 +280,16 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     assert.match(await page.textContent('.facts'), /53\.70980, -1\.62970/);
     assert.match(await page.textContent('#evidence-list'), /leaflet\.jpg/);
     await page.goto(`${BASE}/cases/${caseId}`);
+    // details: where, who, assigned to
+    await page.click('summary:has-text("Edit the details")');
+    await page.fill('#dplace', 'Constituency office, 1 High Street');
+    await page.fill('#dpeople', 'menace@example.org; a man in a grey van');
+    await page.fill('#dassignee', 'sec');
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/details"] button')]);
+    const facts = await page.textContent('.facts');
+    assert.match(facts, /1 High Street/);
+    assert.match(facts, /menace@example\.org; a man in a grey van/);
+    assert.match(facts, /Assigned to\s*sec/);
     // evidence: the file input (a phone offers its camera) uploads at once
     await Promise.all([page.waitForNavigation(), page.setInputFiles('#evidence-file',
       { name: 'screenshot.png', mimeType: 'image/png', buffer: Buffer.from('89504e470d0a1a0a', 'hex') })]);
