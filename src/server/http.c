@@ -98,11 +98,11 @@ void td__ctx_give(struct td_server *s, struct td_analysis_ctx *ctx)
 
 static void req_free(struct td__req *r)
 {
-    if (r->stream && r->stream_free)
-        r->stream_free(r->stream_cls); /* never handed to libmicrohttpd */
     json_decref(r->json);
     td_buf_release(&r->body);
     td_buf_release(&r->raw);
+    if (r->stream && r->stream_free)
+        r->stream_free(r->stream_cls); /* never handed to libmicrohttpd */
     free(r);
 }
 
@@ -125,29 +125,36 @@ static void web_headers(struct td__req *r, struct MHD_Response *resp)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 }
 
+/* A streamed answer (the web desk's Server-Sent Events): libmicrohttpd
+ * calls r->stream for the bytes and r->stream_free at the end. */
+static enum MHD_Result send_stream(struct td__req *r)
+{
+    struct MHD_Response *sr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, r->stream,
+                                                                r->stream_cls, r->stream_free);
+    if (!sr) {
+        r->stream_free(r->stream_cls);
+        r->stream = NULL;
+        return MHD_NO;
+    }
+    r->stream = NULL; /* the response owns stream_cls now */
+    MHD_add_response_header(sr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(sr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(sr, "X-Request-Id", r->id);
+    web_headers(r, sr);
+    enum MHD_Result sret = MHD_queue_response(r->conn, r->status, sr);
+    MHD_destroy_response(sr);
+    return sret;
+}
+
 static enum MHD_Result send_reply(struct td__req *r)
 {
     char *body;
     size_t len;
     const char *type;
+    if (r->stream)
+        return send_stream(r);
     if (!r->status) {
         td__reply_error(r, 500, NULL, -1, "handler gave no answer");
-    }
-    if (r->stream) {
-        struct MHD_Response *sr = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 1024, r->stream, r->stream_cls, r->stream_free);
-        if (!sr) {
-            r->stream_free(r->stream_cls);
-            return MHD_NO;
-        }
-        r->stream = NULL; /* the response owns stream_cls now */
-        MHD_add_response_header(sr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-        MHD_add_response_header(sr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        MHD_add_response_header(sr, "X-Request-Id", r->id);
-        web_headers(r, sr);
-        enum MHD_Result sret = MHD_queue_response(r->conn, r->status, sr);
-        MHD_destroy_response(sr);
-        return sret;
     }
     if (r->json) {
         body = json_dumps(r->json, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));

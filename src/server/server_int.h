@@ -94,18 +94,6 @@ struct td__req {
 
     struct td__caller caller;
     struct td_actor actor; /* for desk calls; valid when caller.authenticated */
-
-    /* response */
-    unsigned status;
-    json_t *json;      /* owned */
-    struct td_buf raw; /* owned, used when json == NULL */
-    const char *raw_type;
-    char allow[64];         /* Allow: header for 405 */
-    char sha256[65];        /* X-Content-SHA256: for raw bytes, "" = none */
-    char disposition[1024]; /* Content-Disposition: for downloads, "" = none */
-    char raw_type_buf[128]; /* storage for raw_type when it is not static */
-    unsigned retry_after;   /* Retry-After: seconds for 429/503, 0 = none */
-
     /* ---- the web desk (src/web/): a page, not an API call ---- */
     int web;              /* 1: answered by td__web_dispatch, with its headers */
     char set_cookie[256]; /* Set-Cookie:, "" = none */
@@ -117,6 +105,17 @@ struct td__req {
     MHD_ContentReaderCallback stream;
     void *stream_cls;
     MHD_ContentReaderFreeCallback stream_free;
+
+    /* response */
+    unsigned status;
+    json_t *json;      /* owned */
+    struct td_buf raw; /* owned, used when json == NULL */
+    const char *raw_type;
+    char allow[64];         /* Allow: header for 405 */
+    char sha256[65];        /* X-Content-SHA256: for raw bytes, "" = none */
+    char disposition[1024]; /* Content-Disposition: for downloads, "" = none */
+    char raw_type_buf[128]; /* storage for raw_type when it is not static */
+    unsigned retry_after;   /* Retry-After: seconds for 429/503, 0 = none */
 };
 
 typedef void td__handler(struct td__req *r);
