@@ -592,6 +592,16 @@ void td__w_report(struct td__req *r)
     struct td_error err;
     char type[64], desc[8200], when[40], addr[600], people[1100], lat[40], lon[40], title[200];
     int64_t id = 0, occurred = 0;
+    char refbuf[40];
+    const char *ref = td__form(r, "ref", refbuf, sizeof refbuf);
+    int64_t again = td__web_ref_find(r->srv, r->caller.user_id, ref);
+    if (again && td__web_wants_json(r)) {
+        /* sent again after a lost answer: the case it already is */
+        td__reply(
+            r, 200,
+            json_pack("{s:I,s:s,s:b}", "case", (json_int_t)again, "title", "", "duplicate", 1));
+        return;
+    }
     const char *t = td__form(r, "type", type, sizeof type);
     const char *d = td__form(r, "description", desc, sizeof desc);
     if (!t || td_case_type_from_name(t) < 0)
@@ -647,6 +657,7 @@ void td__w_report(struct td__req *r)
                         err.message[0] ? err.message : "The report could not be filed.");
         return;
     }
+    td__web_ref_add(r->srv, r->caller.user_id, ref, id);
     if (td__web_wants_json(r)) {
         td__reply(r, 201, json_pack("{s:I,s:s}", "case", (json_int_t)id, "title", title));
         return;

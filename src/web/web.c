@@ -89,12 +89,54 @@ struct td__web_bus; /* events.c */
 struct td__web_bus *td__web_bus_new(void);
 void td__web_bus_free(struct td__web_bus *b);
 
+/* Reports already filed, by the phone's own reference: a report whose
+ * answer was lost on a bad connection is sent again with the same `ref`
+ * and must not become a second case.  A ring of the last REFS, in memory
+ * (a restart forgets them: the window that matters is minutes). */
+#define REFS 1024
+struct ref_entry {
+    int64_t user;
+    int64_t case_id;
+    char ref[40];
+};
+
 struct td__web {
     struct td_server *srv;
     unsigned char csrf_key[crypto_generichash_KEYBYTES];
     struct asset assets[NASSETS];
     struct td__web_bus *bus;
+    pthread_mutex_t ref_lock;
+    struct ref_entry refs[REFS];
+    size_t nref; /* entries written so far (the ring wraps) */
 };
+
+int64_t td__web_ref_find(struct td_server *s, int64_t user, const char *ref)
+{
+    struct td__web *w = s->web;
+    int64_t found = 0;
+    if (!ref || !*ref)
+        return 0;
+    pthread_mutex_lock(&w->ref_lock);
+    size_t n = w->nref < REFS ? w->nref : REFS;
+    for (size_t i = 0; i < n && !found; i++)
+        if (w->refs[i].user == user && !strcmp(w->refs[i].ref, ref))
+            found = w->refs[i].case_id;
+    pthread_mutex_unlock(&w->ref_lock);
+    return found;
+}
+
+void td__web_ref_add(struct td_server *s, int64_t user, const char *ref, int64_t case_id)
+{
+    struct td__web *w = s->web;
+    if (!ref || !*ref || strlen(ref) >= sizeof w->refs[0].ref)
+        return;
+    pthread_mutex_lock(&w->ref_lock);
+    struct ref_entry *e = &w->refs[w->nref++ % REFS];
+    e->user = user;
+    e->case_id = case_id;
+    snprintf(e->ref, sizeof e->ref, "%s", ref);
+    pthread_mutex_unlock(&w->ref_lock);
+}
 
 struct td__web_bus *td__web_bus_of(struct td_server *s)
 {
@@ -135,9 +177,11 @@ struct td__web *td__web_new(struct td_server *s, const char *home)
     if (!w)
         return NULL;
     w->srv = s;
+    pthread_mutex_init(&w->ref_lock, NULL);
     randombytes_buf(w->csrf_key, sizeof w->csrf_key);
     w->bus = td__web_bus_new();
     if (!w->bus) {
+        pthread_mutex_destroy(&w->ref_lock);
         free(w);
         return NULL;
     }
@@ -155,6 +199,7 @@ void td__web_free(struct td__web *w)
     for (size_t i = 0; i < NASSETS; i++)
         free(w->assets[i].data);
     td__web_bus_free(w->bus);
+    pthread_mutex_destroy(&w->ref_lock);
     sodium_memzero(w->csrf_key, sizeof w->csrf_key);
     free(w);
 }

@@ -90,6 +90,11 @@ int td__json_flag(const json_t *v);
 const char *td__case_status_label(const char *wire);
 const char *td__case_type_label(const char *wire);
 
+/* A report's own reference (the phone makes one per report): the case it
+ * already became for this user, 0 when none; and remember a new one. */
+int64_t td__web_ref_find(struct td_server *s, int64_t user, const char *ref);
+void td__web_ref_add(struct td_server *s, int64_t user, const char *ref, int64_t case_id);
+
 /* ---- page handlers ---- */
 td__handler td__w_login_form, td__w_login, td__w_logout, td__w_password_form, td__w_password,
     td__w_home, td__w_staff, td__w_staff_add, td__w_staff_act;

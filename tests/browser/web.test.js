@@ -142,6 +142,10 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     // most urgent first: the critical one heads the list
     assert.equal(await page.getAttribute('#queue-list .row:first-child', 'data-id'), String(messageId));
     assert.match(await page.textContent('#live'), /Critical message arrived/);
+    // ? shows the keys
+    await page.keyboard.press('?');
+    assert.ok(await page.isVisible('#keys-help'), 'help dialog');
+    await page.keyboard.press('Escape');
     // j then Enter opens it, keyboard only
     await page.keyboard.press('j');
     await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
@@ -251,6 +255,14 @@ test('the web desk', { timeout: 240000 }, async (t) => {
       null, { timeout: 15000 });
     reportCase = Number((await page.textContent('#report-status')).match(/case number is (\d+)/)[1]);
     assert.ok(reportCase > 0);
+    // the same report sent again (its answer lost) is the same case
+    const csrf = await page.getAttribute('meta[name=csrf-token]', 'content');
+    const form = { csrf, ref: 'test-ref-1', type: 'other', description: 'Sent twice' };
+    const first = await page.request.post(BASE + '/report', { form, headers: { Accept: 'application/json' } });
+    const second = await page.request.post(BASE + '/report', { form, headers: { Accept: 'application/json' } });
+    assert.equal(first.status(), 201);
+    assert.equal(second.status(), 200);
+    assert.equal((await second.json()).case, (await first.json()).case);
     await page.goto(BASE + '/reports');
     await page.waitForFunction((n) => document.getElementById('my-reports').textContent.includes('Case ' + n), reportCase);
     await inspect(page, 'my-reports');

@@ -260,7 +260,7 @@
             .then(function (j) {
               return (it.photos && it.photos.length ? upload(j.case, it.photos, null).catch(function () { return 0; }) : Promise.resolve(0))
                 .then(function () {
-                  return tx('sent', 'readwrite', function (s) { return s.add({ case: j.case, title: j.title, at: Date.now() }); });
+                  return tx('sent', 'readwrite', function (s) { return s.add({ case: j.case, title: j.title || it.fields.description.slice(0, 60), at: Date.now() }); });
                 })
                 .then(function () { return tx('outbox', 'readwrite', function (s) { return s.delete(it.key); }); })
                 .then(function () {
@@ -294,6 +294,9 @@
       e.preventDefault();
       var fields = {};
       new FormData(form).forEach(function (v, k) { if (k !== 'csrf' && typeof v === 'string') fields[k] = v; });
+      // the report's own reference: sent again after a lost answer, it is
+      // recognised and does not become a second case
+      fields.ref = Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 12);
       var photos = Array.prototype.slice.call(document.getElementById('rphoto').files || []);
       tx('outbox', 'readwrite', function (s) { return s.add({ fields: fields, photos: photos, at: Date.now() }); })
         .then(function () {
