@@ -230,6 +230,16 @@ static void staff_page(struct td__req *r, unsigned status, const char *note, con
                      "<button type=\"submit\" class=\"secondary\">%s <span class=\"sr\">%s"
                      "</span></button></form>",
                      disabled ? "Enable" : "Disable", name);
+            td__html(&h, "<form method=\"post\" action=\"/staff/%U/password\" class=\"inline\">",
+                     name);
+            td__page_csrf_field(r, &h);
+            td__html(&h,
+                     "<label class=\"sr\" for=\"np-%s\">New password for %s</label>"
+                     "<input id=\"np-%s\" name=\"password\" type=\"password\" minlength=\"8\" "
+                     "autocomplete=\"new-password\" size=\"10\" required>"
+                     "<button type=\"submit\" class=\"secondary\">Set password <span "
+                     "class=\"sr\">of %s</span></button></form>",
+                     name, name, name, name);
         }
         td__html(&h, "</td></tr>");
     }
@@ -286,20 +296,40 @@ void td__w_staff_add(struct td__req *r)
     staff_page(r, 201, "Added. Give them their password in person.", NULL);
 }
 
-/* POST /staff/{name}/disable | enable: ends every session and revokes every
- * key of the user at once (the desk's rule); a user cannot disable itself. */
+/* POST /staff/{name}/disable | enable | password: disabling ends every
+ * session and revokes every key of the user at once (the desk's rule); a
+ * user cannot disable itself. */
 void td__w_staff_act(struct td__req *r)
 {
     struct td_error err;
     const char *name = td__param(r, "name");
     const char *act = td__param(r, "action");
     int disable = !strcmp(act, "disable");
-    if (!disable && strcmp(act, "enable") != 0) {
+    int rc;
+    td_error_clear(&err);
+    if (!strcmp(act, "password")) {
+        /* An admin resets a password: the user's sessions end and keys are
+         * revoked (the desk's rule); they may choose their own at /password
+         * after logging in with it. */
+        char pass[1100];
+        const char *p = td__form(r, "password", pass, sizeof pass);
+        wipe_body(r);
+        if (!p) {
+            staff_page(r, 400, NULL, "Give the new password.");
+            return;
+        }
+        rc = td_desk_user_passwd(r->srv->desk, &r->actor, name, p, &err);
+        sodium_memzero(pass, sizeof pass);
+        if (rc == TD_OK) {
+            staff_page(r, 200, "Password set. Give it to them in person.", NULL);
+            return;
+        }
+    } else if (disable || !strcmp(act, "enable")) {
+        rc = td_desk_user_set_disabled(r->srv->desk, &r->actor, name, disable, &err);
+    } else {
         td__web_error(r, 404, "There is no such action.");
         return;
     }
-    td_error_clear(&err);
-    int rc = td_desk_user_set_disabled(r->srv->desk, &r->actor, name, disable, &err);
     if (rc != TD_OK) {
         staff_page(r, td__http_status_for(rc), NULL,
                    err.message[0] ? err.message : "That did not work.");

@@ -371,6 +371,12 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await Promise.all([page.waitForNavigation(), page.click('form[action="/staff/temp/disable"] button')]);
     assert.match(await page.textContent('tbody tr:has-text("temp")'), /disabled/);
     assert.equal((await api('POST', '/v1/login', { username: 'temp', password: PW })).status, 401);
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/staff/temp/enable"] button')]);
+    await page.fill('#np-temp', 'reset-pw-98765');
+    await page.click('form[action="/staff/temp/password"] button');
+    await page.waitForSelector('.note');
+    assert.equal((await api('POST', '/v1/login', { username: 'temp', password: 'reset-pw-98765' })).status, 200);
+    assert.equal((await api('POST', '/v1/login', { username: 'temp', password: PW })).status, 401);
     await adm.context.close();
   });
 
