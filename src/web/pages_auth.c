@@ -13,6 +13,17 @@
 
 #include "web/web_int.h"
 
+static const char *jstr_(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static int64_t jint_(json_t *o, const char *k)
+{
+    return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
 static void wipe_body(struct td__req *r)
 {
     if (r->body.data)
@@ -187,7 +198,75 @@ void td__w_password(struct td__req *r)
 
 /* ---- staff (admin) ------------------------------------------------------ */
 
+/* API keys: what connects the mailbox (and any other importer).  A new key
+ * is shown once, on the page that made it; only its hash is stored. */
+static void keys_section(struct td__req *r, struct td__html *h, const char *key)
+{
+    struct td_error err;
+    json_t *out = NULL, *users = NULL;
+    size_t i;
+    json_t *k;
+    td__html(h, "<h2 id=\"keys\">Connect the mailbox: API keys</h2><p>The mail fetcher "
+                "(<kbd>threatdesk fetch</kbd>, see the README) and any other importer post "
+                "messages to <kbd>/v1/messages</kbd> with a caseworker's key.</p>");
+    if (key)
+        td__html(h,
+                 "<p class=\"note\" role=\"status\">The new key, shown this once: "
+                 "<code id=\"new-key\">%s</code></p>",
+                 key);
+    td_error_clear(&err);
+    if (td_desk_api_key_list(r->srv->desk, &r->actor, NULL, NULL, &out, &err) == TD_OK &&
+        json_array_size(json_object_get(out, "keys"))) {
+        td__html(h, "<ul class=\"keys-list\">");
+        json_array_foreach(json_object_get(out, "keys"), i, k)
+        {
+            int revoked =
+                json_object_get(k, "revoked") && !json_is_null(json_object_get(k, "revoked"));
+            td__html(h, "<li>Key %I for %s: %s, made ", jint_(k, "id"), jstr_(k, "user"),
+                     *jstr_(k, "label") ? jstr_(k, "label") : "no label");
+            td__html_time(h, jint_(k, "created"), 0);
+            if (revoked) {
+                td__html(h, " (revoked)</li>");
+                continue;
+            }
+            td__html(h, " <form method=\"post\" action=\"/keys/%I/revoke\" class=\"inline\">",
+                     jint_(k, "id"));
+            td__page_csrf_field(r, h);
+            td__html(h,
+                     "<button type=\"submit\" class=\"secondary\">Revoke <span "
+                     "class=\"sr\">key %I</span></button></form></li>",
+                     jint_(k, "id"));
+        }
+        td__html(h, "</ul>");
+    }
+    json_decref(out);
+    td__html(h, "<form method=\"post\" action=\"/keys\" class=\"stack narrow\">");
+    td__page_csrf_field(r, h);
+    td__html(h, "<label for=\"ku\">For</label><select id=\"ku\" name=\"username\">");
+    if (td_desk_user_list(r->srv->desk, &r->actor, &users, &err) == TD_OK)
+        json_array_foreach(json_object_get(users, "users"), i, k)
+        {
+            if (!strcmp(jstr_(k, "role"), "caseworker") || !strcmp(jstr_(k, "role"), "security") ||
+                !strcmp(jstr_(k, "role"), "admin"))
+                td__html(h, "<option value=\"%s\">%s (%s)</option>", jstr_(k, "name"),
+                         jstr_(k, "name"), jstr_(k, "role"));
+        }
+    json_decref(users);
+    td__html(h,
+             "</select><label for=\"kl\">Label</label><input id=\"kl\" name=\"label\" "
+             "placeholder=\"office mailbox\"><button type=\"submit\">Make a key</button></form>");
+}
+
+static void staff_page_key(struct td__req *r, unsigned status, const char *note,
+                           const char *problem, const char *key);
+
 static void staff_page(struct td__req *r, unsigned status, const char *note, const char *problem)
+{
+    staff_page_key(r, status, note, problem, NULL);
+}
+
+static void staff_page_key(struct td__req *r, unsigned status, const char *note,
+                           const char *problem, const char *key)
 {
     struct td__html h;
     struct td_error err;
@@ -259,10 +338,8 @@ static void staff_page(struct td__req *r, unsigned status, const char *note, con
              "<label for=\"sp\">First password (give it in person; they can change it at /password)"
              "</label><input id=\"sp\" name=\"password\" type=\"password\" minlength=\"8\" "
              "autocomplete=\"new-password\" required>"
-             "<button type=\"submit\">Add</button></form>"
-             "<h2>Connect the mailbox</h2><p>Run <kbd>threatdesk fetch</kbd> against the "
-             "office's IMAP inbox with an API key of a caseworker (see the README), or post "
-             "messages to <kbd>/v1/messages</kbd>.</p>");
+             "<button type=\"submit\">Add</button></form>");
+    keys_section(r, &h, key);
     td__page_end(r, &h, status);
 }
 
@@ -333,6 +410,47 @@ void td__w_staff_act(struct td__req *r)
     if (rc != TD_OK) {
         staff_page(r, td__http_status_for(rc), NULL,
                    err.message[0] ? err.message : "That did not work.");
+        return;
+    }
+    td__web_redirect(r, "/staff");
+}
+
+/* POST /keys: {username, label} -> the page with the key shown once. */
+void td__w_key_create(struct td__req *r)
+{
+    struct td_error err;
+    char user[130], label[130], key[TD_TOKEN_SIZE];
+    const char *u = td__form(r, "username", user, sizeof user);
+    const char *l = td__form(r, "label", label, sizeof label);
+    if (!u || !*u) {
+        staff_page(r, 400, NULL, "Choose whose key it is.");
+        return;
+    }
+    td_error_clear(&err);
+    int rc =
+        td_desk_api_key_create(r->srv->desk, &r->actor, u, l && *l ? l : NULL, key, NULL, &err);
+    if (rc != TD_OK) {
+        staff_page(r, td__http_status_for(rc), NULL,
+                   err.message[0] ? err.message : "The key could not be made.");
+        return;
+    }
+    staff_page_key(r, 201, NULL, NULL, key);
+    sodium_memzero(key, sizeof key);
+}
+
+/* POST /keys/{id}/revoke */
+void td__w_key_revoke(struct td__req *r)
+{
+    struct td_error err;
+    int64_t id;
+    if (!td__path_id(r, "id", &id)) {
+        td__web_error(r, 404, "There is no such key.");
+        return;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_api_key_revoke(r->srv->desk, &r->actor, id, &err);
+    if (rc != TD_OK) {
+        td__web_desk_error(r, rc, &err);
         return;
     }
     td__web_redirect(r, "/staff");

@@ -42,6 +42,8 @@ static const struct td__web_route routes[] = {
     {"GET",  "/staff",                    td__w_staff,          TD__ROLE_ADMIN},
     {"POST", "/staff",                    td__w_staff_add,      TD__ROLE_ADMIN},
     {"POST", "/staff/{name}/{action}",    td__w_staff_act,      TD__ROLE_ADMIN},
+    {"POST", "/keys",                     td__w_key_create,     TD__ROLE_ADMIN},
+    {"POST", "/keys/{id}/revoke",         td__w_key_revoke,     TD__ROLE_ADMIN},
     {"GET",  "/queue",                    td__w_queue,          STAFF},
     {"GET",  "/events",                   td__w_events,         STAFF},
     {"GET",  "/messages/{id}",            td__w_message,        STAFF},

@@ -377,6 +377,24 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await page.waitForSelector('.note');
     assert.equal((await api('POST', '/v1/login', { username: 'temp', password: 'reset-pw-98765' })).status, 200);
     assert.equal((await api('POST', '/v1/login', { username: 'temp', password: PW })).status, 401);
+    // connect the mailbox: a key for the caseworker, shown once, that ingests
+    await page.selectOption('#ku', 'cw');
+    await page.fill('#kl', 'office mailbox');
+    await page.click('form[action="/keys"] button');
+    const key = await page.textContent('#new-key');
+    assert.match(key, /^[0-9a-f]{64}$/);
+    const viaKey = await fetch(BASE + '/v1/messages', { method: 'POST',
+      headers: { 'X-API-Key': key, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text: 'Hello from the mailbox', channel: 'email', sender: 'email:box@example.org' }) });
+    assert.equal(viaKey.status, 201);
+    await page.goto(BASE + '/staff');
+    assert.equal(await page.locator('#new-key').count(), 0, 'a key is shown once');
+    await Promise.all([page.waitForNavigation(), page.click('form[action$="/revoke"] button')]);
+    assert.match(await page.textContent('.keys-list'), /revoked/);
+    const after = await fetch(BASE + '/v1/messages', { method: 'POST',
+      headers: { 'X-API-Key': key, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text: 'again', channel: 'email' }) });
+    assert.equal(after.status, 401);
     await adm.context.close();
   });
 
