@@ -97,8 +97,7 @@ void td__web_ref_add(struct td_server *s, int64_t user, const char *ref, int64_t
 
 /* ---- page handlers ---- */
 td__handler td__w_login_form, td__w_login, td__w_logout, td__w_password_form, td__w_password,
-    td__w_home, td__w_staff, td__w_staff_add, td__w_staff_act, td__w_key_create,
-    td__w_key_revoke;
+    td__w_home, td__w_staff, td__w_staff_add, td__w_staff_act, td__w_key_create, td__w_key_revoke;
 td__handler td__w_queue, td__w_message, td__w_message_act, td__w_message_sender, td__w_events;
 td__handler td__w_cases, td__w_case, td__w_case_status, td__w_case_note, td__w_case_details,
     td__w_case_evidence, td__w_evidence, td__w_report_form, td__w_report, td__w_reports;
