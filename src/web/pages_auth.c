@@ -206,9 +206,10 @@ static void keys_section(struct td__req *r, struct td__html *h, const char *key)
     json_t *out = NULL, *users = NULL;
     size_t i;
     json_t *k;
-    td__html(h, "<h2 id=\"keys\">Connect the mailbox: API keys</h2><p>The mail fetcher "
-                "(<kbd>threatdesk fetch</kbd>, see the README) and any other importer post "
-                "messages to <kbd>/v1/messages</kbd> with a caseworker's key.</p>");
+    td__html(h, "<h2 id=\"keys\">Connect the mailbox: API keys</h2><p>On the server, "
+                "<kbd>threatdesk fetch --db</kbd> files the office's mail directly (see the "
+                "README). A fetcher or form elsewhere posts to <kbd>/v1/messages</kbd> with a "
+                "caseworker's key made here.</p>");
     if (key)
         td__html(h,
                  "<p class=\"note\" role=\"status\">The new key, shown this once: "
