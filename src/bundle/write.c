@@ -24,6 +24,7 @@
 
 #include "bundle/bundle_int.h"
 #include "threatdesk/desk_export.h"
+#include "threatdesk/report.h"
 
 #define CHUNK 65536
 
@@ -400,6 +401,18 @@ int td_bundle_write(struct td_desk *d, const struct td_actor *actor, int64_t cas
     if ((rc = member_json(&w, "evidence.json", evl)))
         goto out;
 
+    /* The summary for people, with every hash above. */
+    {
+        void *pdf = NULL;
+        size_t plen = 0;
+        json_object_set(x, "evidence", evl);
+        if ((rc = td_report_case_summary(x, &pdf, &plen, err)))
+            goto out;
+        rc = member_buf(&w, "summary.pdf", pdf, plen);
+        free(pdf);
+        if (rc)
+            goto out;
+    }
     if ((rc = write_readme(&w, x, pk_hex)))
         goto out;
     int n = snprintf(line, sizeof line, "%s%s\n", TD__KEY_PREFIX, pk_hex);

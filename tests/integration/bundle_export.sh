@@ -17,6 +17,8 @@
 td=${1:?usage: bundle_export.sh threatdesk-binary}
 . "$(dirname "$0")/server_lib/common.sh"
 export THREATDESK_LOGIN_BURST=100
+# fontconfig (under pango, for summary.pdf) keeps its cache until exit
+export LSAN_OPTIONS="suppressions=$PWD/tests/fixtures/letters/lsan.supp:print_suppressions=0"
 
 start_server --login-rate 600
 api POST /v1/login "{\"username\":\"admin\",\"password\":\"$admin_password\"}"
@@ -74,6 +76,27 @@ check "the evidence extracts byte for byte under its real name" \
 check "the internal note is not in the bundle" '! grep -q "INTERNAL-ONLY-NOTE-7731" "$tmp/b.tar"'
 check "the shared note is" 'grep -q "SHARED-NOTE-4410" "$d/notes.json"'
 check "evidence.json keeps the type" 'grep -q "image/jpeg" "$d/evidence.json"'
+
+# the PDF summary, read back with poppler; page 1 kept as a PNG
+out=$(cd "$(dirname "$td")" && pwd)/test-output
+mkdir -p "$out"
+pages=$(pdfinfo "$d/summary.pdf" 2>/dev/null | sed -n 's/^Pages: *//p')
+check "summary.pdf is a PDF with pages ($pages)" '[ "${pages:-0}" -ge 1 ]'
+check "summary.pdf is A4" 'pdfinfo "$d/summary.pdf" | grep -q "595.* x 841.* pts (A4)"'
+pdftotext -layout "$d/summary.pdf" "$tmp/summary.txt"
+esha=$(sha256sum "$tmp/msg.json.eml" | cut -d" " -f1)
+psha=$(sha256sum "$tmp/photo.bin" | cut -d" " -f1)
+check "the summary explains itself, names the case and the police reference" \
+  'grep -q "Evidence summary" "$tmp/summary.txt" && grep -q "Death threat by e-mail" "$tmp/summary.txt" && grep -q "WYP-1" "$tmp/summary.txt"'
+check "the summary shows the message, its sender, tier and labels" \
+  'grep -q "dead by Friday" "$tmp/summary.txt" && grep -q "email:angry@example.org" "$tmp/summary.txt" && grep -q "Assessed tier" "$tmp/summary.txt" && grep -q "threat (0\.[0-9]*)" "$tmp/summary.txt"'
+check "the summary carries the original's and the evidence's SHA-256" \
+  'grep -q "$esha" "$tmp/summary.txt" && grep -q "$psha" "$tmp/summary.txt"'
+check "the summary lists the evidence by its real name and the shared note only" \
+  'grep -q "Brücke photo.jpg" "$tmp/summary.txt" && grep -q "SHARED-NOTE-4410" "$tmp/summary.txt" && ! grep -q "INTERNAL-ONLY" "$tmp/summary.txt"'
+rm -f "$out/bundle-summary-page1.png"
+pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$d/summary.pdf" "$out/bundle-summary-page1"
+check "page 1 rendered to $out/bundle-summary-page1.png" '[ -s "$out/bundle-summary-page1.png" ]'
 
 code=$(curl -s -o "$tmp/p.tar" -w '%{http_code}' -H "$T_pc" "$base/v1/cases/$case1/bundle")
 check "police download their reported case's bundle" '[ "$code" = 200 ]'
