@@ -34,6 +34,29 @@ extern "C" {
  */
 int td_report_case_summary(const json_t *x, void **pdf, size_t *len, struct td_error *err);
 
+/* ---- CSV (RFC 4180) ------------------------------------------------------
+ * Fields are quoted when they hold a comma, a double quote, CR or LF
+ * (quotes doubled); rows end with CRLF; UTF-8 as stored.  A spreadsheet
+ * runs a cell that starts with = + - @ (or TAB / CR) as a formula, and a
+ * sender's display name or a subject is the sender's to choose: such a
+ * cell is written with a leading apostrophe ('=HYPERLINK(...) stays text).
+ * Each call writes one row; the caller streams rows from the desk
+ * (desk_export.h), so memory does not grow with the export. */
+
+/* One row of n cells (NULL cells are empty).  TD_EIO when f fails. */
+int td_csv_row(FILE *f, const char *const *cells, size_t n, struct td_error *err);
+
+/* The queue export: the header, then one row per MESSAGE row of
+ * td_desk_queue_export (id, received, channel, sender, sender_name,
+ * subject, tier, labels, the five label probabilities, flags, status,
+ * status_reason, cases, message_id, reason).  No message text. */
+int td_report_queue_csv_header(FILE *f, struct td_error *err);
+int td_report_queue_csv_row(FILE *f, const json_t *row, struct td_error *err);
+
+/* The cases export: header, then one row per row of td_desk_case_rows. */
+int td_report_cases_csv_header(FILE *f, struct td_error *err);
+int td_report_cases_csv_row(FILE *f, const json_t *row, struct td_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,7 +28,8 @@
     X(alerts, "alert recipients and rules, an office's alerts, acknowledgement, one delivery "     \
               "pass")                                                                              \
     X(bundle, "write a case's signed police evidence bundle (tar)")                                \
-    X(verify_bundle, "check an evidence bundle offline: every byte, hash and the signature")
+    X(verify_bundle, "check an evidence bundle offline: every byte, hash and the signature")       \
+    X(export, "CSV of the queue or of cases, with filters (streamed)")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
 TD_COMMAND_MAP(TD_COMMAND_DECL)

@@ -306,7 +306,7 @@ td__handler td__h_feedback_list, td__h_feedback_revoke;
 td__handler td__h_queue, td__h_message_get, td__h_message_original, td__h_message_review,
     td__h_message_escalate, td__h_message_dismiss, td__h_message_reopen, td__h_sender_history;
 /* handlers_bundle.c (issue 10: evidence bundles and reports) */
-td__handler td__h_case_bundle;
+td__handler td__h_case_bundle, td__h_queue_csv, td__h_cases_csv;
 /* An anonymous temporary file under the data directory (unlinked at once:
  * it goes when closed); -1 with err filled on failure. */
 int td__temp_fd(struct td_server *s, struct td_error *err);
