@@ -34,6 +34,20 @@ extern "C" {
  */
 int td_report_case_summary(const json_t *x, void **pdf, size_t *len, struct td_error *err);
 
+/*
+ * The weekly digest for the MP and the office manager, from
+ * td_desk_digest()'s JSON (desk_export.h) over 7 days from "since":
+ * page 1 the week at a glance and charts of volume per day by tier, by
+ * label and by channel (drawn with cairo, embedded as images); page 2 the
+ * top senders by severity, the open cases by status and the median time to
+ * review a critical message; page 3 de-identified aggregates to share
+ * outside the office: counts only - no message text, no sender, no
+ * handle - and every count from 1 to 2 shown as "<3" so a rare case cannot
+ * be picked out.  *pdf (free()) and *len are yours.
+ */
+int td_report_digest(const json_t *digest, const char *office, void **pdf, size_t *len,
+                     struct td_error *err);
+
 /* ---- CSV (RFC 4180) ------------------------------------------------------
  * Fields are quoted when they hold a comma, a double quote, CR or LF
  * (quotes doubled); rows end with CRLF; UTF-8 as stored.  A spreadsheet

@@ -10,11 +10,17 @@
 #   - GET /v1/cases.csv: staff see every case, police only the reported one,
 #     police get 403 for the queue, another office sees no row;
 #   - `threatdesk export queue|cases` writes the same rows as HTTP, with
-#     filters; a bad filter -> exit 2.
+#     filters; a bad filter -> exit 2;
+#   - `threatdesk report digest`: 3 A4 pages read back with poppler - the
+#     charts are images (pdfimages), page 2 names the top sender and the
+#     median review time, page 3 (to share) has no handle, name or text;
+#     page 1 kept as a PNG in test-output/.
 # Usage: reports_export.sh PATH/TO/threatdesk   (from the repository root)
 td=${1:?usage: reports_export.sh threatdesk-binary}
 . "$(dirname "$0")/server_lib/common.sh"
 export THREATDESK_LOGIN_BURST=100
+# fontconfig (under pango, for the PDFs) keeps its cache until exit
+export LSAN_OPTIONS="suppressions=$PWD/tests/fixtures/letters/lsan.supp:print_suppressions=0"
 
 start_server --login-rate 600
 api POST /v1/login "{\"username\":\"admin\",\"password\":\"$admin_password\"}"
@@ -103,6 +109,29 @@ check "export queue with filters, -o FILE" \
 check "export cases --status" '[ "$(rows "$tmp/cli3.csv" "[int(r[\"id\"]) for r in rows]")" = "[$c1]" ]'
 "$td" export queue --min-tier worst --db "$db" --data-dir "$data" > /dev/null 2>&1
 check "a bad filter -> exit 2" '[ $? = 2 ]'
+# ---- the weekly digest ---------------------------------------------------------
+api POST "/v1/messages/4:review" '{"reason":"seen"}' "$T_cw"
+"$td" report digest --db "$db" --data-dir "$data" -o "$tmp/digest.pdf" > /dev/null 2>&1
+rc=$?
+check "report digest writes a PDF (rc=$rc)" '[ $rc = 0 ] && [ "$(pdfinfo "$tmp/digest.pdf" | sed -n "s/^Pages: *//p")" = 3 ]'
+check "digest is A4" 'pdfinfo "$tmp/digest.pdf" | grep -q "595.* x 841.* pts (A4)"'
+pdftotext -f 1 -l 1 "$tmp/digest.pdf" "$tmp/d1.txt"
+pdftotext -f 2 -l 2 "$tmp/digest.pdf" "$tmp/d2.txt"
+pdftotext -f 3 -l 3 "$tmp/digest.pdf" "$tmp/d3.txt"
+check "page 1: the week and its charts' titles" \
+  'grep -q "Weekly digest" "$tmp/d1.txt" && grep -q "5 messages this week" "$tmp/d1.txt" && grep -q "by tier" "$tmp/d1.txt" && grep -q "by label" "$tmp/d1.txt" && grep -q "by channel" "$tmp/d1.txt"'
+check "the three charts are images in the PDF" '[ "$(pdfimages -list "$tmp/digest.pdf" | tail -n +3 | wc -l)" -ge 3 ]'
+check "page 2: top senders by severity, cases, median review time" \
+  'grep -q "x:troll" "$tmp/d2.txt" && grep -q "reported_to_police: 1" "$tmp/d2.txt" && grep -q "Median .* over 1 critical" "$tmp/d2.txt"'
+check "page 3 is de-identified: counts, no handle, name or text" \
+  'grep -q "de-identified" "$tmp/d3.txt" && grep -q "<3" "$tmp/d3.txt" && ! grep -qi "troll\|@\|post:kind\|Smith\|HYPERLINK\|bullet\|Friday" "$tmp/d3.txt"'
+out=$(cd "$(dirname "$td")" && pwd)/test-output
+mkdir -p "$out" && rm -f "$out/digest-page1.png"
+pdftoppm -png -r 60 -f 1 -l 1 -singlefile "$tmp/digest.pdf" "$out/digest-page1"
+check "digest page 1 rendered to $out/digest-page1.png" '[ -s "$out/digest-page1.png" ]'
+"$td" report digest --week 2026-W99 --db "$db" --data-dir "$data" -o "$tmp/x.pdf" > /dev/null 2>&1
+check "a bad --week -> exit 2" '[ $? = 2 ]'
+
 stop_server
 "$td" verify --db "$db" --data-dir "$data" > /dev/null 2>&1
 check "exports are audited and the chain intact" '[ $? = 0 ] && sqlite3 "$db" "select count(*) from audit where action in (\"queue.export\", \"case.export_list\")" | grep -qv "^0$"'
