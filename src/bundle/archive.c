@@ -9,12 +9,40 @@
  * writes the same members through the same two functions and compares the
  * result with the file byte for byte.
  *
- * Names are bytes: the desk keeps them as UTF-8 and writes them as given,
- * with pax "hdrcharset=BINARY" (libarchive would otherwise convert names
- * through the process's locale, which in the "C" locale cannot hold
- * "Tatort \xc3\xbc.jpg").  Readers see the same UTF-8 bytes.
+ * Names are UTF-8.  libarchive converts names through the process's
+ * LC_CTYPE, which in the "C" locale cannot hold "Tatort \xc3\xbc.jpg"; the
+ * writer and the verifier therefore run with a UTF-8 LC_CTYPE on their own
+ * thread only (uselocale: other threads of the server are untouched), and
+ * libarchive writes such a name as a pax "path" record in UTF-8, which GNU
+ * tar, bsdtar and Python read.  Without any UTF-8 locale on the machine,
+ * the writer replaces non-ASCII bytes of member names with '_' (the real
+ * name stays in evidence.json).
  */
+#include <locale.h>
+
 #include "bundle/bundle_int.h"
+
+int td__bundle_utf8_begin(struct td__bundle_locale *l)
+{
+    static const char *names[] = {"C.UTF-8", "C.utf8", "en_US.UTF-8", "en_GB.UTF-8"};
+    l->loc = (locale_t)0;
+    l->old = (locale_t)0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !l->loc; i++)
+        l->loc = newlocale(LC_CTYPE_MASK, names[i], (locale_t)0);
+    if (!l->loc)
+        return -1;
+    l->old = uselocale(l->loc);
+    return 0;
+}
+
+void td__bundle_utf8_end(struct td__bundle_locale *l)
+{
+    if (!l->loc)
+        return;
+    uselocale(l->old);
+    freelocale(l->loc);
+    l->loc = (locale_t)0;
+}
 
 struct archive *td__bundle_writer(void)
 {
@@ -22,7 +50,6 @@ struct archive *td__bundle_writer(void)
     if (!a)
         return NULL;
     if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
-        archive_write_set_format_option(a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
         archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 10240) != ARCHIVE_OK) {
         archive_write_free(a);
@@ -36,7 +63,7 @@ int td__bundle_header(struct archive *a, const char *path, int64_t size, time_t 
     struct archive_entry *e = archive_entry_new2(a);
     if (!e)
         return ARCHIVE_FATAL;
-    archive_entry_copy_pathname(e, path);
+    archive_entry_set_pathname_utf8(e, path);
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, 0644);
     archive_entry_set_size(e, size);

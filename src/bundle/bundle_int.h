@@ -10,6 +10,7 @@
 #ifndef TD_BUNDLE_INT_H
 #define TD_BUNDLE_INT_H
 
+#include <locale.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -17,6 +18,15 @@
 #include <archive_entry.h>
 
 #include "threatdesk/bundle.h"
+
+/* A UTF-8 LC_CTYPE for this thread while a bundle is written or read
+ * (archive.c says why).  begin: 0 when active, -1 when the machine has no
+ * UTF-8 locale (then names must be ASCII).  end restores the thread's. */
+struct td__bundle_locale {
+    locale_t loc, old;
+};
+int td__bundle_utf8_begin(struct td__bundle_locale *l);
+void td__bundle_utf8_end(struct td__bundle_locale *l);
 
 /* A new writer in the canonical format (pax restricted, 10240-byte
  * blocks); NULL on OOM.  The caller opens it. */

@@ -155,7 +155,9 @@ static int pass(struct vctx *v, const char *path, struct td_error *err)
             if (h != ARCHIVE_WARN)
                 goto out;
         }
-        const char *name = archive_entry_pathname(e); /* bytes, as written */
+        const char *name = archive_entry_pathname_utf8(e);
+        if (!name)
+            name = archive_entry_pathname(e);
         if (!name)
             name = "";
         v->st->members++;
@@ -530,9 +532,14 @@ int td_bundle_verify(const char *path, const char *pubkey_hex, td_bundle_verify_
         v.kept[i].suffix = suffix[i];
         td_buf_init(&v.kept[i].b, TD__BUNDLE_JSON_MAX);
     }
-    if (!(v.raw = fopen(path, "rb")))
+    if (!(v.raw = fopen(path, "rb"))) {
+        for (int i = 0; i < K_COUNT; i++)
+            td_buf_release(&v.kept[i].b);
         return td_error_set(err, errno == ENOENT ? TD_ENOTFOUND : TD_EIO, "%s: %s", path,
                             strerror(errno));
+    }
+    struct td__bundle_locale loc;
+    td__bundle_utf8_begin(&loc); /* without one, ASCII names still read */
     fseeko(v.raw, 0, SEEK_END);
     stats->bytes = (uint64_t)ftello(v.raw);
     rewind(v.raw);
@@ -541,6 +548,7 @@ int td_bundle_verify(const char *path, const char *pubkey_hex, td_bundle_verify_
         check_manifest(&v, pubkey_hex);
     if (!rc && !v.stop)
         check_proof(&v);
+    td__bundle_utf8_end(&loc);
     fclose(v.raw);
     for (size_t i = 0; i < v.nm; i++)
         free(v.m[i].path);

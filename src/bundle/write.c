@@ -37,6 +37,7 @@ struct bw {
     char prefix[64]; /* "threatdesk-case-<id>/" */
     json_t *files;   /* the manifest's list */
     json_t *members; /* member path of each message's original, by index */
+    int ascii_names; /* no UTF-8 locale: member names must be ASCII */
     struct td_error *err;
 };
 
@@ -245,7 +246,8 @@ static int on_original(void *ud, size_t index, const json_t *msg, const void *da
 /* The member name of an evidence file: its real name's last component,
  * control characters and separators replaced, at most ~120 bytes (cut at
  * a UTF-8 boundary). */
-static void evidence_name(char *out, size_t size, size_t index, int64_t id, const char *name)
+static void evidence_name(char *out, size_t size, size_t index, int64_t id, const char *name,
+                          int ascii)
 {
     char base[128];
     const char *b = name && *name ? name : "file";
@@ -255,7 +257,7 @@ static void evidence_name(char *out, size_t size, size_t index, int64_t id, cons
     size_t n = 0;
     for (const char *p = b; *p && n < 120; p++) {
         unsigned char c = (unsigned char)*p;
-        base[n++] = c < 0x20 || c == 0x7f ? '_' : (char)c;
+        base[n++] = c < 0x20 || c == 0x7f || (ascii && c >= 0x80) ? '_' : (char)c;
     }
     while (n > 0 && ((unsigned char)base[n - 1] & 0xC0) == 0x80)
         n--; /* a cut continuation: drop back to the lead byte ... */
@@ -338,6 +340,8 @@ int td_bundle_write(struct td_desk *d, const struct td_actor *actor, int64_t cas
     if ((rc = td_desk_office_key(d, actor->office_id, pk, sk, err)))
         return rc;
     sodium_bin2hex(pk_hex, sizeof pk_hex, pk, sizeof pk);
+    struct td__bundle_locale loc;
+    w.ascii_names = td__bundle_utf8_begin(&loc) != 0;
     if (!(w.files = json_array()) || !(w.members = json_array()) || !(w.a = td__bundle_writer())) {
         rc = td_error_set(err, TD_ENOMEM, NULL);
         goto out;
@@ -389,7 +393,8 @@ int td_bundle_write(struct td_desk *d, const struct td_actor *actor, int64_t cas
             rc = td_error_set(err, TD_ECRYPTO, "bundle: evidence %" PRId64 " has no hash", id);
             goto out;
         }
-        evidence_name(rel, sizeof rel, i, id, json_string_value(json_object_get(ev, "name")));
+        evidence_name(rel, sizeof rel, i, id, json_string_value(json_object_get(ev, "name")),
+                      w.ascii_names);
         td_desk_evidence_path(d, sha, fspath, sizeof fspath);
         if ((rc = member_file(&w, rel, fspath, sha,
                               json_integer_value(json_object_get(ev, "size")))))
@@ -458,6 +463,7 @@ int td_bundle_write(struct td_desk *d, const struct td_actor *actor, int64_t cas
         memcpy(info->public_key, pk_hex, 65);
     }
 out:
+    td__bundle_utf8_end(&loc);
     sodium_memzero(sk, sizeof sk);
     if (w.a) {
         if (opened)

@@ -64,7 +64,8 @@ check "case reported to police" '[ "$code" = 200 ]'
 # ---- the bundle over HTTP -----------------------------------------------------
 code=$(curl -s -o "$tmp/b.tar" -D "$tmp/b.h" -w '%{http_code}' -H "$T_cw" "$base/v1/cases/$case1/bundle")
 check "caseworker downloads the bundle" '[ "$code" = 200 ] && grep -qi "content-type: application/x-tar" "$tmp/b.h"'
-mkdir -p "$tmp/x" && tar -xf "$tmp/b.tar" -C "$tmp/x" 2>/dev/null
+mkdir -p "$tmp/x" && tar -xf "$tmp/b.tar" -C "$tmp/x" 2> "$tmp/tar.err"
+check "GNU tar extracts it without a warning" '[ ! -s "$tmp/tar.err" ]'
 d="$tmp/x/threatdesk-case-$case1"
 pub=$(sed -n 's/^ed25519 //p' "$d/office-key.pub")
 "$td" verify-bundle "$tmp/b.tar" --pubkey "$pub" > "$tmp/v.out" 2>&1
