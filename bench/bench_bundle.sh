@@ -11,12 +11,17 @@
 #                           a hand-made, unsigned bundle would cost)
 # and GET /v1/cases/{id}/bundle's wall time through the server.  Peak RSS
 # shows memory is bounded: it must stay far below the evidence's size.
+# Then the CSV export's memory against its rows: `threatdesk export queue`
+# of the N messages, and of CSV_ROWS (default 100,000) after the messages
+# are copied in bulk with the sqlite3 shell (a bench-only store: its audit
+# chain no longer vouches for those rows).
 # Figures print to stdout and land in bench/out/bench_bundle.txt.
 # Usage: bench/bench_bundle.sh [path/to/threatdesk]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 N=${N:-500}
 EVIDENCE_MB=${EVIDENCE_MB:-200}
+CSV_ROWS=${CSV_ROWS:-100000}
 out="$root/bench/out"
 mkdir -p "$out"
 td=${1:-}
@@ -98,4 +103,19 @@ sync
   measure "baseline: sha256sum of the same files" sh -c "xargs -d '\n' sha256sum < '$tmp/files.txt'"
   printf '%-44s %8.2f s\n' "GET /v1/cases/$case_id/bundle (curl, wall)" "$http_s"
   echo "bundle: $(stat -c %s "$tmp/b.tar") bytes; baseline tar: $(stat -c %s "$tmp/base.tar") bytes"
+  measure "threatdesk export queue ($N rows)" \
+    "$td" export queue --db "$db" --data-dir "$data" -o "$tmp/q1.csv"
+  sqlite3 "$db" "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k
+      WHERE i < ($CSV_ROWS + $N - 1) / $N - 1)
+    INSERT INTO messages(office_id, client_key, message_id, channel, sender, sender_name, subject,
+      text, original, received, ingested, ingested_by, severity, labels, flags, verdict,
+      model_version, status)
+    SELECT office_id, client_key || '-copy-' || k.i, message_id, channel, sender, sender_name,
+      subject, text, original, received + k.i, ingested, ingested_by, severity, labels, flags,
+      verdict, model_version, status FROM messages, k WHERE client_key NOT LIKE '%-copy-%'"
+  rows=$(sqlite3 "$db" "SELECT count(*) FROM messages")
+  measure "threatdesk export queue ($rows rows)" \
+    "$td" export queue --db "$db" --data-dir "$data" -o "$tmp/q2.csv"
+  echo "csv: $(($(wc -l < "$tmp/q1.csv") - 1)) and $(($(wc -l < "$tmp/q2.csv") - 1)) rows," \
+    "$(stat -c %s "$tmp/q2.csv") bytes"
 } | tee "$out/bench_bundle.txt"
