@@ -56,6 +56,7 @@ struct vctx {
     struct vmember *m;
     size_t nm, cap;
     struct kept kept[K_COUNT];
+    char writer[64]; /* the manifest's "writer": libarchive's version */
 };
 
 static int problem(struct vctx *v, const char *kind, const char *path, const char *what,
@@ -99,6 +100,12 @@ static la_ssize_t cmp_write(struct archive *a, void *ud, const void *buf, size_t
         left -= k;
     }
     return (la_ssize_t)n;
+}
+
+static const char *str_or(const json_t *j, const char *dflt)
+{
+    const char *s = json_string_value(j);
+    return s ? s : dflt;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -238,13 +245,6 @@ static int pass(struct vctx *v, const char *path, struct td_error *err)
     archive_write_close(canon);
     if (v->mismatch_at < 0 && fgetc(v->raw) != EOF)
         v->mismatch_at = (int64_t)v->raw_off;
-    if (v->mismatch_at >= 0) {
-        snprintf(pos, sizeof pos, "byte %" PRId64, v->mismatch_at);
-        problem(v, "archive", NULL,
-                "a byte outside the files differs from the canonical archive (a header, "
-                "padding or the end of the archive was altered, or bytes were added)",
-                "the canonical byte", pos);
-    }
 out:
     if (canon_open)
         archive_write_close(canon);
@@ -301,6 +301,7 @@ static void check_manifest(struct vctx *v, const char *pubkey_hex)
         problem(v, "manifest", "manifest.json", "unknown bundle format", TD_BUNDLE_FORMAT,
                 fmt ? fmt : "none");
     v->st->case_id = json_integer_value(json_object_get(j, "case"));
+    snprintf(v->writer, sizeof v->writer, "%s", str_or(json_object_get(j, "writer"), ""));
     const char *pkh = json_string_value(json_object_get(j, "public_key"));
     snprintf(v->st->public_key, sizeof v->st->public_key, "%s", pkh ? pkh : "");
 
@@ -428,12 +429,6 @@ static int audit_hash(const json_t *e, char hex[65])
     return rc;
 }
 
-static const char *str_or(const json_t *j, const char *dflt)
-{
-    const char *s = json_string_value(j);
-    return s ? s : dflt;
-}
-
 static json_t *load_kept(struct vctx *v, int which, const char *name)
 {
     struct kept *k = &v->kept[which];
@@ -546,6 +541,23 @@ int td_bundle_verify(const char *path, const char *pubkey_hex, td_bundle_verify_
     int rc = pass(&v, path, err);
     if (!rc && !v.stop)
         check_manifest(&v, pubkey_hex);
+    if (!rc && !v.stop && v.mismatch_at >= 0) {
+        /* After the manifest: it names the libarchive that wrote the file,
+         * and another version could serialise the same members otherwise. */
+        char pos[200];
+        const char *mine = archive_version_string();
+        if (v.writer[0] && strcmp(v.writer, mine))
+            snprintf(pos, sizeof pos,
+                     "byte %" PRId64 " (written by %s, checked with %s: "
+                     "verify with the writer's version to rule that out)",
+                     v.mismatch_at, v.writer, mine);
+        else
+            snprintf(pos, sizeof pos, "byte %" PRId64, v.mismatch_at);
+        problem(&v, "archive", NULL,
+                "a byte outside the files differs from the canonical archive (a header, "
+                "padding or the end of the archive was altered, or bytes were added)",
+                "the canonical byte", pos);
+    }
     if (!rc && !v.stop)
         check_proof(&v);
     td__bundle_utf8_end(&loc);

@@ -425,7 +425,8 @@ int td_bundle_write(struct td_desk *d, const struct td_actor *actor, int64_t cas
         goto out;
 
     /* The manifest, signed. */
-    man = json_pack("{s:s, s:O, s:O, s:I, s:s, s:O}", "format", TD_BUNDLE_FORMAT, "case",
+    man = json_pack("{s:s, s:s, s:O, s:O, s:I, s:s, s:O}", "format", TD_BUNDLE_FORMAT, "writer",
+                    archive_version_string(), "case",
                     json_object_get(json_object_get(x, "case"), "id"), "office",
                     json_object_get(x, "office"), "created", (json_int_t)w.mtime, "public_key",
                     pk_hex, "files", w.files);
