@@ -283,6 +283,25 @@ static void test_access(void **state)
     assert_int_equal(write_bundle(w, &w->cw, 999999, w->path, NULL), TD_ENOTFOUND);
 }
 
+/* Evidence altered on disk after it was added: the export refuses it
+ * rather than sign the altered bytes. */
+static void test_altered_evidence_fails_the_export(void **state)
+{
+    struct world *w = *state;
+    char sha[65], path[600];
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_desk_evidence_add(w->f.d, &w->cw, w->case_id, "late.bin", NULL, "abcdef", 6,
+                                          NULL, sha, &err),
+                     TD_OK);
+    td_desk_evidence_path(w->f.d, sha, path, sizeof path);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fputc('X', f); /* same size, other bytes */
+    fclose(f);
+    assert_int_equal(write_bundle(w, &w->cw, w->case_id, w->path, NULL), TD_ECRYPTO);
+}
+
 /* Flip one byte at off in a copy and count what verify finds. */
 static size_t tampered(struct world *w, const unsigned char *orig, size_t n, size_t off,
                        const char *pubkey)
@@ -398,6 +417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_byte_anywhere_is_caught, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_altered_evidence_fails_the_export, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
