@@ -110,7 +110,10 @@ check "export cases --status" '[ "$(rows "$tmp/cli3.csv" "[int(r[\"id\"]) for r 
 "$td" export queue --min-tier worst --db "$db" --data-dir "$data" > /dev/null 2>&1
 check "a bad filter -> exit 2" '[ $? = 2 ]'
 # ---- the weekly digest ---------------------------------------------------------
-api POST "/v1/messages/4:review" '{"reason":"seen"}' "$T_cw"
+api GET "/v1/queue?severity=critical&limit=1" "" "$T_cw"
+crit=$(jq_py 'j["messages"][0]["id"]')
+api POST "/v1/messages/$crit:review" '{"reason":"seen"}' "$T_cw"
+check "a critical message reviewed (the digest's median)" '[ "$code" = 200 ]'
 "$td" report digest --db "$db" --data-dir "$data" -o "$tmp/digest.pdf" > /dev/null 2>&1
 rc=$?
 check "report digest writes a PDF (rc=$rc)" '[ $rc = 0 ] && [ "$(pdfinfo "$tmp/digest.pdf" | sed -n "s/^Pages: *//p")" = 3 ]'
