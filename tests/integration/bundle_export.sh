@@ -123,6 +123,14 @@ check "threatdesk bundle writes the file (rc=$rc)" '[ $rc = 0 ] && [ -s "$tmp/c.
 check "signed by the same office key" 'grep -q "$pub" "$tmp/c.out"'
 "$td" verify-bundle "$tmp/c.tar" --pubkey "$pub" > /dev/null 2>&1
 check "the CLI's bundle verifies" '[ $? = 0 ]'
+"$td" bundle --office default "$case1" -o - --db "$db" --data-dir "$data" > "$tmp/s.tar" 2> "$tmp/s.err"
+"$td" verify-bundle "$tmp/s.tar" --pubkey "$pub" > /dev/null 2>&1
+check "bundle -o - writes a valid bundle to standard output" '[ $? = 0 ] && grep -q "standard output" "$tmp/s.err"'
+"$td" verify-bundle "$tmp/no-such.tar" > /dev/null 2>&1
+check "verify-bundle of a missing file -> exit 2" '[ $? = 2 ]'
+head -c 5000 /dev/urandom > "$tmp/junk.tar"
+"$td" verify-bundle "$tmp/junk.tar" > "$tmp/junk.out" 2>&1
+check "verify-bundle of junk -> exit 1, not a tar" '[ $? = 1 ] && grep -q "FAIL archive" "$tmp/junk.out"'
 "$td" bundle --office default 9999 -o "$tmp/none.tar" --db "$db" --data-dir "$data" > /dev/null 2>&1
 rc=$?
 check "no such case -> exit 1, no file left" '[ $rc = 1 ] && [ ! -e "$tmp/none.tar" ] && ! ls "$tmp"/none.tar.partial-* >/dev/null 2>&1'
