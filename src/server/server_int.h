@@ -105,6 +105,24 @@ struct td__req {
     char disposition[1024]; /* Content-Disposition: for downloads, "" = none */
     char raw_type_buf[128]; /* storage for raw_type when it is not static */
     unsigned retry_after;   /* Retry-After: seconds for 429/503, 0 = none */
+    /* A file answer (bundles, CSV): streamed from file_fd (owned; closed
+     * when sent or freed), file_len bytes from its start, used when
+     * has_file.  Nothing of it is held in memory. */
+    int has_file;
+    int file_fd;
+    uint64_t file_len;
+
+    /* ---- the web desk (src/web/): a page, not an API call ---- */
+    int web;              /* 1: answered by td__web_dispatch, with its headers */
+    char set_cookie[256]; /* Set-Cookie:, "" = none */
+    char location[512];   /* Location: for redirects, "" = none */
+    const char *cache;    /* Cache-Control: (static), NULL = no-store */
+    char etag[48];        /* ETag:, "" = none */
+    /* A streamed answer (Server-Sent Events): when set, send_reply hands
+     * libmicrohttpd this reader instead of a buffer; stream_free frees cls. */
+    MHD_ContentReaderCallback stream;
+    void *stream_cls;
+    MHD_ContentReaderFreeCallback stream_free;
 };
 
 typedef void td__handler(struct td__req *r);
@@ -168,6 +186,7 @@ struct td_server {
     char *tls_cert_pem, *tls_key_pem;  /* kept for the daemon's lifetime */
     struct td__plex *plex;             /* perspective_int.h: loaded on first use under pool_lock */
     int plex_tried;
+    struct td__web *web; /* src/web/: static files, CSRF key, live events */
 };
 
 /* Analysis scratch for this request: take one (NULL when no analyser or
@@ -299,10 +318,29 @@ td__handler td__h_feedback_list, td__h_feedback_revoke;
 /* handlers_triage.c */
 td__handler td__h_queue, td__h_message_get, td__h_message_original, td__h_message_review,
     td__h_message_escalate, td__h_message_dismiss, td__h_message_reopen, td__h_sender_history;
+/* handlers_bundle.c (issue 10: evidence bundles and reports) */
+td__handler td__h_case_bundle, td__h_queue_csv, td__h_cases_csv;
+/* An anonymous temporary file under the data directory (unlinked at once:
+ * it goes when closed); -1 with err filled on failure. */
+int td__temp_fd(struct td_server *s, struct td_error *err);
 /* handlers_cases.c */
 td__handler td__h_cases_create, td__h_cases_list, td__h_case_get, td__h_case_patch, td__h_case_link,
     td__h_case_note, td__h_case_timeline, td__h_case_evidence_add, td__h_evidence_get,
     td__h_evidence_content;
+
+/* ---- the web desk (src/web/web.h) ---------------------------------------- */
+
+struct td__web;
+/* Load the static files from <home>/web/static and make the CSRF key;
+ * NULL on OOM (a missing folder only leaves the assets 404). */
+struct td__web *td__web_new(struct td_server *s, const char *home);
+void td__web_free(struct td__web *w);
+/* 1 when the path is the web desk's (not /v1..., /healthz, /metrics). */
+int td__web_owns(const char *path);
+/* Answer a web desk request (r->web is set). */
+void td__web_dispatch(struct td__req *r);
+/* A message was filed for office_id: wake the office's live queues. */
+void td__web_notify(struct td_server *s, int64_t office_id, int64_t message_id, int severity);
 
 /* ---- the Perspective mapping (perspective.c; the rest in perspective_int.h) */
 
