@@ -37,6 +37,9 @@ PKGS=(
 # with NodeSource's nodejs already has both, and Debian's npm would conflict.
 command -v node >/dev/null || PKGS+=(nodejs)
 command -v npm >/dev/null || PKGS+=(npm)
+# The web desk's browser tests (tests/browser) drive Debian's chromium
+# through playwright-core; no browser is ever downloaded.
+PKGS+=(chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do

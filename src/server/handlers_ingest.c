@@ -55,8 +55,12 @@ static void count_ingested(struct td__req *r, json_t *results)
     {
         const char *st = json_string_value(json_object_get(res, "status"));
         const char *sev = json_string_value(json_object_get(res, "severity"));
-        if (st && !strcmp(st, "created") && sev)
+        if (st && !strcmp(st, "created") && sev) {
             td__metrics_ingested(r->srv->metrics, td_severity_from_name(sev));
+            td__web_notify(r->srv, r->caller.office_id,
+                           (int64_t)json_integer_value(json_object_get(res, "id")),
+                           td_severity_from_name(sev));
+        }
     }
 }
 
@@ -195,8 +199,10 @@ static void ingest_one_raw(struct td__req *r, enum td_format fmt)
         td__reply_td_error(r, rc, &err);
         goto out;
     }
-    if (!res.duplicate)
+    if (!res.duplicate) {
         td__metrics_ingested(r->srv->metrics, (int)res.severity);
+        td__web_notify(r->srv, r->caller.office_id, res.id, (int)res.severity);
+    }
     td__reply(r, res.duplicate ? 200 : 201,
               json_pack("{s:I,s:I,s:s,s:s,s:s}", "index", (json_int_t)0, "id", (json_int_t)res.id,
                         "status", res.duplicate ? "duplicate" : "created", "severity",

@@ -100,10 +100,31 @@ static void req_free(struct td__req *r)
 {
     if (r->has_file)
         close(r->file_fd);
+    if (r->stream && r->stream_free)
+        r->stream_free(r->stream_cls); /* never handed to libmicrohttpd */
     json_decref(r->json);
     td_buf_release(&r->body);
     td_buf_release(&r->raw);
     free(r);
+}
+
+/* The web desk's headers: the page's security policy, its cookie and
+ * redirect (src/web/ fills the fields). */
+static void web_headers(struct td__req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+                            "form-action 'self'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+    if (r->set_cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+    if (r->location[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
+    if (r->etag[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, r->etag);
 }
 
 static enum MHD_Result send_reply(struct td__req *r)
@@ -134,6 +155,22 @@ static enum MHD_Result send_reply(struct td__req *r)
         MHD_destroy_response(fr);
         return fret;
     }
+    if (r->stream) {
+        struct MHD_Response *sr = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 1024, r->stream, r->stream_cls, r->stream_free);
+        if (!sr) {
+            r->stream_free(r->stream_cls);
+            return MHD_NO;
+        }
+        r->stream = NULL; /* the response owns stream_cls now */
+        MHD_add_response_header(sr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+        MHD_add_response_header(sr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        MHD_add_response_header(sr, "X-Request-Id", r->id);
+        web_headers(r, sr);
+        enum MHD_Result sret = MHD_queue_response(r->conn, r->status, sr);
+        MHD_destroy_response(sr);
+        return sret;
+    }
     if (r->json) {
         body = json_dumps(r->json, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         if (!body) {
@@ -161,7 +198,9 @@ static enum MHD_Result send_reply(struct td__req *r)
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache ? r->cache : "no-store");
+    if (r->web)
+        web_headers(r, resp);
     if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->sha256[0])
@@ -190,6 +229,11 @@ static void route(struct td__req *r)
     int known;
     int i = td__route_match(r, r->method, r->path, &known, r->allow, sizeof r->allow);
     if (i < 0) {
+        if (!known && td__web_owns(r->path)) {
+            r->web = 1; /* the web desk routes it (src/web/web.c) */
+            r->allow[0] = '\0';
+            return;
+        }
         if (known)
             td__reply_error(r, 405, NULL, -1, "%s is not allowed on %s (allowed: %s)", r->method,
                             r->path, r->allow);
@@ -216,6 +260,10 @@ static int allowed_before_change(const struct td__req *r)
 
 static void dispatch(struct td__req *r)
 {
+    if (r->web) {
+        td__web_dispatch(r);
+        return;
+    }
     if (!r->route)
         return; /* answered by route() */
     if (r->route->roles != TD__AUTH_NONE) {
@@ -599,7 +647,8 @@ int td_server_start(const struct td_server_config *c, struct td_analyser *analys
     s->metrics = td__metrics_new(td__nroutes);
     s->login_limiter = td__limiter_new(c->login_rate, c->login_burst);
     s->conns = td__conns_new(s, c->request_deadline_s);
-    if (!s->metrics || !s->login_limiter || !s->conns) {
+    s->web = td__web_new(s, c->home[0] ? c->home : getenv("THREATDESK_HOME"));
+    if (!s->metrics || !s->login_limiter || !s->conns || !s->web) {
         rc = td_error_set(err, TD_ENOMEM, "out of memory");
         goto fail;
     }
@@ -645,6 +694,7 @@ int td_server_start(const struct td_server_config *c, struct td_analyser *analys
     *out = s;
     return TD_OK;
 fail:
+    td__web_free(s->web);
     td__conns_free(s->conns);
     td__limiter_free(s->login_limiter);
     free(s->tls_cert_pem);
@@ -701,6 +751,7 @@ void td_server_free(struct td_server *s)
         td_analysis_ctx_free(s->ctx_free[i]);
     free(s->ctx_free);
     td__plex_free(s->plex);
+    td__web_free(s->web);
     td__metrics_free(s->metrics);
     td__conns_free(s->conns);
     td__limiter_free(s->login_limiter);

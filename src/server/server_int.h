@@ -111,6 +111,18 @@ struct td__req {
     int has_file;
     int file_fd;
     uint64_t file_len;
+
+    /* ---- the web desk (src/web/): a page, not an API call ---- */
+    int web;              /* 1: answered by td__web_dispatch, with its headers */
+    char set_cookie[256]; /* Set-Cookie:, "" = none */
+    char location[512];   /* Location: for redirects, "" = none */
+    const char *cache;    /* Cache-Control: (static), NULL = no-store */
+    char etag[48];        /* ETag:, "" = none */
+    /* A streamed answer (Server-Sent Events): when set, send_reply hands
+     * libmicrohttpd this reader instead of a buffer; stream_free frees cls. */
+    MHD_ContentReaderCallback stream;
+    void *stream_cls;
+    MHD_ContentReaderFreeCallback stream_free;
 };
 
 typedef void td__handler(struct td__req *r);
@@ -174,6 +186,7 @@ struct td_server {
     char *tls_cert_pem, *tls_key_pem;  /* kept for the daemon's lifetime */
     struct td__plex *plex;             /* perspective_int.h: loaded on first use under pool_lock */
     int plex_tried;
+    struct td__web *web; /* src/web/: static files, CSRF key, live events */
 };
 
 /* Analysis scratch for this request: take one (NULL when no analyser or
@@ -314,6 +327,20 @@ int td__temp_fd(struct td_server *s, struct td_error *err);
 td__handler td__h_cases_create, td__h_cases_list, td__h_case_get, td__h_case_patch, td__h_case_link,
     td__h_case_note, td__h_case_timeline, td__h_case_evidence_add, td__h_evidence_get,
     td__h_evidence_content;
+
+/* ---- the web desk (src/web/web.h) ---------------------------------------- */
+
+struct td__web;
+/* Load the static files from <home>/web/static and make the CSRF key;
+ * NULL on OOM (a missing folder only leaves the assets 404). */
+struct td__web *td__web_new(struct td_server *s, const char *home);
+void td__web_free(struct td__web *w);
+/* 1 when the path is the web desk's (not /v1..., /healthz, /metrics). */
+int td__web_owns(const char *path);
+/* Answer a web desk request (r->web is set). */
+void td__web_dispatch(struct td__req *r);
+/* A message was filed for office_id: wake the office's live queues. */
+void td__web_notify(struct td_server *s, int64_t office_id, int64_t message_id, int severity);
 
 /* ---- the Perspective mapping (perspective.c; the rest in perspective_int.h) */
 

@@ -1076,6 +1076,9 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
     "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "                        \
     "AND m.received >= ?7 AND m.received < ?8 "
 
+#define QUEUE_ORDER                                                                                \
+    "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, m.id DESC "
+
 static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_queue_filter *f)
 {
     sqlite3_bind_int64(st, 1, office);
@@ -1107,10 +1110,12 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     if (rc)
         return rc;
 
+    /* The page's ids first, from the index alone (0007_web.sql), then the
+     * wide rows of those ids only: sorting every matching row with its text
+     * and verdict cost 70 ms at 10,000 messages. */
     if ((rc = prep(q,
-                   MSG_COLS QUEUE_WHERE
-                   "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, "
-                   "m.id DESC LIMIT ?9 OFFSET ?10",
+                   MSG_COLS "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
+                            "LIMIT ?9 OFFSET ?10) " QUEUE_ORDER,
                    &st, err)))
         return rc;
     queue_bind(st, office, f);

@@ -188,7 +188,7 @@ for path in "/v1/messages/$threat_id:review" "/v1/cases/$case1/notes" "/v1/cases
 done
 api PATCH "/v1/cases/$case1" '{"title":"hijacked"}' "$B"
 check "other office: PATCH case -> 404" '[ "$code" = 404 ]'
-for path in /v1/queue /v1/cases /v1/users /v1/keys /v1/offices; do
+for path in /v1/queue /v1/cases /v1/users /v1/keys /v1/offices /v1/queue.csv /v1/cases.csv; do
   api GET "$path" "" "$B"
   check "other office: GET $path shows none of office 1" \
     '[ "$code" = 200 ] && ! grep -q "smashed\|Batley\|rude\|\"cw\"\|Canvassers" "$tmp/body"'

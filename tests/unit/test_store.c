@@ -44,7 +44,9 @@ static int teardown(void **state)
 }
 
 /* How many NNNN_*.sql files ship: the schema version to expect. */
-static int64_t shipped_migrations(void)
+/* The highest shipped migration number; *files (may be NULL) gets how many
+ * there are - numbers may have gaps while branches hold theirs back. */
+static int64_t shipped_migrations_n(int64_t *files)
 {
     char dir[1024];
     const char *home = getenv("THREATDESK_HOME");
@@ -59,10 +61,17 @@ static int64_t shipped_migrations(void)
             int64_t v = strtol(e->d_name, NULL, 10);
             if (v > max)
                 max = v;
+            if (files)
+                (*files)++;
         }
     }
     closedir(d);
     return max;
+}
+
+static int64_t shipped_migrations(void)
+{
+    return shipped_migrations_n(NULL);
 }
 
 static int64_t count(const char *db, const char *sql)
@@ -103,7 +112,9 @@ static void test_migrations_apply_once(void **state)
     assert_int_equal(id2, id);
     assert_int_equal(s->ops->office_insert(s, "office-a", 1, &id2, &err), TD_EEXISTS);
     td_store_close(s);
-    assert_int_equal(count(t->db, "SELECT count(*) FROM schema_version"), want);
+    int64_t files = 0;
+    shipped_migrations_n(&files);
+    assert_int_equal(count(t->db, "SELECT count(*) FROM schema_version"), files);
     assert_int_equal(count(t->db, "SELECT count(*) FROM offices"), 1);
 }
 
