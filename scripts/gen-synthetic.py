@@ -572,6 +572,46 @@ def make_text(gen, lex, f, split, raised):
     return tidy(text)
 
 
+# Families whose rows are plain correspondence with no label: the context
+# that add_context() puts around other rows (angry but harmless included).
+# neg.letter.* is left out on purpose: it is the padding of the long-letter
+# check (bench/long_letters.py), which must not be text the model saw as
+# context.
+CONTEXT_FAMILIES = ("neg.casework", "neg.angry_letter", "neg.angry_policy",
+                    "neg.praise", "neg.press_enquiry", "neg.campaign_chat",
+                    "neg.office_internal", "neg.post.", "neg.hustings", "neg.crime_letter",
+                    "neg.crime_policy", "neg.protest.notice", "neg.social_short", "neg.media")
+
+
+def add_context(rows, p, rng):
+    """Put unrelated plain sentences before and after a share p of the rows,
+    labels unchanged.  A model trained on short texts only learns that a
+    threat is a short text: one neutral sentence around "I am going to come
+    to your surgery and stab you" took the shipped model from 0.74 to 0.11.
+    Context comes from rows of the same split (val rows stay held out) and
+    is added to every label (unlabelled rows more often), so that length is
+    no cue and the context's own words stay evidence of ordinary mail."""
+    pool = {"train": [], "val": []}
+    for r in rows:
+        if r["family"].startswith(CONTEXT_FAMILIES):
+            pool[r["split"]].append(r["text"])
+    for r in rows:
+        src = pool[r["split"]]
+        # unlabelled rows are wrapped 2.5 times as often: the context words
+        # must stay evidence of ordinary mail, not of whatever they surround
+        q = p if any(r["labels"].values()) else min(1.0, 2.5 * p)
+        if len(src) < 20 or rng.random() >= q:
+            continue
+        most = 6 if rng.random() < 1 / 6 else 3
+        before, after = rng.randint(0, most), rng.randint(0, most)
+        if before + after == 0:
+            before = 1
+        sep = "\n\n" if rng.random() < 0.5 else " "
+        parts = [rng.choice(src) for _ in range(before)] + [r["text"]] + \
+                [rng.choice(src) for _ in range(after)]
+        r["text"] = sep.join(parts)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -586,6 +626,11 @@ def main():
     ap.add_argument("--cues", metavar="LABEL",
                     help="after writing, list the words of train rows that are "
                          "most one-sided for LABEL (quirks a model could learn)")
+    ap.add_argument("--context", type=float, default=0.0, metavar="P",
+                    help="wrap a share P of the labelled rows (2.5 P of the others) in 1-6 "
+                         "unrelated plain sentences of the same split (and "
+                         "P/6 in up to 12, a long letter), so that a threat "
+                         "is learnt as a threat also with other text around it")
     a = ap.parse_args()
     split_seed = a.seed if a.split_seed is None else a.split_seed
 
@@ -672,8 +717,10 @@ def main():
         for l in LABELS:
             counts[l] += labels[l]
         nsplit[split] += 1
-        rows.append(json.dumps({"text": text, "labels": labels, "family": f.id,
-                                "split": split}, ensure_ascii=False))
+        rows.append({"text": text, "labels": labels, "family": f.id, "split": split})
+    if a.context > 0:
+        add_context(rows, a.context, random.Random(a.seed * 7919 + 1))
+    rows = [json.dumps(r, ensure_ascii=False) for r in rows]
     tmp = a.out + ".tmp"
     with open(tmp, "w", encoding="utf-8", newline="\n") as o:
         for r in rows:

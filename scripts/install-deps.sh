@@ -29,6 +29,9 @@ PKGS=(
   libsqlite3-dev sqlite3 libmicrohttpd-dev wrk
   # alerts (issue 10): the tests and bench receive mail with aiosmtpd
   python3-aiosmtpd
+  # evidence bundles and reports (issue 10): tar via libarchive, PDFs with
+  # cairo + pango, checked by the tests with poppler's pdfinfo/pdftotext/pdftoppm
+  libarchive-dev libpango1.0-dev poppler-utils
 )
 # The Perspective JS client test (tests/npm) needs node and npm; a machine
 # with NodeSource's nodejs already has both, and Debian's npm would conflict.

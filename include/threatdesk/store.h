@@ -478,6 +478,33 @@ struct td_store_ops {
     int (*alert_ack)(struct td_store *s, int64_t office_id, int64_t id, int64_t by, const char *via,
                      int64_t now, int64_t *office_out, int64_t *message_out, int *was,
                      struct td_error *err);
+
+    /* ---- evidence bundles and reports (bundle.h, report.h; store/sqlite_export.c) */
+    /* Every audit entry of the office about one object, oldest first, in
+     * full (with prev_hash and hash) so a bundle can carry the proof.
+     * e->details is valid during the callback only; non-zero stops. */
+    int (*audit_walk_object)(struct td_store *s, int64_t office_id, const char *object_type,
+                             int64_t object_id, int (*cb)(void *ud, const struct td_audit_entry *e),
+                             void *ud, struct td_error *err);
+    /* The queue's rows (MESSAGE of desk.h, the filter's limit and offset
+     * ignored) one at a time, in queue order, without holding them all:
+     * row is valid during the call only; non-zero from cb stops. */
+    int (*message_export)(struct td_store *s, int64_t office_id, const struct td_queue_filter *f,
+                          int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
+    /* The same for cases (case rows of td_desk_case_list, plus "messages"
+     * and "evidence" counts); police_only as case_list. */
+    int (*case_export)(struct td_store *s, int64_t office_id, const struct td_case_filter *f,
+                       int police_only, int (*cb)(void *ud, const json_t *row), void *ud,
+                       struct td_error *err);
+    /* Aggregates for the weekly digest over messages received in
+     * [since, until): cb gets one JSON row per group of `kind`:
+     *   "volume"   {"day" (days since epoch), "channel", "severity", "labels" (bits), "n"}
+     *   "senders"  {"sender", "display", "n", "worst" (severity), "threats"} top 10
+     *   "cases"    {"status", "n"} of every case of the office (not windowed)
+     *   "review"   {"seconds"} critical messages reviewed: status_time - ingested, ascending */
+    int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
+                       int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
+                       struct td_error *err);
 };
 
 /* Every backend starts with this. */

@@ -51,7 +51,7 @@ void td__cues_compute(const char names[][TD_NN_CUE_NAME], unsigned n,
     /* the fixed block is always first and always the same length */
     for (unsigned k = 0; k < n; k++)
         out[k] = 0;
-    out[0] = logf(1.0f + (float)ntok) / 6.0f;
+    out[0] = fminf(logf(1.0f + (float)ntok) / 6.0f, 1.0f);
     for (size_t i = 0; i < NFIX; i++)
         out[1 + i] = (norm->fix_kinds >> i) & 1u ? 1.0f : 0.0f;
     for (int l = 0; l < TD_LABEL_COUNT; l++) {

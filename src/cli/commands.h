@@ -26,7 +26,11 @@
     X(retention, "show, set or apply an office's retention period (UK GDPR)")                      \
     X(erase_sender, "erase a sender's messages, leaving an audited tombstone (UK GDPR)")           \
     X(alerts, "alert recipients and rules, an office's alerts, acknowledgement, one delivery "     \
-              "pass")
+              "pass")                                                                              \
+    X(bundle, "write a case's signed police evidence bundle (tar)")                                \
+    X(verify_bundle, "check an evidence bundle offline: every byte, hash and the signature")       \
+    X(export, "CSV of the queue or of cases, with filters (streamed)")                             \
+    X(report, "the weekly digest PDF: volumes, top senders, cases, review times")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
 TD_COMMAND_MAP(TD_COMMAND_DECL)

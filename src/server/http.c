@@ -98,6 +98,8 @@ void td__ctx_give(struct td_server *s, struct td_analysis_ctx *ctx)
 
 static void req_free(struct td__req *r)
 {
+    if (r->has_file)
+        close(r->file_fd);
     json_decref(r->json);
     td_buf_release(&r->body);
     td_buf_release(&r->raw);
@@ -155,6 +157,26 @@ static enum MHD_Result send_reply(struct td__req *r)
         return send_stream(r);
     if (!r->status) {
         td__reply_error(r, 500, NULL, -1, "handler gave no answer");
+    }
+    if (r->has_file && !r->json) {
+        /* A file answer: libmicrohttpd streams it and closes the fd. */
+        struct MHD_Response *fr = MHD_create_response_from_fd64(r->file_len, r->file_fd);
+        if (!fr)
+            return MHD_NO;
+        r->has_file = 0;
+        MHD_add_response_header(fr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->raw_type ? r->raw_type : "application/octet-stream");
+        MHD_add_response_header(fr, "X-Request-Id", r->id);
+        MHD_add_response_header(fr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        if (r->disposition[0]) {
+            MHD_add_response_header(fr, "Content-Disposition", r->disposition);
+            MHD_add_response_header(fr, "X-Content-Type-Options", "nosniff");
+        }
+        if (r->sha256[0])
+            MHD_add_response_header(fr, "X-Content-SHA256", r->sha256);
+        enum MHD_Result fret = MHD_queue_response(r->conn, r->status, fr);
+        MHD_destroy_response(fr);
+        return fret;
     }
     if (r->json) {
         body = json_dumps(r->json, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));

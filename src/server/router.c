@@ -90,6 +90,11 @@ const struct td__route td__routes[] = {
     {"POST",  "/v1/cases/{id}/evidence",      td__h_case_evidence_add,   CASE_FILERS,   0},
     {"GET",   "/v1/evidence/{id}",            td__h_evidence_get,        CASE_READERS,  0},
     {"GET",   "/v1/evidence/{id}/content",    td__h_evidence_content,    CASE_READERS,  0},
+    /* evidence bundles (police: their reported cases only) */
+    {"GET",   "/v1/cases/{id}/bundle",        td__h_case_bundle,         CASE_READERS,  0},
+    /* reports: CSV streamed from a temporary file */
+    {"GET",   "/v1/queue.csv",                td__h_queue_csv,           STAFF,         0},
+    {"GET",   "/v1/cases.csv",                td__h_cases_csv,           CASE_READERS,  0},
 };
 /* clang-format on */
 const size_t td__nroutes = sizeof td__routes / sizeof td__routes[0];

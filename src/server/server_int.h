@@ -116,6 +116,12 @@ struct td__req {
     char disposition[1024]; /* Content-Disposition: for downloads, "" = none */
     char raw_type_buf[128]; /* storage for raw_type when it is not static */
     unsigned retry_after;   /* Retry-After: seconds for 429/503, 0 = none */
+    /* A file answer (bundles, CSV): streamed from file_fd (owned; closed
+     * when sent or freed), file_len bytes from its start, used when
+     * has_file.  Nothing of it is held in memory. */
+    int has_file;
+    int file_fd;
+    uint64_t file_len;
 };
 
 typedef void td__handler(struct td__req *r);
@@ -311,6 +317,11 @@ td__handler td__h_feedback_list, td__h_feedback_revoke;
 /* handlers_triage.c */
 td__handler td__h_queue, td__h_message_get, td__h_message_original, td__h_message_review,
     td__h_message_escalate, td__h_message_dismiss, td__h_message_reopen, td__h_sender_history;
+/* handlers_bundle.c (issue 10: evidence bundles and reports) */
+td__handler td__h_case_bundle, td__h_queue_csv, td__h_cases_csv;
+/* An anonymous temporary file under the data directory (unlinked at once:
+ * it goes when closed); -1 with err filled on failure. */
+int td__temp_fd(struct td_server *s, struct td_error *err);
 /* handlers_cases.c */
 td__handler td__h_cases_create, td__h_cases_list, td__h_case_get, td__h_case_patch, td__h_case_link,
     td__h_case_note, td__h_case_timeline, td__h_case_evidence_add, td__h_evidence_get,

@@ -1986,6 +1986,11 @@ static const struct td_store_ops sqlite_ops = {
     .alert_step = td__sq_alert_step,
     .alert_list = td__sq_alert_list,
     .alert_ack = td__sq_alert_ack,
+    /* bundles and reports (sqlite_export.c) */
+    .audit_walk_object = td__sq_audit_walk_object,
+    .message_export = td__sq_message_export,
+    .case_export = td__sq_case_export,
+    .digest_rows = td__sq_digest_rows,
 };
 
 /*

@@ -185,6 +185,67 @@ static void test_bad_input(void **state)
     free(big);
 }
 
+/* A text longer than the analyser's window (64 KiB) is read in
+ * overlapping windows: its spans point into the whole text, not into the
+ * window (a threat only the second window holds is shown where it is),
+ * stay ordered, and the overlap reports none twice; clean text stays
+ * clean.  The text: repeated sentence A up to 60 KB, filler, repeated B
+ * from 70 to 100 KB, filler to 300 KB. */
+static void fill(char *t, size_t from, size_t to, const char *const *units, size_t nunits)
+{
+    for (size_t k = from, i = 0; k < to; i++) {
+        const char *u = units[i % nunits];
+        size_t m = strlen(u) < to - k ? strlen(u) : to - k;
+        memcpy(t + k, u, m);
+        k += m;
+    }
+}
+
+static void test_long_text_windows(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const filler[] = {
+        "The planning committee met on Tuesday to discuss the new bus route. ",
+        "Thank you for your letter about the school crossing. ",
+        "We have passed your concerns to the council's highways team. ",
+    };
+    static const char *const a[] = {"you will die tonight. "};
+    static const char *const b[] = {"I am going to stab you. "};
+    const size_t n = 300000;
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    t[n] = '\0';
+    fill(t, 0, n, filler, 3);
+    const struct td_verdict *v = run(f, t);
+    assert_false(HAS(v, THREAT));
+
+    fill(t, 0, 60000, a, 1);
+    fill(t, 70000, 100000, b, 1);
+    v = run(f, t);
+    assert_true(HAS(v, THREAT));
+    int on_b = 0;
+    for (size_t s = 0; s < v->nspans; s++) {
+        const struct td_span *sp = &v->spans[s];
+        assert_true(sp->start < sp->end && sp->end <= n);
+        if (s > 0)
+            assert_true(v->spans[s - 1].start <= sp->start);
+        for (size_t o = 0; o < s; o++)
+            assert_false(v->spans[o].start == sp->start && v->spans[o].end == sp->end &&
+                         v->spans[o].label == sp->label && v->spans[o].source == sp->source &&
+                         v->spans[o].rule == sp->rule);
+        char word[64] = "";
+        size_t wl = sp->end - sp->start < sizeof word - 1 ? sp->end - sp->start : sizeof word - 1;
+        memcpy(word, t + sp->start, wl);
+        word[wl] = '\0';
+        if (sp->label == TD_LABEL_THREAT && strstr(word, "stab")) {
+            assert_true(sp->start >= 70000 && sp->end <= 100000);
+            on_b = 1;
+        }
+    }
+    assert_true(on_b);
+    free(t);
+}
+
 /* The shipped model is format 2: the network scores, its hidden layer is
  * the verdict's vector, and the reasons name what moved the score - a
  * window the network fired on (confirmed by occlusion) or a rule whose cue
@@ -262,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_must_not_fire),
         cmocka_unit_test(test_abuse_is_low_and_hate_medium),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_long_text_windows),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_network_explains),
     };

@@ -1,0 +1,250 @@
+/*
+ * sqlite_export.c - the SQLite side of evidence bundles and reports
+ * (store.h, "evidence bundles and reports").
+ *
+ * Everything here STREAMS: a statement is stepped and each row handed to
+ * the caller's callback as it comes, so a CSV of a million messages or
+ * the audit trail of a long case costs one row of memory.  Every query
+ * names the office and binds its values.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store_int.h"
+#include "threatdesk/desk.h"
+#include "threatdesk/taxonomy.h"
+
+static int fail(sqlite3 *db, struct td_error *err, const char *what)
+{
+    return td_error_set(err, TD_ESTORE, "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct td_error *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return fail(db, err, "prepare");
+    }
+    return TD_OK;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void copy(char *dst, size_t size, const unsigned char *src)
+{
+    snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+/* One row as a JSON object: a column becomes a member of its name (NULL
+ * columns are left out); "<name>_json" columns are parsed into <name>;
+ * a column "verdict" is parsed and merged in (as sqlite.c's row_json). */
+static json_t *row_object(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+        const char *name = sqlite3_column_name(st, i);
+        size_t nl = strlen(name);
+        json_t *v = NULL;
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_INTEGER:
+            v = json_integer(sqlite3_column_int64(st, i));
+            break;
+        case SQLITE_FLOAT:
+            v = json_real(sqlite3_column_double(st, i));
+            break;
+        case SQLITE_TEXT:
+            if (!strcmp(name, "verdict") || (nl > 5 && !strcmp(name + nl - 5, "_json"))) {
+                json_t *p =
+                    json_loads((const char *)sqlite3_column_text(st, i), JSON_DECODE_ANY, NULL);
+                if (p && !strcmp(name, "verdict")) {
+                    if (json_is_object(p)) {
+                        json_object_del(p, "severity_rank");
+                        json_object_update(o, p);
+                    }
+                    json_decref(p);
+                } else if (p) {
+                    char key[64];
+                    snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
+                    json_object_set_new(o, key, p);
+                }
+                continue;
+            }
+            v = json_stringn((const char *)sqlite3_column_text(st, i),
+                             (size_t)sqlite3_column_bytes(st, i));
+            break;
+        default:
+            break; /* NULL, BLOB */
+        }
+        if (v)
+            json_object_set_new(o, name, v);
+    }
+    return o;
+}
+
+/* Step st to the end, one row object at a time to cb (finalises st). */
+static int stream_rows(sqlite3 *db, sqlite3_stmt *st, int (*cb)(void *ud, const json_t *row),
+                       void *ud, struct td_error *err)
+{
+    int rc = TD_OK, r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = row_object(st);
+        if (!o) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+            break;
+        }
+        int stop = cb(ud, o);
+        json_decref(o);
+        if (stop)
+            break;
+    }
+    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail(db, err, "export");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *type, int64_t id,
+                             int (*cb)(void *ud, const struct td_audit_entry *e), void *ud,
+                             struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "SELECT id, time, office_id, user_id, action, object_type, object_id, details, "
+                  "prev_hash, hash FROM audit "
+                  "WHERE office_id = ? AND object_type = ? AND object_id = ? ORDER BY id",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, type);
+    sqlite3_bind_int64(st, 3, id);
+    int r;
+    struct td_audit_entry e;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&e, 0, sizeof e);
+        e.id = sqlite3_column_int64(st, 0);
+        e.time = sqlite3_column_int64(st, 1);
+        e.office_id = sqlite3_column_int64(st, 2);
+        e.user_id = sqlite3_column_int64(st, 3);
+        copy(e.action, sizeof e.action, sqlite3_column_text(st, 4));
+        copy(e.object_type, sizeof e.object_type, sqlite3_column_text(st, 5));
+        e.object_id = sqlite3_column_int64(st, 6);
+        e.details = (char *)sqlite3_column_text(st, 7);
+        copy(e.prev_hash, sizeof e.prev_hash, sqlite3_column_text(st, 8));
+        copy(e.hash, sizeof e.hash, sqlite3_column_text(st, 9));
+        if (cb(ud, &e))
+            break;
+    }
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = fail(db, err, "audit");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int td__sq_message_export(struct td_store *s, int64_t office, const struct td_queue_filter *f,
+                          int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
+                  "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
+                  "(SELECT group_concat(cm.case_id, ' ') FROM case_messages cm "
+                  " WHERE cm.message_id = m.id) AS cases FROM messages m "
+                  "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "
+                  "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "
+                  "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "
+                  "AND m.received >= ?7 AND m.received < ?8 "
+                  "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, "
+                  "m.id DESC",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, f->status >= 0 ? td_msg_status_name(f->status) : NULL);
+    sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
+    sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
+    bind_text(st, 5, f->channel);
+    bind_text(st, 6, f->sender);
+    sqlite3_bind_int64(st, 7, f->since);
+    sqlite3_bind_int64(st, 8, f->until);
+    return stream_rows(db, st, cb, ud, err);
+}
+
+int td__sq_case_export(struct td_store *s, int64_t office, const struct td_case_filter *f,
+                       int police_only, int (*cb)(void *ud, const json_t *row), void *ud,
+                       struct td_error *err)
+{
+    sqlite3 *db = td__sqlite_db(s);
+    sqlite3_stmt *st;
+    int rc = prep(db,
+                  "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place AS place_json, "
+                  "c.police_ref, a.name AS assignee, c.created, cb.name AS created_by, c.updated, "
+                  "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id) AS messages, "
+                  "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
+                  " e.office_id = c.office_id) AS evidence "
+                  "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
+                  "LEFT JOIN users cb ON cb.id = c.created_by "
+                  "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) "
+                  "AND (?3 IS NULL OR c.type = ?3) AND (?4 IS NULL OR a.name = ?4) "
+                  "AND (?5 = 0 OR c.reported = 1) ORDER BY c.created DESC, c.id DESC",
+                  &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, f->status >= 0 ? td_case_status_name(f->status) : NULL);
+    bind_text(st, 3, f->type >= 0 ? td_case_type_name(f->type) : NULL);
+    bind_text(st, 4, f->assignee);
+    sqlite3_bind_int(st, 5, police_only ? 1 : 0);
+    return stream_rows(db, st, cb, ud, err);
+}
+
+int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
+                       int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
+                       struct td_error *err)
+{
+    static const struct {
+        const char *kind;
+        const char *sql;
+    } q[] = {
+        {"volume", "SELECT received / 86400 AS day, channel, severity, labels, count(*) AS n "
+                   "FROM messages WHERE office_id = ?1 AND received >= ?2 AND received < ?3 "
+                   "GROUP BY day, channel, severity, labels ORDER BY day"},
+        {"senders", "SELECT m.sender, max(m.sender_name) AS display, count(*) AS n, "
+                    "max(m.severity) AS worst, sum((m.labels & 1) != 0) AS threats "
+                    "FROM messages m WHERE m.office_id = ?1 AND m.received >= ?2 "
+                    "AND m.received < ?3 AND m.sender IS NOT NULL AND m.severity > 0 "
+                    "GROUP BY m.sender ORDER BY worst DESC, n DESC, m.sender LIMIT 10"},
+        {"cases", "SELECT status, count(*) AS n FROM cases WHERE office_id = ?1 "
+                  "AND ?2 = ?2 AND ?3 = ?3 GROUP BY status ORDER BY n DESC"},
+        {"review", "SELECT status_time - ingested AS seconds FROM messages "
+                   "WHERE office_id = ?1 AND received >= ?2 AND received < ?3 "
+                   "AND severity = 4 AND status != 'unreviewed' AND status_time IS NOT NULL "
+                   "ORDER BY seconds"},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        if (strcmp(kind, q[i].kind))
+            continue;
+        sqlite3 *db = td__sqlite_db(s);
+        sqlite3_stmt *st;
+        int rc = prep(db, q[i].sql, &st, err);
+        if (rc)
+            return rc;
+        sqlite3_bind_int64(st, 1, office);
+        sqlite3_bind_int64(st, 2, since);
+        sqlite3_bind_int64(st, 3, until);
+        return stream_rows(db, st, cb, ud, err);
+    }
+    return td_error_set(err, TD_EINVAL, "unknown digest kind '%s'", kind);
+}
