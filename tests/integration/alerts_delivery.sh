@@ -104,6 +104,11 @@ mail=$(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     m=json.loads(l)
     if m.get("event")=="accepted" and "alice@office.example.org" in m["rcpt"]: print(m["body"]); break' "$tmp/smtp.jsonl")
+# the mail checks print $tmp/body when they fail: make it the mail for
+# them (one run on a loaded machine failed the first and showed an API
+# body), then put the API's answer back for the escalation below
+cp "$tmp/body" "$tmp/body.api"
+printf '%s' "$mail" > "$tmp/body"
 check "the mail names tier, label, channel and sender" \
   'echo "$mail" | grep -q "Tier: critical" && echo "$mail" | grep -q "Label: threat" && echo "$mail" | grep -q "Came by: email" && echo "$mail" | grep -q "Sender: email:menace@example.net"'
 check "the mail carries no word of the threat, nor the subject (disclose minimal)" \
@@ -111,6 +116,7 @@ check "the mail carries no word of the threat, nor the subject (disclose minimal
 check "the mail links to the desk and to an ack page" \
   'echo "$mail" | grep -q "$fixed_base/v1/messages/$crit" && echo "$mail" | grep -q "$fixed_base/v1/ack/"'
 check "a stable Message-ID per alert delivery" 'echo "$mail" | grep -q "^Message-ID: <td-alert-[0-9]*-[0-9]*@threatdesk>"'
+mv "$tmp/body.api" "$tmp/body"
 check "the webhook's signature verified" \
   '[ "$(python3 -c "import json,sys; print([json.loads(l)[\"verified\"] for l in open(sys.argv[1])])" "$tmp/hook.jsonl")" = "[True]" ]'
 check "the webhook body has no threat text" '! grep -qi -e "Elm Street" -e "burn" "$tmp/hook.jsonl"'
