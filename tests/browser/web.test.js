@@ -398,6 +398,59 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await adm.context.close();
   });
 
+  await t.test('admin: changes a caseworker to security lead; nobody else may', async () => {
+    const adm = await newUser('admin');
+    const { page } = adm;
+    await page.goto(BASE + '/staff');
+    await page.fill('#su', 'promo');
+    await page.selectOption('#sr', 'caseworker');
+    await page.fill('#sp', PW);
+    await page.click('form[action="/staff"] button');
+    await page.waitForSelector('.note');
+    assert.equal(await page.inputValue('#nr-promo'), 'caseworker');
+    await page.selectOption('#nr-promo', 'security');
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/staff/promo/role"] button')]);
+    assert.match(await page.textContent('.note'), /Role changed/);
+    assert.match(await page.textContent('tbody tr:has-text("promo")'), /security/);
+    assert.equal(await page.inputValue('#nr-promo'), 'security');
+    await inspect(page, 'staff-role');
+    // the office's last admin cannot be demoted (the desk's rule, as for PATCH /v1/users)
+    const last = await page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name=csrf-token]').content;
+      const r = await fetch('/staff/admin/role', { method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'role=caseworker&csrf=' + csrf });
+      return { status: r.status, text: await r.text() };
+    });
+    assert.equal(last.status, 400);
+    assert.match(last.text, /last admin/);
+    // (server_web.sh checks the audit entry: "user.role", as PATCH /v1/users writes it)
+    const promoted = await newUser('promo');
+    if (new URL(promoted.page.url()).pathname === '/password') {
+      await promoted.page.fill('#password', PW);
+      await promoted.page.fill('#again', PW);
+      await Promise.all([promoted.page.waitForNavigation(), promoted.page.click('button[type=submit]')]);
+    }
+    assert.equal(await status(promoted.page, '/cases'), 200);
+    assert.match(await promoted.page.textContent('.who'), /security/);
+    assert.ok(await promoted.page.locator('.board, main h1').count() > 0, 'the cases board');
+    await promoted.context.close();
+    await adm.context.close();
+    // a non-admin's POST, with its own valid CSRF token, is refused
+    const denied = await cw.page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name=csrf-token]').content;
+      const r = await fetch('/staff/promo/role', { method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'role=admin&csrf=' + csrf });
+      return r.status;
+    });
+    assert.equal(denied, 403);
+    // and a POST without the token is refused too
+    const noCsrf = await cw.page.evaluate(async () => (await fetch('/staff/promo/role', { method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'role=admin' })).status);
+    assert.equal(noCsrf, 403);
+  });
+
   await t.test('logged out: every page sends you to log in', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

@@ -56,6 +56,11 @@ else
   bad "browser tests (tests/browser/web.test.js)"
 fi
 cat "$tmp/node.txt"
+# The role set on /staff is audited as PATCH /v1/users audits it: by the
+# admin, "user.role" with the old and the new role (and nothing else moved).
+role_audit=$(sqlite3 "$db" "SELECT a.action || ' ' || a.details FROM audit a JOIN users u ON u.id = a.user_id WHERE a.action = 'user.role' AND u.name = 'admin' AND a.details LIKE '%promo%'" 2>&1)
+check "the role change is audited: $role_audit" \
+  'echo "$role_audit" | grep -q "user.role .*\"from\": *\"caseworker\".*\"to\": *\"security\""'
 n=$(ls "$shots"/*.png 2>/dev/null | wc -l)
 check "screenshots at 1280 and 360 px written ($n)" '[ "$n" -ge 18 ]'
 big=$(find "$shots" -name '*.png' -size +300k | wc -l)
