@@ -322,6 +322,42 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await sec.context.close();
   });
 
+  await t.test('security lead: the queue filtered by sender and by date (UK or date input)', async () => {
+    const sec = await newUser('sec');
+    const { page } = sec;
+    const rows = async () => page.$$eval('#queue-list .row', (rs) => rs.length);
+    const today = new Date().toLocaleDateString('en-GB', { timeZone: 'Europe/London' }); // dd/mm/yyyy
+    const [d, m, y] = today.split('/');
+    await page.goto(`${BASE}/queue?view=all`);
+    const everything = await rows();
+    assert.ok(everything >= 3, 'messages to filter: ' + everything);
+    // by sender, through the form
+    await page.click('details.filters summary');
+    await page.fill('#sender', 'twitter:@rude');
+    await Promise.all([page.waitForNavigation(), page.click('details.filters button[type=submit]')]);
+    assert.equal(await rows(), 1);
+    assert.match(await page.textContent('#queue-list'), /twitter:@rude|rude/);
+    assert.equal(new URL(page.url()).searchParams.get('sender'), 'twitter:@rude');
+    assert.doesNotMatch(page.url(), /traitor|scum/, 'no message text in the URL');
+    // by date: today, as the date input sends it and as typed in the UK
+    await page.goto(`${BASE}/queue?view=all&from=${y}-${m}-${d}&to=${y}-${m}-${d}`);
+    assert.equal(await rows(), everything);
+    assert.equal(await page.inputValue('#from'), `${y}-${m}-${d}`);
+    await inspect(page, 'queue-filtered');
+    await page.goto(`${BASE}/queue?view=all&from=${encodeURIComponent(today)}`);
+    assert.equal(await rows(), everything);
+    await page.goto(`${BASE}/queue?view=all&to=01/01/2026`);
+    assert.equal(await rows(), 0, 'nothing before 2026');
+    // a date that is not one: told on the page, not a 500
+    let r = await page.goto(`${BASE}/queue?view=all&from=31/02/2026`);
+    assert.equal(r.status(), 400);
+    assert.match(await page.textContent('#filter-problem'), /'from' date is not a date/);
+    r = await page.goto(`${BASE}/queue?from=${y}-${m}-${d}&to=01/01/2026`);
+    assert.equal(r.status(), 400);
+    assert.match(await page.textContent('#filter-problem'), /after the 'to' date/);
+    await sec.context.close();
+  });
+
   await t.test('police: only the reported case, read-only, shareable notes only', async () => {
     const pc = await newUser('pc');
     const { page } = pc;

@@ -92,6 +92,8 @@ check "the stream tells of a message filed by another process (looks every 5 s)"
 check "still no text" '! grep -q "burn" "$tmp/sse.txt"'
 check "no message text in the server log" \
   '! grep -qi "knife\|kill you\|Oak Road\|traitor\|bullet" "$tmp/server.log"'
+check "no sender key from the queue's sender filter in the server log (path only, no query)" \
+  '! grep -q "rude" "$tmp/server.log"'
 # Logging out ends the session's stream (at its next look, within 5 s).
 csrf=$(curl -s -b "$tmp/jar" "$base/queue" | sed -n 's/.*name="csrf-token" content="\([0-9a-f]*\)".*/\1/p')
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar" -d "csrf=$csrf" "$base/logout")
