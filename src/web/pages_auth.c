@@ -261,6 +261,31 @@ static void keys_section(struct td__req *r, struct td__html *h, const char *key)
 static void staff_page_key(struct td__req *r, unsigned status, const char *note,
                            const char *problem, const char *key);
 
+static const char *const role_options[][2] = {{"caseworker", "Caseworker"},
+                                              {"security", "Security lead"},
+                                              {"observer", "Canvasser / observer"},
+                                              {"police", "Police liaison (read-only)"},
+                                              {"admin", "Admin"}};
+
+/* The role of someone else in the office, changed with the desk's own
+ * td_desk_user_role (the last admin cannot be demoted: the desk says so). */
+static void role_form(struct td__req *r, struct td__html *h, const char *name, const char *role)
+{
+    td__html(h, "<form method=\"post\" action=\"/staff/%U/role\" class=\"inline\">", name);
+    td__page_csrf_field(r, h);
+    td__html(h,
+             "<label class=\"sr\" for=\"nr-%s\">Role of %s</label><select id=\"nr-%s\" "
+             "name=\"role\">",
+             name, name, name);
+    for (size_t i = 0; i < sizeof role_options / sizeof role_options[0]; i++)
+        td__html(h, "<option value=\"%s\"%R>%s</option>", role_options[i][0],
+                 role && !strcmp(role, role_options[i][0]) ? " selected" : "", role_options[i][1]);
+    td__html(h,
+             "</select><button type=\"submit\" class=\"secondary\">Set role <span "
+             "class=\"sr\">of %s</span></button></form>",
+             name);
+}
+
 static void staff_page(struct td__req *r, unsigned status, const char *note, const char *problem)
 {
     staff_page_key(r, status, note, problem, NULL);
@@ -303,6 +328,7 @@ static void staff_page_key(struct td__req *r, unsigned status, const char *note,
                  : td__json_flag(json_object_get(u, "must_change")) ? "one-time password"
                                                                     : "active");
         if (name && strcmp(name, r->actor.username) != 0) {
+            role_form(r, &h, name, json_string_value(json_object_get(u, "role")));
             td__html(&h, "<form method=\"post\" action=\"/staff/%U/%s\" class=\"inline\">", name,
                      disabled ? "enable" : "disable");
             td__page_csrf_field(r, &h);
@@ -374,7 +400,7 @@ void td__w_staff_add(struct td__req *r)
     staff_page(r, 201, "Added. Give them their password in person.", NULL);
 }
 
-/* POST /staff/{name}/disable | enable | password: disabling ends every
+/* POST /staff/{name}/disable | enable | password | role: disabling ends every
  * session and revokes every key of the user at once (the desk's rule); a
  * user cannot disable itself. */
 void td__w_staff_act(struct td__req *r)
@@ -400,6 +426,21 @@ void td__w_staff_act(struct td__req *r)
         sodium_memzero(pass, sizeof pass);
         if (rc == TD_OK) {
             staff_page(r, 200, "Password set. Give it to them in person.", NULL);
+            return;
+        }
+    } else if (!strcmp(act, "role")) {
+        /* The API's PATCH /v1/users/{name} {"role"} path: the same desk call,
+         * audited there as "user.role" with the old and new role. */
+        char role[32];
+        const char *ro = td__form(r, "role", role, sizeof role);
+        int role_id = ro ? td_role_from_name(ro) : -1;
+        if (role_id < 0) {
+            staff_page(r, 400, NULL, "Choose a role.");
+            return;
+        }
+        rc = td_desk_user_role(r->srv->desk, &r->actor, name, (enum td_role)role_id, &err);
+        if (rc == TD_OK) {
+            staff_page(r, 200, "Role changed. It applies from their next page.", NULL);
             return;
         }
     } else if (disable || !strcmp(act, "enable")) {

@@ -106,6 +106,40 @@ static void select_options(struct td__html *h, const char *id, const char *label
     td__html(h, "</select>");
 }
 
+/* A sender key as a filter ("email:name@example.org", "twitter:@handle"):
+ * printable ASCII or UTF-8, no spaces or controls, at most 200 bytes. */
+static int sender_key_ok(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= 200 || (unsigned char)s[n] <= ' ' || s[n] == 0x7f)
+            return 0;
+    return n > 0;
+}
+
+/* Append "&name=value" to a link, the value percent-encoded (all but
+ * A-Z a-z 0-9 - . _ ~). */
+static void keep_param(char *out, size_t size, const char *name, const char *v)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(out);
+    int w = snprintf(out + n, size - n, "&%s=", name);
+    if (w < 0 || (size_t)w >= size - n)
+        return;
+    n += (size_t)w;
+    for (const unsigned char *p = (const unsigned char *)v; *p && n + 4 < size; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
 void td__w_queue(struct td__req *r)
 {
     struct td_queue_filter f;
@@ -138,22 +172,62 @@ void td__w_queue(struct td__req *r)
     }
     if (chan && *chan)
         f.channel = chan;
+    /* Sender and dates: a mistake there is told on the page, beside the
+     * form, with the list left out (a 400, never a 500).  The sender key
+     * may travel in the query: the request log holds the path only
+     * (log.c), never the query string. */
+    const char *snd = td__query(r, "sender");
+    const char *from = td__query(r, "from");
+    const char *to = td__query(r, "to");
+    const char *problem = NULL;
+    char from_iso[11] = "", to_iso[11] = "";
+    int64_t day_start, day_end;
+    if (snd && *snd) {
+        if (sender_key_ok(snd))
+            f.sender = snd;
+        else
+            problem = "That sender is not one: give it as the desk shows it, for example "
+                      "email:name@example.org or twitter:@handle.";
+    }
+    if (!problem && from && *from) {
+        if (td__web_parse_day(from, &day_start, &day_end, from_iso) == 0)
+            f.since = day_start;
+        else
+            problem = "The 'from' date is not a date. Write it as day/month/year, for example "
+                      "03/12/2026.";
+    }
+    if (!problem && to && *to) {
+        if (td__web_parse_day(to, &day_start, &day_end, to_iso) == 0)
+            f.until = day_end; /* the whole of that day */
+        else
+            problem = "The 'to' date is not a date. Write it as day/month/year, for example "
+                      "03/12/2026.";
+    }
+    if (!problem && from_iso[0] && to_iso[0] && f.since >= f.until)
+        problem = "The 'from' date is after the 'to' date.";
     f.limit = PAGE_SIZE;
     f.offset = (size_t)(page - 1) * PAGE_SIZE;
     td_error_clear(&err);
-    int rc = td_desk_queue(r->srv->desk, &r->actor, &f, &out, &err);
+    int rc = problem ? TD_OK : td_desk_queue(r->srv->desk, &r->actor, &f, &out, &err);
     if (rc != TD_OK) {
         td__web_desk_error(r, rc, &err);
         return;
     }
-    /* The filters again, for the page links (every value is from a fixed
-     * vocabulary or a plain word: nothing to URL-encode). */
-    char keep[200];
+    /* The filters again, for the page links (severity, label and channel
+     * are from a fixed vocabulary or a plain word; the sender is encoded). */
+    char keep[900];
     snprintf(keep, sizeof keep, "%s%s%s%s%s%s%s", all ? "&view=all" : "",
              f.min_severity > 0 ? "&severity=" : "", f.min_severity > 0 ? sev : "",
              f.label >= 0 ? "&label=" : "", f.label >= 0 ? lab : "", f.channel ? "&channel=" : "",
              f.channel ? f.channel : "");
-    int filtered = f.min_severity > 0 || f.label >= 0 || f.channel;
+    if (f.sender)
+        keep_param(keep, sizeof keep, "sender", f.sender);
+    if (from_iso[0])
+        keep_param(keep, sizeof keep, "from", from_iso);
+    if (to_iso[0])
+        keep_param(keep, sizeof keep, "to", to_iso);
+    int filtered = f.min_severity > 0 || f.label >= 0 || f.channel || f.sender || from_iso[0] ||
+                   to_iso[0] || problem;
     int64_t total = jint(out, "total");
     struct td__html h;
     td__page_begin(r, &h, "Triage queue", "queue");
@@ -177,8 +251,22 @@ void td__w_queue(struct td__req *r)
     select_options(&h, "label", "Label", "any label", lab, td_label_name, TD_LABEL_COUNT, 0);
     td__html(&h,
              "<label for=\"channel\">Channel</label><input id=\"channel\" name=\"channel\" "
-             "size=\"10\" value=\"%s\"><button type=\"submit\">Show</button></form></details>",
-             f.channel ? f.channel : "");
+             "size=\"10\" value=\"%s\">"
+             "<label for=\"sender\">Sender</label><input id=\"sender\" name=\"sender\" "
+             "size=\"24\" autocapitalize=\"none\" placeholder=\"email:name@example.org\" "
+             "value=\"%s\">"
+             "<label for=\"from\">From <span class=\"hint\">(dd/mm/yyyy)</span></label>"
+             "<input id=\"from\" name=\"from\" type=\"date\" value=\"%s\">"
+             "<label for=\"to\">To <span class=\"hint\">(dd/mm/yyyy)</span></label>"
+             "<input id=\"to\" name=\"to\" type=\"date\" value=\"%s\">"
+             "<button type=\"submit\">Show</button></form></details>",
+             f.channel ? f.channel : "", snd ? snd : "", from_iso[0] ? from_iso : "",
+             to_iso[0] ? to_iso : "");
+    if (problem) {
+        td__html(&h, "<p class=\"problem\" role=\"alert\" id=\"filter-problem\">%s</p>", problem);
+        td__page_end(r, &h, 400);
+        return;
+    }
     td__html(&h, "<ol class=\"queue\" id=\"queue-list\" data-live=\"%s\" aria-label=\"Messages\">",
              page == 1 && !filtered ? "1" : "0");
     size_t i;

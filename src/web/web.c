@@ -532,6 +532,66 @@ void td__uk_date(int64_t t, char *out, size_t size)
         snprintf(out, size, "?");
 }
 
+/* n digits exactly, as an int; -1 otherwise. */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int td__web_parse_day(const char *s, int64_t *start, int64_t *end, char iso[11])
+{
+    int d, m, y;
+    size_t n = s ? strlen(s) : 0;
+    if (n == 10 && s[4] == '-' && s[7] == '-') {
+        y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+    } else if (n >= 8 && n <= 10) {
+        /* d/m/yyyy with one or two digits for the day and the month */
+        const char *p = s;
+        size_t a = strcspn(p, "/");
+        if (a < 1 || a > 2 || p[a] != '/')
+            return -1;
+        d = digits(p, (int)a);
+        p += a + 1;
+        size_t b = strcspn(p, "/");
+        if (b < 1 || b > 2 || p[b] != '/' || strlen(p + b + 1) != 4)
+            return -1;
+        m = digits(p, (int)b);
+        y = digits(p + b + 1, 4);
+    } else {
+        return -1;
+    }
+    if (d < 1 || d > 31 || m < 1 || m > 12 || y < 1970 || y > 9999)
+        return -1;
+    struct tm tm = {0};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    /* mktime rolls 31/02 over into March: a real date comes back unchanged */
+    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != m - 1 || tm.tm_year != y - 1900)
+        return -1;
+    struct tm next = {0};
+    next.tm_year = y - 1900;
+    next.tm_mon = m - 1;
+    next.tm_mday = d + 1;
+    next.tm_isdst = -1;
+    time_t t2 = mktime(&next);
+    if (t2 == (time_t)-1)
+        return -1;
+    *start = (int64_t)t;
+    *end = (int64_t)t2;
+    if (iso)
+        snprintf(iso, 11, "%04d-%02d-%02d", y, m, d);
+    return 0;
+}
+
 void td__relative(int64_t t, int64_t now, char *out, size_t size)
 {
     int64_t d = now - t;

@@ -77,6 +77,13 @@ const char *td__form(struct td__req *r, const char *name, char *out, size_t size
 
 /* "Tue 3 Dec 2026, 14:05" in the server's local time (TZ=Europe/London). */
 void td__uk_date(int64_t t, char *out, size_t size);
+/* A day as a person enters it - UK "31/12/2026" or "3/1/2026" (not
+ * "31/12/26": the century is not guessed) or the date input's
+ * "2026-12-31" - into the local midnight that starts it and the one that
+ * ends it (the server's TZ, Europe/London; a day may be 23 or 25 hours).
+ * 0, or -1 when it is not a real date (31/02, month 13, years outside
+ * 1970..9999).  iso (11 bytes, may be NULL) gets "YYYY-MM-DD". */
+int td__web_parse_day(const char *s, int64_t *start, int64_t *end, char iso[11]);
 /* "just now", "5 min ago", "3 h ago", "2 days ago" relative to now. */
 void td__relative(int64_t t, int64_t now, char *out, size_t size);
 /* <time datetime="ISO" title="UK date">relative</time> or the UK date. */

@@ -322,6 +322,42 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     await sec.context.close();
   });
 
+  await t.test('security lead: the queue filtered by sender and by date (UK or date input)', async () => {
+    const sec = await newUser('sec');
+    const { page } = sec;
+    const rows = async () => page.$$eval('#queue-list .row', (rs) => rs.length);
+    const today = new Date().toLocaleDateString('en-GB', { timeZone: 'Europe/London' }); // dd/mm/yyyy
+    const [d, m, y] = today.split('/');
+    await page.goto(`${BASE}/queue?view=all`);
+    const everything = await rows();
+    assert.ok(everything >= 3, 'messages to filter: ' + everything);
+    // by sender, through the form
+    await page.click('details.filters summary');
+    await page.fill('#sender', 'twitter:@rude');
+    await Promise.all([page.waitForNavigation(), page.click('details.filters button[type=submit]')]);
+    assert.equal(await rows(), 1);
+    assert.match(await page.textContent('#queue-list'), /twitter:@rude|rude/);
+    assert.equal(new URL(page.url()).searchParams.get('sender'), 'twitter:@rude');
+    assert.doesNotMatch(page.url(), /traitor|scum/, 'no message text in the URL');
+    // by date: today, as the date input sends it and as typed in the UK
+    await page.goto(`${BASE}/queue?view=all&from=${y}-${m}-${d}&to=${y}-${m}-${d}`);
+    assert.equal(await rows(), everything);
+    assert.equal(await page.inputValue('#from'), `${y}-${m}-${d}`);
+    await inspect(page, 'queue-filtered');
+    await page.goto(`${BASE}/queue?view=all&from=${encodeURIComponent(today)}`);
+    assert.equal(await rows(), everything);
+    await page.goto(`${BASE}/queue?view=all&to=01/01/2026`);
+    assert.equal(await rows(), 0, 'nothing before 2026');
+    // a date that is not one: told on the page, not a 500
+    let r = await page.goto(`${BASE}/queue?view=all&from=31/02/2026`);
+    assert.equal(r.status(), 400);
+    assert.match(await page.textContent('#filter-problem'), /'from' date is not a date/);
+    r = await page.goto(`${BASE}/queue?from=${y}-${m}-${d}&to=01/01/2026`);
+    assert.equal(r.status(), 400);
+    assert.match(await page.textContent('#filter-problem'), /after the 'to' date/);
+    await sec.context.close();
+  });
+
   await t.test('police: only the reported case, read-only, shareable notes only', async () => {
     const pc = await newUser('pc');
     const { page } = pc;
@@ -396,6 +432,59 @@ test('the web desk', { timeout: 240000 }, async (t) => {
       body: JSON.stringify({ text: 'again', channel: 'email' }) });
     assert.equal(after.status, 401);
     await adm.context.close();
+  });
+
+  await t.test('admin: changes a caseworker to security lead; nobody else may', async () => {
+    const adm = await newUser('admin');
+    const { page } = adm;
+    await page.goto(BASE + '/staff');
+    await page.fill('#su', 'promo');
+    await page.selectOption('#sr', 'caseworker');
+    await page.fill('#sp', PW);
+    await page.click('form[action="/staff"] button');
+    await page.waitForSelector('.note');
+    assert.equal(await page.inputValue('#nr-promo'), 'caseworker');
+    await page.selectOption('#nr-promo', 'security');
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/staff/promo/role"] button')]);
+    assert.match(await page.textContent('.note'), /Role changed/);
+    assert.match(await page.textContent('tbody tr:has-text("promo")'), /security/);
+    assert.equal(await page.inputValue('#nr-promo'), 'security');
+    await inspect(page, 'staff-role');
+    // the office's last admin cannot be demoted (the desk's rule, as for PATCH /v1/users)
+    const last = await page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name=csrf-token]').content;
+      const r = await fetch('/staff/admin/role', { method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'role=caseworker&csrf=' + csrf });
+      return { status: r.status, text: await r.text() };
+    });
+    assert.equal(last.status, 400);
+    assert.match(last.text, /last admin/);
+    // (server_web.sh checks the audit entry: "user.role", as PATCH /v1/users writes it)
+    const promoted = await newUser('promo');
+    if (new URL(promoted.page.url()).pathname === '/password') {
+      await promoted.page.fill('#password', PW);
+      await promoted.page.fill('#again', PW);
+      await Promise.all([promoted.page.waitForNavigation(), promoted.page.click('button[type=submit]')]);
+    }
+    assert.equal(await status(promoted.page, '/cases'), 200);
+    assert.match(await promoted.page.textContent('.who'), /security/);
+    assert.ok(await promoted.page.locator('.board, main h1').count() > 0, 'the cases board');
+    await promoted.context.close();
+    await adm.context.close();
+    // a non-admin's POST, with its own valid CSRF token, is refused
+    const denied = await cw.page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name=csrf-token]').content;
+      const r = await fetch('/staff/promo/role', { method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'role=admin&csrf=' + csrf });
+      return r.status;
+    });
+    assert.equal(denied, 403);
+    // and a POST without the token is refused too
+    const noCsrf = await cw.page.evaluate(async () => (await fetch('/staff/promo/role', { method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'role=admin' })).status);
+    assert.equal(noCsrf, 403);
   });
 
   await t.test('logged out: every page sends you to log in', async () => {

@@ -56,6 +56,11 @@ else
   bad "browser tests (tests/browser/web.test.js)"
 fi
 cat "$tmp/node.txt"
+# The role set on /staff is audited as PATCH /v1/users audits it: by the
+# admin, "user.role" with the old and the new role (and nothing else moved).
+role_audit=$(sqlite3 "$db" "SELECT a.action || ' ' || a.details FROM audit a JOIN users u ON u.id = a.user_id WHERE a.action = 'user.role' AND u.name = 'admin' AND a.details LIKE '%promo%'" 2>&1)
+check "the role change is audited: $role_audit" \
+  'echo "$role_audit" | grep -q "user.role .*\"from\": *\"caseworker\".*\"to\": *\"security\""'
 n=$(ls "$shots"/*.png 2>/dev/null | wc -l)
 check "screenshots at 1280 and 360 px written ($n)" '[ "$n" -ge 18 ]'
 big=$(find "$shots" -name '*.png' -size +300k | wc -l)
@@ -87,6 +92,8 @@ check "the stream tells of a message filed by another process (looks every 5 s)"
 check "still no text" '! grep -q "burn" "$tmp/sse.txt"'
 check "no message text in the server log" \
   '! grep -qi "knife\|kill you\|Oak Road\|traitor\|bullet" "$tmp/server.log"'
+check "no sender key from the queue's sender filter in the server log (path only, no query)" \
+  '! grep -q "rude" "$tmp/server.log"'
 # Logging out ends the session's stream (at its next look, within 5 s).
 csrf=$(curl -s -b "$tmp/jar" "$base/queue" | sed -n 's/.*name="csrf-token" content="\([0-9a-f]*\)".*/\1/p')
 code=$(curl -s -o /dev/null -w '%{http_code}' -b "$tmp/jar" -d "csrf=$csrf" "$base/logout")

@@ -146,6 +146,37 @@ static void test_dates(void **state)
     assert_string_equal(out, "just now");
 }
 
+static void test_days(void **state)
+{
+    (void)state;
+    int64_t a, b, c;
+    char iso[11];
+    setenv("TZ", "Europe/London", 1);
+    tzset();
+    /* UK and the date input's form, the same day: midnight to midnight */
+    assert_int_equal(td__web_parse_day("03/12/2026", &a, &b, iso), 0);
+    assert_int_equal(a, 1796256000); /* 2026-12-03T00:00:00Z (GMT) */
+    assert_int_equal(b - a, 86400);
+    assert_string_equal(iso, "2026-12-03");
+    assert_int_equal(td__web_parse_day("2026-12-03", &b, &c, NULL), 0);
+    assert_int_equal(b, a);
+    assert_int_equal(td__web_parse_day("3/12/2026", &b, &c, NULL), 0);
+    assert_int_equal(b, a);
+    /* summer time: the local midnight is 23:00 the day before in UTC */
+    assert_int_equal(td__web_parse_day("03/08/2026", &a, &b, iso), 0);
+    assert_int_equal(a, 1785711600); /* 2026-08-02T23:00:00Z */
+    /* the day the clocks go back is 25 hours long */
+    assert_int_equal(td__web_parse_day("25/10/2026", &a, &b, NULL), 0);
+    assert_int_equal(b - a, 25 * 3600);
+    const char *bad[] = {"",           "31/02/2026", "29/02/2026", "00/01/2026",  "1/13/2026",
+                         "12/31/2026", "3/12/26",    "2026-2-3",   "2026-13-01",  "x3/12/2026",
+                         "03-12-2026", "3//2026",    "03/12/1969", "2026-12-03 ", "today"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(td__web_parse_day(bad[i], &a, &b, NULL), -1);
+    assert_int_equal(td__web_parse_day(NULL, &a, &b, NULL), -1);
+    assert_int_equal(td__web_parse_day("29/02/2028", &a, &b, NULL), 0); /* a leap year */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_form_fields),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
