@@ -44,9 +44,12 @@ async function api(method, p, body, token) {
   return { status: res.status, json };
 }
 
+/* Every browser context is a UK one: the dates a person reads are checked as such. */
+const UK = { locale: 'en-GB', timezoneId: 'Europe/London' };
+
 async function newUser(name, viewport, extra) {
-  const context = await browser.newContext(Object.assign({ viewport: viewport || { width: 1280, height: 800 },
-    locale: 'en-GB', timezoneId: 'Europe/London' }, extra || {}));
+  const context = await browser.newContext(Object.assign({ viewport: viewport || { width: 1280, height: 800 } },
+    UK, extra || {}));
   const page = await context.newPage();
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(name + ': ' + m.text());
@@ -103,7 +106,7 @@ test('the web desk', { timeout: 240000 }, async (t) => {
   let messageId, caseId, reportCase, reportTitle;
 
   await t.test('login page: accessible, strict CSP, cookie flags', async () => {
-    const context = await browser.newContext();
+    const context = await browser.newContext(UK);
     const page = await context.newPage();
     const r = await page.goto(BASE + '/login');
     const csp = r.headers()['content-security-policy'];
@@ -530,7 +533,7 @@ test('the web desk', { timeout: 240000 }, async (t) => {
   });
 
   await t.test('logged out: every page sends you to log in', async () => {
-    const context = await browser.newContext();
+    const context = await browser.newContext(UK);
     const page = await context.newPage();
     for (const u of ['/queue', `/messages/${messageId}`, `/cases/${caseId}`, '/report']) {
       await page.goto(BASE + u);
