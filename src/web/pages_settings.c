@@ -89,10 +89,13 @@ static void alerts_section(struct td__req *r, struct td__html *h)
     if (!json_array_size(ulist))
         td__html(h, "<p class=\"empty\">No alert rules: nobody is told of anything.</p>");
     else
-        td__html(h, "<table id=\"alert-rules\"><caption class=\"sr\">Alert rules</caption>"
-                    "<thead><tr><th scope=\"col\">Rule</th><th scope=\"col\">When</th>"
-                    "<th scope=\"col\">How</th><th scope=\"col\">Who, in order</th>"
-                    "<th scope=\"col\">State</th></tr></thead><tbody>");
+        td__html(
+            h,
+            "<div class=\"scroll\" role=\"region\" aria-label=\"Alert rules\" "
+            "tabindex=\"0\"><table id=\"alert-rules\"><caption class=\"sr\">Alert rules</caption>"
+            "<thead><tr><th scope=\"col\">Rule</th><th scope=\"col\">When</th>"
+            "<th scope=\"col\">How</th><th scope=\"col\">Who, in order</th>"
+            "<th scope=\"col\">State</th></tr></thead><tbody>");
     json_array_foreach(ulist, i, x)
     {
         td__html(h, "<tr><td>%s</td><td>%s or worse; labels: ", jstr_(x, "name"),
@@ -123,7 +126,7 @@ static void alerts_section(struct td__req *r, struct td__html *h)
                  td__json_flag(json_object_get(x, "enabled")) ? "on" : "off");
     }
     if (json_array_size(ulist))
-        td__html(h, "</tbody></table>");
+        td__html(h, "</tbody></table></div>");
     td__html(h, "<h3>Recipients</h3>");
     if (!json_array_size(rlist)) {
         td__html(h, "<p class=\"empty\">No recipients.</p>");
