@@ -309,7 +309,9 @@ static void staff_page_key(struct td__req *r, unsigned status, const char *note,
         td__html(&h, "<p class=\"note\" role=\"status\">%s</p>", note);
     if (problem)
         td__html(&h, "<p class=\"problem\" role=\"alert\">%s</p>", problem);
-    td__html(&h, "<table><caption class=\"sr\">People who can log in</caption><thead><tr>"
+    /* A wide table scrolls on its own on a phone, not the page. */
+    td__html(&h, "<div class=\"scroll\" role=\"region\" aria-label=\"Staff\" tabindex=\"0\">"
+                 "<table><caption class=\"sr\">People who can log in</caption><thead><tr>"
                  "<th scope=\"col\">Name</th><th scope=\"col\">Role</th>"
                  "<th scope=\"col\">Since</th><th scope=\"col\">State</th>"
                  "<th scope=\"col\">Change</th></tr></thead><tbody>");
@@ -350,7 +352,7 @@ static void staff_page_key(struct td__req *r, unsigned status, const char *note,
         td__html(&h, "</td></tr>");
     }
     json_decref(out);
-    td__html(&h, "</tbody></table><h2>Add someone</h2>"
+    td__html(&h, "</tbody></table></div><h2>Add someone</h2>"
                  "<form method=\"post\" action=\"/staff\" class=\"stack narrow\">");
     td__page_csrf_field(r, &h);
     td__html(&h,

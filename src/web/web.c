@@ -44,6 +44,8 @@ static const struct td__web_route routes[] = {
     {"POST", "/staff/{name}/{action}",    td__w_staff_act,      TD__ROLE_ADMIN},
     {"POST", "/keys",                     td__w_key_create,     TD__ROLE_ADMIN},
     {"POST", "/keys/{id}/revoke",         td__w_key_revoke,     TD__ROLE_ADMIN},
+    {"GET",  "/settings",                 td__w_settings,       TD__ROLE_ADMIN},
+    {"POST", "/settings/retention",       td__w_settings_retention, TD__ROLE_ADMIN},
     {"GET",  "/queue",                    td__w_queue,          STAFF},
     {"GET",  "/events",                   td__w_events,         STAFF},
     {"GET",  "/messages/{id}",            td__w_message,        STAFF},
@@ -441,6 +443,7 @@ static const struct nav_item nav_items[] = {
     {"report", "/report", "Report an incident", CASE_FILERS},
     {"reports", "/reports", "My reports", TD__ROLE_OBSERVER},
     {"staff", "/staff", "Staff", TD__ROLE_ADMIN},
+    {"settings", "/settings", "Settings", TD__ROLE_ADMIN},
 };
 
 void td__page_begin(struct td__req *r, struct td__html *h, const char *title, const char *nav)

@@ -13,6 +13,8 @@
  *   pages_triage.c  the queue, a message, review / dismiss / escalate
  *   pages_cases.c   cases board, a case, notes, status, evidence, the
  *                   incident report form (observers)
+ *   pages_settings.c the office's settings (admin): retention period,
+ *                   alert rules and recipients (read-only)
  *   events.c        Server-Sent Events: new messages pushed to open queues
  *
  * Security model, in one place:
@@ -108,5 +110,6 @@ td__handler td__w_login_form, td__w_login, td__w_logout, td__w_password_form, td
 td__handler td__w_queue, td__w_message, td__w_message_act, td__w_message_sender, td__w_events;
 td__handler td__w_cases, td__w_case, td__w_case_status, td__w_case_note, td__w_case_details,
     td__w_case_evidence, td__w_evidence, td__w_report_form, td__w_report, td__w_reports;
+td__handler td__w_settings, td__w_settings_retention;
 
 #endif

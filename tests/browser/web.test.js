@@ -44,9 +44,12 @@ async function api(method, p, body, token) {
   return { status: res.status, json };
 }
 
+/* Every browser context is a UK one: the dates a person reads are checked as such. */
+const UK = { locale: 'en-GB', timezoneId: 'Europe/London' };
+
 async function newUser(name, viewport, extra) {
-  const context = await browser.newContext(Object.assign({ viewport: viewport || { width: 1280, height: 800 },
-    locale: 'en-GB', timezoneId: 'Europe/London' }, extra || {}));
+  const context = await browser.newContext(Object.assign({ viewport: viewport || { width: 1280, height: 800 } },
+    UK, extra || {}));
   const page = await context.newPage();
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(name + ': ' + m.text());
@@ -103,7 +106,7 @@ test('the web desk', { timeout: 240000 }, async (t) => {
   let messageId, caseId, reportCase, reportTitle;
 
   await t.test('login page: accessible, strict CSP, cookie flags', async () => {
-    const context = await browser.newContext();
+    const context = await browser.newContext(UK);
     const page = await context.newPage();
     const r = await page.goto(BASE + '/login');
     const csp = r.headers()['content-security-policy'];
@@ -487,8 +490,50 @@ test('the web desk', { timeout: 240000 }, async (t) => {
     assert.equal(noCsrf, 403);
   });
 
+  await t.test('admin: office settings - retention set, alert rules listed by name', async () => {
+    const admTok = (await api('POST', '/v1/login', { username: 'admin', password: PW })).json.token;
+    const rec = await api('POST', '/v1/alert-recipients', { name: 'Duty security lead',
+      email: 'lead@example.org' }, admTok);
+    assert.equal(rec.status, 201, JSON.stringify(rec.json));
+    const rec2 = await api('POST', '/v1/alert-recipients', { name: 'Office manager',
+      email: 'manager@example.org' }, admTok);
+    const rule = await api('POST', '/v1/alert-rules', { name: 'Critical threats', min_tier: 'critical',
+      channels: ['email'], rota: [rec.json.id, rec2.json.id], escalate_minutes: 10 }, admTok);
+    assert.equal(rule.status, 201, JSON.stringify(rule.json));
+    const adm = await newUser('admin');
+    const { page } = adm;
+    await page.goto(BASE + '/settings');
+    assert.match(await page.textContent('#retention-now'), /kept/);
+    assert.match(await page.textContent('#alert-rules'), /Critical threats/);
+    assert.match(await page.textContent('#alert-rules .rota'), /Duty security lead\s*Office manager/);
+    assert.match(await page.textContent('#alert-recipients'), /lead@example\.org/);
+    await inspect(page, 'settings');
+    await page.fill('#days', '30');
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/settings/retention"] button')]);
+    assert.match(await page.textContent('.note'), /Saved/);
+    assert.match(await page.textContent('#retention-now'), /30 days/);
+    assert.equal((await api('GET', '/v1/retention', null, admTok)).json.retention_days, 30);
+    await page.fill('#days', '-1');
+    await page.evaluate(() => document.querySelector('#days').removeAttribute('min'));
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/settings/retention"] button')]);
+    assert.match(await page.textContent('.problem'), /whole number/);
+    assert.equal((await api('GET', '/v1/retention', null, admTok)).json.retention_days, 30);
+    await adm.context.close();
+    // nobody but the admin opens or changes it
+    assert.equal(await status(cw.page, '/settings'), 403);
+    await cw.page.goto(BASE + '/queue');
+    const denied = await cw.page.evaluate(async () => {
+      const csrf = document.querySelector('meta[name=csrf-token]').content;
+      return (await fetch('/settings/retention', { method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'retention_days=1&csrf=' + csrf })).status;
+    });
+    assert.equal(denied, 403);
+    assert.equal((await api('GET', '/v1/retention', null, admTok)).json.retention_days, 30);
+  });
+
   await t.test('logged out: every page sends you to log in', async () => {
-    const context = await browser.newContext();
+    const context = await browser.newContext(UK);
     const page = await context.newPage();
     for (const u of ['/queue', `/messages/${messageId}`, `/cases/${caseId}`, '/report']) {
       await page.goto(BASE + u);

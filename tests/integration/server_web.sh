@@ -59,6 +59,9 @@ cat "$tmp/node.txt"
 # The role set on /staff is audited as PATCH /v1/users audits it: by the
 # admin, "user.role" with the old and the new role (and nothing else moved).
 role_audit=$(sqlite3 "$db" "SELECT a.action || ' ' || a.details FROM audit a JOIN users u ON u.id = a.user_id WHERE a.action = 'user.role' AND u.name = 'admin' AND a.details LIKE '%promo%'" 2>&1)
+ret_audit=$(sqlite3 "$db" "SELECT a.action || ' ' || a.details FROM audit a JOIN users u ON u.id = a.user_id WHERE a.action = 'office.retention' AND u.name = 'admin'" 2>&1)
+check "the retention set on /settings is audited as PUT /v1/retention does: $ret_audit" \
+  '[ "$(echo "$ret_audit" | wc -l)" = 1 ] && echo "$ret_audit" | grep -q "\"retention_days\": *30.*\"was\": *0"'
 check "the role change is audited: $role_audit" \
   'echo "$role_audit" | grep -q "user.role .*\"from\": *\"caseworker\".*\"to\": *\"security\""'
 n=$(ls "$shots"/*.png 2>/dev/null | wc -l)
