@@ -488,6 +488,9 @@ struct td_case_filter {
     int status;           /* enum td_case_status or -1 */
     int type;             /* enum td_case_type or -1 */
     const char *assignee; /* user name or NULL */
+    const char *sender;   /* a case holding a message from this sender key, or NULL */
+    int64_t since;        /* opened >= since; INT64_MIN: open */
+    int64_t until;        /* opened < until;  INT64_MAX: open */
     size_t limit;         /* 0: 50; cap 500 */
     size_t offset;
 };

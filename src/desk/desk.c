@@ -34,6 +34,8 @@ void td_case_filter_init(struct td_case_filter *f)
     memset(f, 0, sizeof *f);
     f->status = -1;
     f->type = -1;
+    f->since = INT64_MIN;
+    f->until = INT64_MAX;
 }
 
 int64_t td__now(void)

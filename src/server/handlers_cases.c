@@ -6,7 +6,7 @@
  *                                     "place":{...},"people":[...],"police_ref",
  *                                     "assignee"} -> 201 {"id"}
  *                                    (observers file incident reports here)
- *   GET   /v1/cases?status=&type=&assignee=&limit=&cursor=
+ *   GET   /v1/cases?status=&type=&assignee=&sender=&from=&to=&limit=&cursor=
  *   GET   /v1/cases/{id}
  *   PATCH /v1/cases/{id}             any case fields, and/or
  *                                    {"status": "...", "reason": "..."} to
@@ -69,6 +69,9 @@ void td__h_cases_list(struct td__req *r)
         return;
     }
     f.assignee = td__query(r, "assignee");
+    f.sender = td__query(r, "sender");
+    if (!td__query_time(r, "from", &f.since) || !td__query_time(r, "to", &f.until))
+        return;
     if (!td__query_size(r, "limit", 500, &f.limit) ||
         !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
         return;

@@ -22,7 +22,7 @@
 #include "server/server_int.h"
 
 /* Query argument as a time: RFC 3339 or epoch seconds. */
-static int q_time(struct td__req *r, const char *name, int64_t *out)
+int td__query_time(struct td__req *r, const char *name, int64_t *out)
 {
     const char *v = td__query(r, name);
     if (!v)
@@ -60,7 +60,7 @@ void td__h_queue(struct td__req *r)
     }
     f.channel = td__query(r, "channel");
     f.sender = td__query(r, "sender");
-    if (!q_time(r, "from", &f.since) || !q_time(r, "to", &f.until) ||
+    if (!td__query_time(r, "from", &f.since) || !td__query_time(r, "to", &f.until) ||
         !td__query_size(r, "limit", 500, &f.limit) ||
         !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
         return;

@@ -243,6 +243,9 @@ const char *td__json_str(struct td__req *r, json_t *o, const char *key, int *bad
 /* A query argument as a bounded unsigned (absent leaves *out alone);
  * answers 400 naming it and returns 0 on junk, else returns 1. */
 int td__query_size(struct td__req *r, const char *name, size_t max, size_t *out);
+/* Query parameter `name` as a time (RFC 3339 or epoch seconds) into *out,
+ * left alone when absent; 0 after a 400 naming it. */
+int td__query_time(struct td__req *r, const char *name, int64_t *out);
 
 /* Lists answer offsets; clients see them as an opaque cursor: copies an
  * integer "next_offset" of out into a string "next_cursor". */

@@ -1432,7 +1432,10 @@ static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, in
 
 #define CASE_WHERE                                                                                 \
     "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) AND (?3 IS NULL OR c.type = ?3) "    \
-    "AND (?4 IS NULL OR a.name = ?4) AND (?5 = 0 OR c.reported = 1) "
+    "AND (?4 IS NULL OR a.name = ?4) AND (?5 = 0 OR c.reported = 1) "                              \
+    "AND (?8 IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "                   \
+    "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = ?1 AND m.sender = ?8)) "    \
+    "AND c.created >= ?9 AND c.created < ?10 "
 
 static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_case_filter *f,
                       int police_only)
@@ -1442,6 +1445,9 @@ static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_case_fil
     bind_text(st, 3, f->type >= 0 ? td_case_type_name(f->type) : NULL);
     bind_text(st, 4, f->assignee);
     sqlite3_bind_int(st, 5, police_only ? 1 : 0);
+    bind_text(st, 8, f->sender);
+    sqlite3_bind_int64(st, 9, f->since);
+    sqlite3_bind_int64(st, 10, f->until);
 }
 
 static int sq_case_list(struct td_store *s, int64_t office, const struct td_case_filter *f,

@@ -58,8 +58,12 @@ void td__w_cases(struct td__req *r)
         td__web_error(r, 400, "That kind of incident is not one.");
         return;
     }
+    /* the sender of any of its messages, and the day it was opened: a
+     * mistake is told beside the form (a 400), never a 500 */
+    char from_iso[11] = "", to_iso[11] = "";
+    const char *problem = td__web_read_filters(r, &f.sender, &f.since, &f.until, from_iso, to_iso);
     td_error_clear(&err);
-    int rc = td_desk_case_list(r->srv->desk, &r->actor, &f, &out, &err);
+    int rc = problem ? TD_OK : td_desk_case_list(r->srv->desk, &r->actor, &f, &out, &err);
     if (rc != TD_OK) {
         td__web_desk_error(r, rc, &err);
         return;
@@ -75,7 +79,22 @@ void td__w_cases(struct td__req *r)
     for (int k = 0; k < TD_CASE_TYPE_COUNT; k++)
         td__html(&h, "<option value=\"%s\"%R>%s</option>", td_case_type_name(k),
                  f.type == k ? " selected" : "", td__case_type_label(td_case_type_name(k)));
-    td__html(&h, "</select><button type=\"submit\">Show</button></form><div class=\"board\">");
+    td__html(&h,
+             "</select><label for=\"csender\">Sender</label>"
+             "<input id=\"csender\" name=\"sender\" value=\"%s\" "
+             "placeholder=\"email:name@example.org\">"
+             "<label for=\"cfrom\">Opened from</label>"
+             "<input id=\"cfrom\" name=\"from\" type=\"date\" value=\"%s\">"
+             "<label for=\"cto\">to</label>"
+             "<input id=\"cto\" name=\"to\" type=\"date\" value=\"%s\">"
+             "<button type=\"submit\">Show</button></form>",
+             f.sender ? f.sender : "", from_iso, to_iso);
+    if (problem) {
+        td__html(&h, "<p class=\"problem\" role=\"alert\" id=\"filter-problem\">%s</p>", problem);
+        td__page_end(r, &h, 400);
+        return;
+    }
+    td__html(&h, "<div class=\"board\">");
     json_t *cases = json_object_get(out, "cases");
     for (int s = 0; s < TD_CASE_STATUS_COUNT; s++) {
         const char *w = td_case_status_name(s);

@@ -119,7 +119,7 @@ static int sender_key_ok(const char *s)
 
 /* Append "&name=value" to a link, the value percent-encoded (all but
  * A-Z a-z 0-9 - . _ ~). */
-static void keep_param(char *out, size_t size, const char *name, const char *v)
+void td__web_keep_param(char *out, size_t size, const char *name, const char *v)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t n = strlen(out);
@@ -138,6 +138,40 @@ static void keep_param(char *out, size_t size, const char *name, const char *v)
         }
     }
     out[n] = '\0';
+}
+
+/* The sender and from/to day filters of a list page (the queue, the cases
+ * board) from the query string: *sender, *since, *until set only for what
+ * is given (whole local days), from_iso/to_iso the days as YYYY-MM-DD for
+ * the page's links.  NULL, or what is wrong in words for the page. */
+const char *td__web_read_filters(struct td__req *r, const char **sender, int64_t *since,
+                                 int64_t *until, char from_iso[11], char to_iso[11])
+{
+    const char *snd = td__query(r, "sender");
+    const char *from = td__query(r, "from");
+    const char *to = td__query(r, "to");
+    int64_t day_start, day_end;
+    if (snd && *snd) {
+        if (!sender_key_ok(snd))
+            return "That sender is not one: give it as the desk shows it, for example "
+                   "email:name@example.org or twitter:@handle.";
+        *sender = snd;
+    }
+    if (from && *from) {
+        if (td__web_parse_day(from, &day_start, &day_end, from_iso) != 0)
+            return "The 'from' date is not a date. Write it as day/month/year, for example "
+                   "03/12/2026.";
+        *since = day_start;
+    }
+    if (to && *to) {
+        if (td__web_parse_day(to, &day_start, &day_end, to_iso) != 0)
+            return "The 'to' date is not a date. Write it as day/month/year, for example "
+                   "03/12/2026.";
+        *until = day_end; /* the whole of that day */
+    }
+    if (from_iso[0] && to_iso[0] && *since >= *until)
+        return "The 'from' date is after the 'to' date.";
+    return NULL;
 }
 
 void td__w_queue(struct td__req *r)
@@ -176,35 +210,8 @@ void td__w_queue(struct td__req *r)
      * form, with the list left out (a 400, never a 500).  The sender key
      * may travel in the query: the request log holds the path only
      * (log.c), never the query string. */
-    const char *snd = td__query(r, "sender");
-    const char *from = td__query(r, "from");
-    const char *to = td__query(r, "to");
-    const char *problem = NULL;
     char from_iso[11] = "", to_iso[11] = "";
-    int64_t day_start, day_end;
-    if (snd && *snd) {
-        if (sender_key_ok(snd))
-            f.sender = snd;
-        else
-            problem = "That sender is not one: give it as the desk shows it, for example "
-                      "email:name@example.org or twitter:@handle.";
-    }
-    if (!problem && from && *from) {
-        if (td__web_parse_day(from, &day_start, &day_end, from_iso) == 0)
-            f.since = day_start;
-        else
-            problem = "The 'from' date is not a date. Write it as day/month/year, for example "
-                      "03/12/2026.";
-    }
-    if (!problem && to && *to) {
-        if (td__web_parse_day(to, &day_start, &day_end, to_iso) == 0)
-            f.until = day_end; /* the whole of that day */
-        else
-            problem = "The 'to' date is not a date. Write it as day/month/year, for example "
-                      "03/12/2026.";
-    }
-    if (!problem && from_iso[0] && to_iso[0] && f.since >= f.until)
-        problem = "The 'from' date is after the 'to' date.";
+    const char *problem = td__web_read_filters(r, &f.sender, &f.since, &f.until, from_iso, to_iso);
     f.limit = PAGE_SIZE;
     f.offset = (size_t)(page - 1) * PAGE_SIZE;
     td_error_clear(&err);
@@ -221,11 +228,11 @@ void td__w_queue(struct td__req *r)
              f.label >= 0 ? "&label=" : "", f.label >= 0 ? lab : "", f.channel ? "&channel=" : "",
              f.channel ? f.channel : "");
     if (f.sender)
-        keep_param(keep, sizeof keep, "sender", f.sender);
+        td__web_keep_param(keep, sizeof keep, "sender", f.sender);
     if (from_iso[0])
-        keep_param(keep, sizeof keep, "from", from_iso);
+        td__web_keep_param(keep, sizeof keep, "from", from_iso);
     if (to_iso[0])
-        keep_param(keep, sizeof keep, "to", to_iso);
+        td__web_keep_param(keep, sizeof keep, "to", to_iso);
     int filtered = f.min_severity > 0 || f.label >= 0 || f.channel || f.sender || from_iso[0] ||
                    to_iso[0] || problem;
     int64_t total = jint(out, "total");
@@ -260,8 +267,8 @@ void td__w_queue(struct td__req *r)
              "<label for=\"to\">To <span class=\"hint\">(dd/mm/yyyy)</span></label>"
              "<input id=\"to\" name=\"to\" type=\"date\" value=\"%s\">"
              "<button type=\"submit\">Show</button></form></details>",
-             f.channel ? f.channel : "", snd ? snd : "", from_iso[0] ? from_iso : "",
-             to_iso[0] ? to_iso : "");
+             f.channel ? f.channel : "", td__query(r, "sender") ? td__query(r, "sender") : "",
+             from_iso[0] ? from_iso : "", to_iso[0] ? to_iso : "");
     if (problem) {
         td__html(&h, "<p class=\"problem\" role=\"alert\" id=\"filter-problem\">%s</p>", problem);
         td__page_end(r, &h, 400);

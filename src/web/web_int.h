@@ -86,6 +86,12 @@ void td__uk_date(int64_t t, char *out, size_t size);
  * 0, or -1 when it is not a real date (31/02, month 13, years outside
  * 1970..9999).  iso (11 bytes, may be NULL) gets "YYYY-MM-DD". */
 int td__web_parse_day(const char *s, int64_t *start, int64_t *end, char iso[11]);
+/* The sender and from/to day filters of a list page from the query
+ * (pages_triage.c): NULL, or what is wrong in words for the page. */
+const char *td__web_read_filters(struct td__req *r, const char **sender, int64_t *since,
+                                 int64_t *until, char from_iso[11], char to_iso[11]);
+/* Append "&name=value" to a link, the value percent-encoded. */
+void td__web_keep_param(char *out, size_t size, const char *name, const char *v);
 /* "just now", "5 min ago", "3 h ago", "2 days ago" relative to now. */
 void td__relative(int64_t t, int64_t now, char *out, size_t size);
 /* <time datetime="ISO" title="UK date">relative</time> or the UK date. */

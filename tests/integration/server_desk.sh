@@ -164,6 +164,13 @@ check "police cannot read the queue -> 403" '[ "$code" = 403 ]'
 api GET "/v1/cases/$case1/timeline" "" "$T_cw"
 check "timeline has the note and the status changes" \
   '[ "$(jq_py "set(e[\"action\"] for e in j[\"events\"]) >= {\"case.create\", \"case.note\", \"case.status\", \"case.link\"}")" = True ]'
+api GET "/v1/cases?sender=post%3Aanon-1" "" "$T_cw"
+check "cases by the sender of a message they hold: only case 1" \
+  '[ "$code" = 200 ] && [ "$(jq_py "[c[\"id\"] for c in j[\"cases\"]]")" = "[$case1]" ]'
+api GET "/v1/cases?from=2999-01-01T00:00:00Z" "" "$T_cw"
+check "cases opened after a future date: none" '[ "$code" = 200 ] && [ "$(jq_py "j[\"total\"]")" = 0 ]'
+api GET "/v1/cases?to=yesterday" "" "$T_cw"
+check "cases?to=junk -> 400 naming to" '[ "$code" = 400 ] && grep -q "\"to\"" "$tmp/body"'
 
 # ---- a second office --------------------------------------------------------
 # (offices are made on purpose: `user add --office` does not create one)

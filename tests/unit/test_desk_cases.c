@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "unit/desk_fixture.h"
+#include <time.h>
 
 struct world {
     struct fx f;
@@ -337,6 +338,40 @@ static void test_case_list_filters(void **state)
     assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
     assert_int_equal(json_integer_value(json_object_get(o, "total")), 1);
     assert_int_equal(id_at(o, "cases", 0), b);
+    json_decref(o);
+    /* by the sender of a message it holds: only c holds one from post:9 */
+    int64_t m = fx_ingest(&w->f, &w->cw, "the sledgehammer is for your door", "post:9", "p9");
+    int64_t m2 = fx_ingest(&w->f, &w->cw, "see you at the count", "post:8", "p8");
+    assert_int_equal(td_desk_case_link_message(w->f.d, &w->cw, c, m, &err), TD_OK);
+    assert_int_equal(td_desk_case_link_message(w->f.d, &w->cw, a, m2, &err), TD_OK);
+    td_case_filter_init(&q);
+    q.sender = "post:9";
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 1);
+    assert_int_equal(id_at(o, "cases", 0), c);
+    json_decref(o);
+    q.sender = "post:nobody";
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 0);
+    json_decref(o);
+    /* by the time it was opened: all three now, none from tomorrow, none
+     * before yesterday's end */
+    td_case_filter_init(&q);
+    int64_t now = (int64_t)time(NULL);
+    q.since = now - 3600;
+    q.until = now + 3600;
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 3);
+    json_decref(o);
+    q.since = now + 86400;
+    q.until = INT64_MAX;
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 0);
+    json_decref(o);
+    q.since = INT64_MIN;
+    q.until = now - 86400;
+    assert_int_equal(td_desk_case_list(w->f.d, &w->cw, &q, &o, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(o, "total")), 0);
     json_decref(o);
 }
 
