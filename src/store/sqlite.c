@@ -15,7 +15,7 @@
  * column names (never from input).
  *
  * Reads that go straight to the front doors come back as JSON built by
- * row_json(): a column becomes a member of its name; "<name>_json" columns
+ * td__sq_row_json(): a column becomes a member of its name; "<name>_json" columns
  * hold JSON text and are parsed into member <name>; a column named
  * "verdict" is parsed and merged into the object.
  */
@@ -102,7 +102,7 @@ static int run(struct sq *q, sqlite3_stmt *st, const char *what, struct td_error
 
 /* ---- rows as JSON ------------------------------------------------------ */
 
-static json_t *row_json(sqlite3_stmt *st)
+json_t *td__sq_row_json(sqlite3_stmt *st)
 {
     json_t *o = json_object();
     if (!o)
@@ -166,7 +166,7 @@ static int rows_json(struct sq *q, sqlite3_stmt *st, json_t **out, struct td_err
         return td_error_set(err, TD_ENOMEM, NULL);
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = row_json(st);
+        json_t *o = td__sq_row_json(st);
         if (!o || json_array_append_new(a, o)) {
             rc = td_error_set(err, TD_ENOMEM, NULL);
             goto out;
@@ -208,7 +208,7 @@ static int row1_json(struct sq *q, sqlite3_stmt *st, const char *what, json_t **
     int rc = TD_OK;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
-        *out = row_json(st);
+        *out = td__sq_row_json(st);
         if (!*out)
             rc = td_error_set(err, TD_ENOMEM, NULL);
     } else if (s == SQLITE_DONE) {
@@ -533,6 +533,21 @@ static int sq_user_insert(struct td_store *s, const struct td_store_user *u, int
 static void copy(char *dst, size_t size, const unsigned char *src)
 {
     snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+void td__sq_audit_entry(sqlite3_stmt *st, struct td_audit_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(st, 0);
+    e->time = sqlite3_column_int64(st, 1);
+    e->office_id = sqlite3_column_int64(st, 2);
+    e->user_id = sqlite3_column_int64(st, 3);
+    copy(e->action, sizeof e->action, sqlite3_column_text(st, 4));
+    copy(e->object_type, sizeof e->object_type, sqlite3_column_text(st, 5));
+    e->object_id = sqlite3_column_int64(st, 6);
+    e->details = (char *)sqlite3_column_text(st, 7);
+    copy(e->prev_hash, sizeof e->prev_hash, sqlite3_column_text(st, 8));
+    copy(e->hash, sizeof e->hash, sqlite3_column_text(st, 9));
 }
 
 static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, struct td_error *err)
@@ -1016,7 +1031,7 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     return rc;
 }
 
-/* MESSAGE of desk.h; the verdict column is merged in by row_json(). */
+/* MESSAGE of desk.h; the verdict column is merged in by td__sq_row_json(). */
 #define MSG_COLS                                                                                   \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
@@ -1688,17 +1703,7 @@ static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td
     int r;
     struct td_audit_entry e;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&e, 0, sizeof e);
-        e.id = sqlite3_column_int64(st, 0);
-        e.time = sqlite3_column_int64(st, 1);
-        e.office_id = sqlite3_column_int64(st, 2);
-        e.user_id = sqlite3_column_int64(st, 3);
-        copy(e.action, sizeof e.action, sqlite3_column_text(st, 4));
-        copy(e.object_type, sizeof e.object_type, sqlite3_column_text(st, 5));
-        e.object_id = sqlite3_column_int64(st, 6);
-        e.details = (char *)sqlite3_column_text(st, 7);
-        copy(e.prev_hash, sizeof e.prev_hash, sqlite3_column_text(st, 8));
-        copy(e.hash, sizeof e.hash, sqlite3_column_text(st, 9));
+        td__sq_audit_entry(st, &e);
         if (cb(ud, &e))
             break;
     }

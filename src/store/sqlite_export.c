@@ -38,66 +38,13 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static void copy(char *dst, size_t size, const unsigned char *src)
-{
-    snprintf(dst, size, "%s", src ? (const char *)src : "");
-}
-
-/* One row as a JSON object: a column becomes a member of its name (NULL
- * columns are left out); "<name>_json" columns are parsed into <name>;
- * a column "verdict" is parsed and merged in (as sqlite.c's row_json). */
-static json_t *row_object(sqlite3_stmt *st)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    for (int i = 0; i < sqlite3_column_count(st); i++) {
-        const char *name = sqlite3_column_name(st, i);
-        size_t nl = strlen(name);
-        json_t *v = NULL;
-        switch (sqlite3_column_type(st, i)) {
-        case SQLITE_INTEGER:
-            v = json_integer(sqlite3_column_int64(st, i));
-            break;
-        case SQLITE_FLOAT:
-            v = json_real(sqlite3_column_double(st, i));
-            break;
-        case SQLITE_TEXT:
-            if (!strcmp(name, "verdict") || (nl > 5 && !strcmp(name + nl - 5, "_json"))) {
-                json_t *p =
-                    json_loads((const char *)sqlite3_column_text(st, i), JSON_DECODE_ANY, NULL);
-                if (p && !strcmp(name, "verdict")) {
-                    if (json_is_object(p)) {
-                        json_object_del(p, "severity_rank");
-                        json_object_update(o, p);
-                    }
-                    json_decref(p);
-                } else if (p) {
-                    char key[64];
-                    snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
-                    json_object_set_new(o, key, p);
-                }
-                continue;
-            }
-            v = json_stringn((const char *)sqlite3_column_text(st, i),
-                             (size_t)sqlite3_column_bytes(st, i));
-            break;
-        default:
-            break; /* NULL, BLOB */
-        }
-        if (v)
-            json_object_set_new(o, name, v);
-    }
-    return o;
-}
-
 /* Step st to the end, one row object at a time to cb (finalises st). */
 static int stream_rows(sqlite3 *db, sqlite3_stmt *st, int (*cb)(void *ud, const json_t *row),
                        void *ud, struct td_error *err)
 {
     int rc = TD_OK, r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = row_object(st);
+        json_t *o = td__sq_row_json(st);
         if (!o) {
             rc = td_error_set(err, TD_ENOMEM, NULL);
             break;
@@ -132,17 +79,7 @@ int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *typ
     int r;
     struct td_audit_entry e;
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&e, 0, sizeof e);
-        e.id = sqlite3_column_int64(st, 0);
-        e.time = sqlite3_column_int64(st, 1);
-        e.office_id = sqlite3_column_int64(st, 2);
-        e.user_id = sqlite3_column_int64(st, 3);
-        copy(e.action, sizeof e.action, sqlite3_column_text(st, 4));
-        copy(e.object_type, sizeof e.object_type, sqlite3_column_text(st, 5));
-        e.object_id = sqlite3_column_int64(st, 6);
-        e.details = (char *)sqlite3_column_text(st, 7);
-        copy(e.prev_hash, sizeof e.prev_hash, sqlite3_column_text(st, 8));
-        copy(e.hash, sizeof e.hash, sqlite3_column_text(st, 9));
+        td__sq_audit_entry(st, &e);
         if (cb(ud, &e))
             break;
     }

@@ -13,6 +13,15 @@ int td__sqlite_open(const char *path, const char *home, struct td_store **out,
 /* sqlite.c: the connection of a SQLite store (for the ops in other files). */
 struct sqlite3;
 struct sqlite3 *td__sqlite_db(struct td_store *s);
+struct sqlite3_stmt;
+/* A row as a JSON object: a column becomes a member of its name (NULL and
+ * BLOB columns are left out), "<name>_json" columns are parsed into
+ * <name>, a "verdict" column is parsed and merged in (sqlite.c). */
+json_t *td__sq_row_json(struct sqlite3_stmt *st);
+/* An audit row selected as "id, time, office_id, user_id, action,
+ * object_type, object_id, details, prev_hash, hash" into *e (details
+ * borrowed from st until its next step). */
+void td__sq_audit_entry(struct sqlite3_stmt *st, struct td_audit_entry *e);
 
 /* sqlite_feedback.c: the feedback ops of store.h, for sqlite.c's table. */
 int td__sq_message_vector_put(struct td_store *s, int64_t office_id, int64_t message_id,
