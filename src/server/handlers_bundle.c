@@ -77,16 +77,6 @@ void td__h_case_bundle(struct td__req *r)
  * pages).  Rows stream from the store into the temporary file; the reply
  * streams from there. */
 
-static int q_time(struct td__req *r, const char *name, int64_t *out)
-{
-    const char *v = td__query(r, name);
-    if (!v || td__parse_i64(v, out) == 0 || td__http_parse_time(v, out) == 0)
-        return 1;
-    td__reply_error(r, 400, name, -1, "%s must be RFC 3339 (2026-11-29T08:00:00Z) or epoch seconds",
-                    name);
-    return 0;
-}
-
 struct csv_out {
     FILE *f;
     int queue;
@@ -138,44 +128,13 @@ static void csv_reply(struct td__req *r, int queue, const struct td_queue_filter
 void td__h_queue_csv(struct td__req *r)
 {
     struct td_queue_filter f;
-    const char *v;
-    td_queue_filter_init(&f);
-    if ((v = td__query(r, "status")) && strcmp(v, "all") != 0 &&
-        (f.status = td_msg_status_from_name(v)) < 0) {
-        td__reply_error(r, 400, "status", -1,
-                        "status must be unreviewed, reviewed, escalated, dismissed or all");
-        return;
-    }
-    if ((v = td__query(r, "label")) && (f.label = td_label_from_name(v)) < 0) {
-        td__reply_error(r, 400, "label", -1,
-                        "label must be threat, identity_hate, abuse, sexual or intimidation");
-        return;
-    }
-    if ((v = td__query(r, "severity")) && (f.min_severity = td_severity_from_name(v)) < 0) {
-        td__reply_error(r, 400, "severity", -1,
-                        "severity must be none, low, medium, high or critical");
-        return;
-    }
-    f.channel = td__query(r, "channel");
-    f.sender = td__query(r, "sender");
-    if (!q_time(r, "from", &f.since) || !q_time(r, "to", &f.until))
-        return;
-    csv_reply(r, 1, &f, NULL);
+    if (td__queue_filter_query(r, &f))
+        csv_reply(r, 1, &f, NULL);
 }
 
 void td__h_cases_csv(struct td__req *r)
 {
     struct td_case_filter f;
-    const char *v;
-    td_case_filter_init(&f);
-    if ((v = td__query(r, "status")) && (f.status = td_case_status_from_name(v)) < 0) {
-        td__reply_error(r, 400, "status", -1, "unknown case status '%s'", v);
-        return;
-    }
-    if ((v = td__query(r, "type")) && (f.type = td_case_type_from_name(v)) < 0) {
-        td__reply_error(r, 400, "type", -1, "unknown case type '%s'", v);
-        return;
-    }
-    f.assignee = td__query(r, "assignee");
-    csv_reply(r, 0, NULL, &f);
+    if (td__case_filter_query(r, &f))
+        csv_reply(r, 0, NULL, &f);
 }

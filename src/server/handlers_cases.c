@@ -53,26 +53,29 @@ void td__h_cases_create(struct td__req *r)
     json_decref(in);
 }
 
+int td__case_filter_query(struct td__req *r, struct td_case_filter *f)
+{
+    const char *v;
+    td_case_filter_init(f);
+    if ((v = td__query(r, "status")) && (f->status = td_case_status_from_name(v)) < 0) {
+        td__reply_error(r, 400, "status", -1, "unknown case status '%s'", v);
+        return 0;
+    }
+    if ((v = td__query(r, "type")) && (f->type = td_case_type_from_name(v)) < 0) {
+        td__reply_error(r, 400, "type", -1, "unknown case type '%s'", v);
+        return 0;
+    }
+    f->assignee = td__query(r, "assignee");
+    f->sender = td__query(r, "sender");
+    return td__query_time(r, "from", &f->since) && td__query_time(r, "to", &f->until);
+}
+
 void td__h_cases_list(struct td__req *r)
 {
     struct td_case_filter f;
     struct td_error err;
     json_t *out = NULL;
-    const char *v;
-    td_case_filter_init(&f);
-    if ((v = td__query(r, "status")) && (f.status = td_case_status_from_name(v)) < 0) {
-        td__reply_error(r, 400, "status", -1, "unknown case status '%s'", v);
-        return;
-    }
-    if ((v = td__query(r, "type")) && (f.type = td_case_type_from_name(v)) < 0) {
-        td__reply_error(r, 400, "type", -1, "unknown case type '%s'", v);
-        return;
-    }
-    f.assignee = td__query(r, "assignee");
-    f.sender = td__query(r, "sender");
-    if (!td__query_time(r, "from", &f.since) || !td__query_time(r, "to", &f.until))
-        return;
-    if (!td__query_size(r, "limit", 500, &f.limit) ||
+    if (!td__case_filter_query(r, &f) || !td__query_size(r, "limit", 500, &f.limit) ||
         !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
         return;
     td_error_clear(&err);

@@ -34,34 +34,38 @@ int td__query_time(struct td__req *r, const char *name, int64_t *out)
     return 0;
 }
 
+int td__queue_filter_query(struct td__req *r, struct td_queue_filter *f)
+{
+    const char *v;
+    td_queue_filter_init(f);
+    if ((v = td__query(r, "status")) && strcmp(v, "all") != 0) {
+        if ((f->status = td_msg_status_from_name(v)) < 0) {
+            td__reply_error(r, 400, "status", -1,
+                            "status must be unreviewed, reviewed, escalated, dismissed or all");
+            return 0;
+        }
+    }
+    if ((v = td__query(r, "label")) && (f->label = td_label_from_name(v)) < 0) {
+        td__reply_error(r, 400, "label", -1,
+                        "label must be threat, identity_hate, abuse, sexual or intimidation");
+        return 0;
+    }
+    if ((v = td__query(r, "severity")) && (f->min_severity = td_severity_from_name(v)) < 0) {
+        td__reply_error(r, 400, "severity", -1,
+                        "severity must be none, low, medium, high or critical");
+        return 0;
+    }
+    f->channel = td__query(r, "channel");
+    f->sender = td__query(r, "sender");
+    return td__query_time(r, "from", &f->since) && td__query_time(r, "to", &f->until);
+}
+
 void td__h_queue(struct td__req *r)
 {
     struct td_queue_filter f;
     struct td_error err;
     json_t *out = NULL;
-    const char *v;
-    td_queue_filter_init(&f);
-    if ((v = td__query(r, "status")) && strcmp(v, "all") != 0) {
-        if ((f.status = td_msg_status_from_name(v)) < 0) {
-            td__reply_error(r, 400, "status", -1,
-                            "status must be unreviewed, reviewed, escalated, dismissed or all");
-            return;
-        }
-    }
-    if ((v = td__query(r, "label")) && (f.label = td_label_from_name(v)) < 0) {
-        td__reply_error(r, 400, "label", -1,
-                        "label must be threat, identity_hate, abuse, sexual or intimidation");
-        return;
-    }
-    if ((v = td__query(r, "severity")) && (f.min_severity = td_severity_from_name(v)) < 0) {
-        td__reply_error(r, 400, "severity", -1,
-                        "severity must be none, low, medium, high or critical");
-        return;
-    }
-    f.channel = td__query(r, "channel");
-    f.sender = td__query(r, "sender");
-    if (!td__query_time(r, "from", &f.since) || !td__query_time(r, "to", &f.until) ||
-        !td__query_size(r, "limit", 500, &f.limit) ||
+    if (!td__queue_filter_query(r, &f) || !td__query_size(r, "limit", 500, &f.limit) ||
         !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
         return;
     td_error_clear(&err);

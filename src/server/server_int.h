@@ -246,6 +246,13 @@ int td__query_size(struct td__req *r, const char *name, size_t max, size_t *out)
 /* Query parameter `name` as a time (RFC 3339 or epoch seconds) into *out,
  * left alone when absent; 0 after a 400 naming it. */
 int td__query_time(struct td__req *r, const char *name, int64_t *out);
+/* The queue's and the cases' filters from the query string, as /v1/queue
+ * and /v1/cases read them (their CSV exports too); 0 after a 400 naming
+ * the bad one.  limit and cursor are the caller's. */
+struct td_queue_filter;
+struct td_case_filter;
+int td__queue_filter_query(struct td__req *r, struct td_queue_filter *f);
+int td__case_filter_query(struct td__req *r, struct td_case_filter *f);
 
 /* Lists answer offsets; clients see them as an opaque cursor: copies an
  * integer "next_offset" of out into a string "next_cursor". */
