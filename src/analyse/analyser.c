@@ -200,20 +200,28 @@ void td_verdict_release(struct td_verdict *v)
     memset(v, 0, sizeof *v);
 }
 
+/* A new span slot at the end of v->spans (uninitialised), or NULL. */
+static struct td_span *push_span(struct td_verdict *v)
+{
+    if (v->nspans == v->cap_) {
+        size_t ncap = v->cap_ ? v->cap_ * 2 : 16;
+        struct td_span *p = realloc(v->spans, ncap * sizeof *p);
+        if (!p)
+            return NULL;
+        v->spans = p;
+        v->cap_ = ncap;
+    }
+    return &v->spans[v->nspans++];
+}
+
 static int add_span(struct td_verdict *v, const struct td_norm *n, size_t ns, size_t ne,
                     enum td_label label, enum td_source src, const char *rule, float weight)
 {
     if (ne <= ns || ne > n->len)
         return TD_OK;
-    if (v->nspans == v->cap_) {
-        size_t ncap = v->cap_ ? v->cap_ * 2 : 16;
-        struct td_span *p = realloc(v->spans, ncap * sizeof *p);
-        if (!p)
-            return TD_ENOMEM;
-        v->spans = p;
-        v->cap_ = ncap;
-    }
-    struct td_span *s = &v->spans[v->nspans++];
+    struct td_span *s = push_span(v);
+    if (!s)
+        return TD_ENOMEM;
     td_norm_map(n, ns, ne, &s->start, &s->end);
     s->label = label;
     s->source = src;
@@ -718,15 +726,10 @@ static int merge_window(struct td_verdict *v, const struct td_verdict *w, size_t
         s.end += off;
         if (have_span(v, prev_from, prev_to, &s))
             continue;
-        if (v->nspans == v->cap_) {
-            size_t ncap = v->cap_ ? v->cap_ * 2 : 16;
-            struct td_span *p = realloc(v->spans, ncap * sizeof *p);
-            if (!p)
-                return TD_ENOMEM;
-            v->spans = p;
-            v->cap_ = ncap;
-        }
-        v->spans[v->nspans++] = s;
+        struct td_span *slot = push_span(v);
+        if (!slot)
+            return TD_ENOMEM;
+        *slot = s;
     }
     return TD_OK;
 }
