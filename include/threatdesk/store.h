@@ -11,6 +11,10 @@
  *     <home>/data/migrations/<backend>/NNNN_name.sql
  * applied in order inside one transaction, each recorded in schema_version.
  *
+ * Vocabulary: roles, message and case states and case types are the
+ * desk's (desk.h).  The store keeps the wire names it is given as text and
+ * answers them back; it knows no workflow and no enum of the desk.
+ *
  * Office isolation: every operation that touches office data takes the
  * office id and puts it in its WHERE clause; an object of another office
  * is TD_ENOTFOUND.  Role checks and the audit chain are the desk's job
@@ -40,20 +44,20 @@ extern "C" {
 #endif
 
 struct td_store;
-struct td_queue_filter; /* desk.h */
-struct td_case_filter;  /* desk.h */
 
 /* ---- rows -------------------------------------------------------------- */
 
 /* Large enough for crypto_pwhash_str() output (crypto_pwhash_STRBYTES). */
 #define TD_STORE_HASH_SIZE 128
+/* Room for a wire name the store answers back (role, status). */
+#define TD_STORE_NAME_SIZE 32
 
 struct td_store_user {
     int64_t id;
     int64_t office_id;
     char name[128];
-    char office[128]; /* the office's name (filled by reads) */
-    int role;         /* enum td_role */
+    char office[128];              /* the office's name (filled by reads) */
+    char role[TD_STORE_NAME_SIZE]; /* wire name, as given to user_insert */
     char pwhash[TD_STORE_HASH_SIZE];
     int must_change; /* one-time password not yet replaced */
     int disabled;    /* 1: may not log in; its sessions and keys are gone */
@@ -87,8 +91,8 @@ struct td_store_message {
 
 struct td_store_case {
     int64_t office_id;
-    int type;   /* enum td_case_type */
-    int status; /* enum td_case_status */
+    const char *type;   /* wire name */
+    const char *status; /* wire name */
     const char *title;
     const char *description;
     int64_t occurred;   /* INT64_MIN: unknown */
@@ -164,6 +168,42 @@ struct td_store_alert_job {
     int64_t received;
 };
 
+/* The messages a queue or an export reads (message_queue, message_export).
+ * Every condition is optional; strings are borrowed for the call. */
+struct td_store_msg_query {
+    const char *status;  /* wire name, NULL: any (unreviewed first) */
+    int label;           /* label bit the verdict predicted, -1: any */
+    int min_severity;    /* 0: any */
+    const char *channel; /* exact, NULL: any */
+    const char *sender;  /* exact sender key, NULL: any */
+    int64_t since;       /* received >= since; INT64_MIN: open */
+    int64_t until;       /* received < until;  INT64_MAX: open */
+    size_t limit;        /* page size (the caller caps it); exports ignore it */
+    size_t offset;
+};
+
+/* The cases a list or an export reads (case_list, case_export). */
+struct td_store_case_query {
+    const char *status;   /* wire name, NULL: any */
+    const char *type;     /* wire name, NULL: any */
+    const char *assignee; /* user name, NULL: any */
+    const char *sender;   /* a case holding a message from this sender key, or NULL */
+    int police_only;      /* 1: only cases once reported to police */
+    int64_t since;        /* opened >= since; INT64_MIN: open */
+    int64_t until;        /* opened < until;  INT64_MAX: open */
+    size_t limit;         /* page size; exports ignore it */
+    size_t offset;
+};
+
+/* One value for case_set: NULL, an integer or text (JSON text for the
+ * "place" and "people" fields). */
+enum td_store_value_kind { TD_STORE_NULL, TD_STORE_INT, TD_STORE_TEXT };
+struct td_store_value {
+    enum td_store_value_kind kind;
+    int64_t i;
+    const char *text; /* borrowed */
+};
+
 /* One audit log entry.  `hash` = SHA-256 over the canonical serialisation of
  * every other field (desk/audit.c says how), chained through prev_hash. */
 struct td_audit_entry {
@@ -213,13 +253,13 @@ struct td_store_ops {
                     struct td_error *err);
     int (*user_set_password)(struct td_store *s, int64_t id, const char *pwhash, int must_change,
                              struct td_error *err);
-    int (*user_set_role)(struct td_store *s, int64_t id, int role, struct td_error *err);
+    int (*user_set_role)(struct td_store *s, int64_t id, const char *role, struct td_error *err);
     /* office_id 0: every office. */
     int (*user_list)(struct td_store *s, int64_t office_id, json_t **out, struct td_error *err);
     int (*user_set_disabled)(struct td_store *s, int64_t id, int disabled, struct td_error *err);
-    /* Enabled admins of an office. */
-    int (*user_admin_count)(struct td_store *s, int64_t office_id, int64_t *n,
-                            struct td_error *err);
+    /* Enabled users of an office with this role (wire name). */
+    int (*user_role_count)(struct td_store *s, int64_t office_id, const char *role, int64_t *n,
+                           struct td_error *err);
 
     /* sessions and API keys: only hashes of the secrets are stored */
     int (*session_insert)(struct td_store *s, int64_t user_id, const char *token_hash,
@@ -267,9 +307,11 @@ struct td_store_ops {
     /* *data is malloc()ed: the caller frees it. */
     int (*message_original)(struct td_store *s, int64_t office_id, int64_t id, void **data,
                             size_t *len, struct td_error *err);
-    int (*message_queue)(struct td_store *s, int64_t office_id, const struct td_queue_filter *f,
+    /* Unreviewed ("unreviewed" as stored) first, then severity, then newest
+     * received: the order the queue's index (0007_web.sql) is built for. */
+    int (*message_queue)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
                          json_t **out, struct td_error *err);
-    int (*message_set_status)(struct td_store *s, int64_t office_id, int64_t id, int status,
+    int (*message_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *status,
                               const char *reason, int64_t by, int64_t when, struct td_error *err);
 
     /* senders: record() upserts the counts and returns how many threats the
@@ -285,22 +327,25 @@ struct td_store_ops {
     /* cases */
     int (*case_insert)(struct td_store *s, const struct td_store_case *c, int64_t *id,
                        struct td_error *err);
-    /* Summary row: status, type, created_by, reported (1 once it reached
-     * reported_to_police). */
-    int (*case_head)(struct td_store *s, int64_t office_id, int64_t id, int *status,
-                     int64_t *created_by, int *reported, struct td_error *err);
+    /* Summary row: status (wire name), created_by, reported (1 once a
+     * case_set_status said so). */
+    int (*case_head)(struct td_store *s, int64_t office_id, int64_t id,
+                     char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
+                     struct td_error *err);
     int (*case_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
                     struct td_error *err);
-    /* Set one editable field: "type" (int), "title", "description",
-     * "police_ref" (text), "occurred", "assignee" (int; JSON null clears),
+    /* Set one editable field: "type", "title", "description",
+     * "police_ref" (text), "occurred", "assignee" (int; NULL clears),
      * "place", "people" (JSON text).  Other names: TD_EINVAL. */
     int (*case_set)(struct td_store *s, int64_t office_id, int64_t id, const char *field,
-                    const json_t *value, int64_t now, struct td_error *err);
-    int (*case_set_status)(struct td_store *s, int64_t office_id, int64_t id, int from, int to,
-                           int64_t now, struct td_error *err);
-    /* police_only: only cases that were reported to police */
-    int (*case_list)(struct td_store *s, int64_t office_id, const struct td_case_filter *f,
-                     int police_only, json_t **out, struct td_error *err);
+                    const struct td_store_value *value, int64_t now, struct td_error *err);
+    /* Move the case from status `from` to `to` (wire names; TD_ENOTFOUND
+     * when it is no longer in `from`).  reported 1: the case has now
+     * reached the police (kept once set). */
+    int (*case_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *from,
+                           const char *to, int reported, int64_t now, struct td_error *err);
+    int (*case_list)(struct td_store *s, int64_t office_id, const struct td_store_case_query *q,
+                     json_t **out, struct td_error *err);
     int (*case_link)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t message_id,
                      int64_t now, int *linked_new, struct td_error *err);
     int (*note_insert)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t user_id,
@@ -486,16 +531,15 @@ struct td_store_ops {
     int (*audit_walk_object)(struct td_store *s, int64_t office_id, const char *object_type,
                              int64_t object_id, int (*cb)(void *ud, const struct td_audit_entry *e),
                              void *ud, struct td_error *err);
-    /* The queue's rows (MESSAGE of desk.h, the filter's limit and offset
+    /* The queue's rows (MESSAGE of desk.h, the query's limit and offset
      * ignored) one at a time, in queue order, without holding them all:
      * row is valid during the call only; non-zero from cb stops. */
-    int (*message_export)(struct td_store *s, int64_t office_id, const struct td_queue_filter *f,
+    int (*message_export)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
                           int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
     /* The same for cases (case rows of td_desk_case_list, plus "messages"
-     * and "evidence" counts); police_only as case_list. */
-    int (*case_export)(struct td_store *s, int64_t office_id, const struct td_case_filter *f,
-                       int police_only, int (*cb)(void *ud, const json_t *row), void *ud,
-                       struct td_error *err);
+     * and "evidence" counts). */
+    int (*case_export)(struct td_store *s, int64_t office_id, const struct td_store_case_query *q,
+                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
     /* Aggregates for the weekly digest over messages received in
      * [since, until): cb gets one JSON row per group of `kind`:
      *   "volume"   {"day" (days since epoch), "channel", "severity", "labels" (bits), "n"}

@@ -117,7 +117,7 @@ static void fill_actor(struct td_actor *a, const struct td_store_user *u)
     memset(a, 0, sizeof *a);
     a->user_id = u->id;
     a->office_id = u->office_id;
-    a->role = (enum td_role)u->role;
+    a->role = (enum td_role)td_role_from_name(u->role);
     a->must_change = u->must_change;
     snprintf(a->username, sizeof a->username, "%s", u->name);
     snprintf(a->office, sizeof a->office, "%s", u->office);
@@ -172,7 +172,7 @@ static int add_user(struct td_desk *d, const struct td_actor *actor, int64_t off
     memset(&u, 0, sizeof u);
     u.office_id = office_id;
     snprintf(u.name, sizeof u.name, "%s", username);
-    u.role = role;
+    snprintf(u.role, sizeof u.role, "%s", td_role_name(role));
     snprintf(u.pwhash, sizeof u.pwhash, "%s", pwhash_str);
     u.must_change = must_change;
     u.created = td__now();
@@ -449,9 +449,10 @@ static int keep_an_admin(struct td_desk *d, const struct td_store_user *u, const
                          struct td_error *err)
 {
     int64_t n = 0;
-    if (u->role != TD_ROLE_ADMIN || u->disabled)
+    if (td_role_from_name(u->role) != TD_ROLE_ADMIN || u->disabled)
         return TD_OK;
-    int rc = d->store->ops->user_admin_count(d->store, u->office_id, &n, err);
+    int rc = d->store->ops->user_role_count(d->store, u->office_id, td_role_name(TD_ROLE_ADMIN), &n,
+                                            err);
     if (!rc && n <= 1) {
         td_error_field(err, field);
         rc = td_error_set(err, TD_EINVAL,
@@ -729,9 +730,9 @@ int td_desk_user_role(struct td_desk *d, const struct td_actor *actor, const cha
     if (!(rc = target_user(d, actor, username, &u, err)) && role != TD_ROLE_ADMIN)
         rc = keep_an_admin(d, &u, "role", err);
     if (!rc)
-        rc = d->store->ops->user_set_role(d->store, u.id, role, err);
-    json_t *det = json_pack("{s:s, s:s, s:s}", "name", username, "from",
-                            rc ? "" : td_role_name(u.role), "to", td_role_name(role));
+        rc = d->store->ops->user_set_role(d->store, u.id, td_role_name(role), err);
+    json_t *det = json_pack("{s:s, s:s, s:s}", "name", username, "from", rc ? "" : u.role, "to",
+                            td_role_name(role));
     if (!rc)
         rc = td__audit(d, actor, u.office_id, "user.role", "user", u.id, det, err);
     json_decref(det);

@@ -133,13 +133,38 @@ static int check_field(struct td_desk *d, const struct td_actor *actor, const ch
             return bad(err, k, "no such user in this office");
         if (rc)
             return rc;
-        if (u.role == TD_ROLE_OBSERVER || u.role == TD_ROLE_POLICE)
+        int ur = td_role_from_name(u.role);
+        if (ur == TD_ROLE_OBSERVER || ur == TD_ROLE_POLICE)
             return bad(err, k, "cases are assigned to office staff");
         *norm = json_integer(u.id);
         return TD_OK;
     }
     td_error_field(err, k);
     return td_error_set(err, TD_EINVAL, "unknown case field '%s'", k);
+}
+
+/* Store one checked field: the store takes NULL, an integer or text (JSON
+ * text for "place" and "people"). */
+static int set_field(struct td_desk *d, const struct td_actor *actor, int64_t id, const char *k,
+                     const json_t *norm, int64_t now, struct td_error *err)
+{
+    struct td_store_value v = {.kind = TD_STORE_NULL};
+    char *txt = NULL;
+    if (json_is_integer(norm)) {
+        v.kind = TD_STORE_INT;
+        v.i = json_integer_value(norm);
+    } else if (json_is_string(norm)) {
+        v.kind = TD_STORE_TEXT;
+        v.text = json_string_value(norm);
+    } else if (norm && !json_is_null(norm)) {
+        if (!(txt = json_dumps(norm, JSON_COMPACT | JSON_ENCODE_ANY)))
+            return td_error_set(err, TD_ENOMEM, NULL);
+        v.kind = TD_STORE_TEXT;
+        v.text = txt;
+    }
+    int rc = d->store->ops->case_set(d->store, actor->office_id, id, k, &v, now, err);
+    free(txt);
+    return rc;
 }
 
 /* Apply every member of fields (inside the transaction); `skip` names
@@ -156,7 +181,7 @@ static int apply_fields(struct td_desk *d, const struct td_actor *actor, int64_t
             continue;
         int rc = check_field(d, actor, k, v, &norm, err);
         if (!rc)
-            rc = d->store->ops->case_set(d->store, actor->office_id, id, k, norm, now, err);
+            rc = set_field(d, actor, id, k, norm, now, err);
         json_decref(norm);
         if (rc)
             return rc;
@@ -194,8 +219,8 @@ int td_desk_case_create(struct td_desk *d, const struct td_actor *actor, const j
         (rc = check_field(d, actor, "title", json_object_get(fields, "title"), &ti, err)))
         goto end;
     c.office_id = actor->office_id;
-    c.type = td_case_type_from_name(json_string_value(t));
-    c.status = TD_CASE_STATUS_NEW;
+    c.type = json_string_value(t); /* a wire name: check_field made sure */
+    c.status = td_case_status_name(TD_CASE_STATUS_NEW);
     c.title = json_string_value(ti);
     c.occurred = INT64_MIN;
     c.created = now;
@@ -219,17 +244,18 @@ out:
 static int visible(struct td_desk *d, const struct td_actor *actor, int64_t id, int *status,
                    int64_t *created_by, struct td_error *err)
 {
-    int reported = 0, st = 0;
+    int reported = 0;
+    char st[TD_STORE_NAME_SIZE];
     int64_t by = 0;
     if (!actor || actor->role == TD_ROLE_OBSERVER)
         return td__denied(err, "read cases");
-    int rc = d->store->ops->case_head(d->store, actor->office_id, id, &st, &by, &reported, err);
+    int rc = d->store->ops->case_head(d->store, actor->office_id, id, st, &by, &reported, err);
     if (rc)
         return rc;
     if (actor->role == TD_ROLE_POLICE && !reported)
         return td_error_set(err, TD_ENOTFOUND, "no such case");
     if (status)
-        *status = st;
+        *status = td_case_status_from_name(st);
     if (created_by)
         *created_by = by;
     return TD_OK;
@@ -277,8 +303,9 @@ int td_desk_case_set_status(struct td_desk *d, const struct td_actor *actor, int
                           td_case_status_name(from), td_case_status_name(status));
         goto end;
     }
-    if ((rc = d->store->ops->case_set_status(d->store, actor->office_id, id, from, (int)status,
-                                             td__now(), err)))
+    if ((rc = d->store->ops->case_set_status(
+             d->store, actor->office_id, id, td_case_status_name(from), td_case_status_name(status),
+             td__case_status_reported((int)status), td__now(), err)))
         goto end;
     json_t *det = json_pack("{s:s, s:s, s:s?}", "from", td_case_status_name(from), "to",
                             td_case_status_name(status), "reason", reason);
@@ -325,22 +352,23 @@ out:
 int td_desk_case_list(struct td_desk *d, const struct td_actor *actor,
                       const struct td_case_filter *f, json_t **out, struct td_error *err)
 {
-    struct td_case_filter q;
+    struct td_case_filter fl;
+    struct td_store_case_query q;
     json_t *o = NULL, *ids = NULL;
     *out = NULL;
     if (!actor || actor->role == TD_ROLE_OBSERVER)
         return td__denied(err, "read cases");
     if (f)
-        q = *f;
+        fl = *f;
     else
-        td_case_filter_init(&q);
-    q.limit = q.limit == 0 ? PAGE_DEFAULT : q.limit > PAGE_MAX ? PAGE_MAX : q.limit;
+        td_case_filter_init(&fl);
+    fl.limit = fl.limit == 0 ? PAGE_DEFAULT : fl.limit > PAGE_MAX ? PAGE_MAX : fl.limit;
+    td__case_query(&fl, actor->role == TD_ROLE_POLICE, &q);
     td__lock(d);
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if ((rc = d->store->ops->case_list(d->store, actor->office_id, &q,
-                                       actor->role == TD_ROLE_POLICE, &o, err)))
+    if ((rc = d->store->ops->case_list(d->store, actor->office_id, &q, &o, err)))
         goto end;
     /* One audit entry for the list, naming every case it showed. */
     size_t i;

@@ -23,6 +23,7 @@
 
 #include "threatdesk/desk.h"
 #include "threatdesk/store.h"
+#include "threatdesk/taxonomy.h"
 
 struct td_desk {
     struct td_store *store;
@@ -57,6 +58,14 @@ void td__unlock(struct td_desk *d);
 int td__begin(struct td_desk *d, struct td_error *err);
 /* commit when rc == TD_OK, else roll back; returns the final rc */
 int td__end(struct td_desk *d, int rc, struct td_error *err);
+
+/* vocab.c: 1 when a case in this status has reached the police (it
+ * stays visible to them afterwards). */
+int td__case_status_reported(int status);
+/* vocab.c: the desk's filters as the store's queries (wire names, no
+ * desk enums); strings stay borrowed from f. */
+void td__msg_query(const struct td_queue_filter *f, struct td_store_msg_query *q);
+void td__case_query(const struct td_case_filter *f, int police_only, struct td_store_case_query *q);
 
 /* Role predicates. */
 int td__is_staff(const struct td_actor *a); /* admin, caseworker, security */

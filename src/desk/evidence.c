@@ -141,8 +141,9 @@ int td_desk_evidence_add(struct td_desk *d, const struct td_actor *actor, int64_
         goto out;
     /* Observers reach only the cases they filed; `visible` is for readers,
      * so check here with the staff rules or the filer rule. */
-    int status, reported;
-    if ((rc = d->store->ops->case_head(d->store, actor->office_id, case_id, &status, &created_by,
+    char status[TD_STORE_NAME_SIZE];
+    int reported;
+    if ((rc = d->store->ops->case_head(d->store, actor->office_id, case_id, status, &created_by,
                                        &reported, err)))
         goto end;
     if (!td__is_staff(actor) &&
@@ -205,9 +206,10 @@ int td_desk_evidence_get(struct td_desk *d, const struct td_actor *actor, int64_
     if ((rc = d->store->ops->evidence_get(d->store, actor->office_id, evidence_id, &m, &case_id,
                                           sha, err)))
         goto end;
-    int status, reported;
+    char status[TD_STORE_NAME_SIZE];
+    int reported;
     int64_t by;
-    if ((rc = d->store->ops->case_head(d->store, actor->office_id, case_id, &status, &by, &reported,
+    if ((rc = d->store->ops->case_head(d->store, actor->office_id, case_id, status, &by, &reported,
                                        err)))
         goto end;
     if (!td__is_staff(actor) && !(actor->role == TD_ROLE_POLICE && reported)) {

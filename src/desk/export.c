@@ -29,11 +29,12 @@
 static int can_read(struct td_desk *d, const struct td_actor *actor, int64_t id,
                     struct td_error *err)
 {
-    int reported = 0, st = 0;
+    int reported = 0;
+    char st[TD_STORE_NAME_SIZE];
     int64_t by = 0;
     if (!actor || actor->role == TD_ROLE_OBSERVER)
         return td__denied(err, "read cases");
-    int rc = d->store->ops->case_head(d->store, actor->office_id, id, &st, &by, &reported, err);
+    int rc = d->store->ops->case_head(d->store, actor->office_id, id, st, &by, &reported, err);
     if (rc)
         return rc;
     if (actor->role == TD_ROLE_POLICE && !reported)
@@ -339,13 +340,15 @@ int td_desk_queue_export(struct td_desk *d, const struct td_actor *actor,
                          const struct td_queue_filter *f, int (*cb)(void *ud, const json_t *row),
                          void *ud, struct td_error *err)
 {
-    struct td_queue_filter q;
+    struct td_queue_filter fl;
+    struct td_store_msg_query q;
     if (!td__is_staff(actor))
         return td__denied(err, "export the queue");
     if (f)
-        q = *f;
+        fl = *f;
     else
-        td_queue_filter_init(&q);
+        td_queue_filter_init(&fl);
+    td__msg_query(&fl, &q);
     td__lock(d);
     int rc = td__begin(d, err);
     if (rc)
@@ -363,19 +366,20 @@ int td_desk_case_rows(struct td_desk *d, const struct td_actor *actor,
                       const struct td_case_filter *f, int (*cb)(void *ud, const json_t *row),
                       void *ud, struct td_error *err)
 {
-    struct td_case_filter q;
+    struct td_case_filter fl;
+    struct td_store_case_query q;
     if (!actor || actor->role == TD_ROLE_OBSERVER)
         return td__denied(err, "read cases");
     if (f)
-        q = *f;
+        fl = *f;
     else
-        td_case_filter_init(&q);
+        td_case_filter_init(&fl);
+    td__case_query(&fl, actor->role == TD_ROLE_POLICE, &q);
     td__lock(d);
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if (!(rc = d->store->ops->case_export(d->store, actor->office_id, &q,
-                                          actor->role == TD_ROLE_POLICE, cb, ud, err)))
+    if (!(rc = d->store->ops->case_export(d->store, actor->office_id, &q, cb, ud, err)))
         rc = td__audit(d, actor, actor->office_id, "case.export_list", "case", 0, NULL, err);
     rc = td__end(d, rc, err);
 out:

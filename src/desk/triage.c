@@ -35,7 +35,9 @@ int td_desk_queue(struct td_desk *d, const struct td_actor *actor, const struct 
         return td_error_set(err, TD_EINVAL, "unknown status");
     }
     td__lock(d);
-    int rc = d->store->ops->message_queue(d->store, actor->office_id, &q, out, err);
+    struct td_store_msg_query sq;
+    td__msg_query(&q, &sq);
+    int rc = d->store->ops->message_queue(d->store, actor->office_id, &sq, out, err);
     td__unlock(d);
     return rc;
 }
@@ -113,8 +115,9 @@ int td_desk_message_set_status(struct td_desk *d, const struct td_actor *actor, 
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    rc = d->store->ops->message_set_status(d->store, actor->office_id, id, (int)status, reason,
-                                           actor->user_id, td__now(), err);
+    rc = d->store->ops->message_set_status(d->store, actor->office_id, id,
+                                           td_msg_status_name(status), reason, actor->user_id,
+                                           td__now(), err);
     const char *learnt = NULL; /* why the decision taught nothing, or NULL */
     if (!rc)
         rc = td__feedback_on_status(d, actor, id, status, &learnt, err);

@@ -34,7 +34,6 @@
 
 #include "store/store_int.h"
 #include "threatdesk/buf.h"
-#include "threatdesk/desk.h"
 #include "threatdesk/taxonomy.h"
 
 #define MIGRATION_MAX (1u << 20)
@@ -519,7 +518,7 @@ static int sq_user_insert(struct td_store *s, const struct td_store_user *u, int
         return rc;
     sqlite3_bind_int64(st, 1, u->office_id);
     bind_text(st, 2, u->name);
-    bind_text(st, 3, td_role_name(u->role));
+    bind_text(st, 3, u->role);
     bind_text(st, 4, u->pwhash);
     sqlite3_bind_int(st, 5, u->must_change);
     sqlite3_bind_int64(st, 6, u->created);
@@ -558,7 +557,7 @@ static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, st
         u->id = sqlite3_column_int64(st, 0);
         u->office_id = sqlite3_column_int64(st, 1);
         copy(u->name, sizeof u->name, sqlite3_column_text(st, 2));
-        u->role = td_role_from_name((const char *)sqlite3_column_text(st, 3));
+        copy(u->role, sizeof u->role, sqlite3_column_text(st, 3));
         copy(u->pwhash, sizeof u->pwhash, sqlite3_column_text(st, 4));
         u->must_change = sqlite3_column_int(st, 5);
         u->created = sqlite3_column_int64(st, 6);
@@ -637,14 +636,14 @@ static int sq_user_set_password(struct td_store *s, int64_t id, const char *pwha
     return changed1(q, run(q, st, "user", err), "user", err);
 }
 
-static int sq_user_set_role(struct td_store *s, int64_t id, int role, struct td_error *err)
+static int sq_user_set_role(struct td_store *s, int64_t id, const char *role, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     int rc = prep(q, "UPDATE users SET role = ? WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, td_role_name(role));
+    bind_text(st, 1, role);
     sqlite3_bind_int64(st, 2, id);
     return changed1(q, run(q, st, "user", err), "user", err);
 }
@@ -676,17 +675,17 @@ static int sq_user_set_disabled(struct td_store *s, int64_t id, int disabled, st
     return changed1(q, run(q, st, "user", err), "user", err);
 }
 
-static int sq_user_admin_count(struct td_store *s, int64_t office, int64_t *n, struct td_error *err)
+static int sq_user_role_count(struct td_store *s, int64_t office, const char *role, int64_t *n,
+                              struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT count(*) FROM users WHERE office_id = ? AND role = 'admin' "
-                  "AND disabled = 0",
+    int rc = prep(q, "SELECT count(*) FROM users WHERE office_id = ? AND role = ? AND disabled = 0",
                   &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
+    bind_text(st, 2, role);
     if (sqlite3_step(st) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
@@ -1094,10 +1093,10 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
 #define QUEUE_ORDER                                                                                \
     "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, m.id DESC "
 
-static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_queue_filter *f)
+static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status >= 0 ? td_msg_status_name(f->status) : NULL);
+    bind_text(st, 2, f->status);
     sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
     sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
     bind_text(st, 5, f->channel);
@@ -1106,7 +1105,7 @@ static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_queue_f
     sqlite3_bind_int64(st, 8, f->until);
 }
 
-static int sq_message_queue(struct td_store *s, int64_t office, const struct td_queue_filter *f,
+static int sq_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
                             json_t **out, struct td_error *err)
 {
     struct sq *q = SQ(s);
@@ -1149,7 +1148,7 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     return TD_OK;
 }
 
-static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id, int status,
+static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
                                  const char *reason, int64_t by, int64_t when, struct td_error *err)
 {
     struct sq *q = SQ(s);
@@ -1160,7 +1159,7 @@ static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id,
                   &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, td_msg_status_name(status));
+    bind_text(st, 1, status);
     bind_text(st, 2, reason);
     sqlite3_bind_int64(st, 3, by);
     sqlite3_bind_int64(st, 4, when);
@@ -1273,8 +1272,8 @@ static int sq_case_insert(struct td_store *s, const struct td_store_case *c, int
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, c->office_id);
-    bind_text(st, 2, td_case_type_name(c->type));
-    bind_text(st, 3, td_case_status_name(c->status));
+    bind_text(st, 2, c->type);
+    bind_text(st, 3, c->status);
     bind_text(st, 4, c->title);
     bind_text(st, 5, c->description);
     if (c->occurred == INT64_MIN)
@@ -1296,8 +1295,9 @@ static int sq_case_insert(struct td_store *s, const struct td_store_case *c, int
     return rc;
 }
 
-static int sq_case_head(struct td_store *s, int64_t office, int64_t id, int *status,
-                        int64_t *created_by, int *reported, struct td_error *err)
+static int sq_case_head(struct td_store *s, int64_t office, int64_t id,
+                        char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
+                        struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
@@ -1310,7 +1310,7 @@ static int sq_case_head(struct td_store *s, int64_t office, int64_t id, int *sta
     sqlite3_bind_int64(st, 2, id);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
-        *status = td_case_status_from_name((const char *)sqlite3_column_text(st, 0));
+        copy(status, TD_STORE_NAME_SIZE, sqlite3_column_text(st, 0));
         *created_by = sqlite3_column_int64(st, 1);
         *reported = sqlite3_column_int(st, 2);
     } else if (r == SQLITE_DONE) {
@@ -1387,7 +1387,7 @@ static const struct {
 };
 
 static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const char *field,
-                       const json_t *value, int64_t now, struct td_error *err)
+                       const struct td_store_value *value, int64_t now, struct td_error *err)
 {
     struct sq *q = SQ(s);
     const char *sql = NULL;
@@ -1402,46 +1402,37 @@ static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const cha
     int rc = prep(q, sql, &st, err);
     if (rc)
         return rc;
-    if (!value || json_is_null(value)) {
+    if (!value || value->kind == TD_STORE_NULL)
         sqlite3_bind_null(st, 1);
-    } else if (json_is_integer(value)) {
-        sqlite3_bind_int64(st, 1, json_integer_value(value));
-    } else if (json_is_string(value)) {
-        sqlite3_bind_text(st, 1, json_string_value(value), (int)json_string_length(value),
-                          SQLITE_TRANSIENT);
-    } else {
-        char *txt = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!txt) {
-            sqlite3_finalize(st);
-            return td_error_set(err, TD_ENOMEM, NULL);
-        }
-        sqlite3_bind_text(st, 1, txt, -1, SQLITE_TRANSIENT);
-        free(txt);
-    }
+    else if (value->kind == TD_STORE_INT)
+        sqlite3_bind_int64(st, 1, value->i);
+    else
+        bind_text(st, 1, value->text);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, office);
     sqlite3_bind_int64(st, 4, id);
     return changed1(q, run(q, st, "case", err), "case", err);
 }
 
-static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, int from, int to,
-                              int64_t now, struct td_error *err)
+static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, const char *from,
+                              const char *to, int reported, int64_t now, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     /* WHERE status = from: a concurrent change makes this match nothing. */
     int rc = prep(q,
                   "UPDATE cases SET status = ?1, updated = ?2, "
-                  "reported = max(reported, ?1 IN ('reported_to_police','under_investigation')) "
+                  "reported = max(reported, ?6) "
                   "WHERE office_id = ?3 AND id = ?4 AND status = ?5",
                   &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, td_case_status_name(to));
+    bind_text(st, 1, to);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, office);
     sqlite3_bind_int64(st, 4, id);
-    bind_text(st, 5, td_case_status_name(from));
+    bind_text(st, 5, from);
+    sqlite3_bind_int(st, 6, reported ? 1 : 0);
     return changed1(q, run(q, st, "case", err), "case", err);
 }
 
@@ -1452,21 +1443,20 @@ static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, in
     "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = ?1 AND m.sender = ?8)) "    \
     "AND c.created >= ?9 AND c.created < ?10 "
 
-static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_case_filter *f,
-                      int police_only)
+static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_store_case_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status >= 0 ? td_case_status_name(f->status) : NULL);
-    bind_text(st, 3, f->type >= 0 ? td_case_type_name(f->type) : NULL);
+    bind_text(st, 2, f->status);
+    bind_text(st, 3, f->type);
     bind_text(st, 4, f->assignee);
-    sqlite3_bind_int(st, 5, police_only ? 1 : 0);
+    sqlite3_bind_int(st, 5, f->police_only ? 1 : 0);
     bind_text(st, 8, f->sender);
     sqlite3_bind_int64(st, 9, f->since);
     sqlite3_bind_int64(st, 10, f->until);
 }
 
-static int sq_case_list(struct td_store *s, int64_t office, const struct td_case_filter *f,
-                        int police_only, json_t **out, struct td_error *err)
+static int sq_case_list(struct td_store *s, int64_t office, const struct td_store_case_query *f,
+                        json_t **out, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
@@ -1477,7 +1467,7 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_case
              &st, err);
     if (rc)
         return rc;
-    case_bind(st, office, f, police_only);
+    case_bind(st, office, f);
     if (sqlite3_step(st) == SQLITE_ROW)
         total = sqlite3_column_int64(st, 0);
     else
@@ -1488,7 +1478,7 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_case
     if ((rc = prep(q, CASE_COLS CASE_WHERE "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
                    &st, err)))
         return rc;
-    case_bind(st, office, f, police_only);
+    case_bind(st, office, f);
     sqlite3_bind_int64(st, 6, (int64_t)f->limit);
     sqlite3_bind_int64(st, 7, (int64_t)f->offset);
     if ((rc = rows_json(q, st, &list, err)))
@@ -1923,7 +1913,7 @@ static const struct td_store_ops sqlite_ops = {
     .office_insert = sq_office_insert,
     .office_list = sq_office_list,
     .user_set_disabled = sq_user_set_disabled,
-    .user_admin_count = sq_user_admin_count,
+    .user_role_count = sq_user_role_count,
     .apikey_list = sq_apikey_list,
     .apikey_revoke = sq_apikey_revoke,
     .apikey_revoke_user = sq_apikey_revoke_user,

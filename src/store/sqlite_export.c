@@ -13,7 +13,6 @@
 #include <sqlite3.h>
 
 #include "store/store_int.h"
-#include "threatdesk/desk.h"
 #include "threatdesk/taxonomy.h"
 
 static int fail(sqlite3 *db, struct td_error *err, const char *what)
@@ -89,7 +88,7 @@ int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *typ
     return rc;
 }
 
-int td__sq_message_export(struct td_store *s, int64_t office, const struct td_queue_filter *f,
+int td__sq_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
                           int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
 {
     sqlite3 *db = td__sqlite_db(s);
@@ -109,7 +108,7 @@ int td__sq_message_export(struct td_store *s, int64_t office, const struct td_qu
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status >= 0 ? td_msg_status_name(f->status) : NULL);
+    bind_text(st, 2, f->status);
     sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
     sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
     bind_text(st, 5, f->channel);
@@ -119,9 +118,8 @@ int td__sq_message_export(struct td_store *s, int64_t office, const struct td_qu
     return stream_rows(db, st, cb, ud, err);
 }
 
-int td__sq_case_export(struct td_store *s, int64_t office, const struct td_case_filter *f,
-                       int police_only, int (*cb)(void *ud, const json_t *row), void *ud,
-                       struct td_error *err)
+int td__sq_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
+                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
 {
     sqlite3 *db = td__sqlite_db(s);
     sqlite3_stmt *st;
@@ -140,10 +138,10 @@ int td__sq_case_export(struct td_store *s, int64_t office, const struct td_case_
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status >= 0 ? td_case_status_name(f->status) : NULL);
-    bind_text(st, 3, f->type >= 0 ? td_case_type_name(f->type) : NULL);
+    bind_text(st, 2, f->status);
+    bind_text(st, 3, f->type);
     bind_text(st, 4, f->assignee);
-    sqlite3_bind_int(st, 5, police_only ? 1 : 0);
+    sqlite3_bind_int(st, 5, f->police_only ? 1 : 0);
     return stream_rows(db, st, cb, ud, err);
 }
 

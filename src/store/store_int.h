@@ -87,11 +87,10 @@ int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by,
 int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *type, int64_t id,
                              int (*cb)(void *ud, const struct td_audit_entry *e), void *ud,
                              struct td_error *err);
-int td__sq_message_export(struct td_store *s, int64_t office, const struct td_queue_filter *f,
+int td__sq_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
                           int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-int td__sq_case_export(struct td_store *s, int64_t office, const struct td_case_filter *f,
-                       int police_only, int (*cb)(void *ud, const json_t *row), void *ud,
-                       struct td_error *err);
+int td__sq_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
+                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
 int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
                        int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
                        struct td_error *err);
