@@ -32,6 +32,7 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/buf.h"
 #include "threatdesk/taxonomy.h"
@@ -41,7 +42,7 @@
 
 struct sq {
     struct td_store base; /* first: td_store * <-> struct sq * */
-    sqlite3 *db;
+    struct td__sq c;      /* the connection and its cached statements */
 };
 
 static struct sq *SQ(struct td_store *s)
@@ -49,54 +50,9 @@ static struct sq *SQ(struct td_store *s)
     return (struct sq *)s;
 }
 
-sqlite3 *td__sqlite_db(struct td_store *s)
+struct td__sq *td__sq_conn(struct td_store *s)
 {
-    return SQ(s)->db;
-}
-
-static int fail(struct sq *q, struct td_error *err, const char *what)
-{
-    int ext = sqlite3_extended_errcode(q->db);
-    int code = TD_ESTORE;
-    if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY)
-        code = TD_EEXISTS;
-    return td_error_set(err, code, "%s: %s", what, sqlite3_errmsg(q->db));
-}
-
-static int prep(struct sq *q, const char *sql, sqlite3_stmt **st, struct td_error *err)
-{
-    if (sqlite3_prepare_v2(q->db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return fail(q, err, "prepare");
-    }
-    return TD_OK;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static int exec(struct sq *q, const char *sql, struct td_error *err)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(q->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        td_error_set(err, TD_ESTORE, "%s", msg ? msg : sqlite3_errmsg(q->db));
-        sqlite3_free(msg);
-        return TD_ESTORE;
-    }
-    return TD_OK;
-}
-
-/* Step a statement that returns no row; finalises it. */
-static int run(struct sq *q, sqlite3_stmt *st, const char *what, struct td_error *err)
-{
-    int rc = sqlite3_step(st) == SQLITE_DONE ? TD_OK : fail(q, err, what);
-    sqlite3_finalize(st);
-    return rc;
+    return &SQ(s)->c;
 }
 
 /* ---- rows as JSON ------------------------------------------------------ */
@@ -161,7 +117,7 @@ static int rows_json(struct sq *q, sqlite3_stmt *st, json_t **out, struct td_err
     json_t *a = json_array();
     int rc = TD_OK, s;
     if (!a) {
-        sqlite3_finalize(st);
+        td__sq_done(&q->c, st);
         return td_error_set(err, TD_ENOMEM, NULL);
     }
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -172,9 +128,9 @@ static int rows_json(struct sq *q, sqlite3_stmt *st, json_t **out, struct td_err
         }
     }
     if (s != SQLITE_DONE)
-        rc = fail(q, err, "query");
+        rc = td__sq_fail(&q->c, st, "query", err);
 out:
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     if (rc)
         json_decref(a);
     else
@@ -189,7 +145,7 @@ static int set_office_rows(struct sq *q, json_t *o, const char *key, const char 
 {
     sqlite3_stmt *st;
     json_t *a;
-    int rc = prep(q, sql, &st, err);
+    int rc = td__sq_stmt(&q->c, sql, &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -213,9 +169,9 @@ static int row1_json(struct sq *q, sqlite3_stmt *st, const char *what, json_t **
     } else if (s == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
     } else {
-        rc = fail(q, err, what);
+        rc = td__sq_fail(&q->c, st, what, err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -264,14 +220,14 @@ static int sq_schema_version(struct td_store *s, int64_t *v, struct td_error *er
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT coalesce(max(version),0) FROM schema_version", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT coalesce(max(version),0) FROM schema_version", &st, err);
     if (rc)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW)
         *v = sqlite3_column_int64(st, 0);
     else
-        rc = fail(q, err, "schema_version");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "schema_version", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -311,21 +267,21 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
     /* Foreign keys off while migrating (a no-op inside a transaction, so
      * before BEGIN): a migration may rebuild a table others reference, the
      * way SQLite documents it; foreign_key_check runs before the commit. */
-    if ((rc = exec(q, "PRAGMA foreign_keys=OFF", err)))
+    if ((rc = td__sq_exec(&q->c, "PRAGMA foreign_keys=OFF", err)))
         goto out;
-    if ((rc = exec(q, "BEGIN IMMEDIATE", err)))
+    if ((rc = td__sq_exec(&q->c, "BEGIN IMMEDIATE", err)))
         goto out;
     in_tx = 1;
-    if ((rc = exec(q,
-                   "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-                   "name TEXT NOT NULL, applied INTEGER NOT NULL)",
-                   err)))
+    if ((rc = td__sq_exec(&q->c,
+                          "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                          "name TEXT NOT NULL, applied INTEGER NOT NULL)",
+                          err)))
         goto out;
     /* Apply every migration not yet recorded, in number order, rather than
      * only those above the highest: features land on separate branches, so a
      * store may have met 0007 before 0006 arrives. */
     size_t applied = 0;
-    if ((rc = prep(q, "SELECT 1 FROM schema_version WHERE version = ?", &seen, err)))
+    if ((rc = td__sq_stmt(&q->c, "SELECT 1 FROM schema_version WHERE version = ?", &seen, err)))
         goto out;
     for (size_t i = 0; i < nn; i++) {
         long v = migration_number(names[i]);
@@ -335,7 +291,7 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
         if (known == SQLITE_ROW)
             continue;
         if (known != SQLITE_DONE) {
-            rc = td_error_set(err, TD_ESTORE, "schema_version: %s", sqlite3_errmsg(q->db));
+            rc = td_error_set(err, TD_ESTORE, "schema_version: %s", sqlite3_errmsg(q->c.db));
             goto out;
         }
         char path[1500];
@@ -343,18 +299,19 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
         td_buf_reset(&sql);
         if ((rc = read_file(path, &sql, err)))
             goto out;
-        if ((rc = exec(q, sql.data ? sql.data : "", err))) {
+        if ((rc = td__sq_exec(&q->c, sql.data ? sql.data : "", err))) {
             td_error_at(err, path, 0, 0);
             goto out;
         }
         sqlite3_stmt *st;
-        if ((rc = prep(q, "INSERT INTO schema_version(version, name, applied) VALUES (?,?,?)", &st,
-                       err)))
+        if ((rc = td__sq_stmt(&q->c,
+                              "INSERT INTO schema_version(version, name, applied) VALUES (?,?,?)",
+                              &st, err)))
             goto out;
         sqlite3_bind_int64(st, 1, v);
-        bind_text(st, 2, names[i]);
+        td__sq_bind_text(st, 2, names[i]);
         sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
-        if ((rc = run(q, st, "schema_version", err)))
+        if ((rc = td__sq_run(&q->c, st, "schema_version", err)))
             goto out;
         applied++;
     }
@@ -363,22 +320,22 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
      * `verify` can say which */
     if (applied) {
         sqlite3_stmt *st;
-        if ((rc = prep(q, "PRAGMA foreign_key_check", &st, err)))
+        if ((rc = td__sq_stmt(&q->c, "PRAGMA foreign_key_check", &st, err)))
             goto out;
         int r = sqlite3_step(st);
-        sqlite3_finalize(st);
+        td__sq_done(&q->c, st);
         if (r == SQLITE_ROW) {
             rc = td_error_set(err, TD_ESTORE, "migration left rows without their parent");
             goto out;
         }
     }
-    rc = exec(q, "COMMIT", err);
+    rc = td__sq_exec(&q->c, "COMMIT", err);
     in_tx = 0;
 out:
-    sqlite3_finalize(seen);
+    td__sq_done(&q->c, seen);
     if (in_tx)
-        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_exec(q->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+        sqlite3_exec(q->c.db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(q->c.db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
     for (size_t i = 0; i < nn; i++)
         free(names[i]);
     td_buf_release(&sql);
@@ -388,7 +345,8 @@ out:
 static void sq_close(struct td_store *s)
 {
     struct sq *q = SQ(s);
-    sqlite3_close_v2(q->db);
+    td__sq_close(&q->c);
+    sqlite3_close_v2(q->c.db);
     free(q);
 }
 
@@ -398,18 +356,18 @@ static int sq_begin(struct td_store *s, struct td_error *err)
 {
     /* IMMEDIATE: take the write lock now, so the audit head read in this
      * transaction is still the head when the entry is appended. */
-    return exec(SQ(s), "BEGIN IMMEDIATE", err);
+    return td__sq_exec(&SQ(s)->c, "BEGIN IMMEDIATE", err);
 }
 
 static int sq_commit(struct td_store *s, struct td_error *err)
 {
-    return exec(SQ(s), "COMMIT", err);
+    return td__sq_exec(&SQ(s)->c, "COMMIT", err);
 }
 
 static void sq_rollback(struct td_store *s)
 {
-    if (!sqlite3_get_autocommit(SQ(s)->db))
-        sqlite3_exec(SQ(s)->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(SQ(s)->c.db))
+        sqlite3_exec(SQ(s)->c.db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* Savepoint names come from the desk (fixed identifiers), checked here. */
@@ -420,7 +378,7 @@ static int sp(struct sq *q, const char *verb, const char *name, struct td_error 
             return td_error_set(err, TD_EINVAL, "bad savepoint name");
     char sql[128];
     snprintf(sql, sizeof sql, "%s %s", verb, name);
-    return exec(q, sql, err);
+    return td__sq_exec(&q->c, sql, err);
 }
 
 static int sq_savepoint(struct td_store *s, const char *name, struct td_error *err)
@@ -446,18 +404,18 @@ static int sq_office_find(struct td_store *s, const char *name, int64_t *id, str
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT id FROM offices WHERE name = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT id FROM offices WHERE name = ?", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, name);
+    td__sq_bind_text(st, 1, name);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
     else if (r == SQLITE_DONE)
         rc = td_error_set(err, TD_ENOTFOUND, "no office '%s'", name);
     else
-        rc = fail(q, err, "office");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "office", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -466,13 +424,13 @@ static int sq_office_insert(struct td_store *s, const char *name, int64_t now, i
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "INSERT INTO offices(name, created) VALUES (?, ?)", &st, err);
+    int rc = td__sq_stmt(&q->c, "INSERT INTO offices(name, created) VALUES (?, ?)", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, name);
+    td__sq_bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, now);
-    if ((rc = run(q, st, "office", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    if ((rc = td__sq_run(&q->c, st, "office", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     return rc;
 }
 
@@ -480,11 +438,11 @@ static int sq_office_list(struct td_store *s, json_t **out, struct td_error *err
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT o.id, o.name, o.created, "
-                  "(SELECT count(*) FROM users u WHERE u.office_id = o.id) AS users "
-                  "FROM offices o ORDER BY o.name",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "SELECT o.id, o.name, o.created, "
+                         "(SELECT count(*) FROM users u WHERE u.office_id = o.id) AS users "
+                         "FROM offices o ORDER BY o.name",
+                         &st, err);
     if (rc)
         return rc;
     return rows_json(q, st, out, err);
@@ -494,14 +452,14 @@ static int sq_user_count(struct td_store *s, int64_t *n, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT count(*) FROM users", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT count(*) FROM users", &st, err);
     if (rc)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
-        rc = fail(q, err, "users");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "users", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -510,20 +468,20 @@ static int sq_user_insert(struct td_store *s, const struct td_store_user *u, int
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO users(office_id, name, role, pwhash, must_change, created) "
-                  "VALUES (?,?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT INTO users(office_id, name, role, pwhash, must_change, created) "
+                         "VALUES (?,?,?,?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, u->office_id);
-    bind_text(st, 2, u->name);
-    bind_text(st, 3, u->role);
-    bind_text(st, 4, u->pwhash);
+    td__sq_bind_text(st, 2, u->name);
+    td__sq_bind_text(st, 3, u->role);
+    td__sq_bind_text(st, 4, u->pwhash);
     sqlite3_bind_int(st, 5, u->must_change);
     sqlite3_bind_int64(st, 6, u->created);
-    if ((rc = run(q, st, "user", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    if ((rc = td__sq_run(&q->c, st, "user", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     else if (rc == TD_EEXISTS)
         td_error_set(err, TD_EEXISTS, "user '%s' already exists in this office", u->name);
     return rc;
@@ -566,9 +524,9 @@ static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, st
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such user");
     } else {
-        rc = fail(q, err, "user");
+        rc = td__sq_fail(&q->c, st, "user", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -584,11 +542,11 @@ static int sq_user_find(struct td_store *s, int64_t office, const char *name,
     int rc;
     if (!office) {
         /* Any office: the name must be unambiguous. */
-        if ((rc = prep(q, "SELECT count(*) FROM users WHERE name = ?", &st, err)))
+        if ((rc = td__sq_stmt(&q->c, "SELECT count(*) FROM users WHERE name = ?", &st, err)))
             return rc;
-        bind_text(st, 1, name);
+        td__sq_bind_text(st, 1, name);
         int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        sqlite3_finalize(st);
+        td__sq_done(&q->c, st);
         if (n > 1) {
             td_error_field(err, "office");
             return td_error_set(err, TD_EINVAL,
@@ -596,9 +554,10 @@ static int sq_user_find(struct td_store *s, int64_t office, const char *name,
                                 name);
         }
     }
-    if ((rc = prep(q, USER_COLS "WHERE u.name = ?1 AND (?2 = 0 OR u.office_id = ?2)", &st, err)))
+    if ((rc = td__sq_stmt(&q->c, USER_COLS "WHERE u.name = ?1 AND (?2 = 0 OR u.office_id = ?2)",
+                          &st, err)))
         return rc;
-    bind_text(st, 1, name);
+    td__sq_bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, office);
     return user_read(q, st, out, err);
 }
@@ -608,7 +567,7 @@ static int sq_user_get(struct td_store *s, int64_t id, struct td_store_user *out
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, USER_COLS "WHERE u.id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, USER_COLS "WHERE u.id = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -617,7 +576,7 @@ static int sq_user_get(struct td_store *s, int64_t id, struct td_store_user *out
 
 static int changed1(struct sq *q, int rc, const char *what, struct td_error *err)
 {
-    if (rc == TD_OK && sqlite3_changes(q->db) == 0)
+    if (rc == TD_OK && sqlite3_changes(q->c.db) == 0)
         return td_error_set(err, TD_ENOTFOUND, "no such %s", what);
     return rc;
 }
@@ -627,36 +586,37 @@ static int sq_user_set_password(struct td_store *s, int64_t id, const char *pwha
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "UPDATE users SET pwhash = ?, must_change = ? WHERE id = ?", &st, err);
+    int rc =
+        td__sq_stmt(&q->c, "UPDATE users SET pwhash = ?, must_change = ? WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, pwhash);
+    td__sq_bind_text(st, 1, pwhash);
     sqlite3_bind_int(st, 2, must_change);
     sqlite3_bind_int64(st, 3, id);
-    return changed1(q, run(q, st, "user", err), "user", err);
+    return changed1(q, td__sq_run(&q->c, st, "user", err), "user", err);
 }
 
 static int sq_user_set_role(struct td_store *s, int64_t id, const char *role, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "UPDATE users SET role = ? WHERE id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "UPDATE users SET role = ? WHERE id = ?", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, role);
+    td__sq_bind_text(st, 1, role);
     sqlite3_bind_int64(st, 2, id);
-    return changed1(q, run(q, st, "user", err), "user", err);
+    return changed1(q, td__sq_run(&q->c, st, "user", err), "user", err);
 }
 
 static int sq_user_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change, "
-                  "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
-                  "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change, "
+                         "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
+                         "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -667,12 +627,12 @@ static int sq_user_set_disabled(struct td_store *s, int64_t id, int disabled, st
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "UPDATE users SET disabled = ? WHERE id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "UPDATE users SET disabled = ? WHERE id = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int(st, 1, disabled ? 1 : 0);
     sqlite3_bind_int64(st, 2, id);
-    return changed1(q, run(q, st, "user", err), "user", err);
+    return changed1(q, td__sq_run(&q->c, st, "user", err), "user", err);
 }
 
 static int sq_user_role_count(struct td_store *s, int64_t office, const char *role, int64_t *n,
@@ -680,17 +640,18 @@ static int sq_user_role_count(struct td_store *s, int64_t office, const char *ro
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT count(*) FROM users WHERE office_id = ? AND role = ? AND disabled = 0",
-                  &st, err);
+    int rc = td__sq_stmt(
+        &q->c, "SELECT count(*) FROM users WHERE office_id = ? AND role = ? AND disabled = 0", &st,
+        err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, role);
+    td__sq_bind_text(st, 2, role);
     if (sqlite3_step(st) == SQLITE_ROW)
         *n = sqlite3_column_int64(st, 0);
     else
-        rc = fail(q, err, "users");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "users", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -701,22 +662,23 @@ static int sq_session_insert(struct td_store *s, int64_t user, const char *th, i
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "INSERT INTO sessions(token_hash, user_id, created, expires) VALUES (?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(
+        &q->c, "INSERT INTO sessions(token_hash, user_id, created, expires) VALUES (?,?,?,?)", &st,
+        err);
     if (rc)
         return rc;
-    bind_text(st, 1, th);
+    td__sq_bind_text(st, 1, th);
     sqlite3_bind_int64(st, 2, user);
     sqlite3_bind_int64(st, 3, created);
     sqlite3_bind_int64(st, 4, expires);
-    if ((rc = run(q, st, "session", err)))
+    if ((rc = td__sq_run(&q->c, st, "session", err)))
         return rc;
-    *id = sqlite3_last_insert_rowid(q->db);
+    *id = sqlite3_last_insert_rowid(q->c.db);
     /* Expired sessions are useless: prune them as new ones open. */
-    if ((rc = prep(q, "DELETE FROM sessions WHERE expires <= ?", &st, err)))
+    if ((rc = td__sq_stmt(&q->c, "DELETE FROM sessions WHERE expires <= ?", &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, created);
-    return run(q, st, "session", err);
+    return td__sq_run(&q->c, st, "session", err);
 }
 
 static int sq_session_find(struct td_store *s, const char *th, int64_t now, int64_t *user,
@@ -724,13 +686,13 @@ static int sq_session_find(struct td_store *s, const char *th, int64_t now, int6
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT s.user_id, s.id FROM sessions s JOIN users u ON u.id = s.user_id "
-                  "WHERE s.token_hash = ? AND s.expires > ? AND u.disabled = 0",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "SELECT s.user_id, s.id FROM sessions s JOIN users u ON u.id = s.user_id "
+                         "WHERE s.token_hash = ? AND s.expires > ? AND u.disabled = 0",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, th);
+    td__sq_bind_text(st, 1, th);
     sqlite3_bind_int64(st, 2, now);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
@@ -739,9 +701,9 @@ static int sq_session_find(struct td_store *s, const char *th, int64_t now, int6
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such session");
     } else {
-        rc = fail(q, err, "session");
+        rc = td__sq_fail(&q->c, st, "session", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -749,22 +711,22 @@ static int sq_session_delete(struct td_store *s, const char *th, struct td_error
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "DELETE FROM sessions WHERE token_hash = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "DELETE FROM sessions WHERE token_hash = ?", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, th);
-    return run(q, st, "session", err);
+    td__sq_bind_text(st, 1, th);
+    return td__sq_run(&q->c, st, "session", err);
 }
 
 static int sq_session_delete_user(struct td_store *s, int64_t user, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "DELETE FROM sessions WHERE user_id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "DELETE FROM sessions WHERE user_id = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, user);
-    return run(q, st, "session", err);
+    return td__sq_run(&q->c, st, "session", err);
 }
 
 static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, const char *label,
@@ -772,19 +734,19 @@ static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, co
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO api_keys(key_hash, user_id, label, created, issued_by) "
-                  "VALUES (?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT INTO api_keys(key_hash, user_id, label, created, issued_by) "
+                         "VALUES (?,?,?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, kh);
+    td__sq_bind_text(st, 1, kh);
     sqlite3_bind_int64(st, 2, user);
-    bind_text(st, 3, label);
+    td__sq_bind_text(st, 3, label);
     sqlite3_bind_int64(st, 4, created);
     sqlite3_bind_int64(st, 5, issued_by);
-    if ((rc = run(q, st, "api key", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    if ((rc = td__sq_run(&q->c, st, "api key", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     return rc;
 }
 
@@ -793,14 +755,14 @@ static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, int
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT k.user_id, k.id, coalesce(k.issued_by, -1) FROM api_keys k "
-                  "JOIN users u ON u.id = k.user_id "
-                  "WHERE k.key_hash = ? AND k.revoked IS NULL AND u.disabled = 0",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "SELECT k.user_id, k.id, coalesce(k.issued_by, -1) FROM api_keys k "
+                         "JOIN users u ON u.id = k.user_id "
+                         "WHERE k.key_hash = ? AND k.revoked IS NULL AND u.disabled = 0",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, kh);
+    td__sq_bind_text(st, 1, kh);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         *user = sqlite3_column_int64(st, 0);
@@ -809,9 +771,9 @@ static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, int
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such api key");
     } else {
-        rc = fail(q, err, "api key");
+        rc = td__sq_fail(&q->c, st, "api key", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -820,15 +782,15 @@ static int sq_apikey_list(struct td_store *s, int64_t office, int64_t user, json
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc =
-        prep(q,
-             "SELECT k.id, u.name AS user, k.label, k.created, "
-             "CASE WHEN k.issued_by = 0 THEN '(operator)' ELSE i.name END AS issued_by, "
-             "k.revoked, CASE WHEN k.revoked_by = 0 THEN '(operator)' ELSE r.name END "
-             "AS revoked_by FROM api_keys k JOIN users u ON u.id = k.user_id "
-             "LEFT JOIN users i ON i.id = k.issued_by LEFT JOIN users r ON r.id = k.revoked_by "
-             "WHERE u.office_id = ?1 AND (?2 = 0 OR k.user_id = ?2) ORDER BY k.id DESC",
-             &st, err);
+    int rc = td__sq_stmt(
+        &q->c,
+        "SELECT k.id, u.name AS user, k.label, k.created, "
+        "CASE WHEN k.issued_by = 0 THEN '(operator)' ELSE i.name END AS issued_by, "
+        "k.revoked, CASE WHEN k.revoked_by = 0 THEN '(operator)' ELSE r.name END "
+        "AS revoked_by FROM api_keys k JOIN users u ON u.id = k.user_id "
+        "LEFT JOIN users i ON i.id = k.issued_by LEFT JOIN users r ON r.id = k.revoked_by "
+        "WHERE u.office_id = ?1 AND (?2 = 0 OR k.user_id = ?2) ORDER BY k.id DESC",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -841,11 +803,11 @@ static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc =
-        prep(q,
-             "SELECT k.user_id, k.revoked IS NOT NULL FROM api_keys k "
-             "JOIN users u ON u.id = k.user_id WHERE k.id = ?1 AND (?2 = 0 OR u.office_id = ?2)",
-             &st, err);
+    int rc = td__sq_stmt(
+        &q->c,
+        "SELECT k.user_id, k.revoked IS NOT NULL FROM api_keys k "
+        "JOIN users u ON u.id = k.user_id WHERE k.id = ?1 AND (?2 = 0 OR u.office_id = ?2)",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, kid);
@@ -857,17 +819,18 @@ static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such API key");
     } else {
-        rc = fail(q, err, "api key");
+        rc = td__sq_fail(&q->c, st, "api key", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     if (rc || *was)
         return rc;
-    if ((rc = prep(q, "UPDATE api_keys SET revoked = ?, revoked_by = ? WHERE id = ?", &st, err)))
+    if ((rc = td__sq_stmt(&q->c, "UPDATE api_keys SET revoked = ?, revoked_by = ? WHERE id = ?",
+                          &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, when);
     sqlite3_bind_int64(st, 2, by);
     sqlite3_bind_int64(st, 3, kid);
-    return run(q, st, "api key", err);
+    return td__sq_run(&q->c, st, "api key", err);
 }
 
 static int sq_apikey_revoke_user(struct td_store *s, int64_t user, int64_t when, int64_t by,
@@ -880,26 +843,28 @@ static int sq_apikey_revoke_user(struct td_store *s, int64_t user, int64_t when,
     *ids = NULL;
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = prep(q, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id",
-                   &st, err)))
+    if ((rc = td__sq_stmt(
+             &q->c, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id",
+             &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, user);
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)));
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE) {
-        rc = fail(q, err, "api key");
+    if (r != SQLITE_DONE)
+        rc = td__sq_fail(&q->c, st, "api key", err);
+    td__sq_done(&q->c, st);
+    if (rc) {
         goto out;
     }
-    if ((rc = prep(q,
-                   "UPDATE api_keys SET revoked = ?, revoked_by = ? "
-                   "WHERE user_id = ? AND revoked IS NULL",
-                   &st, err)))
+    if ((rc = td__sq_stmt(&q->c,
+                          "UPDATE api_keys SET revoked = ?, revoked_by = ? "
+                          "WHERE user_id = ? AND revoked IS NULL",
+                          &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, when);
     sqlite3_bind_int64(st, 2, by);
     sqlite3_bind_int64(st, 3, user);
-    rc = run(q, st, "api key", err);
+    rc = td__sq_run(&q->c, st, "api key", err);
 out:
     if (rc)
         json_decref(a);
@@ -913,22 +878,22 @@ static int sq_login_failures(struct td_store *s, const char *name, const char *s
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
-                  "WHERE name = ? AND source = ? AND time >= ?",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
+                         "WHERE name = ? AND source = ? AND time >= ?",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, name);
-    bind_text(st, 2, source);
+    td__sq_bind_text(st, 1, name);
+    td__sq_bind_text(st, 2, source);
     sqlite3_bind_int64(st, 3, since);
     if (sqlite3_step(st) == SQLITE_ROW) {
         *count = sqlite3_column_int64(st, 0);
         *oldest = sqlite3_column_int64(st, 1);
     } else {
-        rc = fail(q, err, "login_failures");
+        rc = td__sq_fail(&q->c, st, "login_failures", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -937,20 +902,21 @@ static int sq_login_failure_add(struct td_store *s, const char *name, const char
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "INSERT INTO login_failures(name, source, time) VALUES (?,?,?)", &st, err);
+    int rc = td__sq_stmt(&q->c, "INSERT INTO login_failures(name, source, time) VALUES (?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, name);
-    bind_text(st, 2, source);
+    td__sq_bind_text(st, 1, name);
+    td__sq_bind_text(st, 2, source);
     sqlite3_bind_int64(st, 3, when);
-    if ((rc = run(q, st, "login_failures", err)))
+    if ((rc = td__sq_run(&q->c, st, "login_failures", err)))
         return rc;
     /* Failures older than a day count for no window the desk uses (the
      * longest sensible lock-out); keep the table small. */
-    if ((rc = prep(q, "DELETE FROM login_failures WHERE time < ?", &st, err)))
+    if ((rc = td__sq_stmt(&q->c, "DELETE FROM login_failures WHERE time < ?", &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, when - 86400);
-    return run(q, st, "login_failures", err);
+    return td__sq_run(&q->c, st, "login_failures", err);
 }
 
 static int sq_login_failure_clear(struct td_store *s, const char *name, const char *source,
@@ -958,12 +924,13 @@ static int sq_login_failure_clear(struct td_store *s, const char *name, const ch
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "DELETE FROM login_failures WHERE name = ? AND source = ?", &st, err);
+    int rc =
+        td__sq_stmt(&q->c, "DELETE FROM login_failures WHERE name = ? AND source = ?", &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, name);
-    bind_text(st, 2, source);
-    return run(q, st, "login_failures", err);
+    td__sq_bind_text(st, 1, name);
+    td__sq_bind_text(st, 2, source);
+    return td__sq_run(&q->c, st, "login_failures", err);
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -973,12 +940,13 @@ static int sq_message_find_key(struct td_store *s, int64_t office, const char *k
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, key);
+    td__sq_bind_text(st, 2, key);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -986,9 +954,9 @@ static int sq_message_find_key(struct td_store *s, int64_t office, const char *k
     } else if (r == SQLITE_DONE) {
         rc = TD_ENOTFOUND; /* the usual case: no error text needed */
     } else {
-        rc = fail(q, err, "message");
+        rc = td__sq_fail(&q->c, st, "message", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -997,21 +965,22 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
-                  "sender_name, subject, text, original, received, ingested, ingested_by, "
-                  "severity, labels, flags, verdict, model_version, content_key, attachments) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  &st, err);
+    int rc =
+        td__sq_stmt(&q->c,
+                    "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
+                    "sender_name, subject, text, original, received, ingested, ingested_by, "
+                    "severity, labels, flags, verdict, model_version, content_key, attachments) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, m->office_id);
-    bind_text(st, 2, m->client_key);
-    bind_text(st, 3, m->message_id);
-    bind_text(st, 4, m->channel);
-    bind_text(st, 5, m->sender);
-    bind_text(st, 6, m->sender_name);
-    bind_text(st, 7, m->subject);
+    td__sq_bind_text(st, 2, m->client_key);
+    td__sq_bind_text(st, 3, m->message_id);
+    td__sq_bind_text(st, 4, m->channel);
+    td__sq_bind_text(st, 5, m->sender);
+    td__sq_bind_text(st, 6, m->sender_name);
+    td__sq_bind_text(st, 7, m->subject);
     sqlite3_bind_text(st, 8, m->text ? m->text : "", (int)m->text_len, SQLITE_TRANSIENT);
     sqlite3_bind_blob(st, 9, m->original_len ? m->original : "", (int)m->original_len,
                       SQLITE_TRANSIENT);
@@ -1021,12 +990,12 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     sqlite3_bind_int(st, 13, m->severity);
     sqlite3_bind_int64(st, 14, m->labels);
     sqlite3_bind_int64(st, 15, m->flags);
-    bind_text(st, 16, m->verdict);
-    bind_text(st, 17, m->model_version);
-    bind_text(st, 18, m->content_key);
-    bind_text(st, 19, m->attachments);
-    if ((rc = run(q, st, "message", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    td__sq_bind_text(st, 16, m->verdict);
+    td__sq_bind_text(st, 17, m->model_version);
+    td__sq_bind_text(st, 18, m->content_key);
+    td__sq_bind_text(st, 19, m->attachments);
+    if ((rc = td__sq_run(&q->c, st, "message", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     return rc;
 }
 
@@ -1043,7 +1012,7 @@ static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, MSG_COLS "WHERE m.office_id = ? AND m.id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, MSG_COLS "WHERE m.office_id = ? AND m.id = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -1056,7 +1025,8 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT original FROM messages WHERE office_id = ? AND id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT original FROM messages WHERE office_id = ? AND id = ?", &st,
+                         err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -1076,9 +1046,9 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such message");
     } else {
-        rc = fail(q, err, "message");
+        rc = td__sq_fail(&q->c, st, "message", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1096,11 +1066,11 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
 static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status);
+    td__sq_bind_text(st, 2, f->status);
     sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
     sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
-    bind_text(st, 5, f->channel);
-    bind_text(st, 6, f->sender);
+    td__sq_bind_text(st, 5, f->channel);
+    td__sq_bind_text(st, 6, f->sender);
     sqlite3_bind_int64(st, 7, f->since);
     sqlite3_bind_int64(st, 8, f->until);
 }
@@ -1112,25 +1082,26 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     sqlite3_stmt *st = NULL;
     json_t *list = NULL, *o = NULL;
     int64_t total = 0;
-    int rc = prep(q, "SELECT count(*) FROM messages m " QUEUE_WHERE, &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT count(*) FROM messages m " QUEUE_WHERE, &st, err);
     if (rc)
         return rc;
     queue_bind(st, office, f);
     if (sqlite3_step(st) == SQLITE_ROW)
         total = sqlite3_column_int64(st, 0);
     else
-        rc = fail(q, err, "queue");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "queue", err);
+    td__sq_done(&q->c, st);
     if (rc)
         return rc;
 
     /* The page's ids first, from the index alone (0007_web.sql), then the
      * wide rows of those ids only: sorting every matching row with its text
      * and verdict cost 70 ms at 10,000 messages. */
-    if ((rc = prep(q,
-                   MSG_COLS "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
-                            "LIMIT ?9 OFFSET ?10) " QUEUE_ORDER,
-                   &st, err)))
+    if ((rc = td__sq_stmt(&q->c,
+                          MSG_COLS
+                          "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
+                          "LIMIT ?9 OFFSET ?10) " QUEUE_ORDER,
+                          &st, err)))
         return rc;
     queue_bind(st, office, f);
     sqlite3_bind_int64(st, 9, (int64_t)f->limit);
@@ -1153,19 +1124,19 @@ static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id,
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "UPDATE messages SET status = ?, status_reason = ?, status_by = ?, "
-                  "status_time = ? WHERE office_id = ? AND id = ?",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "UPDATE messages SET status = ?, status_reason = ?, status_by = ?, "
+                         "status_time = ? WHERE office_id = ? AND id = ?",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, status);
-    bind_text(st, 2, reason);
+    td__sq_bind_text(st, 1, status);
+    td__sq_bind_text(st, 2, reason);
     sqlite3_bind_int64(st, 3, by);
     sqlite3_bind_int64(st, 4, when);
     sqlite3_bind_int64(st, 5, office);
     sqlite3_bind_int64(st, 6, id);
-    return changed1(q, run(q, st, "message", err), "message", err);
+    return changed1(q, td__sq_run(&q->c, st, "message", err), "message", err);
 }
 
 /* ---- senders ----------------------------------------------------------- */
@@ -1176,17 +1147,18 @@ static int sq_sender_prior_threats(struct td_store *s, int64_t office, const cha
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     *n = 0;
-    int rc = prep(q, "SELECT threats FROM senders WHERE office_id = ? AND key = ?", &st, err);
+    int rc =
+        td__sq_stmt(&q->c, "SELECT threats FROM senders WHERE office_id = ? AND key = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, sender);
+    td__sq_bind_text(st, 2, sender);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW)
         *n = (unsigned)sqlite3_column_int64(st, 0);
     else if (r != SQLITE_DONE)
-        rc = fail(q, err, "sender");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "sender", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1196,25 +1168,25 @@ static int sq_sender_record(struct td_store *s, int64_t office, const char *send
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO senders(office_id, key, display, messages, threats, "
-                  "worst_severity, first_seen, last_seen) VALUES (?1,?2,?3,1,?4,?5,?6,?6) "
-                  "ON CONFLICT(office_id, key) DO UPDATE SET "
-                  "display = coalesce(excluded.display, display), messages = messages + 1, "
-                  "threats = threats + excluded.threats, "
-                  "worst_severity = max(worst_severity, excluded.worst_severity), "
-                  "first_seen = min(first_seen, excluded.first_seen), "
-                  "last_seen = max(last_seen, excluded.last_seen)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT INTO senders(office_id, key, display, messages, threats, "
+                         "worst_severity, first_seen, last_seen) VALUES (?1,?2,?3,1,?4,?5,?6,?6) "
+                         "ON CONFLICT(office_id, key) DO UPDATE SET "
+                         "display = coalesce(excluded.display, display), messages = messages + 1, "
+                         "threats = threats + excluded.threats, "
+                         "worst_severity = max(worst_severity, excluded.worst_severity), "
+                         "first_seen = min(first_seen, excluded.first_seen), "
+                         "last_seen = max(last_seen, excluded.last_seen)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, sender);
-    bind_text(st, 3, display);
+    td__sq_bind_text(st, 2, sender);
+    td__sq_bind_text(st, 3, display);
     sqlite3_bind_int(st, 4, is_threat ? 1 : 0);
     sqlite3_bind_int(st, 5, severity);
     sqlite3_bind_int64(st, 6, when);
-    return run(q, st, "sender", err);
+    return td__sq_run(&q->c, st, "sender", err);
 }
 
 static int sq_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
@@ -1223,14 +1195,15 @@ static int sq_sender_get(struct td_store *s, int64_t office, const char *sender,
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     json_t *o = NULL, *recent = NULL;
-    int rc = prep(q,
-                  "SELECT key AS sender, display, messages, threats, worst_severity, first_seen, "
-                  "last_seen FROM senders WHERE office_id = ? AND key = ?",
-                  &st, err);
+    int rc =
+        td__sq_stmt(&q->c,
+                    "SELECT key AS sender, display, messages, threats, worst_severity, first_seen, "
+                    "last_seen FROM senders WHERE office_id = ? AND key = ?",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, sender);
+    td__sq_bind_text(st, 2, sender);
     if ((rc = row1_json(q, st, "sender", &o, err)))
         return rc;
     json_t *ws = json_object_get(o, "worst_severity");
@@ -1238,13 +1211,13 @@ static int sq_sender_get(struct td_store *s, int64_t office, const char *sender,
         const char *nm = td_severity_name((int)json_integer_value(ws));
         json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
     }
-    if ((rc = prep(q,
-                   MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
-                            "ORDER BY m.received DESC, m.id DESC LIMIT ?",
-                   &st, err)))
+    if ((rc = td__sq_stmt(&q->c,
+                          MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
+                                   "ORDER BY m.received DESC, m.id DESC LIMIT ?",
+                          &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, sender);
+    td__sq_bind_text(st, 2, sender);
     sqlite3_bind_int64(st, 3, (int64_t)limit);
     if ((rc = rows_json(q, st, &recent, err)))
         goto out;
@@ -1264,25 +1237,25 @@ static int sq_case_insert(struct td_store *s, const struct td_store_case *c, int
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO cases(office_id, type, status, title, description, occurred, "
-                  "place, people, police_ref, assignee, created, created_by, updated) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT INTO cases(office_id, type, status, title, description, occurred, "
+                         "place, people, police_ref, assignee, created, created_by, updated) "
+                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, c->office_id);
-    bind_text(st, 2, c->type);
-    bind_text(st, 3, c->status);
-    bind_text(st, 4, c->title);
-    bind_text(st, 5, c->description);
+    td__sq_bind_text(st, 2, c->type);
+    td__sq_bind_text(st, 3, c->status);
+    td__sq_bind_text(st, 4, c->title);
+    td__sq_bind_text(st, 5, c->description);
     if (c->occurred == INT64_MIN)
         sqlite3_bind_null(st, 6);
     else
         sqlite3_bind_int64(st, 6, c->occurred);
-    bind_text(st, 7, c->place);
-    bind_text(st, 8, c->people);
-    bind_text(st, 9, c->police_ref);
+    td__sq_bind_text(st, 7, c->place);
+    td__sq_bind_text(st, 8, c->people);
+    td__sq_bind_text(st, 9, c->police_ref);
     if (c->assignee)
         sqlite3_bind_int64(st, 10, c->assignee);
     else
@@ -1290,8 +1263,8 @@ static int sq_case_insert(struct td_store *s, const struct td_store_case *c, int
     sqlite3_bind_int64(st, 11, c->created);
     sqlite3_bind_int64(st, 12, c->created_by);
     sqlite3_bind_int64(st, 13, c->created);
-    if ((rc = run(q, st, "case", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    if ((rc = td__sq_run(&q->c, st, "case", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     return rc;
 }
 
@@ -1301,9 +1274,9 @@ static int sq_case_head(struct td_store *s, int64_t office, int64_t id,
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc =
-        prep(q, "SELECT status, created_by, reported FROM cases WHERE office_id = ? AND id = ?",
-             &st, err);
+    int rc = td__sq_stmt(
+        &q->c, "SELECT status, created_by, reported FROM cases WHERE office_id = ? AND id = ?", &st,
+        err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -1316,9 +1289,9 @@ static int sq_case_head(struct td_store *s, int64_t office, int64_t id,
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such case");
     } else {
-        rc = fail(q, err, "case");
+        rc = td__sq_fail(&q->c, st, "case", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1334,7 +1307,7 @@ static int sq_case_get(struct td_store *s, int64_t office, int64_t id, json_t **
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     json_t *o = NULL;
-    int rc = prep(q, CASE_COLS "WHERE c.office_id = ? AND c.id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, CASE_COLS "WHERE c.office_id = ? AND c.id = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -1399,7 +1372,7 @@ static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const cha
         return td_error_set(err, TD_EINVAL, "not an editable case field");
     }
     sqlite3_stmt *st;
-    int rc = prep(q, sql, &st, err);
+    int rc = td__sq_stmt(&q->c, sql, &st, err);
     if (rc)
         return rc;
     if (!value || value->kind == TD_STORE_NULL)
@@ -1407,11 +1380,11 @@ static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const cha
     else if (value->kind == TD_STORE_INT)
         sqlite3_bind_int64(st, 1, value->i);
     else
-        bind_text(st, 1, value->text);
+        td__sq_bind_text(st, 1, value->text);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, office);
     sqlite3_bind_int64(st, 4, id);
-    return changed1(q, run(q, st, "case", err), "case", err);
+    return changed1(q, td__sq_run(&q->c, st, "case", err), "case", err);
 }
 
 static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, const char *from,
@@ -1420,20 +1393,20 @@ static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, co
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     /* WHERE status = from: a concurrent change makes this match nothing. */
-    int rc = prep(q,
-                  "UPDATE cases SET status = ?1, updated = ?2, "
-                  "reported = max(reported, ?6) "
-                  "WHERE office_id = ?3 AND id = ?4 AND status = ?5",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "UPDATE cases SET status = ?1, updated = ?2, "
+                         "reported = max(reported, ?6) "
+                         "WHERE office_id = ?3 AND id = ?4 AND status = ?5",
+                         &st, err);
     if (rc)
         return rc;
-    bind_text(st, 1, to);
+    td__sq_bind_text(st, 1, to);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, office);
     sqlite3_bind_int64(st, 4, id);
-    bind_text(st, 5, from);
+    td__sq_bind_text(st, 5, from);
     sqlite3_bind_int(st, 6, reported ? 1 : 0);
-    return changed1(q, run(q, st, "case", err), "case", err);
+    return changed1(q, td__sq_run(&q->c, st, "case", err), "case", err);
 }
 
 #define CASE_WHERE                                                                                 \
@@ -1446,11 +1419,11 @@ static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, co
 static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_store_case_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status);
-    bind_text(st, 3, f->type);
-    bind_text(st, 4, f->assignee);
+    td__sq_bind_text(st, 2, f->status);
+    td__sq_bind_text(st, 3, f->type);
+    td__sq_bind_text(st, 4, f->assignee);
     sqlite3_bind_int(st, 5, f->police_only ? 1 : 0);
-    bind_text(st, 8, f->sender);
+    td__sq_bind_text(st, 8, f->sender);
     sqlite3_bind_int64(st, 9, f->since);
     sqlite3_bind_int64(st, 10, f->until);
 }
@@ -1462,21 +1435,22 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_stor
     sqlite3_stmt *st;
     json_t *list = NULL;
     int64_t total = 0;
-    int rc =
-        prep(q, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
-             &st, err);
+    int rc = td__sq_stmt(
+        &q->c, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
+        &st, err);
     if (rc)
         return rc;
     case_bind(st, office, f);
     if (sqlite3_step(st) == SQLITE_ROW)
         total = sqlite3_column_int64(st, 0);
     else
-        rc = fail(q, err, "cases");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "cases", err);
+    td__sq_done(&q->c, st);
     if (rc)
         return rc;
-    if ((rc = prep(q, CASE_COLS CASE_WHERE "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
-                   &st, err)))
+    if ((rc = td__sq_stmt(
+             &q->c, CASE_COLS CASE_WHERE "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
+             &st, err)))
         return rc;
     case_bind(st, office, f);
     sqlite3_bind_int64(st, 6, (int64_t)f->limit);
@@ -1500,33 +1474,33 @@ static int sq_case_link(struct td_store *s, int64_t office, int64_t case_id, int
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     /* The SELECT proves both belong to the office before linking. */
-    int rc = prep(q,
-                  "INSERT OR IGNORE INTO case_messages(case_id, message_id, linked) "
-                  "SELECT c.id, m.id, ?4 FROM cases c, messages m "
-                  "WHERE c.office_id = ?1 AND m.office_id = ?1 AND c.id = ?2 AND m.id = ?3",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT OR IGNORE INTO case_messages(case_id, message_id, linked) "
+                         "SELECT c.id, m.id, ?4 FROM cases c, messages m "
+                         "WHERE c.office_id = ?1 AND m.office_id = ?1 AND c.id = ?2 AND m.id = ?3",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int64(st, 2, case_id);
     sqlite3_bind_int64(st, 3, msg);
     sqlite3_bind_int64(st, 4, now);
-    if ((rc = run(q, st, "link", err)))
+    if ((rc = td__sq_run(&q->c, st, "link", err)))
         return rc;
-    *linked_new = sqlite3_changes(q->db) > 0;
+    *linked_new = sqlite3_changes(q->c.db) > 0;
     if (*linked_new)
         return TD_OK;
     /* Nothing inserted: already linked, or an id of no case/message here. */
-    if ((rc = prep(q,
-                   "SELECT 1 FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
-                   "WHERE c.office_id = ? AND cm.case_id = ? AND cm.message_id = ?",
-                   &st, err)))
+    if ((rc = td__sq_stmt(&q->c,
+                          "SELECT 1 FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
+                          "WHERE c.office_id = ? AND cm.case_id = ? AND cm.message_id = ?",
+                          &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int64(st, 2, case_id);
     sqlite3_bind_int64(st, 3, msg);
     int r = sqlite3_step(st);
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return r == SQLITE_ROW ? TD_OK : td_error_set(err, TD_ENOTFOUND, "no such case or message");
 }
 
@@ -1536,20 +1510,20 @@ static int sq_note_insert(struct td_store *s, int64_t office, int64_t case_id, i
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO notes(office_id, case_id, user_id, text, created, shareable) "
-                  "VALUES (?,?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT INTO notes(office_id, case_id, user_id, text, created, shareable) "
+                         "VALUES (?,?,?,?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int64(st, 2, case_id);
     sqlite3_bind_int64(st, 3, user);
-    bind_text(st, 4, text);
+    td__sq_bind_text(st, 4, text);
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_int(st, 6, shareable ? 1 : 0);
-    if ((rc = run(q, st, "note", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    if ((rc = td__sq_run(&q->c, st, "note", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     return rc;
 }
 
@@ -1560,22 +1534,23 @@ static int sq_evidence_insert(struct td_store *s, const struct td_store_evidence
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO evidence(office_id, case_id, name, type, size, sha256, added, "
-                  "added_by) VALUES (?,?,?,?,?,?,?,?)",
-                  &st, err);
+    int rc =
+        td__sq_stmt(&q->c,
+                    "INSERT INTO evidence(office_id, case_id, name, type, size, sha256, added, "
+                    "added_by) VALUES (?,?,?,?,?,?,?,?)",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, e->office_id);
     sqlite3_bind_int64(st, 2, e->case_id);
-    bind_text(st, 3, e->name);
-    bind_text(st, 4, e->type);
+    td__sq_bind_text(st, 3, e->name);
+    td__sq_bind_text(st, 4, e->type);
     sqlite3_bind_int64(st, 5, e->size);
-    bind_text(st, 6, e->sha256);
+    td__sq_bind_text(st, 6, e->sha256);
     sqlite3_bind_int64(st, 7, e->added);
     sqlite3_bind_int64(st, 8, e->added_by);
-    if ((rc = run(q, st, "evidence", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->db);
+    if ((rc = td__sq_run(&q->c, st, "evidence", err)) == TD_OK)
+        *id = sqlite3_last_insert_rowid(q->c.db);
     return rc;
 }
 
@@ -1584,11 +1559,12 @@ static int sq_evidence_get(struct td_store *s, int64_t office, int64_t id, json_
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, e.added, "
-                  "u.name AS added_by FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
-                  "WHERE e.office_id = ? AND e.id = ?",
-                  &st, err);
+    int rc = td__sq_stmt(
+        &q->c,
+        "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, e.added, "
+        "u.name AS added_by FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+        "WHERE e.office_id = ? AND e.id = ?",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -1611,7 +1587,7 @@ static int sq_evidence_scan(struct td_store *s,
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT id, sha256, size FROM evidence ORDER BY id", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT id, sha256, size FROM evidence ORDER BY id", &st, err);
     if (rc)
         return rc;
     int r;
@@ -1620,8 +1596,8 @@ static int sq_evidence_scan(struct td_store *s,
                sqlite3_column_int64(st, 2)))
             break;
     if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail(q, err, "evidence");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "evidence", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1632,7 +1608,7 @@ static int sq_audit_head(struct td_store *s, int64_t *last_id, char last_hash[65
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &st, err);
     if (rc)
         return rc;
     int r = sqlite3_step(st);
@@ -1643,9 +1619,9 @@ static int sq_audit_head(struct td_store *s, int64_t *last_id, char last_hash[65
         *last_id = 0;
         last_hash[0] = '\0';
     } else {
-        rc = fail(q, err, "audit");
+        rc = td__sq_fail(&q->c, st, "audit", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1653,23 +1629,23 @@ static int sq_audit_append(struct td_store *s, const struct td_audit_entry *e, s
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "INSERT INTO audit(id, time, office_id, user_id, action, object_type, "
-                  "object_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "INSERT INTO audit(id, time, office_id, user_id, action, object_type, "
+                         "object_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, e->id);
     sqlite3_bind_int64(st, 2, e->time);
     sqlite3_bind_int64(st, 3, e->office_id);
     sqlite3_bind_int64(st, 4, e->user_id);
-    bind_text(st, 5, e->action);
-    bind_text(st, 6, e->object_type);
+    td__sq_bind_text(st, 5, e->action);
+    td__sq_bind_text(st, 6, e->object_type);
     sqlite3_bind_int64(st, 7, e->object_id);
-    bind_text(st, 8, e->details ? e->details : "{}");
-    bind_text(st, 9, e->prev_hash);
-    bind_text(st, 10, e->hash);
-    return run(q, st, "audit", err);
+    td__sq_bind_text(st, 8, e->details ? e->details : "{}");
+    td__sq_bind_text(st, 9, e->prev_hash);
+    td__sq_bind_text(st, 10, e->hash);
+    return td__sq_run(&q->c, st, "audit", err);
 }
 
 static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td_audit_entry *e),
@@ -1678,17 +1654,17 @@ static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
     *max_id_ever = 0;
-    int rc = prep(q, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'", &st, err);
     if (rc)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW)
         *max_id_ever = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
 
-    if ((rc = prep(q,
-                   "SELECT id, time, office_id, user_id, action, object_type, object_id, "
-                   "details, prev_hash, hash FROM audit ORDER BY id",
-                   &st, err)))
+    if ((rc = td__sq_stmt(&q->c,
+                          "SELECT id, time, office_id, user_id, action, object_type, object_id, "
+                          "details, prev_hash, hash FROM audit ORDER BY id",
+                          &st, err)))
         return rc;
     int r;
     struct td_audit_entry e;
@@ -1698,8 +1674,8 @@ static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td
             break;
     }
     if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail(q, err, "audit");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "audit", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1708,15 +1684,16 @@ static int sq_audit_for_object(struct td_store *s, int64_t office, const char *t
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT a.id, a.time, u.name AS user, a.action, a.details AS details_json "
-                  "FROM audit a LEFT JOIN users u ON u.id = a.user_id "
-                  "WHERE a.office_id = ? AND a.object_type = ? AND a.object_id = ? ORDER BY a.id",
-                  &st, err);
+    int rc =
+        td__sq_stmt(&q->c,
+                    "SELECT a.id, a.time, u.name AS user, a.action, a.details AS details_json "
+                    "FROM audit a LEFT JOIN users u ON u.id = a.user_id "
+                    "WHERE a.office_id = ? AND a.object_type = ? AND a.object_id = ? ORDER BY a.id",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, type);
+    td__sq_bind_text(st, 2, type);
     sqlite3_bind_int64(st, 3, id);
     return rows_json(q, st, out, err);
 }
@@ -1732,7 +1709,7 @@ static int scan_rows(struct sq *q, const char *kind, const char *sql, verify_cb 
                      struct td_error *err)
 {
     sqlite3_stmt *st;
-    int rc = prep(q, sql, &st, err), r, stop = 0;
+    int rc = td__sq_stmt(&q->c, sql, &st, err), r, stop = 0;
     if (rc)
         return rc;
     int n = sqlite3_column_count(st);
@@ -1751,8 +1728,8 @@ static int scan_rows(struct sq *q, const char *kind, const char *sql, verify_cb 
         }
     }
     if (!stop && r != SQLITE_DONE)
-        rc = fail(q, err, kind);
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, kind, err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1784,14 +1761,15 @@ static int sq_message_find_content(struct td_store *s, int64_t office, const cha
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
-                  "ORDER BY id LIMIT 1",
-                  &st, err);
+    int rc =
+        td__sq_stmt(&q->c,
+                    "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
+                    "ORDER BY id LIMIT 1",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, ck);
+    td__sq_bind_text(st, 2, ck);
     int r = sqlite3_step(st);
     if (r == SQLITE_ROW) {
         *id = sqlite3_column_int64(st, 0);
@@ -1799,9 +1777,9 @@ static int sq_message_find_content(struct td_store *s, int64_t office, const cha
     } else if (r == SQLITE_DONE) {
         rc = TD_ENOTFOUND;
     } else {
-        rc = fail(q, err, "message");
+        rc = td__sq_fail(&q->c, st, "message", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1812,15 +1790,16 @@ static int sq_message_walk(struct td_store *s, int64_t office, const char *sende
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "SELECT m.id, m.original, EXISTS (SELECT 1 FROM case_messages cm "
-                  "WHERE cm.message_id = m.id) FROM messages m WHERE m.office_id = ?1 "
-                  "AND (?2 IS NULL OR m.sender = ?2) AND m.received < ?3 ORDER BY m.received, m.id",
-                  &st, err);
+    int rc = td__sq_stmt(
+        &q->c,
+        "SELECT m.id, m.original, EXISTS (SELECT 1 FROM case_messages cm "
+        "WHERE cm.message_id = m.id) FROM messages m WHERE m.office_id = ?1 "
+        "AND (?2 IS NULL OR m.sender = ?2) AND m.received < ?3 ORDER BY m.received, m.id",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, sender);
+    td__sq_bind_text(st, 2, sender);
     sqlite3_bind_int64(st, 3, before);
     int r;
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
@@ -1828,8 +1807,8 @@ static int sq_message_walk(struct td_store *s, int64_t office, const char *sende
                (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int(st, 2)))
             break;
     if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail(q, err, "message");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "message", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1837,15 +1816,15 @@ static int sq_message_delete(struct td_store *s, int64_t office, int64_t id, str
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q,
-                  "DELETE FROM messages WHERE office_id = ? AND id = ? AND NOT EXISTS "
-                  "(SELECT 1 FROM case_messages cm WHERE cm.message_id = messages.id)",
-                  &st, err);
+    int rc = td__sq_stmt(&q->c,
+                         "DELETE FROM messages WHERE office_id = ? AND id = ? AND NOT EXISTS "
+                         "(SELECT 1 FROM case_messages cm WHERE cm.message_id = messages.id)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int64(st, 2, id);
-    return changed1(q, run(q, st, "message", err), "message", err);
+    return changed1(q, td__sq_run(&q->c, st, "message", err), "message", err);
 }
 
 static int sq_sender_delete(struct td_store *s, int64_t office, const char *sender,
@@ -1853,12 +1832,12 @@ static int sq_sender_delete(struct td_store *s, int64_t office, const char *send
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "DELETE FROM senders WHERE office_id = ? AND key = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "DELETE FROM senders WHERE office_id = ? AND key = ?", &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, sender);
-    return run(q, st, "sender", err);
+    td__sq_bind_text(st, 2, sender);
+    return td__sq_run(&q->c, st, "sender", err);
 }
 
 static int sq_office_retention_get(struct td_store *s, int64_t office, int64_t *days,
@@ -1866,7 +1845,8 @@ static int sq_office_retention_get(struct td_store *s, int64_t office, int64_t *
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "SELECT coalesce(retention_days, 0) FROM offices WHERE id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "SELECT coalesce(retention_days, 0) FROM offices WHERE id = ?", &st,
+                         err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -1876,8 +1856,8 @@ static int sq_office_retention_get(struct td_store *s, int64_t office, int64_t *
     else if (r == SQLITE_DONE)
         rc = td_error_set(err, TD_ENOTFOUND, "no such office");
     else
-        rc = fail(q, err, "office");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(&q->c, st, "office", err);
+    td__sq_done(&q->c, st);
     return rc;
 }
 
@@ -1886,7 +1866,7 @@ static int sq_office_retention_set(struct td_store *s, int64_t office, int64_t d
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = prep(q, "UPDATE offices SET retention_days = ? WHERE id = ?", &st, err);
+    int rc = td__sq_stmt(&q->c, "UPDATE offices SET retention_days = ? WHERE id = ?", &st, err);
     if (rc)
         return rc;
     if (days > 0)
@@ -1894,7 +1874,7 @@ static int sq_office_retention_set(struct td_store *s, int64_t office, int64_t d
     else
         sqlite3_bind_null(st, 1);
     sqlite3_bind_int64(st, 2, office);
-    return changed1(q, run(q, st, "office", err), "office", err);
+    return changed1(q, td__sq_run(&q->c, st, "office", err), "office", err);
 }
 
 /* ---- the table --------------------------------------------------------- */
@@ -2041,17 +2021,18 @@ int td__sqlite_open(const char *path, const char *home, struct td_store **out, s
     }
     if ((rc = private_file(path, err)))
         goto fail;
-    if (sqlite3_open_v2(path, &q->db,
+    if (sqlite3_open_v2(path, &q->c.db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
         rc = td_error_set(err, TD_ESTORE, "%s: %s", path,
-                          q->db ? sqlite3_errmsg(q->db) : "cannot open");
+                          q->c.db ? sqlite3_errmsg(q->c.db) : "cannot open");
         goto fail;
     }
-    sqlite3_busy_timeout(q->db, 10000);
-    sqlite3_extended_result_codes(q->db, 1);
-    if ((rc = exec(q, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
-                   err))) {
+    sqlite3_busy_timeout(q->c.db, 10000);
+    sqlite3_extended_result_codes(q->c.db, 1);
+    if ((rc = td__sq_exec(
+             &q->c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
+             err))) {
         td_error_at(err, path, 0, 0);
         goto fail;
     }
@@ -2060,7 +2041,8 @@ int td__sqlite_open(const char *path, const char *home, struct td_store **out, s
     *out = &q->base;
     return TD_OK;
 fail:
-    sqlite3_close_v2(q->db);
+    td__sq_close(&q->c);
+    sqlite3_close_v2(q->c.db);
     free(q);
     return rc;
 }

@@ -14,40 +14,15 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/alert.h"
 #include "threatdesk/taxonomy.h"
 
-static int fail(sqlite3 *db, struct td_error *err, const char *what)
-{
-    int ext = sqlite3_extended_errcode(db);
-    int code = (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) ? TD_EEXISTS
-                                                                                        : TD_ESTORE;
-    return td_error_set(err, code, "%s: %s", what, sqlite3_errmsg(db));
-}
-
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct td_error *err)
-{
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return fail(db, err, "prepare");
-    }
-    return TD_OK;
-}
-
-static int run(sqlite3 *db, sqlite3_stmt *st, const char *what, struct td_error *err)
-{
-    int rc = sqlite3_step(st) == SQLITE_DONE ? TD_OK : fail(db, err, what);
-    sqlite3_finalize(st);
-    return rc;
-}
-
+/* Alerts keep an empty string as NULL (no e-mail, no webhook). */
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
-    if (s && *s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
+    td__sq_bind_text(st, i, s && *s ? s : NULL);
 }
 
 static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
@@ -68,12 +43,12 @@ int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char
                                   const char *email, const char *url, const char *secret,
                                   int64_t now, int64_t *id, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "INSERT INTO alert_recipients(office_id, name, email, webhook_url, "
-                  "webhook_secret, created) VALUES (?,?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "INSERT INTO alert_recipients(office_id, name, email, webhook_url, "
+                         "webhook_secret, created) VALUES (?,?,?,?,?,?)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -82,22 +57,22 @@ int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char
     bind_text(st, 4, url);
     bind_text(st, 5, secret);
     sqlite3_bind_int64(st, 6, now);
-    if ((rc = run(db, st, "alert recipient", err)))
+    if ((rc = td__sq_run(c, st, "alert recipient", err)))
         return rc;
-    *id = sqlite3_last_insert_rowid(db);
+    *id = sqlite3_last_insert_rowid(c->db);
     return TD_OK;
 }
 
 int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out,
                                 struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *out = NULL;
-    int rc = prep(db,
-                  "SELECT id, name, email, webhook_url, webhook_secret IS NOT NULL, created "
-                  "FROM alert_recipients WHERE office_id = ? ORDER BY name",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT id, name, email, webhook_url, webhook_secret IS NOT NULL, created "
+                         "FROM alert_recipients WHERE office_id = ? ORDER BY name",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -117,8 +92,8 @@ int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out
     if (!a)
         rc = td_error_set(err, TD_ENOMEM, NULL);
     else if (r != SQLITE_DONE)
-        rc = fail(db, err, "alert recipients");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alert recipients", err);
+    td__sq_done(c, st);
     if (rc)
         json_decref(a);
     else
@@ -129,12 +104,13 @@ int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out
 int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t id,
                                     unsigned *channels, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "SELECT email IS NOT NULL, webhook_url IS NOT NULL AND webhook_secret IS NOT "
-                  "NULL FROM alert_recipients WHERE office_id = ? AND id = ?",
-                  &st, err);
+    int rc =
+        td__sq_stmt(c,
+                    "SELECT email IS NOT NULL, webhook_url IS NOT NULL AND webhook_secret IS NOT "
+                    "NULL FROM alert_recipients WHERE office_id = ? AND id = ?",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -146,8 +122,8 @@ int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t 
     else if (r == SQLITE_DONE)
         rc = td_error_set(err, TD_ENOTFOUND, "no alert recipient %lld", (long long)id);
     else
-        rc = fail(db, err, "alert recipient");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alert recipient", err);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -156,13 +132,14 @@ int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t 
 int td__sq_alert_rule_insert(struct td_store *s, const struct td_store_alert_rule *r, int64_t *id,
                              struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "INSERT INTO alert_rules(office_id, name, min_severity, labels, flags, channels, "
-                  "quiet_start, quiet_end, escalate_minutes, rota, disclose, created, created_by) "
-                  "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  &st, err);
+    int rc = td__sq_stmt(
+        c,
+        "INSERT INTO alert_rules(office_id, name, min_severity, labels, flags, channels, "
+        "quiet_start, quiet_end, escalate_minutes, rota, disclose, created, created_by) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, r->office_id);
@@ -180,9 +157,9 @@ int td__sq_alert_rule_insert(struct td_store *s, const struct td_store_alert_rul
     bind_text(st, 11, r->disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal");
     sqlite3_bind_int64(st, 12, r->created);
     sqlite3_bind_int64(st, 13, r->created_by);
-    if ((rc = run(db, st, "alert rule", err)))
+    if ((rc = td__sq_run(c, st, "alert rule", err)))
         return rc;
-    *id = sqlite3_last_insert_rowid(db);
+    *id = sqlite3_last_insert_rowid(c->db);
     return TD_OK;
 }
 
@@ -228,12 +205,12 @@ static const char *channel_name(int i)
 
 int td__sq_alert_rule_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     char sql[512];
     *out = NULL;
     snprintf(sql, sizeof sql, "%sWHERE office_id = ? ORDER BY id", RULE_COLS);
-    int rc = prep(db, sql, &st, err), r;
+    int rc = td__sq_stmt(c, sql, &st, err), r;
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -267,8 +244,8 @@ int td__sq_alert_rule_list(struct td_store *s, int64_t office, json_t **out, str
     if (!a)
         rc = td_error_set(err, TD_ENOMEM, NULL);
     else if (r != SQLITE_DONE)
-        rc = fail(db, err, "alert rules");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alert rules", err);
+    td__sq_done(c, st);
     if (rc)
         json_decref(a);
     else
@@ -280,11 +257,11 @@ int td__sq_alert_rule_load(struct td_store *s, int64_t office,
                            int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
                            struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     char sql[512];
     snprintf(sql, sizeof sql, "%sWHERE office_id = ? AND enabled = 1 ORDER BY id", RULE_COLS);
-    int rc = prep(db, sql, &st, err), r;
+    int rc = td__sq_stmt(c, sql, &st, err), r;
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -295,8 +272,8 @@ int td__sq_alert_rule_load(struct td_store *s, int64_t office,
             break;
     }
     if (!rc && r != SQLITE_DONE)
-        rc = fail(db, err, "alert rules");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alert rules", err);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -305,13 +282,13 @@ int td__sq_alert_rule_load(struct td_store *s, int64_t office,
 int td__sq_alert_insert(struct td_store *s, int64_t office, int64_t message, int64_t rule,
                         int64_t now, int64_t *id, int *created, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *created = 0;
-    int rc = prep(db,
-                  "INSERT INTO alerts(office_id, message_id, rule_id, created, stepped_at) "
-                  "VALUES (?,?,?,?,?) ON CONFLICT(message_id, rule_id) DO NOTHING",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "INSERT INTO alerts(office_id, message_id, rule_id, created, stepped_at) "
+                         "VALUES (?,?,?,?,?) ON CONFLICT(message_id, rule_id) DO NOTHING",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -319,22 +296,23 @@ int td__sq_alert_insert(struct td_store *s, int64_t office, int64_t message, int
     sqlite3_bind_int64(st, 3, rule);
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, now);
-    if ((rc = run(db, st, "alert", err)))
+    if ((rc = td__sq_run(c, st, "alert", err)))
         return rc;
-    if (sqlite3_changes(db) == 1) {
+    if (sqlite3_changes(c->db) == 1) {
         *created = 1;
-        *id = sqlite3_last_insert_rowid(db);
+        *id = sqlite3_last_insert_rowid(c->db);
         return TD_OK;
     }
-    if ((rc = prep(db, "SELECT id FROM alerts WHERE message_id = ? AND rule_id = ?", &st, err)))
+    if ((rc = td__sq_stmt(c, "SELECT id FROM alerts WHERE message_id = ? AND rule_id = ?", &st,
+                          err)))
         return rc;
     sqlite3_bind_int64(st, 1, message);
     sqlite3_bind_int64(st, 2, rule);
     if (sqlite3_step(st) == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
     else
-        rc = fail(db, err, "alert");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alert", err);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -342,7 +320,7 @@ int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t aler
                                 int64_t recipient, unsigned channels, int64_t now, size_t *added,
                                 struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     static const struct {
         unsigned bit;
         const char *sql;
@@ -363,7 +341,7 @@ int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t aler
         sqlite3_stmt *st;
         if (!(channels & kinds[i].bit))
             continue;
-        int rc = prep(db, kinds[i].sql, &st, err);
+        int rc = td__sq_stmt(c, kinds[i].sql, &st, err);
         if (rc)
             return rc;
         sqlite3_bind_int64(st, 1, alert);
@@ -372,9 +350,9 @@ int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t aler
         sqlite3_bind_int64(st, 4, now);
         sqlite3_bind_int64(st, 5, recipient);
         sqlite3_bind_int64(st, 6, office);
-        if ((rc = run(db, st, "alert delivery", err)))
+        if ((rc = td__sq_run(c, st, "alert delivery", err)))
             return rc;
-        *added += (size_t)sqlite3_changes(db);
+        *added += (size_t)sqlite3_changes(c->db);
     }
     return TD_OK;
 }
@@ -383,27 +361,27 @@ int td__sq_alert_claim(struct td_store *s, int64_t now, int64_t lease_until, siz
                        int (*cb)(void *ud, const struct td_store_alert_job *j), void *ud,
                        struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st, *up = NULL;
-    int rc =
-        prep(db,
-             "SELECT d.id, d.alert_id, d.office_id, a.message_id, d.step, d.channel, d.target, "
-             "CASE d.channel WHEN 'webhook' THEN p.webhook_secret END, d.attempts, o.name, "
-             "r.name, r.disclose, m.severity, m.labels, m.channel, m.sender, m.subject, "
-             "m.received FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
-             "JOIN alert_rules r ON r.id = a.rule_id JOIN messages m ON m.id = a.message_id "
-             "JOIN offices o ON o.id = d.office_id "
-             "JOIN alert_recipients p ON p.id = d.recipient_id "
-             "WHERE (d.state = 'pending' AND d.next_attempt_at <= ?1) OR "
-             "(d.state = 'sending' AND d.lease_until <= ?1) "
-             "ORDER BY d.next_attempt_at, d.id LIMIT ?2",
-             &st, err);
+    int rc = td__sq_stmt(
+        c,
+        "SELECT d.id, d.alert_id, d.office_id, a.message_id, d.step, d.channel, d.target, "
+        "CASE d.channel WHEN 'webhook' THEN p.webhook_secret END, d.attempts, o.name, "
+        "r.name, r.disclose, m.severity, m.labels, m.channel, m.sender, m.subject, "
+        "m.received FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+        "JOIN alert_rules r ON r.id = a.rule_id JOIN messages m ON m.id = a.message_id "
+        "JOIN offices o ON o.id = d.office_id "
+        "JOIN alert_recipients p ON p.id = d.recipient_id "
+        "WHERE (d.state = 'pending' AND d.next_attempt_at <= ?1) OR "
+        "(d.state = 'sending' AND d.lease_until <= ?1) "
+        "ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+        &st, err);
     if (rc)
         return rc;
-    if ((rc =
-             prep(db, "UPDATE alert_deliveries SET state = 'sending', lease_until = ? WHERE id = ?",
-                  &up, err))) {
-        sqlite3_finalize(st);
+    if ((rc = td__sq_stmt(
+             c, "UPDATE alert_deliveries SET state = 'sending', lease_until = ? WHERE id = ?", &up,
+             err))) {
+        td__sq_done(c, st);
         return rc;
     }
     sqlite3_bind_int64(st, 1, now);
@@ -436,43 +414,43 @@ int td__sq_alert_claim(struct td_store *s, int64_t now, int64_t lease_until, siz
         sqlite3_bind_int64(up, 1, lease_until);
         sqlite3_bind_int64(up, 2, j.delivery_id);
         if (sqlite3_step(up) != SQLITE_DONE) {
-            rc = fail(db, err, "claim alert delivery");
+            rc = td__sq_fail(c, st, "claim alert delivery", err);
             break;
         }
         if ((rc = cb(ud, &j)))
             break;
     }
     if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
-        rc = fail(db, err, "due alert deliveries");
-    sqlite3_finalize(st);
-    sqlite3_finalize(up);
+        rc = td__sq_fail(c, st, "due alert deliveries", err);
+    td__sq_done(c, st);
+    td__sq_done(c, up);
     return rc;
 }
 
 int td__sq_alert_attempt(struct td_store *s, int64_t delivery, int64_t now, const char *outcome,
                          const char *error, int64_t next_at, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc =
-        prep(db, "INSERT INTO alert_attempts(delivery_id, at, outcome, error) VALUES (?,?,?,?)",
-             &st, err);
+    int rc = td__sq_stmt(
+        c, "INSERT INTO alert_attempts(delivery_id, at, outcome, error) VALUES (?,?,?,?)", &st,
+        err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, delivery);
     sqlite3_bind_int64(st, 2, now);
     bind_text(st, 3, outcome);
     bind_text(st, 4, error);
-    if ((rc = run(db, st, "alert attempt", err)))
+    if ((rc = td__sq_run(c, st, "alert attempt", err)))
         return rc;
     const char *state = !strcmp(outcome, "delivered") ? "delivered"
                         : !strcmp(outcome, "failed")  ? "pending"
                                                       : "failed";
-    if ((rc = prep(db,
-                   "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, "
-                   "next_attempt_at = ?, lease_until = NULL, last_error = ?, "
-                   "delivered_at = CASE WHEN ? = 'delivered' THEN ? END WHERE id = ?",
-                   &st, err)))
+    if ((rc = td__sq_stmt(c,
+                          "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, "
+                          "next_attempt_at = ?, lease_until = NULL, last_error = ?, "
+                          "delivered_at = CASE WHEN ? = 'delivered' THEN ? END WHERE id = ?",
+                          &st, err)))
         return rc;
     bind_text(st, 1, state);
     sqlite3_bind_int64(st, 2, next_at);
@@ -480,7 +458,7 @@ int td__sq_alert_attempt(struct td_store *s, int64_t delivery, int64_t now, cons
     bind_text(st, 4, state);
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_int64(st, 6, delivery);
-    return run(db, st, "alert delivery state", err);
+    return td__sq_run(c, st, "alert delivery state", err);
 }
 
 int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
@@ -488,15 +466,16 @@ int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
                                        int64_t next_recipient, unsigned channels),
                              void *ud, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "SELECT a.id, a.office_id, a.step, json_extract(r.rota, '$[' || (a.step + 1) || "
-                  "']'), r.channels FROM alerts a JOIN alert_rules r ON r.id = a.rule_id "
-                  "WHERE a.acked_at IS NULL AND r.escalate_minutes > 0 "
-                  "AND a.step + 1 < json_array_length(r.rota) "
-                  "AND a.stepped_at + r.escalate_minutes * ? <= ? ORDER BY a.id LIMIT 100",
-                  &st, err);
+    int rc = td__sq_stmt(
+        c,
+        "SELECT a.id, a.office_id, a.step, json_extract(r.rota, '$[' || (a.step + 1) || "
+        "']'), r.channels FROM alerts a JOIN alert_rules r ON r.id = a.rule_id "
+        "WHERE a.acked_at IS NULL AND r.escalate_minutes > 0 "
+        "AND a.step + 1 < json_array_length(r.rota) "
+        "AND a.stepped_at + r.escalate_minutes * ? <= ? ORDER BY a.id LIMIT 100",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, minute_s);
@@ -508,45 +487,45 @@ int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
                      (unsigned)sqlite3_column_int64(st, 4))))
             break;
     if (!rc && r != SQLITE_DONE && r != SQLITE_ROW)
-        rc = fail(db, err, "alert escalations");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alert escalations", err);
+    td__sq_done(c, st);
     return rc;
 }
 
 int td__sq_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, int *changed,
                       struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "UPDATE alerts SET step = step + 1, stepped_at = ? "
-                  "WHERE id = ? AND step = ? AND acked_at IS NULL",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "UPDATE alerts SET step = step + 1, stepped_at = ? "
+                         "WHERE id = ? AND step = ? AND acked_at IS NULL",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, alert);
     sqlite3_bind_int(st, 3, from);
-    if ((rc = run(db, st, "alert step", err)))
+    if ((rc = td__sq_run(c, st, "alert step", err)))
         return rc;
-    *changed = sqlite3_changes(db) == 1;
+    *changed = sqlite3_changes(c->db) == 1;
     return TD_OK;
 }
 
 /* The deliveries of one alert, each with its attempts. */
-static json_t *deliveries_json(sqlite3 *db, int64_t alert)
+static json_t *deliveries_json(struct td__sq *c, int64_t alert)
 {
     sqlite3_stmt *st = NULL, *at = NULL;
     json_t *a = json_array();
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, step, recipient_id, channel, target, state, attempts, "
-                           "next_attempt_at, last_error, delivered_at FROM alert_deliveries "
-                           "WHERE alert_id = ? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "SELECT at, outcome, error FROM alert_attempts WHERE delivery_id = ? "
-                           "ORDER BY id LIMIT 50",
-                           -1, &at, NULL) != SQLITE_OK) {
+    if (td__sq_stmt(c,
+                    "SELECT id, step, recipient_id, channel, target, state, attempts, "
+                    "next_attempt_at, last_error, delivered_at FROM alert_deliveries "
+                    "WHERE alert_id = ? ORDER BY id",
+                    &st, NULL) ||
+        td__sq_stmt(c,
+                    "SELECT at, outcome, error FROM alert_attempts WHERE delivery_id = ? "
+                    "ORDER BY id LIMIT 50",
+                    &at, NULL)) {
         json_decref(a);
         a = NULL;
         goto out;
@@ -577,26 +556,27 @@ static json_t *deliveries_json(sqlite3 *db, int64_t alert)
         }
     }
 out:
-    sqlite3_finalize(st);
-    sqlite3_finalize(at);
+    td__sq_done(c, st);
+    td__sq_done(c, at);
     return a;
 }
 
 int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit, json_t **out,
                       struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *out = NULL;
-    int rc = prep(db,
-                  "SELECT a.id, a.message_id, a.rule_id, r.name, m.severity, m.labels, a.created, "
-                  "a.step, a.acked_at, a.acked_by, a.acked_via, "
-                  "(SELECT COUNT(*) FROM alert_deliveries d WHERE d.alert_id = a.id AND "
-                  "d.state = 'failed') FROM alerts a JOIN alert_rules r ON r.id = a.rule_id "
-                  "JOIN messages m ON m.id = a.message_id "
-                  "WHERE a.office_id = ? AND (? = 0 OR a.acked_at IS NULL) "
-                  "ORDER BY a.id DESC LIMIT ?",
-                  &st, err);
+    int rc = td__sq_stmt(
+        c,
+        "SELECT a.id, a.message_id, a.rule_id, r.name, m.severity, m.labels, a.created, "
+        "a.step, a.acked_at, a.acked_by, a.acked_via, "
+        "(SELECT COUNT(*) FROM alert_deliveries d WHERE d.alert_id = a.id AND "
+        "d.state = 'failed') FROM alerts a JOIN alert_rules r ON r.id = a.rule_id "
+        "JOIN messages m ON m.id = a.message_id "
+        "WHERE a.office_id = ? AND (? = 0 OR a.acked_at IS NULL) "
+        "ORDER BY a.id DESC LIMIT ?",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -618,7 +598,7 @@ int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t 
                               acked                        ? "acknowledged"
                               : sqlite3_column_int(st, 11) ? "failed"
                                                            : "open",
-                              "deliveries", deliveries_json(db, sqlite3_column_int64(st, 0)));
+                              "deliveries", deliveries_json(c, sqlite3_column_int64(st, 0)));
         if (o && acked)
             json_object_set_new(
                 o, "acknowledged",
@@ -632,8 +612,8 @@ int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t 
     if (!a)
         rc = td_error_set(err, TD_ENOMEM, NULL);
     else if (r != SQLITE_DONE)
-        rc = fail(db, err, "alerts");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "alerts", err);
+    td__sq_done(c, st);
     if (rc)
         json_decref(a);
     else
@@ -645,13 +625,13 @@ int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by,
                      int64_t now, int64_t *office_out, int64_t *message_out, int *was,
                      struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *was = 0;
-    int rc = prep(db,
-                  "SELECT office_id, message_id, acked_at IS NOT NULL FROM alerts "
-                  "WHERE id = ? AND (? = 0 OR office_id = ?)",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT office_id, message_id, acked_at IS NOT NULL FROM alerts "
+                         "WHERE id = ? AND (? = 0 OR office_id = ?)",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -663,19 +643,22 @@ int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by,
         *message_out = sqlite3_column_int64(st, 1);
         *was = sqlite3_column_int(st, 2);
     }
-    sqlite3_finalize(st);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        rc = td__sq_fail(c, st, "alert", err);
+    td__sq_done(c, st);
     if (r == SQLITE_DONE)
         return td_error_set(err, TD_ENOTFOUND, "no alert %lld", (long long)id);
-    if (r != SQLITE_ROW)
-        return fail(db, err, "alert");
+    if (rc)
+        return rc;
     if (*was)
         return TD_OK;
-    if ((rc = prep(db, "UPDATE alerts SET acked_at = ?, acked_by = ?, acked_via = ? WHERE id = ?",
-                   &st, err)))
+    if ((rc = td__sq_stmt(
+             c, "UPDATE alerts SET acked_at = ?, acked_by = ?, acked_via = ? WHERE id = ?", &st,
+             err)))
         return rc;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, by);
     bind_text(st, 3, via);
     sqlite3_bind_int64(st, 4, id);
-    return run(db, st, "alert ack", err);
+    return td__sq_run(c, st, "alert ack", err);
 }

@@ -12,33 +12,12 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/taxonomy.h"
 
-static int fail(sqlite3 *db, struct td_error *err, const char *what)
-{
-    return td_error_set(err, TD_ESTORE, "%s: %s", what, sqlite3_errmsg(db));
-}
-
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct td_error *err)
-{
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return fail(db, err, "prepare");
-    }
-    return TD_OK;
-}
-
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 /* Step st to the end, one row object at a time to cb (finalises st). */
-static int stream_rows(sqlite3 *db, sqlite3_stmt *st, int (*cb)(void *ud, const json_t *row),
+static int stream_rows(struct td__sq *c, sqlite3_stmt *st, int (*cb)(void *ud, const json_t *row),
                        void *ud, struct td_error *err)
 {
     int rc = TD_OK, r;
@@ -54,8 +33,8 @@ static int stream_rows(sqlite3 *db, sqlite3_stmt *st, int (*cb)(void *ud, const 
             break;
     }
     if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail(db, err, "export");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "export", err);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -63,17 +42,18 @@ int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *typ
                              int (*cb)(void *ud, const struct td_audit_entry *e), void *ud,
                              struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "SELECT id, time, office_id, user_id, action, object_type, object_id, details, "
-                  "prev_hash, hash FROM audit "
-                  "WHERE office_id = ? AND object_type = ? AND object_id = ? ORDER BY id",
-                  &st, err);
+    int rc =
+        td__sq_stmt(c,
+                    "SELECT id, time, office_id, user_id, action, object_type, object_id, details, "
+                    "prev_hash, hash FROM audit "
+                    "WHERE office_id = ? AND object_type = ? AND object_id = ? ORDER BY id",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, type);
+    td__sq_bind_text(st, 2, type);
     sqlite3_bind_int64(st, 3, id);
     int r;
     struct td_audit_entry e;
@@ -83,66 +63,68 @@ int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *typ
             break;
     }
     if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = fail(db, err, "audit");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "audit", err);
+    td__sq_done(c, st);
     return rc;
 }
 
 int td__sq_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
                           int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
-                  "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
-                  "(SELECT group_concat(cm.case_id, ' ') FROM case_messages cm "
-                  " WHERE cm.message_id = m.id) AS cases FROM messages m "
-                  "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "
-                  "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "
-                  "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "
-                  "AND m.received >= ?7 AND m.received < ?8 "
-                  "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, "
-                  "m.id DESC",
-                  &st, err);
+    int rc =
+        td__sq_stmt(c,
+                    "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
+                    "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
+                    "(SELECT group_concat(cm.case_id, ' ') FROM case_messages cm "
+                    " WHERE cm.message_id = m.id) AS cases FROM messages m "
+                    "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "
+                    "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "
+                    "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "
+                    "AND m.received >= ?7 AND m.received < ?8 "
+                    "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, "
+                    "m.id DESC",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status);
+    td__sq_bind_text(st, 2, f->status);
     sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
     sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
-    bind_text(st, 5, f->channel);
-    bind_text(st, 6, f->sender);
+    td__sq_bind_text(st, 5, f->channel);
+    td__sq_bind_text(st, 6, f->sender);
     sqlite3_bind_int64(st, 7, f->since);
     sqlite3_bind_int64(st, 8, f->until);
-    return stream_rows(db, st, cb, ud, err);
+    return stream_rows(c, st, cb, ud, err);
 }
 
 int td__sq_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
                        int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place AS place_json, "
-                  "c.police_ref, a.name AS assignee, c.created, cb.name AS created_by, c.updated, "
-                  "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id) AS messages, "
-                  "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
-                  " e.office_id = c.office_id) AS evidence "
-                  "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
-                  "LEFT JOIN users cb ON cb.id = c.created_by "
-                  "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) "
-                  "AND (?3 IS NULL OR c.type = ?3) AND (?4 IS NULL OR a.name = ?4) "
-                  "AND (?5 = 0 OR c.reported = 1) ORDER BY c.created DESC, c.id DESC",
-                  &st, err);
+    int rc = td__sq_stmt(
+        c,
+        "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place AS place_json, "
+        "c.police_ref, a.name AS assignee, c.created, cb.name AS created_by, c.updated, "
+        "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id) AS messages, "
+        "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
+        " e.office_id = c.office_id) AS evidence "
+        "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
+        "LEFT JOIN users cb ON cb.id = c.created_by "
+        "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) "
+        "AND (?3 IS NULL OR c.type = ?3) AND (?4 IS NULL OR a.name = ?4) "
+        "AND (?5 = 0 OR c.reported = 1) ORDER BY c.created DESC, c.id DESC",
+        &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, f->status);
-    bind_text(st, 3, f->type);
-    bind_text(st, 4, f->assignee);
+    td__sq_bind_text(st, 2, f->status);
+    td__sq_bind_text(st, 3, f->type);
+    td__sq_bind_text(st, 4, f->assignee);
     sqlite3_bind_int(st, 5, f->police_only ? 1 : 0);
-    return stream_rows(db, st, cb, ud, err);
+    return stream_rows(c, st, cb, ud, err);
 }
 
 int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
@@ -171,15 +153,15 @@ int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         if (strcmp(kind, q[i].kind))
             continue;
-        sqlite3 *db = td__sqlite_db(s);
+        struct td__sq *c = td__sq_conn(s);
         sqlite3_stmt *st;
-        int rc = prep(db, q[i].sql, &st, err);
+        int rc = td__sq_stmt(c, q[i].sql, &st, err);
         if (rc)
             return rc;
         sqlite3_bind_int64(st, 1, office);
         sqlite3_bind_int64(st, 2, since);
         sqlite3_bind_int64(st, 3, until);
-        return stream_rows(db, st, cb, ud, err);
+        return stream_rows(c, st, cb, ud, err);
     }
     return td_error_set(err, TD_EINVAL, "unknown digest kind '%s'", kind);
 }

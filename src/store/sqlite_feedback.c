@@ -13,36 +13,13 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/feedback.h"
 #include "threatdesk/taxonomy.h"
 
 #define VEC_MAX TD_VERDICT_VEC
-
-static int fail(sqlite3 *db, struct td_error *err, const char *what)
-{
-    int ext = sqlite3_extended_errcode(db);
-    int code = (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) ? TD_EEXISTS
-                                                                                        : TD_ESTORE;
-    return td_error_set(err, code, "%s: %s", what, sqlite3_errmsg(db));
-}
-
-static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct td_error *err)
-{
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-        *st = NULL;
-        return fail(db, err, "prepare");
-    }
-    return TD_OK;
-}
-
-static int run(sqlite3 *db, sqlite3_stmt *st, const char *what, struct td_error *err)
-{
-    int rc = sqlite3_step(st) == SQLITE_DONE ? TD_OK : fail(db, err, what);
-    sqlite3_finalize(st);
-    return rc;
-}
 
 static void encode(const float *v, unsigned n, unsigned char *out)
 {
@@ -74,26 +51,27 @@ static unsigned decode(const void *blob, int bytes, float *v, unsigned cap)
 int td__sq_message_vector_put(struct td_store *s, int64_t office, int64_t message_id,
                               const char *model, const float *vec, unsigned n, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     unsigned char blob[VEC_MAX * 4];
     if (n == 0 || n > VEC_MAX || !model)
         return td_error_set(err, TD_EINVAL, "a message vector of %u floats", n);
     encode(vec, n, blob);
     /* the message must be the office's: the SELECT finds nothing otherwise */
-    int rc = prep(db,
-                  "INSERT OR REPLACE INTO message_vectors (message_id, office_id, model, vector) "
-                  "SELECT id, office_id, ?3, ?4 FROM messages WHERE office_id = ?1 AND id = ?2",
-                  &st, err);
+    int rc =
+        td__sq_stmt(c,
+                    "INSERT OR REPLACE INTO message_vectors (message_id, office_id, model, vector) "
+                    "SELECT id, office_id, ?3, ?4 FROM messages WHERE office_id = ?1 AND id = ?2",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int64(st, 2, message_id);
     sqlite3_bind_text(st, 3, model, -1, SQLITE_TRANSIENT);
     sqlite3_bind_blob(st, 4, blob, (int)(n * 4), SQLITE_TRANSIENT);
-    if ((rc = run(db, st, "message vector", err)))
+    if ((rc = td__sq_run(c, st, "message vector", err)))
         return rc;
-    if (sqlite3_changes(db) == 0)
+    if (sqlite3_changes(c->db) == 0)
         return td_error_set(err, TD_ENOTFOUND, "no such message");
     return TD_OK;
 }
@@ -102,12 +80,12 @@ int td__sq_message_vector_get(struct td_store *s, int64_t office, int64_t messag
                               size_t model_size, float *vec, unsigned cap, unsigned *n,
                               struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *n = 0;
-    int rc =
-        prep(db, "SELECT model, vector FROM message_vectors WHERE office_id = ? AND message_id = ?",
-             &st, err);
+    int rc = td__sq_stmt(
+        c, "SELECT model, vector FROM message_vectors WHERE office_id = ? AND message_id = ?", &st,
+        err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -123,16 +101,16 @@ int td__sq_message_vector_get(struct td_store *s, int64_t office, int64_t messag
     } else if (r == SQLITE_DONE) {
         rc = TD_ENOTFOUND;
     } else {
-        rc = fail(db, err, "message vector");
+        rc = td__sq_fail(c, st, "message vector", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(c, st);
     return rc;
 }
 
 int td__sq_message_vector_mean(struct td_store *s, int64_t office, const char *model, size_t limit,
                                float *mean, unsigned n, size_t *count, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     double sum[VEC_MAX] = {0};
     float v[VEC_MAX];
@@ -140,10 +118,10 @@ int td__sq_message_vector_mean(struct td_store *s, int64_t office, const char *m
     *count = 0;
     if (n == 0 || n > VEC_MAX)
         return td_error_set(err, TD_EINVAL, "a mean of %u floats", n);
-    int rc = prep(db,
-                  "SELECT vector FROM message_vectors WHERE office_id = ? AND model = ? "
-                  "ORDER BY message_id DESC LIMIT ?",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT vector FROM message_vectors WHERE office_id = ? AND model = ? "
+                         "ORDER BY message_id DESC LIMIT ?",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -157,8 +135,8 @@ int td__sq_message_vector_mean(struct td_store *s, int64_t office, const char *m
         (*count)++;
     }
     if (r != SQLITE_DONE)
-        rc = fail(db, err, "message vectors");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "message vectors", err);
+    td__sq_done(c, st);
     for (unsigned i = 0; i < n; i++)
         mean[i] = *count ? (float)(sum[i] / (double)*count) : 0.0f;
     return rc;
@@ -167,18 +145,19 @@ int td__sq_message_vector_mean(struct td_store *s, int64_t office, const char *m
 int td__sq_feedback_insert(struct td_store *s, const struct td_store_feedback *f, int64_t *id,
                            struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     unsigned char blob[VEC_MAX * 4];
     const char *decision = td_feedback_decision_name(f->decision);
     if (!decision || f->nvec == 0 || f->nvec > VEC_MAX || !f->model)
         return td_error_set(err, TD_EINVAL, "malformed feedback row");
     encode(f->vec, f->nvec, blob);
-    int rc = prep(db,
-                  "INSERT INTO feedback (office_id, message_id, decision, labels, model, vector, "
-                  "weight, user_id, created) SELECT office_id, id, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
-                  "FROM messages WHERE office_id = ?1 AND id = ?2",
-                  &st, err);
+    int rc =
+        td__sq_stmt(c,
+                    "INSERT INTO feedback (office_id, message_id, decision, labels, model, vector, "
+                    "weight, user_id, created) SELECT office_id, id, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+                    "FROM messages WHERE office_id = ?1 AND id = ?2",
+                    &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, f->office_id);
@@ -190,25 +169,25 @@ int td__sq_feedback_insert(struct td_store *s, const struct td_store_feedback *f
     sqlite3_bind_double(st, 7, (double)f->weight);
     sqlite3_bind_int64(st, 8, f->user_id);
     sqlite3_bind_int64(st, 9, f->created);
-    if ((rc = run(db, st, "feedback", err)))
+    if ((rc = td__sq_run(c, st, "feedback", err)))
         return rc;
-    if (sqlite3_changes(db) == 0)
+    if (sqlite3_changes(c->db) == 0)
         return td_error_set(err, TD_ENOTFOUND, "no such message");
     if (id)
-        *id = sqlite3_last_insert_rowid(db);
+        *id = sqlite3_last_insert_rowid(c->db);
     return TD_OK;
 }
 
 int td__sq_feedback_revoke(struct td_store *s, int64_t office, int64_t id, int64_t when, int64_t by,
                            int64_t *message_id, int *was, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *was = 0;
-    int rc = prep(db,
-                  "SELECT message_id, revoked_at IS NOT NULL FROM feedback "
-                  "WHERE office_id = ? AND id = ?",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT message_id, revoked_at IS NOT NULL FROM feedback "
+                         "WHERE office_id = ? AND id = ?",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -221,63 +200,64 @@ int td__sq_feedback_revoke(struct td_store *s, int64_t office, int64_t id, int64
     } else if (r == SQLITE_DONE) {
         rc = td_error_set(err, TD_ENOTFOUND, "no such feedback");
     } else {
-        rc = fail(db, err, "feedback");
+        rc = td__sq_fail(c, st, "feedback", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(c, st);
     if (rc || *was)
         return rc;
-    if ((rc = prep(db,
-                   "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
-                   "WHERE office_id = ? AND id = ? AND revoked_at IS NULL",
-                   &st, err)))
+    if ((rc = td__sq_stmt(c,
+                          "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
+                          "WHERE office_id = ? AND id = ? AND revoked_at IS NULL",
+                          &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, when);
     sqlite3_bind_int64(st, 2, by);
     sqlite3_bind_int64(st, 3, office);
     sqlite3_bind_int64(st, 4, id);
-    return run(db, st, "feedback", err);
+    return td__sq_run(c, st, "feedback", err);
 }
 
 int td__sq_feedback_revoke_message(struct td_store *s, int64_t office, int64_t message_id,
                                    int64_t when, int64_t by, json_t **ids, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     json_t *a = json_array();
     int rc, r;
     *ids = NULL;
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = prep(db,
-                   "SELECT id FROM feedback WHERE office_id = ? AND message_id = ? "
-                   "AND revoked_at IS NULL ORDER BY id",
-                   &st, err)))
+    if ((rc = td__sq_stmt(c,
+                          "SELECT id FROM feedback WHERE office_id = ? AND message_id = ? "
+                          "AND revoked_at IS NULL ORDER BY id",
+                          &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int64(st, 2, message_id);
     while ((r = sqlite3_step(st)) == SQLITE_ROW)
         if (json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)))) {
-            sqlite3_finalize(st);
+            td__sq_done(c, st);
             rc = td_error_set(err, TD_ENOMEM, NULL);
             goto out;
         }
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE) {
-        rc = fail(db, err, "feedback");
+    if (r != SQLITE_DONE)
+        rc = td__sq_fail(c, st, "feedback", err);
+    td__sq_done(c, st);
+    if (rc) {
         goto out;
     }
     if (json_array_size(a) == 0)
         goto out;
-    if ((rc = prep(db,
-                   "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
-                   "WHERE office_id = ? AND message_id = ? AND revoked_at IS NULL",
-                   &st, err)))
+    if ((rc = td__sq_stmt(c,
+                          "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
+                          "WHERE office_id = ? AND message_id = ? AND revoked_at IS NULL",
+                          &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, when);
     sqlite3_bind_int64(st, 2, by);
     sqlite3_bind_int64(st, 3, office);
     sqlite3_bind_int64(st, 4, message_id);
-    rc = run(db, st, "feedback", err);
+    rc = td__sq_run(c, st, "feedback", err);
 out:
     if (rc)
         json_decref(a);
@@ -300,7 +280,7 @@ static json_t *label_names(unsigned bits)
 int td__sq_feedback_list(struct td_store *s, int64_t office, int all, size_t limit, size_t offset,
                          json_t **out, int64_t *total, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     json_t *a = json_array();
     int rc, r;
@@ -308,28 +288,28 @@ int td__sq_feedback_list(struct td_store *s, int64_t office, int all, size_t lim
     *total = 0;
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = prep(db,
-                   "SELECT count(*) FROM feedback WHERE office_id = ?1 "
-                   "AND (?2 OR revoked_at IS NULL)",
-                   &st, err)))
+    if ((rc = td__sq_stmt(c,
+                          "SELECT count(*) FROM feedback WHERE office_id = ?1 "
+                          "AND (?2 OR revoked_at IS NULL)",
+                          &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int(st, 2, all ? 1 : 0);
     if (sqlite3_step(st) == SQLITE_ROW)
         *total = sqlite3_column_int64(st, 0);
     else
-        rc = fail(db, err, "feedback");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "feedback", err);
+    td__sq_done(c, st);
     if (rc)
         goto out;
-    if ((rc = prep(db,
-                   "SELECT f.id, f.message_id, f.decision, f.labels, f.model, f.weight, "
-                   "u.name, f.created, f.revoked_at, r.name FROM feedback f "
-                   "LEFT JOIN users u ON u.id = f.user_id "
-                   "LEFT JOIN users r ON r.id = f.revoked_by "
-                   "WHERE f.office_id = ?1 AND (?2 OR f.revoked_at IS NULL) "
-                   "ORDER BY f.id DESC LIMIT ?3 OFFSET ?4",
-                   &st, err)))
+    if ((rc = td__sq_stmt(c,
+                          "SELECT f.id, f.message_id, f.decision, f.labels, f.model, f.weight, "
+                          "u.name, f.created, f.revoked_at, r.name FROM feedback f "
+                          "LEFT JOIN users u ON u.id = f.user_id "
+                          "LEFT JOIN users r ON r.id = f.revoked_by "
+                          "WHERE f.office_id = ?1 AND (?2 OR f.revoked_at IS NULL) "
+                          "ORDER BY f.id DESC LIMIT ?3 OFFSET ?4",
+                          &st, err)))
         goto out;
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int(st, 2, all ? 1 : 0);
@@ -354,14 +334,14 @@ int td__sq_feedback_list(struct td_store *s, int64_t office, int all, size_t lim
             }
         }
         if (!o || json_array_append_new(a, o)) {
-            sqlite3_finalize(st);
+            td__sq_done(c, st);
             rc = td_error_set(err, TD_ENOMEM, NULL);
             goto out;
         }
     }
-    sqlite3_finalize(st);
     if (r != SQLITE_DONE)
-        rc = fail(db, err, "feedback");
+        rc = td__sq_fail(c, st, "feedback", err);
+    td__sq_done(c, st);
 out:
     if (rc)
         json_decref(a);
@@ -374,15 +354,16 @@ int td__sq_feedback_load(struct td_store *s, int64_t office, const char *model,
                          int (*cb)(void *ud, const struct td_store_feedback *f), void *ud,
                          size_t *stale, struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     float vec[VEC_MAX];
     int rc, r;
     *stale = 0;
-    if ((rc = prep(db,
-                   "SELECT id, message_id, decision, labels, model, vector, weight, user_id, "
-                   "created FROM feedback WHERE office_id = ? AND revoked_at IS NULL ORDER BY id",
-                   &st, err)))
+    if ((rc = td__sq_stmt(
+             c,
+             "SELECT id, message_id, decision, labels, model, vector, weight, user_id, "
+             "created FROM feedback WHERE office_id = ? AND revoked_at IS NULL ORDER BY id",
+             &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, office);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -414,20 +395,20 @@ int td__sq_feedback_load(struct td_store *s, int64_t office, const char *model,
         }
     }
     if (r != SQLITE_DONE)
-        rc = fail(db, err, "feedback");
-    sqlite3_finalize(st);
+        rc = td__sq_fail(c, st, "feedback", err);
+    td__sq_done(c, st);
     return rc;
 }
 
 int td__sq_feedback_stamp(struct td_store *s, int64_t office, int64_t stamp[3],
                           struct td_error *err)
 {
-    sqlite3 *db = td__sqlite_db(s);
+    struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = prep(db,
-                  "SELECT count(*), coalesce(max(id), 0), count(revoked_at) FROM feedback "
-                  "WHERE office_id = ?",
-                  &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT count(*), coalesce(max(id), 0), count(revoked_at) FROM feedback "
+                         "WHERE office_id = ?",
+                         &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, office);
@@ -435,8 +416,8 @@ int td__sq_feedback_stamp(struct td_store *s, int64_t office, int64_t stamp[3],
         for (int i = 0; i < 3; i++)
             stamp[i] = sqlite3_column_int64(st, i);
     } else {
-        rc = fail(db, err, "feedback");
+        rc = td__sq_fail(c, st, "feedback", err);
     }
-    sqlite3_finalize(st);
+    td__sq_done(c, st);
     return rc;
 }

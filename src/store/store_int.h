@@ -10,9 +10,10 @@
 int td__sqlite_open(const char *path, const char *home, struct td_store **out,
                     struct td_error *err);
 
-/* sqlite.c: the connection of a SQLite store (for the ops in other files). */
-struct sqlite3;
-struct sqlite3 *td__sqlite_db(struct td_store *s);
+/* sqlite.c: the connection of a SQLite store and its statement cache
+ * (sq_stmt.h), for the ops in other files. */
+struct td__sq;
+struct td__sq *td__sq_conn(struct td_store *s);
 struct sqlite3_stmt;
 /* A row as a JSON object: a column becomes a member of its name (NULL and
  * BLOB columns are left out), "<name>_json" columns are parsed into
