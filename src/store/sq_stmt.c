@@ -141,6 +141,46 @@ void td__sq_bind_int_or_null(sqlite3_stmt *st, int i, int64_t v, int64_t null_va
         sqlite3_bind_int64(st, i, v);
 }
 
+int td__sq_bound(struct td__sq *c, const char *sql, sqlite3_stmt **st, const struct td__sq_arg *a,
+                 size_t n, struct td_error *err)
+{
+    int rc = td__sq_stmt(c, sql, st, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (a[i].kind == TD__SQ_INT)
+            sqlite3_bind_int64(*st, (int)i + 1, a[i].i);
+        else if (a[i].kind == TD__SQ_TEXT)
+            td__sq_bind_text(*st, (int)i + 1, a[i].text);
+        else
+            sqlite3_bind_null(*st, (int)i + 1);
+    }
+    return rc;
+}
+
+int td__sq_write(struct td__sq *c, const char *what, const char *sql, const struct td__sq_arg *a,
+                 size_t n, struct td_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = td__sq_bound(c, sql, &st, a, n, err);
+    return rc ? rc : td__sq_run(c, st, what, err);
+}
+
+int td__sq_write1(struct td__sq *c, const char *what, const char *sql, const struct td__sq_arg *a,
+                  size_t n, struct td_error *err)
+{
+    int rc = td__sq_write(c, what, sql, a, n, err);
+    if (!rc && sqlite3_changes(c->db) == 0)
+        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
+    return rc;
+}
+
+int td__sq_value(struct td__sq *c, const char *what, const char *sql, const struct td__sq_arg *a,
+                 size_t n, int64_t *out, struct td_error *err)
+{
+    sqlite3_stmt *st;
+    int rc = td__sq_bound(c, sql, &st, a, n, err);
+    return rc ? rc : td__sq_int(c, st, what, out, err);
+}
+
 int td__sq_next(struct td__sq *c, sqlite3_stmt *st, const char *what, struct td_error *err)
 {
     int r = sqlite3_step(st);

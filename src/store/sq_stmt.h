@@ -60,6 +60,38 @@ void td__sq_bind_text(sqlite3_stmt *st, int i, const char *s);
 void td__sq_bind_int(sqlite3_stmt *st, int i, int64_t v);
 void td__sq_bind_int_or_null(sqlite3_stmt *st, int i, int64_t v, int64_t null_value);
 
+/* Parameters by value, typed, for the one-line forms below:
+ *     td__sq_bound(c, "SELECT .. WHERE office_id = ? AND key = ?", &st,
+ *                  TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(key)), err)
+ * binds them in order (?1, ?2, ...).  TD__SQ_T(NULL) binds SQL NULL. */
+enum td__sq_kind { TD__SQ_NULL, TD__SQ_INT, TD__SQ_TEXT };
+struct td__sq_arg {
+    enum td__sq_kind kind;
+    int64_t i;
+    const char *text; /* borrowed for the call */
+};
+#define TD__SQ_I(v) ((struct td__sq_arg){.kind = TD__SQ_INT, .i = (int64_t)(v)})
+#define TD__SQ_T(v) ((struct td__sq_arg){.kind = TD__SQ_TEXT, .text = (v)})
+#define TD__SQ_NULL_ARG ((struct td__sq_arg){.kind = TD__SQ_NULL})
+#define TD__SQ_ARGS(...)                                                                           \
+    (const struct td__sq_arg[]){__VA_ARGS__},                                                      \
+        sizeof((const struct td__sq_arg[]){__VA_ARGS__}) / sizeof(struct td__sq_arg)
+
+/* td__sq_stmt() and bind the n args. */
+int td__sq_bound(struct td__sq *c, const char *sql, sqlite3_stmt **st, const struct td__sq_arg *a,
+                 size_t n, struct td_error *err);
+/* A statement that returns no row, bound, run and given back: the
+ * one-line form of a write. */
+int td__sq_write(struct td__sq *c, const char *what, const char *sql, const struct td__sq_arg *a,
+                 size_t n, struct td_error *err);
+/* As td__sq_write, then TD_ENOTFOUND ("no such <what>") when it changed
+ * no row. */
+int td__sq_write1(struct td__sq *c, const char *what, const char *sql, const struct td__sq_arg *a,
+                  size_t n, struct td_error *err);
+/* A single integer (first column of the first row; *out 0 when none). */
+int td__sq_value(struct td__sq *c, const char *what, const char *sql, const struct td__sq_arg *a,
+                 size_t n, int64_t *out, struct td_error *err);
+
 /* Step once: 1 a row is ready, 0 no more rows, a td_errno (< 0, err
  * filled) on failure. */
 int td__sq_next(struct td__sq *c, sqlite3_stmt *st, const char *what, struct td_error *err);

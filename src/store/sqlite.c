@@ -145,12 +145,8 @@ static int set_office_rows(struct sq *q, json_t *o, const char *key, const char 
 {
     sqlite3_stmt *st;
     json_t *a;
-    int rc = td__sq_stmt(&q->c, sql, &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    if ((rc = rows_json(q, st, &a, err)))
+    int rc = td__sq_bound(&q->c, sql, &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
+    if (rc || (rc = rows_json(q, st, &a, err)))
         return rc;
     json_object_set_new(o, key, a);
     return TD_OK;
@@ -218,17 +214,8 @@ static int read_file(const char *path, struct td_buf *b, struct td_error *err)
 
 static int sq_schema_version(struct td_store *s, int64_t *v, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT coalesce(max(version),0) FROM schema_version", &st, err);
-    if (rc)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *v = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(&q->c, st, "schema_version", err);
-    td__sq_done(&q->c, st);
-    return rc;
+    return td__sq_value(&SQ(s)->c, "schema_version",
+                        "SELECT coalesce(max(version),0) FROM schema_version", NULL, 0, v, err);
 }
 
 static int migrate(struct sq *q, const char *home, struct td_error *err)
@@ -402,35 +389,28 @@ static void sq_rollback_to(struct td_store *s, const char *name)
 
 static int sq_office_find(struct td_store *s, const char *name, int64_t *id, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT id FROM offices WHERE name = ?", &st, err);
+    int rc = td__sq_bound(c, "SELECT id FROM offices WHERE name = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_T(name)), err);
     if (rc)
         return rc;
-    td__sq_bind_text(st, 1, name);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    if ((rc = td__sq_row(c, st, "office", err)) == TD_OK)
         *id = sqlite3_column_int64(st, 0);
-    else if (r == SQLITE_DONE)
-        rc = td_error_set(err, TD_ENOTFOUND, "no office '%s'", name);
-    else
-        rc = td__sq_fail(&q->c, st, "office", err);
-    td__sq_done(&q->c, st);
+    else if (rc == TD_ENOTFOUND)
+        td_error_set(err, TD_ENOTFOUND, "no office '%s'", name);
+    td__sq_done(c, st);
     return rc;
 }
 
 static int sq_office_insert(struct td_store *s, const char *name, int64_t now, int64_t *id,
                             struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "INSERT INTO offices(name, created) VALUES (?, ?)", &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, now);
-    if ((rc = td__sq_run(&q->c, st, "office", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->c.db);
+    struct td__sq *c = &SQ(s)->c;
+    int rc = td__sq_write(c, "office", "INSERT INTO offices(name, created) VALUES (?, ?)",
+                          TD__SQ_ARGS(TD__SQ_T(name), TD__SQ_I(now)), err);
+    if (!rc)
+        *id = sqlite3_last_insert_rowid(c->db);
     return rc;
 }
 
@@ -450,38 +430,25 @@ static int sq_office_list(struct td_store *s, json_t **out, struct td_error *err
 
 static int sq_user_count(struct td_store *s, int64_t *n, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT count(*) FROM users", &st, err);
-    if (rc)
-        return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(&q->c, st, "users", err);
-    td__sq_done(&q->c, st);
-    return rc;
+    int rc = td__sq_stmt(c, "SELECT count(*) FROM users", &st, err);
+    return rc ? rc : td__sq_int(c, st, "users", n, err);
 }
 
 static int sq_user_insert(struct td_store *s, const struct td_store_user *u, int64_t *id,
                           struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT INTO users(office_id, name, role, pwhash, must_change, created) "
-                         "VALUES (?,?,?,?,?,?)",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, u->office_id);
-    td__sq_bind_text(st, 2, u->name);
-    td__sq_bind_text(st, 3, u->role);
-    td__sq_bind_text(st, 4, u->pwhash);
-    sqlite3_bind_int(st, 5, u->must_change);
-    sqlite3_bind_int64(st, 6, u->created);
-    if ((rc = td__sq_run(&q->c, st, "user", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->c.db);
+    struct td__sq *c = &SQ(s)->c;
+    int rc = td__sq_write(c, "user",
+                          "INSERT INTO users(office_id, name, role, pwhash, must_change, created) "
+                          "VALUES (?,?,?,?,?,?)",
+                          TD__SQ_ARGS(TD__SQ_I(u->office_id), TD__SQ_T(u->name), TD__SQ_T(u->role),
+                                      TD__SQ_T(u->pwhash), TD__SQ_I(u->must_change),
+                                      TD__SQ_I(u->created)),
+                          err);
+    if (rc == TD_OK)
+        *id = sqlite3_last_insert_rowid(c->db);
     else if (rc == TD_EEXISTS)
         td_error_set(err, TD_EEXISTS, "user '%s' already exists in this office", u->name);
     return rc;
@@ -509,8 +476,8 @@ void td__sq_audit_entry(sqlite3_stmt *st, struct td_audit_entry *e)
 
 static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, struct td_error *err)
 {
-    int r = sqlite3_step(st), rc = TD_OK;
-    if (r == SQLITE_ROW) {
+    int rc = td__sq_row(&q->c, st, "user", err);
+    if (rc == TD_OK) {
         memset(u, 0, sizeof *u);
         u->id = sqlite3_column_int64(st, 0);
         u->office_id = sqlite3_column_int64(st, 1);
@@ -521,10 +488,6 @@ static int user_read(struct sq *q, sqlite3_stmt *st, struct td_store_user *u, st
         u->created = sqlite3_column_int64(st, 6);
         copy(u->office, sizeof u->office, sqlite3_column_text(st, 7));
         u->disabled = sqlite3_column_int(st, 8);
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such user");
-    } else {
-        rc = td__sq_fail(&q->c, st, "user", err);
     }
     td__sq_done(&q->c, st);
     return rc;
@@ -539,26 +502,21 @@ static int sq_user_find(struct td_store *s, int64_t office, const char *name,
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
+    int64_t n = 0;
     int rc;
-    if (!office) {
-        /* Any office: the name must be unambiguous. */
-        if ((rc = td__sq_stmt(&q->c, "SELECT count(*) FROM users WHERE name = ?", &st, err)))
-            return rc;
-        td__sq_bind_text(st, 1, name);
-        int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        td__sq_done(&q->c, st);
-        if (n > 1) {
-            td_error_field(err, "office");
-            return td_error_set(err, TD_EINVAL,
-                                "user name '%s' is used in more than one office: name the office",
-                                name);
-        }
+    /* Any office: the name must be unambiguous. */
+    if (!office &&
+        td__sq_value(&q->c, "users", "SELECT count(*) FROM users WHERE name = ?",
+                     TD__SQ_ARGS(TD__SQ_T(name)), &n, NULL) == TD_OK &&
+        n > 1) {
+        td_error_field(err, "office");
+        return td_error_set(err, TD_EINVAL,
+                            "user name '%s' is used in more than one office: name the office",
+                            name);
     }
-    if ((rc = td__sq_stmt(&q->c, USER_COLS "WHERE u.name = ?1 AND (?2 = 0 OR u.office_id = ?2)",
-                          &st, err)))
+    if ((rc = td__sq_bound(&q->c, USER_COLS "WHERE u.name = ?1 AND (?2 = 0 OR u.office_id = ?2)",
+                           &st, TD__SQ_ARGS(TD__SQ_T(name), TD__SQ_I(office)), err)))
         return rc;
-    td__sq_bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, office);
     return user_read(q, st, out, err);
 }
 
@@ -567,92 +525,50 @@ static int sq_user_get(struct td_store *s, int64_t id, struct td_store_user *out
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, USER_COLS "WHERE u.id = ?", &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, id);
-    return user_read(q, st, out, err);
-}
-
-static int changed1(struct sq *q, int rc, const char *what, struct td_error *err)
-{
-    if (rc == TD_OK && sqlite3_changes(q->c.db) == 0)
-        return td_error_set(err, TD_ENOTFOUND, "no such %s", what);
-    return rc;
+    int rc = td__sq_bound(&q->c, USER_COLS "WHERE u.id = ?", &st, TD__SQ_ARGS(TD__SQ_I(id)), err);
+    return rc ? rc : user_read(q, st, out, err);
 }
 
 static int sq_user_set_password(struct td_store *s, int64_t id, const char *pwhash, int must_change,
                                 struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc =
-        td__sq_stmt(&q->c, "UPDATE users SET pwhash = ?, must_change = ? WHERE id = ?", &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, pwhash);
-    sqlite3_bind_int(st, 2, must_change);
-    sqlite3_bind_int64(st, 3, id);
-    return changed1(q, td__sq_run(&q->c, st, "user", err), "user", err);
+    return td__sq_write1(&SQ(s)->c, "user",
+                         "UPDATE users SET pwhash = ?, must_change = ? WHERE id = ?",
+                         TD__SQ_ARGS(TD__SQ_T(pwhash), TD__SQ_I(must_change), TD__SQ_I(id)), err);
 }
 
 static int sq_user_set_role(struct td_store *s, int64_t id, const char *role, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "UPDATE users SET role = ? WHERE id = ?", &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, role);
-    sqlite3_bind_int64(st, 2, id);
-    return changed1(q, td__sq_run(&q->c, st, "user", err), "user", err);
+    return td__sq_write1(&SQ(s)->c, "user", "UPDATE users SET role = ? WHERE id = ?",
+                         TD__SQ_ARGS(TD__SQ_T(role), TD__SQ_I(id)), err);
 }
 
 static int sq_user_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change, "
-                         "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
-                         "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    return rows_json(q, st, out, err);
+    int rc =
+        td__sq_bound(&q->c,
+                     "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change, "
+                     "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
+                     "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
+                     &st, TD__SQ_ARGS(TD__SQ_I(office)), err);
+    return rc ? rc : rows_json(q, st, out, err);
 }
 
 static int sq_user_set_disabled(struct td_store *s, int64_t id, int disabled, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "UPDATE users SET disabled = ? WHERE id = ?", &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int(st, 1, disabled ? 1 : 0);
-    sqlite3_bind_int64(st, 2, id);
-    return changed1(q, td__sq_run(&q->c, st, "user", err), "user", err);
+    return td__sq_write1(&SQ(s)->c, "user", "UPDATE users SET disabled = ? WHERE id = ?",
+                         TD__SQ_ARGS(TD__SQ_I(disabled ? 1 : 0), TD__SQ_I(id)), err);
 }
 
 static int sq_user_role_count(struct td_store *s, int64_t office, const char *role, int64_t *n,
                               struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c, "SELECT count(*) FROM users WHERE office_id = ? AND role = ? AND disabled = 0", &st,
-        err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, role);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *n = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(&q->c, st, "users", err);
-    td__sq_done(&q->c, st);
-    return rc;
+    return td__sq_value(&SQ(s)->c, "users",
+                        "SELECT count(*) FROM users WHERE office_id = ? AND role = ? "
+                        "AND disabled = 0",
+                        TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(role)), n, err);
 }
 
 /* ---- sessions, keys, failed logins ------------------------------------- */
@@ -660,62 +576,42 @@ static int sq_user_role_count(struct td_store *s, int64_t office, const char *ro
 static int sq_session_insert(struct td_store *s, int64_t user, const char *th, int64_t created,
                              int64_t expires, int64_t *id, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c, "INSERT INTO sessions(token_hash, user_id, created, expires) VALUES (?,?,?,?)", &st,
-        err);
+    struct td__sq *c = &SQ(s)->c;
+    int rc = td__sq_write(
+        c, "session",
+        "INSERT INTO sessions(token_hash, user_id, created, expires) VALUES (?,?,?,?)",
+        TD__SQ_ARGS(TD__SQ_T(th), TD__SQ_I(user), TD__SQ_I(created), TD__SQ_I(expires)), err);
     if (rc)
         return rc;
-    td__sq_bind_text(st, 1, th);
-    sqlite3_bind_int64(st, 2, user);
-    sqlite3_bind_int64(st, 3, created);
-    sqlite3_bind_int64(st, 4, expires);
-    if ((rc = td__sq_run(&q->c, st, "session", err)))
-        return rc;
-    *id = sqlite3_last_insert_rowid(q->c.db);
+    *id = sqlite3_last_insert_rowid(c->db);
     /* Expired sessions are useless: prune them as new ones open. */
-    if ((rc = td__sq_stmt(&q->c, "DELETE FROM sessions WHERE expires <= ?", &st, err)))
-        return rc;
-    sqlite3_bind_int64(st, 1, created);
-    return td__sq_run(&q->c, st, "session", err);
+    return td__sq_write(c, "session", "DELETE FROM sessions WHERE expires <= ?",
+                        TD__SQ_ARGS(TD__SQ_I(created)), err);
 }
 
 static int sq_session_find(struct td_store *s, const char *th, int64_t now, int64_t *user,
                            int64_t *sid, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "SELECT s.user_id, s.id FROM sessions s JOIN users u ON u.id = s.user_id "
-                         "WHERE s.token_hash = ? AND s.expires > ? AND u.disabled = 0",
-                         &st, err);
+    int rc = td__sq_bound(c,
+                          "SELECT s.user_id, s.id FROM sessions s JOIN users u ON u.id = s.user_id "
+                          "WHERE s.token_hash = ? AND s.expires > ? AND u.disabled = 0",
+                          &st, TD__SQ_ARGS(TD__SQ_T(th), TD__SQ_I(now)), err);
     if (rc)
         return rc;
-    td__sq_bind_text(st, 1, th);
-    sqlite3_bind_int64(st, 2, now);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "session", err)) == TD_OK) {
         *user = sqlite3_column_int64(st, 0);
         *sid = sqlite3_column_int64(st, 1);
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such session");
-    } else {
-        rc = td__sq_fail(&q->c, st, "session", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
 static int sq_session_delete(struct td_store *s, const char *th, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "DELETE FROM sessions WHERE token_hash = ?", &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, th);
-    return td__sq_run(&q->c, st, "session", err);
+    return td__sq_write(&SQ(s)->c, "session", "DELETE FROM sessions WHERE token_hash = ?",
+                        TD__SQ_ARGS(TD__SQ_T(th)), err);
 }
 
 static int sq_session_delete_user(struct td_store *s, int64_t user, struct td_error *err)
@@ -732,48 +628,36 @@ static int sq_session_delete_user(struct td_store *s, int64_t user, struct td_er
 static int sq_apikey_insert(struct td_store *s, int64_t user, const char *kh, const char *label,
                             int64_t created, int64_t issued_by, int64_t *id, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT INTO api_keys(key_hash, user_id, label, created, issued_by) "
-                         "VALUES (?,?,?,?,?)",
-                         &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, kh);
-    sqlite3_bind_int64(st, 2, user);
-    td__sq_bind_text(st, 3, label);
-    sqlite3_bind_int64(st, 4, created);
-    sqlite3_bind_int64(st, 5, issued_by);
-    if ((rc = td__sq_run(&q->c, st, "api key", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->c.db);
+    struct td__sq *c = &SQ(s)->c;
+    int rc = td__sq_write(c, "api key",
+                          "INSERT INTO api_keys(key_hash, user_id, label, created, issued_by) "
+                          "VALUES (?,?,?,?,?)",
+                          TD__SQ_ARGS(TD__SQ_T(kh), TD__SQ_I(user), TD__SQ_T(label),
+                                      TD__SQ_I(created), TD__SQ_I(issued_by)),
+                          err);
+    if (rc == TD_OK)
+        *id = sqlite3_last_insert_rowid(c->db);
     return rc;
 }
 
 static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, int64_t *kid,
                           int64_t *issued_by, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "SELECT k.user_id, k.id, coalesce(k.issued_by, -1) FROM api_keys k "
-                         "JOIN users u ON u.id = k.user_id "
-                         "WHERE k.key_hash = ? AND k.revoked IS NULL AND u.disabled = 0",
-                         &st, err);
+    int rc = td__sq_bound(c,
+                          "SELECT k.user_id, k.id, coalesce(k.issued_by, -1) FROM api_keys k "
+                          "JOIN users u ON u.id = k.user_id "
+                          "WHERE k.key_hash = ? AND k.revoked IS NULL AND u.disabled = 0",
+                          &st, TD__SQ_ARGS(TD__SQ_T(kh)), err);
     if (rc)
         return rc;
-    td__sq_bind_text(st, 1, kh);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "api key", err)) == TD_OK) {
         *user = sqlite3_column_int64(st, 0);
         *kid = sqlite3_column_int64(st, 1);
         *issued_by = sqlite3_column_int64(st, 2);
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such api key");
-    } else {
-        rc = td__sq_fail(&q->c, st, "api key", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -782,7 +666,7 @@ static int sq_apikey_list(struct td_store *s, int64_t office, int64_t user, json
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
+    int rc = td__sq_bound(
         &q->c,
         "SELECT k.id, u.name AS user, k.label, k.created, "
         "CASE WHEN k.issued_by = 0 THEN '(operator)' ELSE i.name END AS issued_by, "
@@ -790,81 +674,58 @@ static int sq_apikey_list(struct td_store *s, int64_t office, int64_t user, json
         "AS revoked_by FROM api_keys k JOIN users u ON u.id = k.user_id "
         "LEFT JOIN users i ON i.id = k.issued_by LEFT JOIN users r ON r.id = k.revoked_by "
         "WHERE u.office_id = ?1 AND (?2 = 0 OR k.user_id = ?2) ORDER BY k.id DESC",
-        &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, user);
-    return rows_json(q, st, out, err);
+        &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(user)), err);
+    return rc ? rc : rows_json(q, st, out, err);
 }
 
 static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int64_t when,
                             int64_t by, int64_t *user, int *was, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c,
+    int rc = td__sq_bound(
+        c,
         "SELECT k.user_id, k.revoked IS NOT NULL FROM api_keys k "
         "JOIN users u ON u.id = k.user_id WHERE k.id = ?1 AND (?2 = 0 OR u.office_id = ?2)",
-        &st, err);
+        &st, TD__SQ_ARGS(TD__SQ_I(kid), TD__SQ_I(office)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, kid);
-    sqlite3_bind_int64(st, 2, office);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "api key", err)) == TD_OK) {
         *user = sqlite3_column_int64(st, 0);
         *was = sqlite3_column_int(st, 1);
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such API key");
-    } else {
-        rc = td__sq_fail(&q->c, st, "api key", err);
+    } else if (rc == TD_ENOTFOUND) {
+        td_error_set(err, TD_ENOTFOUND, "no such API key");
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     if (rc || *was)
         return rc;
-    if ((rc = td__sq_stmt(&q->c, "UPDATE api_keys SET revoked = ?, revoked_by = ? WHERE id = ?",
-                          &st, err)))
-        return rc;
-    sqlite3_bind_int64(st, 1, when);
-    sqlite3_bind_int64(st, 2, by);
-    sqlite3_bind_int64(st, 3, kid);
-    return td__sq_run(&q->c, st, "api key", err);
+    return td__sq_write(c, "api key",
+                        "UPDATE api_keys SET revoked = ?, revoked_by = ? WHERE id = ?",
+                        TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(kid)), err);
 }
 
 static int sq_apikey_revoke_user(struct td_store *s, int64_t user, int64_t when, int64_t by,
                                  json_t **ids, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
     json_t *a = json_array();
     int rc, r;
     *ids = NULL;
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = td__sq_stmt(
-             &q->c, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id",
-             &st, err)))
+    if ((rc = td__sq_bound(
+             c, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id", &st,
+             TD__SQ_ARGS(TD__SQ_I(user)), err)))
         goto out;
-    sqlite3_bind_int64(st, 1, user);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+    while ((r = td__sq_next(c, st, "api key", err)) == 1)
         json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)));
-    if (r != SQLITE_DONE)
-        rc = td__sq_fail(&q->c, st, "api key", err);
-    td__sq_done(&q->c, st);
-    if (rc) {
-        goto out;
-    }
-    if ((rc = td__sq_stmt(&q->c,
+    td__sq_done(c, st);
+    if ((rc = r) == TD_OK)
+        rc = td__sq_write(c, "api key",
                           "UPDATE api_keys SET revoked = ?, revoked_by = ? "
                           "WHERE user_id = ? AND revoked IS NULL",
-                          &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, when);
-    sqlite3_bind_int64(st, 2, by);
-    sqlite3_bind_int64(st, 3, user);
-    rc = td__sq_run(&q->c, st, "api key", err);
+                          TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(user)), err);
 out:
     if (rc)
         json_decref(a);
@@ -876,61 +737,43 @@ out:
 static int sq_login_failures(struct td_store *s, const char *name, const char *source,
                              int64_t since, int64_t *count, int64_t *oldest, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
-                         "WHERE name = ? AND source = ? AND time >= ?",
-                         &st, err);
+    int rc = td__sq_bound(c,
+                          "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
+                          "WHERE name = ? AND source = ? AND time >= ?",
+                          &st, TD__SQ_ARGS(TD__SQ_T(name), TD__SQ_T(source), TD__SQ_I(since)), err);
     if (rc)
         return rc;
-    td__sq_bind_text(st, 1, name);
-    td__sq_bind_text(st, 2, source);
-    sqlite3_bind_int64(st, 3, since);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "login_failures", err)) == TD_OK) {
         *count = sqlite3_column_int64(st, 0);
         *oldest = sqlite3_column_int64(st, 1);
-    } else {
-        rc = td__sq_fail(&q->c, st, "login_failures", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
 static int sq_login_failure_add(struct td_store *s, const char *name, const char *source,
                                 int64_t when, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "INSERT INTO login_failures(name, source, time) VALUES (?,?,?)",
-                         &st, err);
+    struct td__sq *c = &SQ(s)->c;
+    int rc = td__sq_write(c, "login_failures",
+                          "INSERT INTO login_failures(name, source, time) VALUES (?,?,?)",
+                          TD__SQ_ARGS(TD__SQ_T(name), TD__SQ_T(source), TD__SQ_I(when)), err);
     if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, name);
-    td__sq_bind_text(st, 2, source);
-    sqlite3_bind_int64(st, 3, when);
-    if ((rc = td__sq_run(&q->c, st, "login_failures", err)))
         return rc;
     /* Failures older than a day count for no window the desk uses (the
      * longest sensible lock-out); keep the table small. */
-    if ((rc = td__sq_stmt(&q->c, "DELETE FROM login_failures WHERE time < ?", &st, err)))
-        return rc;
-    sqlite3_bind_int64(st, 1, when - 86400);
-    return td__sq_run(&q->c, st, "login_failures", err);
+    return td__sq_write(c, "login_failures", "DELETE FROM login_failures WHERE time < ?",
+                        TD__SQ_ARGS(TD__SQ_I(when - 86400)), err);
 }
 
 static int sq_login_failure_clear(struct td_store *s, const char *name, const char *source,
                                   struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc =
-        td__sq_stmt(&q->c, "DELETE FROM login_failures WHERE name = ? AND source = ?", &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, name);
-    td__sq_bind_text(st, 2, source);
-    return td__sq_run(&q->c, st, "login_failures", err);
+    return td__sq_write(&SQ(s)->c, "login_failures",
+                        "DELETE FROM login_failures WHERE name = ? AND source = ?",
+                        TD__SQ_ARGS(TD__SQ_T(name), TD__SQ_T(source)), err);
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -938,25 +781,21 @@ static int sq_login_failure_clear(struct td_store *s, const char *name, const ch
 static int sq_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
                                int *severity, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
-                         &st, err);
+    int rc =
+        td__sq_bound(c, "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
+                     &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(key)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, key);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_next(c, st, "message", err)) == 1) {
         *id = sqlite3_column_int64(st, 0);
         *severity = sqlite3_column_int(st, 1);
-    } else if (r == SQLITE_DONE) {
+        rc = TD_OK;
+    } else if (rc == 0) {
         rc = TD_ENOTFOUND; /* the usual case: no error text needed */
-    } else {
-        rc = td__sq_fail(&q->c, st, "message", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -1012,27 +851,21 @@ static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, MSG_COLS "WHERE m.office_id = ? AND m.id = ?", &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    return row1_json(q, st, "message", out, err);
+    int rc = td__sq_bound(&q->c, MSG_COLS "WHERE m.office_id = ? AND m.id = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
+    return rc ? rc : row1_json(q, st, "message", out, err);
 }
 
 static int sq_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
                                size_t *len, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT original FROM messages WHERE office_id = ? AND id = ?", &st,
-                         err);
+    int rc = td__sq_bound(c, "SELECT original FROM messages WHERE office_id = ? AND id = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "message", err)) == TD_OK) {
         const void *p = sqlite3_column_blob(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         *data = malloc(n ? n : 1);
@@ -1043,12 +876,8 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
                 memcpy(*data, p, n);
             *len = n;
         }
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such message");
-    } else {
-        rc = td__sq_fail(&q->c, st, "message", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -1086,12 +915,7 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     if (rc)
         return rc;
     queue_bind(st, office, f);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        total = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(&q->c, st, "queue", err);
-    td__sq_done(&q->c, st);
-    if (rc)
+    if ((rc = td__sq_int(&q->c, st, "queue", &total, err)))
         return rc;
 
     /* The page's ids first, from the index alone (0007_web.sql), then the
@@ -1122,21 +946,12 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
 static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
                                  const char *reason, int64_t by, int64_t when, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
+    return td__sq_write1(&SQ(s)->c, "message",
                          "UPDATE messages SET status = ?, status_reason = ?, status_by = ?, "
                          "status_time = ? WHERE office_id = ? AND id = ?",
-                         &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, status);
-    td__sq_bind_text(st, 2, reason);
-    sqlite3_bind_int64(st, 3, by);
-    sqlite3_bind_int64(st, 4, when);
-    sqlite3_bind_int64(st, 5, office);
-    sqlite3_bind_int64(st, 6, id);
-    return changed1(q, td__sq_run(&q->c, st, "message", err), "message", err);
+                         TD__SQ_ARGS(TD__SQ_T(status), TD__SQ_T(reason), TD__SQ_I(by),
+                                     TD__SQ_I(when), TD__SQ_I(office), TD__SQ_I(id)),
+                         err);
 }
 
 /* ---- senders ----------------------------------------------------------- */
@@ -1144,21 +959,11 @@ static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id,
 static int sq_sender_prior_threats(struct td_store *s, int64_t office, const char *sender,
                                    unsigned *n, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    *n = 0;
-    int rc =
-        td__sq_stmt(&q->c, "SELECT threats FROM senders WHERE office_id = ? AND key = ?", &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
-        *n = (unsigned)sqlite3_column_int64(st, 0);
-    else if (r != SQLITE_DONE)
-        rc = td__sq_fail(&q->c, st, "sender", err);
-    td__sq_done(&q->c, st);
+    int64_t v = 0;
+    int rc = td__sq_value(&SQ(s)->c, "sender",
+                          "SELECT threats FROM senders WHERE office_id = ? AND key = ?",
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender)), &v, err);
+    *n = (unsigned)v;
     return rc;
 }
 
@@ -1166,27 +971,19 @@ static int sq_sender_record(struct td_store *s, int64_t office, const char *send
                             const char *display, int severity, int is_threat, int64_t when,
                             struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT INTO senders(office_id, key, display, messages, threats, "
-                         "worst_severity, first_seen, last_seen) VALUES (?1,?2,?3,1,?4,?5,?6,?6) "
-                         "ON CONFLICT(office_id, key) DO UPDATE SET "
-                         "display = coalesce(excluded.display, display), messages = messages + 1, "
-                         "threats = threats + excluded.threats, "
-                         "worst_severity = max(worst_severity, excluded.worst_severity), "
-                         "first_seen = min(first_seen, excluded.first_seen), "
-                         "last_seen = max(last_seen, excluded.last_seen)",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    td__sq_bind_text(st, 3, display);
-    sqlite3_bind_int(st, 4, is_threat ? 1 : 0);
-    sqlite3_bind_int(st, 5, severity);
-    sqlite3_bind_int64(st, 6, when);
-    return td__sq_run(&q->c, st, "sender", err);
+    return td__sq_write(&SQ(s)->c, "sender",
+                        "INSERT INTO senders(office_id, key, display, messages, threats, "
+                        "worst_severity, first_seen, last_seen) VALUES (?1,?2,?3,1,?4,?5,?6,?6) "
+                        "ON CONFLICT(office_id, key) DO UPDATE SET "
+                        "display = coalesce(excluded.display, display), messages = messages + 1, "
+                        "threats = threats + excluded.threats, "
+                        "worst_severity = max(worst_severity, excluded.worst_severity), "
+                        "first_seen = min(first_seen, excluded.first_seen), "
+                        "last_seen = max(last_seen, excluded.last_seen)",
+                        TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender), TD__SQ_T(display),
+                                    TD__SQ_I(is_threat ? 1 : 0), TD__SQ_I(severity),
+                                    TD__SQ_I(when)),
+                        err);
 }
 
 static int sq_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
@@ -1235,36 +1032,21 @@ out:
 static int sq_case_insert(struct td_store *s, const struct td_store_case *c, int64_t *id,
                           struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT INTO cases(office_id, type, status, title, description, occurred, "
-                         "place, people, police_ref, assignee, created, created_by, updated) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, c->office_id);
-    td__sq_bind_text(st, 2, c->type);
-    td__sq_bind_text(st, 3, c->status);
-    td__sq_bind_text(st, 4, c->title);
-    td__sq_bind_text(st, 5, c->description);
-    if (c->occurred == INT64_MIN)
-        sqlite3_bind_null(st, 6);
-    else
-        sqlite3_bind_int64(st, 6, c->occurred);
-    td__sq_bind_text(st, 7, c->place);
-    td__sq_bind_text(st, 8, c->people);
-    td__sq_bind_text(st, 9, c->police_ref);
-    if (c->assignee)
-        sqlite3_bind_int64(st, 10, c->assignee);
-    else
-        sqlite3_bind_null(st, 10);
-    sqlite3_bind_int64(st, 11, c->created);
-    sqlite3_bind_int64(st, 12, c->created_by);
-    sqlite3_bind_int64(st, 13, c->created);
-    if ((rc = td__sq_run(&q->c, st, "case", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->c.db);
+    struct td__sq *cn = &SQ(s)->c;
+    int rc = td__sq_write(
+        cn, "case",
+        "INSERT INTO cases(office_id, type, status, title, description, occurred, "
+        "place, people, police_ref, assignee, created, created_by, updated) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        TD__SQ_ARGS(TD__SQ_I(c->office_id), TD__SQ_T(c->type), TD__SQ_T(c->status),
+                    TD__SQ_T(c->title), TD__SQ_T(c->description),
+                    c->occurred == INT64_MIN ? TD__SQ_NULL_ARG : TD__SQ_I(c->occurred),
+                    TD__SQ_T(c->place), TD__SQ_T(c->people), TD__SQ_T(c->police_ref),
+                    c->assignee ? TD__SQ_I(c->assignee) : TD__SQ_NULL_ARG, TD__SQ_I(c->created),
+                    TD__SQ_I(c->created_by), TD__SQ_I(c->created)),
+        err);
+    if (rc == TD_OK)
+        *id = sqlite3_last_insert_rowid(cn->db);
     return rc;
 }
 
@@ -1272,26 +1054,19 @@ static int sq_case_head(struct td_store *s, int64_t office, int64_t id,
                         char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
                         struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c, "SELECT status, created_by, reported FROM cases WHERE office_id = ? AND id = ?", &st,
-        err);
+    int rc = td__sq_bound(
+        c, "SELECT status, created_by, reported FROM cases WHERE office_id = ? AND id = ?", &st,
+        TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "case", err)) == TD_OK) {
         copy(status, TD_STORE_NAME_SIZE, sqlite3_column_text(st, 0));
         *created_by = sqlite3_column_int64(st, 1);
         *reported = sqlite3_column_int(st, 2);
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such case");
-    } else {
-        rc = td__sq_fail(&q->c, st, "case", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -1362,7 +1137,6 @@ static const struct {
 static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const char *field,
                        const struct td_store_value *value, int64_t now, struct td_error *err)
 {
-    struct sq *q = SQ(s);
     const char *sql = NULL;
     for (size_t i = 0; i < sizeof case_fields / sizeof case_fields[0]; i++)
         if (!strcmp(case_fields[i].field, field))
@@ -1371,42 +1145,26 @@ static int sq_case_set(struct td_store *s, int64_t office, int64_t id, const cha
         td_error_field(err, field);
         return td_error_set(err, TD_EINVAL, "not an editable case field");
     }
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, sql, &st, err);
-    if (rc)
-        return rc;
-    if (!value || value->kind == TD_STORE_NULL)
-        sqlite3_bind_null(st, 1);
-    else if (value->kind == TD_STORE_INT)
-        sqlite3_bind_int64(st, 1, value->i);
-    else
-        td__sq_bind_text(st, 1, value->text);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, office);
-    sqlite3_bind_int64(st, 4, id);
-    return changed1(q, td__sq_run(&q->c, st, "case", err), "case", err);
+    struct td__sq_arg v = TD__SQ_NULL_ARG;
+    if (value && value->kind == TD_STORE_INT)
+        v = TD__SQ_I(value->i);
+    else if (value && value->kind == TD_STORE_TEXT)
+        v = TD__SQ_T(value->text);
+    return td__sq_write1(&SQ(s)->c, "case", sql,
+                         TD__SQ_ARGS(v, TD__SQ_I(now), TD__SQ_I(office), TD__SQ_I(id)), err);
 }
 
 static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, const char *from,
                               const char *to, int reported, int64_t now, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
     /* WHERE status = from: a concurrent change makes this match nothing. */
-    int rc = td__sq_stmt(&q->c,
+    return td__sq_write1(&SQ(s)->c, "case",
                          "UPDATE cases SET status = ?1, updated = ?2, "
                          "reported = max(reported, ?6) "
                          "WHERE office_id = ?3 AND id = ?4 AND status = ?5",
-                         &st, err);
-    if (rc)
-        return rc;
-    td__sq_bind_text(st, 1, to);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, office);
-    sqlite3_bind_int64(st, 4, id);
-    td__sq_bind_text(st, 5, from);
-    sqlite3_bind_int(st, 6, reported ? 1 : 0);
-    return changed1(q, td__sq_run(&q->c, st, "case", err), "case", err);
+                         TD__SQ_ARGS(TD__SQ_T(to), TD__SQ_I(now), TD__SQ_I(office), TD__SQ_I(id),
+                                     TD__SQ_T(from), TD__SQ_I(reported ? 1 : 0)),
+                         err);
 }
 
 #define CASE_WHERE                                                                                 \
@@ -1441,12 +1199,7 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_stor
     if (rc)
         return rc;
     case_bind(st, office, f);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        total = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(&q->c, st, "cases", err);
-    td__sq_done(&q->c, st);
-    if (rc)
+    if ((rc = td__sq_int(&q->c, st, "cases", &total, err)))
         return rc;
     if ((rc = td__sq_stmt(
              &q->c, CASE_COLS CASE_WHERE "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
@@ -1471,59 +1224,42 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_stor
 static int sq_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg,
                         int64_t now, int *linked_new, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
+    struct td__sq *c = &SQ(s)->c;
+    int64_t linked = 0;
     /* The SELECT proves both belong to the office before linking. */
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT OR IGNORE INTO case_messages(case_id, message_id, linked) "
-                         "SELECT c.id, m.id, ?4 FROM cases c, messages m "
-                         "WHERE c.office_id = ?1 AND m.office_id = ?1 AND c.id = ?2 AND m.id = ?3",
-                         &st, err);
+    int rc = td__sq_write(
+        c, "link",
+        "INSERT OR IGNORE INTO case_messages(case_id, message_id, linked) "
+        "SELECT c.id, m.id, ?4 FROM cases c, messages m "
+        "WHERE c.office_id = ?1 AND m.office_id = ?1 AND c.id = ?2 AND m.id = ?3",
+        TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(case_id), TD__SQ_I(msg), TD__SQ_I(now)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, case_id);
-    sqlite3_bind_int64(st, 3, msg);
-    sqlite3_bind_int64(st, 4, now);
-    if ((rc = td__sq_run(&q->c, st, "link", err)))
-        return rc;
-    *linked_new = sqlite3_changes(q->c.db) > 0;
+    *linked_new = sqlite3_changes(c->db) > 0;
     if (*linked_new)
         return TD_OK;
     /* Nothing inserted: already linked, or an id of no case/message here. */
-    if ((rc = td__sq_stmt(&q->c,
-                          "SELECT 1 FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
-                          "WHERE c.office_id = ? AND cm.case_id = ? AND cm.message_id = ?",
-                          &st, err)))
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, case_id);
-    sqlite3_bind_int64(st, 3, msg);
-    int r = sqlite3_step(st);
-    td__sq_done(&q->c, st);
-    return r == SQLITE_ROW ? TD_OK : td_error_set(err, TD_ENOTFOUND, "no such case or message");
+    td__sq_value(c, "link",
+                 "SELECT 1 FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
+                 "WHERE c.office_id = ? AND cm.case_id = ? AND cm.message_id = ?",
+                 TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(case_id), TD__SQ_I(msg)), &linked, NULL);
+    return linked ? TD_OK : td_error_set(err, TD_ENOTFOUND, "no such case or message");
 }
 
 static int sq_note_insert(struct td_store *s, int64_t office, int64_t case_id, int64_t user,
                           const char *text, int shareable, int64_t now, int64_t *id,
                           struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT INTO notes(office_id, case_id, user_id, text, created, shareable) "
-                         "VALUES (?,?,?,?,?,?)",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, case_id);
-    sqlite3_bind_int64(st, 3, user);
-    td__sq_bind_text(st, 4, text);
-    sqlite3_bind_int64(st, 5, now);
-    sqlite3_bind_int(st, 6, shareable ? 1 : 0);
-    if ((rc = td__sq_run(&q->c, st, "note", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->c.db);
+    struct td__sq *c = &SQ(s)->c;
+    int rc =
+        td__sq_write(c, "note",
+                     "INSERT INTO notes(office_id, case_id, user_id, text, created, shareable) "
+                     "VALUES (?,?,?,?,?,?)",
+                     TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(case_id), TD__SQ_I(user),
+                                 TD__SQ_T(text), TD__SQ_I(now), TD__SQ_I(shareable ? 1 : 0)),
+                     err);
+    if (rc == TD_OK)
+        *id = sqlite3_last_insert_rowid(c->db);
     return rc;
 }
 
@@ -1532,25 +1268,17 @@ static int sq_note_insert(struct td_store *s, int64_t office, int64_t case_id, i
 static int sq_evidence_insert(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
                               struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
+    struct td__sq *c = &SQ(s)->c;
     int rc =
-        td__sq_stmt(&q->c,
-                    "INSERT INTO evidence(office_id, case_id, name, type, size, sha256, added, "
-                    "added_by) VALUES (?,?,?,?,?,?,?,?)",
-                    &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, e->office_id);
-    sqlite3_bind_int64(st, 2, e->case_id);
-    td__sq_bind_text(st, 3, e->name);
-    td__sq_bind_text(st, 4, e->type);
-    sqlite3_bind_int64(st, 5, e->size);
-    td__sq_bind_text(st, 6, e->sha256);
-    sqlite3_bind_int64(st, 7, e->added);
-    sqlite3_bind_int64(st, 8, e->added_by);
-    if ((rc = td__sq_run(&q->c, st, "evidence", err)) == TD_OK)
-        *id = sqlite3_last_insert_rowid(q->c.db);
+        td__sq_write(c, "evidence",
+                     "INSERT INTO evidence(office_id, case_id, name, type, size, sha256, added, "
+                     "added_by) VALUES (?,?,?,?,?,?,?,?)",
+                     TD__SQ_ARGS(TD__SQ_I(e->office_id), TD__SQ_I(e->case_id), TD__SQ_T(e->name),
+                                 TD__SQ_T(e->type), TD__SQ_I(e->size), TD__SQ_T(e->sha256),
+                                 TD__SQ_I(e->added), TD__SQ_I(e->added_by)),
+                     err);
+    if (rc == TD_OK)
+        *id = sqlite3_last_insert_rowid(c->db);
     return rc;
 }
 
@@ -1585,20 +1313,17 @@ static int sq_evidence_scan(struct td_store *s,
                             int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
                             void *ud, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT id, sha256, size FROM evidence ORDER BY id", &st, err);
+    int rc = td__sq_stmt(c, "SELECT id, sha256, size FROM evidence ORDER BY id", &st, err);
     if (rc)
         return rc;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        if (cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+    while ((rc = td__sq_next(c, st, "evidence", err)) == 1 &&
+           !cb(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
                sqlite3_column_int64(st, 2)))
-            break;
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = td__sq_fail(&q->c, st, "evidence", err);
-    td__sq_done(&q->c, st);
-    return rc;
+        ;
+    td__sq_done(c, st);
+    return rc < 0 ? rc : TD_OK;
 }
 
 /* ---- audit ------------------------------------------------------------- */
@@ -1606,77 +1331,56 @@ static int sq_evidence_scan(struct td_store *s,
 static int sq_audit_head(struct td_store *s, int64_t *last_id, char last_hash[65],
                          struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &st, err);
+    int rc = td__sq_stmt(c, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &st, err);
     if (rc)
         return rc;
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    *last_id = 0;
+    last_hash[0] = '\0';
+    if ((rc = td__sq_next(c, st, "audit", err)) == 1) {
         *last_id = sqlite3_column_int64(st, 0);
         copy(last_hash, 65, sqlite3_column_text(st, 1));
-    } else if (r == SQLITE_DONE) {
-        *last_id = 0;
-        last_hash[0] = '\0';
-    } else {
-        rc = td__sq_fail(&q->c, st, "audit", err);
     }
-    td__sq_done(&q->c, st);
-    return rc;
+    td__sq_done(c, st);
+    return rc < 0 ? rc : TD_OK;
 }
 
 static int sq_audit_append(struct td_store *s, const struct td_audit_entry *e, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
-                         "INSERT INTO audit(id, time, office_id, user_id, action, object_type, "
-                         "object_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, e->id);
-    sqlite3_bind_int64(st, 2, e->time);
-    sqlite3_bind_int64(st, 3, e->office_id);
-    sqlite3_bind_int64(st, 4, e->user_id);
-    td__sq_bind_text(st, 5, e->action);
-    td__sq_bind_text(st, 6, e->object_type);
-    sqlite3_bind_int64(st, 7, e->object_id);
-    td__sq_bind_text(st, 8, e->details ? e->details : "{}");
-    td__sq_bind_text(st, 9, e->prev_hash);
-    td__sq_bind_text(st, 10, e->hash);
-    return td__sq_run(&q->c, st, "audit", err);
+    return td__sq_write(&SQ(s)->c, "audit",
+                        "INSERT INTO audit(id, time, office_id, user_id, action, object_type, "
+                        "object_id, details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        TD__SQ_ARGS(TD__SQ_I(e->id), TD__SQ_I(e->time), TD__SQ_I(e->office_id),
+                                    TD__SQ_I(e->user_id), TD__SQ_T(e->action),
+                                    TD__SQ_T(e->object_type), TD__SQ_I(e->object_id),
+                                    TD__SQ_T(e->details ? e->details : "{}"),
+                                    TD__SQ_T(e->prev_hash), TD__SQ_T(e->hash)),
+                        err);
 }
 
 static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td_audit_entry *e),
                          void *ud, int64_t *max_id_ever, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    *max_id_ever = 0;
-    int rc = td__sq_stmt(&q->c, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'", &st, err);
+    struct td_audit_entry e;
+    /* no row when nothing was ever appended: 0 then */
+    td__sq_value(c, "audit", "SELECT seq FROM sqlite_sequence WHERE name = 'audit'", NULL, 0,
+                 max_id_ever, NULL);
+    int rc = td__sq_stmt(c,
+                         "SELECT id, time, office_id, user_id, action, object_type, object_id, "
+                         "details, prev_hash, hash FROM audit ORDER BY id",
+                         &st, err);
     if (rc)
         return rc;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *max_id_ever = sqlite3_column_int64(st, 0);
-    td__sq_done(&q->c, st);
-
-    if ((rc = td__sq_stmt(&q->c,
-                          "SELECT id, time, office_id, user_id, action, object_type, object_id, "
-                          "details, prev_hash, hash FROM audit ORDER BY id",
-                          &st, err)))
-        return rc;
-    int r;
-    struct td_audit_entry e;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = td__sq_next(c, st, "audit", err)) == 1) {
         td__sq_audit_entry(st, &e);
         if (cb(ud, &e))
             break;
     }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = td__sq_fail(&q->c, st, "audit", err);
-    td__sq_done(&q->c, st);
-    return rc;
+    td__sq_done(c, st);
+    return rc < 0 ? rc : TD_OK;
 }
 
 static int sq_audit_for_object(struct td_store *s, int64_t office, const char *type, int64_t id,
@@ -1684,18 +1388,13 @@ static int sq_audit_for_object(struct td_store *s, int64_t office, const char *t
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc =
-        td__sq_stmt(&q->c,
-                    "SELECT a.id, a.time, u.name AS user, a.action, a.details AS details_json "
-                    "FROM audit a LEFT JOIN users u ON u.id = a.user_id "
-                    "WHERE a.office_id = ? AND a.object_type = ? AND a.object_id = ? ORDER BY a.id",
-                    &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, type);
-    sqlite3_bind_int64(st, 3, id);
-    return rows_json(q, st, out, err);
+    int rc = td__sq_bound(
+        &q->c,
+        "SELECT a.id, a.time, u.name AS user, a.action, a.details AS details_json "
+        "FROM audit a LEFT JOIN users u ON u.id = a.user_id "
+        "WHERE a.office_id = ? AND a.object_type = ? AND a.object_id = ? ORDER BY a.id",
+        &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(type), TD__SQ_I(id)), err);
+    return rc ? rc : rows_json(q, st, out, err);
 }
 
 /* ---- verify ------------------------------------------------------------ */
@@ -1759,27 +1458,23 @@ static int sq_verify_scan(struct td_store *s, verify_cb *cb, void *ud, struct td
 static int sq_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                    int *severity, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
     int rc =
-        td__sq_stmt(&q->c,
-                    "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
-                    "ORDER BY id LIMIT 1",
-                    &st, err);
+        td__sq_bound(c,
+                     "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
+                     "ORDER BY id LIMIT 1",
+                     &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(ck)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, ck);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_next(c, st, "message", err)) == 1) {
         *id = sqlite3_column_int64(st, 0);
         *severity = sqlite3_column_int(st, 1);
-    } else if (r == SQLITE_DONE) {
+        rc = TD_OK;
+    } else if (rc == 0) {
         rc = TD_ENOTFOUND;
-    } else {
-        rc = td__sq_fail(&q->c, st, "message", err);
     }
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
@@ -1788,93 +1483,60 @@ static int sq_message_walk(struct td_store *s, int64_t office, const char *sende
                                      int linked),
                            void *ud, struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c,
+    int rc = td__sq_bound(
+        c,
         "SELECT m.id, m.original, EXISTS (SELECT 1 FROM case_messages cm "
         "WHERE cm.message_id = m.id) FROM messages m WHERE m.office_id = ?1 "
         "AND (?2 IS NULL OR m.sender = ?2) AND m.received < ?3 ORDER BY m.received, m.id",
-        &st, err);
+        &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender), TD__SQ_I(before)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    sqlite3_bind_int64(st, 3, before);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-        if (cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+    while ((rc = td__sq_next(c, st, "message", err)) == 1 &&
+           !cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
                (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int(st, 2)))
-            break;
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = td__sq_fail(&q->c, st, "message", err);
-    td__sq_done(&q->c, st);
-    return rc;
+        ;
+    td__sq_done(c, st);
+    return rc < 0 ? rc : TD_OK;
 }
 
 static int sq_message_delete(struct td_store *s, int64_t office, int64_t id, struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
+    return td__sq_write1(&SQ(s)->c, "message",
                          "DELETE FROM messages WHERE office_id = ? AND id = ? AND NOT EXISTS "
                          "(SELECT 1 FROM case_messages cm WHERE cm.message_id = messages.id)",
-                         &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    return changed1(q, td__sq_run(&q->c, st, "message", err), "message", err);
+                         TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
 }
 
 static int sq_sender_delete(struct td_store *s, int64_t office, const char *sender,
                             struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "DELETE FROM senders WHERE office_id = ? AND key = ?", &st, err);
-    if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    return td__sq_run(&q->c, st, "sender", err);
+    return td__sq_write(&SQ(s)->c, "sender", "DELETE FROM senders WHERE office_id = ? AND key = ?",
+                        TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender)), err);
 }
 
 static int sq_office_retention_get(struct td_store *s, int64_t office, int64_t *days,
                                    struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "SELECT coalesce(retention_days, 0) FROM offices WHERE id = ?", &st,
-                         err);
+    int rc = td__sq_bound(c, "SELECT coalesce(retention_days, 0) FROM offices WHERE id = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_I(office)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    if ((rc = td__sq_row(c, st, "office", err)) == TD_OK)
         *days = sqlite3_column_int64(st, 0);
-    else if (r == SQLITE_DONE)
-        rc = td_error_set(err, TD_ENOTFOUND, "no such office");
-    else
-        rc = td__sq_fail(&q->c, st, "office", err);
-    td__sq_done(&q->c, st);
+    td__sq_done(c, st);
     return rc;
 }
 
 static int sq_office_retention_set(struct td_store *s, int64_t office, int64_t days,
                                    struct td_error *err)
 {
-    struct sq *q = SQ(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c, "UPDATE offices SET retention_days = ? WHERE id = ?", &st, err);
-    if (rc)
-        return rc;
-    if (days > 0)
-        sqlite3_bind_int64(st, 1, days);
-    else
-        sqlite3_bind_null(st, 1);
-    sqlite3_bind_int64(st, 2, office);
-    return changed1(q, td__sq_run(&q->c, st, "office", err), "office", err);
+    return td__sq_write1(&SQ(s)->c, "office", "UPDATE offices SET retention_days = ? WHERE id = ?",
+                         TD__SQ_ARGS(days > 0 ? TD__SQ_I(days) : TD__SQ_NULL_ARG, TD__SQ_I(office)),
+                         err);
 }
 
 /* ---- the table --------------------------------------------------------- */

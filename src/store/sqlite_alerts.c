@@ -20,10 +20,7 @@
 #include "threatdesk/taxonomy.h"
 
 /* Alerts keep an empty string as NULL (no e-mail, no webhook). */
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    td__sq_bind_text(st, i, s && *s ? s : NULL);
-}
+#define OPT_T(s) TD__SQ_T((s) && *(s) ? (s) : NULL)
 
 static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
 {
@@ -44,20 +41,13 @@ int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char
                                   int64_t now, int64_t *id, struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(c,
-                         "INSERT INTO alert_recipients(office_id, name, email, webhook_url, "
-                         "webhook_secret, created) VALUES (?,?,?,?,?,?)",
-                         &st, err);
+    int rc = td__sq_write(c, "alert recipient",
+                          "INSERT INTO alert_recipients(office_id, name, email, webhook_url, "
+                          "webhook_secret, created) VALUES (?,?,?,?,?,?)",
+                          TD__SQ_ARGS(TD__SQ_I(office), OPT_T(name), OPT_T(email), OPT_T(url),
+                                      OPT_T(secret), TD__SQ_I(now)),
+                          err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    bind_text(st, 2, name);
-    bind_text(st, 3, email);
-    bind_text(st, 4, url);
-    bind_text(st, 5, secret);
-    sqlite3_bind_int64(st, 6, now);
-    if ((rc = td__sq_run(c, st, "alert recipient", err)))
         return rc;
     *id = sqlite3_last_insert_rowid(c->db);
     return TD_OK;
@@ -107,22 +97,17 @@ int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t 
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     int rc =
-        td__sq_stmt(c,
-                    "SELECT email IS NOT NULL, webhook_url IS NOT NULL AND webhook_secret IS NOT "
-                    "NULL FROM alert_recipients WHERE office_id = ? AND id = ?",
-                    &st, err);
+        td__sq_bound(c,
+                     "SELECT email IS NOT NULL, webhook_url IS NOT NULL AND webhook_secret IS NOT "
+                     "NULL FROM alert_recipients WHERE office_id = ? AND id = ?",
+                     &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW)
+    if ((rc = td__sq_row(c, st, "alert recipient", err)) == TD_OK)
         *channels = (sqlite3_column_int(st, 0) ? TD_ALERT_EMAIL : 0u) |
                     (sqlite3_column_int(st, 1) ? TD_ALERT_WEBHOOK : 0u);
-    else if (r == SQLITE_DONE)
-        rc = td_error_set(err, TD_ENOTFOUND, "no alert recipient %lld", (long long)id);
-    else
-        rc = td__sq_fail(c, st, "alert recipient", err);
+    else if (rc == TD_ENOTFOUND)
+        td_error_set(err, TD_ENOTFOUND, "no alert recipient %lld", (long long)id);
     td__sq_done(c, st);
     return rc;
 }
@@ -133,31 +118,21 @@ int td__sq_alert_rule_insert(struct td_store *s, const struct td_store_alert_rul
                              struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        c,
+    int quiet = r->quiet_start >= 0 && r->quiet_end >= 0;
+    int rc = td__sq_write(
+        c, "alert rule",
         "INSERT INTO alert_rules(office_id, name, min_severity, labels, flags, channels, "
         "quiet_start, quiet_end, escalate_minutes, rota, disclose, created, created_by) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        &st, err);
+        TD__SQ_ARGS(TD__SQ_I(r->office_id), OPT_T(r->name), TD__SQ_I(r->min_severity),
+                    TD__SQ_I(r->labels), TD__SQ_I(r->flags), TD__SQ_I(r->channels),
+                    quiet ? TD__SQ_I(r->quiet_start) : TD__SQ_NULL_ARG,
+                    quiet ? TD__SQ_I(r->quiet_end) : TD__SQ_NULL_ARG, TD__SQ_I(r->escalate_minutes),
+                    OPT_T(r->rota),
+                    TD__SQ_T(r->disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal"),
+                    TD__SQ_I(r->created), TD__SQ_I(r->created_by)),
+        err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, r->office_id);
-    bind_text(st, 2, r->name);
-    sqlite3_bind_int(st, 3, r->min_severity);
-    sqlite3_bind_int64(st, 4, r->labels);
-    sqlite3_bind_int64(st, 5, r->flags);
-    sqlite3_bind_int64(st, 6, r->channels);
-    if (r->quiet_start >= 0 && r->quiet_end >= 0) {
-        sqlite3_bind_int(st, 7, r->quiet_start);
-        sqlite3_bind_int(st, 8, r->quiet_end);
-    }
-    sqlite3_bind_int64(st, 9, r->escalate_minutes);
-    bind_text(st, 10, r->rota);
-    bind_text(st, 11, r->disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal");
-    sqlite3_bind_int64(st, 12, r->created);
-    sqlite3_bind_int64(st, 13, r->created_by);
-    if ((rc = td__sq_run(c, st, "alert rule", err)))
         return rc;
     *id = sqlite3_last_insert_rowid(c->db);
     return TD_OK;
@@ -285,35 +260,29 @@ int td__sq_alert_insert(struct td_store *s, int64_t office, int64_t message, int
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *created = 0;
-    int rc = td__sq_stmt(c,
-                         "INSERT INTO alerts(office_id, message_id, rule_id, created, stepped_at) "
-                         "VALUES (?,?,?,?,?) ON CONFLICT(message_id, rule_id) DO NOTHING",
-                         &st, err);
+    int rc = td__sq_write(c, "alert",
+                          "INSERT INTO alerts(office_id, message_id, rule_id, created, stepped_at) "
+                          "VALUES (?,?,?,?,?) ON CONFLICT(message_id, rule_id) DO NOTHING",
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(message), TD__SQ_I(rule),
+                                      TD__SQ_I(now), TD__SQ_I(now)),
+                          err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, message);
-    sqlite3_bind_int64(st, 3, rule);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, now);
-    if ((rc = td__sq_run(c, st, "alert", err)))
         return rc;
     if (sqlite3_changes(c->db) == 1) {
         *created = 1;
         *id = sqlite3_last_insert_rowid(c->db);
         return TD_OK;
     }
-    if ((rc = td__sq_stmt(c, "SELECT id FROM alerts WHERE message_id = ? AND rule_id = ?", &st,
-                          err)))
+    if ((rc = td__sq_bound(c, "SELECT id FROM alerts WHERE message_id = ? AND rule_id = ?", &st,
+                           TD__SQ_ARGS(TD__SQ_I(message), TD__SQ_I(rule)), err)))
         return rc;
-    sqlite3_bind_int64(st, 1, message);
-    sqlite3_bind_int64(st, 2, rule);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    /* it existed a moment ago, inside this transaction */
+    if ((rc = td__sq_next(c, st, "alert", err)) == 1)
         *id = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(c, st, "alert", err);
+    else if (rc == 0)
+        rc = td_error_set(err, TD_ESTORE, "alert: vanished");
     td__sq_done(c, st);
-    return rc;
+    return rc < 0 ? rc : TD_OK;
 }
 
 int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t alert, int step,
@@ -338,19 +307,13 @@ int td__sq_alert_deliveries_add(struct td_store *s, int64_t office, int64_t aler
     };
     *added = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        sqlite3_stmt *st;
         if (!(channels & kinds[i].bit))
             continue;
-        int rc = td__sq_stmt(c, kinds[i].sql, &st, err);
+        int rc = td__sq_write(c, "alert delivery", kinds[i].sql,
+                              TD__SQ_ARGS(TD__SQ_I(alert), TD__SQ_I(office), TD__SQ_I(step),
+                                          TD__SQ_I(now), TD__SQ_I(recipient), TD__SQ_I(office)),
+                              err);
         if (rc)
-            return rc;
-        sqlite3_bind_int64(st, 1, alert);
-        sqlite3_bind_int64(st, 2, office);
-        sqlite3_bind_int(st, 3, step);
-        sqlite3_bind_int64(st, 4, now);
-        sqlite3_bind_int64(st, 5, recipient);
-        sqlite3_bind_int64(st, 6, office);
-        if ((rc = td__sq_run(c, st, "alert delivery", err)))
             return rc;
         *added += (size_t)sqlite3_changes(c->db);
     }
@@ -414,7 +377,7 @@ int td__sq_alert_claim(struct td_store *s, int64_t now, int64_t lease_until, siz
         sqlite3_bind_int64(up, 1, lease_until);
         sqlite3_bind_int64(up, 2, j.delivery_id);
         if (sqlite3_step(up) != SQLITE_DONE) {
-            rc = td__sq_fail(c, st, "claim alert delivery", err);
+            rc = td__sq_fail(c, up, "claim alert delivery", err);
             break;
         }
         if ((rc = cb(ud, &j)))
@@ -431,34 +394,22 @@ int td__sq_alert_attempt(struct td_store *s, int64_t delivery, int64_t now, cons
                          const char *error, int64_t next_at, struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        c, "INSERT INTO alert_attempts(delivery_id, at, outcome, error) VALUES (?,?,?,?)", &st,
-        err);
+    int rc = td__sq_write(
+        c, "alert attempt",
+        "INSERT INTO alert_attempts(delivery_id, at, outcome, error) VALUES (?,?,?,?)",
+        TD__SQ_ARGS(TD__SQ_I(delivery), TD__SQ_I(now), OPT_T(outcome), OPT_T(error)), err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, delivery);
-    sqlite3_bind_int64(st, 2, now);
-    bind_text(st, 3, outcome);
-    bind_text(st, 4, error);
-    if ((rc = td__sq_run(c, st, "alert attempt", err)))
         return rc;
     const char *state = !strcmp(outcome, "delivered") ? "delivered"
                         : !strcmp(outcome, "failed")  ? "pending"
                                                       : "failed";
-    if ((rc = td__sq_stmt(c,
-                          "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, "
-                          "next_attempt_at = ?, lease_until = NULL, last_error = ?, "
-                          "delivered_at = CASE WHEN ? = 'delivered' THEN ? END WHERE id = ?",
-                          &st, err)))
-        return rc;
-    bind_text(st, 1, state);
-    sqlite3_bind_int64(st, 2, next_at);
-    bind_text(st, 3, error);
-    bind_text(st, 4, state);
-    sqlite3_bind_int64(st, 5, now);
-    sqlite3_bind_int64(st, 6, delivery);
-    return td__sq_run(c, st, "alert delivery state", err);
+    return td__sq_write(c, "alert delivery state",
+                        "UPDATE alert_deliveries SET state = ?, attempts = attempts + 1, "
+                        "next_attempt_at = ?, lease_until = NULL, last_error = ?, "
+                        "delivered_at = CASE WHEN ? = 'delivered' THEN ? END WHERE id = ?",
+                        TD__SQ_ARGS(TD__SQ_T(state), TD__SQ_I(next_at), OPT_T(error),
+                                    TD__SQ_T(state), TD__SQ_I(now), TD__SQ_I(delivery)),
+                        err);
 }
 
 int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
@@ -496,17 +447,11 @@ int td__sq_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, 
                       struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
-    sqlite3_stmt *st;
-    int rc = td__sq_stmt(c,
-                         "UPDATE alerts SET step = step + 1, stepped_at = ? "
-                         "WHERE id = ? AND step = ? AND acked_at IS NULL",
-                         &st, err);
+    int rc = td__sq_write(c, "alert step",
+                          "UPDATE alerts SET step = step + 1, stepped_at = ? "
+                          "WHERE id = ? AND step = ? AND acked_at IS NULL",
+                          TD__SQ_ARGS(TD__SQ_I(now), TD__SQ_I(alert), TD__SQ_I(from)), err);
     if (rc)
-        return rc;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, alert);
-    sqlite3_bind_int(st, 3, from);
-    if ((rc = td__sq_run(c, st, "alert step", err)))
         return rc;
     *changed = sqlite3_changes(c->db) == 1;
     return TD_OK;
@@ -628,37 +573,23 @@ int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by,
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *was = 0;
-    int rc = td__sq_stmt(c,
-                         "SELECT office_id, message_id, acked_at IS NOT NULL FROM alerts "
-                         "WHERE id = ? AND (? = 0 OR office_id = ?)",
-                         &st, err);
+    int rc = td__sq_bound(c,
+                          "SELECT office_id, message_id, acked_at IS NOT NULL FROM alerts "
+                          "WHERE id = ?1 AND (?2 = 0 OR office_id = ?2)",
+                          &st, TD__SQ_ARGS(TD__SQ_I(id), TD__SQ_I(office)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, office);
-    sqlite3_bind_int64(st, 3, office);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "alert", err)) == TD_OK) {
         *office_out = sqlite3_column_int64(st, 0);
         *message_out = sqlite3_column_int64(st, 1);
         *was = sqlite3_column_int(st, 2);
+    } else if (rc == TD_ENOTFOUND) {
+        td_error_set(err, TD_ENOTFOUND, "no alert %lld", (long long)id);
     }
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        rc = td__sq_fail(c, st, "alert", err);
     td__sq_done(c, st);
-    if (r == SQLITE_DONE)
-        return td_error_set(err, TD_ENOTFOUND, "no alert %lld", (long long)id);
-    if (rc)
+    if (rc || *was)
         return rc;
-    if (*was)
-        return TD_OK;
-    if ((rc = td__sq_stmt(
-             c, "UPDATE alerts SET acked_at = ?, acked_by = ?, acked_via = ? WHERE id = ?", &st,
-             err)))
-        return rc;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, by);
-    bind_text(st, 3, via);
-    sqlite3_bind_int64(st, 4, id);
-    return td__sq_run(c, st, "alert ack", err);
+    return td__sq_write(c, "alert ack",
+                        "UPDATE alerts SET acked_at = ?, acked_by = ?, acked_via = ? WHERE id = ?",
+                        TD__SQ_ARGS(TD__SQ_I(now), TD__SQ_I(by), OPT_T(via), TD__SQ_I(id)), err);
 }

@@ -184,37 +184,25 @@ int td__sq_feedback_revoke(struct td_store *s, int64_t office, int64_t id, int64
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     *was = 0;
-    int rc = td__sq_stmt(c,
-                         "SELECT message_id, revoked_at IS NOT NULL FROM feedback "
-                         "WHERE office_id = ? AND id = ?",
-                         &st, err);
+    int rc = td__sq_bound(c,
+                          "SELECT message_id, revoked_at IS NOT NULL FROM feedback "
+                          "WHERE office_id = ? AND id = ?",
+                          &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "feedback", err)) == TD_OK) {
         if (message_id)
             *message_id = sqlite3_column_int64(st, 0);
         *was = sqlite3_column_int(st, 1);
-    } else if (r == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such feedback");
-    } else {
-        rc = td__sq_fail(c, st, "feedback", err);
     }
     td__sq_done(c, st);
     if (rc || *was)
         return rc;
-    if ((rc = td__sq_stmt(c,
-                          "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
-                          "WHERE office_id = ? AND id = ? AND revoked_at IS NULL",
-                          &st, err)))
-        return rc;
-    sqlite3_bind_int64(st, 1, when);
-    sqlite3_bind_int64(st, 2, by);
-    sqlite3_bind_int64(st, 3, office);
-    sqlite3_bind_int64(st, 4, id);
-    return td__sq_run(c, st, "feedback", err);
+    return td__sq_write(c, "feedback",
+                        "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
+                        "WHERE office_id = ? AND id = ? AND revoked_at IS NULL",
+                        TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(office), TD__SQ_I(id)),
+                        err);
 }
 
 int td__sq_feedback_revoke_message(struct td_store *s, int64_t office, int64_t message_id,
@@ -227,37 +215,24 @@ int td__sq_feedback_revoke_message(struct td_store *s, int64_t office, int64_t m
     *ids = NULL;
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = td__sq_stmt(c,
-                          "SELECT id FROM feedback WHERE office_id = ? AND message_id = ? "
-                          "AND revoked_at IS NULL ORDER BY id",
-                          &st, err)))
+    if ((rc = td__sq_bound(c,
+                           "SELECT id FROM feedback WHERE office_id = ? AND message_id = ? "
+                           "AND revoked_at IS NULL ORDER BY id",
+                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(message_id)), err)))
         goto out;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, message_id);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
+    while ((r = td__sq_next(c, st, "feedback", err)) == 1)
         if (json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)))) {
-            td__sq_done(c, st);
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            goto out;
+            r = td_error_set(err, TD_ENOMEM, NULL);
+            break;
         }
-    if (r != SQLITE_DONE)
-        rc = td__sq_fail(c, st, "feedback", err);
     td__sq_done(c, st);
-    if (rc) {
+    if ((rc = r) || json_array_size(a) == 0)
         goto out;
-    }
-    if (json_array_size(a) == 0)
-        goto out;
-    if ((rc = td__sq_stmt(c,
-                          "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
-                          "WHERE office_id = ? AND message_id = ? AND revoked_at IS NULL",
-                          &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, when);
-    sqlite3_bind_int64(st, 2, by);
-    sqlite3_bind_int64(st, 3, office);
-    sqlite3_bind_int64(st, 4, message_id);
-    rc = td__sq_run(c, st, "feedback", err);
+    rc = td__sq_write(
+        c, "feedback",
+        "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
+        "WHERE office_id = ? AND message_id = ? AND revoked_at IS NULL",
+        TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(office), TD__SQ_I(message_id)), err);
 out:
     if (rc)
         json_decref(a);
@@ -288,19 +263,10 @@ int td__sq_feedback_list(struct td_store *s, int64_t office, int all, size_t lim
     *total = 0;
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = td__sq_stmt(c,
-                          "SELECT count(*) FROM feedback WHERE office_id = ?1 "
-                          "AND (?2 OR revoked_at IS NULL)",
-                          &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int(st, 2, all ? 1 : 0);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *total = sqlite3_column_int64(st, 0);
-    else
-        rc = td__sq_fail(c, st, "feedback", err);
-    td__sq_done(c, st);
-    if (rc)
+    if ((rc = td__sq_value(c, "feedback",
+                           "SELECT count(*) FROM feedback WHERE office_id = ?1 "
+                           "AND (?2 OR revoked_at IS NULL)",
+                           TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(all ? 1 : 0)), total, err)))
         goto out;
     if ((rc = td__sq_stmt(c,
                           "SELECT f.id, f.message_id, f.decision, f.labels, f.model, f.weight, "
@@ -405,19 +371,15 @@ int td__sq_feedback_stamp(struct td_store *s, int64_t office, int64_t stamp[3],
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(c,
-                         "SELECT count(*), coalesce(max(id), 0), count(revoked_at) FROM feedback "
-                         "WHERE office_id = ?",
-                         &st, err);
+    int rc = td__sq_bound(c,
+                          "SELECT count(*), coalesce(max(id), 0), count(revoked_at) FROM feedback "
+                          "WHERE office_id = ?",
+                          &st, TD__SQ_ARGS(TD__SQ_I(office)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if ((rc = td__sq_row(c, st, "feedback", err)) == TD_OK)
         for (int i = 0; i < 3; i++)
             stamp[i] = sqlite3_column_int64(st, i);
-    } else {
-        rc = td__sq_fail(c, st, "feedback", err);
-    }
     td__sq_done(c, st);
     return rc;
 }
