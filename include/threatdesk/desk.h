@@ -386,6 +386,17 @@ int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
                         struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
                         struct td_error *err);
 
+/*
+ * The same, with the typed outcome of every record beside the JSON, for a
+ * front door that counts or notifies (metrics, the web desk's live channel)
+ * without reading its own answer back: *results (n entries, in record
+ * order; a record refused while parsing has its code, field and reason
+ * there too) is malloc()ed and yours (free()); NULL on failure.
+ */
+int td_desk_ingest_json_results(struct td_desk *d, const struct td_actor *actor,
+                                struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
+                                struct td_ingest_result **results, size_t *n, struct td_error *err);
+
 /* ---- triage ------------------------------------------------------------ */
 
 /* Queue filter: NULL / 0 / INT64_MIN fields do not filter. */

@@ -414,6 +414,14 @@ int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
                         struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
                         struct td_error *err)
 {
+    return td_desk_ingest_json_results(d, actor, ctx, in, out, NULL, NULL, err);
+}
+
+int td_desk_ingest_json_results(struct td_desk *d, const struct td_actor *actor,
+                                struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
+                                struct td_ingest_result **results_out, size_t *n_out,
+                                struct td_error *err)
+{
     const json_t *arr = in;
     json_t *single = NULL, *results = NULL;
     struct td_message *msgs = NULL;
@@ -424,6 +432,10 @@ int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
     size_t n, accepted = 0, dups = 0, refused = 0;
     int rc = TD_OK;
     *out = NULL;
+    if (results_out)
+        *results_out = NULL;
+    if (n_out)
+        *n_out = 0;
 
     if (!td__is_staff(actor))
         return td__denied(err, "ingest messages");
@@ -473,6 +485,11 @@ int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
                           "code", td_errname(parse_code[i]), "field", perr[i].field, "reason",
                           perr[i].message);
             refused++;
+            /* the typed outcome says the same as the JSON */
+            memset(&res[i], 0, sizeof res[i]);
+            res[i].code = parse_code[i];
+            snprintf(res[i].field, sizeof res[i].field, "%s", perr[i].field);
+            snprintf(res[i].reason, sizeof res[i].reason, "%s", perr[i].message);
         } else if (res[i].code) {
             r = json_pack("{s:I, s:s, s:s, s:s, s:s}", "index", (json_int_t)i, "status", "refused",
                           "code", td_errname(res[i].code), "field", res[i].field, "reason",
@@ -497,6 +514,12 @@ int td_desk_ingest_json(struct td_desk *d, const struct td_actor *actor,
                      (json_int_t)dups, "refused", (json_int_t)refused, "results", results);
     if (!*out)
         rc = td_error_set(err, TD_ENOMEM, NULL);
+    if (!rc && results_out) {
+        *results_out = res; /* yours now */
+        res = NULL;
+        if (n_out)
+            *n_out = n;
+    }
 out:
     for (size_t i = 0; msgs && i < n; i++) {
         td_message_release(&msgs[i]);

@@ -47,21 +47,15 @@
 
 #define MBOX_MAX 10000
 
-static void count_ingested(struct td__req *r, json_t *results)
+/* Count and announce the records the desk created, from its typed
+ * results (not by reading our own JSON answer back). */
+static void count_ingested(struct td__req *r, const struct td_ingest_result *res, size_t n)
 {
-    size_t i;
-    json_t *res;
-    json_array_foreach(results, i, res)
-    {
-        const char *st = json_string_value(json_object_get(res, "status"));
-        const char *sev = json_string_value(json_object_get(res, "severity"));
-        if (st && !strcmp(st, "created") && sev) {
-            td__metrics_ingested(r->srv->metrics, td_severity_from_name(sev));
-            td__web_notify(r->srv, r->caller.office_id,
-                           (int64_t)json_integer_value(json_object_get(res, "id")),
-                           td_severity_from_name(sev));
+    for (size_t i = 0; i < n; i++)
+        if (res[i].code == TD_OK && !res[i].duplicate) {
+            td__metrics_ingested(r->srv->metrics, (int)res[i].severity);
+            td__web_notify(r->srv, r->caller.office_id, res[i].id, (int)res[i].severity);
         }
-    }
 }
 
 static int need_desk(struct td__req *r)
@@ -90,7 +84,10 @@ static void ingest_one_json(struct td__req *r, json_t *in)
         json_object_set_new(in, "original", json_stringn(r->body.data, r->body.len));
     td_error_clear(&err);
     struct td_analysis_ctx *ctx = td__ctx_take(r->srv);
-    int rc = td_desk_ingest_json(r->srv->desk, &r->actor, ctx, in, &out, &err);
+    struct td_ingest_result *results = NULL;
+    size_t n = 0;
+    int rc =
+        td_desk_ingest_json_results(r->srv->desk, &r->actor, ctx, in, &out, &results, &n, &err);
     td__ctx_give(r->srv, ctx);
     if (rc != TD_OK) {
         td__reply_td_error(r, rc, &err);
@@ -109,10 +106,11 @@ static void ingest_one_json(struct td__req *r, json_t *in)
         td__reply_error(r, status, json_string_value(json_object_get(res, "field")), 0, "%s",
                         reason ? reason : "refused");
     } else {
-        count_ingested(r, json_object_get(out, "results"));
+        count_ingested(r, results, n);
         td__reply(r, !strcmp(st, "created") ? 201 : 200, json_incref(res));
     }
     json_decref(out);
+    free(results);
 }
 
 /* Raw bytes into one message: an email parsed in memory by the e-mail
@@ -214,7 +212,8 @@ out:
 /* Name every refused record's field by its full path in the request
  * ("messages[2].text"), and answer 200 or 422 as the batch route does.
  * out is stolen. */
-static void reply_batch(struct td__req *r, json_t *out, const char *what)
+static void reply_batch(struct td__req *r, json_t *out, const struct td_ingest_result *typed,
+                        size_t n, const char *what)
 {
     json_t *results = json_object_get(out, "results");
     size_t i;
@@ -232,7 +231,7 @@ static void reply_batch(struct td__req *r, json_t *out, const char *what)
             snprintf(path, sizeof path, "%s[%zu]", what, i);
         json_object_set_new(res, "field", json_string(path));
     }
-    count_ingested(r, results);
+    count_ingested(r, typed, n);
     json_int_t refused = json_integer_value(json_object_get(out, "refused"));
     if (refused <= 0) {
         td__reply(r, 200, out);
@@ -384,7 +383,7 @@ static void ingest_mbox(struct td__req *r)
                              (json_int_t)dups, "refused", (json_int_t)nrefused, "results", results);
     if (!body)
         goto oom;
-    reply_batch(r, body, "messages");
+    reply_batch(r, body, res, n, "messages");
     goto out;
 oom:
     td__reply_error(r, 500, NULL, -1, "out of memory");
@@ -453,6 +452,8 @@ void td__h_messages_batch(struct td__req *r)
     struct td_error err;
     char ct[128];
     json_t *out = NULL;
+    struct td_ingest_result *typed = NULL;
+    size_t n = 0;
     if (!need_desk(r))
         return;
     td__content_type(r, ct, sizeof ct);
@@ -478,15 +479,16 @@ void td__h_messages_batch(struct td__req *r)
     }
     td_error_clear(&err);
     struct td_analysis_ctx *ctx = td__ctx_take(r->srv);
-    int rc = td_desk_ingest_json(r->srv->desk, &r->actor, ctx, arr, &out, &err);
+    int rc = td_desk_ingest_json_results(r->srv->desk, &r->actor, ctx, arr, &out, &typed, &n, &err);
     td__ctx_give(r->srv, ctx);
     if (rc != TD_OK) {
         td__reply_td_error(r, rc, &err);
         goto done;
     }
-    reply_batch(r, out, json_is_array(in) ? "" : "messages");
+    reply_batch(r, out, typed, n, json_is_array(in) ? "" : "messages");
     out = NULL;
 done:
     json_decref(out);
     json_decref(in);
+    free(typed);
 }
