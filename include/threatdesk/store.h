@@ -146,6 +146,18 @@ struct td_store_alert_rule {
     const char *rota; /* JSON array text of recipient ids */
     int64_t created;
     int64_t created_by;
+    int enabled; /* filled by reads */
+};
+
+/* An alert recipient as listed: whether it has a webhook secret, never
+ * the secret. */
+struct td_store_recipient_row {
+    int64_t id;
+    const char *name;
+    const char *email;       /* NULL: none */
+    const char *webhook_url; /* NULL: none */
+    int has_secret;
+    int64_t created;
 };
 
 /* One due delivery of the outbox with what its notice may say (plain
@@ -166,6 +178,48 @@ struct td_store_alert_job {
     char sender[256];
     char subject[256];
     int64_t received;
+};
+
+/* Rows the store answers one at a time to a callback (strings valid
+ * during the call only); the desk renders them for the front doors.  A
+ * non-zero return from the callback stops the walk (and is returned). */
+struct td_store_office_row {
+    int64_t id;
+    const char *name;
+    int64_t created;
+    int64_t users; /* how many users it has */
+};
+
+struct td_store_user_row {
+    int64_t id;
+    const char *name;
+    const char *role; /* wire name, as given */
+    const char *office;
+    int64_t created;
+    int must_change;
+    int disabled;
+};
+
+struct td_store_key_row {
+    int64_t id;
+    const char *user;  /* the key's user */
+    const char *label; /* NULL: none */
+    int64_t created;
+    int64_t issued_by;          /* user id; 0 the local operator; -1 unknown */
+    const char *issued_by_name; /* NULL when unknown or gone */
+    int revoked;                /* 1: revoked_at and revoked_by say when and who */
+    int64_t revoked_at;
+    int64_t revoked_by;          /* user id; 0 the local operator; -1 unknown */
+    const char *revoked_by_name; /* NULL when gone */
+};
+
+/* An audit entry as a case's timeline shows it. */
+struct td_store_event_row {
+    int64_t id;
+    int64_t time;
+    const char *user; /* the user's name; NULL for the local operator */
+    const char *action;
+    const char *details; /* JSON text */
 };
 
 /* The messages a queue or an export reads (message_queue, message_export).
@@ -238,8 +292,9 @@ struct td_store_ops {
     int (*office_find)(struct td_store *s, const char *name, int64_t *id, struct td_error *err);
     int (*office_insert)(struct td_store *s, const char *name, int64_t now, int64_t *id,
                          struct td_error *err);
-    /* [{"id","name","created","users"}] by name. */
-    int (*office_list)(struct td_store *s, json_t **out, struct td_error *err);
+    /* Every office, by name. */
+    int (*office_list)(struct td_store *s, int (*cb)(void *ud, const struct td_store_office_row *r),
+                       void *ud, struct td_error *err);
 
     /* users (names are unique within an office, not across offices) */
     int (*user_count)(struct td_store *s, int64_t *n, struct td_error *err);
@@ -254,8 +309,10 @@ struct td_store_ops {
     int (*user_set_password)(struct td_store *s, int64_t id, const char *pwhash, int must_change,
                              struct td_error *err);
     int (*user_set_role)(struct td_store *s, int64_t id, const char *role, struct td_error *err);
-    /* office_id 0: every office. */
-    int (*user_list)(struct td_store *s, int64_t office_id, json_t **out, struct td_error *err);
+    /* Users by office name, then name; office_id 0: every office. */
+    int (*user_list)(struct td_store *s, int64_t office_id,
+                     int (*cb)(void *ud, const struct td_store_user_row *r), void *ud,
+                     struct td_error *err);
     int (*user_set_disabled)(struct td_store *s, int64_t id, int disabled, struct td_error *err);
     /* Enabled users of an office with this role (wire name). */
     int (*user_role_count)(struct td_store *s, int64_t office_id, const char *role, int64_t *n,
@@ -276,18 +333,19 @@ struct td_store_ops {
      * from before migration 0002). */
     int (*apikey_find)(struct td_store *s, const char *key_hash, int64_t *user_id, int64_t *key_id,
                        int64_t *issued_by, struct td_error *err);
-    /* Keys of an office (user_id 0: every user of it), newest first:
-     * [{"id","user","label","created","issued_by","revoked","revoked_by"}]. */
-    int (*apikey_list)(struct td_store *s, int64_t office_id, int64_t user_id, json_t **out,
+    /* Keys of an office (user_id 0: every user of it), newest first. */
+    int (*apikey_list)(struct td_store *s, int64_t office_id, int64_t user_id,
+                       int (*cb)(void *ud, const struct td_store_key_row *r), void *ud,
                        struct td_error *err);
     /* Revoke one key of the office (office_id 0: any, for the operator):
      * TD_ENOTFOUND when no such key there;
      * *was_revoked 1 when it already was (nothing changes). */
     int (*apikey_revoke)(struct td_store *s, int64_t office_id, int64_t key_id, int64_t when,
                          int64_t by, int64_t *user_id, int *was_revoked, struct td_error *err);
-    /* Revoke every live key of a user; *ids gets a JSON array of their ids. */
+    /* Revoke every live key of a user; cb gets the id of each (before
+     * the change: non-zero from cb stops, nothing is revoked). */
     int (*apikey_revoke_user)(struct td_store *s, int64_t user_id, int64_t when, int64_t by,
-                              json_t **ids, struct td_error *err);
+                              int (*cb)(void *ud, int64_t id), void *ud, struct td_error *err);
 
     /* failed logins, per user name + source */
     int (*login_failures)(struct td_store *s, const char *name, const char *source, int64_t since,
@@ -372,10 +430,11 @@ struct td_store_ops {
      * tail), 0 when unknown. */
     int (*audit_scan)(struct td_store *s, int (*cb)(void *ud, const struct td_audit_entry *e),
                       void *ud, int64_t *max_id_ever, struct td_error *err);
-    /* Entries about one object of the office, oldest first:
-     * [{"id","time","user","action","details"}]. */
+    /* Entries about one object of the office, oldest first, to cb. */
     int (*audit_for_object)(struct td_store *s, int64_t office_id, const char *object_type,
-                            int64_t object_id, json_t **out, struct td_error *err);
+                            int64_t object_id,
+                            int (*cb)(void *ud, const struct td_store_event_row *r), void *ud,
+                            struct td_error *err);
     /* End every session of a user (after a password change). */
     int (*session_delete_user)(struct td_store *s, int64_t user_id, struct td_error *err);
 
@@ -437,10 +496,11 @@ struct td_store_ops {
      * *was_revoked 1 when it already was (nothing changes). */
     int (*feedback_revoke)(struct td_store *s, int64_t office_id, int64_t id, int64_t when,
                            int64_t by, int64_t *message_id, int *was_revoked, struct td_error *err);
-    /* Revoke the live rows about one message; *ids gets a JSON array of
-     * their ids (empty when there were none). */
+    /* Revoke the live rows about one message; cb gets the id of each
+     * (as apikey_revoke_user). */
     int (*feedback_revoke_message)(struct td_store *s, int64_t office_id, int64_t message_id,
-                                   int64_t when, int64_t by, json_t **ids, struct td_error *err);
+                                   int64_t when, int64_t by, int (*cb)(void *ud, int64_t id),
+                                   void *ud, struct td_error *err);
     /* Rows of the office, newest first, live only unless `all`:
      * [{"id","message","decision","labels":[names],"model","weight","user",
      *   "created","revoked"?,"revoked_by"?}]; *total counts every match. */
@@ -462,20 +522,19 @@ struct td_store_ops {
     int (*alert_recipient_insert)(struct td_store *s, int64_t office_id, const char *name,
                                   const char *email, const char *webhook_url, const char *secret,
                                   int64_t now, int64_t *id, struct td_error *err);
-    /* [{"id","name","email","webhook_url","webhook_secret": bool,"created"}]
-     * - never the secret itself. */
-    int (*alert_recipient_list)(struct td_store *s, int64_t office_id, json_t **out,
-                                struct td_error *err);
+    /* The office's recipients by name, to cb (never the secret itself). */
+    int (*alert_recipient_list)(struct td_store *s, int64_t office_id,
+                                int (*cb)(void *ud, const struct td_store_recipient_row *r),
+                                void *ud, struct td_error *err);
     /* Which channels (TD_ALERT_EMAIL | TD_ALERT_WEBHOOK) a recipient of the
      * office can be reached on: TD_ENOTFOUND when none such there. */
     int (*alert_recipient_channels)(struct td_store *s, int64_t office_id, int64_t id,
                                     unsigned *channels, struct td_error *err);
     int (*alert_rule_insert)(struct td_store *s, const struct td_store_alert_rule *r, int64_t *id,
                              struct td_error *err);
-    /* [{"id","name","min_tier","labels":[..],"flags":[..],"channels":[..],
-     *   "quiet_hours"?:{"start","end"},"escalate_minutes","rota":[ids],
-     *   "disclose","enabled","created","created_by"}] */
-    int (*alert_rule_list)(struct td_store *s, int64_t office_id, json_t **out,
+    /* Every rule of the office (enabled or not), by id, to cb. */
+    int (*alert_rule_list)(struct td_store *s, int64_t office_id,
+                           int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
                            struct td_error *err);
     /* Every enabled rule of the office to cb (non-zero from cb stops). */
     int (*alert_rule_load)(struct td_store *s, int64_t office_id,

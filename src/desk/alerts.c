@@ -309,32 +309,105 @@ int td_desk_alert_recipient_add(struct td_desk *d, const struct td_actor *actor,
     return rc;
 }
 
-static int list_wrapped(struct td_desk *d, const struct td_actor *actor, const char *key,
-                        int (*op)(struct td_store *, int64_t, json_t **, struct td_error *),
-                        json_t **out, struct td_error *err)
+/* A text column as JSON: null when the store has none. */
+static json_t *text_or_null(const char *t)
 {
-    json_t *a = NULL;
-    *out = NULL;
-    if (!td__is_staff(actor))
-        return td__denied(err, "read the office's alert settings");
-    td__lock(d);
-    int rc = op(d->store, actor->office_id, &a, err);
-    td__unlock(d);
-    if (!rc && !(*out = json_pack("{s:o}", key, a)))
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-    return rc;
+    return t ? json_string(t) : json_null();
+}
+
+/* {"id","name","email","webhook_url","webhook_secret": bool,"created"} */
+static int recipient_json(void *ud, const struct td_store_recipient_row *r)
+{
+    json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:b, s:I}", "id", (json_int_t)r->id, "name",
+                          text_or_null(r->name), "email", text_or_null(r->email), "webhook_url",
+                          text_or_null(r->webhook_url), "webhook_secret", r->has_secret, "created",
+                          (json_int_t)r->created);
+    return !o || json_array_append_new((json_t *)ud, o) ? TD_ENOMEM : TD_OK;
+}
+
+/* The names of the set bits, in bit order. */
+static json_t *bit_names(unsigned bits, unsigned n, const char *(*name)(int))
+{
+    json_t *a = json_array();
+    for (unsigned i = 0; a && i < n; i++)
+        if (bits & (1u << i) && name((int)i))
+            json_array_append_new(a, json_string(name((int)i)));
+    return a;
+}
+
+static const char *channel_bit_name(int i)
+{
+    return td_alert_channel_name(1u << i);
+}
+
+/* {"id","name","min_tier","labels":[..],"flags":[..],"channels":[..],
+ *  "quiet_hours"?:{"start","end"},"escalate_minutes","rota":[ids],
+ *  "disclose","enabled","created","created_by"} */
+static int rule_json(void *ud, const struct td_store_alert_rule *ru)
+{
+    json_t *rota = json_loads(ru->rota ? ru->rota : "[]", 0, NULL);
+    const char *tier = td_severity_name(ru->min_severity);
+    json_t *o = json_pack("{s:I, s:s?, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:b, s:I, s:I}", "id",
+                          (json_int_t)ru->id, "name", ru->name, "min_tier", tier ? tier : "none",
+                          "labels", bit_names(ru->labels, TD_LABEL_COUNT, td_label_name), "flags",
+                          bit_names(ru->flags, TD_FLAG_COUNT, td_flag_name), "channels",
+                          bit_names(ru->channels, 3, channel_bit_name), "escalate_minutes",
+                          (int)ru->escalate_minutes, "rota", rota ? rota : json_array(), "disclose",
+                          ru->disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal",
+                          "enabled", ru->enabled, "created", (json_int_t)ru->created, "created_by",
+                          (json_int_t)ru->created_by);
+    if (o && ru->quiet_start >= 0) {
+        char qs[32], qe[32];
+        snprintf(qs, sizeof qs, "%02d:%02d", ru->quiet_start / 60, ru->quiet_start % 60);
+        snprintf(qe, sizeof qe, "%02d:%02d", ru->quiet_end / 60, ru->quiet_end % 60);
+        json_object_set_new(o, "quiet_hours", json_pack("{s:s, s:s}", "start", qs, "end", qe));
+    }
+    return !o || json_array_append_new((json_t *)ud, o) ? TD_ENOMEM : TD_OK;
 }
 
 int td_desk_alert_recipient_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
                                  struct td_error *err)
 {
-    return list_wrapped(d, actor, "recipients", d->store->ops->alert_recipient_list, out, err);
+    json_t *a = json_array();
+    *out = NULL;
+    if (!td__is_staff(actor)) {
+        json_decref(a);
+        return td__denied(err, "read the office's alert settings");
+    }
+    if (!a)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    td__lock(d);
+    int rc =
+        d->store->ops->alert_recipient_list(d->store, actor->office_id, recipient_json, a, err);
+    td__unlock(d);
+    if (rc == TD_ENOMEM)
+        td_error_set(err, TD_ENOMEM, NULL);
+    if (!rc && !(*out = json_pack("{s:O}", "recipients", a)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    json_decref(a);
+    return rc;
 }
 
 int td_desk_alert_rule_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
                             struct td_error *err)
 {
-    return list_wrapped(d, actor, "rules", d->store->ops->alert_rule_list, out, err);
+    json_t *a = json_array();
+    *out = NULL;
+    if (!td__is_staff(actor)) {
+        json_decref(a);
+        return td__denied(err, "read the office's alert settings");
+    }
+    if (!a)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    td__lock(d);
+    int rc = d->store->ops->alert_rule_list(d->store, actor->office_id, rule_json, a, err);
+    td__unlock(d);
+    if (rc == TD_ENOMEM)
+        td_error_set(err, TD_ENOMEM, NULL);
+    if (!rc && !(*out = json_pack("{s:O}", "rules", a)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    json_decref(a);
+    return rc;
 }
 
 /* A JSON array of names -> bits by `from_name`; TD_EINVAL naming field. */

@@ -88,6 +88,45 @@ int td__audit_hash(const struct td_audit_entry *e, char out[65])
     return rc;
 }
 
+/* One timeline event: {"id","time","user"?,"action","details"}; members
+ * the row lacks (the operator has no user name; details that do not parse)
+ * are left out, as the API always has. */
+static int event_json(void *ud, const struct td_store_event_row *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return TD_ENOMEM;
+    json_object_set_new(o, "id", json_integer((json_int_t)r->id));
+    json_object_set_new(o, "time", json_integer((json_int_t)r->time));
+    if (r->user)
+        json_object_set_new(o, "user", json_string(r->user));
+    if (r->action)
+        json_object_set_new(o, "action", json_string(r->action));
+    if (r->details) {
+        json_t *det = json_loads(r->details, JSON_DECODE_ANY, NULL);
+        if (det)
+            json_object_set_new(o, "details", det);
+    }
+    return json_array_append_new((json_t *)ud, o) ? TD_ENOMEM : TD_OK;
+}
+
+int td__audit_events(struct td_desk *d, int64_t office_id, const char *object_type,
+                     int64_t object_id, json_t **out, struct td_error *err)
+{
+    json_t *a = json_array();
+    *out = NULL;
+    if (!a)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    int rc = d->store->ops->audit_for_object(d->store, office_id, object_type, object_id,
+                                             event_json, a, err);
+    if (rc) {
+        json_decref(a);
+        return rc == TD_ENOMEM ? td_error_set(err, TD_ENOMEM, NULL) : rc;
+    }
+    *out = a;
+    return TD_OK;
+}
+
 int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id,
               const char *action, const char *object_type, int64_t object_id, const json_t *details,
               struct td_error *err)

@@ -505,6 +505,99 @@ out:
     return rc;
 }
 
+/* ---- the store's rows as the front doors' JSON ------------------------ */
+
+/* A NULL column leaves its member out, as the API always has; so does text
+ * json_string() refuses (not UTF-8), rather than emitting broken JSON. */
+static void put_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static void put_int(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+static int append(void *ud, json_t *o)
+{
+    return !o || json_array_append_new((json_t *)ud, o) ? TD_ENOMEM : TD_OK;
+}
+
+/* {"id","name","created","users"} */
+static int office_json(void *ud, const struct td_store_office_row *r)
+{
+    json_t *o = json_object();
+    if (o) {
+        put_int(o, "id", r->id);
+        put_str(o, "name", r->name);
+        put_int(o, "created", r->created);
+        put_int(o, "users", r->users);
+    }
+    return append(ud, o);
+}
+
+/* {"id","name","role","office","created","must_change","disabled"} */
+static int user_json(void *ud, const struct td_store_user_row *r)
+{
+    json_t *o = json_object();
+    if (o) {
+        put_int(o, "id", r->id);
+        put_str(o, "name", r->name);
+        put_str(o, "role", r->role);
+        put_str(o, "office", r->office);
+        put_int(o, "created", r->created);
+        put_int(o, "must_change", r->must_change);
+        put_int(o, "disabled", r->disabled);
+    }
+    return append(ud, o);
+}
+
+/* Who issued or revoked a key: the local operator, a user's name, or
+ * nothing when unknown (a key from before migration 0002) or gone. */
+static void put_who(json_t *o, const char *k, int64_t id, const char *name)
+{
+    put_str(o, k, id == 0 ? "(operator)" : name);
+}
+
+/* {"id","user","label"?,"created","issued_by"?,"revoked"?,"revoked_by"?} */
+static int key_json(void *ud, const struct td_store_key_row *r)
+{
+    json_t *o = json_object();
+    if (o) {
+        put_int(o, "id", r->id);
+        put_str(o, "user", r->user);
+        put_str(o, "label", r->label);
+        put_int(o, "created", r->created);
+        put_who(o, "issued_by", r->issued_by, r->issued_by_name);
+        if (r->revoked)
+            put_int(o, "revoked", r->revoked_at);
+        put_who(o, "revoked_by", r->revoked_by, r->revoked_by_name);
+    }
+    return append(ud, o);
+}
+
+static int id_json(void *ud, int64_t id)
+{
+    return append(ud, json_integer((json_int_t)id));
+}
+
+/* A walk into a new JSON array *out (yours on TD_OK). */
+#define ROWS_JSON(call, out, err)                                                                  \
+    do {                                                                                           \
+        if (!((out) = json_array())) {                                                             \
+            rc = td_error_set((err), TD_ENOMEM, NULL);                                             \
+            break;                                                                                 \
+        }                                                                                          \
+        if ((rc = (call)) == TD_ENOMEM)                                                            \
+            td_error_set((err), TD_ENOMEM, NULL);                                                  \
+        if (rc) {                                                                                  \
+            json_decref(out);                                                                      \
+            (out) = NULL;                                                                          \
+        }                                                                                          \
+    } while (0)
+
 int td_desk_api_key_list(struct td_desk *d, const struct td_actor *actor, const char *office,
                          const char *username, json_t **out, struct td_error *err)
 {
@@ -528,7 +621,7 @@ int td_desk_api_key_list(struct td_desk *d, const struct td_actor *actor, const 
         rc = rc ? rc : td_error_set(err, TD_EINVAL, "name a user or an office");
         goto out;
     }
-    rc = d->store->ops->apikey_list(d->store, oid, uid, &keys, err);
+    ROWS_JSON(d->store->ops->apikey_list(d->store, oid, uid, key_json, keys, err), keys, err);
 out:
     td__unlock(d);
     if (!rc && !(*out = json_pack("{s:o}", "keys", keys)))
@@ -591,8 +684,9 @@ int td_desk_office_list(struct td_desk *d, const struct td_actor *actor, json_t 
     *out = NULL;
     if (actor && actor->role != TD_ROLE_ADMIN)
         return td__denied(err, "list offices");
+    int rc;
     td__lock(d);
-    int rc = d->store->ops->office_list(d->store, &all, err);
+    ROWS_JSON(d->store->ops->office_list(d->store, office_json, all, err), all, err);
     td__unlock(d);
     if (rc)
         return rc;
@@ -662,8 +756,9 @@ static int cut_off(struct td_desk *d, const struct td_actor *actor, int64_t uid,
 {
     int rc = d->store->ops->session_delete_user(d->store, uid, err);
     if (!rc)
-        rc = d->store->ops->apikey_revoke_user(d->store, uid, td__now(), actor ? actor->user_id : 0,
-                                               keys, err);
+        ROWS_JSON(d->store->ops->apikey_revoke_user(
+                      d->store, uid, td__now(), actor ? actor->user_id : 0, id_json, *keys, err),
+                  *keys, err);
     return rc;
 }
 
@@ -783,8 +878,11 @@ int td_desk_user_list(struct td_desk *d, const struct td_actor *actor, json_t **
     *out = NULL;
     if (actor && actor->role != TD_ROLE_ADMIN)
         return td__denied(err, "list users");
+    int rc;
     td__lock(d);
-    int rc = d->store->ops->user_list(d->store, actor ? actor->office_id : 0, &users, err);
+    ROWS_JSON(
+        d->store->ops->user_list(d->store, actor ? actor->office_id : 0, user_json, users, err),
+        users, err);
     td__unlock(d);
     if (!rc && !(*out = json_pack("{s:o}", "users", users)))
         rc = td_error_set(err, TD_ENOMEM, NULL);

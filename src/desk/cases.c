@@ -459,8 +459,7 @@ int td_desk_case_timeline(struct td_desk *d, const struct td_actor *actor, int64
     if (rc)
         goto out;
     if ((rc = visible(d, actor, case_id, NULL, NULL, err)) ||
-        (rc = d->store->ops->audit_for_object(d->store, actor->office_id, "case", case_id, &ev,
-                                              err)))
+        (rc = td__audit_events(d, actor->office_id, "case", case_id, &ev, err)))
         goto end;
     rc = td__audit(d, actor, actor->office_id, "case.timeline", "case", case_id, NULL, err);
 end:

@@ -86,6 +86,12 @@ int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id
               const char *action, const char *object_type, int64_t object_id, const json_t *details,
               struct td_error *err);
 
+/* The audit entries about one object of the office, oldest first, as
+ * the timeline's JSON [{"id","time","user","action","details"}]; *out is
+ * yours.  (Lock held.) */
+int td__audit_events(struct td_desk *d, int64_t office_id, const char *object_type,
+                     int64_t object_id, json_t **out, struct td_error *err);
+
 /* The canonical hash of an entry (all fields but hash), hex into out[65]. */
 int td__audit_hash(const struct td_audit_entry *e, char out[65]);
 

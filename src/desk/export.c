@@ -199,8 +199,7 @@ int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t
         goto end;
     }
     sort_by_id(aw.list);
-    if ((rc = d->store->ops->audit_for_object(d->store, actor->office_id, "case", case_id, &ev,
-                                              err)))
+    if ((rc = td__audit_events(d, actor->office_id, "case", case_id, &ev, err)))
         goto end;
     json_t *det = json_pack("{s:I, s:I}", "messages", (json_int_t)json_array_size(msgs), "evidence",
                             (json_int_t)json_array_size(json_object_get(c, "evidence")));

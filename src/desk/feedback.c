@@ -206,18 +206,28 @@ static int audit_revoked(struct td_desk *d, const struct td_actor *actor, int64_
     return rc;
 }
 
+/* Each revoked row's id into a JSON array (ud). */
+static int id_json(void *ud, int64_t id)
+{
+    return json_array_append_new((json_t *)ud, json_integer((json_int_t)id)) ? TD_ENOMEM : TD_OK;
+}
+
 int td__feedback_on_status(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
                            enum td_msg_status status, const char **note, struct td_error *err)
 {
     struct td_store *s = d->store;
-    json_t *ids = NULL;
+    json_t *ids = json_array();
     int64_t now = td__now();
     *note = NULL;
+    if (!ids)
+        return td_error_set(err, TD_ENOMEM, NULL);
     /* a new decision replaces the old: revoke first */
     int rc = s->ops->feedback_revoke_message(s, actor->office_id, message_id, now, actor->user_id,
-                                             &ids, err);
-    if (rc)
-        return rc;
+                                             id_json, ids, err);
+    if (rc) {
+        json_decref(ids);
+        return rc == TD_ENOMEM ? td_error_set(err, TD_ENOMEM, NULL) : rc;
+    }
     rc = audit_revoked(d, actor, message_id, ids, "status changed", err);
     json_decref(ids);
     if (rc || status == TD_MSG_UNREVIEWED)

@@ -414,18 +414,42 @@ static int sq_office_insert(struct td_store *s, const char *name, int64_t now, i
     return rc;
 }
 
-static int sq_office_list(struct td_store *s, json_t **out, struct td_error *err)
+/* Hand each row of a bound statement to fill() and then cb (non-zero from
+ * cb stops and is returned); the statement is given back. */
+#define WALK_ROWS(c, st, what, row, fill, cb, ud, err)                                             \
+    do {                                                                                           \
+        int r_, rc_ = TD_OK;                                                                       \
+        while ((r_ = td__sq_next((c), (st), (what), (err))) == 1) {                                \
+            fill;                                                                                  \
+            if ((rc_ = (cb)((ud), &(row))))                                                        \
+                break;                                                                             \
+        }                                                                                          \
+        td__sq_done((c), (st));                                                                    \
+        return rc_ ? rc_ : r_ < 0 ? r_ : TD_OK;                                                    \
+    } while (0)
+
+#define COL_TEXT(st, i) ((const char *)sqlite3_column_text((st), (i)))
+
+static int sq_office_list(struct td_store *s,
+                          int (*cb)(void *ud, const struct td_store_office_row *r), void *ud,
+                          struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
+    struct td_store_office_row row;
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(&q->c,
+    int rc = td__sq_stmt(c,
                          "SELECT o.id, o.name, o.created, "
-                         "(SELECT count(*) FROM users u WHERE u.office_id = o.id) AS users "
+                         "(SELECT count(*) FROM users u WHERE u.office_id = o.id) "
                          "FROM offices o ORDER BY o.name",
                          &st, err);
     if (rc)
         return rc;
-    return rows_json(q, st, out, err);
+    WALK_ROWS(c, st, "offices", row,
+              (row = (struct td_store_office_row){.id = sqlite3_column_int64(st, 0),
+                                                  .name = COL_TEXT(st, 1),
+                                                  .created = sqlite3_column_int64(st, 2),
+                                                  .users = sqlite3_column_int64(st, 3)}),
+              cb, ud, err);
 }
 
 static int sq_user_count(struct td_store *s, int64_t *n, struct td_error *err)
@@ -543,17 +567,29 @@ static int sq_user_set_role(struct td_store *s, int64_t id, const char *role, st
                          TD__SQ_ARGS(TD__SQ_T(role), TD__SQ_I(id)), err);
 }
 
-static int sq_user_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
+static int sq_user_list(struct td_store *s, int64_t office,
+                        int (*cb)(void *ud, const struct td_store_user_row *r), void *ud,
+                        struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
+    struct td_store_user_row row;
     sqlite3_stmt *st;
-    int rc =
-        td__sq_bound(&q->c,
-                     "SELECT u.id, u.name, u.role, o.name AS office, u.created, u.must_change, "
-                     "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
-                     "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
-                     &st, TD__SQ_ARGS(TD__SQ_I(office)), err);
-    return rc ? rc : rows_json(q, st, out, err);
+    int rc = td__sq_bound(c,
+                          "SELECT u.id, u.name, u.role, o.name, u.created, u.must_change, "
+                          "u.disabled FROM users u JOIN offices o ON o.id = u.office_id "
+                          "WHERE ?1 = 0 OR u.office_id = ?1 ORDER BY o.name, u.name",
+                          &st, TD__SQ_ARGS(TD__SQ_I(office)), err);
+    if (rc)
+        return rc;
+    WALK_ROWS(c, st, "users", row,
+              (row = (struct td_store_user_row){.id = sqlite3_column_int64(st, 0),
+                                                .name = COL_TEXT(st, 1),
+                                                .role = COL_TEXT(st, 2),
+                                                .office = COL_TEXT(st, 3),
+                                                .created = sqlite3_column_int64(st, 4),
+                                                .must_change = sqlite3_column_int(st, 5),
+                                                .disabled = sqlite3_column_int(st, 6)}),
+              cb, ud, err);
 }
 
 static int sq_user_set_disabled(struct td_store *s, int64_t id, int disabled, struct td_error *err)
@@ -661,21 +697,36 @@ static int sq_apikey_find(struct td_store *s, const char *kh, int64_t *user, int
     return rc;
 }
 
-static int sq_apikey_list(struct td_store *s, int64_t office, int64_t user, json_t **out,
+static int sq_apikey_list(struct td_store *s, int64_t office, int64_t user,
+                          int (*cb)(void *ud, const struct td_store_key_row *r), void *ud,
                           struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
+    struct td_store_key_row row;
     sqlite3_stmt *st;
-    int rc = td__sq_bound(
-        &q->c,
-        "SELECT k.id, u.name AS user, k.label, k.created, "
-        "CASE WHEN k.issued_by = 0 THEN '(operator)' ELSE i.name END AS issued_by, "
-        "k.revoked, CASE WHEN k.revoked_by = 0 THEN '(operator)' ELSE r.name END "
-        "AS revoked_by FROM api_keys k JOIN users u ON u.id = k.user_id "
-        "LEFT JOIN users i ON i.id = k.issued_by LEFT JOIN users r ON r.id = k.revoked_by "
-        "WHERE u.office_id = ?1 AND (?2 = 0 OR k.user_id = ?2) ORDER BY k.id DESC",
-        &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(user)), err);
-    return rc ? rc : rows_json(q, st, out, err);
+    int rc =
+        td__sq_bound(c,
+                     "SELECT k.id, u.name, k.label, k.created, coalesce(k.issued_by, -1), "
+                     "i.name, k.revoked IS NOT NULL, k.revoked, coalesce(k.revoked_by, -1), "
+                     "r.name FROM api_keys k JOIN users u ON u.id = k.user_id "
+                     "LEFT JOIN users i ON i.id = k.issued_by "
+                     "LEFT JOIN users r ON r.id = k.revoked_by "
+                     "WHERE u.office_id = ?1 AND (?2 = 0 OR k.user_id = ?2) ORDER BY k.id DESC",
+                     &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(user)), err);
+    if (rc)
+        return rc;
+    WALK_ROWS(c, st, "api keys", row,
+              (row = (struct td_store_key_row){.id = sqlite3_column_int64(st, 0),
+                                               .user = COL_TEXT(st, 1),
+                                               .label = COL_TEXT(st, 2),
+                                               .created = sqlite3_column_int64(st, 3),
+                                               .issued_by = sqlite3_column_int64(st, 4),
+                                               .issued_by_name = COL_TEXT(st, 5),
+                                               .revoked = sqlite3_column_int(st, 6),
+                                               .revoked_at = sqlite3_column_int64(st, 7),
+                                               .revoked_by = sqlite3_column_int64(st, 8),
+                                               .revoked_by_name = COL_TEXT(st, 9)}),
+              cb, ud, err);
 }
 
 static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int64_t when,
@@ -705,33 +756,26 @@ static int sq_apikey_revoke(struct td_store *s, int64_t office, int64_t kid, int
 }
 
 static int sq_apikey_revoke_user(struct td_store *s, int64_t user, int64_t when, int64_t by,
-                                 json_t **ids, struct td_error *err)
+                                 int (*cb)(void *ud, int64_t id), void *ud, struct td_error *err)
 {
     struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    json_t *a = json_array();
-    int rc, r;
-    *ids = NULL;
-    if (!a)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    if ((rc = td__sq_bound(
-             c, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id", &st,
-             TD__SQ_ARGS(TD__SQ_I(user)), err)))
-        goto out;
-    while ((r = td__sq_next(c, st, "api key", err)) == 1)
-        json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)));
-    td__sq_done(c, st);
-    if ((rc = r) == TD_OK)
-        rc = td__sq_write(c, "api key",
-                          "UPDATE api_keys SET revoked = ?, revoked_by = ? "
-                          "WHERE user_id = ? AND revoked IS NULL",
-                          TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(user)), err);
-out:
+    int rc =
+        td__sq_bound(c, "SELECT id FROM api_keys WHERE user_id = ? AND revoked IS NULL ORDER BY id",
+                     &st, TD__SQ_ARGS(TD__SQ_I(user)), err);
     if (rc)
-        json_decref(a);
-    else
-        *ids = a;
-    return rc;
+        return rc;
+    int r;
+    while ((r = td__sq_next(c, st, "api key", err)) == 1 &&
+           !(rc = cb(ud, sqlite3_column_int64(st, 0))))
+        ;
+    td__sq_done(c, st);
+    if (rc || r < 0)
+        return rc ? rc : r;
+    return td__sq_write(c, "api key",
+                        "UPDATE api_keys SET revoked = ?, revoked_by = ? "
+                        "WHERE user_id = ? AND revoked IS NULL",
+                        TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(user)), err);
 }
 
 static int sq_login_failures(struct td_store *s, const char *name, const char *source,
@@ -1384,17 +1428,27 @@ static int sq_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td
 }
 
 static int sq_audit_for_object(struct td_store *s, int64_t office, const char *type, int64_t id,
-                               json_t **out, struct td_error *err)
+                               int (*cb)(void *ud, const struct td_store_event_row *r), void *ud,
+                               struct td_error *err)
 {
-    struct sq *q = SQ(s);
+    struct td__sq *c = &SQ(s)->c;
+    struct td_store_event_row row;
     sqlite3_stmt *st;
     int rc = td__sq_bound(
-        &q->c,
-        "SELECT a.id, a.time, u.name AS user, a.action, a.details AS details_json "
+        c,
+        "SELECT a.id, a.time, u.name, a.action, a.details "
         "FROM audit a LEFT JOIN users u ON u.id = a.user_id "
         "WHERE a.office_id = ? AND a.object_type = ? AND a.object_id = ? ORDER BY a.id",
         &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(type), TD__SQ_I(id)), err);
-    return rc ? rc : rows_json(q, st, out, err);
+    if (rc)
+        return rc;
+    WALK_ROWS(c, st, "audit", row,
+              (row = (struct td_store_event_row){.id = sqlite3_column_int64(st, 0),
+                                                 .time = sqlite3_column_int64(st, 1),
+                                                 .user = COL_TEXT(st, 2),
+                                                 .action = COL_TEXT(st, 3),
+                                                 .details = COL_TEXT(st, 4)}),
+              cb, ud, err);
 }
 
 /* ---- verify ------------------------------------------------------------ */

@@ -53,42 +53,34 @@ int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char
     return TD_OK;
 }
 
-int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out,
-                                struct td_error *err)
+int td__sq_alert_recipient_list(struct td_store *s, int64_t office,
+                                int (*cb)(void *ud, const struct td_store_recipient_row *r),
+                                void *ud, struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    *out = NULL;
-    int rc = td__sq_stmt(c,
-                         "SELECT id, name, email, webhook_url, webhook_secret IS NOT NULL, created "
-                         "FROM alert_recipients WHERE office_id = ? ORDER BY name",
-                         &st, err);
+    int rc =
+        td__sq_bound(c,
+                     "SELECT id, name, email, webhook_url, webhook_secret IS NOT NULL, created "
+                     "FROM alert_recipients WHERE office_id = ? ORDER BY name",
+                     &st, TD__SQ_ARGS(TD__SQ_I(office)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    json_t *a = json_array();
     int r;
-    while (a && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:b, s:I}", "id",
-                              (json_int_t)sqlite3_column_int64(st, 0), "name", col_json_text(st, 1),
-                              "email", col_json_text(st, 2), "webhook_url", col_json_text(st, 3),
-                              "webhook_secret", sqlite3_column_int(st, 4), "created",
-                              (json_int_t)sqlite3_column_int64(st, 5));
-        if (!o || json_array_append_new(a, o)) {
-            json_decref(a);
-            a = NULL;
-        }
+    while ((r = td__sq_next(c, st, "alert recipients", err)) == 1) {
+        struct td_store_recipient_row row = {
+            .id = sqlite3_column_int64(st, 0),
+            .name = (const char *)sqlite3_column_text(st, 1),
+            .email = (const char *)sqlite3_column_text(st, 2),
+            .webhook_url = (const char *)sqlite3_column_text(st, 3),
+            .has_secret = sqlite3_column_int(st, 4),
+            .created = sqlite3_column_int64(st, 5),
+        };
+        if ((rc = cb(ud, &row)))
+            break;
     }
-    if (!a)
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-    else if (r != SQLITE_DONE)
-        rc = td__sq_fail(c, st, "alert recipients", err);
     td__sq_done(c, st);
-    if (rc)
-        json_decref(a);
-    else
-        *out = a;
-    return rc;
+    return rc ? rc : r < 0 ? r : TD_OK;
 }
 
 int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t id,
@@ -162,70 +154,28 @@ static void rule_read(sqlite3_stmt *st, struct td_store_alert_rule *r)
                                                            : TD_ALERT_DISCLOSE_MINIMAL;
     r->created = sqlite3_column_int64(st, 12);
     r->created_by = sqlite3_column_int64(st, 13);
+    r->enabled = sqlite3_column_int(st, 14);
 }
 
-static json_t *names(unsigned bits, unsigned n, const char *(*name)(int))
-{
-    json_t *a = json_array();
-    for (unsigned i = 0; a && i < n; i++)
-        if (bits & (1u << i) && name((int)i))
-            json_array_append_new(a, json_string(name((int)i)));
-    return a;
-}
-
-static const char *channel_name(int i)
-{
-    return td_alert_channel_name(1u << i);
-}
-
-int td__sq_alert_rule_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err)
+int td__sq_alert_rule_list(struct td_store *s, int64_t office,
+                           int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
+                           struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
     char sql[512];
-    *out = NULL;
     snprintf(sql, sizeof sql, "%sWHERE office_id = ? ORDER BY id", RULE_COLS);
-    int rc = td__sq_stmt(c, sql, &st, err), r;
+    int rc = td__sq_bound(c, sql, &st, TD__SQ_ARGS(TD__SQ_I(office)), err), r;
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    json_t *a = json_array();
-    while (a && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((r = td__sq_next(c, st, "alert rules", err)) == 1) {
         struct td_store_alert_rule ru;
         rule_read(st, &ru);
-        json_t *rota = json_loads(ru.rota ? ru.rota : "[]", 0, NULL);
-        json_t *o = json_pack(
-            "{s:I, s:s?, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:b, s:I, s:I}", "id",
-            (json_int_t)ru.id, "name", ru.name, "min_tier",
-            td_severity_name(ru.min_severity) ? td_severity_name(ru.min_severity) : "none",
-            "labels", names(ru.labels, TD_LABEL_COUNT, td_label_name), "flags",
-            names(ru.flags, TD_FLAG_COUNT, td_flag_name), "channels",
-            names(ru.channels, 3, channel_name), "escalate_minutes", (int)ru.escalate_minutes,
-            "rota", rota ? rota : json_array(), "disclose",
-            ru.disclose == TD_ALERT_DISCLOSE_SUBJECT ? "subject" : "minimal", "enabled",
-            sqlite3_column_int(st, 14), "created", (json_int_t)ru.created, "created_by",
-            (json_int_t)ru.created_by);
-        if (o && ru.quiet_start >= 0) {
-            char qs[32], qe[32];
-            snprintf(qs, sizeof qs, "%02d:%02d", ru.quiet_start / 60, ru.quiet_start % 60);
-            snprintf(qe, sizeof qe, "%02d:%02d", ru.quiet_end / 60, ru.quiet_end % 60);
-            json_object_set_new(o, "quiet_hours", json_pack("{s:s, s:s}", "start", qs, "end", qe));
-        }
-        if (!o || json_array_append_new(a, o)) {
-            json_decref(a);
-            a = NULL;
-        }
+        if ((rc = cb(ud, &ru)))
+            break;
     }
-    if (!a)
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-    else if (r != SQLITE_DONE)
-        rc = td__sq_fail(c, st, "alert rules", err);
     td__sq_done(c, st);
-    if (rc)
-        json_decref(a);
-    else
-        *out = a;
-    return rc;
+    return rc ? rc : r < 0 ? r : TD_OK;
 }
 
 int td__sq_alert_rule_load(struct td_store *s, int64_t office,

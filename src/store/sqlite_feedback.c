@@ -206,39 +206,31 @@ int td__sq_feedback_revoke(struct td_store *s, int64_t office, int64_t id, int64
 }
 
 int td__sq_feedback_revoke_message(struct td_store *s, int64_t office, int64_t message_id,
-                                   int64_t when, int64_t by, json_t **ids, struct td_error *err)
+                                   int64_t when, int64_t by, int (*cb)(void *ud, int64_t id),
+                                   void *ud, struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    json_t *a = json_array();
+    size_t n = 0;
     int rc, r;
-    *ids = NULL;
-    if (!a)
-        return td_error_set(err, TD_ENOMEM, NULL);
     if ((rc = td__sq_bound(c,
                            "SELECT id FROM feedback WHERE office_id = ? AND message_id = ? "
                            "AND revoked_at IS NULL ORDER BY id",
                            &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(message_id)), err)))
-        goto out;
-    while ((r = td__sq_next(c, st, "feedback", err)) == 1)
-        if (json_array_append_new(a, json_integer(sqlite3_column_int64(st, 0)))) {
-            r = td_error_set(err, TD_ENOMEM, NULL);
-            break;
-        }
+        return rc;
+    while ((r = td__sq_next(c, st, "feedback", err)) == 1 &&
+           !(rc = cb(ud, sqlite3_column_int64(st, 0))))
+        n++;
     td__sq_done(c, st);
-    if ((rc = r) || json_array_size(a) == 0)
-        goto out;
-    rc = td__sq_write(
+    if (rc || r < 0)
+        return rc ? rc : r;
+    if (n == 0)
+        return TD_OK;
+    return td__sq_write(
         c, "feedback",
         "UPDATE feedback SET revoked_at = ?, revoked_by = ? "
         "WHERE office_id = ? AND message_id = ? AND revoked_at IS NULL",
         TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(office), TD__SQ_I(message_id)), err);
-out:
-    if (rc)
-        json_decref(a);
-    else
-        *ids = a;
-    return rc;
 }
 
 static json_t *label_names(unsigned bits)

@@ -39,7 +39,8 @@ int td__sq_feedback_insert(struct td_store *s, const struct td_store_feedback *f
 int td__sq_feedback_revoke(struct td_store *s, int64_t office_id, int64_t id, int64_t when,
                            int64_t by, int64_t *message_id, int *was_revoked, struct td_error *err);
 int td__sq_feedback_revoke_message(struct td_store *s, int64_t office_id, int64_t message_id,
-                                   int64_t when, int64_t by, json_t **ids, struct td_error *err);
+                                   int64_t when, int64_t by, int (*cb)(void *ud, int64_t id),
+                                   void *ud, struct td_error *err);
 int td__sq_feedback_list(struct td_store *s, int64_t office_id, int all, size_t limit,
                          size_t offset, json_t **out, int64_t *total, struct td_error *err);
 int td__sq_feedback_load(struct td_store *s, int64_t office_id, const char *model,
@@ -52,13 +53,16 @@ int td__sq_feedback_stamp(struct td_store *s, int64_t office_id, int64_t stamp[3
 int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char *name,
                                   const char *email, const char *url, const char *secret,
                                   int64_t now, int64_t *id, struct td_error *err);
-int td__sq_alert_recipient_list(struct td_store *s, int64_t office, json_t **out,
-                                struct td_error *err);
+int td__sq_alert_recipient_list(struct td_store *s, int64_t office,
+                                int (*cb)(void *ud, const struct td_store_recipient_row *r),
+                                void *ud, struct td_error *err);
 int td__sq_alert_recipient_channels(struct td_store *s, int64_t office, int64_t id,
                                     unsigned *channels, struct td_error *err);
 int td__sq_alert_rule_insert(struct td_store *s, const struct td_store_alert_rule *r, int64_t *id,
                              struct td_error *err);
-int td__sq_alert_rule_list(struct td_store *s, int64_t office, json_t **out, struct td_error *err);
+int td__sq_alert_rule_list(struct td_store *s, int64_t office,
+                           int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
+                           struct td_error *err);
 int td__sq_alert_rule_load(struct td_store *s, int64_t office,
                            int (*cb)(void *ud, const struct td_store_alert_rule *r), void *ud,
                            struct td_error *err);

@@ -103,8 +103,7 @@ static size_t audited(struct w *w, int64_t office, int64_t id, const char *actio
     struct td_error err;
     size_t i, n = 0;
     td_error_clear(&err);
-    struct td_store *s = w->f.d->store;
-    assert_int_equal(s->ops->audit_for_object(s, office, "feedback", id, &ev, &err), TD_OK);
+    assert_int_equal(td__audit_events(w->f.d, office, "feedback", id, &ev, &err), TD_OK);
     json_array_foreach(ev, i, e)
     {
         if (!strcmp(json_string_value(json_object_get(e, "action")), action))
@@ -271,9 +270,7 @@ static void test_no_vector_nothing_learnt(void **state)
     json_decref(r);
     json_t *ev = NULL, *e;
     size_t i, notes = 0;
-    struct td_store *s = w->f.d->store;
-    assert_int_equal(s->ops->audit_for_object(s, w->alice.office_id, "message", m1, &ev, &err),
-                     TD_OK);
+    assert_int_equal(td__audit_events(w->f.d, w->alice.office_id, "message", m1, &ev, &err), TD_OK);
     json_array_foreach(ev, i, e)
     {
         json_t *det = json_object_get(e, "details");
