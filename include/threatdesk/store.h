@@ -132,6 +132,21 @@ struct td_store_feedback {
     int64_t created;
 };
 
+/* A decision as listed (feedback_list). */
+struct td_store_feedback_row {
+    int64_t id;
+    int64_t message_id;
+    const char *decision; /* wire name, as stored */
+    unsigned labels;      /* confirmed label bits */
+    const char *model;
+    double weight;
+    const char *user; /* who decided; NULL: the local operator */
+    int64_t created;
+    int revoked; /* 1: revoked_at / revoked_by say when and who */
+    int64_t revoked_at;
+    const char *revoked_by; /* NULL: the local operator */
+};
+
 /* Alerts (desk/alerts.c; migration 0005).  An alert rule as stored;
  * strings borrowed for the call (valid during a callback only). */
 struct td_store_alert_rule {
@@ -501,11 +516,11 @@ struct td_store_ops {
     int (*feedback_revoke_message)(struct td_store *s, int64_t office_id, int64_t message_id,
                                    int64_t when, int64_t by, int (*cb)(void *ud, int64_t id),
                                    void *ud, struct td_error *err);
-    /* Rows of the office, newest first, live only unless `all`:
-     * [{"id","message","decision","labels":[names],"model","weight","user",
-     *   "created","revoked"?,"revoked_by"?}]; *total counts every match. */
+    /* Rows of the office, newest first, live only unless `all`, a page
+     * of them to cb; *total counts every match. */
     int (*feedback_list)(struct td_store *s, int64_t office_id, int all, size_t limit,
-                         size_t offset, json_t **out, int64_t *total, struct td_error *err);
+                         size_t offset, int (*cb)(void *ud, const struct td_store_feedback_row *r),
+                         void *ud, int64_t *total, struct td_error *err);
     /* Every live row of the office drawn by `model`, oldest first, to cb
      * (non-zero from cb stops); *stale counts live rows of other models. */
     int (*feedback_load)(struct td_store *s, int64_t office_id, const char *model,

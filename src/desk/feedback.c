@@ -283,6 +283,35 @@ int td__feedback_on_status(struct td_desk *d, const struct td_actor *actor, int6
 
 /* ---- the public calls ---------------------------------------------------- */
 
+static json_t *label_names(unsigned bits)
+{
+    json_t *a = json_array();
+    for (int l = 0; a && l < TD_LABEL_COUNT; l++)
+        if (((bits >> l) & 1u) && json_array_append_new(a, json_string(td_label_name(l)))) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* {"id","message","decision","labels":[names],"model","weight","user",
+ *  "created","revoked"?,"revoked_by"?} */
+static int feedback_json(void *ud, const struct td_store_feedback_row *r)
+{
+    json_t *o = json_pack("{s:I, s:I, s:s, s:o, s:s, s:f, s:s, s:I}", "id", (json_int_t)r->id,
+                          "message", (json_int_t)r->message_id, "decision", r->decision, "labels",
+                          label_names(r->labels), "model", r->model, "weight", r->weight, "user",
+                          r->user ? r->user : "(operator)", "created", (json_int_t)r->created);
+    if (o && r->revoked &&
+        (json_object_set_new(o, "revoked", json_integer((json_int_t)r->revoked_at)) ||
+         json_object_set_new(o, "revoked_by",
+                             json_string(r->revoked_by ? r->revoked_by : "(operator)")))) {
+        json_decref(o);
+        o = NULL;
+    }
+    return !o || json_array_append_new((json_t *)ud, o) ? TD_ENOMEM : TD_OK;
+}
+
 int td_desk_feedback_list(struct td_desk *d, const struct td_actor *actor, int all, size_t limit,
                           size_t offset, json_t **out, struct td_error *err)
 {
@@ -292,12 +321,16 @@ int td_desk_feedback_list(struct td_desk *d, const struct td_actor *actor, int a
     if (!td__is_staff(actor))
         return td__denied(err, "read the office's feedback");
     limit = limit == 0 ? PAGE_DEFAULT : limit > PAGE_MAX ? PAGE_MAX : limit;
+    if (!(rows = json_array()))
+        return td_error_set(err, TD_ENOMEM, NULL);
     td__lock(d);
-    int rc = d->store->ops->feedback_list(d->store, actor->office_id, all, limit, offset, &rows,
-                                          &total, err);
+    int rc = d->store->ops->feedback_list(d->store, actor->office_id, all, limit, offset,
+                                          feedback_json, rows, &total, err);
     td__unlock(d);
-    if (rc)
-        return rc;
+    if (rc) {
+        json_decref(rows);
+        return rc == TD_ENOMEM ? td_error_set(err, TD_ENOMEM, NULL) : rc;
+    }
     const char *model = d->analyser ? td_analyser_model_version(d->analyser) : NULL;
     o = json_pack("{s:o, s:I, s:I, s:I, s:s?}", "feedback", rows, "total", (json_int_t)total,
                   "limit", (json_int_t)limit, "offset", (json_int_t)offset, "model", model);

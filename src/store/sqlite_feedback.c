@@ -233,79 +233,50 @@ int td__sq_feedback_revoke_message(struct td_store *s, int64_t office, int64_t m
         TD__SQ_ARGS(TD__SQ_I(when), TD__SQ_I(by), TD__SQ_I(office), TD__SQ_I(message_id)), err);
 }
 
-static json_t *label_names(unsigned bits)
-{
-    json_t *a = json_array();
-    for (int l = 0; a && l < TD_LABEL_COUNT; l++)
-        if (((bits >> l) & 1u) && json_array_append_new(a, json_string(td_label_name(l)))) {
-            json_decref(a);
-            return NULL;
-        }
-    return a;
-}
-
 int td__sq_feedback_list(struct td_store *s, int64_t office, int all, size_t limit, size_t offset,
-                         json_t **out, int64_t *total, struct td_error *err)
+                         int (*cb)(void *ud, const struct td_store_feedback_row *r), void *ud,
+                         int64_t *total, struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    json_t *a = json_array();
     int rc, r;
-    *out = NULL;
     *total = 0;
-    if (!a)
-        return td_error_set(err, TD_ENOMEM, NULL);
     if ((rc = td__sq_value(c, "feedback",
                            "SELECT count(*) FROM feedback WHERE office_id = ?1 "
                            "AND (?2 OR revoked_at IS NULL)",
                            TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(all ? 1 : 0)), total, err)))
-        goto out;
-    if ((rc = td__sq_stmt(c,
-                          "SELECT f.id, f.message_id, f.decision, f.labels, f.model, f.weight, "
-                          "u.name, f.created, f.revoked_at, r.name FROM feedback f "
-                          "LEFT JOIN users u ON u.id = f.user_id "
-                          "LEFT JOIN users r ON r.id = f.revoked_by "
-                          "WHERE f.office_id = ?1 AND (?2 OR f.revoked_at IS NULL) "
-                          "ORDER BY f.id DESC LIMIT ?3 OFFSET ?4",
-                          &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int(st, 2, all ? 1 : 0);
-    sqlite3_bind_int64(st, 3, (int64_t)limit);
-    sqlite3_bind_int64(st, 4, (int64_t)offset);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *user = (const char *)sqlite3_column_text(st, 6);
-        json_t *o = json_pack("{s:I, s:I, s:s, s:o, s:s, s:f, s:s, s:I}", "id",
-                              (json_int_t)sqlite3_column_int64(st, 0), "message",
-                              (json_int_t)sqlite3_column_int64(st, 1), "decision",
-                              (const char *)sqlite3_column_text(st, 2), "labels",
-                              label_names((unsigned)sqlite3_column_int64(st, 3)), "model",
-                              (const char *)sqlite3_column_text(st, 4), "weight",
-                              sqlite3_column_double(st, 5), "user", user ? user : "(operator)",
-                              "created", (json_int_t)sqlite3_column_int64(st, 7));
-        if (o && sqlite3_column_type(st, 8) != SQLITE_NULL) {
-            const char *by = (const char *)sqlite3_column_text(st, 9);
-            if (json_object_set_new(o, "revoked", json_integer(sqlite3_column_int64(st, 8))) ||
-                json_object_set_new(o, "revoked_by", json_string(by ? by : "(operator)"))) {
-                json_decref(o);
-                o = NULL;
-            }
-        }
-        if (!o || json_array_append_new(a, o)) {
-            td__sq_done(c, st);
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            goto out;
-        }
+        return rc;
+    if ((rc = td__sq_bound(c,
+                           "SELECT f.id, f.message_id, f.decision, f.labels, f.model, f.weight, "
+                           "u.name, f.created, f.revoked_at IS NOT NULL, f.revoked_at, r.name "
+                           "FROM feedback f LEFT JOIN users u ON u.id = f.user_id "
+                           "LEFT JOIN users r ON r.id = f.revoked_by "
+                           "WHERE f.office_id = ?1 AND (?2 OR f.revoked_at IS NULL) "
+                           "ORDER BY f.id DESC LIMIT ?3 OFFSET ?4",
+                           &st,
+                           TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(all ? 1 : 0), TD__SQ_I(limit),
+                                       TD__SQ_I(offset)),
+                           err)))
+        return rc;
+    while ((r = td__sq_next(c, st, "feedback", err)) == 1) {
+        struct td_store_feedback_row row = {
+            .id = sqlite3_column_int64(st, 0),
+            .message_id = sqlite3_column_int64(st, 1),
+            .decision = (const char *)sqlite3_column_text(st, 2),
+            .labels = (unsigned)sqlite3_column_int64(st, 3),
+            .model = (const char *)sqlite3_column_text(st, 4),
+            .weight = sqlite3_column_double(st, 5),
+            .user = (const char *)sqlite3_column_text(st, 6),
+            .created = sqlite3_column_int64(st, 7),
+            .revoked = sqlite3_column_int(st, 8),
+            .revoked_at = sqlite3_column_int64(st, 9),
+            .revoked_by = (const char *)sqlite3_column_text(st, 10),
+        };
+        if ((rc = cb(ud, &row)))
+            break;
     }
-    if (r != SQLITE_DONE)
-        rc = td__sq_fail(c, st, "feedback", err);
     td__sq_done(c, st);
-out:
-    if (rc)
-        json_decref(a);
-    else
-        *out = a;
-    return rc;
+    return rc ? rc : r < 0 ? r : TD_OK;
 }
 
 int td__sq_feedback_load(struct td_store *s, int64_t office, const char *model,

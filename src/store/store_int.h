@@ -42,7 +42,8 @@ int td__sq_feedback_revoke_message(struct td_store *s, int64_t office_id, int64_
                                    int64_t when, int64_t by, int (*cb)(void *ud, int64_t id),
                                    void *ud, struct td_error *err);
 int td__sq_feedback_list(struct td_store *s, int64_t office_id, int all, size_t limit,
-                         size_t offset, json_t **out, int64_t *total, struct td_error *err);
+                         size_t offset, int (*cb)(void *ud, const struct td_store_feedback_row *r),
+                         void *ud, int64_t *total, struct td_error *err);
 int td__sq_feedback_load(struct td_store *s, int64_t office_id, const char *model,
                          int (*cb)(void *ud, const struct td_store_feedback *f), void *ud,
                          size_t *stale, struct td_error *err);
