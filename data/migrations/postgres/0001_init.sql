@@ -277,6 +277,14 @@ CREATE POLICY office_only ON audit_heads
     USING (office_id = td_current_office()) WITH CHECK (office_id = td_current_office());
 
 -- ---- what the app role may do ------------------------------------------
+-- USAGE on the schema the tables are in: PostgreSQL 15 gives PUBLIC none on
+-- a schema other than the stock `public`.
+DO $$
+BEGIN
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO threatdesk_app, threatdesk_worker',
+                   current_schema());
+END
+$$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON offices, users, sessions, api_keys, login_failures,
     messages, senders, cases, case_messages, evidence, notes TO threatdesk_app;
 GRANT SELECT, INSERT ON audit TO threatdesk_app;
