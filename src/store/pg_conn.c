@@ -103,9 +103,10 @@ static int fail(struct td_pg *c, const PGresult *r, const char *sql, struct td_e
         while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
             m[--n] = '\0';
         msg = m;
-        if (!state && PQstatus(c->conn) == CONNECTION_BAD)
-            state = "08006"; /* connection_failure */
     }
+    /* a lost connection reports no SQLSTATE of its own */
+    if (!state && PQstatus(c->conn) == CONNECTION_BAD)
+        state = "08006"; /* connection_failure */
     excerpt(sql, s, sizeof s);
     int rc = td_error_set(err, code_of(state), "SQLSTATE %s: %s (in: %s)", state ? state : "?????",
                           msg, s);

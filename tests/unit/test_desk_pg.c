@@ -36,13 +36,14 @@ int main(void)
 #include "desk/desk_int.h"
 #include "store/pg_int.h"
 
+#define MIGRATORS 3
 #define WRITERS 4
 #define APPENDS 200
 #define WORKERS 4
 #define JOBS 300
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
-static char owner_url[512], app_url[512], worker_url[512];
+static char owner_url[512], app_url[512], worker_url[512], admin_url[512];
 static const char *home;
 static int64_t office_a, office_b, office_c;
 
@@ -112,7 +113,23 @@ static int count_migrations(void)
     return n;
 }
 
-/* 1. A fresh schema takes every migration; the second run takes none. */
+static int migrator(int fd)
+{
+    struct td_pg *c = connect_or_die(owner_url);
+    if (!c)
+        return 1;
+    struct td_error err;
+    td_error_clear(&err);
+    int applied = -1;
+    int rc = td__pg_migrate(c, home, &applied, &err);
+    if (rc)
+        fprintf(stderr, "migrate: %s (%s)\n", err.message, err.file);
+    td__pg_close(c);
+    return rc || write(fd, &applied, sizeof applied) != (ssize_t)sizeof applied;
+}
+
+/* 1. A fresh schema takes every migration (once, however many processes
+ * migrate at the same moment); the next run takes none. */
 static void migrate_twice(void **state)
 {
     (void)state;
@@ -123,12 +140,37 @@ static void migrate_twice(void **state)
     /* A clean slate, so the test can run again on the same cluster. */
     q(c, "DROP SCHEMA public CASCADE", 0, NULL);
     q(c, "CREATE SCHEMA public", 0, NULL);
+    /* MIGRATORS servers start on the new database at once: one applies
+     * every migration, the others wait for it and apply none. */
+    fflush(NULL);
+    pid_t pids[MIGRATORS];
+    int fds[MIGRATORS];
+    for (int n = 0; n < MIGRATORS; n++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        pids[n] = fork();
+        assert_true(pids[n] >= 0);
+        if (pids[n] == 0) {
+            close(p[0]);
+            _exit(migrator(p[1]));
+        }
+        close(p[1]);
+        fds[n] = p[0];
+    }
+    int total = 0, doers = 0;
+    for (int n = 0; n < MIGRATORS; n++) {
+        int applied = -1, st;
+        assert_int_equal(read(fds[n], &applied, sizeof applied), (ssize_t)sizeof applied);
+        close(fds[n]);
+        assert_int_equal(waitpid(pids[n], &st, 0), pids[n]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        total += applied;
+        doers += applied > 0;
+    }
+    assert_int_equal(total, count_migrations());
+    assert_int_equal(doers, 1);
     int applied = -1;
-    int rc = td__pg_migrate(c, home, &applied, &err);
-    if (rc)
-        fprintf(stderr, "migrate: %s (%s)\n", err.message, err.file);
-    assert_int_equal(rc, TD_OK);
-    assert_int_equal(applied, count_migrations());
     assert_int_equal(td__pg_migrate(c, home, &applied, &err), TD_OK);
     assert_int_equal(applied, 0);
     assert_int_equal(q(c, "SELECT count(*) FROM schema_migrations", 0, NULL), count_migrations());
@@ -375,6 +417,39 @@ static void audit_chain_concurrent(void **state)
            WRITERS, APPENDS, n, t1 - t0, n / (t1 - t0));
 }
 
+/* Someone with a superuser's shell deletes the newest entry (triggers off):
+ * the next append refuses to build on the shortened chain. */
+static void audit_lost_tail_refused(void **state)
+{
+    (void)state;
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_pg *su = connect_or_die(admin_url);
+    assert_non_null(su);
+    char o[24];
+    const char *v[1] = {td__pg_i64(o, office_c)};
+    q(su, "SET session_replication_role = replica", 0, NULL);
+    q(su,
+      "DELETE FROM audit WHERE office_id = $1 AND seq = (SELECT max(seq) FROM audit WHERE "
+      "office_id = $1)",
+      1, v);
+    td__pg_close(su);
+
+    struct td_pg *c = connect_or_die(app_url);
+    assert_non_null(c);
+    struct td_audit_entry e;
+    memset(&e, 0, sizeof e);
+    e.office_id = office_c;
+    snprintf(e.action, sizeof e.action, "test.append");
+    snprintf(e.object_type, sizeof e.object_type, "message");
+    e.details = "{}";
+    assert_int_equal(td__pg_begin(c, office_c, &err), TD_OK);
+    assert_int_equal(td__pg_audit_append(c, &e, td__audit_hash, &err), TD_ESTORE);
+    assert_non_null(strstr(err.message, "entries deleted"));
+    td__pg_rollback(c);
+    td__pg_close(c);
+}
+
 /* 4. WORKERS processes claim JOBS jobs: each job is claimed exactly once. */
 static int worker(int n, int fd)
 {
@@ -532,11 +607,13 @@ int main(void)
     read_url(dir, "owner_url", owner_url, sizeof owner_url);
     read_url(dir, "app_url", app_url, sizeof app_url);
     read_url(dir, "worker_url", worker_url, sizeof worker_url);
+    read_url(dir, "admin_url", admin_url, sizeof admin_url); /* only to play the attacker */
     /* In order: each test uses the offices and schema of the first. */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(migrate_twice),       cmocka_unit_test(errors_name_sqlstate),
-        cmocka_unit_test(rls_between_offices), cmocka_unit_test(audit_chain_concurrent),
-        cmocka_unit_test(jobs_claimed_once),   cmocka_unit_test(jobs_lease_expires),
+        cmocka_unit_test(migrate_twice),           cmocka_unit_test(errors_name_sqlstate),
+        cmocka_unit_test(rls_between_offices),     cmocka_unit_test(audit_chain_concurrent),
+        cmocka_unit_test(audit_lost_tail_refused), cmocka_unit_test(jobs_claimed_once),
+        cmocka_unit_test(jobs_lease_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
