@@ -69,12 +69,15 @@ static int code_of(const char *state)
     return TD_ESTORE;
 }
 
-/* The start of a statement on one line, for an error message. */
+/* The start of a statement on one line, for an error message: runs of
+ * white space become one space; "..." when it was cut. */
 static void excerpt(const char *sql, char *out, size_t size)
 {
     size_t o = 0;
     int space = 0;
-    for (const char *p = sql; *p && o + 4 < size; p++) {
+    const char *p = sql;
+    /* room kept for a space, a character, "..." and the NUL */
+    for (; *p && o + 6 <= size; p++) {
         if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
             space = o > 0;
             continue;
@@ -84,7 +87,7 @@ static void excerpt(const char *sql, char *out, size_t size)
         space = 0;
         out[o++] = *p;
     }
-    if (sql[0] && o + 4 >= size && size > 4) {
+    if (*p && o + 4 <= size) {
         memcpy(out + o, "...", 3);
         o += 3;
     }

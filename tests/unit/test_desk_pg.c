@@ -201,6 +201,13 @@ static void errors_name_sqlstate(void **state)
     assert_non_null(strstr(err.message, "SQLSTATE 42P01"));
     assert_non_null(strstr(err.message, "SELECT * FROM no_such_table"));
     assert_string_equal(err.field, "42P01");
+    /* a long statement is cut, on one line */
+    char longsql[600];
+    snprintf(longsql, sizeof longsql, "SELECT\n\t%0400d FROM no_such_table", 1);
+    assert_int_equal(td__pg_exec(c, longsql, 0, NULL, NULL, NULL, NULL, &err), TD_ESTORE);
+    assert_non_null(strstr(err.message, "(in: SELECT 0000"));
+    assert_non_null(strstr(err.message, "...)"));
+    assert_null(strchr(err.message, '\n'));
     td__pg_close(c);
     struct td_pg *x;
     assert_int_equal(td__pg_connect("mysql://localhost/db", &x, &err), TD_EINVAL);
