@@ -32,6 +32,9 @@ PKGS=(
   # evidence bundles and reports (issue 10): tar via libarchive, PDFs with
   # cairo + pango, checked by the tests with poppler's pdfinfo/pdftotext/pdftoppm
   libarchive-dev libpango1.0-dev poppler-utils
+  # PostgreSQL backend (issue 11): libpq to build; the server's initdb and
+  # pg_ctl so the tests start a throwaway cluster (tests/support/pg-temp.sh)
+  libpq-dev postgresql
 )
 # The Perspective JS client test (tests/npm) needs node and npm; a machine
 # with NodeSource's nodejs already has both, and Debian's npm would conflict.

@@ -1,0 +1,538 @@
+/*
+ * pg_conn.c - the PostgreSQL groundwork of the store (issue 11): connect,
+ * migrate, office-scoped transactions, parameterised statements, the audit
+ * chain append and the jobs queue.  See pg_int.h for the contract and
+ * docs/postgres.md for the design.
+ *
+ * Every statement with data in it goes through PQexecParams with bound
+ * parameters.  The only SQL run as text is a migration file (fixed text
+ * from data/migrations/postgres) and fixed statements without input.
+ */
+#ifdef TD_HAVE_POSTGRES
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/pg_int.h"
+#include "threatdesk/buf.h"
+
+#define MIGRATION_MAX (1u << 20)
+#define MIGRATIONS_MAX 256
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Advisory lock keys: hashtextextended(name, seed) keeps them apart from
+ * any other user of advisory locks in the database; a collision between
+ * two offices' keys would only make them take turns, never break a chain. */
+#define LOCK_MIGRATE "SELECT pg_advisory_xact_lock(hashtextextended('threatdesk.migrate', 0))"
+#define LOCK_AUDIT "SELECT pg_advisory_xact_lock(hashtextextended('threatdesk.audit', $1::bigint))"
+
+struct td_pg {
+    PGconn *conn;
+};
+
+/* The library never prints: PostgreSQL's notices ("relation already
+ * exists, skipping") are dropped instead of going to stderr. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+PGconn *td__pg_conn(struct td_pg *c)
+{
+    return c->conn;
+}
+
+const char *td__pg_i64(char buf[24], int64_t v)
+{
+    snprintf(buf, 24, "%lld", (long long)v);
+    return buf;
+}
+
+/* SQLSTATE class -> td_errno: what a caller can act on. */
+static int code_of(const char *state)
+{
+    if (!state)
+        return TD_ESTORE;
+    if (!strcmp(state, "23505"))
+        return TD_EEXISTS; /* unique_violation */
+    if (!strcmp(state, "42501"))
+        return TD_EDENIED; /* insufficient_privilege, incl. row-level security */
+    if (!strcmp(state, "40001") || !strcmp(state, "40P01") || !strcmp(state, "55P03"))
+        return TD_EBUSY; /* serialization_failure, deadlock, lock_not_available */
+    if (!strncmp(state, "08", 2))
+        return TD_ENET; /* connection exceptions */
+    return TD_ESTORE;
+}
+
+/* The start of a statement on one line, for an error message: runs of
+ * white space become one space; "..." when it was cut. */
+static void excerpt(const char *sql, char *out, size_t size)
+{
+    size_t o = 0;
+    int space = 0;
+    const char *p = sql;
+    /* room kept for a space, a character, "..." and the NUL */
+    for (; *p && o + 6 <= size; p++) {
+        if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
+            space = o > 0;
+            continue;
+        }
+        if (space)
+            out[o++] = ' ';
+        space = 0;
+        out[o++] = *p;
+    }
+    if (*p && o + 4 <= size) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}
+
+static int fail(struct td_pg *c, const PGresult *r, const char *sql, struct td_error *err)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char m[256], s[100];
+    if (!msg) {
+        /* no result (out of memory, connection gone): libpq's own words */
+        snprintf(m, sizeof m, "%s", PQerrorMessage(c->conn));
+        size_t n = strlen(m);
+        while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            m[--n] = '\0';
+        msg = m;
+    }
+    /* a lost connection reports no SQLSTATE of its own */
+    if (!state && PQstatus(c->conn) == CONNECTION_BAD)
+        state = "08006"; /* connection_failure */
+    excerpt(sql, s, sizeof s);
+    int rc = td_error_set(err, code_of(state), "SQLSTATE %s: %s (in: %s)", state ? state : "?????",
+                          msg, s);
+    if (state)
+        td_error_field(err, state);
+    return rc;
+}
+
+int td__pg_exec(struct td_pg *c, const char *sql, int n, const char *const *values,
+                const int *lengths, const int *formats, PGresult **res, struct td_error *err)
+{
+    if (res)
+        *res = NULL;
+    PGresult *r = PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        int rc = fail(c, r, sql, err);
+        PQclear(r);
+        return rc;
+    }
+    if (res)
+        *res = r;
+    else
+        PQclear(r);
+    return TD_OK;
+}
+
+/* A fixed statement without parameters (BEGIN, COMMIT, a migration). */
+static int run(struct td_pg *c, const char *sql, struct td_error *err)
+{
+    PGresult *r = PQexec(c->conn, sql);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    int rc = TD_OK;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = fail(c, r, sql, err);
+    PQclear(r);
+    return rc;
+}
+
+int td__pg_get_i64(const PGresult *r, int row, int col, int64_t *v, struct td_error *err)
+{
+    if (PQgetisnull(r, row, col))
+        return td_error_set(err, TD_EPARSE, "column %d of row %d is NULL", col, row);
+    const char *s = PQgetvalue(r, row, col);
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (errno || end == s || *end)
+        return td_error_set(err, TD_EPARSE, "column %d of row %d: not an integer", col, row);
+    *v = (int64_t)x;
+    return TD_OK;
+}
+
+int td__pg_connect(const char *url, struct td_pg **out, struct td_error *err)
+{
+    *out = NULL;
+    if (!url || (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0))
+        return td_error_set(err, TD_EINVAL, "not a postgres:// URL");
+    struct td_pg *c = calloc(1, sizeof *c);
+    if (!c)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    /* expand_dbname: libpq parses the URL; keywords before it are defaults
+     * the URL may override. */
+    const char *const keys[] = {"client_encoding", "fallback_application_name", "dbname", NULL};
+    const char *const vals[] = {"UTF8", "threatdesk", url, NULL};
+    c->conn = PQconnectdbParams(keys, vals, 1);
+    if (!c->conn) {
+        free(c);
+        return td_error_set(err, TD_ENOMEM, NULL);
+    }
+    if (PQstatus(c->conn) != CONNECTION_OK) {
+        char m[300];
+        snprintf(m, sizeof m, "%s", PQerrorMessage(c->conn));
+        size_t n = strlen(m);
+        while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            m[--n] = '\0';
+        td__pg_close(c);
+        return td_error_set(err, TD_ENET, "cannot connect to PostgreSQL: %s", m);
+    }
+    PQsetNoticeProcessor(c->conn, quiet, NULL);
+    *out = c;
+    return TD_OK;
+}
+
+void td__pg_close(struct td_pg *c)
+{
+    if (!c)
+        return;
+    PQfinish(c->conn);
+    free(c);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+int td__pg_set_office(struct td_pg *c, int64_t office, struct td_error *err)
+{
+    char o[24];
+    /* '' reads as "no office" (td_current_office() -> NULL, no rows) */
+    const char *v[1] = {office >= 0 ? td__pg_i64(o, office) : ""};
+    return td__pg_exec(c, "SELECT set_config('threatdesk.office_id', $1, true)", 1, v, NULL, NULL,
+                       NULL, err);
+}
+
+int td__pg_begin(struct td_pg *c, int64_t office, struct td_error *err)
+{
+    int rc = run(c, "BEGIN ISOLATION LEVEL READ COMMITTED", err);
+    if (!rc && office >= 0 && (rc = td__pg_set_office(c, office, err)))
+        td__pg_rollback(c);
+    return rc;
+}
+
+int td__pg_commit(struct td_pg *c, struct td_error *err)
+{
+    /* COMMIT of a failed transaction "succeeds" as a ROLLBACK: say so. */
+    if (PQtransactionStatus(c->conn) == PQTRANS_INERROR) {
+        td__pg_rollback(c);
+        return td_error_set(err, TD_ESTORE, "commit of a failed transaction: rolled back");
+    }
+    return run(c, "COMMIT", err);
+}
+
+void td__pg_rollback(struct td_pg *c)
+{
+    PGTransactionStatusType t = PQtransactionStatus(c->conn);
+    if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR)
+        PQclear(PQexec(c->conn, "ROLLBACK"));
+}
+
+/* ---- migrations -------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* NNNN_name.sql -> NNNN; -1 when the name does not have that shape (the
+ * same rule as the SQLite runner). */
+static long migration_number(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 10 || strcmp(name + n - 4, ".sql") != 0 || name[4] != '_')
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
+static int read_file(const char *path, struct td_buf *b, struct td_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return td_error_set(err, TD_EIO, "%s: %s", path, strerror(errno));
+    char chunk[8192];
+    size_t n;
+    int rc = TD_OK;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if ((rc = td_buf_append(b, chunk, n)) != TD_OK) {
+            td_error_set(err, rc, "%s: too large", path);
+            break;
+        }
+    if (!rc && ferror(f))
+        rc = td_error_set(err, TD_EIO, "%s: read error", path);
+    if (!rc)
+        rc = td_buf_putc(b, '\0'); /* PQexec wants a C string */
+    fclose(f);
+    return rc;
+}
+
+int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_error *err)
+{
+    char dir[1200];
+    char *names[MIGRATIONS_MAX];
+    size_t nn = 0;
+    int rc = TD_OK, count = 0;
+    struct td_buf sql;
+    td_buf_init(&sql, MIGRATION_MAX);
+    if (applied)
+        *applied = 0;
+    snprintf(dir, sizeof dir, "%s/data/migrations/postgres", home);
+
+    DIR *d = opendir(dir);
+    if (!d)
+        return td_error_set(err, TD_EIO, "%s: %s", dir, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (migration_number(e->d_name) < 0)
+            continue;
+        if (nn == MIGRATIONS_MAX) {
+            rc = td_error_set(err, TD_ETOOBIG, "%s: too many migrations", dir);
+            break;
+        }
+        if (!(names[nn] = strdup(e->d_name))) {
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+            break;
+        }
+        nn++;
+    }
+    closedir(d);
+    if (rc)
+        goto out;
+    qsort(names, nn, sizeof names[0], cmp_str);
+
+    if ((rc = run(c, "BEGIN", err)))
+        goto out;
+    /* Two servers starting on a new database migrate one after the other:
+     * the second waits here, then finds every migration recorded.  The
+     * lock comes before CREATE TABLE IF NOT EXISTS, which is not safe
+     * against a concurrent twin. */
+    if ((rc = run(c, LOCK_MIGRATE, err)))
+        goto out;
+    if ((rc = run(c,
+                  "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, "
+                  "name text NOT NULL, applied bigint NOT NULL)",
+                  err)))
+        goto out;
+    /* Every migration not yet recorded, in number order, rather than only
+     * those above the highest: features land on separate branches. */
+    for (size_t i = 0; i < nn; i++) {
+        char ver[24], now[24];
+        long v = migration_number(names[i]);
+        const char *p1[1] = {td__pg_i64(ver, v)};
+        PGresult *r;
+        if ((rc = td__pg_exec(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p1, NULL,
+                              NULL, &r, err)))
+            goto out;
+        int known = PQntuples(r) > 0;
+        PQclear(r);
+        if (known)
+            continue;
+        char path[1500];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        td_buf_reset(&sql);
+        if ((rc = read_file(path, &sql, err)))
+            goto out;
+        if ((rc = run(c, sql.data, err))) {
+            td_error_at(err, path, 0, 0);
+            goto out;
+        }
+        const char *p3[3] = {ver, names[i], td__pg_i64(now, (int64_t)time(NULL))};
+        if ((rc = td__pg_exec(c,
+                              "INSERT INTO schema_migrations(version, name, applied) "
+                              "VALUES ($1, $2, $3)",
+                              3, p3, NULL, NULL, NULL, err)))
+            goto out;
+        count++;
+    }
+    /* The app reads the schema version (store.h schema_version). */
+    if ((rc = run(c, "GRANT SELECT ON schema_migrations TO threatdesk_app", err)))
+        goto out;
+    rc = run(c, "COMMIT", err);
+    if (!rc && applied)
+        *applied = count;
+out:
+    td__pg_rollback(c);
+    for (size_t i = 0; i < nn; i++)
+        free(names[i]);
+    td_buf_release(&sql);
+    return rc;
+}
+
+/* ---- audit chain ------------------------------------------------------- */
+
+int td__pg_audit_append(struct td_pg *c, struct td_audit_entry *e, td__pg_audit_hash_fn *hash,
+                        struct td_error *err)
+{
+    if (PQtransactionStatus(c->conn) != PQTRANS_INTRANS)
+        return td_error_set(err, TD_EINVAL, "audit append outside a transaction");
+    if (!e->details)
+        return td_error_set(err, TD_EINVAL, "audit entry without details");
+    char office[24];
+    const char *po[1] = {td__pg_i64(office, e->office_id)};
+    /* 1. Wait for the office's previous writer to commit or roll back. */
+    int rc = td__pg_exec(c, LOCK_AUDIT, 1, po, NULL, NULL, NULL, err);
+    if (rc)
+        return rc;
+    /* 2. The head, read by a statement that starts after the lock is ours:
+     * in READ COMMITTED it sees the previous holder's committed entry (a
+     * lock is released only after its commit is visible).  Also the
+     * highest seq the office ever reached, to refuse to extend a chain
+     * whose tail was deleted. */
+    PGresult *r;
+    if ((rc = td__pg_exec(c,
+                          "SELECT a.seq, a.hash, h.seq FROM (SELECT 1) one "
+                          "LEFT JOIN LATERAL (SELECT seq, hash FROM audit WHERE office_id = $1 "
+                          "ORDER BY seq DESC LIMIT 1) a ON true "
+                          "LEFT JOIN audit_heads h ON h.office_id = $1",
+                          1, po, NULL, NULL, &r, err)))
+        return rc;
+    int64_t last = 0, ever = 0;
+    if (!PQgetisnull(r, 0, 0)) {
+        rc = td__pg_get_i64(r, 0, 0, &last, err);
+        snprintf(e->prev_hash, sizeof e->prev_hash, "%s", PQgetvalue(r, 0, 1));
+    } else {
+        snprintf(e->prev_hash, sizeof e->prev_hash, "%s", ZERO_HASH);
+    }
+    if (!rc && !PQgetisnull(r, 0, 2))
+        rc = td__pg_get_i64(r, 0, 2, &ever, err);
+    PQclear(r);
+    if (rc)
+        return rc;
+    if (ever != last)
+        return td_error_set(err, TD_ESTORE,
+                            "audit chain of office %s: head says entry %lld, last entry is %lld "
+                            "(entries deleted?); run threatdesk verify",
+                            office, (long long)ever, (long long)last);
+    /* 3. Hash (the desk's canonical form, seq in the id slot) and insert
+     * the entry and the new head in one statement. */
+    e->id = last + 1;
+    if ((rc = hash(e, e->hash)))
+        return td_error_set(err, rc, "audit hash");
+    char seq[24], tm[24], user[24], obj[24];
+    const char *p[10] = {td__pg_i64(seq, e->id),
+                         td__pg_i64(tm, e->time),
+                         office,
+                         td__pg_i64(user, e->user_id),
+                         e->action,
+                         e->object_type,
+                         td__pg_i64(obj, e->object_id),
+                         e->details,
+                         e->prev_hash,
+                         e->hash};
+    return td__pg_exec(
+        c,
+        "WITH a AS (INSERT INTO audit(seq, time, office_id, user_id, action, object_type, "
+        "object_id, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "RETURNING office_id, seq, hash) "
+        "INSERT INTO audit_heads(office_id, seq, hash) SELECT office_id, seq, hash FROM a "
+        "ON CONFLICT (office_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+        10, p, NULL, NULL, NULL, err);
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+int td__pg_job_add(struct td_pg *c, int64_t office, const char *kind, const char *payload_ref,
+                   int64_t available_at, int64_t *id, struct td_error *err)
+{
+    char o[24], at[24], now[24];
+    const char *p[5] = {td__pg_i64(o, office), kind, payload_ref, td__pg_i64(at, available_at),
+                        td__pg_i64(now, (int64_t)time(NULL))};
+    PGresult *r;
+    int rc = td__pg_exec(c,
+                         "INSERT INTO jobs(office_id, kind, payload_ref, available_at, created) "
+                         "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                         5, p, NULL, NULL, &r, err);
+    if (rc)
+        return rc;
+    int64_t v = 0;
+    rc = td__pg_get_i64(r, 0, 0, &v, err);
+    PQclear(r);
+    if (!rc && id)
+        *id = v;
+    return rc;
+}
+
+int td__pg_job_claim(struct td_pg *c, const char *worker, int64_t now, int64_t lease_seconds,
+                     struct td__pg_job *job, struct td_error *err)
+{
+    char n[24], lease[24];
+    const char *p[3] = {worker, td__pg_i64(n, now), td__pg_i64(lease, lease_seconds)};
+    PGresult *r;
+    /* The subquery picks and locks one due row, skipping rows other
+     * claimers hold; FOR UPDATE re-checks the row's newest version, so a
+     * job another worker claimed and committed meanwhile is not taken. */
+    int rc =
+        td__pg_exec(c,
+                    "UPDATE jobs SET state = 'running', claimed_by = $1, claimed_at = $2::bigint, "
+                    "lease_until = $2::bigint + $3::bigint, attempts = attempts + 1 "
+                    "WHERE id = (SELECT id FROM jobs "
+                    "WHERE (state = 'queued' AND available_at <= $2::bigint) "
+                    "OR (state = 'running' AND lease_until < $2::bigint) "
+                    "ORDER BY available_at, id FOR UPDATE SKIP LOCKED LIMIT 1) "
+                    "RETURNING id, office_id, attempts, kind, payload_ref",
+                    3, p, NULL, NULL, &r, err);
+    if (rc)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return td_error_set(err, TD_ENOTFOUND, "no job due");
+    }
+    memset(job, 0, sizeof *job);
+    rc = td__pg_get_i64(r, 0, 0, &job->id, err);
+    if (!rc)
+        rc = td__pg_get_i64(r, 0, 1, &job->office_id, err);
+    if (!rc)
+        rc = td__pg_get_i64(r, 0, 2, &job->attempts, err);
+    snprintf(job->kind, sizeof job->kind, "%s", PQgetvalue(r, 0, 3));
+    snprintf(job->payload_ref, sizeof job->payload_ref, "%s", PQgetvalue(r, 0, 4));
+    PQclear(r);
+    return rc;
+}
+
+int td__pg_job_finish(struct td_pg *c, int64_t id, const char *worker, int ok, const char *error,
+                      int64_t now, int64_t retry_at, struct td_error *err)
+{
+    char i[24], n[24], retry[24];
+    const char *state = ok ? "done" : retry_at > 0 ? "queued" : "failed";
+    const char *p[6] = {
+        td__pg_i64(i, id),          worker, state, ok ? NULL : error, td__pg_i64(n, now),
+        td__pg_i64(retry, retry_at)};
+    PGresult *r;
+    int rc = td__pg_exec(c,
+                         "UPDATE jobs SET state = $3, last_error = $4, "
+                         "finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE $5::bigint END, "
+                         "available_at = CASE WHEN $3 = 'queued' THEN $6::bigint "
+                         "ELSE available_at END, "
+                         "claimed_by = CASE WHEN $3 = 'queued' THEN NULL ELSE claimed_by END, "
+                         "lease_until = NULL "
+                         "WHERE id = $1 AND claimed_by = $2 AND state = 'running' RETURNING id",
+                         6, p, NULL, NULL, &r, err);
+    if (rc)
+        return rc;
+    int held = PQntuples(r) == 1;
+    PQclear(r);
+    return held ? TD_OK
+                : td_error_set(err, TD_ENOTFOUND, "job %lld is not held by this worker",
+                               (long long)id);
+}
+
+#else
+/* Built without libpq (TD_POSTGRES=OFF): an empty unit needs a declaration. */
+typedef int td__pg_disabled;
+#endif /* TD_HAVE_POSTGRES */
