@@ -41,6 +41,8 @@ struct td_train_opts {
     float l2;                       /* L2 shrinkage per step (default 0.002;
                                        negative: none) */
     uint64_t seed;                  /* shuffling and the split (default 1) */
+    uint64_t init_seed;             /* the network's initial weights and the shuffle (0: seed), so
+                                     * runs on one split measure the spread of training itself */
     unsigned val_percent;           /* validation share, default 10 */
     unsigned qbits;                 /* weight quantisation for the file: 8 or 16 */
     const char *version;            /* model version string */
@@ -73,6 +75,8 @@ struct td_train_report {
     size_t rows_read, rows_bad, docs, duplicates;
     size_t train_docs, val_docs;
     size_t extra_rows, extra_val; /* rows from opts->extra, of them validation */
+    /* texts made negatives of a label by the config's "implied_negatives" */
+    size_t implied_negatives[TD_LABEL_COUNT];
     struct td_train_label_report label[TD_LABEL_COUNT];
     /* the same measures on the public datasets' split alone and on the
      * extra rows' split alone (auc -1: no such rows) */

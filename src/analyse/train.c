@@ -298,6 +298,55 @@ static int load_threat_corpus(struct corpus *c, const char *path, int label,
     return rc;
 }
 
+/* "implied_negatives": {"intimidation": ["threat", "abuse"]} - a text
+ * that a dataset annotated for every listed label and found negative on all
+ * of them is a negative example of the key label too, when nothing
+ * annotated the key label itself.  Why: a label taught only by the
+ * generator (intimidation) otherwise sees no real-world negatives at all,
+ * so it learns the generator's quirks and its threshold is fitted on
+ * generated text alone; thousands of ordinary comments that annotators
+ * judged neither threatening nor abusive are honest negatives for it. */
+static int imply_negatives(struct corpus *c, json_t *cfg, const char *path,
+                           struct td_train_report *rep, struct td_error *err)
+{
+    json_t *map = json_object_get(cfg, "implied_negatives");
+    if (!map)
+        return TD_OK;
+    const char *key;
+    json_t *list;
+    if (!json_is_object(map))
+        goto bad;
+    json_object_foreach(map, key, list)
+    {
+        int l = td_label_from_name(key);
+        unsigned need = 0;
+        size_t i;
+        json_t *e;
+        if (l < 0 || !json_is_array(list) || json_array_size(list) == 0)
+            goto bad;
+        json_array_foreach(list, i, e)
+        {
+            int k = td_label_from_name(json_string_value(e) ? json_string_value(e) : "");
+            if (k < 0 || k == l)
+                goto bad;
+            need |= 1u << k;
+        }
+        for (size_t d = 0; d < c->n; d++) {
+            struct doc *D = &c->docs[d];
+            if ((D->mask & (1u << l)) || (D->mask & need) != need || (D->y & need))
+                continue;
+            D->mask |= (unsigned char)(1u << l);
+            rep->implied_negatives[l]++;
+        }
+    }
+    return TD_OK;
+bad:
+    td_error_at(err, path, 0, 0);
+    td_error_field(err, "implied_negatives");
+    return td_error_set(err, TD_EPARSE,
+                        "expected {label: [other labels, ...]} with known, distinct label names");
+}
+
 /* Extra labelled rows (the synthetic generator's output): one JSON object
  * per line, {"text", "labels": {label: 0|1, ...}, "split": "train"|"val"};
  * the labels present are the ones annotated. */
@@ -688,6 +737,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     float l2 = o->l2 > 0 ? o->l2 : (o->l2 < 0 ? 0.0f : 0.002f);
     float lr0 = o->lr > 0 ? o->lr : 0.2f;
     uint64_t seed = o->seed ? o->seed : 1;
+    uint64_t init_seed = o->init_seed ? o->init_seed : seed;
     unsigned valpct = o->val_percent ? o->val_percent : 10;
 
     /* 1. the dataset map and the data */
@@ -727,6 +777,8 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         }
         c.docs[d].val ? rep->val_docs++ : rep->train_docs++;
     }
+    if ((rc = imply_negatives(&c, cfg, o->config, rep, err)) != TD_OK)
+        goto out;
     if (o->dump_dir && ((rc = json_dump_split(o->dump_dir, &c, 0, err)) != TD_OK ||
                         (rc = json_dump_split(o->dump_dir, &c, 1, err)) != TD_OK))
         goto out;
@@ -802,7 +854,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     const int wide = !o->no_wide;
     if (o->embed) {
         if (td_nn_new(o->embed->dim, o->filters ? o->filters : 128, DI.ncues,
-                      o->hidden ? o->hidden : 64, (unsigned long)seed, &nn) ||
+                      o->hidden ? o->hidden : 64, (unsigned long)init_seed, &nn) ||
             td_nn_grad_new(nn, &ng) || adam_new(nn, &as))
             goto oom;
         memcpy(nn->cue, DI.names, sizeof nn->cue);
@@ -817,7 +869,7 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     for (size_t d = 0; d < c.n; d++)
         if (!c.docs[d].val)
             order[ntrain++] = d;
-    uint64_t rs = seed * 0x9E3779B97F4A7C15ULL + 1;
+    uint64_t rs = init_seed * 0x9E3779B97F4A7C15ULL + 1;
     size_t total = (size_t)epochs * ntrain, step = 0;
     const unsigned batch = 32;
     unsigned inbatch = 0, adam_t = 0;

@@ -23,6 +23,8 @@ static void usage(FILE *f)
                "  --l2 X            L2 shrinkage per step (default 0.002; 0 for none)\n"
                "  --lr X            initial learning rate (default 0.2)\n"
                "  --seed N          shuffle and split seed (default 1)\n"
+               "  --init-seed N     initial weights and shuffle only (default: --seed):\n"
+               "                    the same split, another training run\n"
                "  --qbits 8|16      weight quantisation in the file (default 8)\n"
                "  --version STR     model version string\n"
                "  --dump-splits DIR write DIR/train.jsonl and DIR/val.jsonl for baselines\n"
@@ -50,6 +52,7 @@ int td_cmd_train(int argc, char **argv)
                                          {"lr", required_argument, 0, 'l'},
                                          {"l2", required_argument, 0, 'r'},
                                          {"seed", required_argument, 0, 's'},
+                                         {"init-seed", required_argument, 0, 'S'},
                                          {"qbits", required_argument, 0, 'q'},
                                          {"version", required_argument, 0, 'v'},
                                          {"dump-splits", required_argument, 0, 'D'},
@@ -149,6 +152,11 @@ int td_cmd_train(int argc, char **argv)
                 goto bad;
             to.seed = v;
             break;
+        case 'S':
+            if (td_cli_size(optarg, (size_t)-1, &v))
+                goto bad;
+            to.init_seed = v;
+            break;
         case 'q':
             if (td_cli_size(optarg, 16, &v) || (v != 8 && v != 16))
                 goto bad;
@@ -247,8 +255,13 @@ int td_cmd_train(int argc, char **argv)
     }
     printf("read %zu rows (%zu skipped), %zu distinct texts (%zu duplicates merged)\n",
            rep.rows_read, rep.rows_bad, rep.docs, rep.duplicates);
-    printf("train %zu, validation %zu (seeded %u%% split)\n\n", rep.train_docs, rep.val_docs,
+    printf("train %zu, validation %zu (seeded %u%% split)\n", rep.train_docs, rep.val_docs,
            to.val_percent ? to.val_percent : 10);
+    for (int l = 0; l < TD_LABEL_COUNT; l++)
+        if (rep.implied_negatives[l])
+            printf("%zu texts annotated negative elsewhere made negatives of %s\n",
+                   rep.implied_negatives[l], td_label_name(l));
+    printf("\n");
     printf("%-14s %8s %7s %7s %6s %8s %6s %6s %6s %6s\n", "label", "train", "pos", "val", "pos",
            "ROC-AUC", "thr", "P", "R", "F1");
     for (int l = 0; l < TD_LABEL_COUNT; l++) {

@@ -193,11 +193,67 @@ static void test_bad_map_names_what_and_where(void **state)
     assert_non_null(strstr(err.file, "gone.csv"));
 }
 
+/* "implied_negatives": a text annotated for every listed label and negative
+ * on all of them becomes a negative of the key label; a text missing one of
+ * the listed annotations (the threat-only and abuse-only sets) does not. */
+static void test_implied_negatives(void **state)
+{
+    (void)state;
+    char p[256];
+    snprintf(p, sizeof p, "%s/both.csv", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("text,t,a\n", f);
+    size_t neither = 0;
+    for (int i = 0; i < 60; i++) {
+        int t = i % 4 == 0, a = i % 5 == 0;
+        fprintf(f, "\"row %d of the mixed set\",%d,%d\n", i, t, a);
+        neither += !t && !a;
+    }
+    fclose(f);
+    static const char *const sets =
+        "\"datasets\": ["
+        "{\"name\": \"t\", \"file\": \"threats.csv\", \"delimiter\": \",\", \"text\": "
+        "\"text\", \"labels\": {\"threat\": [{\"column\": \"is_threat\", \"in\": [\"1\"]}]}},"
+        "{\"name\": \"a\", \"file\": \"abuse.tsv\", \"delimiter\": \"\\t\", \"text\": "
+        "\"post\", \"labels\": {\"abuse\": [{\"column\": \"insult\", \"in\": [\"1\"]}]}},"
+        "{\"name\": \"b\", \"file\": \"both.csv\", \"delimiter\": \",\", \"text\": \"text\", "
+        "\"labels\": {\"threat\": [{\"column\": \"t\", \"in\": [\"1\"]}], "
+        "\"abuse\": [{\"column\": \"a\", \"in\": [\"1\"]}]}}]";
+    char map[2048];
+    snprintf(map, sizeof map,
+             "{%s, \"implied_negatives\": {\"intimidation\": [\"threat\", \"abuse\"]}}", sets);
+    write_file("implied.json", map);
+    struct td_train_opts o = opts("implied.json", 3);
+    struct td_model *m = NULL;
+    struct td_train_report r;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &m, &r, &err), TD_OK);
+    assert_int_equal(r.implied_negatives[TD_LABEL_INTIMIDATION], neither);
+    assert_int_equal(r.label[TD_LABEL_INTIMIDATION].train_n + r.label[TD_LABEL_INTIMIDATION].val_n,
+                     neither);
+    assert_int_equal(r.label[TD_LABEL_INTIMIDATION].train_pos, 0);
+    assert_int_equal(r.implied_negatives[TD_LABEL_SEXUAL], 0);
+    td_model_free(m);
+    m = NULL;
+    /* a label implied by itself, or an unknown one, is refused by name */
+    snprintf(map, sizeof map, "{%s, \"implied_negatives\": {\"intimidation\": [\"menace\"]}}",
+             sets);
+    write_file("implied-bad.json", map);
+    o = opts("implied-bad.json", 3);
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &m, &r, &err), TD_EPARSE);
+    assert_string_equal(err.field, "implied_negatives");
+    assert_null(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_and_is_deterministic),
         cmocka_unit_test(test_bad_map_names_what_and_where),
+        cmocka_unit_test(test_implied_negatives),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
