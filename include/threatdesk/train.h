@@ -62,6 +62,8 @@ struct td_train_opts {
     size_t max_tokens;                /* tokens per text the network reads (default 400) */
     unsigned token_dropout;           /* % of tokens hidden per example (default 20) */
     unsigned cue_dropout;             /* % of examples trained without rule cues (0) */
+    int swa_epochs;                   /* average the network's weights over its last N epochs
+                                       * (stochastic weight averaging); 0 default, -1 off */
 };
 
 struct td_train_label_report {
@@ -77,6 +79,7 @@ struct td_train_report {
     size_t extra_rows, extra_val; /* rows from opts->extra, of them validation */
     /* texts made negatives of a label by the config's "implied_negatives" */
     size_t implied_negatives[TD_LABEL_COUNT];
+    unsigned long swa_snapshots; /* weight snapshots averaged (0: no averaging) */
     struct td_train_label_report label[TD_LABEL_COUNT];
     /* the same measures on the public datasets' split alone and on the
      * extra rows' split alone (auc -1: no such rows) */

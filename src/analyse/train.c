@@ -673,6 +673,57 @@ static void adam_apply(struct td_nn *m, struct td_nn_grad *g, struct adam_state 
         adam(w[i], gg[i], a->m1[i], a->m2[i], a->n[i], lr, t, scale);
 }
 
+/* Stochastic weight averaging (Izmailov et al., 2018): the network trains
+ * with Adam at a constant rate, so its final weights are one noisy point
+ * of a wide basin, and two runs that differ only in their initial weights
+ * differed by 0.07 in held-out threat AUC.  The running mean of the weights
+ * over the last epochs sits nearer the basin's centre: one network (no
+ * cost at run time) that moves less with the seed and generalises better.
+ * avg has the sizes of the Adam state; k snapshots taken so far. */
+#define SWA_EVERY 64                             /* Adam updates (of 32 texts) between snapshots */
+#define SWA_DEFAULT(nn_epochs) ((nn_epochs) / 2) /* the network's last half */
+
+struct swa {
+    float *w[5];
+    size_t n[5];
+    unsigned long k;
+};
+
+static int swa_new(const struct adam_state *a, struct swa *s)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 5; i++) {
+        s->n[i] = a->n[i];
+        if (!(s->w[i] = calloc(a->n[i], sizeof(float))))
+            return TD_ENOMEM;
+    }
+    return TD_OK;
+}
+
+static void swa_add(struct swa *s, const struct td_nn *m)
+{
+    const float *w[5] = {m->conv_w, m->conv_b, m->hid_w, m->hid_b, m->out_w};
+    float r = 1.0f / (float)(++s->k);
+    for (int i = 0; i < 5; i++)
+        for (size_t j = 0; j < s->n[i]; j++)
+            s->w[i][j] += (w[i][j] - s->w[i][j]) * r;
+}
+
+static void swa_use(const struct swa *s, struct td_nn *m)
+{
+    float *w[5] = {m->conv_w, m->conv_b, m->hid_w, m->hid_b, m->out_w};
+    if (!s->k)
+        return;
+    for (int i = 0; i < 5; i++)
+        memcpy(w[i], s->w[i], s->n[i] * sizeof(float));
+}
+
+static void swa_free(struct swa *s)
+{
+    for (int i = 0; i < 5; i++)
+        free(s->w[i]);
+}
+
 /* Validation measures of one label over the docs selected by `which`
  * (0 public, 1 extra, 2 all) into R. */
 static void measure(const struct corpus *c, const float *zall, int l, int which, float *z,
@@ -730,6 +781,8 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     struct td_nn_grad ng = {0};
     struct adam_state as;
     memset(&as, 0, sizeof as);
+    struct swa sw;
+    memset(&sw, 0, sizeof sw);
     memset(rep, 0, sizeof *rep);
 
     unsigned bits = o->bits ? o->bits : 18;
@@ -850,12 +903,16 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
      * linear part; Adam in mini-batches for the network.  Both read the
      * same logit, so they learn together what neither would alone. */
     const unsigned nn_epochs = o->nn_epochs ? o->nn_epochs : 6;
+    /* -1: off; 0: the default, the network's last half */
+    const unsigned swa_epochs = o->swa_epochs < 0 ? 0
+                                : o->swa_epochs   ? (unsigned)o->swa_epochs
+                                                  : SWA_DEFAULT(nn_epochs);
     const float nn_lr = o->nn_lr > 0 ? o->nn_lr : 0.002f;
     const int wide = !o->no_wide;
     if (o->embed) {
         if (td_nn_new(o->embed->dim, o->filters ? o->filters : 128, DI.ncues,
                       o->hidden ? o->hidden : 64, (unsigned long)init_seed, &nn) ||
-            td_nn_grad_new(nn, &ng) || adam_new(nn, &as))
+            td_nn_grad_new(nn, &ng) || adam_new(nn, &as) || swa_new(&as, &sw))
             goto oom;
         memcpy(nn->cue, DI.names, sizeof nn->cue);
         epochs = nn_epochs > epochs ? nn_epochs : epochs;
@@ -960,10 +1017,18 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
                 if (++inbatch == batch) {
                     adam_apply(nn, &ng, &as, nn_lr, ++adam_t, 1.0f / (float)batch);
                     inbatch = 0;
+                    /* a snapshot every SWA_EVERY updates of the last
+                     * swa_epochs epochs */
+                    if (swa_epochs && e + swa_epochs >= epochs && adam_t % SWA_EVERY == 0)
+                        swa_add(&sw, nn);
                 }
             }
         }
     }
+
+    if (nn)
+        swa_use(&sw, nn);
+    rep->swa_snapshots = sw.k;
 
     /* 6. validation: AUC, calibration, thresholds */
     z = malloc(c.n * sizeof *z);
@@ -1092,6 +1157,7 @@ out:
     td_nn_work_release(&nw);
     td_nn_grad_release(&ng);
     adam_free(&as);
+    swa_free(&sw);
     td_norm_release(&norm);
     td_features_release(&feats);
     return rc;

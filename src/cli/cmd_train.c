@@ -39,6 +39,7 @@ static void usage(FILE *f)
                "  --rules-only      ablation: write an untrained model (the grammar decides)\n"
                "  --token-dropout N percent of words hidden per training example (default 20)\n"
                "  --cue-dropout N   percent of training examples without rule cues (default 0)\n"
+               "  --swa N           average the network over its last N epochs (0 off)\n"
                "  --home DIR        threatdesk home (data/, models/)\n");
 }
 
@@ -53,6 +54,7 @@ int td_cmd_train(int argc, char **argv)
                                          {"l2", required_argument, 0, 'r'},
                                          {"seed", required_argument, 0, 's'},
                                          {"init-seed", required_argument, 0, 'S'},
+                                         {"swa", required_argument, 0, 'A'},
                                          {"qbits", required_argument, 0, 'q'},
                                          {"version", required_argument, 0, 'v'},
                                          {"dump-splits", required_argument, 0, 'D'},
@@ -151,6 +153,11 @@ int td_cmd_train(int argc, char **argv)
             if (td_cli_size(optarg, (size_t)-1, &v))
                 goto bad;
             to.seed = v;
+            break;
+        case 'A':
+            if (td_cli_size(optarg, 100, &v))
+                goto bad;
+            to.swa_epochs = v ? (int)v : -1;
             break;
         case 'S':
             if (td_cli_size(optarg, (size_t)-1, &v))
@@ -261,6 +268,8 @@ int td_cmd_train(int argc, char **argv)
         if (rep.implied_negatives[l])
             printf("%zu texts annotated negative elsewhere made negatives of %s\n",
                    rep.implied_negatives[l], td_label_name(l));
+    if (rep.swa_snapshots)
+        printf("network: the mean of %lu weight snapshots (--swa)\n", rep.swa_snapshots);
     printf("\n");
     printf("%-14s %8s %7s %7s %6s %8s %6s %6s %6s %6s\n", "label", "train", "pos", "val", "pos",
            "ROC-AUC", "thr", "P", "R", "F1");

@@ -276,11 +276,43 @@ static void test_network_explains(void **state)
         }
     }
     assert_true(explained);
-    /* the same words in an order that means nothing scores lower: the
-     * network reads order, not a bag */
-    float p = v->prob[TD_LABEL_THREAT];
-    run(f, "ground the in you put and count the after you find to going am i");
-    assert_true(f->v.prob[TD_LABEL_THREAT] < p);
+    /* the same words in an order that means nothing score lower: the
+     * network reads order, not a bag.  Over several threats, since one
+     * reversed sentence can still read as menace ("ground the in you put") */
+    static const char *const threats[] = {
+        "i am going to find you after the count and put you in the ground",
+        "we will burn your office down with you inside it",
+        "you will be dead by election day",
+        "i know where your kids go to school and i will hurt them",
+        "someone should put a bullet in your head",
+        "i am coming to your surgery on friday to stab you",
+        "keep voting like that and you will end up in a ditch",
+        "we are going to hang you from a lamp post traitor",
+    };
+    const size_t n = sizeof threats / sizeof threats[0];
+    double ordered = 0, reversed = 0;
+    size_t lower = 0;
+    for (size_t i = 0; i < n; i++) {
+        float p = run(f, threats[i])->prob[TD_LABEL_THREAT];
+        /* the words in reverse order */
+        char rev[256];
+        size_t len = strlen(threats[i]), o = 0, end = len;
+        for (size_t k = len + 1; k-- > 0;)
+            if (k == 0 || threats[i][k - 1] == ' ') {
+                memcpy(rev + o, threats[i] + k, end - k);
+                o += end - k;
+                if (k)
+                    rev[o++] = ' ';
+                end = k ? k - 1 : 0;
+            }
+        rev[o] = '\0';
+        float q = run(f, rev)->prob[TD_LABEL_THREAT];
+        ordered += p;
+        reversed += q;
+        lower += q < p;
+    }
+    assert_true(lower * 4 >= n * 3);                /* most reversed texts score lower */
+    assert_true(ordered / n - reversed / n > 0.15); /* and by a clear margin */
 }
 
 static void test_json_contract(void **state)

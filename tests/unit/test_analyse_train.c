@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "threatdesk/embed.h"
 #include "threatdesk/train.h"
 
 static char dir[64];
@@ -248,12 +249,61 @@ static void test_implied_negatives(void **state)
     assert_null(m);
 }
 
+/* The network with weight averaging: on by default (snapshots over the
+ * network's last half), off with -1, and either way it learns the
+ * separable signal; the averaged network is another network. */
+static void test_network_weight_averaging(void **state)
+{
+    (void)state;
+    /* embeddings pretrained on the threat file's own texts */
+    char p[256];
+    snprintf(p, sizeof p, "%s/threats.csv", dir);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    struct td_embed_pretrain_opts eo = {0};
+    eo.nz = nz;
+    eo.dim = 8;
+    eo.wbits = 10;
+    eo.nbits = 12;
+    eo.epochs = 1;
+    eo.min_count = 1;
+    eo.subsample = 1;
+    struct td_embed *emb = NULL;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_embed_pretrain(&eo, &f, 1, &emb, &err), TD_OK);
+    fclose(f);
+    struct td_train_opts o = opts("map.json", 5);
+    o.embed = emb;
+    o.filters = 8;
+    o.hidden = 8;
+    o.nn_epochs = 4;
+    struct td_model *a = NULL, *b = NULL;
+    struct td_train_report ra, rb;
+    assert_int_equal(td_train(&o, &a, &ra, &err), TD_OK);
+    assert_true(ra.swa_snapshots > 0);
+    assert_true(ra.label[TD_LABEL_THREAT].auc > 0.95);
+    o.swa_epochs = -1;
+    assert_int_equal(td_train(&o, &b, &rb, &err), TD_OK);
+    assert_int_equal(rb.swa_snapshots, 0);
+    assert_true(rb.label[TD_LABEL_THREAT].auc > 0.95);
+    size_t la, lb;
+    char *ba = save_bytes(a, &la), *bb = save_bytes(b, &lb);
+    assert_true(la != lb || memcmp(ba, bb, la) != 0);
+    free(ba);
+    free(bb);
+    td_model_free(a);
+    td_model_free(b);
+    td_embed_free(emb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_and_is_deterministic),
         cmocka_unit_test(test_bad_map_names_what_and_where),
         cmocka_unit_test(test_implied_negatives),
+        cmocka_unit_test(test_network_weight_averaging),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
