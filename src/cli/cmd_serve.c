@@ -22,6 +22,11 @@
  * --alerts-config FILE (else $THREATDESK_ALERTS_CONFIG) and THREATDESK_SMTP_*
  * environment variables - never flags, so no secret is in argv.
  *
+ * Scanned letters: uploads are queued (desk.h "scanned letters") and
+ * --ocr-workers N threads (default 1, else $THREATDESK_OCR_WORKERS) OCR and
+ * file them in this process, sharing N OCR engines made at start; 0 leaves
+ * them all to `threatdesk worker` processes on the same store.
+ *
  * Transport security: --tls-cert/--tls-key serve HTTPS; plain HTTP is
  * refused on a non-loopback address unless --insecure-http (a TLS proxy on
  * the same host).  --trusted-proxy ADDR believes X-Forwarded-For from that
@@ -71,6 +76,8 @@ static void usage(FILE *f)
                "  --alerts-config FILE alert delivery (smtp_url, smtp_user, base_url, ...;\n"
                "                       default $THREATDESK_ALERTS_CONFIG); secrets only there or\n"
                "                       in THREATDESK_SMTP_PASSWORD, never as flags\n"
+               "  --ocr-workers N      threads that OCR and file queued scans in this process\n"
+               "                       (default 1; 0: only `threatdesk worker` processes)\n"
                "Environment: THREATDESK_<KEY> for every key above (LISTEN, DB, DATA_DIR, ...).\n");
 }
 
@@ -103,6 +110,7 @@ int td_cmd_serve(int argc, char **argv)
         {"trusted-proxy", required_argument, NULL, 'p'},
         {"metrics-listen", required_argument, NULL, 'M'},
         {"alerts-config", required_argument, NULL, 'A'},
+        {"ocr-workers", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -112,6 +120,9 @@ int td_cmd_serve(int argc, char **argv)
     const char *alerts_config = getenv("THREATDESK_ALERTS_CONFIG");
     struct td_alert_config acfg;
     struct td_alert_worker *worker = NULL;
+    struct td_ocr_workers *ocr = NULL;
+    const char *ocr_workers = getenv("THREATDESK_OCR_WORKERS");
+    size_t nocr = 1;
     struct td_server_config cfg;
     struct td_error err;
     struct td_analyser *an = NULL;
@@ -130,6 +141,9 @@ int td_cmd_serve(int argc, char **argv)
             continue;
         case 'A':
             alerts_config = optarg;
+            continue;
+        case 'O':
+            ocr_workers = optarg;
             continue;
         case 'l':
             key = "listen";
@@ -206,6 +220,10 @@ int td_cmd_serve(int argc, char **argv)
         td_cli_fail("serve", "unexpected argument '%s'", argv[optind]);
         return 2;
     }
+    if (ocr_workers && *ocr_workers && td_cli_size(ocr_workers, 64, &nocr) != 0) {
+        td_cli_fail("serve", "--ocr-workers must be 0..64, not '%s'", ocr_workers);
+        return 2;
+    }
     if (config && *config && td_server_config_load_file(&cfg, config, &err) != TD_OK)
         goto fail;
     if (td_server_config_apply_env(&cfg, &err) != TD_OK)
@@ -263,6 +281,11 @@ int td_cmd_serve(int argc, char **argv)
      * sent by a second server on the same store. */
     if (td_desk_alert_worker_start(desk, &acfg, &worker, &err) != TD_OK)
         goto fail;
+    if (nocr > 0) {
+        struct td_ocr_workers_config oc = {.threads = (unsigned)nocr};
+        if (td_desk_ocr_workers_start(desk, &oc, &ocr, &err) != TD_OK)
+            goto fail;
+    }
     const char *scheme = cfg.tls_cert[0] ? "https" : "http";
     printf("listening on %s://%.*s:%u\n", scheme, (int)(strrchr(cfg.listen, ':') - cfg.listen),
            cfg.listen, td_server_port(srv));
@@ -275,6 +298,8 @@ int td_cmd_serve(int argc, char **argv)
     int sig = 0;
     sigwait(&set, &sig);
     td_server_shutdown(srv);
+    td_desk_ocr_workers_stop(ocr);
+    ocr = NULL;
     td_desk_alert_worker_stop(worker);
     worker = NULL;
     status = 0;
@@ -282,6 +307,7 @@ int td_cmd_serve(int argc, char **argv)
 fail:
     td_cli_error("serve", &err);
 out:
+    td_desk_ocr_workers_stop(ocr);
     td_desk_alert_worker_stop(worker);
     sodium_memzero(&acfg, sizeof acfg);
     td_server_free(srv);
