@@ -208,6 +208,8 @@ static enum MHD_Result send_reply(struct td__req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache ? r->cache : "no-store");
     if (r->web)
         web_headers(r, resp);
+    else if (r->location[0]) /* an API resource made or queued (202) */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->sha256[0])
