@@ -385,6 +385,7 @@ struct td_work_result {
     int idle; /* 1: nothing was due; the rest is 0 */
     int64_t job_id, upload_id, office_id;
     int64_t message_id; /* the filed message (outcome TD_OK) */
+    int severity;       /* its severity (enum td_severity) */
     int duplicate;      /* the letter had been filed already */
     int outcome;        /* TD_OK, else why this attempt failed */
     int gave_up;        /* 1: failed for good; 0: will be retried (when outcome != TD_OK) */

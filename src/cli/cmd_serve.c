@@ -81,6 +81,13 @@ static void usage(FILE *f)
                "Environment: THREATDESK_<KEY> for every key above (LISTEN, DB, DATA_DIR, ...).\n");
 }
 
+/* A letter the OCR workers filed: counted and shown like any other. */
+static void ocr_filed(void *ud, const struct td_work_result *r)
+{
+    if (r->outcome == TD_OK && !r->duplicate)
+        td_server_filed(ud, r->office_id, r->message_id, r->severity);
+}
+
 struct flag {
     const char *key;
     const char *value;
@@ -282,7 +289,8 @@ int td_cmd_serve(int argc, char **argv)
     if (td_desk_alert_worker_start(desk, &acfg, &worker, &err) != TD_OK)
         goto fail;
     if (nocr > 0) {
-        struct td_ocr_workers_config oc = {.threads = (unsigned)nocr};
+        struct td_ocr_workers_config oc = {
+            .threads = (unsigned)nocr, .on_job = ocr_filed, .ud = srv};
         if (td_desk_ocr_workers_start(desk, &oc, &ocr, &err) != TD_OK)
             goto fail;
     }
@@ -297,9 +305,11 @@ int td_cmd_serve(int argc, char **argv)
 
     int sig = 0;
     sigwait(&set, &sig);
-    td_server_shutdown(srv);
+    /* The OCR workers first: a letter they file still reaches the server's
+     * metrics and web desks; uploads accepted meanwhile wait, queued. */
     td_desk_ocr_workers_stop(ocr);
     ocr = NULL;
+    td_server_shutdown(srv);
     td_desk_alert_worker_stop(worker);
     worker = NULL;
     status = 0;

@@ -424,6 +424,7 @@ int td_desk_work_one(struct td_desk *d, const struct td_work_opts *o, struct td_
     }
     res->message_id = ir.id;
     res->duplicate = ir.duplicate;
+    res->severity = (int)ir.severity;
 
 done:
     rc = finish(d, o, &job, &l, res, err);

@@ -725,6 +725,14 @@ unsigned td_server_metrics_port(const struct td_server *s)
     return s->metrics_port;
 }
 
+void td_server_filed(struct td_server *s, int64_t office_id, int64_t message_id, int severity)
+{
+    if (!s)
+        return;
+    td__metrics_ingested(s->metrics, severity);
+    td__web_notify(s, office_id, message_id, severity);
+}
+
 void td_server_shutdown(struct td_server *s)
 {
     if (!s || s->shut_down)

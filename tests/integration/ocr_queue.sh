@@ -13,7 +13,7 @@
 #   - a damaged scan (a PNG cut short) fails for good with the reason and
 #     keeps its bytes; the worker that met it exits 1;
 #   - a server with its own OCR worker (the default) files a scan by
-#     itself.
+#     itself and counts it in /metrics.
 # Usage: ocr_queue.sh PATH/TO/threatdesk   (from the repository root)
 td=${1:?usage: ocr_queue.sh threatdesk-binary}
 . "$(dirname "$0")/server_lib/common.sh"
@@ -123,6 +123,9 @@ for i in $(seq 1 120); do
 done
 check "the server filed it by itself" \
   '[ "$(jq_py "j[\"state\"]")" = done ] && [ "$(jq_py "j[\"message\"] > 0")" = True ]'
+curl -s -o "$tmp/metrics" -H "$A" "$base/metrics"
+check "/metrics counts the letter the server's worker filed" \
+  'grep -Eq "^threatdesk_messages_ingested_total\{severity=\"(high|critical)\"\} [1-9]" "$tmp/metrics"'
 stop_server
 check "the server stops cleanly with its worker (rc=$srv_rc)" '[ "$srv_rc" = 0 ]'
 finish
