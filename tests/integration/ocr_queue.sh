@@ -10,6 +10,8 @@
 #     queue: every job is done exactly once, the letters are filed as
 #     "letter" messages with their OCR text and a threat verdict, and the
 #     uploads say "done" with the message id;
+#   - a worker that died between filing a letter and finishing its job: the
+#     next one takes the job after the lease and does not file it twice;
 #   - a damaged scan (a PNG cut short) fails for good with the reason and
 #     keeps its bytes; the worker that met it exits 1;
 #   - a server with its own OCR worker (the default) files a scan by
@@ -102,6 +104,30 @@ api GET /v1/queue "" "$A"
 check "the two letters are in the triage queue" '[ "$(jq_py "j[\"total\"]")" = 2 ]'
 "$td" worker --once --db "$db" --data-dir "$data" > "$tmp/wc.out" 2>&1
 check "a third worker finds nothing left to do" 'grep -q "^worker: 0 jobs" "$tmp/wc.out"'
+
+# A worker that died after filing a letter and before finishing its job
+# leaves the upload processing (its bytes still there) and the job running
+# under its lease; once the lease has run out the next worker takes the job,
+# reads the letter again, finds it filed under the upload's key and only
+# finishes: the letter is not filed twice.
+python3 - "$db" "$up1" "$mid1" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=10)
+up, mid = int(sys.argv[2]), int(sys.argv[3])
+db.execute("UPDATE uploads SET state = 'processing', message_id = NULL, "
+           "original = (SELECT original FROM messages WHERE id = ?) WHERE id = ?", (mid, up))
+db.execute("UPDATE jobs SET state = 'running', claimed_by = 'dead', lease_until = 1, "
+           "finished_at = NULL WHERE payload_ref = ?", (str(up),))
+db.commit()
+PY
+"$td" worker --once --db "$db" --data-dir "$data" > "$tmp/wd.out" 2>&1
+check "the next worker finds the letter already filed" \
+  'grep -q "filed message $mid1 (already filed)" "$tmp/wd.out"'
+api GET "/v1/uploads/$up1" "" "$A"
+check "the upload is done again with the same message, tried twice" \
+  '[ "$(jq_py "(j[\"state\"], j[\"message\"], j[\"attempts\"])")" = "('"'"'done'"'"', $mid1, 2)" ]'
+api GET /v1/queue "" "$A"
+check "still two letters in the queue" '[ "$(jq_py "j[\"total\"]")" = 2 ]'
 "$td" verify --db "$db" --data-dir "$data" > "$tmp/verify.out" 2>&1
 vrc=$?
 check "the audit chain verifies after the workers (rc=$vrc)" '[ $vrc = 0 ]'
