@@ -418,7 +418,7 @@ struct td_ocr_workers_config {
     unsigned threads;         /* 0: 1 (max 64) */
     unsigned engines;         /* OCR engines in the pool; 0: one per thread */
     int no_pool;              /* 1: a new engine per job (the old way, a baseline) */
-    int once;                 /* 1: a thread ends when nothing is due */
+    int once;                 /* 1: a thread ends when nothing is due or the store fails */
     unsigned poll_ms;         /* idle wait before claiming again (0: 1000) */
     struct td_work_opts work; /* lease, attempts, retry; worker is set per thread */
     /* After each job (from the worker thread; may be NULL). */

@@ -94,7 +94,8 @@ static void *run(void *ud)
                 w->cfg.on_job(w->cfg.ud, &r);
             continue;
         }
-        if (w->cfg.once && rc == TD_OK)
+        /* once: nothing due, or the store failed (the caller reports it) */
+        if (w->cfg.once)
             break;
         /* Nothing due, or the store failed (busy, gone): wait and retry. */
         struct timespec until;

@@ -19,8 +19,9 @@
  *
  * Which failures are retried: OCR engine trouble (TD_EOCR), memory and
  * store errors may pass; a file that is not a readable image (TD_EFORMAT),
- * too big (TD_ETOOBIG) or without text (TD_EINVAL from the filing) will not
- * read better next time, so it fails at once and keeps its bytes.
+ * too big (TD_ETOOBIG), without text (TD_EINVAL from the filing) or under
+ * a client key already used for another text (TD_EEXISTS) will not do
+ * better next time, so it fails at once and keeps its bytes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -261,7 +262,7 @@ static double mono(void)
 static int permanent(int code)
 {
     return code == TD_EFORMAT || code == TD_ETOOBIG || code == TD_EINVAL || code == TD_EUTF8 ||
-           code == TD_EDENIED;
+           code == TD_EDENIED || code == TD_EEXISTS;
 }
 
 /* The end of a job, in one transaction with its upload's new state. */
