@@ -291,8 +291,15 @@ int td_cmd_serve(int argc, char **argv)
     if (nocr > 0) {
         struct td_ocr_workers_config oc = {
             .threads = (unsigned)nocr, .on_job = ocr_filed, .ud = srv};
-        if (td_desk_ocr_workers_start(desk, &oc, &ocr, &err) != TD_OK)
-            goto fail;
+        /* Without Tesseract's language data the desk still serves: scans
+         * are kept and queued, and wait for a worker that can read them. */
+        if (td_desk_ocr_workers_start(desk, &oc, &ocr, &err) != TD_OK) {
+            td_cli_error("serve", &err);
+            td_cli_fail("serve", "no OCR workers in this process: scans stay queued until "
+                                 "`threatdesk worker` runs");
+            td_error_clear(&err);
+            ocr = NULL;
+        }
     }
     const char *scheme = cfg.tls_cert[0] ? "https" : "http";
     printf("listening on %s://%.*s:%u\n", scheme, (int)(strrchr(cfg.listen, ':') - cfg.listen),
