@@ -303,10 +303,17 @@ static int finish(struct td_desk *d, const struct td_work_opts *o, const struct 
     if (!rc) {
         rc = s->ops->job_finish(s, job->id, o->worker, ok, ok ? NULL : res->error, now, retry_at,
                                 err);
-        /* Our lease ran out and another worker has the job: what we did
-         * stands (a filed letter is filed; it will find it a duplicate). */
-        if (rc == TD_ENOTFOUND && ok) {
+        /* Our lease ran out and another worker has the job.  A filed letter
+         * stays filed (the other finds it a duplicate); a failure is the
+         * other worker's to judge now, so ours is not recorded. */
+        if (rc == TD_ENOTFOUND) {
             td_error_clear(err);
+            if (!ok) {
+                td__end(d, TD_ENOTFOUND, err); /* rolls back */
+                td_error_clear(err);
+                rc = TD_OK;
+                goto unlock;
+            }
             rc = TD_OK;
         }
     }
