@@ -9,10 +9,12 @@
  * before the due row is read, so two claimers - threads on their own
  * connections or processes - run one after the other (the second waits in
  * the busy handler) and the second sees the first's claim: never the same
- * job twice.  A deferred transaction would read first and upgrade later,
- * and in WAL mode that upgrade fails with SQLITE_BUSY_SNAPSHOT instead of
- * waiting whenever another claim committed in between.  The lock is held
- * for one indexed UPDATE, so claimers barely queue.
+ * job twice.  (A lone UPDATE statement also takes the write lock before it
+ * reads; the explicit transaction keeps that true should the claim ever
+ * become a SELECT and an UPDATE, which in a deferred transaction would read
+ * first and then fail its upgrade with SQLITE_BUSY_SNAPSHOT, in WAL mode,
+ * whenever another claim committed in between.)  The lock is held for one
+ * indexed UPDATE, so claimers barely queue.
  *
  * "Oldest due" is the first row of each of the two partial indexes
  * (jobs_due for queued rows, jobs_leased for running rows whose lease ran
