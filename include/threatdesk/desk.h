@@ -319,6 +319,136 @@ int td_desk_user_list(struct td_desk *d, const struct td_actor *actor, json_t **
 int td_desk_user_set_disabled(struct td_desk *d, const struct td_actor *actor, const char *username,
                               int disabled, struct td_error *err);
 
+/* ---- scanned letters off the request path (desk/uploads.c) ---------------
+ * OCR takes seconds a page, so a scanned letter (PNG, JPEG, TIFF or PDF)
+ * is not read while its sender waits: td_desk_upload_accept() keeps the
+ * bytes as they arrived and queues a job for them IN ONE TRANSACTION (the
+ * front door answers 202 once it returns), and a worker - td_desk_work_one()
+ * in a loop, `threatdesk worker` or the server's own worker threads -
+ * claims the job, OCRs the letter, analyses it and files it as a message
+ * of channel "letter", exactly as td_desk_ingest() would have.  Any number
+ * of workers, threads or processes, may share one store: a job is claimed
+ * by one at a time, under a lease; a worker that dies leaves its job due
+ * again when the lease runs out.
+ *
+ * An upload's state: queued -> processing -> done (the message id is
+ * known) or back to queued (a failure that may pass: retried later, the
+ * wait doubling) or failed (the file is not a readable image, no text
+ * could be read, or max_attempts tries failed: the error says why).  The
+ * bytes are kept until the letter is filed, so nothing acknowledged is
+ * lost whatever the OCR does; once filed, the message holds them (under
+ * the office's retention and erasure) and the upload only its record.
+ * Accepting and failing for good are audited ("upload.accept",
+ * "upload.fail"); filing is the usual "message.ingest".
+ */
+
+/* Largest scan accepted (the OCR's own file limit). */
+#define TD_UPLOAD_MAX_BYTES ((size_t)64 << 20)
+
+struct td_upload_result {
+    int64_t id;         /* the upload */
+    int64_t job_id;     /* its job; 0 for a duplicate */
+    int duplicate;      /* 1: client_key named an upload already kept: id is that one */
+    char state[16];     /* "queued", "processing", "done", "failed" */
+    int64_t message_id; /* the filed message when done, else 0 */
+};
+
+/*
+ * Keep a scanned letter for the actor's office (staff) and queue its OCR.
+ * The kind is read from the bytes (never from the name); anything else is
+ * TD_EFORMAT, over TD_UPLOAD_MAX_BYTES TD_ETOOBIG.  `name` (may be NULL) is
+ * the file's name as the sender gave it; `client_key` (may be NULL) the
+ * idempotency key: an upload of the office with that key already kept is
+ * answered as a duplicate.  received INT64_MIN: now.  Durable on TD_OK.
+ */
+int td_desk_upload_accept(struct td_desk *d, const struct td_actor *actor, const void *bytes,
+                          size_t len, const char *name, const char *client_key, int64_t received,
+                          struct td_upload_result *res, struct td_error *err);
+
+/* An upload of the actor's office (staff): {"id","state","kind","name",
+ * "size","sha256","received","created","attempts","message"?,"error"?}.
+ * TD_ENOTFOUND for another office's. */
+int td_desk_upload_get(struct td_desk *d, const struct td_actor *actor, int64_t id, json_t **out,
+                       struct td_error *err);
+
+struct td_work_opts {
+    const char *worker;    /* this worker's name, unique among workers
+                              ("host:pid:thread"); required */
+    unsigned lease_s;      /* how long a claim holds (0: 600 s); longer than
+                              the slowest letter */
+    unsigned max_attempts; /* tries before a letter fails for good (0: 3) */
+    unsigned retry_s;      /* wait before the first retry, doubling (0: 30) */
+};
+
+/* What td_desk_work_one did. */
+struct td_work_result {
+    int idle; /* 1: nothing was due; the rest is 0 */
+    int64_t job_id, upload_id, office_id;
+    int64_t message_id; /* the filed message (outcome TD_OK) */
+    int severity;       /* its severity (enum td_severity) */
+    int duplicate;      /* the letter had been filed already */
+    int outcome;        /* TD_OK, else why this attempt failed */
+    int gave_up;        /* 1: failed for good; 0: will be retried (when outcome != TD_OK) */
+    double ocr_seconds; /* time spent in OCR */
+    char error[256];    /* outcome's message */
+};
+
+struct td_ocr_pool;
+
+/*
+ * Claim one due job, do it, finish it.  OCR engines come from `pool`
+ * (ocr.h; shared by the caller's threads); pool NULL makes a new engine
+ * for the job and frees it after (the old way, kept as a baseline).  The
+ * letter is analysed with `ctx` (the calling thread's) outside the desk
+ * lock, or with the desk's own context when ctx is NULL.  Returns TD_OK
+ * whether the letter was filed or its attempt failed (res says which), or
+ * when nothing was due (res->idle); an error only when the store failed.
+ */
+int td_desk_work_one(struct td_desk *d, const struct td_work_opts *o, struct td_ocr_pool *pool,
+                     struct td_analysis_ctx *ctx, struct td_work_result *res, struct td_error *err);
+
+/*
+ * Worker threads over one desk: each runs td_desk_work_one() in a loop,
+ * sharing one pool of OCR engines made once at start (`threatdesk worker`,
+ * and the server's own --ocr-workers).  Several such sets, in several
+ * processes on one store, share the queue.
+ */
+struct td_ocr_workers_config {
+    const char *name;         /* claimed_by prefix; NULL: "<host>:<pid>" (copied) */
+    unsigned threads;         /* 0: 1 (max 64) */
+    unsigned engines;         /* OCR engines in the pool; 0: one per thread */
+    int no_pool;              /* 1: a new engine per job (the old way, a baseline) */
+    int once;                 /* 1: a thread ends when nothing is due or the store fails */
+    unsigned poll_ms;         /* idle wait before claiming again (0: 1000) */
+    struct td_work_opts work; /* lease, attempts, retry; worker is set per thread */
+    /* After each job (from the worker thread; may be NULL). */
+    void (*on_job)(void *ud, const struct td_work_result *r);
+    void *ud;
+};
+
+struct td_ocr_workers_stats {
+    unsigned long jobs, filed, failed, retried; /* jobs done: filed, failed for good, to retry */
+    unsigned long errors;                       /* store failures (the thread waited, retried) */
+    double ocr_seconds;                         /* summed over jobs */
+};
+
+struct td_ocr_workers;
+
+/* Start.  The desk's analyser is used (TD_EINVAL without one).  *out is
+ * yours: td_desk_ocr_workers_stop(). */
+int td_desk_ocr_workers_start(struct td_desk *d, const struct td_ocr_workers_config *c,
+                              struct td_ocr_workers **out, struct td_error *err);
+/* Wait for every thread to end (with `once`: until nothing is due). */
+void td_desk_ocr_workers_wait(struct td_ocr_workers *w);
+/* Counts so far; first_error (may be NULL): the first store failure. */
+void td_desk_ocr_workers_stats(struct td_ocr_workers *w, struct td_ocr_workers_stats *s,
+                               struct td_error *first_error);
+/* Let each thread end its job, join them, free everything (NULL is fine). */
+void td_desk_ocr_workers_stop(struct td_ocr_workers *w);
+/* 1 when the store has the work queue (SQLite does; a backend without it
+ * leaves a front door to OCR in the request, the old way). */
+int td_desk_can_queue(const struct td_desk *d);
+
 /* ---- ingest ------------------------------------------------------------ */
 
 /* The outcome of one record. */

@@ -16,7 +16,8 @@
  *
  * A `struct td_ocr` holds one initialised Tesseract engine (loading the
  * traineddata takes a noticeable fraction of a second), so reuse it across
- * files.  It is not thread-safe: one per thread.
+ * files.  It is not thread-safe: one per thread, or a `struct td_ocr_pool`
+ * of N engines made once and lent to threads one job at a time.
  *
  * Tesseract and leptonica write diagnostics to stderr by default; the
  * engine sends Tesseract's to /dev/null and td_ocr_open() lowers
@@ -83,6 +84,32 @@ const char *td_ocr_sniff(const void *bytes, size_t len);
  */
 int td_ocr_message(struct td_ocr *o, const void *bytes, size_t len, const char *name,
                    struct td_message *m, struct td_ocr_info *info, struct td_error *err);
+
+/* ---- a pool of engines ---------------------------------------------------
+ * A worker process OCRs letter after letter on a few threads.  Making an
+ * engine per letter pays Tesseract's start (reading and unpacking the
+ * traineddata, some tens of MB) every time; the pool makes N engines once
+ * and lends them out: td_ocr_pool_get() hands a free engine to the calling
+ * thread (waiting while all N are lent), td_ocr_pool_put() gives it back.
+ * Any number of threads may share one pool; an engine is used by one thread
+ * at a time, between its get and put. */
+struct td_ocr_pool;
+
+/* Make n engines (1..64) with opts (may be NULL).  *out is yours:
+ * td_ocr_pool_free(), once every engine is back.  TD_EOCR as td_ocr_open. */
+int td_ocr_pool_open(const struct td_ocr_opts *opts, unsigned n, struct td_ocr_pool **out,
+                     struct td_error *err);
+void td_ocr_pool_free(struct td_ocr_pool *p);
+/* A free engine, lent to the caller until td_ocr_pool_put (blocks while
+ * every engine is lent). */
+struct td_ocr *td_ocr_pool_get(struct td_ocr_pool *p);
+void td_ocr_pool_put(struct td_ocr_pool *p, struct td_ocr *o);
+/* How many engines the pool holds. */
+unsigned td_ocr_pool_size(const struct td_ocr_pool *p);
+
+/* Engines td_ocr_open() has made in this process so far (pools included):
+ * how a test or a benchmark sees that a pool did not make more. */
+unsigned long td_ocr_engines_made(void);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,7 @@
 #define THREATDESK_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "threatdesk/error.h"
@@ -120,6 +121,12 @@ int td_server_start(const struct td_server_config *c, struct td_analyser *analys
 unsigned td_server_port(const struct td_server *s);
 /* The port of the metrics listener (0: none). */
 unsigned td_server_metrics_port(const struct td_server *s);
+
+/* A message filed outside a request (the OCR workers beside the server,
+ * desk.h "scanned letters"): counted in /metrics and announced to the
+ * office's open web desks, as a message that came in through the API is.
+ * Safe from any thread until td_server_free. */
+void td_server_filed(struct td_server *s, int64_t office_id, int64_t message_id, int severity);
 
 /* Stop accepting, let in-flight requests finish (bounded), stop threads.
  * Idempotent. */

@@ -288,6 +288,39 @@ struct td_audit_entry {
     char hash[65];
 };
 
+/* ---- the work queue (migration 0012; store/sqlite_jobs.c) ------------- */
+
+/* A claimed job (plain data). */
+struct td_store_job {
+    int64_t id;
+    int64_t office_id;
+    int64_t attempts; /* claims so far, this one included */
+    char kind[32];
+    char payload_ref[256];
+};
+
+/* A scanned letter waiting for (or done with) its OCR.  Inputs are
+ * borrowed for the call; in upload_get's callback everything is valid
+ * during the call only. */
+struct td_store_upload {
+    int64_t id; /* filled by reads */
+    int64_t office_id;
+    const char *client_key; /* idempotency key (UNIQUE per office), or NULL */
+    const char *kind;       /* "png", "jpeg", "tiff", "pdf" */
+    const char *name;       /* the sender's file name, or NULL */
+    const void *original;   /* the bytes as they arrived (reads: only when asked) */
+    size_t original_len;
+    const char *sha256; /* hex of original */
+    int64_t received;
+    int64_t created;
+    int64_t created_by; /* user id, 0 = local operator */
+    const char *state;  /* "queued", "processing", "done", "failed" (reads) */
+    int64_t attempts;   /* reads */
+    int64_t message_id; /* the filed message, 0 = none yet (reads) */
+    const char *error;  /* why the last attempt failed, or NULL (reads) */
+    int64_t updated;
+};
+
 /* ---- the ops table ------------------------------------------------------
  * Every op returns TD_OK or a td_errno with err filled. */
 struct td_store_ops {
@@ -623,6 +656,45 @@ struct td_store_ops {
     int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
                        int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
                        struct td_error *err);
+
+    /* ---- the work queue (store/sqlite_jobs.c; PostgreSQL: pg_conn.c's
+     * td__pg_job_*, the same arguments) ---------------------------------
+     * Jobs of every office in one queue; a worker serves them all and then
+     * acts for the job's office.  Times are seconds. */
+    /* Queue a job of the office, due at available_at. */
+    int (*job_add)(struct td_store *s, int64_t office_id, const char *kind, const char *payload_ref,
+                   int64_t available_at, int64_t *id, struct td_error *err);
+    /* Claim the oldest due job (queued and available_at <= now, or running
+     * with its lease run out): it becomes running, claimed_by worker,
+     * leased until now + lease_seconds, attempts + 1.  Concurrent claimers
+     * (threads or processes) never get the same job.  Called outside a
+     * transaction it runs in its own write transaction.  TD_ENOTFOUND,
+     * without error text, when nothing is due. */
+    int (*job_claim)(struct td_store *s, const char *worker, int64_t now, int64_t lease_seconds,
+                     struct td_store_job *job, struct td_error *err);
+    /* Finish a job this worker holds: done (ok), else failed - queued again
+     * at retry_at when retry_at > 0, for good otherwise; error kept.
+     * TD_ENOTFOUND when the worker no longer holds it (its lease ran out and
+     * another worker claimed it). */
+    int (*job_finish)(struct td_store *s, int64_t id, const char *worker, int ok, const char *error,
+                      int64_t now, int64_t retry_at, struct td_error *err);
+    /* Keep a scanned letter (state queued); TD_EEXISTS when the office has
+     * one with this client_key. */
+    int (*upload_insert)(struct td_store *s, const struct td_store_upload *u, int64_t *id,
+                         struct td_error *err);
+    /* One upload of the office, by id (id > 0) or by client_key (id 0), to
+     * cb; with_bytes: original too.  TD_ENOTFOUND, without error text, when
+     * none there. */
+    int (*upload_get)(struct td_store *s, int64_t office_id, int64_t id, const char *client_key,
+                      int with_bytes, int (*cb)(void *ud, const struct td_store_upload *u),
+                      void *ud, struct td_error *err);
+    /* Move an upload of the office to state, with its attempts, error
+     * (NULL clears it) and filed message (0: none).  "done" also drops the
+     * bytes: the message keeps them from then on, under its retention and
+     * erasure. */
+    int (*upload_set)(struct td_store *s, int64_t office_id, int64_t id, const char *state,
+                      int64_t attempts, const char *error, int64_t message_id, int64_t now,
+                      struct td_error *err);
 };
 
 /* Every backend starts with this. */

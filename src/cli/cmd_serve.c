@@ -22,6 +22,11 @@
  * --alerts-config FILE (else $THREATDESK_ALERTS_CONFIG) and THREATDESK_SMTP_*
  * environment variables - never flags, so no secret is in argv.
  *
+ * Scanned letters: uploads are queued (desk.h "scanned letters") and
+ * --ocr-workers N threads (default 1, else $THREATDESK_OCR_WORKERS) OCR and
+ * file them in this process, sharing N OCR engines made at start; 0 leaves
+ * them all to `threatdesk worker` processes on the same store.
+ *
  * Transport security: --tls-cert/--tls-key serve HTTPS; plain HTTP is
  * refused on a non-loopback address unless --insecure-http (a TLS proxy on
  * the same host).  --trusted-proxy ADDR believes X-Forwarded-For from that
@@ -71,7 +76,16 @@ static void usage(FILE *f)
                "  --alerts-config FILE alert delivery (smtp_url, smtp_user, base_url, ...;\n"
                "                       default $THREATDESK_ALERTS_CONFIG); secrets only there or\n"
                "                       in THREATDESK_SMTP_PASSWORD, never as flags\n"
+               "  --ocr-workers N      threads that OCR and file queued scans in this process\n"
+               "                       (default 1; 0: only `threatdesk worker` processes)\n"
                "Environment: THREATDESK_<KEY> for every key above (LISTEN, DB, DATA_DIR, ...).\n");
+}
+
+/* A letter the OCR workers filed: counted and shown like any other. */
+static void ocr_filed(void *ud, const struct td_work_result *r)
+{
+    if (r->outcome == TD_OK && !r->duplicate)
+        td_server_filed(ud, r->office_id, r->message_id, r->severity);
 }
 
 struct flag {
@@ -103,6 +117,7 @@ int td_cmd_serve(int argc, char **argv)
         {"trusted-proxy", required_argument, NULL, 'p'},
         {"metrics-listen", required_argument, NULL, 'M'},
         {"alerts-config", required_argument, NULL, 'A'},
+        {"ocr-workers", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -112,6 +127,9 @@ int td_cmd_serve(int argc, char **argv)
     const char *alerts_config = getenv("THREATDESK_ALERTS_CONFIG");
     struct td_alert_config acfg;
     struct td_alert_worker *worker = NULL;
+    struct td_ocr_workers *ocr = NULL;
+    const char *ocr_workers = getenv("THREATDESK_OCR_WORKERS");
+    size_t nocr = 1;
     struct td_server_config cfg;
     struct td_error err;
     struct td_analyser *an = NULL;
@@ -130,6 +148,9 @@ int td_cmd_serve(int argc, char **argv)
             continue;
         case 'A':
             alerts_config = optarg;
+            continue;
+        case 'O':
+            ocr_workers = optarg;
             continue;
         case 'l':
             key = "listen";
@@ -206,6 +227,10 @@ int td_cmd_serve(int argc, char **argv)
         td_cli_fail("serve", "unexpected argument '%s'", argv[optind]);
         return 2;
     }
+    if (ocr_workers && *ocr_workers && td_cli_size(ocr_workers, 64, &nocr) != 0) {
+        td_cli_fail("serve", "--ocr-workers must be 0..64, not '%s'", ocr_workers);
+        return 2;
+    }
     if (config && *config && td_server_config_load_file(&cfg, config, &err) != TD_OK)
         goto fail;
     if (td_server_config_apply_env(&cfg, &err) != TD_OK)
@@ -263,6 +288,19 @@ int td_cmd_serve(int argc, char **argv)
      * sent by a second server on the same store. */
     if (td_desk_alert_worker_start(desk, &acfg, &worker, &err) != TD_OK)
         goto fail;
+    if (nocr > 0) {
+        struct td_ocr_workers_config oc = {
+            .threads = (unsigned)nocr, .on_job = ocr_filed, .ud = srv};
+        /* Without Tesseract's language data the desk still serves: scans
+         * are kept and queued, and wait for a worker that can read them. */
+        if (td_desk_ocr_workers_start(desk, &oc, &ocr, &err) != TD_OK) {
+            td_cli_error("serve", &err);
+            td_cli_fail("serve", "no OCR workers in this process: scans stay queued until "
+                                 "`threatdesk worker` runs");
+            td_error_clear(&err);
+            ocr = NULL;
+        }
+    }
     const char *scheme = cfg.tls_cert[0] ? "https" : "http";
     printf("listening on %s://%.*s:%u\n", scheme, (int)(strrchr(cfg.listen, ':') - cfg.listen),
            cfg.listen, td_server_port(srv));
@@ -274,6 +312,10 @@ int td_cmd_serve(int argc, char **argv)
 
     int sig = 0;
     sigwait(&set, &sig);
+    /* The OCR workers first: a letter they file still reaches the server's
+     * metrics and web desks; uploads accepted meanwhile wait, queued. */
+    td_desk_ocr_workers_stop(ocr);
+    ocr = NULL;
     td_server_shutdown(srv);
     td_desk_alert_worker_stop(worker);
     worker = NULL;
@@ -282,6 +324,7 @@ int td_cmd_serve(int argc, char **argv)
 fail:
     td_cli_error("serve", &err);
 out:
+    td_desk_ocr_workers_stop(ocr);
     td_desk_alert_worker_stop(worker);
     sodium_memzero(&acfg, sizeof acfg);
     td_server_free(srv);

@@ -18,6 +18,7 @@
     X(grammar, "write or check the grammar's requirement cache (after editing rules)")             \
     X(fetch, "pull new mail from an IMAP mailbox")                                                 \
     X(serve, "start the HTTP desk")                                                                \
+    X(worker, "OCR, analyse and file the scanned letters queued by the server")                    \
     X(verify, "check the audit chain and every evidence hash")                                     \
     X(user, "add, list, disable users; set passwords and roles; issue and revoke API keys")        \
     X(office, "add and list offices")                                                              \

@@ -47,6 +47,9 @@ struct td_desk {
     td_alert_listener *alert_listener;
     void *alert_listener_ud;
     struct td_alert_worker *alert_worker; /* the running worker, or NULL */
+    /* OCR worker threads in this process (ocr_workers.c), woken by an
+     * accepted upload; under `lock`. */
+    struct td_ocr_workers *ocr_workers;
 };
 
 /* Seconds since the epoch. */
@@ -109,6 +112,9 @@ void td__alerts_wake(struct td_desk *d);
 /* Tell the listener (outside the lock). */
 void td__alerts_notify(struct td_desk *d, int64_t office_id, const int64_t *ids, size_t n,
                        int64_t message_id, int severity);
+
+/* ocr_workers.c: wake idle worker threads (lock held). */
+void td__ocr_workers_wake(struct td_ocr_workers *w);
 
 /* evidence.c: verify every evidence file. */
 int td__evidence_verify(struct td_desk *d, td_verify_cb *cb, void *ud,

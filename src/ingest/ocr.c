@@ -23,6 +23,8 @@
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,9 @@ struct td_ocr {
     TessBaseAPI *api;
     struct td_ocr_opts opts;
 };
+
+/* Engines made in this process (td_ocr_engines_made). */
+static atomic_ulong engines_made;
 
 /* ---- engine ------------------------------------------------------------------ */
 
@@ -96,6 +101,7 @@ int td_ocr_open(const struct td_ocr_opts *opts, struct td_ocr **out, struct td_e
                          o->opts.lang);
         goto out;
     }
+    atomic_fetch_add(&engines_made, 1);
 out:
     if (rc != TD_OK) {
         td_ocr_free(o);
@@ -114,6 +120,100 @@ void td_ocr_free(struct td_ocr *o)
         TessBaseAPIDelete(o->api);
     }
     free(o);
+}
+
+unsigned long td_ocr_engines_made(void)
+{
+    return atomic_load(&engines_made);
+}
+
+/* ---- the pool ------------------------------------------------------------------ */
+
+#define OCR_POOL_MAX 64
+
+struct td_ocr_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    unsigned n;     /* engines made */
+    unsigned nfree; /* free[0..nfree) are not lent */
+    struct td_ocr **all;
+    struct td_ocr **free;
+};
+
+int td_ocr_pool_open(const struct td_ocr_opts *opts, unsigned n, struct td_ocr_pool **out,
+                     struct td_error *err)
+{
+    *out = NULL;
+    if (n < 1 || n > OCR_POOL_MAX)
+        return td_error_set(err, TD_EINVAL, "an OCR pool holds 1..%d engines, not %u", OCR_POOL_MAX,
+                            n);
+    struct td_ocr_pool *p = calloc(1, sizeof *p);
+    if (!p || !(p->all = calloc(n, sizeof *p->all)) || !(p->free = calloc(n, sizeof *p->free))) {
+        if (p)
+            free(p->all);
+        free(p);
+        return td_error_set(err, TD_ENOMEM, "allocating the OCR pool");
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    for (unsigned i = 0; i < n; i++) {
+        int rc = td_ocr_open(opts, &p->all[i], err);
+        if (rc != TD_OK) {
+            td_ocr_pool_free(p);
+            return rc;
+        }
+        p->free[p->nfree++] = p->all[i];
+        p->n++;
+    }
+    *out = p;
+    return TD_OK;
+}
+
+void td_ocr_pool_free(struct td_ocr_pool *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < p->n; i++)
+        td_ocr_free(p->all[i]);
+    pthread_cond_destroy(&p->freed);
+    pthread_mutex_destroy(&p->lock);
+    free(p->all);
+    free(p->free);
+    free(p);
+}
+
+struct td_ocr *td_ocr_pool_get(struct td_ocr_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->nfree == 0)
+        pthread_cond_wait(&p->freed, &p->lock);
+    struct td_ocr *o = p->free[--p->nfree];
+    pthread_mutex_unlock(&p->lock);
+    return o;
+}
+
+void td_ocr_pool_put(struct td_ocr_pool *p, struct td_ocr *o)
+{
+    if (!o)
+        return;
+    pthread_mutex_lock(&p->lock);
+    /* Only the pool's own engines come back, each once: a stray pointer
+     * would otherwise be lent to two threads at the same time. */
+    int mine = 0;
+    for (unsigned i = 0; i < p->n; i++)
+        mine |= p->all[i] == o;
+    for (unsigned i = 0; i < p->nfree; i++)
+        mine &= p->free[i] != o;
+    if (mine && p->nfree < p->n) {
+        p->free[p->nfree++] = o;
+        pthread_cond_signal(&p->freed);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+unsigned td_ocr_pool_size(const struct td_ocr_pool *p)
+{
+    return p ? p->n : 0;
 }
 
 /* ---- sniffing ------------------------------------------------------------------ */

@@ -11,14 +11,23 @@
  *                              refused (400): send it as application/mbox
  *       application/mbox       an mbox file: every message in it, as one
  *                              batch (answered like :batch below)
- *       image/png|jpeg|tiff,   a scanned letter, OCR'd by the ingestion
- *       application/pdf        library (Tesseract)
+ *       image/png|jpeg|tiff,   a scanned letter: kept and queued for OCR
+ *       application/pdf        (desk.h "scanned letters"), answered
+ *                              202 {"upload","job","status":"queued",
+ *                              "location":"/v1/uploads/<id>"} before any
+ *                              OCR; a worker files it later.  ?name= or
+ *                              X-Filename names the file.  (A store
+ *                              without the work queue: OCR'd in the
+ *                              request, 201 as below.)
  *     201 {"id","status":"created","severity"} | 200 duplicate |
  *     400 refused, the error naming the field; 409 when the idempotency
  *     key was already used for a message with another text; 415 for any
  *     other Content-Type (text/plain, forms, XML...: never parsed as JSON)
  *     The idempotency key is "client_key" in JSON, or the Idempotency-Key
  *     header (any content type); without one, the Message-ID.
+ *
+ *   GET /v1/uploads/{id}       a scan's state: queued, processing, done
+ *     ({"message": id}) or failed ({"error"}).
  *
  *   POST /v1/messages:batch    [msg, ...] or {"messages": [...]}, one
  *     transaction, one savepoint per record: bad records are refused one by
@@ -207,6 +216,53 @@ static void ingest_one_raw(struct td__req *r, enum td_format fmt)
                         td_severity_name(res.severity), "channel", m.channel ? m.channel : ""));
 out:
     td_message_release(&m);
+}
+
+/* A scan kept and queued (desk.h "scanned letters"): the answer comes
+ * after the commit and before any OCR. */
+static void queue_scan(struct td__req *r)
+{
+    struct td_error err;
+    struct td_upload_result res;
+    const char *idem = td__header(r, "Idempotency-Key");
+    const char *name = td__query(r, "name");
+    if (!name || !*name)
+        name = td__header(r, "X-Filename");
+    if (r->body.len == 0) {
+        td__reply_error(r, 400, NULL, -1, "request body is empty");
+        return;
+    }
+    td_error_clear(&err);
+    int rc = td_desk_upload_accept(r->srv->desk, &r->actor, r->body.data, r->body.len, name,
+                                   idem && *idem ? idem : NULL, INT64_MIN, &res, &err);
+    if (rc != TD_OK) {
+        td__reply_td_error(r, rc, &err);
+        return;
+    }
+    char where[64];
+    snprintf(where, sizeof where, "/v1/uploads/%lld", (long long)res.id);
+    json_t *o = json_pack("{s:I, s:s, s:s}", "upload", (json_int_t)res.id, "status", res.state,
+                          "location", where);
+    if (o && res.job_id)
+        json_object_set_new(o, "job", json_integer(res.job_id));
+    if (o && res.message_id)
+        json_object_set_new(o, "message", json_integer(res.message_id));
+    if (o && res.duplicate)
+        json_object_set_new(o, "duplicate", json_true());
+    snprintf(r->location, sizeof r->location, "%s", where);
+    td__reply(r, res.duplicate ? 200 : 202, o);
+}
+
+void td__h_upload_get(struct td__req *r)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = td_desk_upload_get(r->srv->desk, &r->actor, id, &out, &err);
+    td__reply_desk(r, rc, &err, 200, out);
 }
 
 /* Name every refused record's field by its full path in the request
@@ -421,12 +477,12 @@ void td__h_messages_post(struct td__req *r)
         ingest_mbox(r);
         return;
     }
-    if (!strcmp(ct, "image/png") || !strcmp(ct, "image/jpeg") || !strcmp(ct, "image/tiff")) {
-        ingest_one_raw(r, TD_FORMAT_IMAGE);
-        return;
-    }
-    if (!strcmp(ct, "application/pdf")) {
-        ingest_one_raw(r, TD_FORMAT_PDF);
+    int image = !strcmp(ct, "image/png") || !strcmp(ct, "image/jpeg") || !strcmp(ct, "image/tiff");
+    if (image || !strcmp(ct, "application/pdf")) {
+        if (td_desk_can_queue(r->srv->desk))
+            queue_scan(r);
+        else
+            ingest_one_raw(r, image ? TD_FORMAT_IMAGE : TD_FORMAT_PDF);
         return;
     }
     if (!strncmp(ct, "image/", 6)) {

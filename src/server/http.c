@@ -208,6 +208,8 @@ static enum MHD_Result send_reply(struct td__req *r)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, r->cache ? r->cache : "no-store");
     if (r->web)
         web_headers(r, resp);
+    else if (r->location[0]) /* an API resource made or queued (202) */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, r->location);
     if (r->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->sha256[0])
@@ -721,6 +723,14 @@ unsigned td_server_port(const struct td_server *s)
 unsigned td_server_metrics_port(const struct td_server *s)
 {
     return s->metrics_port;
+}
+
+void td_server_filed(struct td_server *s, int64_t office_id, int64_t message_id, int severity)
+{
+    if (!s)
+        return;
+    td__metrics_ingested(s->metrics, severity);
+    td__web_notify(s, office_id, message_id, severity);
 }
 
 void td_server_shutdown(struct td_server *s)

@@ -53,6 +53,7 @@ const struct td__route td__routes[] = {
     /* ingest */
     {"POST",  "/v1/messages",                 td__h_messages_post,       STAFF,         0},
     {"POST",  "/v1/messages:batch",           td__h_messages_batch,      STAFF,         0},
+    {"GET",   "/v1/uploads/{id}",             td__h_upload_get,          STAFF,         0},
     /* triage */
     {"GET",   "/v1/queue",                    td__h_queue,               STAFF,         0},
     {"GET",   "/v1/messages/{id}",            td__h_message_get,         STAFF,         0},

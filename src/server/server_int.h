@@ -316,7 +316,7 @@ td__handler td__h_healthz, td__h_metrics, td__h_perspective_analyze;
 td__handler td__h_login, td__h_logout, td__h_me, td__h_users_list, td__h_users_add,
     td__h_users_patch, td__h_keys_create, td__h_keys_list, td__h_key_revoke, td__h_offices_list;
 /* handlers_ingest.c */
-td__handler td__h_messages_post, td__h_messages_batch;
+td__handler td__h_messages_post, td__h_messages_batch, td__h_upload_get;
 /* handlers_retention.c */
 td__handler td__h_retention_get, td__h_retention_put, td__h_retention_apply, td__h_sender_erase;
 /* handlers_alerts.c */

@@ -1688,6 +1688,13 @@ static const struct td_store_ops sqlite_ops = {
     .message_export = td__sq_message_export,
     .case_export = td__sq_case_export,
     .digest_rows = td__sq_digest_rows,
+    /* the work queue and uploads (sqlite_jobs.c) */
+    .job_add = td__sq_job_add,
+    .job_claim = td__sq_job_claim,
+    .job_finish = td__sq_job_finish,
+    .upload_insert = td__sq_upload_insert,
+    .upload_get = td__sq_upload_get,
+    .upload_set = td__sq_upload_set,
 };
 
 /*

@@ -101,4 +101,20 @@ int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int
                        int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
                        struct td_error *err);
 
+/* sqlite_jobs.c: the work queue and uploads of store.h. */
+int td__sq_job_add(struct td_store *s, int64_t office, const char *kind, const char *payload_ref,
+                   int64_t available_at, int64_t *id, struct td_error *err);
+int td__sq_job_claim(struct td_store *s, const char *worker, int64_t now, int64_t lease_seconds,
+                     struct td_store_job *job, struct td_error *err);
+int td__sq_job_finish(struct td_store *s, int64_t id, const char *worker, int ok, const char *error,
+                      int64_t now, int64_t retry_at, struct td_error *err);
+int td__sq_upload_insert(struct td_store *s, const struct td_store_upload *u, int64_t *id,
+                         struct td_error *err);
+int td__sq_upload_get(struct td_store *s, int64_t office, int64_t id, const char *client_key,
+                      int with_bytes, int (*cb)(void *ud, const struct td_store_upload *u),
+                      void *ud, struct td_error *err);
+int td__sq_upload_set(struct td_store *s, int64_t office, int64_t id, const char *state,
+                      int64_t attempts, const char *error, int64_t message_id, int64_t now,
+                      struct td_error *err);
+
 #endif

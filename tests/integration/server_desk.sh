@@ -172,6 +172,13 @@ check "cases opened after a future date: none" '[ "$code" = 200 ] && [ "$(jq_py 
 api GET "/v1/cases?to=yesterday" "" "$T_cw"
 check "cases?to=junk -> 400 naming to" '[ "$code" = 400 ] && grep -q "\"to\"" "$tmp/body"'
 
+# an upload of office 1 (a PNG signature only: kept and queued; the OCR
+# fails it later), for the other office to be refused below
+printf '\211PNG\r\n\032\n\0\0\0\rIHDR\0\0\020' > "$tmp/cut.png"
+api POST "/v1/messages?name=Batley.png" "@$tmp/cut.png" "$T_cw" image/png
+check "a scan is queued -> 202" '[ "$code" = 202 ]'
+up1=$(jq_py 'j["upload"]')
+
 # ---- a second office --------------------------------------------------------
 # (offices are made on purpose: `user add --office` does not create one)
 "$td" office add other --db "$db" --data-dir "$data" > /dev/null 2>&1
@@ -185,7 +192,8 @@ check "the other office's admin logs in" '[ "$code" = 200 ]'
 for path in "/v1/messages/$threat_id" "/v1/messages/$threat_id/original" \
     "/v1/messages/$bullet_id" "/v1/senders/email%3Arude%40example.org/history" \
     "/v1/cases/$case1" "/v1/cases/$case2" "/v1/cases/$case1/timeline" \
-    "/v1/evidence/$ev1" "/v1/evidence/$ev1/content" "/v1/cases/$case1/bundle"; do
+    "/v1/evidence/$ev1" "/v1/evidence/$ev1/content" "/v1/cases/$case1/bundle" \
+    "/v1/uploads/$up1"; do
   api GET "$path" "" "$B"
   check "other office: GET $path -> 404" '[ "$code" = 404 ] && ! grep -q "smashed\|Batley\|photo\|rude" "$tmp/body"'
 done
@@ -208,7 +216,7 @@ check "GET /v1/ack/{token} shows nothing of any office" \
   '[ "$code" = 200 ] && ! grep -q "smashed\|Batley\|rude\|other" "$tmp/body"'
 # Every parameterised GET route in the table was tried above: keep in step.
 routes=$(grep -oE '^\s+\{"GET", +"[^"]*\{[^"]*"' src/server/router.c | sed 's/.*"\(\/[^"]*\)"/\1/' | sort -u | wc -l)
-check "all $routes parameterised GET routes covered" '[ "$routes" = 9 ]'
+check "all $routes parameterised GET routes covered" '[ "$routes" = 10 ]'
 
 # ---- metrics, logs ----------------------------------------------------------
 # (it needs a login: how many threats an office gets is not public)

@@ -4,8 +4,9 @@
 #   - a raw email (Content-Type message/rfc822) parsed by the ingestion
 #     library: sender, subject, Message-ID; the same email again is a
 #     duplicate by Message-ID; the original kept byte for byte;
-#   - a scanned letter (image/png, rendered by test_ingest_ocr) OCR'd into a
-#     "letter"; a text file sent as image/png refused with 400;
+#   - a scanned letter (image/png, rendered by test_ingest_ocr) queued (202)
+#     and OCR'd into a "letter" by the server's worker; a text file sent as
+#     image/png refused with 400;
 #   - the Idempotency-Key header on JSON;
 #   - an unsupported content type -> 415;
 #   - login rate limiting -> 429 with Retry-After; logout ends the session.
@@ -37,10 +38,20 @@ check "the original email is kept byte for byte" 'cmp -s "$tmp/orig.eml" "$tmp/m
 
 # ---- scanned letter --------------------------------------------------------------
 if [ -x "$render" ] && "$render" --render clean "$tmp/letter.png" >/dev/null 2>&1; then
+  # queued (202) and filed by the server's own OCR worker (ocr_queue.sh
+  # covers the queue itself)
   api POST /v1/messages "@$tmp/letter.png" "$A" image/png
-  check "scanned letter (PNG) -> 201" '[ "$code" = 201 ] && [ "$(jq_py "j[\"channel\"]")" = letter ]'
-  api GET "/v1/messages/$(jq_py 'j["id"]')" "" "$A"
-  check "OCR'd text is stored" '[ "$(jq_py "len(j[\"text\"]) > 20")" = True ]'
+  check "scanned letter (PNG) -> 202 queued" '[ "$code" = 202 ] && [ "$(jq_py "j[\"status\"]")" = queued ]'
+  up=$(jq_py 'j["upload"]')
+  for i in $(seq 1 120); do
+    api GET "/v1/uploads/$up" "" "$A"
+    [ "$(jq_py 'j["state"]')" = done ] && break
+    sleep 0.5
+  done
+  check "the server's OCR worker filed it" '[ "$(jq_py "j[\"state\"]")" = done ]'
+  api GET "/v1/messages/$(jq_py 'j["message"]')" "" "$A"
+  check "OCR'd text is stored as a letter" \
+    '[ "$(jq_py "len(j[\"text\"]) > 20")" = True ] && [ "$(jq_py "j[\"channel\"]")" = letter ]'
 else
   bad "cannot render a letter with $render (build the test_ingest_ocr target)"
 fi

@@ -17,6 +17,7 @@
  *   test_ingest_ocr --render KIND OUT write one test letter (ocr_scan.sh)
  */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -615,6 +616,115 @@ static int bench(int pages)
     return 0;
 }
 
+/* ---- the pool ------------------------------------------------------------------------ */
+
+#define POOL_N 2
+#define POOL_THREADS 3
+#define POOL_JOBS 2 /* per thread */
+
+struct pool_run {
+    struct td_ocr_pool *pool;
+    const struct td_buf *png;
+    pthread_mutex_t lock;
+    struct td_ocr *lent[POOL_THREADS]; /* engines lent right now */
+    struct td_ocr *seen[POOL_N * 4];   /* every engine ever lent */
+    unsigned nseen;
+    int read_ok, shared, max_lent;
+};
+
+static void *pool_thread(void *ud)
+{
+    struct pool_run *r = ud;
+    for (int j = 0; j < POOL_JOBS; j++) {
+        struct td_ocr *o = td_ocr_pool_get(r->pool);
+        int lent = 0, known = 0;
+        pthread_mutex_lock(&r->lock);
+        for (int i = 0; i < POOL_THREADS; i++) {
+            r->shared |= r->lent[i] == o; /* lent to two threads at once */
+            lent += r->lent[i] != NULL;
+        }
+        for (int i = 0; i < POOL_THREADS; i++)
+            if (!r->lent[i]) {
+                r->lent[i] = o;
+                break;
+            }
+        if (lent + 1 > r->max_lent)
+            r->max_lent = lent + 1;
+        for (unsigned i = 0; i < r->nseen; i++)
+            known |= r->seen[i] == o;
+        if (!known && r->nseen < sizeof r->seen / sizeof r->seen[0])
+            r->seen[r->nseen++] = o;
+        pthread_mutex_unlock(&r->lock);
+
+        struct td_message m;
+        struct td_error err;
+        td_message_init(&m);
+        td_error_clear(&err);
+        int rc = td_ocr_message(o, r->png->data, r->png->len, "letter", &m, NULL, &err);
+        char *t = rc == TD_OK ? fold(m.text) : NULL;
+        int ok = t && strstr(t, "you will be smashed and killed within days");
+        free(t);
+        td_message_release(&m);
+
+        pthread_mutex_lock(&r->lock);
+        r->read_ok += ok;
+        for (int i = 0; i < POOL_THREADS; i++)
+            if (r->lent[i] == o) {
+                r->lent[i] = NULL;
+                break;
+            }
+        pthread_mutex_unlock(&r->lock);
+        td_ocr_pool_put(r->pool, o);
+    }
+    return NULL;
+}
+
+/* Engines are made once, when the pool opens: more threads than engines
+ * share them, each engine lent to one thread at a time, and every letter
+ * is still read right. */
+static void test_pool_reuses_engines(void **state)
+{
+    struct ocr_fixture *f = *state;
+    struct td_buf png;
+    struct look lk = {.angle_deg = 0, .ink = 0, .paper = 1};
+    struct td_error err;
+    struct pool_run r;
+    td_error_clear(&err);
+    memset(&r, 0, sizeof r);
+    pthread_mutex_init(&r.lock, NULL);
+    render_png(f->letter, &lk, &png);
+    r.png = &png;
+    unsigned long before = td_ocr_engines_made();
+    assert_int_equal(td_ocr_pool_open(NULL, POOL_N, &r.pool, &err), TD_OK);
+    assert_int_equal(td_ocr_pool_size(r.pool), POOL_N);
+    assert_int_equal(td_ocr_engines_made() - before, POOL_N);
+    pthread_t th[POOL_THREADS];
+    for (int i = 0; i < POOL_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, pool_thread, &r), 0);
+    for (int i = 0; i < POOL_THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(r.read_ok, POOL_THREADS * POOL_JOBS);
+    assert_int_equal(td_ocr_engines_made() - before, POOL_N); /* none made per job */
+    assert_int_equal(r.shared, 0);
+    assert_true(r.max_lent <= POOL_N);
+    assert_int_equal(r.nseen, POOL_N);
+    /* a stray or repeated put does not make an engine lendable twice */
+    struct td_ocr *o = td_ocr_pool_get(r.pool);
+    td_ocr_pool_put(r.pool, o);
+    td_ocr_pool_put(r.pool, o);
+    td_ocr_pool_put(r.pool, f->ocr);
+    struct td_ocr *a = td_ocr_pool_get(r.pool), *b = td_ocr_pool_get(r.pool);
+    assert_ptr_not_equal(a, b);
+    assert_ptr_not_equal(a, f->ocr);
+    assert_ptr_not_equal(b, f->ocr);
+    td_ocr_pool_put(r.pool, a);
+    td_ocr_pool_put(r.pool, b);
+    td_ocr_pool_free(r.pool);
+    assert_int_equal(td_ocr_pool_open(NULL, 0, &r.pool, &err), TD_EINVAL);
+    pthread_mutex_destroy(&r.lock);
+    td_buf_release(&png);
+}
+
 /* --render KIND OUT: write a test letter for the shell tests
  * (tests/integration/ocr_scan.sh).  KIND: clean | skewed | faint (PNG),
  * tiff, pdf (two pages). */
@@ -663,7 +773,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_multipage_tiff),  cmocka_unit_test(test_pdf_two_pages),
         cmocka_unit_test(test_not_an_image),    cmocka_unit_test(test_truncated_png),
         cmocka_unit_test(test_huge_dimensions), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_reader),
+        cmocka_unit_test(test_reader),          cmocka_unit_test(test_pool_reuses_engines),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
