@@ -32,6 +32,7 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_queue.h"
 #include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/buf.h"
@@ -883,12 +884,13 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
 }
 
 /* MESSAGE of desk.h; the verdict column is merged in by td__sq_row_json(). */
-#define MSG_COLS                                                                                   \
+#define MSG_SELECT                                                                                 \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
     "m.attachments AS attachments_json, "                                                          \
     "(SELECT json_group_array(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "      \
-    "AS cases_json FROM messages m "
+    "AS cases_json "
+#define MSG_COLS MSG_SELECT "FROM messages m "
 
 static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
                           struct td_error *err)
@@ -925,18 +927,17 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
     return rc;
 }
 
-/* The filter's WHERE, shared by the page query and the count: every
- * condition is a bound parameter, unused ones bound to "no filter". */
-#define QUEUE_WHERE                                                                                \
-    "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "                                    \
-    "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "                            \
-    "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "                        \
-    "AND m.received >= ?7 AND m.received < ?8 "
+const char td__sq_queue_count_sql[] = "SELECT count(*) " TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE;
 
-#define QUEUE_ORDER                                                                                \
-    "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, m.id DESC "
+/* The wide rows straight from the index walk: SQLite reads a row's text
+ * and verdict only once it is past the offset, so a page reads
+ * offset + limit index entries and limit rows.  (Before 0009 the order
+ * needed a sort, and the page took its ids from a sorted subquery first
+ * so as not to sort wide rows.) */
+const char td__sq_queue_page_sql[] =
+    MSG_SELECT TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE TD__SQ_QUEUE_ORDER "LIMIT ?9 OFFSET ?10";
 
-static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f)
+void td__sq_queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
     td__sq_bind_text(st, 2, f->status);
@@ -955,23 +956,16 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     sqlite3_stmt *st = NULL;
     json_t *list = NULL, *o = NULL;
     int64_t total = 0;
-    int rc = td__sq_stmt(&q->c, "SELECT count(*) FROM messages m " QUEUE_WHERE, &st, err);
+    int rc = td__sq_stmt(&q->c, td__sq_queue_count_sql, &st, err);
     if (rc)
         return rc;
-    queue_bind(st, office, f);
+    td__sq_queue_bind(st, office, f);
     if ((rc = td__sq_int(&q->c, st, "queue", &total, err)))
         return rc;
 
-    /* The page's ids first, from the index alone (0007_web.sql), then the
-     * wide rows of those ids only: sorting every matching row with its text
-     * and verdict cost 70 ms at 10,000 messages. */
-    if ((rc = td__sq_stmt(&q->c,
-                          MSG_COLS
-                          "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
-                          "LIMIT ?9 OFFSET ?10) " QUEUE_ORDER,
-                          &st, err)))
+    if ((rc = td__sq_stmt(&q->c, td__sq_queue_page_sql, &st, err)))
         return rc;
-    queue_bind(st, office, f);
+    td__sq_queue_bind(st, office, f);
     sqlite3_bind_int64(st, 9, (int64_t)f->limit);
     sqlite3_bind_int64(st, 10, (int64_t)f->offset);
     if ((rc = rows_json(q, st, &list, err)))
