@@ -47,9 +47,13 @@
 #define TD__SQ_QUEUE_ORDER                                                                         \
     "ORDER BY m.unreviewed DESC, m.severity DESC, m.received DESC, m.id DESC "
 
-/* The page (MESSAGE of desk.h, in queue order) and the count. */
+/* The page (MESSAGE of desk.h, in queue order) and the count; the count
+ * of a query without any filter (td__sq_queue_unfiltered) is
+ * td__sq_queue_count_all_sql, with ?1 the office alone. */
 extern const char td__sq_queue_page_sql[];
 extern const char td__sq_queue_count_sql[];
+extern const char td__sq_queue_count_all_sql[];
+int td__sq_queue_unfiltered(const struct td_store_msg_query *f);
 
 /* Bind ?1..?8 of the queries above from f. */
 void td__sq_queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f);
