@@ -527,6 +527,17 @@ int td_desk_ingest_json_results(struct td_desk *d, const struct td_actor *actor,
                                 struct td_analysis_ctx *ctx, const json_t *in, json_t **out,
                                 struct td_ingest_result **results, size_t *n, struct td_error *err);
 
+/*
+ * td_desk_file for a batch: td_desk_ingest_batch with verdicts[i] (n of
+ * them, already computed; each may be raised by the sender's history) in
+ * place of the analysis.  For importers and load generators that bring
+ * their own verdicts (bench/bench_scale.c); needs no analyser.
+ */
+int td_desk_file_batch(struct td_desk *d, const struct td_actor *actor,
+                       const struct td_message *msgs, size_t n, const char *const *client_keys,
+                       struct td_verdict *verdicts, struct td_ingest_result *results,
+                       struct td_error *err);
+
 /* ---- triage ------------------------------------------------------------ */
 
 /* Queue filter: NULL / 0 / INT64_MIN fields do not filter. */

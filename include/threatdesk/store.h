@@ -414,7 +414,10 @@ struct td_store_ops {
     int (*message_original)(struct td_store *s, int64_t office_id, int64_t id, void **data,
                             size_t *len, struct td_error *err);
     /* Unreviewed ("unreviewed" as stored) first, then severity, then newest
-     * received: the order the queue's index (0007_web.sql) is built for. */
+     * received, then highest id: ORDER BY m.unreviewed DESC, m.severity
+     * DESC, m.received DESC, m.id DESC, which the index messages_triage
+     * (0009_queue_order.sql, both backends) serves without a sort.  The
+     * order is total, so an offset names the same place on every call. */
     int (*message_queue)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
                          json_t **out, struct td_error *err);
     int (*message_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *status,

@@ -318,6 +318,16 @@ int td_desk_ingest_batch(struct td_desk *d, const struct td_actor *actor,
     return batch(d, actor, ctx, msgs, n, client_keys, NULL, results, err);
 }
 
+int td_desk_file_batch(struct td_desk *d, const struct td_actor *actor,
+                       const struct td_message *msgs, size_t n, const char *const *client_keys,
+                       struct td_verdict *verdicts, struct td_ingest_result *results,
+                       struct td_error *err)
+{
+    if (n && !verdicts)
+        return td_error_set(err, TD_EINVAL, "no verdicts given");
+    return batch(d, actor, NULL, msgs, n, client_keys, verdicts, results, err);
+}
+
 int td_desk_file(struct td_desk *d, const struct td_actor *actor, const struct td_message *m,
                  const char *client_key, struct td_verdict *v, struct td_ingest_result *res,
                  struct td_error *err)

@@ -32,6 +32,7 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_queue.h"
 #include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/buf.h"
@@ -883,12 +884,13 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
 }
 
 /* MESSAGE of desk.h; the verdict column is merged in by td__sq_row_json(). */
-#define MSG_COLS                                                                                   \
+#define MSG_SELECT                                                                                 \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
     "m.attachments AS attachments_json, "                                                          \
     "(SELECT json_group_array(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "      \
-    "AS cases_json FROM messages m "
+    "AS cases_json "
+#define MSG_COLS MSG_SELECT "FROM messages m "
 
 static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
                           struct td_error *err)
@@ -925,18 +927,28 @@ static int sq_message_original(struct td_store *s, int64_t office, int64_t id, v
     return rc;
 }
 
-/* The filter's WHERE, shared by the page query and the count: every
- * condition is a bound parameter, unused ones bound to "no filter". */
-#define QUEUE_WHERE                                                                                \
-    "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "                                    \
-    "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "                            \
-    "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "                        \
-    "AND m.received >= ?7 AND m.received < ?8 "
+const char td__sq_queue_count_sql[] = "SELECT count(*) " TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE;
+/* messages_queue (0001) is the narrowest index led by office_id: a third
+ * of messages_triage's pages.  Named, as without statistics SQLite took
+ * messages_content, whose 64-character keys make it the widest. */
+const char td__sq_queue_count_all_sql[] =
+    "SELECT count(*) FROM messages m INDEXED BY messages_queue WHERE m.office_id = ?1";
 
-#define QUEUE_ORDER                                                                                \
-    "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, m.id DESC "
+int td__sq_queue_unfiltered(const struct td_store_msg_query *f)
+{
+    return !f->status && (f->label < 0 || f->label >= TD_LABEL_COUNT) && f->min_severity <= 0 &&
+           !f->channel && !f->sender && f->since == INT64_MIN && f->until == INT64_MAX;
+}
 
-static void queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f)
+/* The wide rows straight from the index walk: SQLite reads a row's text
+ * and verdict only once it is past the offset, so a page reads
+ * offset + limit index entries and limit rows.  (Before 0009 the order
+ * needed a sort, and the page took its ids from a sorted subquery first
+ * so as not to sort wide rows.) */
+const char td__sq_queue_page_sql[] =
+    MSG_SELECT TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE TD__SQ_QUEUE_ORDER "LIMIT ?9 OFFSET ?10";
+
+void td__sq_queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_msg_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
     td__sq_bind_text(st, 2, f->status);
@@ -955,23 +967,23 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     sqlite3_stmt *st = NULL;
     json_t *list = NULL, *o = NULL;
     int64_t total = 0;
-    int rc = td__sq_stmt(&q->c, "SELECT count(*) FROM messages m " QUEUE_WHERE, &st, err);
+    /* The queue as it opens, unfiltered, counts the office alone, on a
+     * narrow index rather than the wide one the filters need. */
+    int all = td__sq_queue_unfiltered(f);
+    int rc =
+        td__sq_stmt(&q->c, all ? td__sq_queue_count_all_sql : td__sq_queue_count_sql, &st, err);
     if (rc)
         return rc;
-    queue_bind(st, office, f);
+    if (all)
+        sqlite3_bind_int64(st, 1, office);
+    else
+        td__sq_queue_bind(st, office, f);
     if ((rc = td__sq_int(&q->c, st, "queue", &total, err)))
         return rc;
 
-    /* The page's ids first, from the index alone (0007_web.sql), then the
-     * wide rows of those ids only: sorting every matching row with its text
-     * and verdict cost 70 ms at 10,000 messages. */
-    if ((rc = td__sq_stmt(&q->c,
-                          MSG_COLS
-                          "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
-                          "LIMIT ?9 OFFSET ?10) " QUEUE_ORDER,
-                          &st, err)))
+    if ((rc = td__sq_stmt(&q->c, td__sq_queue_page_sql, &st, err)))
         return rc;
-    queue_bind(st, office, f);
+    td__sq_queue_bind(st, office, f);
     sqlite3_bind_int64(st, 9, (int64_t)f->limit);
     sqlite3_bind_int64(st, 10, (int64_t)f->offset);
     if ((rc = rows_json(q, st, &list, err)))
@@ -1754,7 +1766,14 @@ int td__sqlite_open(const char *path, const char *home, struct td_store **out, s
     sqlite3_busy_timeout(q->c.db, 10000);
     sqlite3_extended_result_codes(q->c.db, 1);
     if ((rc = td__sq_exec(
-             &q->c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;",
+             &q->c,
+             "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; "
+             /* 64 MiB of pages, taken only as they are read: an office of
+              * 100,000 messages counts ~2,000 pages of messages_triage per
+              * queue call, which the default 2 MiB could not keep between
+              * calls, so each call read them all again from the OS
+              * (bench/bench_scale.sh: first page p50 30 ms at 5M messages). */
+             "PRAGMA cache_size=-65536;",
              err))) {
         td_error_at(err, path, 0, 0);
         goto fail;

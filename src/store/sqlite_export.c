@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "store/sq_queue.h"
 #include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/taxonomy.h"
@@ -78,24 +79,12 @@ int td__sq_message_export(struct td_store *s, int64_t office, const struct td_st
                     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
                     "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
                     "(SELECT group_concat(cm.case_id, ' ') FROM case_messages cm "
-                    " WHERE cm.message_id = m.id) AS cases FROM messages m "
-                    "WHERE m.office_id = ?1 AND (?2 IS NULL OR m.status = ?2) "
-                    "AND (?3 < 0 OR (m.labels & (1 << ?3)) != 0) AND m.severity >= ?4 "
-                    "AND (?5 IS NULL OR m.channel = ?5) AND (?6 IS NULL OR m.sender = ?6) "
-                    "AND m.received >= ?7 AND m.received < ?8 "
-                    "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, "
-                    "m.id DESC",
+                    " WHERE cm.message_id = m.id) AS cases " TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE
+                        TD__SQ_QUEUE_ORDER,
                     &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, f->status);
-    sqlite3_bind_int(st, 3, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
-    sqlite3_bind_int(st, 4, f->min_severity > 0 ? f->min_severity : 0);
-    td__sq_bind_text(st, 5, f->channel);
-    td__sq_bind_text(st, 6, f->sender);
-    sqlite3_bind_int64(st, 7, f->since);
-    sqlite3_bind_int64(st, 8, f->until);
+    td__sq_queue_bind(st, office, f);
     return stream_rows(c, st, cb, ud, err);
 }
 

@@ -260,10 +260,65 @@ static void test_exact_originals_and_canonical_senders(void **state)
     json_decref(o);
 }
 
+/* A batch with the caller's verdicts: every good record is filed with its
+ * own verdict (not an analyser's: this desk has none), in one commit; a
+ * bad record is refused alone; a sender's earlier threats raise a later
+ * verdict as they do for one message. */
+static void test_file_batch_keeps_the_given_verdicts(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_message m[4];
+    struct td_verdict v[4];
+    struct td_ingest_result r[4];
+    const char *texts[4] = {"first", "", "third", "fourth"};
+    const enum td_severity sev[4] = {TD_SEVERITY_LOW, TD_SEVERITY_LOW, TD_SEVERITY_NONE,
+                                     TD_SEVERITY_CRITICAL};
+    td_error_clear(&err);
+    /* a desk without an analyser: the verdicts given are all there is */
+    td_desk_close(w->f.d);
+    td_analyser_free(w->f.a);
+    w->f.a = NULL;
+    fx_open_desk(&w->f);
+    for (int i = 0; i < 4; i++) {
+        td_message_init(&m[i]);
+        td_verdict_init(&v[i]);
+        td_message_set(&m[i].text, texts[i], (size_t)-1);
+        m[i].text_len = strlen(texts[i]);
+        td_message_set(&m[i].channel, "webform", (size_t)-1);
+        v[i].severity = sev[i];
+        v[i].labels = i == 3 ? 1u << TD_LABEL_THREAT : 0;
+    }
+    assert_int_equal(td_desk_file_batch(w->f.d, &w->cw, m, 4, NULL, v, r, &err), TD_OK);
+    assert_int_equal(r[0].code, TD_OK);
+    assert_int_equal(r[1].code, TD_EINVAL); /* empty text: refused alone */
+    assert_int_equal(r[2].code, TD_OK);
+    assert_int_equal(r[3].code, TD_OK);
+    assert_int_equal(r[3].severity, TD_SEVERITY_CRITICAL);
+    json_t *out = NULL;
+    assert_int_equal(td_desk_queue(w->f.d, &w->cw, NULL, &out, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(out, "total")), 3);
+    /* the queue's first is the critical one: the given verdict was stored */
+    json_t *first = json_array_get(json_object_get(out, "messages"), 0);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), r[3].id);
+    assert_string_equal(str(first, "severity"), "critical");
+    json_decref(out);
+    assert_int_equal(td_desk_message_get(w->f.d, &w->cw, r[0].id, &out, &err), TD_OK);
+    assert_string_equal(str(out, "severity"), "low");
+    json_decref(out);
+    /* no verdicts: refused whole */
+    assert_int_equal(td_desk_file_batch(w->f.d, &w->cw, m, 4, NULL, NULL, r, &err), TD_EINVAL);
+    for (int i = 0; i < 4; i++) {
+        td_message_release(&m[i]);
+        td_verdict_release(&v[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_refuses_bad_records_one_by_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_batch_keeps_the_given_verdicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_verdict_is_the_analysers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exact_originals_and_canonical_senders, setup,
                                         teardown),
