@@ -40,6 +40,21 @@ static json_t *text_json(const PGresult *r, int row, int col)
     return t ? json_string(t) : json_null();
 }
 
+/* The id an INSERT ... ON CONFLICT (office_id, name) DO NOTHING RETURNING
+ * id made, or TD_EEXISTS worded as SQLite's UNIQUE failure (clears r). */
+static int taken_or_id(PGresult *r, const char *what, const char *table, int64_t *id,
+                       struct td_error *err)
+{
+    int rc = TD_OK;
+    if (PQntuples(r) == 1)
+        *id = td__pgv_i64(r, 0, 0);
+    else
+        rc = td_error_set(err, TD_EEXISTS, "%s: UNIQUE constraint failed: %s.office_id, %s.name",
+                          what, table, table);
+    PQclear(r);
+    return rc;
+}
+
 /* ---- recipients ----------------------------------------------------------- */
 
 int td__pgs_alert_recipient_insert(struct td_store *s, int64_t office, const char *name,
@@ -53,17 +68,17 @@ int td__pgs_alert_recipient_insert(struct td_store *s, int64_t office, const cha
         return rc;
     const char *p[6] = {td__pg_i64(o, office), opt(name),         opt(email), opt(url),
                         opt(secret),           td__pg_i64(n, now)};
-    /* a name taken is SQLSTATE 23505: TD_EEXISTS, as SQLite's constraint */
+    /* A name taken must leave the desk's transaction usable, as SQLite's
+     * constraint error does: ON CONFLICT, not a failed statement (which
+     * would abort the whole transaction). */
     if ((rc =
              td__pg_exec(td__pgs_conn(s),
                          "INSERT INTO alert_recipients(office_id, name, email, webhook_url, "
                          "webhook_secret, created) VALUES ($1::bigint, $2, $3, $4, $5, $6::bigint) "
-                         "RETURNING id",
+                         "ON CONFLICT (office_id, name) DO NOTHING RETURNING id",
                          6, p, NULL, NULL, &r, err)))
         return rc;
-    *id = td__pgv_i64(r, 0, 0);
-    PQclear(r);
-    return TD_OK;
+    return taken_or_id(r, "alert recipient", "alert_recipients", id, err);
 }
 
 int td__pgs_alert_recipient_list(struct td_store *s, int64_t office,
@@ -151,12 +166,11 @@ int td__pgs_alert_rule_insert(struct td_store *s, const struct td_store_alert_ru
                           "channels, quiet_start, quiet_end, escalate_minutes, rota, disclose, "
                           "created, created_by) VALUES ($1::bigint, $2, $3::bigint, $4::bigint, "
                           "$5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10, $11, "
-                          "$12::bigint, $13::bigint) RETURNING id",
+                          "$12::bigint, $13::bigint) ON CONFLICT (office_id, name) DO NOTHING "
+                          "RETURNING id",
                           13, p, NULL, NULL, &r, err)))
         return rc;
-    *id = td__pgv_i64(r, 0, 0);
-    PQclear(r);
-    return TD_OK;
+    return taken_or_id(r, "alert rule", "alert_rules", id, err);
 }
 
 static void rule_read(const PGresult *r, int i, struct td_store_alert_rule *ru)
