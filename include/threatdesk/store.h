@@ -437,7 +437,12 @@ struct td_store_ops {
                          void *ud, struct td_error *err);
 
     /* audit */
-    int (*audit_head)(struct td_store *s, int64_t *last_id, char last_hash[65],
+    /* The head of the chain an entry of office_id extends (last_id 0 and
+     * "" when empty), inside the transaction that appends to it: SQLite
+     * keeps one chain per store (office_id unused); PostgreSQL one per
+     * office (see audit_chain_ever), and takes the office's lock here so
+     * that concurrent writers in several processes never fork it. */
+    int (*audit_head)(struct td_store *s, int64_t office_id, int64_t *last_id, char last_hash[65],
                       struct td_error *err);
     int (*audit_append)(struct td_store *s, const struct td_audit_entry *e, struct td_error *err);
     /* Every entry in id order; e->details is valid during the callback only.
@@ -623,6 +628,15 @@ struct td_store_ops {
     int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
                        int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
                        struct td_error *err);
+
+    /* NULL: one audit chain per store (ids 1, 2, 3... across offices;
+     * audit_scan's max_id_ever guards its tail).  Set: one chain per
+     * office (PostgreSQL, where offices share a database): audit_scan
+     * gives the chains office by office, each from id 1, and this answers
+     * the highest id an office's chain ever reached, so a deleted tail of
+     * any office shows. */
+    int (*audit_chain_ever)(struct td_store *s, int64_t office_id, int64_t *max_id_ever,
+                            struct td_error *err);
 };
 
 /* Every backend starts with this. */
@@ -631,8 +645,9 @@ struct td_store {
 };
 
 /*
- * Open a store.  `url` is a file path or "sqlite:PATH" (the only backend
- * built today; "postgres://..." answers TD_EFORMAT).  `home` holds
+ * Open a store.  `url` is a file path, "sqlite:PATH", or a
+ * "postgres://..." / "postgresql://..." URL (TD_EFORMAT when the binary is
+ * built without libpq; docs/postgres.md).  `home` holds
  * data/migrations/ (NULL: $THREATDESK_HOME, else the source tree).
  * Migrations not yet recorded in schema_version are applied in order.
  * *out is yours: td_store_close().

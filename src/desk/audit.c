@@ -10,7 +10,9 @@
  * field values can make two different entries serialise alike.  Ids are
  * consecutive (assigned by the desk inside the write transaction), so a
  * deleted entry shows as a gap and a broken link; a deleted TAIL shows
- * against SQLite's record of the highest id ever used.
+ * against the store's record of the highest id ever used.  SQLite keeps
+ * one chain per store; PostgreSQL one per office (ids count per office,
+ * store audit_chain_ever), and verify walks each office's chain alone.
  *
  * Rows: the entries also vouch for the rows they describe.  While walking
  * the chain, verify keeps what each entry says a row must hold - a
@@ -135,7 +137,7 @@ int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id
     int64_t last;
     int rc;
     memset(&e, 0, sizeof e);
-    if ((rc = d->store->ops->audit_head(d->store, &last, e.prev_hash, err)))
+    if ((rc = d->store->ops->audit_head(d->store, office_id, &last, e.prev_hash, err)))
         return rc;
     if (last == 0)
         snprintf(e.prev_hash, sizeof e.prev_hash, "%s", ZERO_HASH);
@@ -199,6 +201,13 @@ struct walk {
     struct expect *ex;
     size_t nex, capex;
     int oom;
+    /* One chain per office (store audit_chain_ever set): the office whose
+     * chain is being walked, and the store to ask for its tail. */
+    struct td_store *per_office;
+    int64_t office;
+    int started;
+    int rc;
+    struct td_error *err;
 };
 
 /* The value an erasure entry leaves: the row must not exist. */
@@ -343,10 +352,40 @@ static int report(struct walk *w, const char *kind, int64_t id, const char *what
     return w->stop;
 }
 
+/* The end of one office's chain: entries deleted from its tail show
+ * against the highest id the store remembers for it. */
+static int chain_end(struct walk *w)
+{
+    int64_t ever = 0;
+    int rc = w->per_office->ops->audit_chain_ever(w->per_office, w->office, &ever, w->err);
+    if (rc) {
+        w->rc = rc;
+        return w->stop = 1;
+    }
+    if (ever > w->prev_id) {
+        char what[160], exp[32], got[32];
+        snprintf(what, sizeof what, "entries missing at the end of office %" PRId64 "'s log",
+                 w->office);
+        snprintf(exp, sizeof exp, "last id %" PRId64, ever);
+        snprintf(got, sizeof got, "last id %" PRId64, w->prev_id);
+        return report(w, "audit", w->prev_id + 1, what, exp, got);
+    }
+    return 0;
+}
+
 static int walk_entry(void *ud, const struct td_audit_entry *e)
 {
     struct walk *w = ud;
     char h[65];
+    if (w->per_office && (!w->started || e->office_id != w->office)) {
+        /* each office's chain starts from id 1 and the zero hash */
+        if (w->started && chain_end(w))
+            return 1;
+        w->office = e->office_id;
+        w->prev_id = 0;
+        snprintf(w->prev_hash, sizeof w->prev_hash, "%s", ZERO_HASH);
+    }
+    w->started = 1;
     w->stats->audit_entries++;
     if (e->id != w->prev_id + 1) {
         char exp[32], got[32];
@@ -504,9 +543,18 @@ int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_veri
     w.ud = ud;
     w.stats = stats;
     snprintf(w.prev_hash, sizeof w.prev_hash, "%s", ZERO_HASH);
+    w.err = err;
+    if (d->store->ops->audit_chain_ever)
+        w.per_office = d->store;
 
     td__lock(d);
     int rc = d->store->ops->audit_scan(d->store, walk_entry, &w, &max_ever, err);
+    if (!rc && w.rc)
+        rc = w.rc;
+    if (!rc && !w.stop && w.per_office && w.started) {
+        chain_end(&w);
+        rc = w.rc;
+    }
     if (!rc && !w.stop && max_ever > w.prev_id) {
         char exp[32], got[32];
         snprintf(exp, sizeof exp, "last id %" PRId64, max_ever);
