@@ -181,21 +181,17 @@ static void copy(char *dst, size_t size, const char *src)
     snprintf(dst, size, "%s", src ? src : "");
 }
 
-/* One integer from row 0, column 0 (TD_ENOTFOUND "no such <what>" when
- * no row). */
-static int value(struct pgs *p, const char *what, const char *sql, const struct args *a,
-                 int64_t *out, struct td_error *err)
+/* One integer from row 0, column 0; 0 when there is no row (td__sq_value). */
+static int value(struct pgs *p, const char *sql, const struct args *a, int64_t *out,
+                 struct td_error *err)
 {
     PGresult *r;
     int rc = ex(p, sql, a, &r, err);
     if (rc)
         return rc;
-    if (PQntuples(r) < 1)
-        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
-    else
-        *out = coli(r, 0, 0);
+    *out = PQntuples(r) > 0 ? coli(r, 0, 0) : 0;
     PQclear(r);
-    return rc;
+    return TD_OK;
 }
 
 /* ---- rows as JSON (td__sq_row_json's rules) ------------------------------ */
@@ -326,8 +322,7 @@ static void pgs_close(struct td_store *s)
 
 static int pgs_schema_version(struct td_store *s, int64_t *v, struct td_error *err)
 {
-    return value(PGS(s), "schema_migrations",
-                 "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL, v, err);
+    return value(PGS(s), "SELECT coalesce(max(version), 0) FROM schema_migrations", NULL, v, err);
 }
 
 static int pgs_begin(struct td_store *s, struct td_error *err)
@@ -402,9 +397,15 @@ static int pgs_office_find(struct td_store *s, const char *name, int64_t *id, st
 {
     struct args a = {0};
     a_t(&a, name);
-    int rc = value(PGS(s), "office", "SELECT id FROM offices WHERE name = $1", &a, id, err);
-    if (rc == TD_ENOTFOUND)
-        td_error_set(err, TD_ENOTFOUND, "no office '%s'", name);
+    PGresult *r;
+    int rc = ex(PGS(s), "SELECT id FROM offices WHERE name = $1", &a, &r, err);
+    if (rc)
+        return rc;
+    if (PQntuples(r) < 1)
+        rc = td_error_set(err, TD_ENOTFOUND, "no office '%s'", name);
+    else
+        *id = coli(r, 0, 0);
+    PQclear(r);
     return rc;
 }
 
@@ -460,7 +461,7 @@ static int pgs_office_list(struct td_store *s,
 
 static int pgs_user_count(struct td_store *s, int64_t *n, struct td_error *err)
 {
-    return value(PGS(s), "users", "SELECT count(*) FROM users", NULL, n, err);
+    return value(PGS(s), "SELECT count(*) FROM users", NULL, n, err);
 }
 
 static int pgs_user_insert(struct td_store *s, const struct td_store_user *u, int64_t *id,
@@ -520,8 +521,7 @@ static int pgs_user_find(struct td_store *s, int64_t office, const char *name,
     int64_t n = 0;
     a_t(&a, name);
     /* Any office: the name must be unambiguous. */
-    if (!office &&
-        value(p, "users", "SELECT count(*) FROM users WHERE name = $1", &a, &n, err) == TD_OK &&
+    if (!office && value(p, "SELECT count(*) FROM users WHERE name = $1", &a, &n, err) == TD_OK &&
         n > 1) {
         td_error_field(err, "office");
         return td_error_set(err, TD_EINVAL,
@@ -604,7 +604,7 @@ static int pgs_user_role_count(struct td_store *s, int64_t office, const char *r
     struct args a = {0};
     a_i(&a, office);
     a_t(&a, role);
-    return value(PGS(s), "users",
+    return value(PGS(s),
                  "SELECT count(*) FROM users WHERE office_id = $1::bigint AND role = $2 "
                  "AND disabled = 0",
                  &a, n, err);
@@ -1030,7 +1030,7 @@ static int pgs_message_queue(struct td_store *s, int64_t office, const struct td
     if (rc)
         return rc;
     queue_args(&a, office, f);
-    if ((rc = value(p, "queue", "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &total, err)))
+    if ((rc = value(p, "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &total, err)))
         return rc;
     a_i(&a, (int64_t)f->limit);
     a_i(&a, (int64_t)f->offset);
@@ -1086,9 +1086,8 @@ static int pgs_sender_prior_threats(struct td_store *s, int64_t office, const ch
         return rc;
     a_i(&a, office);
     a_t(&a, sender);
-    rc =
-        value(PGS(s), "sender",
-              "SELECT threats FROM senders WHERE office_id = $1::bigint AND key = $2", &a, &v, err);
+    rc = value(PGS(s), "SELECT threats FROM senders WHERE office_id = $1::bigint AND key = $2", &a,
+               &v, err);
     *n = (unsigned)v;
     return rc;
 }
@@ -1384,9 +1383,8 @@ static int pgs_case_list(struct td_store *s, int64_t office, const struct td_sto
         return rc;
     case_args(&a, office, f);
     if ((rc = value(
-             p, "cases",
-             "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE, &a,
-             &total, err)))
+             p, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
+             &a, &total, err)))
         return rc;
     a_i(&a, (int64_t)f->limit);
     a_i(&a, (int64_t)f->offset);
@@ -1437,7 +1435,7 @@ static int pgs_case_link(struct td_store *s, int64_t office, int64_t case_id, in
     a_i(&b, office);
     a_i(&b, case_id);
     a_i(&b, msg);
-    value(p, "link",
+    value(p,
           "SELECT count(*) FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
           "WHERE c.office_id = $1::bigint AND cm.case_id = $2::bigint "
           "AND cm.message_id = $3::bigint",
@@ -1665,13 +1663,8 @@ static int pgs_audit_chain_ever(struct td_store *s, int64_t office, int64_t *max
         return rc;
     a_i(&a, office);
     *max_id_ever = 0;
-    rc = value(PGS(s), "audit head", "SELECT seq FROM audit_heads WHERE office_id = $1::bigint", &a,
-               max_id_ever, err);
-    if (rc == TD_ENOTFOUND) {
-        td_error_clear(err);
-        rc = TD_OK;
-    }
-    return rc;
+    return value(PGS(s), "SELECT seq FROM audit_heads WHERE office_id = $1::bigint", &a,
+                 max_id_ever, err);
 }
 
 static int pgs_audit_for_object(struct td_store *s, int64_t office, const char *type, int64_t id,
@@ -1874,10 +1867,17 @@ static int pgs_office_retention_get(struct td_store *s, int64_t office, int64_t 
                                     struct td_error *err)
 {
     struct args a = {0};
+    PGresult *r;
     a_i(&a, office);
-    int rc = value(PGS(s), "office",
-                   "SELECT coalesce(retention_days, 0) FROM offices WHERE id = $1::bigint", &a,
-                   days, err);
+    int rc = ex(PGS(s), "SELECT coalesce(retention_days, 0) FROM offices WHERE id = $1::bigint", &a,
+                &r, err);
+    if (rc)
+        return rc;
+    if (PQntuples(r) < 1)
+        rc = td_error_set(err, TD_ENOTFOUND, "no such office");
+    else
+        *days = coli(r, 0, 0);
+    PQclear(r);
     return rc;
 }
 
