@@ -27,10 +27,6 @@
 #define BATCH "256"
 #define BATCH_N 256
 
-/* pg_store.c: a result row as JSON, td__sq_row_json's rules.
- * TODO(pg-store): drop once pg_ops.h declares it. */
-json_t *td__pg_row_json(const PGresult *r, int row);
-
 /* Step a query to the end through a cursor, one row object at a time to
  * cb; non-zero from cb stops the walk (and, as in SQLite, is not an
  * error of the op). */
