@@ -359,6 +359,8 @@ static int group_teardown(void **state)
     return 0;
 }
 
+static size_t refusals(struct side *s, int rc[16]);
+
 static void test_same_answers(void **state)
 {
     (void)state;
@@ -401,8 +403,87 @@ static void test_same_answers(void **state)
     free(y);
     json_decref(a);
     json_decref(b);
+
+    /* and the same refusals (after the comparison: a refused insert
+     * spends an id of PostgreSQL's identity, never of SQLite's) */
+    int ea[16], eb[16];
+    size_t na = refusals(&sq, ea), nb = refusals(&pg, eb);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++)
+        if (ea[i] != eb[i])
+            fail_msg("refusal %zu: SQLite %s, PostgreSQL %s", i, td_strerror(ea[i]),
+                     td_strerror(eb[i]));
     side_close(&sq);
     side_close(&pg);
+}
+
+/* Calls the ops under test must refuse (or accept without change) alike;
+ * their codes in rc[], how many returned. */
+static size_t refusals(struct side *s, int rc[16])
+{
+    struct td_error err;
+    json_t *l = NULL, *o = NULL, *in;
+    size_t n = 0;
+    td_error_clear(&err);
+    OK(td_desk_feedback_list(s->d, &s->cw, 1, 0, 0, &l, &err));
+    int64_t fb = json_integer_value(
+        json_object_get(json_array_get(json_object_get(l, "feedback"), 0), "id"));
+    json_decref(l);
+    OK(td_desk_alert_list(s->d, &s->cw, 0, 0, &l, &err));
+    json_t *al = json_object_get(l, "alerts");
+    int64_t open = 0, acked = 0;
+    for (size_t i = 0; i < json_array_size(al); i++) {
+        json_t *x = json_array_get(al, i);
+        int64_t id = json_integer_value(json_object_get(x, "id"));
+        if (json_object_get(x, "acknowledged"))
+            acked = id;
+        else
+            open = id;
+    }
+    json_decref(l);
+    assert_true(fb > 0 && open > 0 && acked > 0);
+
+    /* another office's rows are not there */
+    rc[n++] = td_desk_feedback_revoke(s->d, &s->other, fb, &err);
+    rc[n++] = td_desk_alert_ack(s->d, &s->other, open, &err);
+    /* twice is once */
+    rc[n++] = td_desk_feedback_revoke(s->d, &s->cw, fb, &err);
+    rc[n++] = td_desk_feedback_revoke(s->d, &s->cw, fb, &err);
+    rc[n++] = td_desk_alert_ack(s->d, &s->cw, acked, &err);
+    /* a taken name, then the next insert still works (PostgreSQL: the
+     * refusal must not abort the desk's transaction) */
+    in = json_pack("{s:s, s:s}", "name", "zed", "email", "z2@example.org");
+    rc[n++] = td_desk_alert_recipient_add(s->d, &s->admin, in, &o, &err);
+    json_decref(o);
+    o = NULL;
+    json_decref(in);
+    in = json_pack("{s:s, s:s}", "name", "zed", "email", "z2@example.org");
+    rc[n++] = td_desk_alert_recipient_add(s->d, &s->other, in, &o, &err); /* B may */
+    json_decref(o);
+    o = NULL;
+    json_decref(in);
+    in = json_pack("{s:s, s:s, s:[s], s:[i]}", "name", "critical", "min_tier", "high", "channels",
+                   "email", "rota", 1);
+    rc[n++] = td_desk_alert_rule_add(s->d, &s->admin, in, &o, &err);
+    json_decref(o);
+    o = NULL;
+    json_decref(in);
+    /* a rota naming another office's recipient */
+    in = json_pack("{s:s, s:s, s:[s], s:[i]}", "name", "b rule", "min_tier", "high", "channels",
+                   "email", "rota", 1);
+    rc[n++] = td_desk_alert_rule_add(s->d, &s->other, in, &o, &err);
+    json_decref(o);
+    json_decref(in);
+
+    assert_int_equal(rc[0], TD_ENOTFOUND);
+    assert_int_equal(rc[1], TD_ENOTFOUND);
+    assert_int_equal(rc[2], TD_OK);
+    assert_int_equal(rc[3], TD_OK);
+    assert_int_equal(rc[4], TD_OK);
+    assert_int_equal(rc[5], TD_EEXISTS);
+    assert_int_equal(rc[6], TD_OK);
+    assert_int_equal(rc[7], TD_EEXISTS);
+    return n;
 }
 
 int main(void)
