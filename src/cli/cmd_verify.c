@@ -77,7 +77,7 @@ int td_cmd_verify(int argc, char **argv)
     }
     db = td_cli_db(db);
     /* Opening would create an empty store, which verifies trivially. */
-    if (access(db, R_OK) != 0) {
+    if (td_cli_store_missing(db)) {
         td_cli_fail("verify", "%s: no such store", db);
         return 2;
     }

@@ -343,7 +343,11 @@ static int report(struct walk *w, const char *kind, int64_t id, const char *what
     memset(&p, 0, sizeof p);
     p.kind = kind;
     p.id = id;
-    snprintf(p.what, sizeof p.what, "%s", what);
+    /* one chain per office: an entry's id alone does not say which */
+    if (w->per_office && !strcmp(kind, "audit"))
+        snprintf(p.what, sizeof p.what, "office %" PRId64 ": %s", w->office, what);
+    else
+        snprintf(p.what, sizeof p.what, "%s", what);
     snprintf(p.expected, sizeof p.expected, "%s", expected ? expected : "");
     snprintf(p.found, sizeof p.found, "%s", found ? found : "");
     w->stats->problems++;
@@ -363,12 +367,11 @@ static int chain_end(struct walk *w)
         return w->stop = 1;
     }
     if (ever > w->prev_id) {
-        char what[160], exp[32], got[32];
-        snprintf(what, sizeof what, "entries missing at the end of office %" PRId64 "'s log",
-                 w->office);
+        char exp[32], got[32];
         snprintf(exp, sizeof exp, "last id %" PRId64, ever);
         snprintf(got, sizeof got, "last id %" PRId64, w->prev_id);
-        return report(w, "audit", w->prev_id + 1, what, exp, got);
+        return report(w, "audit", w->prev_id + 1, "entries missing at the end of the log", exp,
+                      got);
     }
     return 0;
 }
