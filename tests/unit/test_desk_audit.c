@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "desk/desk_int.h"
@@ -344,6 +345,58 @@ static void test_rows_are_checked_against_the_chain(void **state)
     assert_int_equal(n, 8);
 }
 
+/* Issue 11: writers in several processes on one store (several servers
+ * on one database) append to one office's chain one after another; it
+ * never forks.  SQLite serialises them with BEGIN IMMEDIATE, PostgreSQL
+ * with the office's advisory lock taken before the head is read. */
+static void test_concurrent_writers_keep_one_chain(void **state)
+{
+    enum { PROCS = 4, EACH = 40 };
+    struct world *w = *state;
+    struct td_verify_stats st;
+    struct td_error err;
+    pid_t pid[PROCS];
+    td_error_clear(&err);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    size_t before = st.audit_entries;
+    for (int i = 0; i < PROCS; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            /* a process of its own: its own desk, its own connection */
+            struct td_desk_opts o;
+            struct td_desk *d = NULL;
+            char text[64];
+            int bad = 0;
+            td_desk_opts_init(&o);
+            o.db = w->f.db;
+            o.data_dir = w->f.data;
+            if (td_desk_open(&o, &d, &err) != TD_OK)
+                _exit(2);
+            for (int j = 0; j < EACH && !bad; j++) {
+                snprintf(text, sizeof text, "writer %d note %d", i, j);
+                bad = td_desk_case_note(d, &w->cw, w->case_id, text, 0, NULL, &err) != TD_OK;
+            }
+            if (bad)
+                fprintf(stderr, "writer %d: %s\n", i, err.message);
+            td_desk_close(d);
+            _exit(bad); /* _exit: the parent's cmocka and sanitizers stay the parent's */
+        }
+    }
+    for (int i = 0; i < PROCS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    struct found fd;
+    assert_int_equal(verify(w, &fd), 0);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.audit_entries, before + PROCS * EACH);
+    /* every entry in one unbroken chain: the head is the last of them */
+    assert_int_equal((int64_t)st.audit_entries, st.head_id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_is_content_addressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_are_checked_against_the_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers_keep_one_chain, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
