@@ -33,6 +33,7 @@
 
 #define T0 1764547200 /* 2025-12-01 00:00 UTC: received times are fixed */
 #define THREAT (1u << TD_LABEL_THREAT)
+#define BULK 260 /* routine messages besides the scenario's five */
 
 struct side {
     char dir[256];
@@ -240,6 +241,12 @@ static int collect(void *ud, const json_t *row)
     return json_array_append((json_t *)ud, (json_t *)row) ? 1 : 0;
 }
 
+/* The first three rows, then stop the walk. */
+static int first3(void *ud, const json_t *row)
+{
+    return json_array_append((json_t *)ud, (json_t *)row) || json_array_size(ud) == 3;
+}
+
 static json_t *answers(struct side *s)
 {
     struct td_error err;
@@ -274,6 +281,11 @@ static json_t *answers(struct side *s)
     if (td_desk_queue_export(s->d, &s->cw, &qf, collect, rows, &err))
         die("queue export (filtered)", &err);
     json_object_set_new(all, "queue_high_threat", rows);
+    rows = json_array();
+    td_queue_filter_init(&qf);
+    if (td_desk_queue_export(s->d, &s->cw, &qf, first3, rows, &err))
+        die("queue export (stopped)", &err);
+    json_object_set_new(all, "queue_first3", rows);
     rows = json_array();
     td_case_filter_init(&cf);
     if (td_desk_case_rows(s->d, &s->cw, &cf, collect, rows, &err))
@@ -327,6 +339,14 @@ static void play(struct side *s)
                 THREAT, 4);
     m[5] = file(s, &s->other, "another office's threat", "email:x@example.org", 4,
                 TD_SEVERITY_CRITICAL, THREAT, 5);
+
+    /* more than one cursor batch (256 rows) for the exports to stream */
+    for (int i = 0; i < BULK; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "routine letter %d", i);
+        file(s, &s->cw, text, i % 3 ? "email:many@example.org" : "email:some@example.org",
+             5 + i % 150, i % 2 ? TD_SEVERITY_LOW : TD_SEVERITY_NONE, 0, i % 16);
+    }
 
     /* feedback: three decisions, one replaced (revoked) */
     OK(td_desk_message_set_status(s->d, &s->cw, m[0], TD_MSG_DISMISSED, "joke", &err));
@@ -404,7 +424,8 @@ static void test_same_answers(void **state)
         json_array_size(json_object_get(json_object_get(a, "feedback_all"), "feedback")), 4);
     assert_int_equal(json_array_size(json_object_get(json_object_get(a, "alerts"), "alerts")), 5);
     assert_int_equal(json_array_size(json_object_get(json_object_get(a, "alerts_b"), "alerts")), 0);
-    assert_int_equal(json_array_size(json_object_get(a, "queue")), 5);
+    assert_int_equal(json_array_size(json_object_get(a, "queue")), 5 + BULK);
+    assert_int_equal(json_array_size(json_object_get(a, "queue_first3")), 3);
     assert_int_equal(json_array_size(json_object_get(a, "queue_high_threat")), 3);
     assert_int_equal(json_array_size(json_object_get(a, "cases")), 2);
 
