@@ -21,6 +21,7 @@
  */
 #ifdef TD_HAVE_POSTGRES
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -1181,6 +1182,47 @@ static const struct td_store_ops pg_ops = {
     .audit_chain_ever = pgs_audit_chain_ever,
 };
 
+/* Whether a migration of <home>/data/migrations/postgres is not yet
+ * recorded in schema_migrations (1), or none (0).  The servers connect
+ * as the app role, which may not create or grant anything: they must
+ * find the schema current and leave the migrating to the owner (the
+ * first open as the owner, or `threatdesk migrate`-style tooling). */
+static int migrations_pending(struct pgs *p, const char *home, int *pending, struct td_error *err)
+{
+    char dir[1200];
+    PGresult *r = NULL;
+    *pending = 0;
+    snprintf(dir, sizeof dir, "%s/data/migrations/postgres", home);
+    DIR *d = opendir(dir);
+    if (!d)
+        return td_error_set(err, TD_EIO, "%s: %s", dir, strerror(errno));
+    struct td_error ignored;
+    /* no table yet (a new database): everything is pending */
+    if (td__pg_exec(p->c, "SELECT version FROM schema_migrations", 0, NULL, NULL, NULL, &r,
+                    &ignored) != TD_OK) {
+        closedir(d);
+        *pending = 1;
+        return TD_OK;
+    }
+    struct dirent *e;
+    while (!*pending && (e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        size_t len = strlen(n);
+        /* NNNN_name.sql, the runner's rule (pg_conn.c) */
+        if (len < 10 || strcmp(n + len - 4, ".sql") != 0 || n[4] != '_' ||
+            strspn(n, "0123456789") != 4)
+            continue;
+        long v = strtol(n, NULL, 10);
+        int seen = 0;
+        for (int i = 0; i < PQntuples(r) && !seen; i++)
+            seen = td__pgs_coli(r, i, 0) == v;
+        *pending = !seen;
+    }
+    closedir(d);
+    PQclear(r);
+    return TD_OK;
+}
+
 int td__pgs_open(const char *url, const char *home, struct td_store **out, struct td_error *err)
 {
     struct pgs *p = calloc(1, sizeof *p);
@@ -1195,7 +1237,10 @@ int td__pgs_open(const char *url, const char *home, struct td_store **out, struc
         if (!home || !*home)
             home = TD_SOURCE_DIR;
     }
-    if ((rc = td__pg_connect(url, &p->c, err)) || (rc = td__pg_migrate(p->c, home, NULL, err))) {
+    int pending = 0;
+    if ((rc = td__pg_connect(url, &p->c, err)) ||
+        (rc = migrations_pending(p, home, &pending, err)) ||
+        (pending && (rc = td__pg_migrate(p->c, home, NULL, err)))) {
         td__pg_close(p->c);
         free(p);
         return rc;
