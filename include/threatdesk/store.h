@@ -1,9 +1,9 @@
 /*
  * store.h - durable storage behind one interface (the curl vtls way).
  *
- * A `struct td_store` is a backend plus an ops table.  SQLite (sqlite.c) is
- * the embedded default; PostgreSQL (postgres.c) can follow as a second file
- * implementing the same table, never as #ifdefs through the desk.
+ * A `struct td_store` is a backend plus an ops table.  SQLite (sqlite*.c) is
+ * the embedded default; PostgreSQL (pg_*.c, docs/postgres.md) implements
+ * the same table, never as #ifdefs through the desk.
  *
  * The ops are TYPED operations the desk needs, not SQL: a backend owns its
  * queries (prepared statements with bound parameters only) and its schema,

@@ -3,8 +3,10 @@
  * split by file the way the SQLite store is.
  *
  *   pg_store.c     open/close, transactions, offices, users, sessions, API
- *                  keys, messages, senders, cases, notes, evidence, audit,
- *                  retention: the ops table, and td__pgs_conn/td__pgs_scope
+ *                  keys, audit, verify, retention: the ops table,
+ *                  td__pgs_conn/td__pgs_scope and td__pg_row_json
+ *   pg_messages.c  messages and senders (pg_store_int.h: shared helpers)
+ *   pg_cases.c     cases, notes and evidence
  *   pg_feedback.c  message vectors and feedback (as sqlite_feedback.c)
  *   pg_alerts.c    alert recipients, rules, alerts, deliveries (as
  *                  sqlite_alerts.c)
