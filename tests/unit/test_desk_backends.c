@@ -5,7 +5,8 @@
  *
  * One scenario is played through the desk on a SQLite file and on a fresh
  * PostgreSQL database of the throwaway cluster of tests/support/pg-temp.sh
- * (TD_PG_DIR: its admin_url and owner_url), and every answer of the ops
+ * (TD_PG_DIR: its admin, owner and app URLs; the desk runs as the app role,
+ * under row-level security, as servers do), and every answer of the ops
  * under test is compared as JSON: feedback lists, recipients, rules, the
  * alert list with its deliveries and attempt logs, the queue and case
  * exports and the digest.  What the clock decides (creation times, the
@@ -65,14 +66,17 @@ static int read_line(const char *dir, const char *name, char *out, size_t size)
     return ok ? 0 : -1;
 }
 
-/* A fresh database of the cluster, owned by td_owner; its URL in side->db. */
-static void pg_database(struct side *s)
+/* A fresh database of the cluster, owned by td_owner: its owner's URL in
+ * owner_db (to migrate it), the servers' role's (td_app: DML only, under
+ * row-level security) in side->db. */
+static void pg_database(struct side *s, char owner_db[512])
 {
     static int n;
-    char admin[512], owner[512], db[64], sql[128];
+    char admin[512], owner[512], app[512], db[64], sql[128];
     const char *dir = getenv("TD_PG_DIR");
     assert_int_equal(read_line(dir, "admin_url", admin, sizeof admin), 0);
     assert_int_equal(read_line(dir, "owner_url", owner, sizeof owner), 0);
+    assert_int_equal(read_line(dir, "app_url", app, sizeof app), 0);
     snprintf(db, sizeof db, "td_backends_%d_%d", (int)getpid(), ++n);
     PGconn *c = PQconnectdb(admin);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
@@ -82,9 +86,12 @@ static void pg_database(struct side *s)
         fail_msg("%s", PQerrorMessage(c));
     PQclear(r);
     PQfinish(c);
-    const char *q = strchr(owner, '?'); /* postgres:///threatdesk?host=...&user=td_owner */
+    /* postgres:///threatdesk?host=...&user=td_owner: another database */
+    const char *q = strchr(owner, '?'), *qa = strchr(app, '?');
     assert_non_null(q);
-    snprintf(s->db, sizeof s->db, "postgres:///%s%s", db, q);
+    assert_non_null(qa);
+    snprintf(owner_db, 512, "postgres:///%s%s", db, q);
+    snprintf(s->db, sizeof s->db, "postgres:///%s%s", db, qa);
 }
 
 static void actor(struct side *s, const char *office, const char *name, enum td_role role,
@@ -111,14 +118,21 @@ static void side_open(struct side *s, int pg)
     snprintf(s->dir, sizeof s->dir, "/tmp/td-backends-XXXXXX");
     assert_non_null(mkdtemp(s->dir));
     snprintf(s->data, sizeof s->data, "%s/data", s->dir);
-    if (pg)
-        pg_database(s);
-    else
-        snprintf(s->db, sizeof s->db, "%s/desk.db", s->dir);
     td_desk_opts_init(&o);
-    o.db = s->db;
     o.data_dir = s->data;
     o.analyser = analyser;
+    if (pg) {
+        /* the owner migrates; then the desk runs as the servers do */
+        char owner[512];
+        pg_database(s, owner);
+        o.db = owner;
+        if (td_desk_open(&o, &s->d, &err))
+            die(owner, &err);
+        td_desk_close(s->d);
+    } else {
+        snprintf(s->db, sizeof s->db, "%s/desk.db", s->dir);
+    }
+    o.db = s->db;
     if (td_desk_open(&o, &s->d, &err))
         die(s->db, &err);
     actor(s, "office-a", "ann", TD_ROLE_ADMIN, &s->admin);
