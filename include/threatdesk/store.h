@@ -440,7 +440,7 @@ struct td_store_ops {
     /* The head of the chain an entry of office_id extends (last_id 0 and
      * "" when empty), inside the transaction that appends to it: SQLite
      * keeps one chain per store (office_id unused); PostgreSQL one per
-     * office (see audit_chain_ever), and takes the office's lock here so
+     * office (see audit_chains), and takes the office's lock here so
      * that concurrent writers in several processes never fork it. */
     int (*audit_head)(struct td_store *s, int64_t office_id, int64_t *last_id, char last_hash[65],
                       struct td_error *err);
@@ -632,11 +632,13 @@ struct td_store_ops {
     /* NULL: one audit chain per store (ids 1, 2, 3... across offices;
      * audit_scan's max_id_ever guards its tail).  Set: one chain per
      * office (PostgreSQL, where offices share a database): audit_scan
-     * gives the chains office by office, each from id 1, and this answers
-     * the highest id an office's chain ever reached, so a deleted tail of
-     * any office shows. */
-    int (*audit_chain_ever)(struct td_store *s, int64_t office_id, int64_t *max_id_ever,
-                            struct td_error *err);
+     * gives the chains office by office in office order, each from id 1,
+     * and this gives cb every office's highest id ever (non-zero from cb
+     * stops), so verify notices a deleted tail of any office, even a
+     * chain deleted whole. */
+    int (*audit_chains)(struct td_store *s,
+                        int (*cb)(void *ud, int64_t office_id, int64_t max_id_ever), void *ud,
+                        struct td_error *err);
 };
 
 /* Every backend starts with this. */

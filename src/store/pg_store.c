@@ -17,7 +17,7 @@
  *    themselves, leaving the desk's transaction usable as in SQLite;
  *  - the audit chain is one per office (docs/postgres.md): audit_head
  *    takes the office's advisory lock, audit_scan walks office by office
- *    and audit_chain_ever answers each office's highest seq for verify.
+ *    and audit_chains answers each office's highest seq for verify.
  */
 #ifdef TD_HAVE_POSTGRES
 
@@ -894,7 +894,7 @@ static void audit_entry(const PGresult *r, int i, struct td_audit_entry *e)
 
 /* Every office's chain, office by office, each in seq order; read a page
  * at a time (keyset) so a party's millions of entries are never held at
- * once.  *max_id_ever 0: per office, audit_chain_ever says. */
+ * once.  *max_id_ever 0: per office, audit_chains says. */
 static int pgs_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct td_audit_entry *e),
                           void *ud, int64_t *max_id_ever, struct td_error *err)
 {
@@ -929,17 +929,19 @@ static int pgs_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct t
     return rc;
 }
 
-static int pgs_audit_chain_ever(struct td_store *s, int64_t office, int64_t *max_id_ever,
-                                struct td_error *err)
+static int pgs_audit_chains(struct td_store *s,
+                            int (*cb)(void *ud, int64_t office, int64_t max_id_ever), void *ud,
+                            struct td_error *err)
 {
-    struct td__pga a = {0};
+    PGresult *r;
     int rc = td__pgs_scope(s, -1, err);
-    if (rc)
+    if (rc || (rc = td__pgs_ex(s, "SELECT office_id, seq FROM audit_heads ORDER BY office_id", NULL,
+                               &r, err)))
         return rc;
-    td__pga_i(&a, office);
-    *max_id_ever = 0;
-    return td__pgs_value(s, "SELECT seq FROM audit_heads WHERE office_id = $1::bigint", &a,
-                         max_id_ever, err);
+    for (int i = 0; !rc && i < PQntuples(r); i++)
+        rc = cb(ud, td__pgs_coli(r, i, 0), td__pgs_coli(r, i, 1));
+    PQclear(r);
+    return rc;
 }
 
 static int pgs_audit_for_object(struct td_store *s, int64_t office, const char *type, int64_t id,
@@ -1179,7 +1181,7 @@ static const struct td_store_ops pg_ops = {
     .case_export = td__pgs_case_export,
     .digest_rows = td__pgs_digest_rows,
     /* one chain per office */
-    .audit_chain_ever = pgs_audit_chain_ever,
+    .audit_chains = pgs_audit_chains,
 };
 
 /* Whether a migration of <home>/data/migrations/postgres is not yet

@@ -225,6 +225,19 @@ static void test_deleted_tail_is_noticed(void **state)
     assert_non_null(strstr(fd.p[1].what, "not in the audit log"));
 }
 
+/* The whole log deleted: nothing to walk, yet the store remembers how far
+ * it went (sqlite_sequence; audit_heads per office on PostgreSQL). */
+static void test_deleted_log_is_noticed(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    assert_int_equal(attacker(w, "DROP TRIGGER audit_no_delete; DELETE FROM audit"), 0);
+    assert_true(verify(w, &fd) >= 1);
+    assert_string_equal(fd.p[0].kind, "audit");
+    assert_int_equal(fd.p[0].id, 1);
+    assert_non_null(strstr(fd.p[0].what, "missing at the end"));
+}
+
 static void evidence_file(struct world *w, char *path, size_t size)
 {
     snprintf(path, size, "%s/evidence/%.2s/%s", w->f.data, w->ev_sha, w->ev_sha + 2);
@@ -406,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rehashed_row_breaks_the_next_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_row_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_tail_is_noticed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_log_is_noticed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_altered_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_is_content_addressed, setup, teardown),
