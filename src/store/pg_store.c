@@ -74,9 +74,25 @@ struct td_pg *td__pgs_conn(struct td_store *s)
  * no power it did not have (any role may name any office); what matters
  * is that only these jobs ask for it, never an op of one office.
  */
+/* A connection the server dropped (restart, failover, an idle timeout) is
+ * opened again before the next op outside a transaction, so a long-lived
+ * server recovers by itself; the op that met the loss has failed with
+ * TD_ENET and is not retried here (it may have committed).  Inside a
+ * transaction nothing is revived: the desk rolls back first.  The session
+ * setting is gone with the old connection, so the scope cache too. */
+static void revive(struct pgs *p)
+{
+    PGconn *c = td__pg_conn(p->c);
+    if (p->in_tx || PQstatus(c) != CONNECTION_BAD)
+        return;
+    PQreset(c);
+    p->cur = p->session = SCOPE_UNKNOWN;
+}
+
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
 {
     struct pgs *p = PGS(s);
+    revive(p);
     if (office < 0)
         office = SCOPE_ALL;
     if (p->cur == office)
@@ -101,6 +117,7 @@ int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
 int td__pgs_ex(struct td_store *s, const char *sql, const struct td__pga *a, PGresult **r,
                struct td_error *err)
 {
+    revive(PGS(s));
     return td__pg_exec(PGS(s)->c, sql, a ? a->n : 0, a ? a->v : NULL,
                        a && a->binary ? a->len : NULL, a && a->binary ? a->fmt : NULL, r, err);
 }
@@ -276,6 +293,7 @@ static int pgs_schema_version(struct td_store *s, int64_t *v, struct td_error *e
 static int pgs_begin(struct td_store *s, struct td_error *err)
 {
     struct pgs *p = PGS(s);
+    revive(p);
     /* No office yet: each op names its own (td__pgs_scope), locally. */
     int rc = td__pg_begin(p->c, -1, err);
     if (!rc)

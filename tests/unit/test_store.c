@@ -15,10 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "test_backend.h"
+#ifdef TD_HAVE_POSTGRES
+#include "store/pg_ops.h" /* td__pgs_conn: which server process to cut */
+#endif
 #include "threatdesk/desk.h"
 #include "threatdesk/store.h"
 
@@ -272,6 +276,48 @@ static void test_app_role_opens_a_migrated_store(void **state)
 #endif
 }
 
+/* PostgreSQL: a server whose connection was cut (restart, failover)
+ * fails the op that met the loss with TD_ENET, then carries on: the next
+ * op reconnects, with its office scope named again. */
+static void test_lost_connection_recovers(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    int64_t a, id, found = 0;
+    int sev = 0, rc = TD_OK;
+    if (!tb_pg())
+        return; /* a file does not hang up */
+#ifdef TD_HAVE_POSTGRES
+    char sql[200], pid[32];
+    td_error_clear(&err);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "a", 1, &a, &err), TD_OK);
+    struct td_store_message m = {.office_id = a,
+                                 .client_key = "k",
+                                 .channel = "email",
+                                 .text = "hello",
+                                 .text_len = 5,
+                                 .original = "hello",
+                                 .original_len = 5,
+                                 .verdict = "{}"};
+    assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_OK);
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(td__pg_conn(td__pgs_conn(s))));
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%s)", pid);
+    assert_int_equal(tb_sql(t->db, t->pgdb, sql), 0);
+    /* the op that meets the loss fails... (a few tries: the server may
+     * take a moment to close the socket) */
+    for (int i = 0;
+         i < 50 && (rc = s->ops->message_find_key(s, a, "k", &found, &sev, &err)) == TD_OK; i++)
+        usleep(20000);
+    assert_int_equal(rc, TD_ENET);
+    /* ...and the next one works on a new connection, scoped again */
+    assert_int_equal(s->ops->message_find_key(s, a, "k", &found, &sev, &err), TD_OK);
+    assert_int_equal(found, id);
+    td_store_close(s);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_keeps_offices_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_is_append_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_role_opens_a_migrated_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_connection_recovers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
