@@ -318,6 +318,84 @@ static void test_lost_connection_recovers(void **state)
 #endif
 }
 
+#ifdef TD_HAVE_POSTGRES
+/* The office the connection acts for right now, as row-level security sees
+ * it: the office_id of every message visible to a query with no WHERE
+ * (-1 when none, -2 when more than one office shows). */
+static int64_t visible_office(struct td_store *s)
+{
+    PGresult *r;
+    struct td_error err;
+    int64_t v = -1;
+    assert_int_equal(td__pg_exec(td__pgs_conn(s), "SELECT DISTINCT office_id FROM messages", 0,
+                                 NULL, NULL, NULL, &r, &err),
+                     TD_OK);
+    if (PQntuples(r) == 1)
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else if (PQntuples(r) > 1)
+        v = -2;
+    PQclear(r);
+    return v;
+}
+#endif
+
+/* PostgreSQL: the office scope (td__pgs_scope) is cached, and the cache
+ * follows what the server holds: a transaction's setting ends with it
+ * (back to the session's), ROLLBACK TO undoes a later one, and the
+ * cross-office scope shows every office. */
+static void test_scope_follows_transactions(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    int64_t a, b, id;
+    if (!tb_pg())
+        return; /* no row-level security in SQLite */
+#ifdef TD_HAVE_POSTGRES
+    td_error_clear(&err);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "a", 1, &a, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "b", 1, &b, &err), TD_OK);
+    struct td_store_message m = {.channel = "email",
+                                 .text = "x",
+                                 .text_len = 1,
+                                 .original = "x",
+                                 .original_len = 1,
+                                 .verdict = "{}"};
+    m.office_id = a;
+    assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_OK);
+    m.office_id = b;
+    assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_OK);
+
+    assert_int_equal(td__pgs_scope(s, -1, &err), TD_OK);
+    assert_int_equal(visible_office(s), -2);            /* every office */
+    assert_int_equal(td__pgs_scope(s, a, &err), TD_OK); /* the session's, outside a transaction */
+    assert_int_equal(visible_office(s), a);
+
+    /* a transaction's office ends with it: back to the session's */
+    assert_int_equal(s->ops->begin(s, &err), TD_OK);
+    assert_int_equal(td__pgs_scope(s, b, &err), TD_OK);
+    assert_int_equal(visible_office(s), b);
+    assert_int_equal(s->ops->commit(s, &err), TD_OK);
+    assert_int_equal(visible_office(s), a);
+    assert_int_equal(td__pgs_scope(s, b, &err), TD_OK); /* not skipped as "already b" */
+    assert_int_equal(visible_office(s), b);
+    assert_int_equal(td__pgs_scope(s, a, &err), TD_OK);
+
+    /* ROLLBACK TO undoes a setting made after the savepoint */
+    assert_int_equal(s->ops->begin(s, &err), TD_OK);
+    assert_int_equal(s->ops->savepoint(s, "rec", &err), TD_OK);
+    assert_int_equal(td__pgs_scope(s, b, &err), TD_OK);
+    s->ops->rollback_to(s, "rec");
+    assert_int_equal(visible_office(s), a);
+    assert_int_equal(td__pgs_scope(s, b, &err), TD_OK); /* named again */
+    assert_int_equal(visible_office(s), b);
+    s->ops->rollback(s);
+    assert_int_equal(visible_office(s), a);
+    td_store_close(s);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_is_append_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_role_opens_a_migrated_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connection_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_follows_transactions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
