@@ -49,6 +49,13 @@ int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m,
     int rc = td__pgs_scope(s, m->office_id, err);
     if (rc)
         return rc;
+    /* PostgreSQL text cannot hold a NUL byte (valid UTF-8, which SQLite
+     * keeps): refused rather than cut short, which verify would then
+     * report as an altered text. */
+    if (m->text && memchr(m->text, '\0', m->text_len)) {
+        td_error_field(err, "text");
+        return td_error_set(err, TD_EINVAL, "text holds a NUL byte, which PostgreSQL cannot store");
+    }
     /* text_len is the text's length: a text parameter ends at its NUL */
     const char *t = m->text ? m->text : "";
     if (m->text && strlen(m->text) != m->text_len) {

@@ -318,6 +318,37 @@ static void test_lost_connection_recovers(void **state)
 #endif
 }
 
+/* A text with a NUL byte (valid UTF-8): SQLite keeps it whole; PostgreSQL
+ * text cannot hold it, and the store refuses it rather than storing it cut
+ * short (verify would then call the message's text altered). */
+static void test_text_with_nul(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    int64_t a, id;
+    json_t *o = NULL;
+    td_error_clear(&err);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "a", 1, &a, &err), TD_OK);
+    struct td_store_message m = {.office_id = a,
+                                 .channel = "email",
+                                 .text = "before\0after",
+                                 .text_len = 12,
+                                 .original = "x",
+                                 .original_len = 1,
+                                 .verdict = "{}"};
+    if (tb_pg()) {
+        assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_EINVAL);
+        assert_string_equal(err.field, "text");
+    } else {
+        assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_OK);
+        assert_int_equal(s->ops->message_get(s, a, id, &o, &err), TD_OK);
+        json_decref(o);
+    }
+    td_store_close(s);
+}
+
 #ifdef TD_HAVE_POSTGRES
 /* The office the connection acts for right now, as row-level security sees
  * it: the office_id of every message visible to a query with no WHERE
@@ -407,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_app_role_opens_a_migrated_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connection_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scope_follows_transactions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_with_nul, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
