@@ -1,9 +1,11 @@
 /*
  * pg_store.c - the PostgreSQL backend of store.h (postgres://): open and
- * migrate, transactions, the office scope for row-level security, and
- * the ops of offices, users, sessions, API keys, messages, senders,
- * cases, notes, evidence, audit and retention.  The feedback, alert and
- * export ops live in pg_feedback.c, pg_alerts.c and pg_export.c (pg_ops.h).
+ * migrate, transactions, the office scope for row-level security, the
+ * JSON rows, and the ops of offices, users, sessions, API keys, audit,
+ * verify and retention; the ops table.  Messages and senders live in
+ * pg_messages.c, cases, notes and evidence in pg_cases.c (pg_store_int.h),
+ * the feedback, alert and export ops in pg_feedback.c, pg_alerts.c and
+ * pg_export.c (pg_ops.h).
  *
  * Every op behaves as its SQLite twin in sqlite.c (same errors, same JSON
  * shapes, same paging): tests/unit run against both.  Statements are
