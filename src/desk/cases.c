@@ -286,7 +286,7 @@ out:
 int td_desk_case_set_status(struct td_desk *d, const struct td_actor *actor, int64_t id,
                             enum td_case_status status, const char *reason, struct td_error *err)
 {
-    int from;
+    int from = 0; /* set by visible(); initialised for -O2's maybe-uninitialized */
     if (!td__is_staff(actor))
         return td__denied(err, "move cases along the workflow");
     if ((int)status < 0 || status >= TD_CASE_STATUS_COUNT)
