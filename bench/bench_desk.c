@@ -8,7 +8,8 @@
  * Prints messages/s, per-commit latency p50/p99, and the figures of the
  * same ingest with the analysis done beforehand (td_desk_file), which
  * separates the store's cost from the model's.  The store is a fresh
- * SQLite file in $TMPDIR; the texts are synthetic.
+ * SQLite file in $TMPDIR, or TD_BENCH_DB (a postgres:// URL: link
+ * $(pkg-config --libs libpq) too); the texts are synthetic.
  *
  * Build (Release, no sanitizers) and run:
  *   cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release >/dev/null &&
@@ -92,12 +93,16 @@ int main(int argc, char **argv)
     if (td_analyser_open(NULL, NULL, &a, &err) || td_analysis_ctx_new(a, &ctx))
         fail("analyser", &err);
     td_desk_opts_init(&o);
-    o.db = db;
+    /* TD_BENCH_DB: another store, e.g. a postgres:// URL of an empty
+     * database (tests/support/pg-temp.sh run gives one in $TD_PG_URL) */
+    const char *url = getenv("TD_BENCH_DB");
+    o.db = url && *url ? url : db;
     o.data_dir = data;
     o.analyser = a;
     if (td_desk_open(&o, &d, &err))
         fail("desk", &err);
-    if (td_desk_user_add(d, NULL, "office", "bench", TD_ROLE_CASEWORKER, "bench-password", NULL,
+    if (td_desk_office_add(d, NULL, "office", NULL, &err) ||
+        td_desk_user_add(d, NULL, "office", "bench", TD_ROLE_CASEWORKER, "bench-password", NULL,
                          &err) ||
         td_desk_api_key_create(d, NULL, "bench", NULL, key, NULL, &err) ||
         td_desk_authenticate_key(d, key, &actor, &err))

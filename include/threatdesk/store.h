@@ -1,9 +1,9 @@
 /*
  * store.h - durable storage behind one interface (the curl vtls way).
  *
- * A `struct td_store` is a backend plus an ops table.  SQLite (sqlite.c) is
- * the embedded default; PostgreSQL (postgres.c) can follow as a second file
- * implementing the same table, never as #ifdefs through the desk.
+ * A `struct td_store` is a backend plus an ops table.  SQLite (sqlite*.c) is
+ * the embedded default; PostgreSQL (pg_*.c, docs/postgres.md) implements
+ * the same table, never as #ifdefs through the desk.
  *
  * The ops are TYPED operations the desk needs, not SQL: a backend owns its
  * queries (prepared statements with bound parameters only) and its schema,
@@ -473,7 +473,12 @@ struct td_store_ops {
                          void *ud, struct td_error *err);
 
     /* audit */
-    int (*audit_head)(struct td_store *s, int64_t *last_id, char last_hash[65],
+    /* The head of the chain an entry of office_id extends (last_id 0 and
+     * "" when empty), inside the transaction that appends to it: SQLite
+     * keeps one chain per store (office_id unused); PostgreSQL one per
+     * office (see audit_chains), and takes the office's lock here so
+     * that concurrent writers in several processes never fork it. */
+    int (*audit_head)(struct td_store *s, int64_t office_id, int64_t *last_id, char last_hash[65],
                       struct td_error *err);
     int (*audit_append)(struct td_store *s, const struct td_audit_entry *e, struct td_error *err);
     /* Every entry in id order; e->details is valid during the callback only.
@@ -698,6 +703,17 @@ struct td_store_ops {
     int (*upload_set)(struct td_store *s, int64_t office_id, int64_t id, const char *state,
                       int64_t attempts, const char *error, int64_t message_id, int64_t now,
                       struct td_error *err);
+
+    /* NULL: one audit chain per store (ids 1, 2, 3... across offices;
+     * audit_scan's max_id_ever guards its tail).  Set: one chain per
+     * office (PostgreSQL, where offices share a database): audit_scan
+     * gives the chains office by office in office order, each from id 1,
+     * and this gives cb every office's highest id ever (non-zero from cb
+     * stops), so verify notices a deleted tail of any office, even a
+     * chain deleted whole. */
+    int (*audit_chains)(struct td_store *s,
+                        int (*cb)(void *ud, int64_t office_id, int64_t max_id_ever), void *ud,
+                        struct td_error *err);
 };
 
 /* Every backend starts with this. */
@@ -706,8 +722,9 @@ struct td_store {
 };
 
 /*
- * Open a store.  `url` is a file path or "sqlite:PATH" (the only backend
- * built today; "postgres://..." answers TD_EFORMAT).  `home` holds
+ * Open a store.  `url` is a file path, "sqlite:PATH", or a
+ * "postgres://..." / "postgresql://..." URL (TD_EFORMAT when the binary is
+ * built without libpq; docs/postgres.md).  `home` holds
  * data/migrations/ (NULL: $THREATDESK_HOME, else the source tree).
  * Migrations not yet recorded in schema_version are applied in order.
  * *out is yours: td_store_close().

@@ -90,7 +90,7 @@ int td_cmd_bundle(int argc, char **argv)
     }
     int to_stdout = !strcmp(outp, "-");
     db = td_cli_db(db);
-    if (access(db, R_OK) != 0) {
+    if (td_cli_store_missing(db)) {
         td_cli_fail("bundle", "%s: no such store", db);
         return 2;
     }

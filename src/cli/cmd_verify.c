@@ -19,8 +19,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: threatdesk verify [--db PATH] [--data-dir DIR] [--home DIR]\n"
-               "  checks every audit log entry's hash and link, every evidence file's SHA-256,\n"
+    fprintf(f, "usage: threatdesk verify [--db PATH|postgres://URL] [--data-dir DIR] [--home DIR]\n"
+               "  checks every audit log entry's hash and link (one chain per office on\n"
+               "  PostgreSQL), every evidence file's SHA-256,\n"
                "  and every message, case, note and evidence row against the audit chain;\n"
                "  exit 0 intact, 1 something was altered, added or removed, 2 error\n");
 }
@@ -77,7 +78,7 @@ int td_cmd_verify(int argc, char **argv)
     }
     db = td_cli_db(db);
     /* Opening would create an empty store, which verifies trivially. */
-    if (access(db, R_OK) != 0) {
+    if (td_cli_store_missing(db)) {
         td_cli_fail("verify", "%s: no such store", db);
         return 2;
     }

@@ -8,6 +8,8 @@
 #define TD_CLI_DESK_OPEN_H
 
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "threatdesk/desk.h"
 
@@ -15,6 +17,19 @@ static inline const char *td_cli_db(const char *opt)
 {
     const char *e = getenv("THREATDESK_DB");
     return opt ? opt : e && *e ? e : "threatdesk.db";
+}
+
+/* 1 when db names a store file that is not there (opening would create
+ * an empty one, which verifies trivially).  A postgres:// URL names a
+ * database that must exist already to connect at all: never missing
+ * here, the connection says. */
+static inline int td_cli_store_missing(const char *db)
+{
+    if (!strncmp(db, "postgres://", 11) || !strncmp(db, "postgresql://", 13))
+        return 0;
+    if (!strncmp(db, "sqlite:", 7))
+        db += 7;
+    return access(db, R_OK) != 0;
 }
 
 static inline const char *td_cli_data_dir(const char *opt)

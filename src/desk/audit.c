@@ -10,7 +10,9 @@
  * field values can make two different entries serialise alike.  Ids are
  * consecutive (assigned by the desk inside the write transaction), so a
  * deleted entry shows as a gap and a broken link; a deleted TAIL shows
- * against SQLite's record of the highest id ever used.
+ * against the store's record of the highest id ever used.  SQLite keeps
+ * one chain per store; PostgreSQL one per office (ids count per office,
+ * store audit_chains), and verify walks each office's chain alone.
  *
  * Rows: the entries also vouch for the rows they describe.  While walking
  * the chain, verify keeps what each entry says a row must hold - a
@@ -135,7 +137,7 @@ int td__audit(struct td_desk *d, const struct td_actor *actor, int64_t office_id
     int64_t last;
     int rc;
     memset(&e, 0, sizeof e);
-    if ((rc = d->store->ops->audit_head(d->store, &last, e.prev_hash, err)))
+    if ((rc = d->store->ops->audit_head(d->store, office_id, &last, e.prev_hash, err)))
         return rc;
     if (last == 0)
         snprintf(e.prev_hash, sizeof e.prev_hash, "%s", ZERO_HASH);
@@ -199,6 +201,16 @@ struct walk {
     struct expect *ex;
     size_t nex, capex;
     int oom;
+    /* One chain per office (store audit_chains set): the office whose
+     * chain is being walked, and the last id each walked chain ended at
+     * (in office order, as audit_scan gives them). */
+    struct td_store *per_office;
+    int64_t office;
+    int started;
+    struct chain_end {
+        int64_t office, last;
+    } * ends;
+    size_t nends, capends;
 };
 
 /* The value an erasure entry leaves: the row must not exist. */
@@ -334,7 +346,11 @@ static int report(struct walk *w, const char *kind, int64_t id, const char *what
     memset(&p, 0, sizeof p);
     p.kind = kind;
     p.id = id;
-    snprintf(p.what, sizeof p.what, "%s", what);
+    /* one chain per office: an entry's id alone does not say which */
+    if (w->per_office && !strcmp(kind, "audit"))
+        snprintf(p.what, sizeof p.what, "office %" PRId64 ": %s", w->office, what);
+    else
+        snprintf(p.what, sizeof p.what, "%s", what);
     snprintf(p.expected, sizeof p.expected, "%s", expected ? expected : "");
     snprintf(p.found, sizeof p.found, "%s", found ? found : "");
     w->stats->problems++;
@@ -343,10 +359,68 @@ static int report(struct walk *w, const char *kind, int64_t id, const char *what
     return w->stop;
 }
 
+/* The end of one office's chain: remembered, to compare with the store's
+ * record of the highest id each office's chain ever reached. */
+static void chain_end(struct walk *w)
+{
+    if (w->nends == w->capends) {
+        size_t cap = w->capends ? w->capends * 2 : 64;
+        struct chain_end *p = realloc(w->ends, cap * sizeof *p);
+        if (!p) {
+            w->oom = 1;
+            return;
+        }
+        w->ends = p;
+        w->capends = cap;
+    }
+    w->ends[w->nends].office = w->office;
+    w->ends[w->nends].last = w->prev_id;
+    w->nends++;
+}
+
+/* One office's highest id ever against where its chain ended: a deleted
+ * tail shows, and so does a chain deleted whole (it never started). */
+static int chain_check(void *ud, int64_t office, int64_t ever)
+{
+    struct walk *w = ud;
+    size_t lo = 0, hi = w->nends;
+    int64_t last = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->ends[mid].office == office) {
+            last = w->ends[mid].last;
+            break;
+        }
+        if (w->ends[mid].office < office)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (ever <= last)
+        return 0;
+    char exp[32], got[32];
+    int64_t walking = w->office;
+    snprintf(exp, sizeof exp, "last id %" PRId64, ever);
+    snprintf(got, sizeof got, "last id %" PRId64, last);
+    w->office = office; /* names the office in the report */
+    int stop = report(w, "audit", last + 1, "entries missing at the end of the log", exp, got);
+    w->office = walking;
+    return stop;
+}
+
 static int walk_entry(void *ud, const struct td_audit_entry *e)
 {
     struct walk *w = ud;
     char h[65];
+    if (w->per_office && (!w->started || e->office_id != w->office)) {
+        /* each office's chain starts from id 1 and the zero hash */
+        if (w->started)
+            chain_end(w);
+        w->office = e->office_id;
+        w->prev_id = 0;
+        snprintf(w->prev_hash, sizeof w->prev_hash, "%s", ZERO_HASH);
+    }
+    w->started = 1;
     w->stats->audit_entries++;
     if (e->id != w->prev_id + 1) {
         char exp[32], got[32];
@@ -504,9 +578,17 @@ int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_veri
     w.ud = ud;
     w.stats = stats;
     snprintf(w.prev_hash, sizeof w.prev_hash, "%s", ZERO_HASH);
+    if (d->store->ops->audit_chains)
+        w.per_office = d->store;
 
     td__lock(d);
     int rc = d->store->ops->audit_scan(d->store, walk_entry, &w, &max_ever, err);
+    if (!rc && !w.stop && w.per_office) {
+        if (w.started)
+            chain_end(&w);
+        if (!w.oom)
+            rc = d->store->ops->audit_chains(d->store, chain_check, &w, err);
+    }
     if (!rc && !w.stop && max_ever > w.prev_id) {
         char exp[32], got[32];
         snprintf(exp, sizeof exp, "last id %" PRId64, max_ever);
@@ -525,5 +607,6 @@ int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_veri
     for (size_t i = 0; i < w.nex; i++)
         free(w.ex[i].val);
     free(w.ex);
+    free(w.ends);
     return rc;
 }

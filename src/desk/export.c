@@ -206,7 +206,7 @@ int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t
     rc = td__audit(d, actor, actor->office_id, "case.export", "case", case_id, det, err);
     json_decref(det);
     if (!rc)
-        rc = d->store->ops->audit_head(d->store, &head_id, head_hash, err);
+        rc = d->store->ops->audit_head(d->store, actor->office_id, &head_id, head_hash, err);
 end:
     rc = td__end(d, rc, err);
 unlock:

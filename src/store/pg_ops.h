@@ -3,8 +3,10 @@
  * split by file the way the SQLite store is.
  *
  *   pg_store.c     open/close, transactions, offices, users, sessions, API
- *                  keys, messages, senders, cases, notes, evidence, audit,
- *                  retention: the ops table, and td__pgs_conn/td__pgs_scope
+ *                  keys, audit, verify, retention: the ops table,
+ *                  td__pgs_conn/td__pgs_scope and td__pg_row_json
+ *   pg_messages.c  messages and senders (pg_store_int.h: shared helpers)
+ *   pg_cases.c     cases, notes and evidence
  *   pg_feedback.c  message vectors and feedback (as sqlite_feedback.c)
  *   pg_alerts.c    alert recipients, rules, alerts, deliveries (as
  *                  sqlite_alerts.c)
@@ -36,11 +38,22 @@ struct td_pg *td__pgs_conn(struct td_store *s);
 
 /* pg_store.c: name the office the next statements act for (row-level
  * security).  Inside a store transaction the setting ends with it;
- * outside one it holds until the next td__pgs_scope.  office < 0: the
- * cross-office jobs (alert delivery worker, escalations, retention,
- * verify) which must see every office's rows; see pg_store.c for how
- * that is allowed. */
+ * outside one it holds until the next td__pgs_scope.  The value is cached
+ * (no round trip when it does not change); the cache follows COMMIT,
+ * ROLLBACK and ROLLBACK TO.  office < 0: the cross-office jobs (alert
+ * delivery worker, escalations, retention, verify) which must see every
+ * office's rows: the setting is then '*', which the all_offices policies
+ * of data/migrations/postgres/0010_cross_office.sql admit (pg_store.c).
+ * Tables outside RLS (offices, users, sessions, api_keys,
+ * login_failures) need no scope. */
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err);
+
+/* pg_store.c: row `row` of r as a JSON object by td__sq_row_json's rules,
+ * so both backends answer the same shapes: a column becomes a member of
+ * its name (NULL and bytea columns are left out; integers, booleans as
+ * 0/1, floats, text), "<name>_json" text columns are parsed into <name>,
+ * a "verdict" column is parsed and merged in.  NULL when out of memory. */
+json_t *td__pg_row_json(const PGresult *r, int row);
 
 /* The feedback, alert and export ops (pg_feedback.c, pg_alerts.c,
  * pg_export.c); signatures as their td__sq_ twins in store_int.h. */

@@ -1384,9 +1384,10 @@ static int sq_evidence_scan(struct td_store *s,
 
 /* ---- audit ------------------------------------------------------------- */
 
-static int sq_audit_head(struct td_store *s, int64_t *last_id, char last_hash[65],
+static int sq_audit_head(struct td_store *s, int64_t office, int64_t *last_id, char last_hash[65],
                          struct td_error *err)
 {
+    (void)office; /* one chain per store: BEGIN IMMEDIATE serialises writers */
     struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
     int rc = td__sq_stmt(c, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", &st, err);

@@ -126,19 +126,22 @@ int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int
     } q[] = {
         {"volume", "SELECT received / 86400 AS day, channel, severity, labels, count(*) AS n "
                    "FROM messages WHERE office_id = ?1 AND received >= ?2 AND received < ?3 "
-                   "GROUP BY day, channel, severity, labels ORDER BY day"},
+                   "GROUP BY day, channel, severity, labels "
+                   "ORDER BY day, channel, severity, labels"},
         {"senders", "SELECT m.sender, max(m.sender_name) AS display, count(*) AS n, "
                     "max(m.severity) AS worst, sum((m.labels & 1) != 0) AS threats "
                     "FROM messages m WHERE m.office_id = ?1 AND m.received >= ?2 "
                     "AND m.received < ?3 AND m.sender IS NOT NULL AND m.severity > 0 "
                     "GROUP BY m.sender ORDER BY worst DESC, n DESC, m.sender LIMIT 10"},
         {"cases", "SELECT status, count(*) AS n FROM cases WHERE office_id = ?1 "
-                  "AND ?2 = ?2 AND ?3 = ?3 GROUP BY status ORDER BY n DESC"},
+                  "AND ?2 = ?2 AND ?3 = ?3 GROUP BY status ORDER BY n DESC, status"},
         {"review", "SELECT status_time - ingested AS seconds FROM messages "
                    "WHERE office_id = ?1 AND received >= ?2 AND received < ?3 "
                    "AND severity = 4 AND status != 'unreviewed' AND status_time IS NOT NULL "
                    "ORDER BY seconds"},
     };
+    /* Every order is total (ties broken by the grouping columns), so the
+     * PostgreSQL twin (pg_export.c) can answer rows in the same order. */
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         if (strcmp(kind, q[i].kind))
             continue;

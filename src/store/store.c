@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "store/pg_ops.h"
 #include "store/store_int.h"
 #include "threatdesk/store.h"
 
@@ -14,7 +15,11 @@ int td_store_open(const char *url, const char *home, struct td_store **out, stru
     if (!url || !*url)
         return td_error_set(err, TD_EINVAL, "no store given");
     if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+#ifdef TD_HAVE_POSTGRES
+        return td__pgs_open(url, home, out, err);
+#else
         return td_error_set(err, TD_EFORMAT, "PostgreSQL store not built into this binary");
+#endif
     if (!strncmp(url, "sqlite:", 7))
         url += 7;
     return td__sqlite_open(url, home, out, err);

@@ -1,6 +1,10 @@
 /*
  * desk_fixture.h - a real desk over a real SQLite file in a fresh temporary
- * directory, with the shipped analyser, for the desk's unit tests.
+ * directory, with the shipped analyser, for the desk's unit tests; over a
+ * fresh PostgreSQL database instead under TD_TEST_BACKEND=postgres
+ * (test_backend.h: the pg/<test> ctest entries).  f.db is what the desk
+ * opens (a path or a URL); fx_sql()/fx_sql_text() tamper and peek as a
+ * shell would.
  *
  *   struct fx f; fx_open(&f);  ... fx_close(&f);
  *   fx_actor(&f, "office-a", "alice", TD_ROLE_CASEWORKER, &alice);
@@ -19,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_backend.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/desk.h"
 
 struct fx {
     char dir[256];
-    char db[300];
+    char db[1200];
+    char pgdb[64]; /* the PostgreSQL database, "" on SQLite */
     char data[300];
     struct td_analyser *a;
     struct td_desk *d;
@@ -58,7 +64,9 @@ static inline void fx_open(struct fx *f)
     snprintf(f->dir, sizeof f->dir, "/tmp/td-desk-test-XXXXXX");
     if (!mkdtemp(f->dir))
         abort();
-    snprintf(f->db, sizeof f->db, "%s/desk.db", f->dir);
+    char path[300];
+    snprintf(path, sizeof path, "%s/desk.db", f->dir);
+    tb_store_new(f->db, sizeof f->db, path, f->pgdb);
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
     fx_open_desk(f);
 }
@@ -68,9 +76,20 @@ static inline void fx_close(struct fx *f)
     char cmd[400];
     td_desk_close(f->d);
     td_analyser_free(f->a);
+    tb_store_drop(f->pgdb);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "fixture: could not remove %s\n", f->dir);
+}
+
+static inline int fx_sql(struct fx *f, const char *sql)
+{
+    return tb_sql(f->db, f->pgdb, sql);
+}
+
+static inline int fx_sql_text(struct fx *f, const char *sql, char *out, size_t size)
+{
+    return tb_sql_text(f->db, f->pgdb, sql, out, size);
 }
 
 static inline void fx_actor(struct fx *f, const char *office, const char *name, enum td_role role,

@@ -10,8 +10,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <sqlite3.h>
-
 #include "unit/desk_fixture.h"
 
 struct world {
@@ -312,21 +310,14 @@ static void test_police_read_only_shared_notes(void **state)
     assert_int_equal(td_desk_message_original(w->f.d, &w->a_cw, w->a_msg, &data, &len, NULL, &err),
                      TD_OK);
     free(data);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT count(DISTINCT action) FROM audit WHERE "
-                                        "object_type = 'message' AND object_id = ? AND user_id = ? "
-                                        "AND action IN ('message.read', 'message.original')",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, w->a_msg);
-    sqlite3_bind_int64(st, 2, w->a_cw.user_id);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    char sql[400], v[32];
+    snprintf(sql, sizeof sql,
+             "SELECT count(DISTINCT action) FROM audit WHERE object_type = 'message' AND "
+             "object_id = %lld AND user_id = %lld AND action IN ('message.read', "
+             "'message.original')",
+             (long long)w->a_msg, (long long)w->a_cw.user_id);
+    assert_int_equal(fx_sql_text(&w->f, sql, v, sizeof v), 0);
+    assert_string_equal(v, "2");
 }
 
 int main(void)

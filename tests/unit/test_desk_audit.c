@@ -1,9 +1,11 @@
 /*
  * test_desk_audit.c - the hash-chained audit log and evidence hashes.
  *
- * The attacker here has the sqlite3 shell: drops the append-only triggers
- * and edits or deletes rows, or edits an evidence file on disk.  verify
- * must name what was broken.
+ * The attacker here has the sqlite3 shell (psql as a superuser on
+ * PostgreSQL, pg/test_desk_audit): drops the append-only triggers and edits
+ * or deletes rows, or edits an evidence file on disk.  verify must name
+ * what was broken.  On PostgreSQL the chain is the office's (one per
+ * office) and an entry's place in it is the column seq.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "desk/desk_int.h"
@@ -66,14 +68,37 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Run SQL as the attacker with the sqlite3 shell would. */
+/* Run SQL as the attacker with the sqlite3 shell would (0: it ran).  The
+ * few words that differ on PostgreSQL are translated: a trigger is
+ * dropped ON its table, and an audit entry is found by its place in the
+ * office's chain (seq), which is what verify reports. */
 static int attacker(struct world *w, const char *sql)
 {
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    sqlite3_close(db);
-    return rc;
+    char pg[4096];
+    if (!w->f.pgdb[0])
+        return fx_sql(&w->f, sql);
+    size_t o = 0;
+    for (const char *p = sql; *p && o + 64 < sizeof pg;) {
+        static const char *const from[] = {"DROP TRIGGER audit_no_update;",
+                                           "DROP TRIGGER audit_no_delete;",
+                                           "audit WHERE id =", "SELECT max(id) FROM audit"};
+        static const char *const to[] = {"DROP TRIGGER audit_no_update ON audit;",
+                                         /* one trigger for both there */
+                                         "DROP TRIGGER audit_no_update ON audit;",
+                                         "audit WHERE seq =", "SELECT max(seq) FROM audit"};
+        size_t i;
+        for (i = 0; i < 4; i++)
+            if (!strncmp(p, from[i], strlen(from[i])))
+                break;
+        if (i < 4) {
+            o += (size_t)snprintf(pg + o, sizeof pg - o, "%s", to[i]);
+            p += strlen(from[i]);
+        } else {
+            pg[o++] = *p++;
+        }
+    }
+    pg[o] = '\0';
+    return fx_sql(&w->f, pg);
 }
 
 static size_t verify(struct world *w, struct found *fd)
@@ -134,34 +159,34 @@ static void test_rehashed_row_breaks_the_next_link(void **state)
     struct world *w = *state;
     struct found fd;
     struct td_audit_entry e;
-    char sql[512];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(w->f.db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT id, time, office_id, user_id, action, "
-                                        "object_type, object_id, prev_hash FROM audit WHERE id = 4",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char sql[512], row[512];
+    /* the entry's fields, '|'-separated (the same SQL on both backends) */
+    snprintf(sql, sizeof sql,
+             "SELECT %s || '|' || time || '|' || office_id || '|' || user_id || '|' || action || "
+             "'|' || object_type || '|' || object_id || '|' || prev_hash FROM audit WHERE %s = 4",
+             w->f.pgdb[0] ? "seq" : "id", w->f.pgdb[0] ? "seq" : "id");
+    assert_int_equal(fx_sql_text(&w->f, sql, row, sizeof row), 0);
     memset(&e, 0, sizeof e);
-    e.id = sqlite3_column_int64(st, 0);
-    e.time = sqlite3_column_int64(st, 1);
-    e.office_id = sqlite3_column_int64(st, 2);
-    e.user_id = sqlite3_column_int64(st, 3);
-    snprintf(e.action, sizeof e.action, "%s", sqlite3_column_text(st, 4));
-    snprintf(e.object_type, sizeof e.object_type, "%s", sqlite3_column_text(st, 5));
-    e.object_id = sqlite3_column_int64(st, 6);
-    snprintf(e.prev_hash, sizeof e.prev_hash, "%s", sqlite3_column_text(st, 7));
-    sqlite3_finalize(st);
+    long long id, tm, off, user, obj;
+    char action[64], type[32], prev[65];
+    assert_int_equal(sscanf(row, "%lld|%lld|%lld|%lld|%63[^|]|%31[^|]|%lld|%64s", &id, &tm, &off,
+                            &user, action, type, &obj, prev),
+                     8);
+    e.id = id;
+    e.time = tm;
+    e.office_id = off;
+    e.user_id = user;
+    snprintf(e.action, sizeof e.action, "%s", action);
+    snprintf(e.object_type, sizeof e.object_type, "%s", type);
+    e.object_id = obj;
+    snprintf(e.prev_hash, sizeof e.prev_hash, "%s", prev);
     e.details = "{\"forged\":true}";
     assert_int_equal(td__audit_hash(&e, e.hash), TD_OK);
     snprintf(sql, sizeof sql,
              "DROP TRIGGER audit_no_update; UPDATE audit SET details = '%s', hash = '%s' "
              "WHERE id = 4",
              e.details, e.hash);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(attacker(w, sql), 0);
     /* the link break, and message 1 (whose ingest entry 4 no longer
      * vouches for it) */
     assert_int_equal(verify(w, &fd), 2);
@@ -198,6 +223,19 @@ static void test_deleted_tail_is_noticed(void **state)
     assert_non_null(strstr(fd.p[0].what, "missing at the end"));
     assert_string_equal(fd.p[1].kind, "note");
     assert_non_null(strstr(fd.p[1].what, "not in the audit log"));
+}
+
+/* The whole log deleted: nothing to walk, yet the store remembers how far
+ * it went (sqlite_sequence; audit_heads per office on PostgreSQL). */
+static void test_deleted_log_is_noticed(void **state)
+{
+    struct world *w = *state;
+    struct found fd;
+    assert_int_equal(attacker(w, "DROP TRIGGER audit_no_delete; DELETE FROM audit"), 0);
+    assert_true(verify(w, &fd) >= 1);
+    assert_string_equal(fd.p[0].kind, "audit");
+    assert_int_equal(fd.p[0].id, 1);
+    assert_non_null(strstr(fd.p[0].what, "missing at the end"));
 }
 
 static void evidence_file(struct world *w, char *path, size_t size)
@@ -289,18 +327,20 @@ static void test_rows_are_checked_against_the_chain(void **state)
     int64_t m3 = fx_ingest(&w->f, &w->cw, "a third message", "post:anon", "m3");
     assert_int_equal(verify(w, &fd), 0);
 
+    /* bytes from text: CAST AS BLOB on SQLite, ::bytea on PostgreSQL */
+    const char *blob1 = w->f.pgdb[0] ? "'nothing to see'::bytea" : "CAST('nothing to see' AS BLOB)";
+    const char *blob2 = w->f.pgdb[0] ? "'planted'::bytea" : "CAST('planted' AS BLOB)";
     snprintf(sql, sizeof sql,
-             "UPDATE messages SET text = 'nothing to see', original = CAST('nothing to see' AS "
-             "BLOB) WHERE id = 1;"
+             "UPDATE messages SET text = 'nothing to see', original = %s WHERE id = 1;"
              "UPDATE messages SET text = 'edited text only' WHERE id = 2;"
              "INSERT INTO messages(office_id, channel, text, original, received, ingested, "
              "ingested_by, severity, labels, flags, verdict) SELECT office_id, channel, 'planted', "
-             "CAST('planted' AS BLOB), 0, 0, 0, 0, 0, 0, '{}' FROM messages WHERE id = 1;"
+             "%s, 0, 0, 0, 0, 0, 0, '{}' FROM messages WHERE id = 1;"
              "DELETE FROM messages WHERE id = %lld;"
              "UPDATE cases SET police_ref = 'WYP-999' WHERE id = %lld;"
              "UPDATE notes SET text = 'nothing happened';"
              "DELETE FROM evidence WHERE id = %lld;",
-             (long long)m3, (long long)w->case_id, (long long)w->ev_id);
+             blob1, blob2, (long long)m3, (long long)w->case_id, (long long)w->ev_id);
     assert_int_equal(attacker(w, sql), SQLITE_OK);
     int n = verify(w, &fd);
     assert_true(named(&fd, "message", 1, "original altered"));
@@ -318,6 +358,58 @@ static void test_rows_are_checked_against_the_chain(void **state)
     assert_int_equal(n, 8);
 }
 
+/* Issue 11: writers in several processes on one store (several servers
+ * on one database) append to one office's chain one after another; it
+ * never forks.  SQLite serialises them with BEGIN IMMEDIATE, PostgreSQL
+ * with the office's advisory lock taken before the head is read. */
+static void test_concurrent_writers_keep_one_chain(void **state)
+{
+    enum { PROCS = 4, EACH = 40 };
+    struct world *w = *state;
+    struct td_verify_stats st;
+    struct td_error err;
+    pid_t pid[PROCS];
+    td_error_clear(&err);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    size_t before = st.audit_entries;
+    for (int i = 0; i < PROCS; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            /* a process of its own: its own desk, its own connection */
+            struct td_desk_opts o;
+            struct td_desk *d = NULL;
+            char text[64];
+            int bad = 0;
+            td_desk_opts_init(&o);
+            o.db = w->f.db;
+            o.data_dir = w->f.data;
+            if (td_desk_open(&o, &d, &err) != TD_OK)
+                _exit(2);
+            for (int j = 0; j < EACH && !bad; j++) {
+                snprintf(text, sizeof text, "writer %d note %d", i, j);
+                bad = td_desk_case_note(d, &w->cw, w->case_id, text, 0, NULL, &err) != TD_OK;
+            }
+            if (bad)
+                fprintf(stderr, "writer %d: %s\n", i, err.message);
+            td_desk_close(d);
+            _exit(bad); /* _exit: the parent's cmocka and sanitizers stay the parent's */
+        }
+    }
+    for (int i = 0; i < PROCS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    struct found fd;
+    assert_int_equal(verify(w, &fd), 0);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.audit_entries, before + PROCS * EACH);
+    /* every entry in one unbroken chain: the head is the last of them */
+    assert_int_equal((int64_t)st.audit_entries, st.head_id);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,10 +419,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rehashed_row_breaks_the_next_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_row_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_tail_is_noticed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_log_is_noticed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_altered_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_evidence_is_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_is_content_addressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_are_checked_against_the_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers_keep_one_chain, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

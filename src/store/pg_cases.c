@@ -1,0 +1,399 @@
+/*
+ * pg_cases.c - the PostgreSQL store's cases, their links, notes and
+ * evidence rows (the case ops of sqlite.c, op for op).  Every statement
+ * names its office in its WHERE clause and runs under td__pgs_scope for
+ * it; evidence_scan (verify) reads every office's.
+ */
+#ifdef TD_HAVE_POSTGRES
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_store_int.h"
+#include "threatdesk/taxonomy.h"
+
+/* ---- cases ------------------------------------------------------------- */
+
+int td__pgs_case_insert(struct td_store *s, const struct td_store_case *c, int64_t *id,
+                        struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, c->office_id, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, c->office_id);
+    td__pga_t(&a, c->type);
+    td__pga_t(&a, c->status);
+    td__pga_t(&a, c->title);
+    td__pga_t(&a, c->description);
+    if (c->occurred == INT64_MIN)
+        td__pga_null(&a);
+    else
+        td__pga_i(&a, c->occurred);
+    td__pga_t(&a, c->place);
+    td__pga_t(&a, c->people);
+    td__pga_t(&a, c->police_ref);
+    if (c->assignee)
+        td__pga_i(&a, c->assignee);
+    else
+        td__pga_null(&a);
+    td__pga_i(&a, c->created);
+    td__pga_i(&a, c->created_by);
+    return td__pgs_insert_id(
+        s, "case",
+        "INSERT INTO cases(office_id, type, status, title, description, occurred, "
+        "place, people, police_ref, assignee, created, created_by, updated) "
+        "VALUES ($1::bigint, $2, $3, $4, $5, $6::bigint, $7, $8, $9, $10::bigint, "
+        "$11::bigint, $12::bigint, $11::bigint) RETURNING id",
+        &a, id, err);
+}
+
+int td__pgs_case_head(struct td_store *s, int64_t office, int64_t id,
+                      char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
+                      struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    if ((rc = td__pgs_ex(
+             s,
+             "SELECT status, created_by, reported FROM cases WHERE office_id = $1::bigint "
+             "AND id = $2::bigint",
+             &a, &r, err)))
+        return rc;
+    if (PQntuples(r) < 1) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such case");
+    } else {
+        td__pgs_copy(status, TD_STORE_NAME_SIZE, td__pgs_col(r, 0, 0));
+        *created_by = td__pgs_coli(r, 0, 1);
+        *reported = (int)td__pgs_coli(r, 0, 2);
+    }
+    PQclear(r);
+    return rc;
+}
+
+#define CASE_COLS                                                                                  \
+    "SELECT c.id, c.type, c.status, c.title, c.description, c.occurred, c.place AS place_json, "   \
+    "c.people AS people_json, c.police_ref, a.name AS assignee, c.created, "                       \
+    "cb.name AS created_by, c.updated FROM cases c "                                               \
+    "LEFT JOIN users a ON a.id = c.assignee LEFT JOIN users cb ON cb.id = c.created_by "
+
+/* The rows of sql, whose two parameters are (office, id), as o[key]. */
+static int set_office_rows(struct td_store *s, json_t *o, const char *key, const char *sql,
+                           const struct td__pga *a, struct td_error *err)
+{
+    json_t *arr;
+    int rc = td__pgs_query_json(s, sql, a, &arr, err);
+    if (!rc)
+        json_object_set_new(o, key, arr);
+    return rc;
+}
+
+int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+                     struct td_error *err)
+{
+    struct td__pga a = {0};
+    json_t *o = NULL;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    if ((rc = td__pgs_row1_json(s, "case",
+                                CASE_COLS "WHERE c.office_id = $1::bigint AND c.id = $2::bigint",
+                                &a, &o, err)))
+        return rc;
+    /* Linked messages, evidence and notes: all filtered by office too. */
+    if ((rc =
+             set_office_rows(s, o, "messages",
+                             MSG_COLS "JOIN case_messages cm2 ON cm2.message_id = m.id "
+                                      "WHERE m.office_id = $1::bigint AND cm2.case_id = $2::bigint "
+                                      "ORDER BY m.received, m.id",
+                             &a, err)) ||
+        (rc = set_office_rows(
+             s, o, "evidence",
+             "SELECT e.id, e.name, e.type, e.size, e.sha256, e.added, u.name AS added_by "
+             "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+             "WHERE e.office_id = $1::bigint AND e.case_id = $2::bigint ORDER BY e.id",
+             &a, err)) ||
+        (rc = set_office_rows(s, o, "notes",
+                              "SELECT n.id, n.text, u.name AS author, n.created, n.shareable "
+                              "FROM notes n LEFT JOIN users u ON u.id = n.user_id "
+                              "WHERE n.office_id = $1::bigint AND n.case_id = $2::bigint "
+                              "ORDER BY n.id",
+                              &a, err))) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return TD_OK;
+}
+
+/* The editable columns: the only names ever spliced into SQL. */
+static const struct {
+    const char *field;
+    const char *sql;
+} case_fields[] = {
+    {"type", "UPDATE cases SET type = $1::text, updated = $2::bigint "
+             "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"title", "UPDATE cases SET title = $1::text, updated = $2::bigint "
+              "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"description", "UPDATE cases SET description = $1::text, updated = $2::bigint "
+                    "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"police_ref", "UPDATE cases SET police_ref = $1::text, updated = $2::bigint "
+                   "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"occurred", "UPDATE cases SET occurred = $1::bigint, updated = $2::bigint "
+                 "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"assignee", "UPDATE cases SET assignee = $1::bigint, updated = $2::bigint "
+                 "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"place", "UPDATE cases SET place = $1::text, updated = $2::bigint "
+              "WHERE office_id = $3::bigint AND id = $4::bigint"},
+    {"people", "UPDATE cases SET people = $1::text, updated = $2::bigint "
+               "WHERE office_id = $3::bigint AND id = $4::bigint"},
+};
+
+int td__pgs_case_set(struct td_store *s, int64_t office, int64_t id, const char *field,
+                     const struct td_store_value *value, int64_t now, struct td_error *err)
+{
+    const char *sql = NULL;
+    int is_int = 0;
+    for (size_t i = 0; i < sizeof case_fields / sizeof case_fields[0]; i++)
+        if (!strcmp(case_fields[i].field, field)) {
+            sql = case_fields[i].sql;
+            is_int = !strcmp(field, "occurred") || !strcmp(field, "assignee");
+        }
+    if (!sql) {
+        td_error_field(err, field);
+        return td_error_set(err, TD_EINVAL, "not an editable case field");
+    }
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    struct td__pga a = {0};
+    if (value && value->kind == TD_STORE_INT && is_int)
+        td__pga_i(&a, value->i);
+    else if (value && value->kind == TD_STORE_INT)
+        td__pga_i(&a, value->i); /* a number into a text column, as SQLite would keep it */
+    else if (value && value->kind == TD_STORE_TEXT && !is_int)
+        td__pga_t(&a, value->text);
+    else if (value && value->kind == TD_STORE_TEXT)
+        return td_error_set(err, TD_EINVAL, "%s: not a number", field);
+    else
+        td__pga_null(&a);
+    td__pga_i(&a, now);
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    return td__pgs_ex1(s, "case", sql, &a, err);
+}
+
+int td__pgs_case_set_status(struct td_store *s, int64_t office, int64_t id, const char *from,
+                            const char *to, int reported, int64_t now, struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_t(&a, to);
+    td__pga_i(&a, now);
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    td__pga_t(&a, from);
+    td__pga_i(&a, reported ? 1 : 0);
+    /* WHERE status = from: a concurrent change makes this match nothing. */
+    return td__pgs_ex1(s, "case",
+                       "UPDATE cases SET status = $1, updated = $2::bigint, "
+                       "reported = greatest(reported, $6::bigint) "
+                       "WHERE office_id = $3::bigint AND id = $4::bigint AND status = $5",
+                       &a, err);
+}
+
+#define CASE_WHERE                                                                                 \
+    "WHERE c.office_id = $1::bigint AND ($2::text IS NULL OR c.status = $2) "                      \
+    "AND ($3::text IS NULL OR c.type = $3) "                                                       \
+    "AND ($4::text IS NULL OR a.name = $4) AND ($5::bigint = 0 OR c.reported = 1) "                \
+    "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "             \
+    "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = $1 AND m.sender = $6)) "    \
+    "AND c.created >= $7::bigint AND c.created < $8::bigint "
+
+static void case_args(struct td__pga *a, int64_t office, const struct td_store_case_query *f)
+{
+    td__pga_i(a, office);
+    td__pga_t(a, f->status);
+    td__pga_t(a, f->type);
+    td__pga_t(a, f->assignee);
+    td__pga_i(a, f->police_only ? 1 : 0);
+    td__pga_t(a, f->sender);
+    td__pga_i(a, f->since);
+    td__pga_i(a, f->until);
+}
+
+int td__pgs_case_list(struct td_store *s, int64_t office, const struct td_store_case_query *f,
+                      json_t **out, struct td_error *err)
+{
+    struct td__pga a = {0};
+    json_t *list = NULL;
+    int64_t total = 0;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    case_args(&a, office, f);
+    if ((rc = td__pgs_value(
+             s, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
+             &a, &total, err)))
+        return rc;
+    td__pga_i(&a, (int64_t)f->limit);
+    td__pga_i(&a, (int64_t)f->offset);
+    if ((rc = td__pgs_query_json(
+             s,
+             CASE_COLS CASE_WHERE
+             "ORDER BY c.created DESC, c.id DESC LIMIT $9::bigint OFFSET $10::bigint",
+             &a, &list, err)))
+        return rc;
+    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "cases", list, "total", (json_int_t)total,
+                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
+    if (!o)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    if ((int64_t)(f->offset + json_array_size(list)) < total)
+        json_object_set_new(o, "next_offset",
+                            json_integer((json_int_t)(f->offset + json_array_size(list))));
+    *out = o;
+    return TD_OK;
+}
+
+int td__pgs_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg, int64_t now,
+                      int *linked_new, struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, case_id);
+    td__pga_i(&a, msg);
+    td__pga_i(&a, now);
+    /* The SELECT proves both belong to the office before linking. */
+    if ((rc =
+             td__pgs_ex(s,
+                        "INSERT INTO case_messages(case_id, message_id, linked) "
+                        "SELECT c.id, m.id, $4::bigint FROM cases c, messages m "
+                        "WHERE c.office_id = $1::bigint AND m.office_id = $1 AND c.id = $2::bigint "
+                        "AND m.id = $3::bigint ON CONFLICT DO NOTHING",
+                        &a, &r, err)))
+        return rc;
+    *linked_new = strcmp(PQcmdTuples(r), "0") != 0 && *PQcmdTuples(r);
+    PQclear(r);
+    if (*linked_new)
+        return TD_OK;
+    /* Nothing inserted: already linked, or an id of no case/message here. */
+    struct td__pga b = {0};
+    int64_t linked = 0;
+    td__pga_i(&b, office);
+    td__pga_i(&b, case_id);
+    td__pga_i(&b, msg);
+    td__pgs_value(s,
+                  "SELECT count(*) FROM case_messages cm JOIN cases c ON c.id = cm.case_id "
+                  "WHERE c.office_id = $1::bigint AND cm.case_id = $2::bigint "
+                  "AND cm.message_id = $3::bigint",
+                  &b, &linked, err);
+    return linked ? TD_OK : td_error_set(err, TD_ENOTFOUND, "no such case or message");
+}
+
+int td__pgs_note_insert(struct td_store *s, int64_t office, int64_t case_id, int64_t user,
+                        const char *text, int shareable, int64_t now, int64_t *id,
+                        struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, case_id);
+    td__pga_i(&a, user);
+    td__pga_t(&a, text);
+    td__pga_i(&a, now);
+    td__pga_i(&a, shareable ? 1 : 0);
+    return td__pgs_insert_id(
+        s, "note",
+        "INSERT INTO notes(office_id, case_id, user_id, text, created, shareable) "
+        "VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5::bigint, $6::bigint) "
+        "RETURNING id",
+        &a, id, err);
+}
+
+/* ---- evidence ---------------------------------------------------------- */
+
+int td__pgs_evidence_insert(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
+                            struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, e->office_id, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, e->office_id);
+    td__pga_i(&a, e->case_id);
+    td__pga_t(&a, e->name);
+    td__pga_t(&a, e->type);
+    td__pga_i(&a, e->size);
+    td__pga_t(&a, e->sha256);
+    td__pga_i(&a, e->added);
+    td__pga_i(&a, e->added_by);
+    return td__pgs_insert_id(
+        s, "evidence",
+        "INSERT INTO evidence(office_id, case_id, name, type, size, sha256, added, "
+        "added_by) VALUES ($1::bigint, $2::bigint, $3, $4, $5::bigint, $6, "
+        "$7::bigint, $8::bigint) RETURNING id",
+        &a, id, err);
+}
+
+int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+                         int64_t *case_id, char *sha256, struct td_error *err)
+{
+    struct td__pga a = {0};
+    json_t *o = NULL;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    if ((rc = td__pgs_row1_json(
+             s, "evidence",
+             "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, "
+             "e.added, u.name AS added_by FROM evidence e "
+             "LEFT JOIN users u ON u.id = e.added_by "
+             "WHERE e.office_id = $1::bigint AND e.id = $2::bigint",
+             &a, &o, err)))
+        return rc;
+    *case_id = json_integer_value(json_object_get(o, "case"));
+    const char *h = json_string_value(json_object_get(o, "sha256"));
+    snprintf(sha256, 65, "%s", h ? h : "");
+    *out = o;
+    return TD_OK;
+}
+
+int td__pgs_evidence_scan(struct td_store *s,
+                          int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
+                          void *ud, struct td_error *err)
+{
+    PGresult *r;
+    /* verify: every office's evidence */
+    int rc = td__pgs_scope(s, -1, err);
+    if (rc ||
+        (rc = td__pgs_ex(s, "SELECT id, sha256, size FROM evidence ORDER BY id", NULL, &r, err)))
+        return rc;
+    for (int i = 0; i < PQntuples(r); i++)
+        if (cb(ud, td__pgs_coli(r, i, 0), td__pgs_col(r, i, 1), td__pgs_coli(r, i, 2)))
+            break;
+    PQclear(r);
+    return TD_OK;
+}
+
+#else
+typedef int td__pg_cases_disabled;
+#endif /* TD_HAVE_POSTGRES */

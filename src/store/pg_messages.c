@@ -1,0 +1,401 @@
+/*
+ * pg_messages.c - the PostgreSQL store's messages and senders: ingest,
+ * the triage queue, reads, status, dedupe, erasure and retention walks
+ * (the message ops of sqlite.c, op for op).  Every statement names its
+ * office in its WHERE clause and runs under td__pgs_scope for it.
+ */
+#ifdef TD_HAVE_POSTGRES
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_store_int.h"
+#include "threatdesk/taxonomy.h"
+
+/* ---- messages ---------------------------------------------------------- */
+
+int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
+                             int *severity, struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, key);
+    if ((rc = td__pgs_ex(s,
+                         "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
+                         "AND client_key = $2",
+                         &a, &r, err)))
+        return rc;
+    if (PQntuples(r) < 1) {
+        rc = TD_ENOTFOUND; /* the usual case: no error text needed */
+    } else {
+        *id = td__pgs_coli(r, 0, 0);
+        *severity = (int)td__pgs_coli(r, 0, 1);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
+                           struct td_error *err)
+{
+    struct td__pga a = {0};
+    char *text = NULL;
+    int rc = td__pgs_scope(s, m->office_id, err);
+    if (rc)
+        return rc;
+    /* PostgreSQL text cannot hold a NUL byte (valid UTF-8, which SQLite
+     * keeps): refused rather than cut short, which verify would then
+     * report as an altered text. */
+    if (m->text && memchr(m->text, '\0', m->text_len)) {
+        td_error_field(err, "text");
+        return td_error_set(err, TD_EINVAL, "text holds a NUL byte, which PostgreSQL cannot store");
+    }
+    /* text_len is the text's length: a text parameter ends at its NUL */
+    const char *t = m->text ? m->text : "";
+    if (m->text && strlen(m->text) != m->text_len) {
+        if (!(text = strndup(m->text, m->text_len)))
+            return td_error_set(err, TD_ENOMEM, NULL);
+        t = text;
+    }
+    td__pga_i(&a, m->office_id);
+    td__pga_t(&a, m->client_key);
+    td__pga_t(&a, m->message_id);
+    td__pga_t(&a, m->channel);
+    td__pga_t(&a, m->sender);
+    td__pga_t(&a, m->sender_name);
+    td__pga_t(&a, m->subject);
+    td__pga_t(&a, t);
+    td__pga_bin(&a, m->original, m->original_len);
+    td__pga_i(&a, m->received);
+    td__pga_i(&a, m->ingested);
+    td__pga_i(&a, m->ingested_by);
+    td__pga_i(&a, m->severity);
+    td__pga_i(&a, m->labels);
+    td__pga_i(&a, m->flags);
+    td__pga_t(&a, m->verdict);
+    td__pga_t(&a, m->model_version);
+    td__pga_t(&a, m->content_key);
+    td__pga_t(&a, m->attachments);
+    rc = td__pgs_insert_id(
+        s, "message",
+        "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
+        "sender_name, subject, text, original, received, ingested, ingested_by, "
+        "severity, labels, flags, verdict, model_version, content_key, attachments) "
+        "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::bytea, $10::bigint, "
+        "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16, $17, "
+        "$18, $19) ON CONFLICT DO NOTHING RETURNING id",
+        &a, id, err);
+    free(text);
+    return rc;
+}
+
+int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+                        struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    return td__pgs_row1_json(s, "message",
+                             MSG_COLS "WHERE m.office_id = $1::bigint AND m.id = $2::bigint", &a,
+                             out, err);
+}
+
+int td__pgs_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
+                             size_t *len, struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    if ((rc = td__pgs_ex(s,
+                         "SELECT original FROM messages WHERE office_id = $1::bigint "
+                         "AND id = $2::bigint",
+                         &a, &r, err)))
+        return rc;
+    if (PQntuples(r) < 1) {
+        rc = td_error_set(err, TD_ENOTFOUND, "no such message");
+    } else {
+        unsigned char *b;
+        size_t n;
+        if (!(rc = td__pgs_bytea(r, 0, 0, &b, &n, err))) {
+            /* the caller free()s: PQfreemem's memory is malloc's on every
+             * platform but Windows; copy to be exact */
+            *data = malloc(n ? n : 1);
+            if (!*data)
+                rc = td_error_set(err, TD_ENOMEM, NULL);
+            else {
+                if (n)
+                    memcpy(*data, b, n);
+                *len = n;
+            }
+            PQfreemem(b);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* The filter's WHERE, shared by the page query and the count: every
+ * condition is a bound parameter, unused ones bound to "no filter". */
+#define QUEUE_WHERE                                                                                \
+    "WHERE m.office_id = $1::bigint AND ($2::text IS NULL OR m.status = $2) "                      \
+    "AND ($3::int < 0 OR (m.labels & (1::bigint << $3::int)) <> 0) AND m.severity >= $4::bigint "  \
+    "AND ($5::text IS NULL OR m.channel = $5) AND ($6::text IS NULL OR m.sender = $6) "            \
+    "AND m.received >= $7::bigint AND m.received < $8::bigint "
+
+#define QUEUE_ORDER                                                                                \
+    "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, m.id DESC "
+
+static void queue_args(struct td__pga *a, int64_t office, const struct td_store_msg_query *f)
+{
+    td__pga_i(a, office);
+    td__pga_t(a, f->status);
+    td__pga_i(a, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1);
+    td__pga_i(a, f->min_severity > 0 ? f->min_severity : 0);
+    td__pga_t(a, f->channel);
+    td__pga_t(a, f->sender);
+    td__pga_i(a, f->since);
+    td__pga_i(a, f->until);
+}
+
+int td__pgs_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
+                          json_t **out, struct td_error *err)
+{
+    struct td__pga a = {0};
+    json_t *list = NULL;
+    int64_t total = 0;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    queue_args(&a, office, f);
+    if ((rc = td__pgs_value(s, "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &total, err)))
+        return rc;
+    td__pga_i(&a, (int64_t)f->limit);
+    td__pga_i(&a, (int64_t)f->offset);
+    /* The page's ids first, from the index alone, then the wide rows of
+     * those ids only (as sqlite.c). */
+    if ((rc = td__pgs_query_json(
+             s,
+             MSG_COLS "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
+                      "LIMIT $9::bigint OFFSET $10::bigint) "
+                      "AND m.office_id = $1::bigint " QUEUE_ORDER,
+             &a, &list, err)))
+        return rc;
+    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "messages", list, "total", (json_int_t)total,
+                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
+    if (!o)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    if ((int64_t)(f->offset + json_array_size(list)) < total)
+        json_object_set_new(o, "next_offset",
+                            json_integer((json_int_t)(f->offset + json_array_size(list))));
+    *out = o;
+    return TD_OK;
+}
+
+int td__pgs_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
+                               const char *reason, int64_t by, int64_t when, struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_t(&a, status);
+    td__pga_t(&a, reason);
+    td__pga_i(&a, by);
+    td__pga_i(&a, when);
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    return td__pgs_ex1(
+        s, "message",
+        "UPDATE messages SET status = $1, status_reason = $2, status_by = $3::bigint, "
+        "status_time = $4::bigint WHERE office_id = $5::bigint AND id = $6::bigint",
+        &a, err);
+}
+
+/* ---- senders ----------------------------------------------------------- */
+
+int td__pgs_sender_prior_threats(struct td_store *s, int64_t office, const char *sender,
+                                 unsigned *n, struct td_error *err)
+{
+    struct td__pga a = {0};
+    int64_t v = 0;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, sender);
+    rc = td__pgs_value(s, "SELECT threats FROM senders WHERE office_id = $1::bigint AND key = $2",
+                       &a, &v, err);
+    *n = (unsigned)v;
+    return rc;
+}
+
+int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender,
+                          const char *display, int severity, int is_threat, int64_t when,
+                          struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, sender);
+    td__pga_t(&a, display);
+    td__pga_i(&a, is_threat ? 1 : 0);
+    td__pga_i(&a, severity);
+    td__pga_i(&a, when);
+    return td__pgs_ex(
+        s,
+        "INSERT INTO senders AS x(office_id, key, display, messages, threats, "
+        "worst_severity, first_seen, last_seen) "
+        "VALUES ($1::bigint, $2, $3, 1, $4::bigint, $5::bigint, $6::bigint, $6::bigint) "
+        "ON CONFLICT (office_id, key) DO UPDATE SET "
+        "display = coalesce(excluded.display, x.display), messages = x.messages + 1, "
+        "threats = x.threats + excluded.threats, "
+        "worst_severity = greatest(x.worst_severity, excluded.worst_severity), "
+        "first_seen = least(x.first_seen, excluded.first_seen), "
+        "last_seen = greatest(x.last_seen, excluded.last_seen)",
+        &a, NULL, err);
+}
+
+int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
+                       json_t **out, struct td_error *err)
+{
+    struct td__pga a = {0};
+    json_t *o = NULL, *recent = NULL;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, sender);
+    if ((rc = td__pgs_row1_json(s, "sender",
+                                "SELECT key AS sender, display, messages, threats, worst_severity, "
+                                "first_seen, last_seen FROM senders WHERE office_id = $1::bigint "
+                                "AND key = $2",
+                                &a, &o, err)))
+        return rc;
+    json_t *ws = json_object_get(o, "worst_severity");
+    if (json_is_integer(ws)) {
+        const char *nm = td_severity_name((int)json_integer_value(ws));
+        json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
+    }
+    td__pga_i(&a, (int64_t)limit);
+    if ((rc = td__pgs_query_json(s,
+                                 MSG_COLS "WHERE m.office_id = $1::bigint AND m.sender = $2 "
+                                          "ORDER BY m.received DESC, m.id DESC LIMIT $3::bigint",
+                                 &a, &recent, err))) {
+        json_decref(o);
+        return rc;
+    }
+    json_object_set_new(o, "recent", recent);
+    *out = o;
+    return TD_OK;
+}
+
+/* ---- dedupe, retention, erasure ----------------------------------------- */
+
+int td__pgs_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
+                                 int *severity, struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, ck);
+    if ((rc = td__pgs_ex(s,
+                         "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
+                         "AND content_key = $2 ORDER BY id LIMIT 1",
+                         &a, &r, err)))
+        return rc;
+    if (PQntuples(r) < 1) {
+        rc = TD_ENOTFOUND;
+    } else {
+        *id = td__pgs_coli(r, 0, 0);
+        *severity = (int)td__pgs_coli(r, 0, 1);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
+                         int (*cb)(void *ud, int64_t id, const void *original, size_t len,
+                                   int linked),
+                         void *ud, struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, sender);
+    td__pga_i(&a, before);
+    if ((rc = td__pgs_ex(
+             s,
+             "SELECT m.id, m.original, EXISTS (SELECT 1 FROM case_messages cm "
+             "WHERE cm.message_id = m.id) FROM messages m WHERE m.office_id = $1::bigint "
+             "AND ($2::text IS NULL OR m.sender = $2) AND m.received < $3::bigint "
+             "ORDER BY m.received, m.id",
+             &a, &r, err)))
+        return rc;
+    for (int i = 0; !rc && i < PQntuples(r); i++) {
+        unsigned char *b;
+        size_t n;
+        if ((rc = td__pgs_bytea(r, i, 1, &b, &n, err)))
+            break;
+        int stop = cb(ud, td__pgs_coli(r, i, 0), b, n, (int)td__pgs_coli(r, i, 2));
+        PQfreemem(b);
+        if (stop)
+            break;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int td__pgs_message_delete(struct td_store *s, int64_t office, int64_t id, struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_i(&a, id);
+    /* ON DELETE rows that hang off a message (vectors, feedback, alerts)
+     * follow it by the schema's own rules, as in SQLite. */
+    return td__pgs_ex1(
+        s, "message",
+        "DELETE FROM messages WHERE office_id = $1::bigint AND id = $2::bigint "
+        "AND NOT EXISTS (SELECT 1 FROM case_messages cm WHERE cm.message_id = messages.id)",
+        &a, err);
+}
+
+int td__pgs_sender_delete(struct td_store *s, int64_t office, const char *sender,
+                          struct td_error *err)
+{
+    struct td__pga a = {0};
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, sender);
+    return td__pgs_ex(s, "DELETE FROM senders WHERE office_id = $1::bigint AND key = $2", &a, NULL,
+                      err);
+}
+
+#else
+typedef int td__pg_messages_disabled;
+#endif /* TD_HAVE_POSTGRES */

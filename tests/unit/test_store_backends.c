@@ -1,0 +1,416 @@
+/*
+ * test_store_backends.c - the core store ops answer the same on SQLite and
+ * PostgreSQL (issue 11: same errors, order, paging and JSON shapes).
+ *
+ * One scenario of offices, users, keys, messages, senders, cases, links,
+ * notes, evidence and audit entries is written through the ops of both
+ * backends with fixed times, then every read the front doors render is
+ * compared: the JSON of message_get, message_queue (filters and pages),
+ * sender_get, case_get, case_list and evidence_get as sorted compact text,
+ * the typed rows of office_list, user_list, apikey_list and
+ * audit_for_object as lines, and the error codes of the refusals.  Ids
+ * come out equal because both stores are fresh and every insert succeeds
+ * (PostgreSQL spends an identity value on a refused insert, so the
+ * refusals come last).  Skipped without TD_PG_DIR (no cluster).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_backend.h"
+#include "threatdesk/buf.h"
+#include "threatdesk/store.h"
+
+#define NBACK 2
+
+struct both {
+    char dir[64], path[128], pgdb[64], url[1200];
+    struct td_store *s[NBACK]; /* 0 SQLite, 1 PostgreSQL */
+};
+
+static char *dump(json_t *o)
+{
+    char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    assert_non_null(t);
+    json_decref(o);
+    return t;
+}
+
+/* Both JSON answers equal (and both TD_OK). */
+static void same_json(const char *what, int rc0, json_t *o0, int rc1, json_t *o1)
+{
+    assert_int_equal(rc0, TD_OK);
+    assert_int_equal(rc1, TD_OK);
+    char *a = dump(o0), *b = dump(o1);
+    if (strcmp(a, b) != 0)
+        fprintf(stderr, "%s differs:\n  sqlite:   %s\n  postgres: %s\n", what, a, b);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
+/* ---- typed rows as text ------------------------------------------------ */
+
+static int office_line(void *ud, const struct td_store_office_row *r)
+{
+    return td_buf_printf(ud, "%" PRId64 "|%s|%" PRId64 "|%" PRId64 "\n", r->id, r->name, r->created,
+                         r->users);
+}
+
+static int user_line(void *ud, const struct td_store_user_row *r)
+{
+    return td_buf_printf(ud, "%" PRId64 "|%s|%s|%s|%" PRId64 "|%d|%d\n", r->id, r->name, r->role,
+                         r->office, r->created, r->must_change, r->disabled);
+}
+
+static int key_line(void *ud, const struct td_store_key_row *r)
+{
+    return td_buf_printf(ud, "%" PRId64 "|%s|%s|%" PRId64 "|%" PRId64 "|%s|%d|%" PRId64 "|%s\n",
+                         r->id, r->user, r->label ? r->label : "-", r->created, r->issued_by,
+                         r->issued_by_name ? r->issued_by_name : "-", r->revoked, r->revoked_by,
+                         r->revoked_by_name ? r->revoked_by_name : "-");
+}
+
+static int event_line(void *ud, const struct td_store_event_row *r)
+{
+    return td_buf_printf(ud, "%" PRId64 "|%" PRId64 "|%s|%s|%s\n", r->id, r->time,
+                         r->user ? r->user : "-", r->action, r->details);
+}
+
+static void same_text(const char *what, struct td_buf *b)
+{
+    td_buf_putc(&b[0], '\0');
+    td_buf_putc(&b[1], '\0');
+    if (strcmp(b[0].data, b[1].data) != 0)
+        fprintf(stderr, "%s differs:\n--- sqlite\n%s--- postgres\n%s", what, b[0].data, b[1].data);
+    assert_string_equal(b[0].data, b[1].data);
+    td_buf_release(&b[0]);
+    td_buf_release(&b[1]);
+}
+
+/* ---- the scenario ------------------------------------------------------ */
+
+static void write_scenario(struct td_store *s)
+{
+    struct td_error err;
+    int64_t a, b, alice, bob, id, c1, c2;
+    int linked;
+    td_error_clear(&err);
+    assert_int_equal(s->ops->office_insert(s, "office-b", 50, &b, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "Office-a", 60, &a, &err), TD_OK);
+    struct td_store_user u = {.office_id = a, .must_change = 1, .created = 70};
+    snprintf(u.name, sizeof u.name, "alice");
+    snprintf(u.role, sizeof u.role, "caseworker");
+    snprintf(u.pwhash, sizeof u.pwhash, "$argon2id$x");
+    assert_int_equal(s->ops->user_insert(s, &u, &alice, &err), TD_OK);
+    snprintf(u.name, sizeof u.name, "Bob");
+    snprintf(u.role, sizeof u.role, "admin");
+    assert_int_equal(s->ops->user_insert(s, &u, &bob, &err), TD_OK);
+    u.office_id = b;
+    snprintf(u.name, sizeof u.name, "alice"); /* the same name in another office */
+    assert_int_equal(s->ops->user_insert(s, &u, &id, &err), TD_OK);
+    assert_int_equal(s->ops->apikey_insert(s, alice, "kh1", "laptop", 80, bob, &id, &err), TD_OK);
+    assert_int_equal(s->ops->apikey_insert(s, bob, "kh2", NULL, 81, 0, &id, &err), TD_OK);
+    int was = 0;
+    int64_t who = 0;
+    assert_int_equal(s->ops->apikey_revoke(s, a, id, 90, alice, &who, &was, &err), TD_OK);
+
+    /* messages: severities, statuses, labels, senders, channels, times */
+    static const struct {
+        const char *sender, *channel, *status;
+        int sev;
+        unsigned labels;
+        int64_t received;
+    } m[] = {
+        {"a@x.org", "email", NULL, 3, 1, 1000},        {"b@x.org", "email", "reviewed", 4, 3, 1001},
+        {"a@x.org", "web", NULL, 1, 0, 1002},          {NULL, "letter", "escalated", 2, 4, 1003},
+        {"c@x.org", "email", "dismissed", 0, 0, 1004}, {"a@x.org", "email", NULL, 3, 1, 1004},
+    };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        char key[16], verdict[160], orig[32];
+        snprintf(key, sizeof key, "k%zu", i);
+        snprintf(verdict, sizeof verdict,
+                 "{\"severity\":%d,\"severity_rank\":%d,\"labels\":[\"l%u\"],\"prob\":{\"threat\":"
+                 "0.25}}",
+                 m[i].sev, m[i].sev, m[i].labels);
+        snprintf(orig, sizeof orig, "raw bytes %zu", i);
+        struct td_store_message msg = {.office_id = a,
+                                       .client_key = key,
+                                       .channel = m[i].channel,
+                                       .sender = m[i].sender,
+                                       .sender_name = m[i].sender ? "A Sender" : NULL,
+                                       .subject = i % 2 ? "subject" : NULL,
+                                       .text = "text of the message",
+                                       .text_len = 19,
+                                       .original = orig,
+                                       .original_len = strlen(orig),
+                                       .received = m[i].received,
+                                       .ingested = 2000 + (int64_t)i,
+                                       .severity = m[i].sev,
+                                       .labels = m[i].labels,
+                                       .verdict = verdict,
+                                       .attachments =
+                                           i == 1 ? "[{\"name\":\"a.png\",\"size\":3}]" : NULL};
+        assert_int_equal(s->ops->message_insert(s, &msg, &id, &err), TD_OK);
+        if (m[i].status)
+            assert_int_equal(
+                s->ops->message_set_status(s, a, id, m[i].status, "why", alice, 3000, &err), TD_OK);
+        if (m[i].sender)
+            assert_int_equal(s->ops->sender_record(s, a, m[i].sender, "A Sender", m[i].sev,
+                                                   m[i].sev >= 3, m[i].received, &err),
+                             TD_OK);
+    }
+    struct td_store_message other = {.office_id = b,
+                                     .channel = "email",
+                                     .sender = "a@x.org",
+                                     .text = "other office",
+                                     .text_len = 12,
+                                     .original = "o",
+                                     .original_len = 1,
+                                     .received = 1000,
+                                     .verdict = "{}"};
+    assert_int_equal(s->ops->message_insert(s, &other, &id, &err), TD_OK);
+
+    struct td_store_case c = {.office_id = a,
+                              .type = "online_threat",
+                              .status = "new",
+                              .title = "threats by email",
+                              .description = "several",
+                              .occurred = 900,
+                              .place = "{\"constituency\":\"Leeds\"}",
+                              .people = "[\"someone\"]",
+                              .assignee = alice,
+                              .created = 4000,
+                              .created_by = bob};
+    assert_int_equal(s->ops->case_insert(s, &c, &c1, &err), TD_OK);
+    c.title = "a letter";
+    c.type = "harassment";
+    c.occurred = INT64_MIN;
+    c.place = c.people = c.description = NULL;
+    c.assignee = 0;
+    c.created = 4001;
+    assert_int_equal(s->ops->case_insert(s, &c, &c2, &err), TD_OK);
+    assert_int_equal(s->ops->case_link(s, a, c1, 1, 4100, &linked, &err), TD_OK);
+    assert_int_equal(s->ops->case_link(s, a, c1, 6, 4100, &linked, &err), TD_OK);
+    assert_int_equal(s->ops->case_link(s, a, c2, 4, 4101, &linked, &err), TD_OK);
+    assert_int_equal(s->ops->case_link(s, a, c2, 1, 4101, &linked, &err), TD_OK);
+    assert_int_equal(s->ops->note_insert(s, a, c1, alice, "called them", 1, 4200, &id, &err),
+                     TD_OK);
+    assert_int_equal(s->ops->note_insert(s, a, c1, 0, "internal", 0, 4201, &id, &err), TD_OK);
+    struct td_store_evidence e = {.office_id = a,
+                                  .case_id = c1,
+                                  .name = "letter.png",
+                                  .type = "image/png",
+                                  .size = 21,
+                                  .sha256 = "ab12",
+                                  .added = 4300,
+                                  .added_by = alice};
+    assert_int_equal(s->ops->evidence_insert(s, &e, &id, &err), TD_OK);
+    struct td_store_value v = {.kind = TD_STORE_TEXT, .text = "threats by e-mail"};
+    assert_int_equal(s->ops->case_set(s, a, c1, "title", &v, 4400, &err), TD_OK);
+    v = (struct td_store_value){.kind = TD_STORE_TEXT, .text = "WYP-1"};
+    assert_int_equal(s->ops->case_set(s, a, c2, "police_ref", &v, 4401, &err), TD_OK);
+    assert_int_equal(s->ops->case_set_status(s, a, c2, "new", "reported_to_police", 1, 4402, &err),
+                     TD_OK);
+
+    /* audit entries about case 1 (the store keeps what it is given) */
+    assert_int_equal(s->ops->begin(s, &err), TD_OK);
+    for (int i = 0; i < 3; i++) {
+        struct td_audit_entry ae;
+        int64_t last = 0;
+        memset(&ae, 0, sizeof ae);
+        assert_int_equal(s->ops->audit_head(s, a, &last, ae.prev_hash, &err), TD_OK);
+        ae.id = last + 1;
+        ae.time = 5000 + i;
+        ae.office_id = a;
+        ae.user_id = i ? alice : 0;
+        snprintf(ae.action, sizeof ae.action, "case.read");
+        snprintf(ae.object_type, sizeof ae.object_type, "case");
+        ae.object_id = c1;
+        ae.details = "{\"n\":1}";
+        snprintf(ae.hash, sizeof ae.hash, "h%d", i);
+        assert_int_equal(s->ops->audit_append(s, &ae, &err), TD_OK);
+    }
+    assert_int_equal(s->ops->commit(s, &err), TD_OK);
+}
+
+static int setup(void **state)
+{
+    struct both *b = calloc(1, sizeof *b);
+    struct td_error err;
+    td_error_clear(&err);
+    if (!getenv("TD_PG_DIR")) {
+        free(b);
+        *state = NULL;
+        return 0;
+    }
+#ifdef TD_HAVE_POSTGRES
+    setenv("TD_TEST_BACKEND", "postgres", 1);
+    snprintf(b->dir, sizeof b->dir, "/tmp/td-backends-XXXXXX");
+    assert_non_null(mkdtemp(b->dir));
+    snprintf(b->path, sizeof b->path, "%s/s.db", b->dir);
+    tb_store_new(b->url, sizeof b->url, b->path, b->pgdb);
+    assert_int_equal(td_store_open(b->path, NULL, &b->s[0], &err), TD_OK);
+    assert_int_equal(td_store_open(b->url, NULL, &b->s[1], &err), TD_OK);
+    assert_string_equal(b->s[1]->ops->name, "postgres");
+    for (int i = 0; i < NBACK; i++)
+        write_scenario(b->s[i]);
+#endif
+    *state = b;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct both *b = *state;
+    char cmd[128];
+    if (!b)
+        return 0;
+    for (int i = 0; i < NBACK; i++)
+        td_store_close(b->s[i]);
+    tb_store_drop(b->pgdb);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+    assert_int_equal(system(cmd), 0);
+    free(b);
+    return 0;
+}
+
+#define BOTH_JSON(what, call)                                                                      \
+    do {                                                                                           \
+        json_t *o_[NBACK] = {NULL, NULL};                                                          \
+        int rc_[NBACK];                                                                            \
+        for (int i_ = 0; i_ < NBACK; i_++) {                                                       \
+            struct td_store *s = b->s[i_];                                                         \
+            json_t **out = &o_[i_];                                                                \
+            rc_[i_] = (call);                                                                      \
+        }                                                                                          \
+        same_json((what), rc_[0], o_[0], rc_[1], o_[1]);                                           \
+    } while (0)
+
+static void test_reads_render_alike(void **state)
+{
+    struct both *b = *state;
+    struct td_error err;
+    if (!b)
+        skip();
+    td_error_clear(&err);
+    int64_t a = 2; /* Office-a: inserted second */
+    for (int64_t id = 1; id <= 6; id++)
+        BOTH_JSON("message_get", s->ops->message_get(s, a, id, out, &err));
+    struct td_store_msg_query q = {
+        .label = -1, .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+    BOTH_JSON("queue", s->ops->message_queue(s, a, &q, out, &err));
+    q.limit = 2;
+    q.offset = 2;
+    BOTH_JSON("queue page 2", s->ops->message_queue(s, a, &q, out, &err));
+    q = (struct td_store_msg_query){
+        .label = 0, .min_severity = 2, .since = 1000, .until = 1004, .limit = 50};
+    BOTH_JSON("queue label/severity/time", s->ops->message_queue(s, a, &q, out, &err));
+    q = (struct td_store_msg_query){.status = "unreviewed",
+                                    .channel = "email",
+                                    .sender = "a@x.org",
+                                    .label = -1,
+                                    .since = INT64_MIN,
+                                    .until = INT64_MAX,
+                                    .limit = 50};
+    BOTH_JSON("queue status/channel/sender", s->ops->message_queue(s, a, &q, out, &err));
+    BOTH_JSON("sender", s->ops->sender_get(s, a, "a@x.org", 2, out, &err));
+    for (int64_t id = 1; id <= 2; id++)
+        BOTH_JSON("case_get", s->ops->case_get(s, a, id, out, &err));
+    struct td_store_case_query cq = {.since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+    BOTH_JSON("case_list", s->ops->case_list(s, a, &cq, out, &err));
+    cq.limit = 1;
+    BOTH_JSON("case_list page", s->ops->case_list(s, a, &cq, out, &err));
+    cq = (struct td_store_case_query){
+        .assignee = "alice", .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+    BOTH_JSON("case_list assignee", s->ops->case_list(s, a, &cq, out, &err));
+    cq = (struct td_store_case_query){
+        .sender = "b@x.org", .police_only = 0, .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+    BOTH_JSON("case_list sender", s->ops->case_list(s, a, &cq, out, &err));
+    cq = (struct td_store_case_query){
+        .police_only = 1, .status = "reported_to_police", .since = 0, .until = 5000, .limit = 50};
+    BOTH_JSON("case_list police", s->ops->case_list(s, a, &cq, out, &err));
+    int64_t case_id;
+    char sha[65];
+    BOTH_JSON("evidence_get", s->ops->evidence_get(s, a, 1, out, &case_id, sha, &err));
+}
+
+static void test_rows_and_refusals_alike(void **state)
+{
+    struct both *b = *state;
+    struct td_error err;
+    struct td_buf t[NBACK];
+    if (!b)
+        skip();
+    td_error_clear(&err);
+    int64_t a = 2;
+    for (int i = 0; i < NBACK; i++)
+        td_buf_init(&t[i], 1 << 20);
+    for (int i = 0; i < NBACK; i++)
+        assert_int_equal(b->s[i]->ops->office_list(b->s[i], office_line, &t[i], &err), TD_OK);
+    same_text("office_list", t);
+    for (int i = 0; i < NBACK; i++) {
+        td_buf_init(&t[i], 1 << 20);
+        assert_int_equal(b->s[i]->ops->user_list(b->s[i], 0, user_line, &t[i], &err), TD_OK);
+    }
+    same_text("user_list", t);
+    for (int i = 0; i < NBACK; i++) {
+        td_buf_init(&t[i], 1 << 20);
+        assert_int_equal(b->s[i]->ops->apikey_list(b->s[i], a, 0, key_line, &t[i], &err), TD_OK);
+    }
+    same_text("apikey_list", t);
+    for (int i = 0; i < NBACK; i++) {
+        td_buf_init(&t[i], 1 << 20);
+        assert_int_equal(
+            b->s[i]->ops->audit_for_object(b->s[i], a, "case", 1, event_line, &t[i], &err), TD_OK);
+    }
+    same_text("audit_for_object", t);
+
+    /* the refusals: same codes on both */
+    for (int i = 0; i < NBACK; i++) {
+        struct td_store *s = b->s[i];
+        struct td_store_user u;
+        json_t *o = NULL;
+        int64_t id, n = -1;
+        int sev;
+        struct td_store_value v = {.kind = TD_STORE_TEXT, .text = "x"};
+        assert_int_equal(s->ops->message_get(s, 1, 1, &o, &err), TD_ENOTFOUND); /* office-b */
+        assert_int_equal(s->ops->case_get(s, 1, 1, &o, &err), TD_ENOTFOUND);
+        assert_int_equal(s->ops->case_set(s, a, 1, "status", &v, 1, &err), TD_EINVAL);
+        assert_int_equal(s->ops->case_set(s, 1, 1, "title", &v, 1, &err), TD_ENOTFOUND);
+        assert_int_equal(s->ops->case_set_status(s, a, 1, "closed", "new", 0, 1, &err),
+                         TD_ENOTFOUND);
+        assert_int_equal(s->ops->message_find_key(s, 1, "k0", &id, &sev, &err), TD_ENOTFOUND);
+        assert_int_equal(s->ops->user_find(s, 0, "alice", &u, &err), TD_EINVAL);
+        assert_int_equal(s->ops->user_find(s, a, "alice", &u, &err), TD_OK);
+        assert_string_equal(u.office, "Office-a");
+        assert_int_equal(s->ops->user_role_count(s, a, "admin", &n, &err), TD_OK);
+        assert_int_equal(n, 1);
+        assert_int_equal(s->ops->message_delete(s, a, 1, &err), TD_ENOTFOUND); /* in a case */
+        assert_int_equal(s->ops->message_delete(s, a, 3, &err), TD_OK);
+        assert_int_equal(s->ops->message_get(s, a, 3, &o, &err), TD_ENOTFOUND);
+        assert_int_equal(s->ops->office_insert(s, "Office-a", 1, &id, &err), TD_EEXISTS);
+        u.office_id = a;
+        assert_int_equal(s->ops->user_insert(s, &u, &id, &err), TD_EEXISTS);
+        int linked = 0;
+        assert_int_equal(s->ops->case_link(s, a, 1, 999, 1, &linked, &err), TD_ENOTFOUND);
+        assert_int_equal(s->ops->case_link(s, a, 1, 1, 1, &linked, &err), TD_OK);
+        assert_int_equal(linked, 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reads_render_alike, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_and_refusals_alike, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
