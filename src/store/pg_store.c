@@ -780,11 +780,22 @@ static int pgs_login_failures(struct td_store *s, const char *name, const char *
     PGresult *r;
     td__pga_t(&a, name);
     td__pga_t(&a, source);
-    td__pga_i(&a, since);
+    /* The desk counts and then records the attempt in one transaction
+     * (auth.c, phase 1).  Several servers on one database would each count
+     * before any records, and let one extra guess through per server: the
+     * pair's transaction-scoped advisory lock makes them take turns, across
+     * processes, until the attempt is committed. */
     int rc = td__pgs_ex(s,
-                        "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
-                        "WHERE name = $1 AND source = $2 AND time >= $3::bigint",
-                        &a, &r, err);
+                        "SELECT pg_advisory_xact_lock(hashtextextended("
+                        "'threatdesk.login:' || $1 || '/' || $2, 0))",
+                        &a, NULL, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, since);
+    rc = td__pgs_ex(s,
+                    "SELECT count(*), coalesce(min(time), 0) FROM login_failures "
+                    "WHERE name = $1 AND source = $2 AND time >= $3::bigint",
+                    &a, &r, err);
     if (rc)
         return rc;
     *count = td__pgs_coli(r, 0, 0);
