@@ -1,0 +1,549 @@
+/*
+ * migrate.c - copy an SQLite store's offices into a PostgreSQL store
+ * (threatdesk/migrate.h; `threatdesk migrate`, issue 11).
+ *
+ * The copy is driven by the TARGET's catalogue: for each table of the
+ * desk, in an order that satisfies the foreign keys, the columns are the
+ * PostgreSQL table's (information_schema), each read by name from the
+ * SQLite table and bound as a parameter - text for everything (PostgreSQL
+ * parses integers, reals and booleans from text exactly), binary for
+ * bytea.  A column present on one side only means the schemas are not the
+ * same version: refused before anything is written.  Table and column
+ * names are the schema's own, quoted as identifiers; no value is ever
+ * spliced into SQL.
+ *
+ * Ids are kept (audit entries hash object ids), so every identity is moved
+ * past the highest id afterwards.  The audit chain is copied entry for
+ * entry with its hashes: SQLite's chain is one per file and its entry id
+ * is what the hash covers; PostgreSQL's is one per office, the hash
+ * covering `seq`.  So seq = the SQLite id, which keeps every hash valid
+ * exactly when the office's entries are entries 1..n of the source chain
+ * (a store of one office, or the office all of whose entries came first).
+ * Anything else is refused, not re-hashed.  audit_heads gets the highest
+ * id SQLite ever used (sqlite_sequence) when the office owns the whole
+ * chain, so a tail deleted in the source still shows in the target.
+ *
+ * login_failures (short-lived lock-out counters, keyed by name and source,
+ * not by office) are not copied.
+ */
+#include "threatdesk/migrate.h"
+
+#ifndef TD_HAVE_POSTGRES
+
+int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url, const char *office,
+                            td_migrate_evidence_cb *evidence, void *ud,
+                            struct td_migrate_stats *stats, struct td_error *err)
+{
+    (void)sqlite_path, (void)pg_url, (void)office, (void)evidence, (void)ud, (void)stats;
+    return td_error_set(err, TD_EFORMAT, "built without PostgreSQL support (libpq)");
+}
+
+#else
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/pg_int.h"
+#include "threatdesk/buf.h"
+
+#define COLS_MAX 64
+#define SQL_MAX (16u * 1024)
+
+/* The desk's tables in foreign-key order; `where` selects one office's
+ * rows in SQLite (? = the office id).  Tables without an office_id
+ * column follow their parent. */
+static const struct table {
+    const char *name;
+    const char *where;
+} tables[] = {
+    {"offices", "id = ?"},
+    {"users", "office_id = ?"},
+    {"sessions", "user_id IN (SELECT id FROM users WHERE office_id = ?)"},
+    {"api_keys", "user_id IN (SELECT id FROM users WHERE office_id = ?)"},
+    {"messages", "office_id = ?"},
+    {"message_vectors", "office_id = ?"},
+    {"senders", "office_id = ?"},
+    {"cases", "office_id = ?"},
+    {"case_messages", "case_id IN (SELECT id FROM cases WHERE office_id = ?)"},
+    {"evidence", "office_id = ?"},
+    {"notes", "office_id = ?"},
+    {"feedback", "office_id = ?"},
+    {"alert_recipients", "office_id = ?"},
+    {"alert_rules", "office_id = ?"},
+    {"alerts", "office_id = ?"},
+    {"alert_deliveries", "office_id = ?"},
+    {"alert_attempts", "delivery_id IN (SELECT id FROM alert_deliveries WHERE office_id = ?)"},
+};
+
+struct mig {
+    sqlite3 *db;
+    struct td_pg *pg;
+    td_migrate_evidence_cb *evidence;
+    void *ud;
+    struct td_migrate_stats st;
+};
+
+static int sq_fail(struct mig *m, const char *what, struct td_error *err)
+{
+    return td_error_set(err, TD_ESTORE, "source %s: %s", what, sqlite3_errmsg(m->db));
+}
+
+/* Append "name" quoted as an SQL identifier (both dialects). */
+static int quote_ident(struct td_buf *b, const char *name)
+{
+    int rc = td_buf_putc(b, '"');
+    for (const char *p = name; !rc && *p; p++)
+        rc = *p == '"' ? td_buf_append(b, "\"\"", 2) : td_buf_putc(b, *p);
+    return rc ? rc : td_buf_putc(b, '"');
+}
+
+/* One integer from a one-row SQLite query; ?1 is bound to bind (text)
+ * when given, else to num. */
+static int sq_int(struct mig *m, const char *sql, const char *bind, int64_t num, int64_t *v,
+                  struct td_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = TD_OK;
+    *v = 0;
+    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(m, sql, err);
+    if (sqlite3_bind_parameter_count(st) > 0) {
+        if (bind)
+            sqlite3_bind_text(st, 1, bind, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(st, 1, num);
+    }
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    else if (s != SQLITE_DONE)
+        rc = sq_fail(m, sql, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int schema_versions(struct mig *m, struct td_error *err)
+{
+    int64_t sv, pv;
+    PGresult *r = NULL;
+    int rc = sq_int(m, "SELECT coalesce(max(version), 0) FROM schema_version", NULL, 0, &sv, err);
+    if (rc)
+        return rc;
+    if ((rc = td__pg_exec(m->pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
+                          NULL, NULL, &r, err)))
+        return rc;
+    rc = td__pg_get_i64(r, 0, 0, &pv, err);
+    PQclear(r);
+    if (rc)
+        return rc;
+    if (sv != pv)
+        return td_error_set(err, TD_EFORMAT,
+                            "the source is at schema version %" PRId64 " and the target at %" PRId64
+                            ": open both with this threatdesk first, so both are migrated",
+                            sv, pv);
+    return TD_OK;
+}
+
+/* The target table's columns (name, is bytea), in table order. */
+struct cols {
+    int n;
+    char name[COLS_MAX][64];
+    int bytea[COLS_MAX];
+};
+
+static int target_cols(struct mig *m, const char *table, struct cols *c, struct td_error *err)
+{
+    PGresult *r = NULL;
+    const char *p[1] = {table};
+    int rc = td__pg_exec(m->pg,
+                         "SELECT column_name, data_type FROM information_schema.columns "
+                         "WHERE table_schema = current_schema() AND table_name = $1 "
+                         "ORDER BY ordinal_position",
+                         1, p, NULL, NULL, &r, err);
+    if (rc)
+        return rc;
+    c->n = PQntuples(r);
+    if (c->n == 0 || c->n > COLS_MAX)
+        rc = td_error_set(err, TD_EFORMAT, "target table %s: %d columns", table, c->n);
+    for (int i = 0; !rc && i < c->n; i++) {
+        snprintf(c->name[i], sizeof c->name[i], "%s", PQgetvalue(r, i, 0));
+        c->bytea[i] = !strcmp(PQgetvalue(r, i, 1), "bytea");
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Every source column must be a target column and the other way round
+ * (skip: a target-only column the caller fills itself, or NULL). */
+static int same_cols(struct mig *m, const char *table, const struct cols *c, const char *skip,
+                     struct td_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = TD_OK, seen = 0;
+    if (sqlite3_prepare_v2(m->db, "SELECT name FROM pragma_table_info(?)", -1, &st, NULL) !=
+        SQLITE_OK)
+        return sq_fail(m, "table_info", err);
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    int s;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        int found = 0;
+        for (int i = 0; name && i < c->n && !found; i++)
+            found = !strcmp(c->name[i], name);
+        if (!found)
+            rc = td_error_set(err, TD_EFORMAT,
+                              "table %s: column %s is in the source only: not the same schema",
+                              table, name ? name : "?");
+        seen++;
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = sq_fail(m, "table_info", err);
+    sqlite3_finalize(st);
+    if (!rc && seen != c->n - (skip ? 1 : 0))
+        rc = td_error_set(err, TD_EFORMAT,
+                          "table %s: the target has %d columns, the source %d: not the same schema",
+                          table, c->n - (skip ? 1 : 0), seen);
+    return rc;
+}
+
+/* Re-word a failed insert so it names the table and the row. */
+static int row_fail(int rc, const char *table, const char *row, struct td_error *err)
+{
+    char msg[sizeof err->message];
+    snprintf(msg, sizeof msg, "%s", err->message);
+    return td_error_set(err, rc, "copying %s row %s: %s (nothing was copied)", table, row, msg);
+}
+
+static int copy_table(struct mig *m, const struct table *t, int64_t office, struct td_error *err)
+{
+    struct cols c;
+    struct td_buf sel, ins;
+    sqlite3_stmt *st = NULL;
+    int rc, evidence_col = -1;
+    td_buf_init(&sel, SQL_MAX);
+    td_buf_init(&ins, SQL_MAX);
+    if ((rc = target_cols(m, t->name, &c, err)) || (rc = same_cols(m, t->name, &c, NULL, err)))
+        goto out;
+    rc = td_buf_append(&sel, "SELECT ", 7);
+    if (!rc)
+        rc = td_buf_append(&ins, "INSERT INTO ", 12);
+    if (!rc)
+        rc = quote_ident(&ins, t->name);
+    if (!rc)
+        rc = td_buf_append(&ins, " (", 2);
+    for (int i = 0; !rc && i < c.n; i++) {
+        if (i && !(rc = td_buf_putc(&sel, ',')))
+            rc = td_buf_putc(&ins, ',');
+        if (!rc)
+            rc = quote_ident(&sel, c.name[i]);
+        if (!rc)
+            rc = quote_ident(&ins, c.name[i]);
+        if (!strcmp(t->name, "evidence") && !strcmp(c.name[i], "sha256"))
+            evidence_col = i;
+    }
+    if (!rc)
+        rc = td_buf_printf(&sel, " FROM \"%s\" WHERE %s", t->name, t->where);
+    if (!rc)
+        rc = td_buf_append(&ins, ") VALUES (", 10);
+    for (int i = 0; !rc && i < c.n; i++)
+        rc = td_buf_printf(&ins, "%s$%d", i ? "," : "", i + 1);
+    if (!rc)
+        rc = td_buf_putc(&ins, ')');
+    if (rc) {
+        td_error_set(err, rc, "%s: statement too long", t->name);
+        goto out;
+    }
+    if (sqlite3_prepare_v2(m->db, sel.data, -1, &st, NULL) != SQLITE_OK) {
+        rc = sq_fail(m, t->name, err);
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, office);
+    const char *vals[COLS_MAX];
+    int lens[COLS_MAX], fmts[COLS_MAX];
+    char reals[COLS_MAX][32];
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < c.n; i++) {
+            int type = sqlite3_column_type(st, i);
+            lens[i] = 0;
+            fmts[i] = 0;
+            if (type == SQLITE_NULL) {
+                vals[i] = NULL;
+            } else if (c.bytea[i]) {
+                /* bytes exactly as stored: messages.original is hashed */
+                const void *b = sqlite3_column_blob(st, i);
+                lens[i] = sqlite3_column_bytes(st, i);
+                vals[i] = b ? b : "";
+                fmts[i] = 1;
+            } else if (type == SQLITE_FLOAT) {
+                /* %.17g round-trips a double; SQLite's own text has 15 digits */
+                snprintf(reals[i], sizeof reals[i], "%.17g", sqlite3_column_double(st, i));
+                vals[i] = reals[i];
+            } else {
+                vals[i] = (const char *)sqlite3_column_text(st, i);
+                if (!vals[i]) {
+                    rc = td_error_set(err, TD_ENOMEM, NULL);
+                    goto out;
+                }
+            }
+        }
+        if ((rc = td__pg_exec(m->pg, ins.data, c.n, vals, lens, fmts, NULL, err))) {
+            char row[160];
+            snprintf(row, sizeof row, "%s=%.60s", c.name[0],
+                     vals[0] && !fmts[0] ? vals[0] : "(binary)");
+            rc = row_fail(rc, t->name, row, err);
+            goto out;
+        }
+        m->st.rows++;
+        if (evidence_col >= 0 && vals[evidence_col]) {
+            m->st.evidence++;
+            if (m->evidence && (rc = m->evidence(m->ud, vals[evidence_col], err)))
+                goto out;
+        }
+    }
+    if (s != SQLITE_DONE)
+        rc = sq_fail(m, t->name, err);
+out:
+    sqlite3_finalize(st);
+    td_buf_release(&sel);
+    td_buf_release(&ins);
+    return rc;
+}
+
+/* The office's audit entries: entries 1..n of the source chain, copied
+ * with seq = their id (hashes unchanged), then the office's head. */
+static int copy_audit(struct mig *m, int64_t office, const char *name, struct td_error *err)
+{
+    static const char *cols = "time, office_id, user_id, action, object_type, object_id, "
+                              "details, prev_hash, hash";
+    struct cols c;
+    int rc;
+    if ((rc = target_cols(m, "audit", &c, err)) || (rc = same_cols(m, "audit", &c, "seq", err)))
+        return rc;
+    int64_t others, used;
+    if ((rc = sq_int(m, "SELECT count(*) FROM audit WHERE office_id <> ?1", NULL, office, &others,
+                     err)))
+        return rc;
+    char sql[512];
+    snprintf(sql, sizeof sql, "SELECT id, %s FROM audit WHERE office_id = ? ORDER BY id", cols);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(m, "audit", err);
+    sqlite3_bind_int64(st, 1, office);
+    int64_t n = 0;
+    char last[65] = "";
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        if (id != ++n) {
+            rc = td_error_set(err, TD_EFORMAT,
+                              "office '%s': its audit entry %" PRId64 " is its entry %" PRId64
+                              ": its entries are interleaved with another office's in the "
+                              "source's single chain, so they cannot keep their hashes in a "
+                              "chain of their own (nothing was copied)",
+                              name, id, n);
+            goto out;
+        }
+        const char *v[11];
+        char seq[24];
+        v[0] = td__pg_i64(seq, id);
+        for (int i = 1; i <= 9; i++)
+            v[i] = (const char *)sqlite3_column_text(st, i);
+        for (int i = 1; i <= 9; i++)
+            if (!v[i]) {
+                rc = td_error_set(err, TD_EFORMAT, "audit entry %" PRId64 ": column %d is NULL", id,
+                                  i);
+                goto out;
+            }
+        if ((rc = td__pg_exec(m->pg,
+                              "INSERT INTO audit (seq, time, office_id, user_id, action, "
+                              "object_type, object_id, details, prev_hash, hash) "
+                              "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                              10, v, NULL, NULL, NULL, err))) {
+            char row[32];
+            snprintf(row, sizeof row, "id=%" PRId64, id);
+            rc = row_fail(rc, "audit", row, err);
+            goto out;
+        }
+        snprintf(last, sizeof last, "%s", v[9]);
+        m->st.rows++;
+        m->st.audit_entries++;
+    }
+    if (s != SQLITE_DONE) {
+        rc = sq_fail(m, "audit", err);
+        goto out;
+    }
+    /* The highest id ever used: a tail deleted in the source keeps
+     * showing in the target (verify compares the chain with its head). */
+    int64_t head = n;
+    if (others == 0) {
+        if ((rc = sq_int(m, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?",
+                         "audit", 0, &used, err)))
+            goto out;
+        if (used > head)
+            head = used;
+    }
+    if (head > 0) {
+        char o[24], h[24];
+        const char *v[3] = {td__pg_i64(o, office), td__pg_i64(h, head), last[0] ? last : ""};
+        if ((rc = td__pg_exec(m->pg,
+                              "INSERT INTO audit_heads (office_id, seq, hash) VALUES ($1,$2,$3)", 3,
+                              v, NULL, NULL, NULL, err)))
+            rc = row_fail(rc, "audit_heads", o, err);
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int copy_office(struct mig *m, int64_t id, const char *name, struct td_error *err)
+{
+    PGresult *r = NULL;
+    const char *p[1] = {name};
+    int rc = td__pg_exec(m->pg, "SELECT 1 FROM offices WHERE name = $1", 1, p, NULL, NULL, &r, err);
+    if (rc)
+        return rc;
+    int taken = PQntuples(r) > 0;
+    PQclear(r);
+    if (taken)
+        return td_error_set(err, TD_EEXISTS,
+                            "the target already holds office '%s': nothing was copied", name);
+    char o[24];
+    p[0] = td__pg_i64(o, id);
+    if ((rc = td__pg_exec(m->pg, "SELECT name FROM offices WHERE id = $1", 1, p, NULL, NULL, &r,
+                          err)))
+        return rc;
+    if (PQntuples(r) > 0)
+        rc = td_error_set(err, TD_EEXISTS,
+                          "office '%s' keeps its id %" PRId64
+                          ", which the target's office '%s' has: nothing was copied",
+                          name, id, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (rc)
+        return rc;
+    /* Row-level security: the office's rows go in under its own name. */
+    if ((rc = td__pg_set_office(m->pg, id, err)))
+        return rc;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if ((rc = copy_table(m, &tables[i], id, err)))
+            return rc;
+    if ((rc = copy_audit(m, id, name, err)))
+        return rc;
+    m->st.offices++;
+    return TD_OK;
+}
+
+/* Move each identity past the highest id now in its table (copied ids
+ * were given explicitly, which does not advance the sequence). */
+static int move_identities(struct mig *m, struct td_error *err)
+{
+    PGresult *r = NULL;
+    /* '*': every office's rows, as the store's cross-office jobs see them
+     * (0010), so max(id) is the table's, not the last office's. */
+    int rc = td__pg_exec(m->pg, "SELECT set_config('threatdesk.office_id', '*', true)", 0, NULL,
+                         NULL, NULL, NULL, err);
+    if (!rc)
+        rc = td__pg_exec(m->pg,
+                         "SELECT table_name, column_name FROM information_schema.columns "
+                         "WHERE table_schema = current_schema() AND is_identity = 'YES'",
+                         0, NULL, NULL, NULL, &r, err);
+    for (int i = 0; !rc && i < PQntuples(r); i++) {
+        struct td_buf b;
+        td_buf_init(&b, SQL_MAX);
+        const char *t = PQgetvalue(r, i, 0), *col = PQgetvalue(r, i, 1);
+        rc = td_buf_append(&b, "SELECT setval(pg_get_serial_sequence($1, $2), m) FROM (SELECT max(",
+                           66);
+        if (!rc)
+            rc = quote_ident(&b, col);
+        if (!rc)
+            rc = td_buf_append(&b, ") AS m FROM ", 12);
+        if (!rc)
+            rc = quote_ident(&b, t);
+        if (!rc)
+            rc = td_buf_printf(&b, "%s",
+                               ") x WHERE m IS NOT NULL AND m > coalesce("
+                               "pg_sequence_last_value(pg_get_serial_sequence($1, "
+                               "$2)::regclass), 0)");
+        const char *v[2] = {t, col};
+        if (!rc)
+            rc = td__pg_exec(m->pg, b.data, 2, v, NULL, NULL, NULL, err);
+        else
+            td_error_set(err, rc, "identity of %s", t);
+        td_buf_release(&b);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url, const char *office,
+                            td_migrate_evidence_cb *evidence, void *ud,
+                            struct td_migrate_stats *stats, struct td_error *err)
+{
+    struct mig m;
+    memset(&m, 0, sizeof m);
+    m.evidence = evidence;
+    m.ud = ud;
+    int rc, began = 0;
+    if (!strncmp(sqlite_path, "sqlite:", 7))
+        sqlite_path += 7;
+    if (sqlite3_open_v2(sqlite_path, &m.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rc = td_error_set(err, TD_EIO, "%s: %s", sqlite_path,
+                          m.db ? sqlite3_errmsg(m.db) : "cannot open");
+        goto out;
+    }
+    if ((rc = td__pg_connect(pg_url, &m.pg, err)) || (rc = schema_versions(&m, err)))
+        goto out;
+    /* One read transaction on the source: a desk still writing to it
+     * cannot give the copy half an ingest. */
+    if (sqlite3_exec(m.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sq_fail(&m, "BEGIN", err);
+        goto out;
+    }
+    if ((rc = td__pg_begin(m.pg, -1, err)))
+        goto out;
+    began = 1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(m.db,
+                           "SELECT id, name FROM offices WHERE ?1 IS NULL OR name = ?1 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sq_fail(&m, "offices", err);
+        goto out;
+    }
+    if (office)
+        sqlite3_bind_text(st, 1, office, -1, SQLITE_STATIC);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        char name[256];
+        const char *nm = (const char *)sqlite3_column_text(st, 1);
+        snprintf(name, sizeof name, "%s", nm ? nm : "");
+        if ((rc = copy_office(&m, sqlite3_column_int64(st, 0), name, err)))
+            break;
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = sq_fail(&m, "offices", err);
+    sqlite3_finalize(st);
+    if (!rc && m.st.offices == 0)
+        rc = office ? td_error_set(err, TD_ENOTFOUND, "no office '%s' in the source", office)
+                    : td_error_set(err, TD_ENOTFOUND, "the source holds no office");
+    if (!rc)
+        rc = move_identities(&m, err);
+    if (!rc && !(rc = td__pg_commit(m.pg, err)))
+        began = 0;
+out:
+    if (began)
+        td__pg_rollback(m.pg);
+    td__pg_close(m.pg);
+    if (m.db) {
+        sqlite3_exec(m.db, "ROLLBACK", NULL, NULL, NULL);
+        sqlite3_close(m.db);
+    }
+    if (stats)
+        *stats = rc ? (struct td_migrate_stats){0} : m.st;
+    return rc;
+}
+
+#endif /* TD_HAVE_POSTGRES */
