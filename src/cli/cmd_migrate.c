@@ -34,13 +34,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: threatdesk migrate --from sqlite:PATH --to postgres://... [--office NAME]\n"
-               "                          [--data-dir DIR] [--to-data-dir DIR] [--home DIR]\n"
-               "  copies every office of an SQLite store (or one) into a PostgreSQL store at the\n"
-               "  same schema version, ids and audit hashes unchanged, in one transaction;\n"
-               "  verifies the source first and the target after.  Evidence files are copied\n"
-               "  from --data-dir into --to-data-dir (default: the same directory, nothing to\n"
-               "  copy).  Exit 0 copied and verified, 1 a verify failed, 2 error\n");
+    fprintf(
+        f,
+        "usage: threatdesk migrate --from sqlite:PATH --to postgres://... [--office NAME]\n"
+        "                          [--data-dir DIR] [--to-data-dir DIR] [--rechain] [--home DIR]\n"
+        "  copies every office of an SQLite store (or one) into a PostgreSQL store at the\n"
+        "  same schema version, ids and audit hashes unchanged, in one transaction;\n"
+        "  verifies the source first and the target after.  Evidence files are copied\n"
+        "  from --data-dir into --to-data-dir (default: the same directory, nothing to\n"
+        "  copy).  An office whose audit entries are interleaved with another's (one\n"
+        "  SQLite chain per file, one PostgreSQL chain per office) is refused unless\n"
+        "  --rechain: then its entries are re-hashed in a chain of its own, ending in\n"
+        "  an entry naming the verified source head.\n"
+        "  Exit 0 copied and verified, 1 a verify failed, 2 error\n");
 }
 
 static int print_problem(void *ud, const struct td_verify_problem *p)
@@ -144,12 +150,13 @@ int td_cmd_migrate(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'D'},
         {"to-data-dir", required_argument, NULL, 'T'},
         {"home", required_argument, NULL, 'H'},
+        {"rechain", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *from = NULL, *to = NULL, *office = NULL, *data = NULL, *to_data = NULL,
                *home = NULL;
-    int c;
+    int c, rechain = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
@@ -169,6 +176,9 @@ int td_cmd_migrate(int argc, char **argv)
             break;
         case 'H':
             home = optarg;
+            break;
+        case 'r':
+            rechain = 1;
             break;
         case 'h':
             usage(stdout);
@@ -220,17 +230,18 @@ int td_cmd_migrate(int argc, char **argv)
     struct td_migrate_stats ms;
     struct td_error err;
     td_error_clear(&err);
+    struct td_migrate_opts mo = {office, rechain ? td_desk_audit_hash : NULL, NULL, &ec};
     /* Same directory (a shared filesystem): the files are already there. */
-    int same_dir = !strcmp(data, to_data);
-    if (td_migrate_sqlite_to_pg(from, to, office, same_dir ? NULL : copy_evidence, &ec, &ms,
-                                &err) != TD_OK) {
+    if (strcmp(data, to_data))
+        mo.evidence = copy_evidence;
+    if (td_migrate_sqlite_to_pg(from, to, &mo, &ms, &err) != TD_OK) {
         td_cli_error("migrate", &err);
         return 2;
     }
-    printf("copied: %zu office%s, %zu rows (%zu audit entries, %zu evidence rows, %zu files "
-           "copied)\n",
-           ms.offices, ms.offices == 1 ? "" : "s", ms.rows, ms.audit_entries, ms.evidence,
-           ec.copied);
+    printf("copied: %zu office%s, %zu rows (%zu audit entries, %zu re-chained; %zu evidence "
+           "rows, %zu files copied)\n",
+           ms.offices, ms.offices == 1 ? "" : "s", ms.rows, ms.audit_entries, ms.rechained,
+           ms.evidence, ec.copied);
 
     bad = verify(to, to_data, home, "target", &st);
     if (bad < 0)

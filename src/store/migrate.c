@@ -30,11 +30,11 @@
 
 #ifndef TD_HAVE_POSTGRES
 
-int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url, const char *office,
-                            td_migrate_evidence_cb *evidence, void *ud,
-                            struct td_migrate_stats *stats, struct td_error *err)
+int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url,
+                            const struct td_migrate_opts *opts, struct td_migrate_stats *stats,
+                            struct td_error *err)
 {
-    (void)sqlite_path, (void)pg_url, (void)office, (void)evidence, (void)ud, (void)stats;
+    (void)sqlite_path, (void)pg_url, (void)opts, (void)stats;
     return td_error_set(err, TD_EFORMAT, "built without PostgreSQL support (libpq)");
 }
 
@@ -44,6 +44,7 @@ int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url, const c
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -82,6 +83,7 @@ static const struct table {
 struct mig {
     sqlite3 *db;
     struct td_pg *pg;
+    td_migrate_hash_fn *rechain;
     td_migrate_evidence_cb *evidence;
     void *ud;
     struct td_migrate_stats st;
@@ -314,87 +316,221 @@ out:
     return rc;
 }
 
-/* The office's audit entries: entries 1..n of the source chain, copied
- * with seq = their id (hashes unchanged), then the office's head. */
+#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Lock the office's chain as the store's append does (pg_conn.c) - a
+ * server writing office 0's entries meanwhile waits for the commit - and
+ * read its head in the target: seq 0 and "" when it has none. */
+static int target_head(struct mig *m, int64_t office, int64_t *seq, char hash[65],
+                       struct td_error *err)
+{
+    char o[24];
+    const char *v[1] = {td__pg_i64(o, office)};
+    PGresult *r = NULL;
+    int rc = td__pg_exec(m->pg,
+                         "SELECT pg_advisory_xact_lock(hashtextextended('threatdesk.audit', "
+                         "$1::bigint))",
+                         1, v, NULL, NULL, NULL, err);
+    if (!rc)
+        rc = td__pg_exec(m->pg, "SELECT seq, hash FROM audit_heads WHERE office_id = $1", 1, v,
+                         NULL, NULL, &r, err);
+    *seq = 0;
+    hash[0] = '\0';
+    if (!rc && PQntuples(r) == 1) {
+        rc = td__pg_get_i64(r, 0, 0, seq, err);
+        snprintf(hash, 65, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int insert_entry(struct mig *m, const struct td_audit_entry *e, int64_t src_id,
+                        struct td_error *err)
+{
+    char b[5][24];
+    const char *v[10] = {td__pg_i64(b[0], e->id),
+                         td__pg_i64(b[1], e->time),
+                         td__pg_i64(b[2], e->office_id),
+                         td__pg_i64(b[3], e->user_id),
+                         e->action,
+                         e->object_type,
+                         td__pg_i64(b[4], e->object_id),
+                         e->details,
+                         e->prev_hash,
+                         e->hash};
+    int rc = td__pg_exec(m->pg,
+                         "INSERT INTO audit (seq, time, office_id, user_id, action, object_type, "
+                         "object_id, details, prev_hash, hash) "
+                         "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                         10, v, NULL, NULL, NULL, err);
+    if (rc) {
+        char row[32];
+        snprintf(row, sizeof row, "id=%" PRId64, src_id);
+        return row_fail(rc, "audit", row, err);
+    }
+    m->st.rows++;
+    m->st.audit_entries++;
+    return TD_OK;
+}
+
+/* Move (or start) the office's head; the table's trigger lets it move
+ * one entry at a time only, so a re-chain moves it after each entry. */
+static int head_set(struct mig *m, int64_t office, int64_t seq, const char *hash,
+                    struct td_error *err)
+{
+    char o[24], q[24];
+    const char *v[3] = {td__pg_i64(o, office), td__pg_i64(q, seq), hash};
+    int rc = td__pg_exec(m->pg,
+                         "INSERT INTO audit_heads (office_id, seq, hash) VALUES ($1,$2,$3) "
+                         "ON CONFLICT (office_id) DO UPDATE SET seq = EXCLUDED.seq, "
+                         "hash = EXCLUDED.hash",
+                         3, v, NULL, NULL, NULL, err);
+    return rc ? row_fail(rc, "audit_heads", o, err) : TD_OK;
+}
+
+/* The office's audit entries.  Kept as they are (seq = the SQLite id,
+ * hashes unchanged) when they are entries 1..n of the source chain and
+ * the target has no chain for the office; otherwise re-chained when the
+ * caller allows it, else refused. */
 static int copy_audit(struct mig *m, int64_t office, const char *name, struct td_error *err)
 {
-    static const char *cols = "time, office_id, user_id, action, object_type, object_id, "
-                              "details, prev_hash, hash";
     struct cols c;
     int rc;
     if ((rc = target_cols(m, "audit", &c, err)) || (rc = same_cols(m, "audit", &c, "seq", err)))
         return rc;
-    int64_t others, used;
-    if ((rc = sq_int(m, "SELECT count(*) FROM audit WHERE office_id <> ?1", NULL, office, &others,
+    int64_t n, first_n, others, head_seq;
+    char head_hash[65];
+    if ((rc =
+             sq_int(m, "SELECT count(*) FROM audit WHERE office_id = ?1", NULL, office, &n, err)) ||
+        (rc = sq_int(m, "SELECT count(*) FROM audit WHERE office_id <> ?1", NULL, office, &others,
                      err)))
         return rc;
-    char sql[512];
-    snprintf(sql, sizeof sql, "SELECT id, %s FROM audit WHERE office_id = ? ORDER BY id", cols);
+    if (n == 0)
+        return TD_OK;
+    /* ids are distinct and positive: n of them at or below n are 1..n */
+    char q[128];
+    snprintf(q, sizeof q, "SELECT count(*) FROM audit WHERE office_id = ?1 AND id <= %" PRId64, n);
+    if ((rc = sq_int(m, q, NULL, office, &first_n, err)) ||
+        (rc = target_head(m, office, &head_seq, head_hash, err)))
+        return rc;
+    int keep = first_n == n && head_seq == 0;
+    if (!keep && !m->rechain)
+        return td_error_set(
+            err, TD_EFORMAT,
+            "office '%s': %s, so its entries cannot keep their hashes in a chain of their own "
+            "(SQLite keeps one chain per file, PostgreSQL one per office); --rechain re-hashes "
+            "them after verifying the source (nothing was copied)",
+            name,
+            head_seq ? "the target already has a chain for it"
+                     : "its audit entries are interleaved with other offices' in the source");
+
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(m->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(m->db,
+                           "SELECT id, time, office_id, user_id, action, object_type, object_id, "
+                           "details, prev_hash, hash FROM audit WHERE office_id = ? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
         return sq_fail(m, "audit", err);
     sqlite3_bind_int64(st, 1, office);
-    int64_t n = 0;
-    char last[65] = "";
+    int64_t seq = head_seq;
+    char last[65];
+    snprintf(last, sizeof last, "%s", head_seq ? head_hash : ZERO_HASH);
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-        if (id != ++n) {
-            rc = td_error_set(err, TD_EFORMAT,
-                              "office '%s': its audit entry %" PRId64 " is its entry %" PRId64
-                              ": its entries are interleaved with another office's in the "
-                              "source's single chain, so they cannot keep their hashes in a "
-                              "chain of their own (nothing was copied)",
-                              name, id, n);
+        struct td_audit_entry e;
+        memset(&e, 0, sizeof e);
+        int64_t src_id = sqlite3_column_int64(st, 0);
+        const char *action = (const char *)sqlite3_column_text(st, 4);
+        const char *otype = (const char *)sqlite3_column_text(st, 5);
+        const char *prev = (const char *)sqlite3_column_text(st, 8);
+        const char *hash = (const char *)sqlite3_column_text(st, 9);
+        e.details = (char *)sqlite3_column_text(st, 7);
+        if (!action || !otype || !prev || !hash || !e.details ||
+            strlen(action) >= sizeof e.action || strlen(otype) >= sizeof e.object_type ||
+            strlen(prev) >= sizeof e.prev_hash || strlen(hash) >= sizeof e.hash) {
+            rc = td_error_set(err, TD_EFORMAT, "source audit entry %" PRId64 ": malformed", src_id);
             goto out;
         }
-        const char *v[11];
-        char seq[24];
-        v[0] = td__pg_i64(seq, id);
-        for (int i = 1; i <= 9; i++)
-            v[i] = (const char *)sqlite3_column_text(st, i);
-        for (int i = 1; i <= 9; i++)
-            if (!v[i]) {
-                rc = td_error_set(err, TD_EFORMAT, "audit entry %" PRId64 ": column %d is NULL", id,
-                                  i);
+        e.id = src_id;
+        e.time = sqlite3_column_int64(st, 1);
+        e.office_id = sqlite3_column_int64(st, 2);
+        e.user_id = sqlite3_column_int64(st, 3);
+        e.object_id = sqlite3_column_int64(st, 6);
+        snprintf(e.action, sizeof e.action, "%s", action);
+        snprintf(e.object_type, sizeof e.object_type, "%s", otype);
+        snprintf(e.prev_hash, sizeof e.prev_hash, "%s", prev);
+        snprintf(e.hash, sizeof e.hash, "%s", hash);
+        if (!keep) {
+            /* the same entry in the office's own chain: its place and
+             * link change, so does its hash - everything else stays */
+            e.id = ++seq;
+            snprintf(e.prev_hash, sizeof e.prev_hash, "%s", last);
+            if ((rc = m->rechain(&e, e.hash))) {
+                td_error_set(err, rc, "re-hashing audit entry %" PRId64, src_id);
                 goto out;
             }
-        if ((rc = td__pg_exec(m->pg,
-                              "INSERT INTO audit (seq, time, office_id, user_id, action, "
-                              "object_type, object_id, details, prev_hash, hash) "
-                              "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                              10, v, NULL, NULL, NULL, err))) {
-            char row[32];
-            snprintf(row, sizeof row, "id=%" PRId64, id);
-            rc = row_fail(rc, "audit", row, err);
-            goto out;
+            m->st.rechained++;
         }
-        snprintf(last, sizeof last, "%s", v[9]);
-        m->st.rows++;
-        m->st.audit_entries++;
+        if ((rc = insert_entry(m, &e, src_id, err)))
+            goto out;
+        if (!keep && (rc = head_set(m, office, e.id, e.hash, err)))
+            goto out;
+        snprintf(last, sizeof last, "%s", e.hash);
     }
     if (s != SQLITE_DONE) {
         rc = sq_fail(m, "audit", err);
         goto out;
     }
-    /* The highest id ever used: a tail deleted in the source keeps
-     * showing in the target (verify compares the chain with its head). */
-    int64_t head = n;
-    if (others == 0) {
-        if ((rc = sq_int(m, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?",
+    if (keep) {
+        /* The highest id ever used: a tail deleted in the source keeps
+         * showing in the target (verify compares the chain with its
+         * head). */
+        int64_t head = n, used = 0;
+        if (others == 0 &&
+            (rc = sq_int(m, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = ?",
                          "audit", 0, &used, err)))
             goto out;
-        if (used > head)
-            head = used;
+        rc = head_set(m, office, used > head ? used : head, last, err);
+        goto out;
     }
-    if (head > 0) {
-        char o[24], h[24];
-        const char *v[3] = {td__pg_i64(o, office), td__pg_i64(h, head), last[0] ? last : ""};
-        if ((rc = td__pg_exec(m->pg,
-                              "INSERT INTO audit_heads (office_id, seq, hash) VALUES ($1,$2,$3)", 3,
-                              v, NULL, NULL, NULL, err)))
-            rc = row_fail(rc, "audit_heads", o, err);
+    /* Re-chained: say so in the chain itself, naming the source chain's
+     * head, which the source's verify checked before the copy. */
+    int64_t src_head = 0;
+    char src_hash[65] = "";
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(m->db, "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rc = sq_fail(m, "audit", err);
+        goto out;
     }
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        src_head = sqlite3_column_int64(st, 0);
+        /* hex only: it goes into JSON below unescaped */
+        if (h && strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64)
+            snprintf(src_hash, sizeof src_hash, "%s", h);
+    }
+    char details[256];
+    snprintf(details, sizeof details,
+             "{\"entries\":%" PRId64 ",\"source\":\"sqlite\",\"source_head\":{\"hash\":\"%s\","
+             "\"id\":%" PRId64 "}}",
+             seq - head_seq, src_hash, src_head);
+    struct td_audit_entry e;
+    memset(&e, 0, sizeof e);
+    e.id = ++seq;
+    e.time = (int64_t)time(NULL);
+    e.office_id = office;
+    snprintf(e.action, sizeof e.action, "store.migrate");
+    snprintf(e.object_type, sizeof e.object_type, "office");
+    e.object_id = office;
+    e.details = details;
+    snprintf(e.prev_hash, sizeof e.prev_hash, "%s", last);
+    if ((rc = m->rechain(&e, e.hash))) {
+        td_error_set(err, rc, "hashing the migration entry");
+        goto out;
+    }
+    if (!(rc = insert_entry(m, &e, 0, err)))
+        rc = head_set(m, office, e.id, e.hash, err);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -479,14 +615,16 @@ static int move_identities(struct mig *m, struct td_error *err)
     return rc;
 }
 
-int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url, const char *office,
-                            td_migrate_evidence_cb *evidence, void *ud,
-                            struct td_migrate_stats *stats, struct td_error *err)
+int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url,
+                            const struct td_migrate_opts *opts, struct td_migrate_stats *stats,
+                            struct td_error *err)
 {
     struct mig m;
     memset(&m, 0, sizeof m);
-    m.evidence = evidence;
-    m.ud = ud;
+    const char *office = opts ? opts->office : NULL;
+    m.evidence = opts ? opts->evidence : NULL;
+    m.ud = opts ? opts->ud : NULL;
+    m.rechain = opts ? opts->rechain : NULL;
     int rc, began = 0;
     if (!strncmp(sqlite_path, "sqlite:", 7))
         sqlite_path += 7;
@@ -529,6 +667,10 @@ int td_migrate_sqlite_to_pg(const char *sqlite_path, const char *pg_url, const c
     if (!rc && m.st.offices == 0)
         rc = office ? td_error_set(err, TD_ENOTFOUND, "no office '%s' in the source", office)
                     : td_error_set(err, TD_ENOTFOUND, "the source holds no office");
+    /* Office 0's entries (operator actions, failed logins of unknown
+     * names) belong to no office: copied with the whole store only. */
+    if (!rc && !office && !(rc = td__pg_set_office(m.pg, 0, err)))
+        rc = copy_audit(&m, 0, "(no office: operator entries)", err);
     if (!rc)
         rc = move_identities(&m, err);
     if (!rc && !(rc = td__pg_commit(m.pg, err)))

@@ -105,6 +105,39 @@ if [ "${2:-}" = --inner ]; then
     --to-data-dir "$src/pgdata" --office no-such-office >/dev/null 2>"$src/m4.err"
   rc=$?
   check "--office naming no office: exit 2 (rc $rc)" '[ $rc = 2 ] && grep -q "no office" "$src/m4.err"'
+
+  # Two offices in one SQLite file: one chain, the second office's entries
+  # after the first's.  The first keeps its hashes; the second cannot, and
+  # is refused unless --rechain re-hashes it into a chain of its own.
+  pq "CREATE DATABASE td_multi OWNER td_owner" >/dev/null
+  url4=${TD_PG_URL/\/threatdesk\?//td_multi?}
+  admin4=${admin/\/threatdesk\?//td_multi?}
+  mq() { sqlite3 "$src/multi.db" "$1"; }
+  "$td" migrate --from "sqlite:$src/multi.db" --to "$url4" --data-dir "$src/data" \
+    --to-data-dir "$src/pgdata4" >/dev/null 2>"$src/m6.err"
+  rc=$?
+  check "two offices in one chain, no --rechain: exit 2 saying why (rc $rc: $(head -c 300 "$src/m6.err"))" \
+    '[ $rc = 2 ] && grep -q "interleaved" "$src/m6.err" && grep -q -- "--rechain" "$src/m6.err"'
+  check "... nothing copied" '[ "$(pq "SELECT count(*) FROM offices" "$admin4")" = 0 ]'
+  "$td" migrate --from "sqlite:$src/multi.db" --to "$url4" --data-dir "$src/data" \
+    --to-data-dir "$src/pgdata4" --rechain >"$src/m7.out" 2>"$src/m7.err"
+  rc=$?
+  check "--rechain: copied and verified (rc $rc: $(cat "$src/m7.out" "$src/m7.err" | tail -c 400))" \
+    '[ $rc = 0 ] && grep -q "copied and verified" "$src/m7.out"'
+  o2=$(mq "SELECT id FROM offices WHERE name = 'second'")
+  a=$(mq "SELECT group_concat(id || ':' || hash, ',') FROM (SELECT id, hash FROM audit WHERE office_id <> $o2 ORDER BY id)")
+  b=$(pq "SELECT string_agg(seq || ':' || hash, ',' ORDER BY seq) FROM audit WHERE office_id <> $o2" "$admin4")
+  check "the first office's entries keep their hashes" '[ -n "$a" ] && [ "$a" = "$b" ]'
+  k=$(mq "SELECT count(*) FROM audit WHERE office_id = $o2")
+  b=$(pq "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM audit WHERE office_id = $o2" "$admin4")
+  check "the second office's $k entries are seq 1..$k in a chain of their own, then one more ($b)" \
+    '[ "$b" = "$(seq -s, 1 $((k + 1)))" ]'
+  head=$(mq "SELECT id || ':' || hash FROM audit ORDER BY id DESC LIMIT 1")
+  last=$(pq "SELECT action || ' ' || details FROM audit WHERE office_id = $o2 ORDER BY seq DESC LIMIT 1" "$admin4")
+  check "... the last says it was migrated and names the verified source head ($last)" \
+    '[[ $last == "store.migrate "*"\"hash\":\"${head#*:}\",\"id\":${head%%:*}}"* ]]'
+  "$td" verify --db "$url4" --data-dir "$src/pgdata4" >"$src/v4.out" 2>&1
+  check "threatdesk verify: the re-chained store is intact" 'grep -q "verify: intact" "$src/v4.out"'
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
   exit
@@ -150,6 +183,14 @@ check "the source verifies" '[ $? = 0 ]'
 cp "$db" "$tmp/tampered.db"
 sqlite3 "$tmp/tampered.db" "DROP TRIGGER audit_no_update;
   UPDATE audit SET details = '{\"edited\":1}' WHERE id = 2;"
+
+# A second office in the same file (an SQLite chain is one per file).
+cp "$db" "$tmp/multi.db"
+"$td" office add second --db "$tmp/multi.db" --data-dir "$data" >/dev/null
+echo 'zoe-password-123' | "$td" user add zoe --office second --role caseworker \
+  --db "$tmp/multi.db" --data-dir "$data" >/dev/null
+"$td" verify --db "$tmp/multi.db" --data-dir "$data" >/dev/null
+check "the two-office store verifies" '[ $? = 0 ]'
 
 if bash tests/support/pg-temp.sh run bash "$0" "$td" --inner "$tmp"; then ok; else bad "the PostgreSQL part"; fi
 finish
