@@ -42,14 +42,21 @@ if [ "${2:-}" = --inner ]; then
   rc=$?
   check "threatdesk verify on the target: intact (rc $rc: $(head -c 400 "$src/v.out"))" \
     '[ $rc = 0 ] && grep -q "verify: intact" "$src/v.out"'
-  for t in offices users sessions api_keys messages senders cases case_messages evidence notes \
-    feedback alerts audit; do
+  for t in offices users sessions api_keys messages message_vectors senders cases case_messages \
+    evidence notes feedback alert_recipients alert_rules alerts alert_deliveries alert_attempts \
+    audit; do
     a=$(sq "SELECT count(*) FROM $t")
     b=$(pq "SELECT count(*) FROM $t")
     check "$t: $a rows in the source, $b in the target" '[ "$a" = "$b" ]'
   done
-  check "the source holds what the test made (messages, a case, a note, evidence)" \
-    '[ "$(sq "SELECT count(*) FROM messages")" -ge 3 ] && [ "$(sq "SELECT count(*) FROM notes")" = 1 ] && [ "$(sq "SELECT count(*) FROM evidence")" = 1 ]'
+  check "the source holds what the test made (messages, a case, a note, evidence, feedback, an alert)" \
+    '[ "$(sq "SELECT count(*) FROM messages")" -ge 3 ] && [ "$(sq "SELECT count(*) FROM notes")" = 1 ] && [ "$(sq "SELECT count(*) FROM evidence")" = 1 ] && [ "$(sq "SELECT count(*) FROM feedback")" -ge 1 ] && [ "$(sq "SELECT count(*) FROM alert_deliveries")" -ge 1 ]'
+  a=$(sq "SELECT group_concat(x, ',') FROM (SELECT hex(original) AS x FROM messages ORDER BY id)")
+  b=$(pq "SELECT string_agg(upper(encode(original, 'hex')), ',' ORDER BY id) FROM messages")
+  check "originals byte for byte" '[ -n "$a" ] && [ "$a" = "$b" ]'
+  a=$(sq "SELECT group_concat(x, ',') FROM (SELECT hex(vector) || ':' || cast(round(weight * 1000000) AS integer) AS x FROM feedback ORDER BY id)")
+  b=$(pq "SELECT string_agg(upper(encode(vector, 'hex')) || ':' || round(weight * 1000000)::bigint, ',' ORDER BY id) FROM feedback")
+  check "feedback vectors and weights as they were" '[ -n "$a" ] && [ "$a" = "$b" ]'
   a=$(sq "SELECT group_concat(id || ':' || hash, ',') FROM (SELECT id, hash FROM audit ORDER BY id)")
   b=$(pq "SELECT string_agg(seq || ':' || hash, ',' ORDER BY seq) FROM audit")
   check "audit: seq = the SQLite id, hashes unchanged" '[ -n "$a" ] && [ "$a" = "$b" ]'
@@ -156,6 +163,19 @@ start_server
 api POST /v1/login "{\"username\":\"admin\",\"password\":\"$admin_password\"}"
 check "admin logs in" '[ "$code" = 200 ]'
 A="Authorization: Bearer $(jq_py 'j["token"]')"
+# an alert rule first, so the threats raise alerts (and outbox rows: the
+# webhook points at a closed port, so attempts fail and are recorded)
+api POST /v1/alert-recipients '{"name":"alice","webhook_url":"http://127.0.0.1:9/hook","webhook_secret":"hook-secret-0123456789abcdef"}' "$A"
+check "an alert recipient" '[ "$code" = 201 ]'
+alice=$(jq_py 'j["id"]')
+api POST /v1/alert-rules "{\"name\":\"critical now\",\"min_tier\":\"critical\",\"channels\":[\"webhook\"],\"rota\":[$alice]}" "$A"
+check "an alert rule" '[ "$code" = 201 ]'
+api POST /v1/messages '{"text":"We know where you live at 14 Elm Street and we will burn your house down on Friday night.","channel":"email","sender":"email:menace@example.net"}' "$A"
+check "a critical threat raises an alert" '[ "$code" = 201 ] && [ "$(jq_py "j[\"severity\"]")" = critical ]'
+api POST /v1/messages '{"text":"see you at the match saturday, you are dead meat","channel":"email","sender":"email:mate@example.org"}' "$A"
+banter=$(jq_py 'j["id"]')
+api POST "/v1/messages/$banter:dismiss" '{"reason":"football banter from a friend"}' "$A"
+check "a dismissal teaches the engine (feedback)" '[ "$code" = 200 ]'
 api POST /v1/messages '{"text":"You will be smashed and killed within days.","channel":"post","sender":"post:anon-1","client_key":"k-1","received":"2026-11-20T09:00:00Z"}' "$A"
 check "a threat is filed" '[ "$code" = 201 ]'
 threat=$(jq_py 'j["id"]')
