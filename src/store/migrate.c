@@ -220,12 +220,32 @@ static int row_fail(int rc, const char *table, const char *row, struct td_error 
     return td_error_set(err, rc, "copying %s row %s: %s (nothing was copied)", table, row, msg);
 }
 
+/* A failed prepared statement as a td_error, the way td__pg_exec words
+ * them: the SQLSTATE (also in err->field) and PostgreSQL's message. */
+static int pg_fail(struct mig *m, const PGresult *r, struct td_error *err)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    int code = TD_ESTORE;
+    if (state && !strcmp(state, "23505"))
+        code = TD_EEXISTS;
+    else if (state && !strcmp(state, "42501"))
+        code = TD_EDENIED;
+    else if (!state && PQstatus(td__pg_conn(m->pg)) == CONNECTION_BAD)
+        code = TD_ENET;
+    int rc = td_error_set(err, code, "SQLSTATE %s: %s", state ? state : "?????",
+                          msg ? msg : PQerrorMessage(td__pg_conn(m->pg)));
+    if (state)
+        td_error_field(err, state);
+    return rc;
+}
+
 static int copy_table(struct mig *m, const struct table *t, int64_t office, struct td_error *err)
 {
     struct cols c;
     struct td_buf sel, ins;
     sqlite3_stmt *st = NULL;
-    int rc, evidence_col = -1;
+    int rc, evidence_col = -1, prepared = 0;
     td_buf_init(&sel, SQL_MAX);
     td_buf_init(&ins, SQL_MAX);
     if ((rc = target_cols(m, t->name, &c, err)) || (rc = same_cols(m, t->name, &c, NULL, err)))
@@ -264,6 +284,19 @@ static int copy_table(struct mig *m, const struct table *t, int64_t office, stru
         goto out;
     }
     sqlite3_bind_int64(st, 1, office);
+    /* Prepared once per table: a store is mostly rows of a few tables,
+     * and parsing the same INSERT for each would be most of the work. */
+    PGconn *pc = td__pg_conn(m->pg);
+    char stname[48];
+    snprintf(stname, sizeof stname, "td_migrate_%s", t->name);
+    PGresult *pr = PQprepare(pc, stname, ins.data, c.n, NULL);
+    if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK) {
+        rc = pg_fail(m, pr, err);
+        PQclear(pr);
+        goto out;
+    }
+    PQclear(pr);
+    prepared = 1;
     const char *vals[COLS_MAX];
     int lens[COLS_MAX], fmts[COLS_MAX];
     char reals[COLS_MAX][32];
@@ -293,7 +326,11 @@ static int copy_table(struct mig *m, const struct table *t, int64_t office, stru
                 }
             }
         }
-        if ((rc = td__pg_exec(m->pg, ins.data, c.n, vals, lens, fmts, NULL, err))) {
+        pr = PQexecPrepared(pc, stname, c.n, vals, lens, fmts, 0);
+        if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK)
+            rc = pg_fail(m, pr, err);
+        PQclear(pr);
+        if (rc) {
             char row[160];
             snprintf(row, sizeof row, "%s=%.60s", c.name[0],
                      vals[0] && !fmts[0] ? vals[0] : "(binary)");
@@ -310,6 +347,12 @@ static int copy_table(struct mig *m, const struct table *t, int64_t office, stru
     if (s != SQLITE_DONE)
         rc = sq_fail(m, t->name, err);
 out:
+    /* the name is taken again by the next office's copy of the table */
+    if (prepared && !rc) {
+        char dealloc[96];
+        snprintf(dealloc, sizeof dealloc, "DEALLOCATE td_migrate_%s", t->name);
+        rc = td__pg_exec(m->pg, dealloc, 0, NULL, NULL, NULL, NULL, err);
+    }
     sqlite3_finalize(st);
     td_buf_release(&sel);
     td_buf_release(&ins);
