@@ -848,6 +848,14 @@ typedef int td_verify_cb(void *ud, const struct td_verify_problem *p);
 int td_desk_verify(struct td_desk *d, td_verify_cb *cb, void *ud, struct td_verify_stats *stats,
                    struct td_error *err);
 
+struct td_audit_entry; /* threatdesk/store.h */
+/* The canonical hash of one audit entry ("td-audit-1": id, time, office,
+ * user, action, object, details and prev_hash as netstrings; see
+ * src/desk/audit.c), into out as 64 hex digits.  For tools that must
+ * write a chain outside a desk transaction (`threatdesk migrate
+ * --rechain`) and still produce entries verify accepts. */
+int td_desk_audit_hash(const struct td_audit_entry *e, char out[65]);
+
 #ifdef __cplusplus
 }
 #endif

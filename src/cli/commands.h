@@ -31,7 +31,8 @@
     X(bundle, "write a case's signed police evidence bundle (tar)")                                \
     X(verify_bundle, "check an evidence bundle offline: every byte, hash and the signature")       \
     X(export, "CSV of the queue or of cases, with filters (streamed)")                             \
-    X(report, "the weekly digest PDF: volumes, top senders, cases, review times")
+    X(report, "the weekly digest PDF: volumes, top senders, cases, review times")                  \
+    X(migrate, "copy an SQLite store's offices into PostgreSQL, audit chain intact, verified")
 
 #define TD_COMMAND_DECL(name, help) __attribute__((weak)) int td_cmd_##name(int argc, char **argv);
 TD_COMMAND_MAP(TD_COMMAND_DECL)

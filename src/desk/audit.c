@@ -90,6 +90,11 @@ int td__audit_hash(const struct td_audit_entry *e, char out[65])
     return rc;
 }
 
+int td_desk_audit_hash(const struct td_audit_entry *e, char out[65])
+{
+    return td__audit_hash(e, out);
+}
+
 /* One timeline event: {"id","time","user"?,"action","details"}; members
  * the row lacks (the operator has no user name; details that do not parse)
  * are left out, as the API always has. */
