@@ -164,7 +164,10 @@ static int target_cols(struct mig *m, const char *table, struct cols *c, struct 
     int rc = td__pg_exec(m->pg,
                          "SELECT column_name, data_type FROM information_schema.columns "
                          "WHERE table_schema = current_schema() AND table_name = $1 "
-                         "ORDER BY ordinal_position",
+                         /* a generated column (messages.unreviewed, 0009) is
+                          * computed by each database, never copied; SQLite's
+                          * table_info does not list it either */
+                         "AND is_generated = 'NEVER' ORDER BY ordinal_position",
                          1, p, NULL, NULL, &r, err);
     if (rc)
         return rc;
