@@ -11,6 +11,8 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "unit/desk_fixture.h"
 
@@ -151,6 +153,76 @@ static void test_login_rate_limit_survives_restart(void **state)
     /* another source is not locked out */
     assert_int_equal(
         td_desk_login(f->d, "bob", "right-password", "198.51.100.1", tok, &a, &retry, &err), TD_OK);
+}
+
+/* Servers in several processes share the lock-out: four processes each
+ * guessing ten times get no more than the limit's password checks
+ * between them (the rest are refused as locked out, unchecked). */
+static void test_login_limit_holds_across_processes(void **state)
+{
+    struct fx *f = *state;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_desk_office_add(f->d, NULL, "o", NULL, &err), TD_OK);
+    assert_int_equal(td_desk_user_add(f->d, NULL, "o", "carol", TD_ROLE_CASEWORKER,
+                                      "right-password", NULL, &err),
+                     TD_OK);
+    enum { PROCS = 4, TRIES = 10 };
+    int fd[2], go[2];
+    assert_int_equal(pipe(fd), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid[PROCS];
+    for (int i = 0; i < PROCS; i++) {
+        pid[i] = fork();
+        assert_true(pid[i] >= 0);
+        if (pid[i] == 0) {
+            /* a process of its own: its own connection, its own desk lock */
+            struct td_desk_opts o;
+            struct td_desk *d = NULL;
+            struct td_error e;
+            td_error_clear(&e);
+            td_desk_opts_init(&o);
+            o.db = f->db;
+            o.data_dir = f->data;
+            o.login_max_failures = 2; /* fewer than the processes: all four
+                                       * start at once, so without a shared
+                                       * lock each would count none before it */
+            if (td_desk_open(&o, &d, &e) != TD_OK)
+                _exit(2);
+            /* start together: each waits until the parent closes "go" */
+            char b;
+            close(go[1]);
+            if (read(go[0], &b, 1) != 0)
+                _exit(4);
+            int checked = 0;
+            for (int k = 0; k < TRIES; k++) {
+                struct td_actor a;
+                char tok[TD_TOKEN_SIZE];
+                unsigned retry = 0;
+                td_error_clear(&e);
+                int rc = td_desk_login(d, "carol", "guess", "192.0.2.9", tok, &a, &retry, &e);
+                checked += rc == TD_EDENIED && retry == 0; /* a wrong password, not a lock-out */
+            }
+            td_desk_close(d);
+            unsigned char c = (unsigned char)checked;
+            _exit(write(fd[1], &c, 1) == 1 ? 0 : 3);
+        }
+    }
+    close(fd[1]);
+    close(go[0]);
+    close(go[1]);
+    int total = 0;
+    for (int i = 0; i < PROCS; i++) {
+        int st = 0;
+        assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        unsigned char c = 0;
+        assert_int_equal(read(fd[0], &c, 1), 1);
+        total += c;
+    }
+    close(fd[0]);
+    assert_true(total >= 1);
+    assert_true(total <= 2);
 }
 
 static void test_first_start_and_api_keys(void **state)
@@ -459,6 +531,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_passwords_and_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_limit_holds_across_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login_rate_limit_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_start_and_api_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_are_revocable, setup, teardown),
