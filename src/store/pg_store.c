@@ -84,10 +84,9 @@ struct td_pg *td__pgs_conn(struct td_store *s)
  * setting is gone with the old connection, so the scope cache too. */
 static void revive(struct pgs *p)
 {
-    PGconn *c = td__pg_conn(p->c);
-    if (p->in_tx || PQstatus(c) != CONNECTION_BAD)
+    if (p->in_tx || PQstatus(td__pg_conn(p->c)) != CONNECTION_BAD)
         return;
-    PQreset(c);
+    td__pg_reset(p->c); /* the prepared statements are gone with it */
     p->cur = p->session = SCOPE_UNKNOWN;
 }
 
