@@ -5,7 +5,7 @@
  * verify and retention; the ops table.  Messages and senders live in
  * pg_messages.c, cases, notes and evidence in pg_cases.c (pg_store_int.h),
  * the feedback, alert and export ops in pg_feedback.c, pg_alerts.c and
- * pg_export.c (pg_ops.h).
+ * pg_export.c, the work queue and uploads in pg_jobs.c (pg_ops.h).
  *
  * Every op behaves as its SQLite twin in sqlite.c (same errors, same JSON
  * shapes, same paging): tests/unit run against both.  Statements are
@@ -1199,6 +1199,13 @@ static const struct td_store_ops pg_ops = {
     .message_export = td__pgs_message_export,
     .case_export = td__pgs_case_export,
     .digest_rows = td__pgs_digest_rows,
+    /* pg_jobs.c */
+    .job_add = td__pgs_job_add,
+    .job_claim = td__pgs_job_claim,
+    .job_finish = td__pgs_job_finish,
+    .upload_insert = td__pgs_upload_insert,
+    .upload_get = td__pgs_upload_get,
+    .upload_set = td__pgs_upload_set,
     /* one chain per office */
     .audit_chains = pgs_audit_chains,
 };
