@@ -4,9 +4,13 @@
  * chain append and the jobs queue.  See pg_int.h for the contract and
  * docs/postgres.md for the design.
  *
- * Every statement with data in it goes through PQexecParams with bound
- * parameters.  The only SQL run as text is a migration file (fixed text
- * from data/migrations/postgres) and fixed statements without input.
+ * Every statement with data in it goes through bound parameters: prepared
+ * once per connection and SQL text (PQprepare, named td_1, td_2, ...) and
+ * run with PQexecPrepared after, so the server parses and plans a hot
+ * statement once instead of on every call (issue 11: planning under the
+ * row-level security policies was most of the cost of an ingest).  The
+ * only SQL run as text is a migration file (fixed text from
+ * data/migrations/postgres) and fixed statements without input.
  */
 #ifdef TD_HAVE_POSTGRES
 
@@ -30,8 +34,22 @@
 #define LOCK_MIGRATE "SELECT pg_advisory_xact_lock(hashtextextended('threatdesk.migrate', 0))"
 #define LOCK_AUDIT "SELECT pg_advisory_xact_lock(hashtextextended('threatdesk.audit', $1::bigint))"
 
+/* The prepared-statement cache: open addressing on the SQL text.  The
+ * store's statements are a fixed set of a few hundred texts, so a cap
+ * keeps a caller that builds texts (one cursor name per export) from
+ * growing it without end: past it, a statement runs unnamed as before. */
+#define PREP_SLOTS 1024u
+#define PREP_MAX 512u
+
+struct prep {
+    char *sql;   /* owned copy; NULL: free slot */
+    unsigned id; /* the statement is named td_<id> on the server */
+};
+
 struct td_pg {
     PGconn *conn;
+    struct prep *prep; /* PREP_SLOTS entries, allocated on first use */
+    unsigned nprep;
 };
 
 /* The library never prints: PostgreSQL's notices ("relation already
@@ -118,12 +136,80 @@ static int fail(struct td_pg *c, const PGresult *r, const char *sql, struct td_e
     return rc;
 }
 
-int td__pg_exec(struct td_pg *c, const char *sql, int n, const char *const *values,
-                const int *lengths, const int *formats, PGresult **res, struct td_error *err)
+/* FNV-1a: the texts are short and few, anything spreads them well enough. */
+static uint32_t hash_sql(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Forget every prepared statement: the server has forgotten them too when
+ * the connection was made again. */
+static void prep_clear(struct td_pg *c)
+{
+    if (c->prep)
+        for (unsigned i = 0; i < PREP_SLOTS; i++)
+            free(c->prep[i].sql);
+    free(c->prep);
+    c->prep = NULL;
+    c->nprep = 0;
+}
+
+/* The name sql is prepared under on this connection, preparing it first
+ * if need be: 1 with name filled, 0 to run it unnamed (cache full, out of
+ * memory), or TD_E* when the server refused to prepare it (err set). */
+static int prepared(struct td_pg *c, const char *sql, int n, char name[16], struct td_error *err)
+{
+    if (!c->prep && !(c->prep = calloc(PREP_SLOTS, sizeof *c->prep)))
+        return 0;
+    unsigned i = hash_sql(sql) & (PREP_SLOTS - 1);
+    while (c->prep[i].sql) {
+        if (!strcmp(c->prep[i].sql, sql)) {
+            snprintf(name, 16, "td_%u", c->prep[i].id);
+            return 1;
+        }
+        i = (i + 1) & (PREP_SLOTS - 1);
+    }
+    if (c->nprep >= PREP_MAX)
+        return 0;
+    char *copy = strdup(sql);
+    if (!copy)
+        return 0;
+    unsigned id = c->nprep + 1;
+    snprintf(name, 16, "td_%u", id);
+    /* parameter types NULL: inferred as PQexecParams would */
+    PGresult *r = PQprepare(c->conn, name, sql, n, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        /* not remembered: a statement refused in an aborted transaction
+         * is prepared again on its next call */
+        int rc = fail(c, r, sql, err);
+        PQclear(r);
+        free(copy);
+        return rc;
+    }
+    PQclear(r);
+    c->prep[i].sql = copy;
+    c->prep[i].id = id;
+    c->nprep++;
+    return 1;
+}
+
+static int exec_(struct td_pg *c, const char *sql, int n, const char *const *values,
+                 const int *lengths, const int *formats, PGresult **res, int cache,
+                 struct td_error *err)
 {
     if (res)
         *res = NULL;
-    PGresult *r = PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, 0);
+    char name[16];
+    /* parameterless texts (savepoints, fixed SELECTs) are cheap to plan and
+     * some are made up per call: not worth a name */
+    int named = cache && n > 0 ? prepared(c, sql, n, name, err) : 0;
+    if (named < 0)
+        return named;
+    PGresult *r = named ? PQexecPrepared(c->conn, name, n, values, lengths, formats, 0)
+                        : PQexecParams(c->conn, sql, n, NULL, values, lengths, formats, 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         int rc = fail(c, r, sql, err);
@@ -135,6 +221,24 @@ int td__pg_exec(struct td_pg *c, const char *sql, int n, const char *const *valu
     else
         PQclear(r);
     return TD_OK;
+}
+
+int td__pg_exec(struct td_pg *c, const char *sql, int n, const char *const *values,
+                const int *lengths, const int *formats, PGresult **res, struct td_error *err)
+{
+    return exec_(c, sql, n, values, lengths, formats, res, 1, err);
+}
+
+int td__pg_exec_once(struct td_pg *c, const char *sql, int n, const char *const *values,
+                     const int *lengths, const int *formats, PGresult **res, struct td_error *err)
+{
+    return exec_(c, sql, n, values, lengths, formats, res, 0, err);
+}
+
+void td__pg_reset(struct td_pg *c)
+{
+    PQreset(c->conn);
+    prep_clear(c);
 }
 
 /* A fixed statement without parameters (BEGIN, COMMIT, a migration). */
@@ -199,6 +303,7 @@ void td__pg_close(struct td_pg *c)
     if (!c)
         return;
     PQfinish(c->conn);
+    prep_clear(c);
     free(c);
 }
 

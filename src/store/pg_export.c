@@ -58,7 +58,7 @@ static int stream_rows(struct td_store *s, int64_t office, const char *query, in
             return rc;
         own = 1;
     }
-    if ((rc = td__pg_exec(c, declare, n, values, NULL, NULL, NULL, err)))
+    if ((rc = td__pg_exec_once(c, declare, n, values, NULL, NULL, NULL, err)))
         goto out;
     while (!stop) {
         if ((rc = td__pg_exec(c, fetch, 0, NULL, NULL, NULL, &r, err)))

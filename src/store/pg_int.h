@@ -39,7 +39,9 @@ PGconn *td__pg_conn(struct td_pg *c);
  * NULL): how many ran; 0 on a migrated database. */
 int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_error *err);
 
-/* Run one statement with its parameters bound (never spliced).  values[i]
+/* Run one statement with its parameters bound (never spliced); prepared
+ * on the first call with its text and run prepared after, so its text
+ * must not change between calls with data (use td__pg_exec_once).  values[i]
  * NULL is SQL NULL; lengths/formats NULL mean all text parameters (give
  * both, format 1, for bytea bytes).  *res (may be NULL) gets the result on
  * success, for the caller to PQclear.  Failure: TD_ESTORE (or a closer
@@ -49,6 +51,16 @@ int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_er
  * in err->field) and the start of the statement. */
 int td__pg_exec(struct td_pg *c, const char *sql, int n, const char *const *values,
                 const int *lengths, const int *formats, PGresult **res, struct td_error *err);
+
+/* td__pg_exec without the prepared-statement cache, for a text made up
+ * per call (a cursor named for one export), which would fill the cache
+ * with statements never run again. */
+int td__pg_exec_once(struct td_pg *c, const char *sql, int n, const char *const *values,
+                     const int *lengths, const int *formats, PGresult **res, struct td_error *err);
+
+/* Make a lost connection again (PQreset) and forget the statements
+ * prepared on the old one. */
+void td__pg_reset(struct td_pg *c);
 
 /* Decimal text of v in buf, for a parameter; returns buf. */
 const char *td__pg_i64(char buf[24], int64_t v);

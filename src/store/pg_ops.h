@@ -11,6 +11,7 @@
  *   pg_alerts.c    alert recipients, rules, alerts, deliveries (as
  *                  sqlite_alerts.c)
  *   pg_export.c    bundle/report walks (as sqlite_export.c)
+ *   pg_jobs.c      the work queue and uploads (as sqlite_jobs.c)
  *
  * Every op behaves exactly as its SQLite twin (store.h is the contract;
  * tests/unit run against both backends), with parameterised statements
@@ -129,6 +130,23 @@ int td__pgs_case_export(struct td_store *s, int64_t office, const struct td_stor
 int td__pgs_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
                         int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
                         struct td_error *err);
+
+/* The work queue and uploads (pg_jobs.c); signatures as their td__sq_
+ * twins in store_int.h. */
+int td__pgs_job_add(struct td_store *s, int64_t office, const char *kind, const char *payload_ref,
+                    int64_t available_at, int64_t *id, struct td_error *err);
+int td__pgs_job_claim(struct td_store *s, const char *worker, int64_t now, int64_t lease_seconds,
+                      struct td_store_job *job, struct td_error *err);
+int td__pgs_job_finish(struct td_store *s, int64_t id, const char *worker, int ok,
+                       const char *error, int64_t now, int64_t retry_at, struct td_error *err);
+int td__pgs_upload_insert(struct td_store *s, const struct td_store_upload *u, int64_t *id,
+                          struct td_error *err);
+int td__pgs_upload_get(struct td_store *s, int64_t office, int64_t id, const char *client_key,
+                       int with_bytes, int (*cb)(void *ud, const struct td_store_upload *u),
+                       void *ud, struct td_error *err);
+int td__pgs_upload_set(struct td_store *s, int64_t office, int64_t id, const char *state,
+                       int64_t attempts, const char *error, int64_t message_id, int64_t now,
+                       struct td_error *err);
 
 #endif /* TD_HAVE_POSTGRES */
 #endif

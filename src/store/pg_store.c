@@ -5,7 +5,7 @@
  * verify and retention; the ops table.  Messages and senders live in
  * pg_messages.c, cases, notes and evidence in pg_cases.c (pg_store_int.h),
  * the feedback, alert and export ops in pg_feedback.c, pg_alerts.c and
- * pg_export.c (pg_ops.h).
+ * pg_export.c, the work queue and uploads in pg_jobs.c (pg_ops.h).
  *
  * Every op behaves as its SQLite twin in sqlite.c (same errors, same JSON
  * shapes, same paging): tests/unit run against both.  Statements are
@@ -47,6 +47,16 @@ struct pgs {
     int in_tx;       /* a store transaction (begin) is open */
     int64_t cur;     /* the office the next statement acts for (cache) */
     int64_t session; /* the session-level value, what `cur` falls back to */
+    /* The head of the chain this transaction last appended to: the
+     * office's advisory lock is ours until the transaction ends, so no
+     * one else can move it, and the next entry of a batch needs neither
+     * the lock nor the head query again (two round trips per message).
+     * Forgotten when the transaction ends or rolls back to a savepoint
+     * (which may undo the append). */
+    int64_t locked;      /* the office whose audit lock audit_head took, -1 */
+    int64_t head_office; /* -1: nothing known */
+    int64_t head_seq;
+    char head_hash[65];
 };
 
 static struct pgs *PGS(struct td_store *s)
@@ -84,11 +94,11 @@ struct td_pg *td__pgs_conn(struct td_store *s)
  * setting is gone with the old connection, so the scope cache too. */
 static void revive(struct pgs *p)
 {
-    PGconn *c = td__pg_conn(p->c);
-    if (p->in_tx || PQstatus(c) != CONNECTION_BAD)
+    if (p->in_tx || PQstatus(td__pg_conn(p->c)) != CONNECTION_BAD)
         return;
-    PQreset(c);
+    td__pg_reset(p->c); /* the prepared statements are gone with it */
     p->cur = p->session = SCOPE_UNKNOWN;
+    p->head_office = p->locked = -1;
 }
 
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
@@ -308,6 +318,7 @@ static void tx_over(struct pgs *p)
 {
     p->in_tx = 0;
     p->cur = p->session;
+    p->head_office = p->locked = -1;
 }
 
 static int pgs_commit(struct td_store *s, struct td_error *err)
@@ -354,8 +365,10 @@ static void pgs_rollback_to(struct td_store *s, const char *name)
     struct td_error e;
     if (sp(p, "ROLLBACK TO SAVEPOINT", name, &e) == TD_OK)
         sp(p, "RELEASE SAVEPOINT", name, &e);
-    /* a set_config after the savepoint is undone with it */
+    /* a set_config after the savepoint is undone with it, and so may
+     * an audit entry */
     p->cur = SCOPE_UNKNOWN;
+    p->head_office = p->locked = -1;
 }
 
 /* ---- offices and users (outside row-level security: read before any
@@ -852,9 +865,17 @@ static int pgs_audit_head(struct td_store *s, int64_t office, int64_t *last_id, 
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
+    if (p->in_tx && p->head_office == office) {
+        *last_id = p->head_seq;
+        memcpy(last_hash, p->head_hash, 65);
+        return TD_OK;
+    }
     td__pga_i(&a, office);
-    if (p->in_tx && (rc = td__pgs_ex(s, LOCK_AUDIT, &a, NULL, err)))
-        return rc;
+    if (p->in_tx) {
+        if ((rc = td__pgs_ex(s, LOCK_AUDIT, &a, NULL, err)))
+            return rc;
+        p->locked = office;
+    }
     if ((rc = td__pgs_ex(
              s,
              "SELECT a.seq, a.hash, h.seq FROM (SELECT 1) one "
@@ -894,7 +915,9 @@ static int pgs_audit_append(struct td_store *s, const struct td_audit_entry *e,
     td__pga_t(&a, e->hash);
     /* The entry and the office's head in one statement; UNIQUE (office_id,
      * seq) and the head's move-by-one trigger refuse a fork. */
-    return td__pgs_ex(
+    struct pgs *p = PGS(s);
+    p->head_office = -1;
+    rc = td__pgs_ex(
         s,
         "WITH a AS (INSERT INTO audit(seq, time, office_id, user_id, action, object_type, "
         "object_id, details, prev_hash, hash) VALUES ($1::bigint, $2::bigint, $3::bigint, "
@@ -902,6 +925,14 @@ static int pgs_audit_append(struct td_store *s, const struct td_audit_entry *e,
         "INSERT INTO audit_heads(office_id, seq, hash) SELECT office_id, seq, hash FROM a "
         "ON CONFLICT (office_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
         &a, NULL, err);
+    /* only inside a transaction is the office's lock still ours after
+     * this statement (audit_head took it) */
+    if (!rc && p->in_tx && p->locked == e->office_id) {
+        p->head_office = e->office_id;
+        p->head_seq = e->id;
+        td__pgs_copy(p->head_hash, sizeof p->head_hash, e->hash);
+    }
+    return rc;
 }
 
 static void audit_entry(const PGresult *r, int i, struct td_audit_entry *e)
@@ -1211,6 +1242,13 @@ static const struct td_store_ops pg_ops = {
     .message_export = td__pgs_message_export,
     .case_export = td__pgs_case_export,
     .digest_rows = td__pgs_digest_rows,
+    /* pg_jobs.c */
+    .job_add = td__pgs_job_add,
+    .job_claim = td__pgs_job_claim,
+    .job_finish = td__pgs_job_finish,
+    .upload_insert = td__pgs_upload_insert,
+    .upload_get = td__pgs_upload_get,
+    .upload_set = td__pgs_upload_set,
     /* one chain per office */
     .audit_chains = pgs_audit_chains,
 };
@@ -1265,6 +1303,7 @@ int td__pgs_open(const char *url, const char *home, struct td_store **out, struc
         return td_error_set(err, TD_ENOMEM, NULL);
     p->base.ops = &pg_ops;
     p->cur = p->session = SCOPE_UNKNOWN;
+    p->head_office = p->locked = -1;
     if (!home || !*home) {
         home = getenv("THREATDESK_HOME");
         if (!home || !*home)

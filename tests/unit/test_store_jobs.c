@@ -1,9 +1,10 @@
 /*
- * test_store_jobs.c - the SQLite work queue (store.h "the work queue",
- * store/sqlite_jobs.c): processes claiming at once never share a job, a
- * lease that runs out makes its job due again and the late worker can no
- * longer finish it, failures are retried at their time and then given up,
- * and uploads stay within their office.
+ * test_store_jobs.c - the work queue (store.h "the work queue",
+ * store/sqlite_jobs.c, store/pg_jobs.c) on the backend of test_backend.h
+ * (pg/test_store_jobs: PostgreSQL, where claims use SKIP LOCKED): processes claiming at once never
+ * share a job, a lease that runs out makes its job due again and the late worker can no longer
+ * finish it, failures are retried at their time and then given up, and uploads stay within their
+ * office.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,12 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
+#include "test_backend.h"
 #include "threatdesk/store.h"
 
 struct t {
-    char dir[64], db[128];
+    char dir[64], db[128], url[512], dbname[64];
     struct td_store *s;
     int64_t office, office2;
 };
@@ -35,7 +35,8 @@ static int setup(void **state)
     snprintf(t->dir, sizeof t->dir, "/tmp/td-jobs-test-XXXXXX");
     assert_non_null(mkdtemp(t->dir));
     snprintf(t->db, sizeof t->db, "%s/s.db", t->dir);
-    assert_int_equal(td_store_open(t->db, NULL, &t->s, &err), TD_OK);
+    tb_store_new(t->url, sizeof t->url, t->db, t->dbname);
+    assert_int_equal(td_store_open(t->url, NULL, &t->s, &err), TD_OK);
     assert_int_equal(t->s->ops->office_insert(t->s, "a", 1, &t->office, &err), TD_OK);
     assert_int_equal(t->s->ops->office_insert(t->s, "b", 1, &t->office2, &err), TD_OK);
     *state = t;
@@ -47,24 +48,20 @@ static int teardown(void **state)
     struct t *t = *state;
     char cmd[128];
     td_store_close(t->s);
+    tb_store_drop(t->dbname);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", t->dir);
     assert_int_equal(system(cmd), 0);
     free(t);
     return 0;
 }
 
-static int64_t count(const char *db, const char *sql)
+/* One number from raw SQL, as a shell on the store would read it. */
+static int64_t count(const struct t *t, const char *sql)
 {
-    sqlite3 *h;
-    sqlite3_stmt *st;
-    int64_t n = -1;
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return n;
+    char v[32];
+    if (tb_sql_text(t->url, t->dbname, sql, v, sizeof v) || !*v)
+        return -1;
+    return (int64_t)strtoll(v, NULL, 10);
 }
 
 #define NJOBS 240
@@ -94,7 +91,7 @@ static void test_concurrent_claims_never_share(void **state)
             struct td_store *s;
             struct td_error e;
             td_error_clear(&e);
-            if (td_store_open(t->db, NULL, &s, &e))
+            if (td_store_open(t->url, NULL, &s, &e))
                 _exit(3);
             FILE *f = fopen(out[p], "w");
             char name[16];
@@ -134,8 +131,8 @@ static void test_concurrent_claims_never_share(void **state)
     assert_int_equal(total, NJOBS);
     for (int i = 1; i <= NJOBS; i++)
         assert_int_equal(seen[i], 1);
-    assert_int_equal(
-        count(t->db, "SELECT count(*) FROM jobs WHERE state = 'done' AND attempts = 1"), NJOBS);
+    assert_int_equal(count(t, "SELECT count(*) FROM jobs WHERE state = 'done' AND attempts = 1"),
+                     NJOBS);
 }
 
 /* The oldest due job first; a job not yet due is not claimed. */
@@ -184,8 +181,8 @@ static void test_lease_expiry(void **state)
     assert_non_null(strstr(err.message, "not held"));
     assert_int_equal(t->s->ops->job_finish(t->s, id, "other", 1, NULL, 140, 0, &err), TD_OK);
     assert_int_equal(t->s->ops->job_claim(t->s, "other", 10000, 30, &j, &err), TD_ENOTFOUND);
-    assert_int_equal(count(t->db, "SELECT count(*) FROM jobs WHERE state = 'done' AND "
-                                  "claimed_by = 'other' AND finished_at = 140"),
+    assert_int_equal(count(t, "SELECT count(*) FROM jobs WHERE state = 'done' AND "
+                              "claimed_by = 'other' AND finished_at = 140"),
                      1);
 }
 
@@ -203,16 +200,16 @@ static void test_retry_then_give_up(void **state)
     assert_int_equal(t->s->ops->job_finish(t->s, id, "w", 0, "tesseract fell over", 105, 200, &err),
                      TD_OK);
     assert_int_equal(
-        count(t->db, "SELECT count(*) FROM jobs WHERE state = 'queued' AND "
-                     "last_error = 'tesseract fell over' AND available_at = 200 AND lease_until "
-                     "IS NULL AND claimed_by IS NULL"),
+        count(t, "SELECT count(*) FROM jobs WHERE state = 'queued' AND "
+                 "last_error = 'tesseract fell over' AND available_at = 200 AND lease_until "
+                 "IS NULL AND claimed_by IS NULL"),
         1);
     assert_int_equal(t->s->ops->job_claim(t->s, "w", 199, 30, &j, &err), TD_ENOTFOUND);
     assert_int_equal(t->s->ops->job_claim(t->s, "w2", 200, 30, &j, &err), TD_OK);
     assert_int_equal(j.attempts, 2);
     assert_int_equal(t->s->ops->job_finish(t->s, id, "w2", 0, "again", 210, 0, &err), TD_OK);
-    assert_int_equal(count(t->db, "SELECT count(*) FROM jobs WHERE state = 'failed' AND "
-                                  "last_error = 'again' AND finished_at = 210"),
+    assert_int_equal(count(t, "SELECT count(*) FROM jobs WHERE state = 'failed' AND "
+                              "last_error = 'again' AND finished_at = 210"),
                      1);
     assert_int_equal(t->s->ops->job_claim(t->s, "w", 1000000, 30, &j, &err), TD_ENOTFOUND);
 }
@@ -229,7 +226,7 @@ static void test_claim_inside_transaction(void **state)
     assert_int_equal(t->s->ops->begin(t->s, &err), TD_OK);
     assert_int_equal(t->s->ops->job_claim(t->s, "w", 100, 30, &j, &err), TD_OK);
     t->s->ops->rollback(t->s);
-    assert_int_equal(count(t->db, "SELECT count(*) FROM jobs WHERE state = 'queued'"), 1);
+    assert_int_equal(count(t, "SELECT count(*) FROM jobs WHERE state = 'queued'"), 1);
     assert_int_equal(t->s->ops->job_claim(t->s, "w", 100, 30, &j, &err), TD_OK);
     assert_int_equal(j.attempts, 1);
 }
