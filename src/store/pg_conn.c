@@ -21,11 +21,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/migrations.h"
 #include "store/pg_int.h"
 #include "threatdesk/buf.h"
 
-#define MIGRATION_MAX (1u << 20)
-#define MIGRATIONS_MAX 256
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
 /* Advisory lock keys: hashtextextended(name, seed) keeps them apart from
@@ -345,81 +344,16 @@ void td__pg_rollback(struct td_pg *c)
 
 /* ---- migrations -------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* NNNN_name.sql -> NNNN; -1 when the name does not have that shape (the
- * same rule as the SQLite runner). */
-static long migration_number(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 10 || strcmp(name + n - 4, ".sql") != 0 || name[4] != '_')
-        return -1;
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return -1;
-        v = v * 10 + (name[i] - '0');
-    }
-    return v;
-}
-
-static int read_file(const char *path, struct td_buf *b, struct td_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_set(err, TD_EIO, "%s: %s", path, strerror(errno));
-    char chunk[8192];
-    size_t n;
-    int rc = TD_OK;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = td_buf_append(b, chunk, n)) != TD_OK) {
-            td_error_set(err, rc, "%s: too large", path);
-            break;
-        }
-    if (!rc && ferror(f))
-        rc = td_error_set(err, TD_EIO, "%s: read error", path);
-    if (!rc)
-        rc = td_buf_putc(b, '\0'); /* PQexec wants a C string */
-    fclose(f);
-    return rc;
-}
-
 int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_error *err)
 {
-    char dir[1200];
-    char *names[MIGRATIONS_MAX];
-    size_t nn = 0;
+    struct td__migrations mig;
     int rc = TD_OK, count = 0;
     struct td_buf sql;
-    td_buf_init(&sql, MIGRATION_MAX);
+    td_buf_init(&sql, TD__MIGRATION_BYTES_MAX);
     if (applied)
         *applied = 0;
-    snprintf(dir, sizeof dir, "%s/data/migrations/postgres", home);
-
-    DIR *d = opendir(dir);
-    if (!d)
-        return td_error_set(err, TD_EIO, "%s: %s", dir, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (migration_number(e->d_name) < 0)
-            continue;
-        if (nn == MIGRATIONS_MAX) {
-            rc = td_error_set(err, TD_ETOOBIG, "%s: too many migrations", dir);
-            break;
-        }
-        if (!(names[nn] = strdup(e->d_name))) {
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            break;
-        }
-        nn++;
-    }
-    closedir(d);
-    if (rc)
+    if ((rc = td__migrations_list(home, "postgres", &mig, err)))
         goto out;
-    qsort(names, nn, sizeof names[0], cmp_str);
 
     if ((rc = run(c, "BEGIN", err)))
         goto out;
@@ -436,9 +370,9 @@ int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_er
         goto out;
     /* Every migration not yet recorded, in number order, rather than only
      * those above the highest: features land on separate branches. */
-    for (size_t i = 0; i < nn; i++) {
+    for (size_t i = 0; i < mig.n; i++) {
         char ver[24], now[24];
-        long v = migration_number(names[i]);
+        long v = td__migration_number(mig.names[i]);
         const char *p1[1] = {td__pg_i64(ver, v)};
         PGresult *r;
         if ((rc = td__pg_exec(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p1, NULL,
@@ -449,15 +383,13 @@ int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_er
         if (known)
             continue;
         char path[1500];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        td_buf_reset(&sql);
-        if ((rc = read_file(path, &sql, err)))
+        if ((rc = td__migration_read(&mig, i, &sql, path, sizeof path, err)))
             goto out;
         if ((rc = run(c, sql.data, err))) {
             td_error_at(err, path, 0, 0);
             goto out;
         }
-        const char *p3[3] = {ver, names[i], td__pg_i64(now, (int64_t)time(NULL))};
+        const char *p3[3] = {ver, mig.names[i], td__pg_i64(now, (int64_t)time(NULL))};
         if ((rc = td__pg_exec(c,
                               "INSERT INTO schema_migrations(version, name, applied) "
                               "VALUES ($1, $2, $3)",
@@ -473,8 +405,7 @@ int td__pg_migrate(struct td_pg *c, const char *home, int *applied, struct td_er
         *applied = count;
 out:
     td__pg_rollback(c);
-    for (size_t i = 0; i < nn; i++)
-        free(names[i]);
+    td__migrations_free(&mig);
     td_buf_release(&sql);
     return rc;
 }

@@ -33,13 +33,11 @@
 #include <sqlite3.h>
 
 #include "store/sq_queue.h"
+#include "store/migrations.h"
 #include "store/sq_stmt.h"
 #include "store/store_int.h"
 #include "threatdesk/buf.h"
 #include "threatdesk/taxonomy.h"
-
-#define MIGRATION_MAX (1u << 20)
-#define MIGRATIONS_MAX 256
 
 struct sq {
     struct td_store base; /* first: td_store * <-> struct sq * */
@@ -174,45 +172,6 @@ static int row1_json(struct sq *q, sqlite3_stmt *st, const char *what, json_t **
 
 /* ---- open, migrate, close ---------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* NNNN_name.sql -> NNNN; -1 when the name does not have that shape. */
-static long migration_number(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 10 || strcmp(name + n - 4, ".sql") != 0 || name[4] != '_')
-        return -1;
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return -1;
-        v = v * 10 + (name[i] - '0');
-    }
-    return v;
-}
-
-static int read_file(const char *path, struct td_buf *b, struct td_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return td_error_set(err, TD_EIO, "%s: %s", path, strerror(errno));
-    char chunk[8192];
-    size_t n;
-    int rc = TD_OK;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = td_buf_append(b, chunk, n)) != TD_OK) {
-            td_error_set(err, rc, "%s: too large", path);
-            break;
-        }
-    if (!rc && ferror(f))
-        rc = td_error_set(err, TD_EIO, "%s: read error", path);
-    fclose(f);
-    return rc;
-}
-
 static int sq_schema_version(struct td_store *s, int64_t *v, struct td_error *err)
 {
     return td__sq_value(&SQ(s)->c, "schema_version",
@@ -221,36 +180,13 @@ static int sq_schema_version(struct td_store *s, int64_t *v, struct td_error *er
 
 static int migrate(struct sq *q, const char *home, struct td_error *err)
 {
-    char dir[1200];
-    char *names[MIGRATIONS_MAX];
-    size_t nn = 0;
+    struct td__migrations mig;
     int rc = TD_OK, in_tx = 0;
     sqlite3_stmt *seen = NULL;
     struct td_buf sql;
-    td_buf_init(&sql, MIGRATION_MAX);
-    snprintf(dir, sizeof dir, "%s/data/migrations/sqlite", home);
-
-    DIR *d = opendir(dir);
-    if (!d)
-        return td_error_set(err, TD_EIO, "%s: %s", dir, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (migration_number(e->d_name) < 0)
-            continue;
-        if (nn == MIGRATIONS_MAX) {
-            rc = td_error_set(err, TD_ETOOBIG, "%s: too many migrations", dir);
-            break;
-        }
-        if (!(names[nn] = strdup(e->d_name))) {
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            break;
-        }
-        nn++;
-    }
-    closedir(d);
-    if (rc)
+    td_buf_init(&sql, TD__MIGRATION_BYTES_MAX);
+    if ((rc = td__migrations_list(home, "sqlite", &mig, err)))
         goto out;
-    qsort(names, nn, sizeof names[0], cmp_str);
 
     /* Foreign keys off while migrating (a no-op inside a transaction, so
      * before BEGIN): a migration may rebuild a table others reference, the
@@ -271,8 +207,8 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
     size_t applied = 0;
     if ((rc = td__sq_stmt(&q->c, "SELECT 1 FROM schema_version WHERE version = ?", &seen, err)))
         goto out;
-    for (size_t i = 0; i < nn; i++) {
-        long v = migration_number(names[i]);
+    for (size_t i = 0; i < mig.n; i++) {
+        long v = td__migration_number(mig.names[i]);
         sqlite3_reset(seen);
         sqlite3_bind_int64(seen, 1, v);
         int known = sqlite3_step(seen);
@@ -283,9 +219,7 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
             goto out;
         }
         char path[1500];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        td_buf_reset(&sql);
-        if ((rc = read_file(path, &sql, err)))
+        if ((rc = td__migration_read(&mig, i, &sql, path, sizeof path, err)))
             goto out;
         if ((rc = td__sq_exec(&q->c, sql.data ? sql.data : "", err))) {
             td_error_at(err, path, 0, 0);
@@ -297,7 +231,7 @@ static int migrate(struct sq *q, const char *home, struct td_error *err)
                               &st, err)))
             goto out;
         sqlite3_bind_int64(st, 1, v);
-        td__sq_bind_text(st, 2, names[i]);
+        td__sq_bind_text(st, 2, mig.names[i]);
         sqlite3_bind_int64(st, 3, (int64_t)time(NULL));
         if ((rc = td__sq_run(&q->c, st, "schema_version", err)))
             goto out;
@@ -324,8 +258,7 @@ out:
     if (in_tx)
         sqlite3_exec(q->c.db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_exec(q->c.db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-    for (size_t i = 0; i < nn; i++)
-        free(names[i]);
+    td__migrations_free(&mig);
     td_buf_release(&sql);
     return rc;
 }
