@@ -365,8 +365,20 @@ static int rule_json(void *ud, const struct td_store_alert_rule *ru)
     return !o || json_array_append_new((json_t *)ud, o) ? TD_ENOMEM : TD_OK;
 }
 
-int td_desk_alert_recipient_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
-                                 struct td_error *err)
+static int list_recipients(struct td_desk *d, int64_t office, json_t *a, struct td_error *err)
+{
+    return d->store->ops->alert_recipient_list(d->store, office, recipient_json, a, err);
+}
+
+static int list_rules(struct td_desk *d, int64_t office, json_t *a, struct td_error *err)
+{
+    return d->store->ops->alert_rule_list(d->store, office, rule_json, a, err);
+}
+
+/* {key: [...]} of the office's alert settings, rows rendered by list. */
+static int settings_list(struct td_desk *d, const struct td_actor *actor, const char *key,
+                         int (*list)(struct td_desk *, int64_t, json_t *, struct td_error *),
+                         json_t **out, struct td_error *err)
 {
     json_t *a = json_array();
     *out = NULL;
@@ -377,37 +389,26 @@ int td_desk_alert_recipient_list(struct td_desk *d, const struct td_actor *actor
     if (!a)
         return td_error_set(err, TD_ENOMEM, NULL);
     td__lock(d);
-    int rc =
-        d->store->ops->alert_recipient_list(d->store, actor->office_id, recipient_json, a, err);
+    int rc = list(d, actor->office_id, a, err);
     td__unlock(d);
     if (rc == TD_ENOMEM)
         td_error_set(err, TD_ENOMEM, NULL);
-    if (!rc && !(*out = json_pack("{s:O}", "recipients", a)))
+    if (!rc && !(*out = json_pack("{s:O}", key, a)))
         rc = td_error_set(err, TD_ENOMEM, NULL);
     json_decref(a);
     return rc;
 }
 
+int td_desk_alert_recipient_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
+                                 struct td_error *err)
+{
+    return settings_list(d, actor, "recipients", list_recipients, out, err);
+}
+
 int td_desk_alert_rule_list(struct td_desk *d, const struct td_actor *actor, json_t **out,
                             struct td_error *err)
 {
-    json_t *a = json_array();
-    *out = NULL;
-    if (!td__is_staff(actor)) {
-        json_decref(a);
-        return td__denied(err, "read the office's alert settings");
-    }
-    if (!a)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    td__lock(d);
-    int rc = d->store->ops->alert_rule_list(d->store, actor->office_id, rule_json, a, err);
-    td__unlock(d);
-    if (rc == TD_ENOMEM)
-        td_error_set(err, TD_ENOMEM, NULL);
-    if (!rc && !(*out = json_pack("{s:O}", "rules", a)))
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-    json_decref(a);
-    return rc;
+    return settings_list(d, actor, "rules", list_rules, out, err);
 }
 
 /* A JSON array of names -> bits by `from_name`; TD_EINVAL naming field. */
