@@ -62,7 +62,12 @@ static inline void tb_url_for(const char *name, const char *db, char *out, size_
         abort();
     }
     *q = '\0';
-    snprintf(out, size, "%s/%s?%s", u, db, q + strlen("/threatdesk?"));
+    /* a URL cut short would name another database: refuse it */
+    int n = snprintf(out, size, "%s/%s?%s", u, db, q + strlen("/threatdesk?"));
+    if (n < 0 || (size_t)n >= size) {
+        fprintf(stderr, "test_backend: URL too long for %s\n", db);
+        abort();
+    }
 }
 
 static inline void tb_quiet(void *arg, const char *message)
