@@ -190,28 +190,12 @@ json_t *td__pg_row_json(const PGresult *r, int row)
     int n = PQnfields(r);
     for (int i = 0; i < n; i++) {
         const char *name = PQfname(r, i);
-        size_t nl = strlen(name);
         if (PQgetisnull(r, row, i))
             continue;
         const char *txt = PQgetvalue(r, row, i);
         Oid type = PQftype(r, i);
-        if (!strcmp(name, "verdict") || (nl > 5 && !strcmp(name + nl - 5, "_json"))) {
-            json_t *v = json_loads(txt, JSON_DECODE_ANY, NULL);
-            if (!v)
-                continue;
-            if (!strcmp(name, "verdict")) {
-                if (json_is_object(v)) {
-                    json_object_del(v, "severity_rank");
-                    json_object_update(o, v);
-                }
-                json_decref(v);
-            } else {
-                char key[64];
-                snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
-                json_object_set_new(o, key, v);
-            }
+        if (td__row_json_text_column(o, name, txt))
             continue;
-        }
         json_t *v = NULL;
         switch (type) {
         case OID_BYTEA:

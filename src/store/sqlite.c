@@ -65,27 +65,10 @@ json_t *td__sq_row_json(sqlite3_stmt *st)
     for (int i = 0; i < n; i++) {
         const char *name = sqlite3_column_name(st, i);
         int type = sqlite3_column_type(st, i);
-        size_t nl = strlen(name);
         if (type == SQLITE_NULL)
             continue;
-        if (!strcmp(name, "verdict") || (nl > 5 && !strcmp(name + nl - 5, "_json"))) {
-            const char *txt = (const char *)sqlite3_column_text(st, i);
-            json_t *v = json_loads(txt ? txt : "null", JSON_DECODE_ANY, NULL);
-            if (!v)
-                continue;
-            if (!strcmp(name, "verdict")) {
-                if (json_is_object(v)) {
-                    json_object_del(v, "severity_rank");
-                    json_object_update(o, v);
-                }
-                json_decref(v);
-            } else {
-                char key[64];
-                snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
-                json_object_set_new(o, key, v);
-            }
+        if (td__row_json_text_column(o, name, (const char *)sqlite3_column_text(st, i)))
             continue;
-        }
         json_t *v = NULL;
         switch (type) {
         case SQLITE_INTEGER:
@@ -1156,14 +1139,7 @@ static int sq_case_set_status(struct td_store *s, int64_t office, int64_t id, co
                          err);
 }
 
-#define CASE_WHERE                                                                                 \
-    "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) AND (?3 IS NULL OR c.type = ?3) "    \
-    "AND (?4 IS NULL OR a.name = ?4) AND (?5 = 0 OR c.reported = 1) "                              \
-    "AND (?8 IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "                   \
-    "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = ?1 AND m.sender = ?8)) "    \
-    "AND c.created >= ?9 AND c.created < ?10 "
-
-static void case_bind(sqlite3_stmt *st, int64_t office, const struct td_store_case_query *f)
+void td__sq_case_bind(sqlite3_stmt *st, int64_t office, const struct td_store_case_query *f)
 {
     sqlite3_bind_int64(st, 1, office);
     td__sq_bind_text(st, 2, f->status);
@@ -1183,18 +1159,20 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_stor
     json_t *list = NULL;
     int64_t total = 0;
     int rc = td__sq_stmt(
-        &q->c, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
+        &q->c,
+        "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " TD__SQ_CASE_WHERE,
         &st, err);
     if (rc)
         return rc;
-    case_bind(st, office, f);
+    td__sq_case_bind(st, office, f);
     if ((rc = td__sq_int(&q->c, st, "cases", &total, err)))
         return rc;
-    if ((rc = td__sq_stmt(
-             &q->c, CASE_COLS CASE_WHERE "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
-             &st, err)))
+    if ((rc = td__sq_stmt(&q->c,
+                          CASE_COLS TD__SQ_CASE_WHERE
+                          "ORDER BY c.created DESC, c.id DESC LIMIT ?6 OFFSET ?7",
+                          &st, err)))
         return rc;
-    case_bind(st, office, f);
+    td__sq_case_bind(st, office, f);
     sqlite3_bind_int64(st, 6, (int64_t)f->limit);
     sqlite3_bind_int64(st, 7, (int64_t)f->offset);
     if ((rc = rows_json(q, st, &list, err)))

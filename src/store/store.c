@@ -3,6 +3,7 @@
  * vocabularies live in desk/vocab.c: the store keeps the wire names it is
  * given as text.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/pg_ops.h"
@@ -34,4 +35,26 @@ void td_store_close(struct td_store *s)
 int td_store_schema_version(struct td_store *s, int64_t *version, struct td_error *err)
 {
     return s->ops->schema_version(s, version, err);
+}
+
+int td__row_json_text_column(json_t *o, const char *name, const char *txt)
+{
+    size_t nl = strlen(name);
+    if (strcmp(name, "verdict") && !(nl > 5 && !strcmp(name + nl - 5, "_json")))
+        return 0;
+    json_t *v = json_loads(txt ? txt : "null", JSON_DECODE_ANY, NULL);
+    if (!v)
+        return 1;
+    if (!strcmp(name, "verdict")) {
+        if (json_is_object(v)) {
+            json_object_del(v, "severity_rank");
+            json_object_update(o, v);
+        }
+        json_decref(v);
+    } else {
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
+        json_object_set_new(o, key, v);
+    }
+    return 1;
 }

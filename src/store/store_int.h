@@ -6,6 +6,13 @@
 
 #include "threatdesk/store.h"
 
+/* store.c: the JSON-text columns of a row, the same on every backend: a
+ * "verdict" column is parsed and merged into o (its "severity_rank" left
+ * out), a "<name>_json" column parsed into o's <name>; text that does not
+ * parse is left out.  1 when name was one of these (handled), 0 when it is
+ * an ordinary column for the caller. */
+int td__row_json_text_column(json_t *o, const char *name, const char *txt);
+
 /* sqlite.c: open (creating) the file at path and migrate it. */
 int td__sqlite_open(const char *path, const char *home, struct td_store **out,
                     struct td_error *err);
@@ -23,6 +30,19 @@ json_t *td__sq_row_json(struct sqlite3_stmt *st);
  * object_type, object_id, details, prev_hash, hash" into *e (details
  * borrowed from st until its next step). */
 void td__sq_audit_entry(struct sqlite3_stmt *st, struct td_audit_entry *e);
+
+/* sqlite.c: the case list's filter, shared by case_list and case_export so
+ * an export of a filtered list is that list.  ?1 office, ?2 status, ?3
+ * type, ?4 assignee name (NULL: any), ?5 police only, ?8 sender (NULL:
+ * any), ?9/?10 opened from/until; ?6/?7 are left to the page (limit,
+ * offset).  td__sq_case_bind() binds them from a query. */
+#define TD__SQ_CASE_WHERE                                                                          \
+    "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) AND (?3 IS NULL OR c.type = ?3) "    \
+    "AND (?4 IS NULL OR a.name = ?4) AND (?5 = 0 OR c.reported = 1) "                              \
+    "AND (?8 IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "                   \
+    "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = ?1 AND m.sender = ?8)) "    \
+    "AND c.created >= ?9 AND c.created < ?10 "
+void td__sq_case_bind(struct sqlite3_stmt *st, int64_t office, const struct td_store_case_query *f);
 
 /* sqlite_feedback.c: the feedback ops of store.h, for sqlite.c's table. */
 int td__sq_message_vector_put(struct td_store *s, int64_t office_id, int64_t message_id,
