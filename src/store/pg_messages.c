@@ -16,8 +16,11 @@
 
 /* ---- messages ---------------------------------------------------------- */
 
-int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
-                             int *severity, struct td_error *err)
+/* The id and severity of the office's message that `sql` finds by one text
+ * value ($2); TD_ENOTFOUND without error text when there is none (the usual
+ * case for the duplicate checks that ask). */
+static int id_severity(struct td_store *s, int64_t office, const char *sql, const char *value,
+                       int64_t *id, int *severity, struct td_error *err)
 {
     struct td__pga a = {0};
     PGresult *r;
@@ -25,20 +28,26 @@ int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key
     if (rc)
         return rc;
     td__pga_i(&a, office);
-    td__pga_t(&a, key);
-    if ((rc = td__pgs_ex(s,
-                         "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
-                         "AND client_key = $2",
-                         &a, &r, err)))
+    td__pga_t(&a, value);
+    if ((rc = td__pgs_ex(s, sql, &a, &r, err)))
         return rc;
     if (PQntuples(r) < 1) {
-        rc = TD_ENOTFOUND; /* the usual case: no error text needed */
+        rc = TD_ENOTFOUND;
     } else {
         *id = td__pgs_coli(r, 0, 0);
         *severity = (int)td__pgs_coli(r, 0, 1);
     }
     PQclear(r);
     return rc;
+}
+
+int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
+                             int *severity, struct td_error *err)
+{
+    return id_severity(s, office,
+                       "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
+                       "AND client_key = $2",
+                       key, id, severity, err);
 }
 
 int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
@@ -309,26 +318,10 @@ int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, s
 int td__pgs_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                  int *severity, struct td_error *err)
 {
-    struct td__pga a = {0};
-    PGresult *r;
-    int rc = td__pgs_scope(s, office, err);
-    if (rc)
-        return rc;
-    td__pga_i(&a, office);
-    td__pga_t(&a, ck);
-    if ((rc = td__pgs_ex(s,
-                         "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
-                         "AND content_key = $2 ORDER BY id LIMIT 1",
-                         &a, &r, err)))
-        return rc;
-    if (PQntuples(r) < 1) {
-        rc = TD_ENOTFOUND;
-    } else {
-        *id = td__pgs_coli(r, 0, 0);
-        *severity = (int)td__pgs_coli(r, 0, 1);
-    }
-    PQclear(r);
-    return rc;
+    return id_severity(s, office,
+                       "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
+                       "AND content_key = $2 ORDER BY id LIMIT 1",
+                       ck, id, severity, err);
 }
 
 int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
