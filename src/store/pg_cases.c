@@ -213,15 +213,7 @@ int td__pgs_case_set_status(struct td_store *s, int64_t office, int64_t id, cons
                        &a, err);
 }
 
-#define CASE_WHERE                                                                                 \
-    "WHERE c.office_id = $1::bigint AND ($2::text IS NULL OR c.status = $2) "                      \
-    "AND ($3::text IS NULL OR c.type = $3) "                                                       \
-    "AND ($4::text IS NULL OR a.name = $4) AND ($5::bigint = 0 OR c.reported = 1) "                \
-    "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "             \
-    "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = $1 AND m.sender = $6)) "    \
-    "AND c.created >= $7::bigint AND c.created < $8::bigint "
-
-static void case_args(struct td__pga *a, int64_t office, const struct td_store_case_query *f)
+void td__pgs_case_args(struct td__pga *a, int64_t office, const struct td_store_case_query *f)
 {
     td__pga_i(a, office);
     td__pga_t(a, f->status);
@@ -242,16 +234,17 @@ int td__pgs_case_list(struct td_store *s, int64_t office, const struct td_store_
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
-    case_args(&a, office, f);
-    if ((rc = td__pgs_value(
-             s, "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " CASE_WHERE,
-             &a, &total, err)))
+    td__pgs_case_args(&a, office, f);
+    if ((rc = td__pgs_value(s,
+                            "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = "
+                            "c.assignee " TD__PGS_CASE_WHERE,
+                            &a, &total, err)))
         return rc;
     td__pga_i(&a, (int64_t)f->limit);
     td__pga_i(&a, (int64_t)f->offset);
     if ((rc = td__pgs_query_json(
              s,
-             CASE_COLS CASE_WHERE
+             CASE_COLS TD__PGS_CASE_WHERE
              "ORDER BY c.created DESC, c.id DESC LIMIT $9::bigint OFFSET $10::bigint",
              &a, &list, err)))
         return rc;

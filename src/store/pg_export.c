@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "store/pg_ops.h"
+#include "store/pg_store_int.h"
 #include "store/pg_val.h"
 #include "threatdesk/taxonomy.h"
 
@@ -161,16 +162,8 @@ int td__pgs_message_export(struct td_store *s, int64_t office, const struct td_s
 int td__pgs_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
                         int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
 {
-    char o[24], since[24], until[24];
-    /* As SQLite's case_export: case_list's filters, unpaged. */
-    const char *p[8] = {td__pg_i64(o, office),
-                        f->status,
-                        f->type,
-                        f->assignee,
-                        f->police_only ? "1" : "0",
-                        f->sender,
-                        td__pg_i64(since, f->since),
-                        td__pg_i64(until, f->until)};
+    struct td__pga a = {0};
+    td__pgs_case_args(&a, office, f);
     return stream_rows(
         s, office,
         "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place AS place_json, "
@@ -179,16 +172,9 @@ int td__pgs_case_export(struct td_store *s, int64_t office, const struct td_stor
         "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
         " e.office_id = c.office_id) AS evidence "
         "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
-        "LEFT JOIN users cb ON cb.id = c.created_by "
-        "WHERE c.office_id = $1::bigint AND ($2::text IS NULL OR c.status = $2::text) "
-        "AND ($3::text IS NULL OR c.type = $3::text) AND ($4::text IS NULL OR a.name = $4::text) "
-        "AND (NOT $5::boolean OR c.reported = 1) "
-        "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "
-        "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = $1::bigint "
-        "AND m.sender = $6::text)) "
-        "AND c.created >= $7::bigint AND c.created < $8::bigint "
+        "LEFT JOIN users cb ON cb.id = c.created_by " TD__PGS_CASE_WHERE
         "ORDER BY c.created DESC, c.id DESC",
-        8, p, cb, ud, err);
+        a.n, a.v, cb, ud, err);
 }
 
 int td__pgs_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,

@@ -174,5 +174,18 @@ int td__pgs_evidence_scan(struct td_store *s,
                           int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
                           void *ud, struct td_error *err);
 
+/* pg_cases.c: the case list's filter, shared by case_list and case_export
+ * (pg_export.c) so an export of a filtered list is that list: $1 office,
+ * $2 status, $3 type, $4 assignee name, $5 police only, $6 sender, $7/$8
+ * opened from/until; td__pgs_case_args() adds exactly those eight. */
+#define TD__PGS_CASE_WHERE                                                                         \
+    "WHERE c.office_id = $1::bigint AND ($2::text IS NULL OR c.status = $2) "                      \
+    "AND ($3::text IS NULL OR c.type = $3) "                                                       \
+    "AND ($4::text IS NULL OR a.name = $4) AND ($5::bigint = 0 OR c.reported = 1) "                \
+    "AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "             \
+    "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = $1 AND m.sender = $6)) "    \
+    "AND c.created >= $7::bigint AND c.created < $8::bigint "
+void td__pgs_case_args(struct td__pga *a, int64_t office, const struct td_store_case_query *f);
+
 #endif /* TD_HAVE_POSTGRES */
 #endif

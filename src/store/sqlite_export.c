@@ -101,26 +101,12 @@ int td__sq_case_export(struct td_store *s, int64_t office, const struct td_store
         "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
         " e.office_id = c.office_id) AS evidence "
         "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
-        "LEFT JOIN users cb ON cb.id = c.created_by "
-        "WHERE c.office_id = ?1 AND (?2 IS NULL OR c.status = ?2) "
-        "AND (?3 IS NULL OR c.type = ?3) AND (?4 IS NULL OR a.name = ?4) "
-        "AND (?5 = 0 OR c.reported = 1) "
-        /* the same sender and opened window as case_list: an export of a
-         * filtered list is that list */
-        "AND (?6 IS NULL OR EXISTS (SELECT 1 FROM case_messages cm JOIN messages m "
-        "ON m.id = cm.message_id WHERE cm.case_id = c.id AND m.office_id = ?1 AND m.sender = ?6)) "
-        "AND c.created >= ?7 AND c.created < ?8 ORDER BY c.created DESC, c.id DESC",
+        "LEFT JOIN users cb ON cb.id = c.created_by " TD__SQ_CASE_WHERE
+        "ORDER BY c.created DESC, c.id DESC",
         &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, f->status);
-    td__sq_bind_text(st, 3, f->type);
-    td__sq_bind_text(st, 4, f->assignee);
-    sqlite3_bind_int(st, 5, f->police_only ? 1 : 0);
-    td__sq_bind_text(st, 6, f->sender);
-    sqlite3_bind_int64(st, 7, f->since);
-    sqlite3_bind_int64(st, 8, f->until);
+    td__sq_case_bind(st, office, f);
     return stream_rows(c, st, cb, ud, err);
 }
 
