@@ -739,14 +739,15 @@ static int sq_login_failure_clear(struct td_store *s, const char *name, const ch
 
 /* ---- messages ---------------------------------------------------------- */
 
-static int sq_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
-                               int *severity, struct td_error *err)
+/* The id and severity of the office's message that `sql` finds by one text
+ * value (?2); TD_ENOTFOUND without error text when there is none (the usual
+ * case for the duplicate checks that ask). */
+static int id_severity(struct td_store *s, int64_t office, const char *sql, const char *value,
+                       int64_t *id, int *severity, struct td_error *err)
 {
     struct td__sq *c = &SQ(s)->c;
     sqlite3_stmt *st;
-    int rc =
-        td__sq_bound(c, "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
-                     &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(key)), err);
+    int rc = td__sq_bound(c, sql, &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(value)), err);
     if (rc)
         return rc;
     if ((rc = td__sq_next(c, st, "message", err)) == 1) {
@@ -754,10 +755,18 @@ static int sq_message_find_key(struct td_store *s, int64_t office, const char *k
         *severity = sqlite3_column_int(st, 1);
         rc = TD_OK;
     } else if (rc == 0) {
-        rc = TD_ENOTFOUND; /* the usual case: no error text needed */
+        rc = TD_ENOTFOUND;
     }
     td__sq_done(c, st);
     return rc;
+}
+
+static int sq_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
+                               int *severity, struct td_error *err)
+{
+    return id_severity(s, office,
+                       "SELECT id, severity FROM messages WHERE office_id = ? AND client_key = ?",
+                       key, id, severity, err);
 }
 
 static int sq_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
@@ -1436,24 +1445,10 @@ static int sq_verify_scan(struct td_store *s, verify_cb *cb, void *ud, struct td
 static int sq_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                    int *severity, struct td_error *err)
 {
-    struct td__sq *c = &SQ(s)->c;
-    sqlite3_stmt *st;
-    int rc =
-        td__sq_bound(c,
-                     "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
-                     "ORDER BY id LIMIT 1",
-                     &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(ck)), err);
-    if (rc)
-        return rc;
-    if ((rc = td__sq_next(c, st, "message", err)) == 1) {
-        *id = sqlite3_column_int64(st, 0);
-        *severity = sqlite3_column_int(st, 1);
-        rc = TD_OK;
-    } else if (rc == 0) {
-        rc = TD_ENOTFOUND;
-    }
-    td__sq_done(c, st);
-    return rc;
+    return id_severity(s, office,
+                       "SELECT id, severity FROM messages WHERE office_id = ? AND content_key = ? "
+                       "ORDER BY id LIMIT 1",
+                       ck, id, severity, err);
 }
 
 static int sq_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
