@@ -5,6 +5,10 @@ print what the engine issue asks for, beside the label AUCs:
   threat ROC-AUC; share of threats at high or critical; share of legitimate
   messages (no label) at medium or above; precision and recall at each tier
   (predicted tier >= T against gold tier >= T, where the set has tiers).
+  Rows with a "source" (the split `threatdesk train --dump-splits` writes)
+  also get each label's AUC per source and its macro mean over the sources
+  with at least MIN_POS positives: held-out public sets are scored one set at a time, and a
+  pooled AUC also rewards knowing which set a text came from.
 
 Usage: engine_eval.py THREATDESK MODEL FILE.jsonl [--json]
 Rows: {"text", labels as top-level 0/1 fields or a "labels" object, and
@@ -14,6 +18,7 @@ import json, subprocess, sys, tempfile
 
 LABELS = ["threat", "identity_hate", "abuse", "sexual", "intimidation"]
 TIERS = ["none", "low", "medium", "high", "critical"]
+MIN_POS = 5  # fewer positives in a source give no AUC worth averaging
 
 
 def auc(scores, truth):
@@ -61,6 +66,21 @@ def main():
         tp = sum(1 for p, t in zip(pr, tr) if p and t)
         res["labels"][l] = {"n": len(idx), "pos": sum(tr), "auc": auc(sc, tr),
                             "precision": tp / max(1, sum(pr)), "recall": tp / max(1, sum(tr))}
+    sources = sorted({r["source"] for r in rows if r.get("source")})
+    if sources:
+        res["macro"], res["by_source"] = {}, {}
+        for l in LABELS:
+            per = {}
+            for s in sources:
+                idx = [i for i, r in enumerate(rows)
+                       if r.get("source") == s and gold[i][0][l] is not None]
+                truth = [int(gold[i][0][l]) for i in idx]
+                a = auc([pred[i]["labels"][l] for i in idx], truth)
+                if a is not None and min(sum(truth), len(truth) - sum(truth)) >= MIN_POS:
+                    per[s] = a
+            if per:
+                res["by_source"][l] = per
+                res["macro"][l] = sum(per.values()) / len(per)
     thr = [i for i, (g, _) in enumerate(gold) if g["threat"] == 1]
     legit = [i for i, (g, _) in enumerate(gold) if all(not g[l] for l in LABELS)]
     sev = lambda i: TIERS.index(pred[i]["severity"])
@@ -87,6 +107,10 @@ def main():
     for l, m in res["labels"].items():
         print("  %-14s n=%-5d pos=%-5d AUC %s  P %s  R %s" % (l, m["n"], m["pos"], f(m["auc"]),
                                                              f(m["precision"]), f(m["recall"])))
+    for l, v in res.get("macro", {}).items():
+        print("  %-14s macro AUC over %d sources %.3f (%s)" % (
+            l, len(res["by_source"][l]), v,
+            ", ".join("%s %.3f" % kv for kv in res["by_source"][l].items())))
     print("  threats at high/critical %.3f (%d threats; no flag at all %.3f)" %
           (res["threats_high_or_critical"], len(thr), res["threats_no_flag"]))
     print("  legitimate at medium+    %.3f (%d legitimate; any flag %.3f)" %

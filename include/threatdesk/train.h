@@ -64,6 +64,8 @@ struct td_train_opts {
     unsigned cue_dropout;             /* % of examples trained without rule cues (0) */
     int swa_epochs;                   /* average the network's weights over its last N epochs
                                        * (stochastic weight averaging); 0 default, -1 off */
+    int source_bias;                  /* 1: one intercept per source while training (the
+                                       * datasets, the extra rows); 0 (default): one for all */
 };
 
 struct td_train_label_report {

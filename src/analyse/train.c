@@ -19,6 +19,10 @@
 #define MAX_COLUMNS 64
 #define MAX_RULES 8
 #define MAX_VALUES 8
+/* sources with an intercept of their own: datasets 0..MAX_SOURCES-2 (later
+ * ones share the last of those), the extra rows MAX_SOURCES-1 */
+#define MAX_SOURCES 32
+#define EXTRA_SOURCE (MAX_SOURCES - 1)
 
 int td_featurise(const struct td_normaliser *nz, const char *text, size_t len, unsigned bits,
                  struct td_norm *norm, struct td_features *f, struct td_error *err)
@@ -39,6 +43,7 @@ struct doc {
     unsigned char mask;  /* annotated label bits */
     unsigned char val;   /* in the validation split */
     unsigned char extra; /* 0: public dataset; 1: extra rows (opts->extra) */
+    unsigned char src;   /* which source: the dataset's index, EXTRA_SOURCE the extra rows */
     uint64_t hash;
 };
 
@@ -49,6 +54,7 @@ struct corpus {
     size_t *slot;
     size_t nslot;
     size_t dups;
+    unsigned char src; /* the source corpus_add files new texts under */
 };
 
 static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y, unsigned mask,
@@ -104,6 +110,7 @@ static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y
     d->mask = (unsigned char)mask;
     d->val = (unsigned char)(val != 0);
     d->extra = (unsigned char)(extra != 0);
+    d->src = c->src;
     d->hash = h;
     c->slot[i] = c->n++;
     return TD_OK;
@@ -534,7 +541,8 @@ struct fdocs {
     float *value;
 };
 
-static int json_dump_split(const char *dir, const struct corpus *c, int val, struct td_error *err)
+static int json_dump_split(const char *dir, const struct corpus *c, int val,
+                           const char *const *srcname, struct td_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.jsonl", dir, val ? "val" : "train");
@@ -549,6 +557,8 @@ static int json_dump_split(const char *dir, const struct corpus *c, int val, str
             continue;
         json_t *o = json_object();
         json_object_set_new(o, "text", json_string(d->text));
+        if (srcname[d->src]) /* per-source figures, as held-out sets are scored one by one */
+            json_object_set_new(o, "source", json_string(srcname[d->src]));
         for (int l = 0; l < TD_LABEL_COUNT; l++)
             if (d->mask & (1u << l))
                 json_object_set_new(o, td_label_name(l), json_integer((d->y >> l) & 1));
@@ -809,12 +819,17 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     }
     size_t i;
     json_t *ds;
+    const char *srcname[MAX_SOURCES] = {0};
     json_array_foreach(list, i, ds)
     {
+        c.src = (unsigned char)(i < EXTRA_SOURCE - 1 ? i : EXTRA_SOURCE - 1);
+        if (!srcname[c.src])
+            srcname[c.src] = json_string_value(json_object_get(ds, "name"));
         if ((rc = load_dataset(&c, o->data_root, ds, i, rep, err)) != TD_OK)
             goto out;
     }
     size_t npublic = c.n;
+    c.src = EXTRA_SOURCE;
     if (o->extra && (rc = load_extra(&c, o->extra, rep, err)) != TD_OK)
         goto out;
     rep->docs = c.n;
@@ -832,8 +847,8 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     }
     if ((rc = imply_negatives(&c, cfg, o->config, rep, err)) != TD_OK)
         goto out;
-    if (o->dump_dir && ((rc = json_dump_split(o->dump_dir, &c, 0, err)) != TD_OK ||
-                        (rc = json_dump_split(o->dump_dir, &c, 1, err)) != TD_OK))
+    if (o->dump_dir && ((rc = json_dump_split(o->dump_dir, &c, 0, srcname, err)) != TD_OK ||
+                        (rc = json_dump_split(o->dump_dir, &c, 1, srcname, err)) != TD_OK))
         goto out;
 
     /* 3. features, once (and the network's inputs) */
@@ -934,6 +949,35 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
     const unsigned cue_drop = o->cue_dropout;
     float cuebuf[TD_NN_MAX_CUES];
     const unsigned D = o->embed ? o->embed->dim : 0;
+    /* --source-bias: one intercept per source and label while training,
+     * none after.  The sources differ in how often a label is positive (the
+     * synthetic rows are 38 % threats in the register of letters to an MP,
+     * the public sets 0-10 % in the register of tweets); with one shared
+     * intercept the register itself becomes evidence ("This is the fourth
+     * time I have tried to contact your office" scores 0.36 for threat).  A
+     * source's own intercept absorbs its base rate.  Off by default: over
+     * two seeds it lowered the share of threats at high on the political
+     * blind set from 0.81 to 0.69-0.70 (that set is 37 % threats, like the
+     * generator) for +0.02 on the synthetic held-out AUC (README, "Tried
+     * and not shipped"). */
+    float sbias[MAX_SOURCES][TD_LABEL_COUNT];
+    memset(sbias, 0, sizeof sbias);
+    const int use_sbias = o->source_bias > 0;
+    /* each starts at the log-odds of its source's (class-weighted) base
+     * rate, so the words never have to carry it, even early on */
+    for (int l = 0; use_sbias && l < TD_LABEL_COUNT; l++) {
+        double pos[MAX_SOURCES] = {0}, neg[MAX_SOURCES] = {0};
+        for (size_t d = 0; d < c.n; d++)
+            if (!c.docs[d].val && (c.docs[d].mask & (1u << l))) {
+                if ((c.docs[d].y >> l) & 1)
+                    pos[c.docs[d].src] += cw[l];
+                else
+                    neg[c.docs[d].src] += 1;
+            }
+        for (int k = 0; k < MAX_SOURCES; k++)
+            if (pos[k] + neg[k] > 0)
+                sbias[k][l] = (float)log((pos[k] + 0.5) / (neg[k] + 0.5));
+    }
     for (unsigned e = 0; e < epochs; e++) {
         for (size_t k = ntrain; k > 1; k--) { /* Fisher-Yates */
             size_t j = (size_t)(rng_next(&rs) % k);
@@ -997,10 +1041,16 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
                 if (!(Dd->mask & (1u << l)) || !m->trained[l])
                     continue;
                 float zz = m->bias[l] + F.value[d] * acc[l] + zd[l];
+                if (use_sbias)
+                    zz += sbias[Dd->src][l];
                 float p = 1.0f / (1.0f + expf(-zz));
                 int y = (Dd->y >> l) & 1;
                 dz[l] = (p - (float)y) * (y ? cw[l] : 1.0f);
-                m->bias[l] -= (deep_on ? nn_lr : lr * 0.1f) * dz[l];
+                if (use_sbias) /* as fast as a word's weight, or the words that
+                                * mark a source take its base rate first */
+                    sbias[Dd->src][l] -= lr * dz[l];
+                else
+                    m->bias[l] -= (deep_on ? nn_lr : lr * 0.1f) * dz[l];
                 g[l] = dz[l] * lr * F.value[d];
                 any = 1;
             }

@@ -40,6 +40,7 @@ static void usage(FILE *f)
                "  --token-dropout N percent of words hidden per training example (default 20)\n"
                "  --cue-dropout N   percent of training examples without rule cues (default 0)\n"
                "  --swa N           average the network over its last N epochs (0 off)\n"
+               "  --source-bias     one intercept per source while training (default: one)\n"
                "  --home DIR        threatdesk home (data/, models/)\n");
 }
 
@@ -55,6 +56,7 @@ int td_cmd_train(int argc, char **argv)
                                          {"seed", required_argument, 0, 's'},
                                          {"init-seed", required_argument, 0, 'S'},
                                          {"swa", required_argument, 0, 'A'},
+                                         {"source-bias", no_argument, 0, 'B'},
                                          {"qbits", required_argument, 0, 'q'},
                                          {"version", required_argument, 0, 'v'},
                                          {"dump-splits", required_argument, 0, 'D'},
@@ -158,6 +160,9 @@ int td_cmd_train(int argc, char **argv)
             if (td_cli_size(optarg, 100, &v))
                 goto bad;
             to.swa_epochs = v ? (int)v : -1;
+            break;
+        case 'B':
+            to.source_bias = 1;
             break;
         case 'S':
             if (td_cli_size(optarg, (size_t)-1, &v))

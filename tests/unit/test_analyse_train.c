@@ -249,6 +249,67 @@ static void test_implied_negatives(void **state)
     assert_null(m);
 }
 
+/* The linear threat score of one text (no calibration). */
+static float threat_z(const struct td_model *m, const char *text)
+{
+    struct td_norm n;
+    struct td_features f;
+    td_norm_init(&n);
+    td_features_init(&f);
+    struct td_error err;
+    assert_int_equal(td_featurise(nz, text, strlen(text), m->bits, &n, &f, &err), TD_OK);
+    float z[TD_LABEL_COUNT];
+    td_model_score(m, &f, z);
+    td_features_release(&f);
+    td_norm_release(&n);
+    return z[TD_LABEL_THREAT];
+}
+
+/* --source-bias: extra rows that are half threats, all opening "dear
+ * councillor", beside a public set that is a quarter threats and never
+ * says it.  With one intercept the opening becomes evidence of a threat;
+ * with one per source the extra rows' intercept takes their base rate, and
+ * the opening weighs much less.  The default (off) must stay as it was. */
+static void test_source_bias(void **state)
+{
+    (void)state;
+    char p[256];
+    snprintf(p, sizeof p, "%s/extra.jsonl", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    static const char *const harm[] = {"kill", "stab", "shoot", "burn", "hang"};
+    static const char *const calm[] = {"help", "meet", "thank", "call", "visit"};
+    for (int i = 0; i < 400; i++) {
+        int t = i % 2 == 0;
+        fprintf(f,
+                "{\"text\": \"dear councillor, i will %s you on day %d\", \"labels\": "
+                "{\"threat\": %d}, \"split\": \"%s\"}\n",
+                t ? harm[i % 5] : calm[(i / 2) % 5], i, t, i % 10 == 1 ? "val" : "train");
+    }
+    fclose(f);
+    struct td_train_opts o = opts("map.json", 4);
+    o.extra = p;
+    struct td_model *one = NULL, *per = NULL;
+    struct td_train_report r;
+    struct td_error err;
+    td_error_clear(&err);
+    assert_int_equal(td_train(&o, &one, &r, &err), TD_OK);
+    o.source_bias = 1;
+    assert_int_equal(td_train(&o, &per, &r, &err), TD_OK);
+    assert_true(r.label[TD_LABEL_THREAT].auc > 0.95); /* the harm words are still learnt */
+    /* against an opening of as many words that neither source uses, so
+     * that both texts have the same number of features */
+    float gap_one = threat_z(one, "dear councillor, i will help you") -
+                    threat_z(one, "zorbly quintet, i will help you");
+    float gap_per = threat_z(per, "dear councillor, i will help you") -
+                    threat_z(per, "zorbly quintet, i will help you");
+    fprintf(stderr, "gap one %f per %f\n", (double)gap_one, (double)gap_per);
+    assert_true(gap_one > 0.5f);
+    assert_true(gap_per < gap_one / 2);
+    td_model_free(one);
+    td_model_free(per);
+}
+
 /* The network with weight averaging: on by default (snapshots over the
  * network's last half), off with -1, and either way it learns the
  * separable signal; the averaged network is another network. */
@@ -304,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_bad_map_names_what_and_where),
         cmocka_unit_test(test_implied_negatives),
         cmocka_unit_test(test_network_weight_averaging),
+        cmocka_unit_test(test_source_bias),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
