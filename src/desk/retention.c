@@ -11,6 +11,12 @@
  *   object message <id>, details {"sha256": <of the original>, "reason",
  *   "sender_sha256": <of the sender key, never the key itself>}
  *
+ * A scanned letter the message was filed from (its upload row: the file
+ * name the office gave it, the image's hash) is deleted with the message
+ * by the store's message_delete; its bytes went to the message when it was
+ * filed.  An upload that never became a message (OCR failed) keeps its
+ * bytes for a person to read, and retention does not reach it yet.
+ *
  * The entry's own time and user are the date and who.  `verify` (audit.c)
  * reads these entries and expects the row to be gone, so the chain still
  * verifies - and a row that should have gone but is still there is

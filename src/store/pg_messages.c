@@ -367,8 +367,19 @@ int td__pgs_message_delete(struct td_store *s, int64_t office, int64_t id, struc
         return rc;
     td__pga_i(&a, office);
     td__pga_i(&a, id);
-    /* ON DELETE rows that hang off a message (vectors, feedback, alerts)
-     * follow it by the schema's own rules, as in SQLite. */
+    /* the scanned letter it was read from first (see sqlite.c: the image
+     * must not outlive the message); ON DELETE rows that hang off a
+     * message (vectors, feedback, alerts) follow it by the schema's own
+     * rules, as in SQLite. */
+    PGresult *r = NULL;
+    rc = td__pgs_ex(
+        s,
+        "DELETE FROM uploads WHERE office_id = $1::bigint AND message_id = $2::bigint "
+        "AND NOT EXISTS (SELECT 1 FROM case_messages cm WHERE cm.message_id = $2::bigint)",
+        &a, &r, err);
+    PQclear(r);
+    if (rc)
+        return rc;
     return td__pgs_ex1(
         s, "message",
         "DELETE FROM messages WHERE office_id = $1::bigint AND id = $2::bigint "

@@ -1476,6 +1476,15 @@ static int sq_message_walk(struct td_store *s, int64_t office, const char *sende
 
 static int sq_message_delete(struct td_store *s, int64_t office, int64_t id, struct td_error *err)
 {
+    /* the scanned letter it was read from first: the image holds everything
+     * the message does (name, address, words) and must not outlive it; the
+     * schema's ON DELETE SET NULL would keep it, unlinked, for ever */
+    int rc = td__sq_write(&SQ(s)->c, "upload",
+                          "DELETE FROM uploads WHERE office_id = ?1 AND message_id = ?2 AND NOT "
+                          "EXISTS (SELECT 1 FROM case_messages cm WHERE cm.message_id = ?2)",
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
+    if (rc)
+        return rc;
     return td__sq_write1(&SQ(s)->c, "message",
                          "DELETE FROM messages WHERE office_id = ? AND id = ? AND NOT EXISTS "
                          "(SELECT 1 FROM case_messages cm WHERE cm.message_id = messages.id)",

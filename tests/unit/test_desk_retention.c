@@ -14,6 +14,7 @@
 
 #include <time.h>
 
+#include "desk/desk_int.h" /* d->store: to file an upload as the OCR worker does */
 #include "threatdesk/pipeline.h"
 #include "unit/desk_fixture.h"
 
@@ -153,6 +154,44 @@ static void test_erase_sender_leaves_tombstones_and_verifies(void **state)
     assert_int_equal(st.kept, 1);
 }
 
+/* A scanned letter whose message is erased goes with it: its row keeps
+ * the file name the office gave it (often the writer's name) and the
+ * image's hash.  One held by a case stays, as its message does. */
+static void test_erasure_takes_the_scanned_letter(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    struct td_erase_stats st;
+    json_t *o = NULL;
+    td_error_clear(&err);
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
+    int64_t gone = file_at(w, "a letter from a pest", "email:pest@example.org", 100);
+    int64_t held = file_at(w, "the letter the police have", "email:pest@example.org", 10);
+    case_with(w, held);
+    struct td_upload_result u1, u2;
+    assert_int_equal(td_desk_upload_accept(w->f.d, &w->cw, png, sizeof png, "jo-pest-letter.png",
+                                           "scan-1", INT64_MIN, &u1, &err),
+                     TD_OK);
+    assert_int_equal(td_desk_upload_accept(w->f.d, &w->cw, png, sizeof png, "jo-pest-2.png",
+                                           "scan-2", INT64_MIN, &u2, &err),
+                     TD_OK);
+    struct td_store *s = w->f.d->store;
+    int64_t office = w->cw.office_id, now = (int64_t)time(NULL);
+    assert_int_equal(s->ops->upload_set(s, office, u1.id, "done", 1, NULL, gone, now, &err), TD_OK);
+    assert_int_equal(s->ops->upload_set(s, office, u2.id, "done", 1, NULL, held, now, &err), TD_OK);
+    assert_int_equal(td_desk_upload_get(w->f.d, &w->cw, u1.id, &o, &err), TD_OK);
+    json_decref(o);
+
+    assert_int_equal(td_desk_erase_sender(w->f.d, &w->admin, "pest@example.org", &st, &err), TD_OK);
+    assert_int_equal(st.erased, 1);
+    assert_int_equal(td_desk_upload_get(w->f.d, &w->cw, u1.id, &o, &err), TD_ENOTFOUND);
+    assert_int_equal(td_desk_upload_get(w->f.d, &w->cw, u2.id, &o, &err), TD_OK);
+    json_t *m = json_object_get(o, "message");
+    assert_true(json_is_integer(m) && json_integer_value(m) == held);
+    json_decref(o);
+    assert_int_equal(problems(w), 0);
+}
+
 static void test_retention_erases_old_unlinked_messages(void **state)
 {
     struct world *w = *state;
@@ -199,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_erase_sender_leaves_tombstones_and_verifies, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_erasure_takes_the_scanned_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_erases_old_unlinked_messages, setup,
                                         teardown),
     };
