@@ -572,12 +572,44 @@ struct ocr_reader {
     int done;
 };
 
+/* Engines a closed reader left for the next one.  A reader reads one file,
+ * and `threatdesk scan` or `import` over a folder of scans opens one per
+ * file: each new engine loads eng.traineddata again (0.2-0.35 s, as long as
+ * reading a page).  Idle engines stay for the process's life (reachable
+ * from here, so not a leak), at most IDLE_MAX of them: as many as readers
+ * were ever open at once, up to that. */
+#define IDLE_MAX 4
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct td_ocr *idle[IDLE_MAX];
+static unsigned nidle;
+
+static int engine_take(struct td_ocr **out, struct td_error *err)
+{
+    pthread_mutex_lock(&idle_lock);
+    *out = nidle ? idle[--nidle] : NULL;
+    pthread_mutex_unlock(&idle_lock);
+    return *out ? TD_OK : td_ocr_open(NULL, out, err);
+}
+
+static void engine_give(struct td_ocr *o)
+{
+    if (!o)
+        return;
+    pthread_mutex_lock(&idle_lock);
+    if (nidle < IDLE_MAX) {
+        idle[nidle++] = o;
+        o = NULL;
+    }
+    pthread_mutex_unlock(&idle_lock);
+    td_ocr_free(o);
+}
+
 static int ocr_reader_open(struct td_reader *r, struct td_error *err)
 {
     struct ocr_reader *st = calloc(1, sizeof *st);
     if (!st)
         return td_error_set(err, TD_ENOMEM, "OCR reader state");
-    int rc = td_ocr_open(NULL, &st->ocr, err);
+    int rc = engine_take(&st->ocr, err);
     if (rc != TD_OK) {
         td__reader_locate(r, err, 0, 0);
         free(st);
@@ -617,7 +649,7 @@ static void ocr_reader_close(struct td_reader *r)
     struct ocr_reader *st = r->state;
     if (!st)
         return;
-    td_ocr_free(st->ocr);
+    engine_give(st->ocr);
     free(st);
     r->state = NULL;
 }

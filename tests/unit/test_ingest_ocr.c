@@ -551,6 +551,25 @@ static void test_reader(void **state)
     assert_int_equal(td_reader_next(r, &m, &err), TD_EOF);
     td_reader_close(r);
 
+    /* the next reader, and two open at once, reuse the engines closed
+     * readers left: a folder of scans loads the language data once per
+     * reader open at the same time, not once per file */
+    unsigned long made = td_ocr_engines_made();
+    struct td_reader *r2 = NULL;
+    assert_int_equal(td_reader_open(good, NULL, &r, &err), TD_OK);
+    assert_int_equal(td_reader_next(r, &m, &err), TD_OK);
+    assert_contains(m.text, "smashed and killed");
+    td_reader_close(r);
+    assert_int_equal(td_ocr_engines_made(), made);
+    assert_int_equal(td_reader_open(good, NULL, &r, &err), TD_OK);
+    assert_int_equal(td_reader_open(good, NULL, &r2, &err), TD_OK);
+    assert_int_equal(td_ocr_engines_made(), made + 1);
+    td_reader_close(r2);
+    td_reader_close(r);
+    assert_int_equal(td_reader_open(good, NULL, &r, &err), TD_OK);
+    td_reader_close(r);
+    assert_int_equal(td_ocr_engines_made(), made + 1);
+
     /* text named letter.png: refused as "not an image" (a per-record
      * error, not a crash), whether detected or forced with --format */
     struct td_reader_opts ro = {.format = TD_FORMAT_IMAGE};
