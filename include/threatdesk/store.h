@@ -264,6 +264,75 @@ struct td_store_case_query {
     size_t offset;
 };
 
+/* ---- read results: typed rows in an arena -------------------------------
+ * The reads that show a record with its lists (message_get, message_queue,
+ * sender_get, case_get, case_list, evidence_get, alert_list) fill typed
+ * rows whose strings and arrays live in an arena the CALLER passes: zero it
+ * (struct td_store_arena a = {0}) before the call and td_store_arena_free()
+ * it after, whether the call succeeded or not; the rows are valid until
+ * then.  A NULL string is SQL NULL (the desk leaves the member out).
+ * JSON-text columns (verdict, attachments, place, people) stay text: the
+ * desk parses them when it renders (desk/render.c), in one place. */
+struct td_store_arena_block;
+struct td_store_arena {
+    struct td_store_arena_block *head;
+    int oom; /* an allocation failed: the read answers TD_ENOMEM */
+};
+void td_store_arena_free(struct td_store_arena *a);
+
+/* A message as read (MESSAGE of desk.h before rendering). */
+struct td_store_message_row {
+    int64_t id;
+    const char *channel;
+    const char *sender;      /* NULL: none */
+    const char *sender_name; /* NULL: none */
+    const char *subject;     /* NULL: none */
+    int64_t received;
+    int64_t ingested;
+    const char *status; /* wire name, as stored */
+    const char *status_reason;
+    const char *client_key;
+    const char *message_id;
+    const char *text; /* text_len bytes (SQLite may keep a NUL inside) */
+    size_t text_len;
+    const char *verdict;     /* td_verdict_to_json() text, as stored */
+    const char *attachments; /* JSON array text, NULL: none */
+    const char *cases;       /* JSON array text of the ids of the cases holding it */
+};
+
+/* A page of the queue: rows in queue order, total every match. */
+struct td_store_message_page {
+    struct td_store_message_row *rows;
+    size_t n;
+    int64_t total;
+};
+
+/* A sender's tallies (sender_get) and its latest messages, newest first. */
+struct td_store_sender_row {
+    const char *sender; /* the sender key */
+    const char *display;
+    int64_t messages;
+    int64_t threats;
+    int64_t worst_severity; /* enum td_severity */
+    int64_t first_seen;
+    int64_t last_seen;
+    struct td_store_message_row *recent;
+    size_t nrecent;
+};
+
+/* An evidence file as read (EVIDENCE of desk.h; case_get lists them
+ * without "case"). */
+struct td_store_evidence_row {
+    int64_t id;
+    int64_t case_id;
+    const char *name; /* NULL: none */
+    const char *type; /* NULL: none */
+    int64_t size;
+    const char *sha256; /* hex: where the file is and what it must hash to */
+    int64_t added;
+    const char *added_by; /* the user's name; NULL: the local operator or gone */
+};
+
 /* One value for case_set: NULL, an integer or text (JSON text for the
  * "place" and "people" fields). */
 enum td_store_value_kind { TD_STORE_NULL, TD_STORE_INT, TD_STORE_TEXT };
@@ -430,8 +499,11 @@ struct td_store_ops {
     int (*sender_record)(struct td_store *s, int64_t office_id, const char *sender,
                          const char *display, int severity, int is_threat, int64_t when,
                          struct td_error *err);
+    /* The sender's tallies and its `limit` latest messages (TD_ENOTFOUND
+     * when the office has no such sender). */
     int (*sender_get)(struct td_store *s, int64_t office_id, const char *sender, size_t limit,
-                      json_t **out, struct td_error *err);
+                      struct td_store_sender_row *out, struct td_store_arena *arena,
+                      struct td_error *err);
 
     /* cases */
     int (*case_insert)(struct td_store *s, const struct td_store_case *c, int64_t *id,
@@ -464,9 +536,9 @@ struct td_store_ops {
     /* evidence */
     int (*evidence_insert)(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
                            struct td_error *err);
-    /* *out: EVIDENCE JSON incl. "case"; sha256 (65 bytes) filled */
-    int (*evidence_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
-                        int64_t *case_id, char *sha256, struct td_error *err);
+    int (*evidence_get)(struct td_store *s, int64_t office_id, int64_t id,
+                        struct td_store_evidence_row *out, struct td_store_arena *arena,
+                        struct td_error *err);
     /* Every evidence row of every office, for verify. */
     int (*evidence_scan)(struct td_store *s,
                          int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),

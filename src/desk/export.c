@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "desk/desk_int.h"
+#include "desk/render.h"
 #include "threatdesk/desk_export.h"
 
 #define SENDER_HISTORY 50
@@ -182,12 +183,15 @@ int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t
             seen = json_equal(json_object_get(json_array_get(msgs, j), "sender"),
                               json_object_get(m, "sender"));
         if (!seen) {
-            json_t *h = NULL;
-            int r2 =
-                d->store->ops->sender_get(d->store, actor->office_id, snd, SENDER_HISTORY, &h, err);
-            if (r2 == TD_OK)
-                json_array_append_new(senders, h);
-            else if (r2 != TD_ENOTFOUND) {
+            struct td_store_sender_row h;
+            struct td_store_arena ar = {0};
+            int r2 = d->store->ops->sender_get(d->store, actor->office_id, snd, SENDER_HISTORY, &h,
+                                               &ar, err);
+            json_t *hj = r2 == TD_OK ? td__render_sender(&h) : NULL;
+            td_store_arena_free(&ar);
+            if (r2 == TD_OK && (!hj || json_array_append_new(senders, hj)))
+                r2 = td_error_set(err, TD_ENOMEM, NULL);
+            if (r2 != TD_OK && r2 != TD_ENOTFOUND) {
                 rc = r2;
                 goto end;
             }

@@ -9,6 +9,7 @@
 
 #include "desk/desk_int.h"
 #include "desk/feedback_int.h"
+#include "desk/render.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
@@ -142,8 +143,14 @@ int td_desk_sender(struct td_desk *d, const struct td_actor *actor, const char *
         td_error_field(err, "sender");
         return td_error_set(err, TD_EINVAL, "sender required");
     }
+    struct td_store_sender_row row;
+    struct td_store_arena ar = {0};
     td__lock(d);
-    int rc = d->store->ops->sender_get(d->store, actor->office_id, sender, page(limit), out, err);
+    int rc =
+        d->store->ops->sender_get(d->store, actor->office_id, sender, page(limit), &row, &ar, err);
     td__unlock(d);
+    if (!rc && !(*out = td__render_sender(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
     return rc;
 }

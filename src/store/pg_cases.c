@@ -345,29 +345,47 @@ int td__pgs_evidence_insert(struct td_store *s, const struct td_store_evidence *
         &a, id, err);
 }
 
-int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
-                         int64_t *case_id, char *sha256, struct td_error *err)
+/* EVIDENCE of desk.h: its columns in evidence_row's order. */
+#define EVIDENCE_COLS                                                                              \
+    "SELECT e.id, e.case_id, e.name, e.type, e.size, e.sha256, e.added, u.name "                   \
+    "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+
+static void evidence_row(const PGresult *r, int row, struct td_store_arena *ar,
+                         struct td_store_evidence_row *e)
+{
+    e->id = td__pgs_coli(r, row, 0);
+    e->case_id = td__pgs_coli(r, row, 1);
+    e->name = td__pgs_col_copy(r, row, 2, ar);
+    e->type = td__pgs_col_copy(r, row, 3, ar);
+    e->size = td__pgs_coli(r, row, 4);
+    e->sha256 = td__pgs_col_copy(r, row, 5, ar);
+    e->added = td__pgs_coli(r, row, 6);
+    e->added_by = td__pgs_col_copy(r, row, 7, ar);
+}
+
+int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id,
+                         struct td_store_evidence_row *out, struct td_store_arena *ar,
+                         struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *o = NULL;
+    PGresult *r;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_i(&a, id);
-    if ((rc = td__pgs_row1_json(
-             s, "evidence",
-             "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, "
-             "e.added, u.name AS added_by FROM evidence e "
-             "LEFT JOIN users u ON u.id = e.added_by "
-             "WHERE e.office_id = $1::bigint AND e.id = $2::bigint",
-             &a, &o, err)))
+    if ((rc = td__pgs_ex(s, EVIDENCE_COLS "WHERE e.office_id = $1::bigint AND e.id = $2::bigint",
+                         &a, &r, err)))
         return rc;
-    *case_id = json_integer_value(json_object_get(o, "case"));
-    const char *h = json_string_value(json_object_get(o, "sha256"));
-    snprintf(sha256, 65, "%s", h ? h : "");
-    *out = o;
-    return TD_OK;
+    if (PQntuples(r) < 1)
+        rc = td_error_set(err, TD_ENOTFOUND, "no such evidence");
+    else
+        evidence_row(r, 0, ar, out);
+    PQclear(r);
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
 }
 
 int td__pgs_evidence_scan(struct td_store *s,

@@ -104,6 +104,50 @@ int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m,
     return rc;
 }
 
+/* ---- message rows ---------------------------------------------------------- */
+
+void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
+                     struct td_store_message_row *m)
+{
+    m->id = td__pgs_coli(r, row, 0);
+    m->channel = td__pgs_col_copy(r, row, 1, ar);
+    m->sender = td__pgs_col_copy(r, row, 2, ar);
+    m->sender_name = td__pgs_col_copy(r, row, 3, ar);
+    m->subject = td__pgs_col_copy(r, row, 4, ar);
+    m->received = td__pgs_coli(r, row, 5);
+    m->ingested = td__pgs_coli(r, row, 6);
+    m->status = td__pgs_col_copy(r, row, 7, ar);
+    m->status_reason = td__pgs_col_copy(r, row, 8, ar);
+    m->client_key = td__pgs_col_copy(r, row, 9, ar);
+    m->message_id = td__pgs_col_copy(r, row, 10, ar);
+    m->text = td__pgs_col_copy(r, row, 11, ar);
+    m->text_len = m->text ? (size_t)PQgetlength(r, row, 11) : 0;
+    m->verdict = td__pgs_col_copy(r, row, 12, ar);
+    m->attachments = td__pgs_col_copy(r, row, 13, ar);
+    m->cases = td__pgs_col_copy(r, row, 14, ar);
+}
+
+int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,
+                     struct td_store_arena *ar, struct td_store_message_row **rows, size_t *n,
+                     struct td_error *err)
+{
+    PGresult *r;
+    *rows = NULL;
+    *n = 0;
+    int rc = td__pgs_ex(s, sql, a, &r, err);
+    if (rc)
+        return rc;
+    int nt = PQntuples(r);
+    if (nt > 0 && (*rows = td__arena_array(ar, (size_t)nt, sizeof **rows)))
+        for (int i = 0; i < nt; i++)
+            td__pgs_msg_row(r, i, ar, &(*rows)[i]);
+    PQclear(r);
+    if (ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    *n = (size_t)nt;
+    return TD_OK;
+}
+
 int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
                         struct td_error *err)
 {
@@ -280,37 +324,39 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
 }
 
 int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
-                       json_t **out, struct td_error *err)
+                       struct td_store_sender_row *out, struct td_store_arena *ar,
+                       struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *o = NULL, *recent = NULL;
+    PGresult *r;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_t(&a, sender);
-    if ((rc = td__pgs_row1_json(s, "sender",
-                                "SELECT key AS sender, display, messages, threats, worst_severity, "
-                                "first_seen, last_seen FROM senders WHERE office_id = $1::bigint "
-                                "AND key = $2",
-                                &a, &o, err)))
+    if ((rc = td__pgs_ex(s,
+                         "SELECT key, display, messages, threats, worst_severity, first_seen, "
+                         "last_seen FROM senders WHERE office_id = $1::bigint AND key = $2",
+                         &a, &r, err)))
         return rc;
-    json_t *ws = json_object_get(o, "worst_severity");
-    if (json_is_integer(ws)) {
-        const char *nm = td_severity_name((int)json_integer_value(ws));
-        json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
+    if (PQntuples(r) < 1) {
+        PQclear(r);
+        return td_error_set(err, TD_ENOTFOUND, "no such sender");
     }
+    out->sender = td__pgs_col_copy(r, 0, 0, ar);
+    out->display = td__pgs_col_copy(r, 0, 1, ar);
+    out->messages = td__pgs_coli(r, 0, 2);
+    out->threats = td__pgs_coli(r, 0, 3);
+    out->worst_severity = td__pgs_coli(r, 0, 4);
+    out->first_seen = td__pgs_coli(r, 0, 5);
+    out->last_seen = td__pgs_coli(r, 0, 6);
+    PQclear(r);
     td__pga_i(&a, (int64_t)limit);
-    if ((rc = td__pgs_query_json(s,
-                                 MSG_COLS "WHERE m.office_id = $1::bigint AND m.sender = $2 "
-                                          "ORDER BY m.received DESC, m.id DESC LIMIT $3::bigint",
-                                 &a, &recent, err))) {
-        json_decref(o);
-        return rc;
-    }
-    json_object_set_new(o, "recent", recent);
-    *out = o;
-    return TD_OK;
+    return td__pgs_msg_rows(s,
+                            MSG_COLS "WHERE m.office_id = $1::bigint AND m.sender = $2 "
+                                     "ORDER BY m.received DESC, m.id DESC LIMIT $3::bigint",
+                            &a, ar, &out->recent, &out->nrecent, err);
 }
 
 /* ---- dedupe, retention, erasure ----------------------------------------- */

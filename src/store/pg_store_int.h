@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "store/pg_ops.h"
+#include "store/store_int.h"
 
 #define TD__PGA_MAX 24
 
@@ -77,6 +78,15 @@ static inline int64_t td__pgs_coli(const PGresult *r, int row, int i)
     return (int64_t)strtoll(s, NULL, 10);
 }
 
+/* Column i of row as text copied into a read's arena, NULL for SQL NULL. */
+static inline const char *td__pgs_col_copy(const PGresult *r, int row, int i,
+                                           struct td_store_arena *ar)
+{
+    return PQgetisnull(r, row, i)
+               ? NULL
+               : td__arena_strn(ar, PQgetvalue(r, row, i), (size_t)PQgetlength(r, row, i));
+}
+
 static inline void td__pgs_copy(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src ? src : "");
@@ -136,7 +146,15 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
                           const char *display, int severity, int is_threat, int64_t when,
                           struct td_error *err);
 int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
-                       json_t **out, struct td_error *err);
+                       struct td_store_sender_row *out, struct td_store_arena *ar,
+                       struct td_error *err);
+/* pg_messages.c: a row of MSG_COLS (in its column order) as a typed row,
+ * strings copied into ar; and every row of a query of MSG_COLS. */
+void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
+                     struct td_store_message_row *m);
+int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,
+                     struct td_store_arena *ar, struct td_store_message_row **rows, size_t *n,
+                     struct td_error *err);
 int td__pgs_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                  int *severity, struct td_error *err);
 int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
@@ -168,8 +186,9 @@ int td__pgs_note_insert(struct td_store *s, int64_t office, int64_t case_id, int
                         struct td_error *err);
 int td__pgs_evidence_insert(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
                             struct td_error *err);
-int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
-                         int64_t *case_id, char *sha256, struct td_error *err);
+int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id,
+                         struct td_store_evidence_row *out, struct td_store_arena *ar,
+                         struct td_error *err);
 int td__pgs_evidence_scan(struct td_store *s,
                           int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
                           void *ud, struct td_error *err);

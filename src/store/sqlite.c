@@ -817,6 +817,56 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     "AS cases_json "
 #define MSG_COLS MSG_SELECT "FROM messages m "
 
+/* A row of MSG_SELECT's columns, in their order, into r (strings copied
+ * into the arena). */
+static const char *col_str(sqlite3_stmt *st, int i, struct td_store_arena *ar)
+{
+    return td__arena_str(ar, (const char *)sqlite3_column_text(st, i));
+}
+
+static void msg_row(sqlite3_stmt *st, struct td_store_arena *ar, struct td_store_message_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->channel = col_str(st, 1, ar);
+    r->sender = col_str(st, 2, ar);
+    r->sender_name = col_str(st, 3, ar);
+    r->subject = col_str(st, 4, ar);
+    r->received = sqlite3_column_int64(st, 5);
+    r->ingested = sqlite3_column_int64(st, 6);
+    r->status = col_str(st, 7, ar);
+    r->status_reason = col_str(st, 8, ar);
+    r->client_key = col_str(st, 9, ar);
+    r->message_id = col_str(st, 10, ar);
+    const char *t = (const char *)sqlite3_column_text(st, 11);
+    r->text_len = t ? (size_t)sqlite3_column_bytes(st, 11) : 0;
+    r->text = td__arena_strn(ar, t, r->text_len);
+    r->verdict = col_str(st, 12, ar);
+    r->attachments = col_str(st, 13, ar);
+    r->cases = col_str(st, 14, ar);
+}
+
+/* Every row of st (MSG_SELECT's columns) into an arena array (gives st back). */
+static int msg_rows(struct sq *q, sqlite3_stmt *st, struct td_store_arena *ar,
+                    struct td_store_message_row **rows, size_t *n, struct td_error *err)
+{
+    size_t cap = 0;
+    void *slot;
+    int rc;
+    *rows = NULL;
+    *n = 0;
+    while ((rc = td__sq_next(&q->c, st, "message", err)) == 1) {
+        if (td__arena_push(ar, (void **)rows, n, &cap, sizeof **rows, &slot)) {
+            rc = TD_ENOMEM;
+            break;
+        }
+        msg_row(st, ar, slot);
+    }
+    td__sq_done(&q->c, st);
+    if (rc == TD_ENOMEM || ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
+}
+
 static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
                           struct td_error *err)
 {
@@ -968,44 +1018,37 @@ static int sq_sender_record(struct td_store *s, int64_t office, const char *send
 }
 
 static int sq_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
-                         json_t **out, struct td_error *err)
+                         struct td_store_sender_row *out, struct td_store_arena *ar,
+                         struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    json_t *o = NULL, *recent = NULL;
-    int rc =
-        td__sq_stmt(&q->c,
-                    "SELECT key AS sender, display, messages, threats, worst_severity, first_seen, "
-                    "last_seen FROM senders WHERE office_id = ? AND key = ?",
-                    &st, err);
+    memset(out, 0, sizeof *out);
+    int rc = td__sq_bound(&q->c,
+                          "SELECT key, display, messages, threats, worst_severity, first_seen, "
+                          "last_seen FROM senders WHERE office_id = ? AND key = ?",
+                          &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    if ((rc = row1_json(q, st, "sender", &o, err)))
-        return rc;
-    json_t *ws = json_object_get(o, "worst_severity");
-    if (json_is_integer(ws)) {
-        const char *nm = td_severity_name((int)json_integer_value(ws));
-        json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
+    if ((rc = td__sq_row(&q->c, st, "sender", err)) == TD_OK) {
+        out->sender = col_str(st, 0, ar);
+        out->display = col_str(st, 1, ar);
+        out->messages = sqlite3_column_int64(st, 2);
+        out->threats = sqlite3_column_int64(st, 3);
+        out->worst_severity = sqlite3_column_int64(st, 4);
+        out->first_seen = sqlite3_column_int64(st, 5);
+        out->last_seen = sqlite3_column_int64(st, 6);
     }
-    if ((rc = td__sq_stmt(&q->c,
-                          MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
-                                   "ORDER BY m.received DESC, m.id DESC LIMIT ?",
-                          &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    sqlite3_bind_int64(st, 3, (int64_t)limit);
-    if ((rc = rows_json(q, st, &recent, err)))
-        goto out;
-    json_object_set_new(o, "recent", recent);
-out:
+    td__sq_done(&q->c, st);
     if (rc)
-        json_decref(o);
-    else
-        *out = o;
-    return rc;
+        return rc;
+    if ((rc = td__sq_bound(&q->c,
+                           MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
+                                    "ORDER BY m.received DESC, m.id DESC LIMIT ?",
+                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender), TD__SQ_I(limit)),
+                           err)))
+        return rc;
+    return msg_rows(q, st, ar, &out->recent, &out->nrecent, err);
 }
 
 /* ---- cases ------------------------------------------------------------- */
@@ -1258,31 +1301,41 @@ static int sq_evidence_insert(struct td_store *s, const struct td_store_evidence
     return rc;
 }
 
-static int sq_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
-                           int64_t *case_id, char *sha256, struct td_error *err)
+/* EVIDENCE of desk.h: its columns in evidence_row's order. */
+#define EVIDENCE_COLS                                                                              \
+    "SELECT e.id, e.case_id, e.name, e.type, e.size, e.sha256, e.added, u.name "                   \
+    "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+
+static void evidence_row(sqlite3_stmt *st, struct td_store_arena *ar,
+                         struct td_store_evidence_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->case_id = sqlite3_column_int64(st, 1);
+    r->name = col_str(st, 2, ar);
+    r->type = col_str(st, 3, ar);
+    r->size = sqlite3_column_int64(st, 4);
+    r->sha256 = col_str(st, 5, ar);
+    r->added = sqlite3_column_int64(st, 6);
+    r->added_by = col_str(st, 7, ar);
+}
+
+static int sq_evidence_get(struct td_store *s, int64_t office, int64_t id,
+                           struct td_store_evidence_row *out, struct td_store_arena *ar,
+                           struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c,
-        "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, e.added, "
-        "u.name AS added_by FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
-        "WHERE e.office_id = ? AND e.id = ?",
-        &st, err);
+    memset(out, 0, sizeof *out);
+    int rc = td__sq_bound(&q->c, EVIDENCE_COLS "WHERE e.office_id = ? AND e.id = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    json_t *o = NULL;
-    if ((rc = row1_json(q, st, "evidence", &o, err)))
-        return rc;
-    *case_id = json_integer_value(json_object_get(o, "case"));
-    snprintf(sha256, 65, "%s",
-             json_string_value(json_object_get(o, "sha256"))
-                 ? json_string_value(json_object_get(o, "sha256"))
-                 : "");
-    *out = o;
-    return TD_OK;
+    if ((rc = td__sq_row(&q->c, st, "evidence", err)) == TD_OK)
+        evidence_row(st, ar, out);
+    td__sq_done(&q->c, st);
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
 }
 
 static int sq_evidence_scan(struct td_store *s,

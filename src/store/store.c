@@ -3,7 +3,10 @@
  * vocabularies live in desk/vocab.c: the store keeps the wire names it is
  * given as text.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/pg_ops.h"
@@ -57,4 +60,91 @@ int td__row_json_text_column(json_t *o, const char *name, const char *txt)
         json_object_set_new(o, key, v);
     }
     return 1;
+}
+
+/* ---- the arena of a read's rows ------------------------------------------
+ * Bump allocation in blocks of 8 KiB (or one block for a larger piece):
+ * a queue page of 50 rows is a handful of mallocs, not one per column. */
+#define ARENA_BLOCK 8192
+
+struct td_store_arena_block {
+    struct td_store_arena_block *next;
+    size_t size, used;
+    max_align_t data[]; /* size bytes */
+};
+
+void *td__arena_alloc(struct td_store_arena *a, size_t n)
+{
+    const size_t align = sizeof(max_align_t);
+    struct td_store_arena_block *b = a->head;
+    n = n ? (n + align - 1) / align * align : align;
+    if (!b || b->size - b->used < n) {
+        size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+        if (!(b = malloc(sizeof *b + size))) {
+            a->oom = 1;
+            return NULL;
+        }
+        b->size = size;
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (unsigned char *)b->data + b->used;
+    b->used += n;
+    return memset(p, 0, n);
+}
+
+const char *td__arena_strn(struct td_store_arena *a, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *p = td__arena_alloc(a, n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+const char *td__arena_str(struct td_store_arena *a, const char *s)
+{
+    return s ? td__arena_strn(a, s, strlen(s)) : NULL;
+}
+
+void *td__arena_array(struct td_store_arena *a, size_t n, size_t size)
+{
+    if (n && size > SIZE_MAX / n) {
+        a->oom = 1;
+        return NULL;
+    }
+    return td__arena_alloc(a, n * size);
+}
+
+int td__arena_push(struct td_store_arena *a, void **arr, size_t *n, size_t *cap, size_t size,
+                   void **slot)
+{
+    if (*n == *cap) {
+        size_t want = *cap ? *cap * 2 : 16;
+        void *p = td__arena_array(a, want, size);
+        if (!p)
+            return TD_ENOMEM;
+        if (*n)
+            memcpy(p, *arr, *n * size);
+        *arr = p; /* the old array stays in the arena until it is freed */
+        *cap = want;
+    }
+    *slot = (unsigned char *)*arr + (*n)++ * size;
+    return TD_OK;
+}
+
+void td_store_arena_free(struct td_store_arena *a)
+{
+    if (!a)
+        return;
+    while (a->head) {
+        struct td_store_arena_block *b = a->head;
+        a->head = b->next;
+        free(b);
+    }
+    a->oom = 0;
 }

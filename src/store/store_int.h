@@ -13,6 +13,18 @@
  * an ordinary column for the caller. */
 int td__row_json_text_column(json_t *o, const char *name, const char *txt);
 
+/* store.c: the arena of a read's rows (store.h).  Allocation failure
+ * sets a->oom and answers NULL; a read checks a->oom once at its end.
+ * td__arena_str/strn copy (NULL stays NULL); td__arena_push appends one
+ * zeroed element of `size` bytes to the growing array *arr (n used, cap
+ * room), setting *slot to it. */
+void *td__arena_alloc(struct td_store_arena *a, size_t n);
+void *td__arena_array(struct td_store_arena *a, size_t n, size_t size);
+const char *td__arena_str(struct td_store_arena *a, const char *s);
+const char *td__arena_strn(struct td_store_arena *a, const char *s, size_t n);
+int td__arena_push(struct td_store_arena *a, void **arr, size_t *n, size_t *cap, size_t size,
+                   void **slot);
+
 /* sqlite.c: open (creating) the file at path and migrate it. */
 int td__sqlite_open(const char *path, const char *home, struct td_store **out,
                     struct td_error *err);

@@ -1,0 +1,121 @@
+/*
+ * render.c - typed rows (store.h) into the JSON the API returns.  Both
+ * backends answer the same rows, so the shapes cannot drift apart between
+ * them: there is no other copy of these rules (render.h says what they
+ * are).
+ */
+#include <string.h>
+
+#include "desk/render.h"
+#include "threatdesk/taxonomy.h"
+
+/* Member k: text (NULL or invalid UTF-8: left out), an integer. */
+static void put_str(json_t *o, const char *k, const char *s)
+{
+    if (s)
+        json_object_set_new(o, k, json_string(s));
+}
+
+static void put_strn(json_t *o, const char *k, const char *s, size_t n)
+{
+    if (s)
+        json_object_set_new(o, k, json_stringn(s, n));
+}
+
+static void put_int(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+/* A JSON-text column set under k; NULL or text that does not parse is
+ * left out. */
+static void put_json(json_t *o, const char *k, const char *txt)
+{
+    if (txt)
+        json_object_set_new(o, k, json_loads(txt, JSON_DECODE_ANY, NULL));
+}
+
+/* A stored verdict merged into its message: the rank is the store's
+ * sort key, not the API's. */
+static void merge_verdict(json_t *o, const char *txt)
+{
+    json_t *v = txt ? json_loads(txt, JSON_DECODE_ANY, NULL) : NULL;
+    if (json_is_object(v)) {
+        json_object_del(v, "severity_rank");
+        json_object_update(o, v);
+    }
+    json_decref(v);
+}
+
+json_t *td__render_message(const struct td_store_message_row *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    put_int(o, "id", r->id);
+    put_str(o, "channel", r->channel);
+    put_str(o, "sender", r->sender);
+    put_str(o, "sender_name", r->sender_name);
+    put_str(o, "subject", r->subject);
+    put_int(o, "received", r->received);
+    put_int(o, "ingested", r->ingested);
+    put_str(o, "status", r->status);
+    put_str(o, "status_reason", r->status_reason);
+    put_str(o, "client_key", r->client_key);
+    put_str(o, "message_id", r->message_id);
+    put_strn(o, "text", r->text, r->text_len);
+    merge_verdict(o, r->verdict);
+    put_json(o, "attachments", r->attachments);
+    put_json(o, "cases", r->cases);
+    return o;
+}
+
+json_t *td__render_messages(const struct td_store_message_row *rows, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *o = td__render_message(&rows[i]);
+        if (!o || json_array_append_new(a, o)) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    return a;
+}
+
+json_t *td__render_sender(const struct td_store_sender_row *r)
+{
+    json_t *o = json_object(), *recent = td__render_messages(r->recent, r->nrecent);
+    if (!o || !recent) {
+        json_decref(o);
+        json_decref(recent);
+        return NULL;
+    }
+    const char *ws = td_severity_name((int)r->worst_severity);
+    put_str(o, "sender", r->sender);
+    put_str(o, "display", r->display);
+    put_int(o, "messages", r->messages);
+    put_int(o, "threats", r->threats);
+    put_str(o, "worst_severity", ws ? ws : "none");
+    put_int(o, "first_seen", r->first_seen);
+    put_int(o, "last_seen", r->last_seen);
+    json_object_set_new(o, "recent", recent);
+    return o;
+}
+
+json_t *td__render_evidence(const struct td_store_evidence_row *r, int with_case)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    put_int(o, "id", r->id);
+    if (with_case)
+        put_int(o, "case", r->case_id);
+    put_str(o, "name", r->name);
+    put_str(o, "type", r->type);
+    put_int(o, "size", r->size);
+    put_str(o, "sha256", r->sha256);
+    put_int(o, "added", r->added);
+    put_str(o, "added_by", r->added_by);
+    return o;
+}

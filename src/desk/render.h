@@ -1,0 +1,34 @@
+/*
+ * render.h - inside the desk: the JSON the front doors get, rendered from
+ * the store's typed rows (store.h), in ONE place for both backends.
+ *
+ * The shapes are the API's (desk.h: MESSAGE, CASE, EVIDENCE, ...): members
+ * in a fixed order, a NULL column left out, JSON-text columns parsed here
+ * (a verdict merged into its message without "severity_rank", other JSON
+ * text set under its member; text that does not parse is left out), and
+ * text that is not valid UTF-8 left out rather than sent broken.
+ *
+ * Every function answers a NEW reference (json_decref) or NULL when out of
+ * memory; the rows are only read.
+ */
+#ifndef TD_DESK_RENDER_H
+#define TD_DESK_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "threatdesk/store.h"
+
+/* MESSAGE; an array of them. */
+json_t *td__render_message(const struct td_store_message_row *r);
+json_t *td__render_messages(const struct td_store_message_row *rows, size_t n);
+/* The sender's history: its tallies ("worst_severity" by name) and "recent". */
+json_t *td__render_sender(const struct td_store_sender_row *r);
+
+/* EVIDENCE: with_case 1 for a file read alone ("case" after "id"), 0 in
+ * its case's list. */
+json_t *td__render_evidence(const struct td_store_evidence_row *r, int with_case);
+
+#endif
