@@ -297,7 +297,8 @@ struct td_store_message_row {
     size_t text_len;
     const char *verdict;     /* td_verdict_to_json() text, as stored */
     const char *attachments; /* JSON array text, NULL: none */
-    const char *cases;       /* JSON array text of the ids of the cases holding it */
+    const int64_t *cases;    /* the ids of the cases holding it, ascending */
+    size_t ncases;
 };
 
 /* A page of the queue: rows in queue order, total every match. */
@@ -331,6 +332,52 @@ struct td_store_evidence_row {
     const char *sha256; /* hex: where the file is and what it must hash to */
     int64_t added;
     const char *added_by; /* the user's name; NULL: the local operator or gone */
+};
+
+/* A case as read (CASE of desk.h, case_list's rows). */
+struct td_store_case_row {
+    int64_t id;
+    const char *type;   /* wire name, as stored */
+    const char *status; /* wire name, as stored */
+    const char *title;
+    const char *description; /* NULL: none */
+    int has_occurred;        /* 0: occurred unknown (NULL) */
+    int64_t occurred;
+    const char *place;  /* JSON object text, NULL: none */
+    const char *people; /* JSON array text, NULL: none */
+    const char *police_ref;
+    const char *assignee; /* the user's name, NULL: none */
+    int64_t created;
+    const char *created_by; /* the user's name, NULL: the local operator or gone */
+    int64_t updated;
+};
+
+/* A note of a case as read. */
+struct td_store_note_row {
+    int64_t id;
+    const char *text;
+    const char *author; /* the user's name, NULL: the local operator or gone */
+    int64_t created;
+    int shareable; /* 1: police may read it */
+};
+
+/* A case with its lists (case_get): messages by received time, evidence
+ * and notes by id. */
+struct td_store_case_detail {
+    struct td_store_case_row c;
+    struct td_store_message_row *messages;
+    size_t nmessages;
+    struct td_store_evidence_row *evidence;
+    size_t nevidence;
+    struct td_store_note_row *notes;
+    size_t nnotes;
+};
+
+/* A page of cases, newest first; total every match. */
+struct td_store_case_page {
+    struct td_store_case_row *rows;
+    size_t n;
+    int64_t total;
 };
 
 /* One value for case_set: NULL, an integer or text (JSON text for the
@@ -477,7 +524,8 @@ struct td_store_ops {
                             int64_t *id, int *severity, struct td_error *err);
     int (*message_insert)(struct td_store *s, const struct td_store_message *m, int64_t *id,
                           struct td_error *err);
-    int (*message_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+    int (*message_get)(struct td_store *s, int64_t office_id, int64_t id,
+                       struct td_store_message_row *out, struct td_store_arena *arena,
                        struct td_error *err);
     /* *data is malloc()ed: the caller frees it. */
     int (*message_original)(struct td_store *s, int64_t office_id, int64_t id, void **data,
@@ -488,7 +536,8 @@ struct td_store_ops {
      * (0009_queue_order.sql, both backends) serves without a sort.  The
      * order is total, so an offset names the same place on every call. */
     int (*message_queue)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
-                         json_t **out, struct td_error *err);
+                         struct td_store_message_page *out, struct td_store_arena *arena,
+                         struct td_error *err);
     int (*message_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *status,
                               const char *reason, int64_t by, int64_t when, struct td_error *err);
 
@@ -513,7 +562,8 @@ struct td_store_ops {
     int (*case_head)(struct td_store *s, int64_t office_id, int64_t id,
                      char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
                      struct td_error *err);
-    int (*case_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+    int (*case_get)(struct td_store *s, int64_t office_id, int64_t id,
+                    struct td_store_case_detail *out, struct td_store_arena *arena,
                     struct td_error *err);
     /* Set one editable field: "type", "title", "description",
      * "police_ref" (text), "occurred", "assignee" (int; NULL clears),
@@ -525,8 +575,10 @@ struct td_store_ops {
      * reached the police (kept once set). */
     int (*case_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *from,
                            const char *to, int reported, int64_t now, struct td_error *err);
+    /* A page (the query's limit and offset), newest first. */
     int (*case_list)(struct td_store *s, int64_t office_id, const struct td_store_case_query *q,
-                     json_t **out, struct td_error *err);
+                     struct td_store_case_page *out, struct td_store_arena *arena,
+                     struct td_error *err);
     int (*case_link)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t message_id,
                      int64_t now, int *linked_new, struct td_error *err);
     int (*note_insert)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t user_id,

@@ -130,6 +130,19 @@ static json_t *timeline_shareable(json_t *ev)
     return keep;
 }
 
+/* The case as case_get renders it (the bundle carries the API's shapes). */
+static int case_json(struct td_desk *d, const struct td_actor *actor, int64_t case_id, json_t **c,
+                     struct td_error *err)
+{
+    struct td_store_case_detail row;
+    struct td_store_arena ar = {0};
+    int rc = d->store->ops->case_get(d->store, actor->office_id, case_id, &row, &ar, err);
+    if (!rc && !(*c = td__render_case_detail(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
+    return rc;
+}
+
 int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
                         td_export_original_cb *cb, void *ud, json_t **out, struct td_error *err)
 {
@@ -144,8 +157,7 @@ int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t
     int rc = td__begin(d, err);
     if (rc)
         goto unlock;
-    if ((rc = can_read(d, actor, case_id, err)) ||
-        (rc = d->store->ops->case_get(d->store, actor->office_id, case_id, &c, err)))
+    if ((rc = can_read(d, actor, case_id, err)) || (rc = case_json(d, actor, case_id, &c, err)))
         goto end;
     if (!(senders = json_array()) || !(aw.list = json_array())) {
         rc = td_error_set(err, TD_ENOMEM, NULL);

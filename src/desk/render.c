@@ -66,7 +66,10 @@ json_t *td__render_message(const struct td_store_message_row *r)
     put_strn(o, "text", r->text, r->text_len);
     merge_verdict(o, r->verdict);
     put_json(o, "attachments", r->attachments);
-    put_json(o, "cases", r->cases);
+    json_t *cases = json_array();
+    for (size_t i = 0; cases && i < r->ncases; i++)
+        json_array_append_new(cases, json_integer((json_int_t)r->cases[i]));
+    json_object_set_new(o, "cases", cases);
     return o;
 }
 
@@ -118,4 +121,89 @@ json_t *td__render_evidence(const struct td_store_evidence_row *r, int with_case
     put_int(o, "added", r->added);
     put_str(o, "added_by", r->added_by);
     return o;
+}
+
+json_t *td__render_case(const struct td_store_case_row *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    put_int(o, "id", r->id);
+    put_str(o, "type", r->type);
+    put_str(o, "status", r->status);
+    put_str(o, "title", r->title);
+    put_str(o, "description", r->description);
+    if (r->has_occurred)
+        put_int(o, "occurred", r->occurred);
+    put_json(o, "place", r->place);
+    put_json(o, "people", r->people);
+    put_str(o, "police_ref", r->police_ref);
+    put_str(o, "assignee", r->assignee);
+    put_int(o, "created", r->created);
+    put_str(o, "created_by", r->created_by);
+    put_int(o, "updated", r->updated);
+    return o;
+}
+
+static json_t *render_note(const struct td_store_note_row *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    put_int(o, "id", r->id);
+    put_str(o, "text", r->text);
+    put_str(o, "author", r->author);
+    put_int(o, "created", r->created);
+    put_int(o, "shareable", r->shareable);
+    return o;
+}
+
+json_t *td__render_case_detail(const struct td_store_case_detail *d)
+{
+    json_t *o = td__render_case(&d->c), *ev = json_array(), *notes = json_array();
+    json_t *msgs = td__render_messages(d->messages, d->nmessages);
+    int bad = !o || !ev || !notes || !msgs;
+    for (size_t i = 0; !bad && i < d->nevidence; i++)
+        bad = json_array_append_new(ev, td__render_evidence(&d->evidence[i], 0)) != 0;
+    for (size_t i = 0; !bad && i < d->nnotes; i++)
+        bad = json_array_append_new(notes, render_note(&d->notes[i])) != 0;
+    if (bad) {
+        json_decref(o);
+        json_decref(ev);
+        json_decref(notes);
+        json_decref(msgs);
+        return NULL;
+    }
+    json_object_set_new(o, "messages", msgs);
+    json_object_set_new(o, "evidence", ev);
+    json_object_set_new(o, "notes", notes);
+    return o;
+}
+
+json_t *td__render_page(const char *key, json_t *items, int64_t total, size_t limit, size_t offset)
+{
+    if (!items)
+        return NULL;
+    size_t n = json_array_size(items);
+    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", key, items, "total", (json_int_t)total, "limit",
+                          (json_int_t)limit, "offset", (json_int_t)offset);
+    if (o && (int64_t)(offset + n) < total)
+        json_object_set_new(o, "next_offset", json_integer((json_int_t)(offset + n)));
+    return o;
+}
+
+json_t *td__render_case_page(const struct td_store_case_page *p, size_t limit, size_t offset)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < p->n; i++)
+        if (json_array_append_new(a, td__render_case(&p->rows[i]))) {
+            json_decref(a);
+            a = NULL;
+        }
+    return td__render_page("cases", a, p->total, limit, offset);
+}
+
+json_t *td__render_queue(const struct td_store_message_page *p, size_t limit, size_t offset)
+{
+    return td__render_page("messages", td__render_messages(p->rows, p->n), p->total, limit, offset);
 }

@@ -24,11 +24,22 @@
 /* MESSAGE; an array of them. */
 json_t *td__render_message(const struct td_store_message_row *r);
 json_t *td__render_messages(const struct td_store_message_row *rows, size_t n);
+/* The queue's page: {"messages", "total", "limit", "offset"[, "next_offset"]}. */
+json_t *td__render_queue(const struct td_store_message_page *p, size_t limit, size_t offset);
 /* The sender's history: its tallies ("worst_severity" by name) and "recent". */
 json_t *td__render_sender(const struct td_store_sender_row *r);
 
 /* EVIDENCE: with_case 1 for a file read alone ("case" after "id"), 0 in
  * its case's list. */
 json_t *td__render_evidence(const struct td_store_evidence_row *r, int with_case);
+
+/* CASE as listed; with its "messages", "evidence" and "notes" (case_get). */
+json_t *td__render_case(const struct td_store_case_row *r);
+json_t *td__render_case_detail(const struct td_store_case_detail *d);
+/* A page: {"<key>": [...], "total", "limit", "offset"} and "next_offset"
+ * when more follow; items is stolen (also on failure). */
+json_t *td__render_page(const char *key, json_t *items, int64_t total, size_t limit, size_t offset);
+/* case_list's page. */
+json_t *td__render_case_page(const struct td_store_case_page *p, size_t limit, size_t offset);
 
 #endif

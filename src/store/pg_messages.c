@@ -124,7 +124,7 @@ void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
     m->text_len = m->text ? (size_t)PQgetlength(r, row, 11) : 0;
     m->verdict = td__pgs_col_copy(r, row, 12, ar);
     m->attachments = td__pgs_col_copy(r, row, 13, ar);
-    m->cases = td__pgs_col_copy(r, row, 14, ar);
+    td__arena_ids(ar, td__pgs_col(r, row, 14), &m->cases, &m->ncases);
 }
 
 int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,
@@ -148,18 +148,26 @@ int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *
     return TD_OK;
 }
 
-int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id,
+                        struct td_store_message_row *out, struct td_store_arena *ar,
                         struct td_error *err)
 {
     struct td__pga a = {0};
+    struct td_store_message_row *rows;
+    size_t n;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_i(&a, id);
-    return td__pgs_row1_json(s, "message",
-                             MSG_COLS "WHERE m.office_id = $1::bigint AND m.id = $2::bigint", &a,
-                             out, err);
+    if ((rc = td__pgs_msg_rows(s, MSG_COLS "WHERE m.office_id = $1::bigint AND m.id = $2::bigint",
+                               &a, ar, &rows, &n, err)))
+        return rc;
+    if (n < 1)
+        return td_error_set(err, TD_ENOTFOUND, "no such message");
+    *out = rows[0];
+    return TD_OK;
 }
 
 int td__pgs_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
@@ -224,37 +232,28 @@ static void queue_args(struct td__pga *a, int64_t office, const struct td_store_
 }
 
 int td__pgs_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                          json_t **out, struct td_error *err)
+                          struct td_store_message_page *out, struct td_store_arena *ar,
+                          struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *list = NULL;
-    int64_t total = 0;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     queue_args(&a, office, f);
-    if ((rc = td__pgs_value(s, "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &total, err)))
+    if ((rc = td__pgs_value(s, "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &out->total,
+                            err)))
         return rc;
     td__pga_i(&a, (int64_t)f->limit);
     td__pga_i(&a, (int64_t)f->offset);
     /* The page's ids first, from the index alone, then the wide rows of
      * those ids only (as sqlite.c). */
-    if ((rc = td__pgs_query_json(
-             s,
-             MSG_COLS "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
-                      "LIMIT $9::bigint OFFSET $10::bigint) "
-                      "AND m.office_id = $1::bigint " QUEUE_ORDER,
-             &a, &list, err)))
-        return rc;
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "messages", list, "total", (json_int_t)total,
-                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
-    if (!o)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    if ((int64_t)(f->offset + json_array_size(list)) < total)
-        json_object_set_new(o, "next_offset",
-                            json_integer((json_int_t)(f->offset + json_array_size(list))));
-    *out = o;
-    return TD_OK;
+    return td__pgs_msg_rows(s,
+                            MSG_COLS
+                            "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
+                            "LIMIT $9::bigint OFFSET $10::bigint) "
+                            "AND m.office_id = $1::bigint " QUEUE_ORDER,
+                            &a, ar, &out->rows, &out->n, err);
 }
 
 int td__pgs_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,

@@ -124,20 +124,22 @@ int td__pgs_bytea(const PGresult *r, int row, int i, unsigned char **out, size_t
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
     "m.attachments AS attachments_json, "                                                          \
-    "(SELECT coalesce(json_agg(cm.case_id ORDER BY cm.case_id), '[]')::text "                      \
-    "FROM case_messages cm WHERE cm.message_id = m.id) AS cases_json FROM messages m "
+    "(SELECT string_agg(cm.case_id::text, ',') FROM case_messages cm "                             \
+    "WHERE cm.message_id = m.id) AS cases FROM messages m "
 
 /* pg_messages.c: messages, senders, dedupe and erasure. */
 int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
                              int *severity, struct td_error *err);
 int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
                            struct td_error *err);
-int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id,
+                        struct td_store_message_row *out, struct td_store_arena *ar,
                         struct td_error *err);
 int td__pgs_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
                              size_t *len, struct td_error *err);
 int td__pgs_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                          json_t **out, struct td_error *err);
+                          struct td_store_message_page *out, struct td_store_arena *ar,
+                          struct td_error *err);
 int td__pgs_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
                                const char *reason, int64_t by, int64_t when, struct td_error *err);
 int td__pgs_sender_prior_threats(struct td_store *s, int64_t office, const char *sender,
@@ -171,14 +173,16 @@ int td__pgs_case_insert(struct td_store *s, const struct td_store_case *c, int64
 int td__pgs_case_head(struct td_store *s, int64_t office, int64_t id,
                       char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
                       struct td_error *err);
-int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id,
+                     struct td_store_case_detail *out, struct td_store_arena *ar,
                      struct td_error *err);
 int td__pgs_case_set(struct td_store *s, int64_t office, int64_t id, const char *field,
                      const struct td_store_value *value, int64_t now, struct td_error *err);
 int td__pgs_case_set_status(struct td_store *s, int64_t office, int64_t id, const char *from,
                             const char *to, int reported, int64_t now, struct td_error *err);
 int td__pgs_case_list(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                      json_t **out, struct td_error *err);
+                      struct td_store_case_page *out, struct td_store_arena *ar,
+                      struct td_error *err);
 int td__pgs_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg, int64_t now,
                       int *linked_new, struct td_error *err);
 int td__pgs_note_insert(struct td_store *s, int64_t office, int64_t case_id, int64_t user,

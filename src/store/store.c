@@ -148,3 +148,31 @@ void td_store_arena_free(struct td_store_arena *a)
     }
     a->oom = 0;
 }
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+void td__arena_ids(struct td_store_arena *a, const char *list, const int64_t **ids, size_t *n)
+{
+    size_t k = 1;
+    int64_t *v;
+    *ids = NULL;
+    *n = 0;
+    if (!list || !*list)
+        return;
+    for (const char *p = list; *p; p++)
+        k += *p == ',';
+    if (!(v = td__arena_array(a, k, sizeof *v)))
+        return;
+    for (const char *p = list; *p && *n < k;) {
+        char *end;
+        v[(*n)++] = (int64_t)strtoll(p, &end, 10);
+        p = *end == ',' ? end + 1 : end + strlen(end);
+    }
+    /* one order on both backends, whatever order the aggregate used */
+    qsort(v, *n, sizeof *v, cmp_id);
+    *ids = v;
+}

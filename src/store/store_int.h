@@ -22,6 +22,9 @@ void *td__arena_alloc(struct td_store_arena *a, size_t n);
 void *td__arena_array(struct td_store_arena *a, size_t n, size_t size);
 const char *td__arena_str(struct td_store_arena *a, const char *s);
 const char *td__arena_strn(struct td_store_arena *a, const char *s, size_t n);
+/* A list of ids as the backends aggregate it ("3,1,2"; NULL or "": none)
+ * into an ascending arena array. */
+void td__arena_ids(struct td_store_arena *a, const char *list, const int64_t **ids, size_t *n);
 int td__arena_push(struct td_store_arena *a, void **arr, size_t *n, size_t *cap, size_t size,
                    void **slot);
 

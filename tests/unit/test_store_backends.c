@@ -35,27 +35,6 @@ struct both {
     struct td_store *s[NBACK]; /* 0 SQLite, 1 PostgreSQL */
 };
 
-static char *dump(json_t *o)
-{
-    char *t = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    assert_non_null(t);
-    json_decref(o);
-    return t;
-}
-
-/* Both JSON answers equal (and both TD_OK). */
-static void same_json(const char *what, int rc0, json_t *o0, int rc1, json_t *o1)
-{
-    assert_int_equal(rc0, TD_OK);
-    assert_int_equal(rc1, TD_OK);
-    char *a = dump(o0), *b = dump(o1);
-    if (strcmp(a, b) != 0)
-        fprintf(stderr, "%s differs:\n  sqlite:   %s\n  postgres: %s\n", what, a, b);
-    assert_string_equal(a, b);
-    free(a);
-    free(b);
-}
-
 /* ---- typed rows as text ------------------------------------------------ */
 
 static int office_line(void *ud, const struct td_store_office_row *r)
@@ -88,11 +67,14 @@ static int event_line(void *ud, const struct td_store_event_row *r)
 
 static int message_line(struct td_buf *b, const struct td_store_message_row *r)
 {
+    for (size_t i = 0; i < r->ncases; i++)
+        if (td_buf_printf(b, "case %" PRId64 " ", r->cases[i]))
+            return -1;
     return td_buf_printf(
-        b, "%" PRId64 "|%s|%s|%s|%s|%" PRId64 "|%" PRId64 "|%s|%s|%s|%s|%zu:%.*s|%s|%s|%s\n", r->id,
+        b, "%" PRId64 "|%s|%s|%s|%s|%" PRId64 "|%" PRId64 "|%s|%s|%s|%s|%zu:%.*s|%s|%s\n", r->id,
         S(r->channel), S(r->sender), S(r->sender_name), S(r->subject), r->received, r->ingested,
         S(r->status), S(r->status_reason), S(r->client_key), S(r->message_id), r->text_len,
-        (int)r->text_len, r->text ? r->text : "", S(r->verdict), S(r->attachments), S(r->cases));
+        (int)r->text_len, r->text ? r->text : "", S(r->verdict), S(r->attachments));
 }
 
 static int sender_lines(struct td_buf *b, const struct td_store_sender_row *r)
@@ -110,6 +92,23 @@ static int evidence_line(struct td_buf *b, const struct td_store_evidence_row *r
     return td_buf_printf(b, "%" PRId64 "|%" PRId64 "|%s|%s|%" PRId64 "|%s|%" PRId64 "|%s\n", r->id,
                          r->case_id, S(r->name), S(r->type), r->size, S(r->sha256), r->added,
                          S(r->added_by));
+}
+
+static int case_line(struct td_buf *b, const struct td_store_case_row *r)
+{
+    return td_buf_printf(
+        b, "%" PRId64 "|%s|%s|%s|%s|%d:%" PRId64 "|%s|%s|%s|%s|%" PRId64 "|%s|%" PRId64 "\n", r->id,
+        S(r->type), S(r->status), S(r->title), S(r->description), r->has_occurred, r->occurred,
+        S(r->place), S(r->people), S(r->police_ref), S(r->assignee), r->created, S(r->created_by),
+        r->updated);
+}
+
+static int page_lines(struct td_buf *b, const struct td_store_case_page *p)
+{
+    int rc = td_buf_printf(b, "total %" PRId64 "\n", p->total);
+    for (size_t i = 0; !rc && i < p->n; i++)
+        rc = case_line(b, &p->rows[i]);
+    return rc;
 }
 
 static void same_text(const char *what, struct td_buf *b)
@@ -310,37 +309,86 @@ static int teardown(void **state)
     return 0;
 }
 
-#define BOTH_JSON(what, call)                                                                      \
+static int page_messages(struct td_buf *b, const struct td_store_message_page *p)
+{
+    int rc = td_buf_printf(b, "total %" PRId64 "\n", p->total);
+    for (size_t i = 0; !rc && i < p->n; i++)
+        rc = message_line(b, &p->rows[i]);
+    return rc;
+}
+
+/* The queue of both backends as lines, compared. */
+#define BOTH_QUEUE(what, query, check)                                                             \
     do {                                                                                           \
-        json_t *o_[NBACK] = {NULL, NULL};                                                          \
-        int rc_[NBACK];                                                                            \
+        struct td_buf t_[NBACK];                                                                   \
         for (int i_ = 0; i_ < NBACK; i_++) {                                                       \
-            struct td_store *s = b->s[i_];                                                         \
-            json_t **out = &o_[i_];                                                                \
-            rc_[i_] = (call);                                                                      \
+            struct td_store_message_page p;                                                        \
+            struct td_store_arena ar = {0};                                                        \
+            td_buf_init(&t_[i_], 1 << 20);                                                         \
+            assert_int_equal(b->s[i_]->ops->message_queue(b->s[i_], a, (query), &p, &ar, &err),    \
+                             TD_OK);                                                               \
+            check;                                                                                 \
+            assert_int_equal(page_messages(&t_[i_], &p), 0);                                       \
+            td_store_arena_free(&ar);                                                              \
         }                                                                                          \
-        same_json((what), rc_[0], o_[0], rc_[1], o_[1]);                                           \
+        same_text((what), t_);                                                                     \
     } while (0)
 
-static void test_reads_render_alike(void **state)
+static void test_reads_alike(void **state)
 {
     struct both *b = *state;
     struct td_error err;
+    struct td_buf t[NBACK];
     if (!b)
         skip();
     td_error_clear(&err);
     int64_t a = 2; /* Office-a: inserted second */
-    for (int64_t id = 1; id <= 6; id++)
-        BOTH_JSON("message_get", s->ops->message_get(s, a, id, out, &err));
+    for (int i = 0; i < NBACK; i++) {
+        td_buf_init(&t[i], 1 << 20);
+        for (int64_t id = 1; id <= 6; id++) {
+            struct td_store_message_row r;
+            struct td_store_arena ar = {0};
+            assert_int_equal(b->s[i]->ops->message_get(b->s[i], a, id, &r, &ar, &err), TD_OK);
+            assert_int_equal(r.id, id);
+            assert_int_equal(message_line(&t[i], &r), 0);
+            if (id == 1) {
+                /* in both cases, ascending; the verdict as stored */
+                assert_int_equal(r.ncases, 2);
+                assert_int_equal(r.cases[0], 1);
+                assert_int_equal(r.cases[1], 2);
+                assert_string_equal(r.sender, "a@x.org");
+                assert_null(r.subject);
+                assert_non_null(strstr(r.verdict, "\"severity_rank\":3"));
+            } else if (id == 2) {
+                assert_int_equal(r.ncases, 0);
+                assert_string_equal(r.status, "reviewed");
+                assert_string_equal(r.status_reason, "why");
+                assert_string_equal(r.attachments, "[{\"name\":\"a.png\",\"size\":3}]");
+            }
+            td_store_arena_free(&ar);
+        }
+    }
+    same_text("message_get", t);
     struct td_store_msg_query q = {
         .label = -1, .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
-    BOTH_JSON("queue", s->ops->message_queue(s, a, &q, out, &err));
+    /* unreviewed first, then severity: 6 and 1 (3), 3 (1); then the rest */
+    BOTH_QUEUE("queue", &q, {
+        assert_int_equal(p.total, 6);
+        assert_int_equal(p.n, 6);
+        assert_int_equal(p.rows[0].id, 6);
+        assert_int_equal(p.rows[1].id, 1);
+        assert_int_equal(p.rows[2].id, 3);
+    });
     q.limit = 2;
     q.offset = 2;
-    BOTH_JSON("queue page 2", s->ops->message_queue(s, a, &q, out, &err));
+    BOTH_QUEUE("queue page 2", &q, {
+        assert_int_equal(p.total, 6);
+        assert_int_equal(p.n, 2);
+        assert_int_equal(p.rows[0].id, 3);
+    });
     q = (struct td_store_msg_query){
         .label = 0, .min_severity = 2, .since = 1000, .until = 1004, .limit = 50};
-    BOTH_JSON("queue label/severity/time", s->ops->message_queue(s, a, &q, out, &err));
+    BOTH_QUEUE("queue label/severity/time", &q, {});
     q = (struct td_store_msg_query){.status = "unreviewed",
                                     .channel = "email",
                                     .sender = "a@x.org",
@@ -348,23 +396,7 @@ static void test_reads_render_alike(void **state)
                                     .since = INT64_MIN,
                                     .until = INT64_MAX,
                                     .limit = 50};
-    BOTH_JSON("queue status/channel/sender", s->ops->message_queue(s, a, &q, out, &err));
-
-    for (int64_t id = 1; id <= 2; id++)
-        BOTH_JSON("case_get", s->ops->case_get(s, a, id, out, &err));
-    struct td_store_case_query cq = {.since = INT64_MIN, .until = INT64_MAX, .limit = 50};
-    BOTH_JSON("case_list", s->ops->case_list(s, a, &cq, out, &err));
-    cq.limit = 1;
-    BOTH_JSON("case_list page", s->ops->case_list(s, a, &cq, out, &err));
-    cq = (struct td_store_case_query){
-        .assignee = "alice", .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
-    BOTH_JSON("case_list assignee", s->ops->case_list(s, a, &cq, out, &err));
-    cq = (struct td_store_case_query){
-        .sender = "b@x.org", .police_only = 0, .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
-    BOTH_JSON("case_list sender", s->ops->case_list(s, a, &cq, out, &err));
-    cq = (struct td_store_case_query){
-        .police_only = 1, .status = "reported_to_police", .since = 0, .until = 5000, .limit = 50};
-    BOTH_JSON("case_list police", s->ops->case_list(s, a, &cq, out, &err));
+    BOTH_QUEUE("queue status/channel/sender", &q, { assert_int_equal(p.total, 2); });
 }
 
 static void test_rows_and_refusals_alike(void **state)
@@ -442,17 +474,98 @@ static void test_rows_and_refusals_alike(void **state)
         td_store_arena_free(&ar);
     }
     same_text("evidence_get", t);
+    for (int i = 0; i < NBACK; i++) {
+        struct td_store *s = b->s[i];
+        struct td_store_case_detail d;
+        struct td_store_arena ar = {0};
+        td_buf_init(&t[i], 1 << 20);
+        for (int64_t id = 1; id <= 2; id++) {
+            assert_int_equal(s->ops->case_get(s, a, id, &d, &ar, &err), TD_OK);
+            assert_int_equal(d.c.id, id);
+            assert_int_equal(case_line(&t[i], &d.c), 0);
+            for (size_t k = 0; k < d.nmessages; k++)
+                assert_int_equal(message_line(&t[i], &d.messages[k]), 0);
+            for (size_t k = 0; k < d.nevidence; k++)
+                assert_int_equal(evidence_line(&t[i], &d.evidence[k]), 0);
+            for (size_t k = 0; k < d.nnotes; k++)
+                assert_int_equal(td_buf_printf(&t[i], "note %" PRId64 "|%s|%s|%" PRId64 "|%d\n",
+                                               d.notes[k].id, d.notes[k].text, S(d.notes[k].author),
+                                               d.notes[k].created, d.notes[k].shareable),
+                                 0);
+            if (id == 1) {
+                /* typed fields of case 1 as written */
+                assert_string_equal(d.c.title, "threats by e-mail");
+                assert_true(d.c.has_occurred);
+                assert_int_equal(d.c.occurred, 900);
+                assert_string_equal(d.c.place, "{\"constituency\":\"Leeds\"}");
+                assert_string_equal(d.c.assignee, "alice");
+                assert_string_equal(d.c.created_by, "Bob");
+                assert_int_equal(d.nmessages, 2);
+                assert_int_equal(d.messages[0].id, 1);
+                assert_int_equal(d.messages[1].id, 6);
+                assert_int_equal(d.nevidence, 1);
+                assert_int_equal(d.nnotes, 2);
+                assert_string_equal(d.notes[0].author, "alice");
+                assert_int_equal(d.notes[0].shareable, 1);
+                assert_null(d.notes[1].author);
+                assert_int_equal(d.notes[1].shareable, 0);
+            } else {
+                assert_false(d.c.has_occurred);
+                assert_null(d.c.place);
+                assert_null(d.c.assignee);
+            }
+            td_store_arena_free(&ar);
+        }
+        struct td_store_case_page p;
+        struct td_store_case_query cq = {.since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+        assert_int_equal(s->ops->case_list(s, a, &cq, &p, &ar, &err), TD_OK);
+        assert_int_equal(p.total, 2);
+        assert_int_equal(p.n, 2);
+        assert_int_equal(p.rows[0].id, 2); /* newest first */
+        assert_int_equal(page_lines(&t[i], &p), 0);
+        td_store_arena_free(&ar);
+        cq.limit = 1;
+        assert_int_equal(s->ops->case_list(s, a, &cq, &p, &ar, &err), TD_OK);
+        assert_int_equal(p.total, 2);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(page_lines(&t[i], &p), 0);
+        td_store_arena_free(&ar);
+        cq = (struct td_store_case_query){
+            .assignee = "alice", .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+        assert_int_equal(s->ops->case_list(s, a, &cq, &p, &ar, &err), TD_OK);
+        assert_int_equal(p.n, 1);
+        assert_int_equal(p.rows[0].id, 1);
+        assert_int_equal(page_lines(&t[i], &p), 0);
+        td_store_arena_free(&ar);
+        cq = (struct td_store_case_query){
+            .sender = "b@x.org", .since = INT64_MIN, .until = INT64_MAX, .limit = 50};
+        assert_int_equal(s->ops->case_list(s, a, &cq, &p, &ar, &err), TD_OK);
+        assert_int_equal(page_lines(&t[i], &p), 0);
+        td_store_arena_free(&ar);
+        cq = (struct td_store_case_query){.police_only = 1,
+                                          .status = "reported_to_police",
+                                          .since = 0,
+                                          .until = 5000,
+                                          .limit = 50};
+        assert_int_equal(s->ops->case_list(s, a, &cq, &p, &ar, &err), TD_OK);
+        assert_int_equal(page_lines(&t[i], &p), 0);
+        td_store_arena_free(&ar);
+    }
+    same_text("case_get and case_list", t);
 
     /* the refusals: same codes on both */
     for (int i = 0; i < NBACK; i++) {
         struct td_store *s = b->s[i];
         struct td_store_user u;
-        json_t *o = NULL;
+        struct td_store_arena ar = {0};
         int64_t id, n = -1;
         int sev;
         struct td_store_value v = {.kind = TD_STORE_TEXT, .text = "x"};
-        assert_int_equal(s->ops->message_get(s, 1, 1, &o, &err), TD_ENOTFOUND); /* office-b */
-        assert_int_equal(s->ops->case_get(s, 1, 1, &o, &err), TD_ENOTFOUND);
+        struct td_store_message_row mr;
+        assert_int_equal(s->ops->message_get(s, 1, 1, &mr, &ar, &err), TD_ENOTFOUND); /* office-b */
+        struct td_store_case_detail cd;
+        assert_int_equal(s->ops->case_get(s, 1, 1, &cd, &ar, &err), TD_ENOTFOUND);
+        td_store_arena_free(&ar);
         assert_int_equal(s->ops->case_set(s, a, 1, "status", &v, 1, &err), TD_EINVAL);
         assert_int_equal(s->ops->case_set(s, 1, 1, "title", &v, 1, &err), TD_ENOTFOUND);
         assert_int_equal(s->ops->case_set_status(s, a, 1, "closed", "new", 0, 1, &err),
@@ -465,7 +578,7 @@ static void test_rows_and_refusals_alike(void **state)
         assert_int_equal(n, 1);
         assert_int_equal(s->ops->message_delete(s, a, 1, &err), TD_ENOTFOUND); /* in a case */
         assert_int_equal(s->ops->message_delete(s, a, 3, &err), TD_OK);
-        assert_int_equal(s->ops->message_get(s, a, 3, &o, &err), TD_ENOTFOUND);
+        assert_int_equal(s->ops->message_get(s, a, 3, &mr, &ar, &err), TD_ENOTFOUND);
         assert_int_equal(s->ops->office_insert(s, "Office-a", 1, &id, &err), TD_EEXISTS);
         u.office_id = a;
         assert_int_equal(s->ops->user_insert(s, &u, &id, &err), TD_EEXISTS);
@@ -479,7 +592,7 @@ static void test_rows_and_refusals_alike(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reads_render_alike, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_alike, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_and_refusals_alike, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
