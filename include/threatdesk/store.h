@@ -380,6 +380,53 @@ struct td_store_case_page {
     int64_t total;
 };
 
+/* An alert as listed (alert_list), with its deliveries (by id) and each
+ * delivery's first 50 attempts (by id). */
+struct td_store_alert_attempt_row {
+    int64_t at;
+    const char *outcome; /* "delivered", "failed", "gave_up" */
+    const char *error;   /* NULL: none */
+};
+
+struct td_store_alert_delivery_row {
+    int64_t id;
+    int step;
+    int64_t recipient;
+    const char *channel; /* "email" | "webhook" */
+    const char *target;
+    const char *state; /* "pending", "sending", "done", "failed" */
+    int attempts;
+    int64_t next_attempt_at;
+    const char *last_error; /* NULL: none */
+    int delivered;          /* 0: delivered_at is NULL */
+    int64_t delivered_at;
+    struct td_store_alert_attempt_row *log;
+    size_t nlog;
+};
+
+struct td_store_alert_row {
+    int64_t id;
+    int64_t message_id;
+    int64_t rule_id;
+    const char *rule_name;
+    int severity;    /* the message's enum td_severity */
+    unsigned labels; /* the message's label bits */
+    int64_t created;
+    int step;
+    int acked; /* 1: acked_at, acked_by and acked_via say when, who, how */
+    int64_t acked_at;
+    int64_t acked_by;
+    const char *acked_via; /* NULL: not said */
+    int failed;            /* 1: a delivery of it failed for good */
+    struct td_store_alert_delivery_row *deliveries;
+    size_t ndeliveries;
+};
+
+struct td_store_alert_list {
+    struct td_store_alert_row *rows;
+    size_t n;
+};
+
 /* One value for case_set: NULL, an integer or text (JSON text for the
  * "place" and "people" fields). */
 enum td_store_value_kind { TD_STORE_NULL, TD_STORE_INT, TD_STORE_TEXT };
@@ -755,7 +802,8 @@ struct td_store_ops {
     /* The office's alerts, newest first, each with its deliveries and
      * their attempts: see td_desk_alert_list. */
     int (*alert_list)(struct td_store *s, int64_t office_id, int open_only, size_t limit,
-                      json_t **out, struct td_error *err);
+                      struct td_store_alert_list *out, struct td_store_arena *arena,
+                      struct td_error *err);
     /* Acknowledge (office_id 0: whichever office it is in, for a link):
      * TD_ENOTFOUND when none; *was 1 when it already was (nothing
      * changes); *office_out its office; *message_out its message. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "desk/render.h"
+#include "threatdesk/alert.h"
 #include "threatdesk/taxonomy.h"
 
 /* Member k: text (NULL or invalid UTF-8: left out), an integer. */
@@ -206,4 +207,68 @@ json_t *td__render_case_page(const struct td_store_case_page *p, size_t limit, s
 json_t *td__render_queue(const struct td_store_message_page *p, size_t limit, size_t offset)
 {
     return td__render_page("messages", td__render_messages(p->rows, p->n), p->total, limit, offset);
+}
+
+/* Text or JSON null: the alert list shows every member, null when unset. */
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *render_delivery(const struct td_store_alert_delivery_row *d)
+{
+    json_t *log = json_array();
+    for (size_t i = 0; log && i < d->nlog; i++)
+        if (json_array_append_new(log, json_pack("{s:I, s:o, s:o}", "at", (json_int_t)d->log[i].at,
+                                                 "outcome", str_or_null(d->log[i].outcome), "error",
+                                                 str_or_null(d->log[i].error)))) {
+            json_decref(log);
+            log = NULL;
+        }
+    return json_pack(
+        "{s:I, s:i, s:I, s:o, s:o, s:o, s:i, s:I, s:o, s:o, s:o}", "id", (json_int_t)d->id, "step",
+        d->step, "recipient", (json_int_t)d->recipient, "channel", str_or_null(d->channel),
+        "target", str_or_null(d->target), "state", str_or_null(d->state), "attempts", d->attempts,
+        "next_attempt_at", (json_int_t)d->next_attempt_at, "last_error", str_or_null(d->last_error),
+        "delivered_at", d->delivered ? json_integer((json_int_t)d->delivered_at) : json_null(),
+        "attempt_log", log);
+}
+
+static json_t *render_alert(const struct td_store_alert_row *r)
+{
+    const char *sev = td_severity_name(r->severity);
+    json_t *dl = json_array();
+    for (size_t i = 0; dl && i < r->ndeliveries; i++)
+        if (json_array_append_new(dl, render_delivery(&r->deliveries[i]))) {
+            json_decref(dl);
+            dl = NULL;
+        }
+    json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:i, s:s, s:o}", "id",
+                          (json_int_t)r->id, "message", (json_int_t)r->message_id, "rule",
+                          (json_int_t)r->rule_id, "rule_name", str_or_null(r->rule_name),
+                          "severity", sev ? sev : "none", "label", td_alert_top_label(r->labels),
+                          "created", (json_int_t)r->created, "step", r->step, "state",
+                          r->acked    ? "acknowledged"
+                          : r->failed ? "failed"
+                                      : "open",
+                          "deliveries", dl);
+    if (o && r->acked &&
+        json_object_set_new(o, "acknowledged",
+                            json_pack("{s:I, s:I, s:o}", "at", (json_int_t)r->acked_at, "by",
+                                      (json_int_t)r->acked_by, "via", str_or_null(r->acked_via)))) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+json_t *td__render_alerts(const struct td_store_alert_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n; i++)
+        if (json_array_append_new(a, render_alert(&l->rows[i]))) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
 }

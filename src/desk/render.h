@@ -42,4 +42,10 @@ json_t *td__render_page(const char *key, json_t *items, int64_t total, size_t li
 /* case_list's page. */
 json_t *td__render_case_page(const struct td_store_case_page *p, size_t limit, size_t offset);
 
+/* The office's alerts: [{"id", "message", "rule", "rule_name", "severity"
+ * (name), "label" (the top one), "created", "step", "state" (acknowledged,
+ * failed or open), "deliveries": [{..., "attempt_log": [...]}],
+ * "acknowledged": {"at", "by", "via"} once acknowledged}]. */
+json_t *td__render_alerts(const struct td_store_alert_list *l);
+
 #endif

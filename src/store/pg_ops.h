@@ -116,7 +116,8 @@ int td__pgs_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s
 int td__pgs_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, int *changed,
                        struct td_error *err);
 int td__pgs_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit,
-                       json_t **out, struct td_error *err);
+                       struct td_store_alert_list *out, struct td_store_arena *ar,
+                       struct td_error *err);
 int td__pgs_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by, const char *via,
                       int64_t now, int64_t *office_out, int64_t *message_out, int *was,
                       struct td_error *err);

@@ -589,11 +589,123 @@ static void test_rows_and_refusals_alike(void **state)
     }
 }
 
+static int claimed(void *ud, const struct td_store_alert_job *j)
+{
+    int64_t *v = ud;
+    v[++v[0]] = j->delivery_id;
+    return 0;
+}
+
+static int alert_lines(struct td_buf *b, const struct td_store_alert_list *l)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < l->n; i++) {
+        const struct td_store_alert_row *r = &l->rows[i];
+        rc = td_buf_printf(b,
+                           "%" PRId64 "|%" PRId64 "|%" PRId64 "|%s|%d|%u|%" PRId64 "|%d|%d|%" PRId64
+                           "|%" PRId64 "|%s|%d\n",
+                           r->id, r->message_id, r->rule_id, S(r->rule_name), r->severity,
+                           r->labels, r->created, r->step, r->acked, r->acked_at, r->acked_by,
+                           S(r->acked_via), r->failed);
+        for (size_t k = 0; !rc && k < r->ndeliveries; k++) {
+            const struct td_store_alert_delivery_row *d = &r->deliveries[k];
+            rc = td_buf_printf(
+                b, " %" PRId64 "|%d|%" PRId64 "|%s|%s|%s|%d|%" PRId64 "|%s|%d|%" PRId64 "\n", d->id,
+                d->step, d->recipient, S(d->channel), S(d->target), S(d->state), d->attempts,
+                d->next_attempt_at, S(d->last_error), d->delivered, d->delivered_at);
+            for (size_t j = 0; !rc && j < d->nlog; j++)
+                rc = td_buf_printf(b, "  %" PRId64 "|%s|%s\n", d->log[j].at, S(d->log[j].outcome),
+                                   S(d->log[j].error));
+        }
+    }
+    return rc;
+}
+
+/* alert_list's typed rows: alerts newest first, their deliveries and
+ * attempt logs, the same on both backends. */
+static void test_alert_rows_alike(void **state)
+{
+    struct both *b = *state;
+    struct td_error err;
+    struct td_buf t[NBACK];
+    if (!b)
+        skip();
+    td_error_clear(&err);
+    int64_t a = 2;
+    for (int i = 0; i < NBACK; i++) {
+        struct td_store *s = b->s[i];
+        int64_t r1, r2, rule, al[2], v[16] = {0}, off, msg;
+        size_t added;
+        int created, was;
+        assert_int_equal(
+            s->ops->alert_recipient_insert(s, a, "ann", "ann@x.org", NULL, NULL, 10, &r1, &err),
+            TD_OK);
+        assert_int_equal(s->ops->alert_recipient_insert(s, a, "hook", NULL, "https://h.example/x",
+                                                        "sec", 11, &r2, &err),
+                         TD_OK);
+        struct td_store_alert_rule ru = {.office_id = a,
+                                         .name = "threats",
+                                         .min_severity = 1,
+                                         .quiet_start = -1,
+                                         .quiet_end = -1,
+                                         .rota = "[1,2]",
+                                         .created = 12};
+        assert_int_equal(s->ops->alert_rule_insert(s, &ru, &rule, &err), TD_OK);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(
+                s->ops->alert_insert(s, a, k + 1, rule, 100 + k, &al[k], &created, &err), TD_OK);
+            assert_int_equal(s->ops->alert_deliveries_add(s, a, al[k], 0, r1, 3, 100, &added, &err),
+                             TD_OK);
+        }
+        assert_int_equal(s->ops->alert_deliveries_add(s, a, al[1], 1, r2, 3, 101, &added, &err),
+                         TD_OK);
+        assert_int_equal(s->ops->alert_claim(s, 200, 300, 10, claimed, v, &err), TD_OK);
+        assert_int_equal(v[0], 3);
+        assert_int_equal(s->ops->alert_attempt(s, v[1], 201, "delivered", NULL, 0, &err), TD_OK);
+        assert_int_equal(s->ops->alert_attempt(s, v[2], 202, "gave_up", "boom", 0, &err), TD_OK);
+        assert_int_equal(s->ops->alert_attempt(s, v[3], 203, "failed", "later", 400, &err), TD_OK);
+        assert_int_equal(s->ops->alert_ack(s, a, al[0], 1, "link", 500, &off, &msg, &was, &err),
+                         TD_OK);
+
+        struct td_store_alert_list l;
+        struct td_store_arena ar = {0};
+        td_buf_init(&t[i], 1 << 20);
+        assert_int_equal(s->ops->alert_list(s, a, 0, 50, &l, &ar, &err), TD_OK);
+        assert_int_equal(l.n, 2);
+        assert_int_equal(l.rows[0].id, al[1]); /* newest first */
+        assert_int_equal(l.rows[0].message_id, 2);
+        assert_string_equal(l.rows[0].rule_name, "threats");
+        assert_int_equal(l.rows[0].severity, 4); /* message 2's */
+        assert_false(l.rows[0].acked);
+        assert_true(l.rows[0].failed);
+        assert_int_equal(l.rows[0].ndeliveries, 2);
+        assert_int_equal(l.rows[0].deliveries[0].nlog, 1);
+        assert_string_equal(l.rows[0].deliveries[0].log[0].outcome, "gave_up");
+        assert_string_equal(l.rows[0].deliveries[1].channel, "webhook");
+        assert_null(l.rows[1].deliveries[0].last_error);
+        assert_true(l.rows[1].deliveries[0].delivered);
+        assert_true(l.rows[1].acked);
+        assert_int_equal(l.rows[1].acked_at, 500);
+        assert_string_equal(l.rows[1].acked_via, "link");
+        assert_int_equal(alert_lines(&t[i], &l), 0);
+        td_store_arena_free(&ar);
+        assert_int_equal(s->ops->alert_list(s, a, 1, 50, &l, &ar, &err), TD_OK);
+        assert_int_equal(l.n, 1); /* open only */
+        assert_int_equal(alert_lines(&t[i], &l), 0);
+        td_store_arena_free(&ar);
+        assert_int_equal(s->ops->alert_list(s, 1, 0, 50, &l, &ar, &err), TD_OK);
+        assert_int_equal(l.n, 0); /* office-b has none */
+        td_store_arena_free(&ar);
+    }
+    same_text("alert_list", t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reads_alike, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rows_and_refusals_alike, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alert_rows_alike, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
