@@ -24,10 +24,20 @@
  * write transaction taken up front, so reading the audit chain's head and
  * appending to it is atomic), and uses savepoints for per-record batches.
  *
- * Ownership: `const char *` inputs are borrowed for the call.  `json_t **out`
- * is a NEW reference for the caller (json_decref).  Fixed-size struct
- * outputs are caller-owned plain data.  A store is used by one thread at a
- * time (the desk serialises).
+ * Rows, not JSON: reads answer typed rows and the desk renders the API's
+ * JSON from them (desk/render.c), once for both backends.  A JSON-text
+ * column (a verdict, attachments, a case's place and people, audit
+ * details) stays text in its row; the desk parses it.
+ *
+ * Ownership: `const char *` inputs are borrowed for the call.  Fixed-size
+ * struct outputs are caller-owned plain data.  Rows given to a callback
+ * are valid during the call only.  Rows a read fills with lists
+ * (message_get, message_queue, sender_get, case_get, case_list,
+ * evidence_get, alert_list) live in a struct td_store_arena the caller
+ * passes and frees (td_store_arena_free), on success and on error alike.
+ * The exports (message_export, case_export, digest_rows) still hand their
+ * callback a json_t row, valid during the call.  A store is used by one
+ * thread at a time (the desk serialises).
  */
 #ifndef THREATDESK_STORE_H
 #define THREATDESK_STORE_H

@@ -49,7 +49,8 @@ struct td_pg *td__pgs_conn(struct td_store *s);
  * login_failures) need no scope. */
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err);
 
-/* pg_store.c: row `row` of r as a JSON object by td__sq_row_json's rules,
+/* pg_store.c: row `row` of r as a JSON object by td__sq_row_json's rules
+ * (the exports' rows; the reads the front doors show are typed rows),
  * so both backends answer the same shapes: a column becomes a member of
  * its name (NULL and bytea columns are left out; integers, booleans as
  * 0/1, floats, text), "<name>_json" text columns are parsed into <name>,

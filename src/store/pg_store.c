@@ -225,52 +225,6 @@ json_t *td__pg_row_json(const PGresult *r, int row)
     return o;
 }
 
-/* Every row of r as a JSON array (r stays the caller's). */
-int td__pgs_rows_json(const PGresult *r, json_t **out, struct td_error *err)
-{
-    json_t *a = json_array();
-    if (!a)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    for (int i = 0; i < PQntuples(r); i++) {
-        json_t *o = td__pg_row_json(r, i);
-        if (!o || json_array_append_new(a, o)) {
-            json_decref(a);
-            return td_error_set(err, TD_ENOMEM, NULL);
-        }
-    }
-    *out = a;
-    return TD_OK;
-}
-
-int td__pgs_query_json(struct td_store *s, const char *sql, const struct td__pga *a, json_t **out,
-                       struct td_error *err)
-{
-    PGresult *r;
-    int rc = td__pgs_ex(s, sql, a, &r, err);
-    if (rc)
-        return rc;
-    rc = td__pgs_rows_json(r, out, err);
-    PQclear(r);
-    return rc;
-}
-
-/* One row as an object; TD_ENOTFOUND "no such <what>" when none. */
-int td__pgs_row1_json(struct td_store *s, const char *what, const char *sql,
-                      const struct td__pga *a, json_t **out, struct td_error *err)
-{
-    PGresult *r;
-    int rc = td__pgs_ex(s, sql, a, &r, err);
-    if (rc)
-        return rc;
-    if (PQntuples(r) < 1) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
-    } else if (!(*out = td__pg_row_json(r, 0))) {
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-    }
-    PQclear(r);
-    return rc;
-}
-
 /* ---- open, close, transactions ------------------------------------------ */
 
 static void pgs_close(struct td_store *s)

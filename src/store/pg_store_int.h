@@ -107,23 +107,16 @@ int td__pgs_value(struct td_store *s, const char *sql, const struct td__pga *a, 
  * desk's transaction stays usable, as after SQLite's constraint error. */
 int td__pgs_insert_id(struct td_store *s, const char *what, const char *sql,
                       const struct td__pga *a, int64_t *id, struct td_error *err);
-/* Rows as JSON by td__pg_row_json: all of r, all of a query, or its one
- * row (TD_ENOTFOUND "no such <what>" when none). */
-int td__pgs_rows_json(const PGresult *r, json_t **out, struct td_error *err);
-int td__pgs_query_json(struct td_store *s, const char *sql, const struct td__pga *a, json_t **out,
-                       struct td_error *err);
-int td__pgs_row1_json(struct td_store *s, const char *what, const char *sql,
-                      const struct td__pga *a, json_t **out, struct td_error *err);
 /* A bytea column (text form) as bytes; *out is the caller's (PQfreemem). */
 int td__pgs_bytea(const PGresult *r, int row, int i, unsigned char **out, size_t *len,
                   struct td_error *err);
 
-/* The columns of MESSAGE (desk.h) as sqlite.c selects them, shared by
- * message, sender and case reads; the verdict column is merged in by td__pg_row_json(). */
+/* The columns of a td_store_message_row, in the order td__pgs_msg_row
+ * reads them (sqlite.c's MSG_SELECT), shared by message, sender and case
+ * reads: the case ids aggregated as "1,2" text. */
 #define MSG_COLS                                                                                   \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
-    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
-    "m.attachments AS attachments_json, "                                                          \
+    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, m.attachments, "    \
     "(SELECT string_agg(cm.case_id::text, ',') FROM case_messages cm "                             \
     "WHERE cm.message_id = m.id) AS cases FROM messages m "
 

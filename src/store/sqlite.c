@@ -14,10 +14,12 @@
  * a name is spliced into SQL is case_set(), and only from a fixed table of
  * column names (never from input).
  *
- * Reads that go straight to the front doors come back as JSON built by
- * td__sq_row_json(): a column becomes a member of its name; "<name>_json" columns
- * hold JSON text and are parsed into member <name>; a column named
- * "verdict" is parsed and merged into the object.
+ * Reads that the front doors show (a message, the queue, a sender, a
+ * case, evidence) fill typed rows (store.h) in the caller's arena; the
+ * desk renders them (desk/render.c).  The exports still stream rows as
+ * JSON built by td__sq_row_json(): a column becomes a member of its name;
+ * "<name>_json" columns hold JSON text and are parsed into member <name>;
+ * a column named "verdict" is parsed and merged into the object.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -748,11 +750,11 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     return rc;
 }
 
-/* MESSAGE of desk.h; the verdict column is merged in by td__sq_row_json(). */
+/* The columns of a td_store_message_row, in the order msg_row() reads
+ * them; the case ids aggregated as "1,2" text. */
 #define MSG_SELECT                                                                                 \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
-    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
-    "m.attachments AS attachments_json, "                                                          \
+    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, m.attachments, "    \
     "(SELECT group_concat(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "          \
     "AS cases "
 #define MSG_COLS MSG_SELECT "FROM messages m "
