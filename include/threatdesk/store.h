@@ -35,8 +35,8 @@
  * (message_get, message_queue, sender_get, case_get, case_list,
  * evidence_get, alert_list) live in a struct td_store_arena the caller
  * passes and frees (td_store_arena_free), on success and on error alike.
- * The exports (message_export, case_export, digest_rows) still hand their
- * callback a json_t row, valid during the call.  A store is used by one
+ * The exports (message_export, case_export, digest_rows) stream typed rows
+ * to a callback, one at a time.  A store is used by one
  * thread at a time (the desk serialises).
  */
 #ifndef THREATDESK_STORE_H
@@ -44,8 +44,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 #include "threatdesk/error.h"
 
@@ -435,6 +433,35 @@ struct td_store_alert_row {
 struct td_store_alert_list {
     struct td_store_alert_row *rows;
     size_t n;
+};
+
+/* A case as exported (case_export): the list's row (description and
+ * people not read: NULL) and how many messages and evidence files it
+ * holds. */
+struct td_store_case_export_row {
+    struct td_store_case_row c;
+    int64_t messages;
+    int64_t evidence;
+};
+
+/* One group of the weekly digest (digest_rows); which members are set
+ * depends on the kind:
+ *   "volume"   day (days since epoch), channel, severity, labels (bits), n
+ *   "senders"  sender, display (NULL: none), n, worst (severity), threats
+ *   "cases"    status, n
+ *   "review"   seconds */
+struct td_store_digest_row {
+    int64_t day;
+    const char *channel;
+    int64_t severity;
+    int64_t labels;
+    const char *sender;
+    const char *display;
+    int64_t worst;
+    int64_t threats;
+    const char *status;
+    int64_t n;
+    int64_t seconds;
 };
 
 /* One value for case_set: NULL, an integer or text (JSON text for the
@@ -828,24 +855,28 @@ struct td_store_ops {
     int (*audit_walk_object)(struct td_store *s, int64_t office_id, const char *object_type,
                              int64_t object_id, int (*cb)(void *ud, const struct td_audit_entry *e),
                              void *ud, struct td_error *err);
-    /* The queue's rows (MESSAGE of desk.h, the query's limit and offset
-     * ignored) one at a time, in queue order, without holding them all:
-     * row is valid during the call only; non-zero from cb stops. */
+    /* The queue's messages (the query's limit and offset ignored) one at a
+     * time, in queue order, without holding them all: the row is valid
+     * during the call only, its text, client_key and attachments not read
+     * (NULL) and its cases in the order they were linked; non-zero from cb
+     * stops. */
     int (*message_export)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
-                          int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-    /* The same for cases (case rows of td_desk_case_list, plus "messages"
-     * and "evidence" counts). */
+                          int (*cb)(void *ud, const struct td_store_message_row *r), void *ud,
+                          struct td_error *err);
+    /* The same for cases, newest first (case_list's filter). */
     int (*case_export)(struct td_store *s, int64_t office_id, const struct td_store_case_query *q,
-                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-    /* Aggregates for the weekly digest over messages received in
-     * [since, until): cb gets one JSON row per group of `kind`:
-     *   "volume"   {"day" (days since epoch), "channel", "severity", "labels" (bits), "n"}
-     *   "senders"  {"sender", "display", "n", "worst" (severity), "threats"} top 10
-     *   "cases"    {"status", "n"} of every case of the office (not windowed)
-     *   "review"   {"seconds"} critical messages reviewed: status_time - ingested, ascending */
-    int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
-                       int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
+                       int (*cb)(void *ud, const struct td_store_case_export_row *r), void *ud,
                        struct td_error *err);
+    /* Aggregates for the weekly digest over messages received in
+     * [since, until): cb gets one row per group of `kind`
+     * (td_store_digest_row says which members each kind sets):
+     *   "volume"   by day, channel, severity and labels
+     *   "senders"  the top 10 senders of messages with a severity
+     *   "cases"    cases by status, every case of the office (not windowed)
+     *   "review"   critical messages reviewed: status_time - ingested, ascending */
+    int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
+                       int64_t until, int (*cb)(void *ud, const struct td_store_digest_row *r),
+                       void *ud, struct td_error *err);
 
     /* ---- the work queue (store/sqlite_jobs.c; PostgreSQL: pg_conn.c's
      * td__pg_job_*, the same arguments) ---------------------------------

@@ -4,6 +4,9 @@
  * them: there is no other copy of these rules (render.h says what they
  * are).
  */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "desk/render.h"
@@ -271,4 +274,72 @@ json_t *td__render_alerts(const struct td_store_alert_list *l)
             a = NULL;
         }
     return a;
+}
+
+json_t *td__render_export_message(const struct td_store_message_row *r)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    put_int(o, "id", r->id);
+    put_str(o, "channel", r->channel);
+    put_str(o, "sender", r->sender);
+    put_str(o, "sender_name", r->sender_name);
+    put_str(o, "subject", r->subject);
+    put_int(o, "received", r->received);
+    put_int(o, "ingested", r->ingested);
+    put_str(o, "status", r->status);
+    put_str(o, "status_reason", r->status_reason);
+    put_str(o, "message_id", r->message_id);
+    merge_verdict(o, r->verdict);
+    if (r->ncases) {
+        /* a CSV cell: "3 1" (at most 20 characters an id and a space) */
+        char *t = malloc(r->ncases * 21 + 1);
+        size_t n = 0;
+        if (!t) {
+            json_decref(o);
+            return NULL;
+        }
+        for (size_t i = 0; i < r->ncases; i++)
+            n += (size_t)snprintf(t + n, 22, "%s%" PRId64, i ? " " : "", r->cases[i]);
+        put_str(o, "cases", t);
+        free(t);
+    }
+    return o;
+}
+
+json_t *td__render_export_case(const struct td_store_case_export_row *r)
+{
+    json_t *o = td__render_case(&r->c);
+    if (!o)
+        return NULL;
+    put_int(o, "messages", r->messages);
+    put_int(o, "evidence", r->evidence);
+    return o;
+}
+
+json_t *td__render_digest(const char *kind, const struct td_store_digest_row *r)
+{
+    if (!strcmp(kind, "review"))
+        return json_integer((json_int_t)r->seconds);
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    if (!strcmp(kind, "volume")) {
+        put_int(o, "day", r->day);
+        put_str(o, "channel", r->channel);
+        put_int(o, "severity", r->severity);
+        put_int(o, "labels", r->labels);
+    } else if (!strcmp(kind, "senders")) {
+        put_str(o, "sender", r->sender);
+        put_str(o, "display", r->display);
+        put_int(o, "n", r->n);
+        put_int(o, "worst", r->worst);
+        put_int(o, "threats", r->threats);
+        return o;
+    } else {
+        put_str(o, "status", r->status);
+    }
+    put_int(o, "n", r->n);
+    return o;
 }

@@ -48,4 +48,14 @@ json_t *td__render_case_page(const struct td_store_case_page *p, size_t limit, s
  * "acknowledged": {"at", "by", "via"} once acknowledged}]. */
 json_t *td__render_alerts(const struct td_store_alert_list *l);
 
+/* The exports' rows (desk_export.h, reports): a message of the queue's
+ * export (MESSAGE without text, client_key and attachments; "cases" the
+ * ids joined by spaces, in link order, left out when none), a case of the
+ * case export (the list's row without description and people, with
+ * "messages" and "evidence" counts), and one group of the digest by kind
+ * ("volume", "senders", "cases"; "review" is a bare integer). */
+json_t *td__render_export_message(const struct td_store_message_row *r);
+json_t *td__render_export_case(const struct td_store_case_export_row *r);
+json_t *td__render_digest(const char *kind, const struct td_store_digest_row *r);
+
 #endif

@@ -124,7 +124,7 @@ void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
     m->text_len = m->text ? (size_t)PQgetlength(r, row, 11) : 0;
     m->verdict = td__pgs_col_copy(r, row, 12, ar);
     m->attachments = td__pgs_col_copy(r, row, 13, ar);
-    td__arena_ids(ar, td__pgs_col(r, row, 14), &m->cases, &m->ncases);
+    td__arena_ids(ar, td__pgs_col(r, row, 14), 1, &m->cases, &m->ncases);
 }
 
 int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,

@@ -170,60 +170,9 @@ int td__pgs_bytea(const PGresult *r, int row, int i, unsigned char **out, size_t
     return *out ? TD_OK : td_error_set(err, TD_ENOMEM, NULL);
 }
 
-/* ---- rows as JSON (td__sq_row_json's rules) ------------------------------ */
-
-/* Type OIDs of pg_type.h (stable across versions). */
-#define OID_BOOL 16
+/* bytea's type OID (pg_type.h, stable across versions): verify_scan
+ * hands those columns over as bytes. */
 #define OID_BYTEA 17
-#define OID_INT8 20
-#define OID_INT2 21
-#define OID_INT4 23
-#define OID_FLOAT4 700
-#define OID_FLOAT8 701
-#define OID_NUMERIC 1700
-
-json_t *td__pg_row_json(const PGresult *r, int row)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int n = PQnfields(r);
-    for (int i = 0; i < n; i++) {
-        const char *name = PQfname(r, i);
-        if (PQgetisnull(r, row, i))
-            continue;
-        const char *txt = PQgetvalue(r, row, i);
-        Oid type = PQftype(r, i);
-        if (td__row_json_text_column(o, name, txt))
-            continue;
-        json_t *v = NULL;
-        switch (type) {
-        case OID_BYTEA:
-            break; /* bytes never go to JSON */
-        case OID_BOOL:
-            v = json_integer(txt[0] == 't'); /* SQLite answers 0/1 */
-            break;
-        case OID_INT2:
-        case OID_INT4:
-        case OID_INT8:
-            v = json_integer((json_int_t)strtoll(txt, NULL, 10));
-            break;
-        case OID_FLOAT4:
-        case OID_FLOAT8:
-        case OID_NUMERIC:
-            v = json_real(strtod(txt, NULL));
-            break;
-        default:
-            /* invalid UTF-8 is refused by json_stringn and left out, as in
-             * SQLite (PostgreSQL's UTF8 encoding would not store it). */
-            v = json_stringn(txt, (size_t)PQgetlength(r, row, i));
-            break;
-        }
-        if (v)
-            json_object_set_new(o, name, v);
-    }
-    return o;
-}
 
 /* ---- open, close, transactions ------------------------------------------ */
 

@@ -14,12 +14,9 @@
  * a name is spliced into SQL is case_set(), and only from a fixed table of
  * column names (never from input).
  *
- * Reads that the front doors show (a message, the queue, a sender, a
- * case, evidence) fill typed rows (store.h) in the caller's arena; the
- * desk renders them (desk/render.c).  The exports still stream rows as
- * JSON built by td__sq_row_json(): a column becomes a member of its name;
- * "<name>_json" columns hold JSON text and are parsed into member <name>;
- * a column named "verdict" is parsed and merged into the object.
+ * Reads answer typed rows (store.h): those with lists in the caller's
+ * arena, the exports one row at a time to a callback.  The desk renders
+ * the API's JSON from them (desk/render.c); nothing here builds JSON.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,45 +51,6 @@ static struct sq *SQ(struct td_store *s)
 struct td__sq *td__sq_conn(struct td_store *s)
 {
     return &SQ(s)->c;
-}
-
-/* ---- rows as JSON ------------------------------------------------------ */
-
-json_t *td__sq_row_json(sqlite3_stmt *st)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int n = sqlite3_column_count(st);
-    for (int i = 0; i < n; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        int type = sqlite3_column_type(st, i);
-        if (type == SQLITE_NULL)
-            continue;
-        if (td__row_json_text_column(o, name, (const char *)sqlite3_column_text(st, i)))
-            continue;
-        json_t *v = NULL;
-        switch (type) {
-        case SQLITE_INTEGER:
-            v = json_integer(sqlite3_column_int64(st, i));
-            break;
-        case SQLITE_FLOAT:
-            v = json_real(sqlite3_column_double(st, i));
-            break;
-        case SQLITE_TEXT:
-            /* Text is validated UTF-8 before it is stored; should a row
-             * hold something else, json_stringn refuses it and the member
-             * is left out rather than emitting broken JSON. */
-            v = json_stringn((const char *)sqlite3_column_text(st, i),
-                             (size_t)sqlite3_column_bytes(st, i));
-            break;
-        default:
-            break; /* BLOBs never go to JSON */
-        }
-        if (v)
-            json_object_set_new(o, name, v);
-    }
-    return o;
 }
 
 /* ---- open, migrate, close ---------------------------------------------- */
@@ -784,7 +742,7 @@ static void msg_row(sqlite3_stmt *st, struct td_store_arena *ar, struct td_store
     r->text = td__arena_strn(ar, t, r->text_len);
     r->verdict = col_str(st, 12, ar);
     r->attachments = col_str(st, 13, ar);
-    td__arena_ids(ar, (const char *)sqlite3_column_text(st, 14), &r->cases, &r->ncases);
+    td__arena_ids(ar, (const char *)sqlite3_column_text(st, 14), 1, &r->cases, &r->ncases);
 }
 
 /* Every row of st (MSG_SELECT's columns) into an arena array (gives st back). */

@@ -40,28 +40,6 @@ int td_store_schema_version(struct td_store *s, int64_t *version, struct td_erro
     return s->ops->schema_version(s, version, err);
 }
 
-int td__row_json_text_column(json_t *o, const char *name, const char *txt)
-{
-    size_t nl = strlen(name);
-    if (strcmp(name, "verdict") && !(nl > 5 && !strcmp(name + nl - 5, "_json")))
-        return 0;
-    json_t *v = json_loads(txt ? txt : "null", JSON_DECODE_ANY, NULL);
-    if (!v)
-        return 1;
-    if (!strcmp(name, "verdict")) {
-        if (json_is_object(v)) {
-            json_object_del(v, "severity_rank");
-            json_object_update(o, v);
-        }
-        json_decref(v);
-    } else {
-        char key[64];
-        snprintf(key, sizeof key, "%.*s", (int)(nl - 5), name);
-        json_object_set_new(o, key, v);
-    }
-    return 1;
-}
-
 /* ---- the arena of a read's rows ------------------------------------------
  * Bump allocation in blocks of 8 KiB (or one block for a larger piece):
  * a queue page of 50 rows is a handful of mallocs, not one per column. */
@@ -155,7 +133,8 @@ static int cmp_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-void td__arena_ids(struct td_store_arena *a, const char *list, const int64_t **ids, size_t *n)
+void td__arena_ids(struct td_store_arena *a, const char *list, int sort, const int64_t **ids,
+                   size_t *n)
 {
     size_t k = 1;
     int64_t *v;
@@ -173,6 +152,7 @@ void td__arena_ids(struct td_store_arena *a, const char *list, const int64_t **i
         p = *end == ',' ? end + 1 : end + strlen(end);
     }
     /* one order on both backends, whatever order the aggregate used */
-    qsort(v, *n, sizeof *v, cmp_id);
+    if (sort)
+        qsort(v, *n, sizeof *v, cmp_id);
     *ids = v;
 }
