@@ -24,18 +24,26 @@
  * write transaction taken up front, so reading the audit chain's head and
  * appending to it is atomic), and uses savepoints for per-record batches.
  *
- * Ownership: `const char *` inputs are borrowed for the call.  `json_t **out`
- * is a NEW reference for the caller (json_decref).  Fixed-size struct
- * outputs are caller-owned plain data.  A store is used by one thread at a
- * time (the desk serialises).
+ * Rows, not JSON: reads answer typed rows and the desk renders the API's
+ * JSON from them (desk/render.c), once for both backends.  A JSON-text
+ * column (a verdict, attachments, a case's place and people, audit
+ * details) stays text in its row; the desk parses it.
+ *
+ * Ownership: `const char *` inputs are borrowed for the call.  Fixed-size
+ * struct outputs are caller-owned plain data.  Rows given to a callback
+ * are valid during the call only.  Rows a read fills with lists
+ * (message_get, message_queue, sender_get, case_get, case_list,
+ * evidence_get, alert_list) live in a struct td_store_arena the caller
+ * passes and frees (td_store_arena_free), on success and on error alike.
+ * The exports (message_export, case_export, digest_rows) stream typed rows
+ * to a callback, one at a time.  A store is used by one
+ * thread at a time (the desk serialises).
  */
 #ifndef THREATDESK_STORE_H
 #define THREATDESK_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 #include "threatdesk/error.h"
 
@@ -264,6 +272,198 @@ struct td_store_case_query {
     size_t offset;
 };
 
+/* ---- read results: typed rows in an arena -------------------------------
+ * The reads that show a record with its lists (message_get, message_queue,
+ * sender_get, case_get, case_list, evidence_get, alert_list) fill typed
+ * rows whose strings and arrays live in an arena the CALLER passes: zero it
+ * (struct td_store_arena a = {0}) before the call and td_store_arena_free()
+ * it after, whether the call succeeded or not; the rows are valid until
+ * then.  A NULL string is SQL NULL (the desk leaves the member out).
+ * JSON-text columns (verdict, attachments, place, people) stay text: the
+ * desk parses them when it renders (desk/render.c), in one place. */
+struct td_store_arena_block;
+struct td_store_arena {
+    struct td_store_arena_block *head;
+    int oom; /* an allocation failed: the read answers TD_ENOMEM */
+};
+void td_store_arena_free(struct td_store_arena *a);
+
+/* A message as read (MESSAGE of desk.h before rendering). */
+struct td_store_message_row {
+    int64_t id;
+    const char *channel;
+    const char *sender;      /* NULL: none */
+    const char *sender_name; /* NULL: none */
+    const char *subject;     /* NULL: none */
+    int64_t received;
+    int64_t ingested;
+    const char *status; /* wire name, as stored */
+    const char *status_reason;
+    const char *client_key;
+    const char *message_id;
+    const char *text; /* text_len bytes (SQLite may keep a NUL inside) */
+    size_t text_len;
+    const char *verdict;     /* td_verdict_to_json() text, as stored */
+    const char *attachments; /* JSON array text, NULL: none */
+    const int64_t *cases;    /* the ids of the cases holding it, ascending */
+    size_t ncases;
+};
+
+/* A page of the queue: rows in queue order, total every match. */
+struct td_store_message_page {
+    struct td_store_message_row *rows;
+    size_t n;
+    int64_t total;
+};
+
+/* A sender's tallies (sender_get) and its latest messages, newest first. */
+struct td_store_sender_row {
+    const char *sender; /* the sender key */
+    const char *display;
+    int64_t messages;
+    int64_t threats;
+    int64_t worst_severity; /* enum td_severity */
+    int64_t first_seen;
+    int64_t last_seen;
+    struct td_store_message_row *recent;
+    size_t nrecent;
+};
+
+/* An evidence file as read (EVIDENCE of desk.h; case_get lists them
+ * without "case"). */
+struct td_store_evidence_row {
+    int64_t id;
+    int64_t case_id;
+    const char *name; /* NULL: none */
+    const char *type; /* NULL: none */
+    int64_t size;
+    const char *sha256; /* hex: where the file is and what it must hash to */
+    int64_t added;
+    const char *added_by; /* the user's name; NULL: the local operator or gone */
+};
+
+/* A case as read (CASE of desk.h, case_list's rows). */
+struct td_store_case_row {
+    int64_t id;
+    const char *type;   /* wire name, as stored */
+    const char *status; /* wire name, as stored */
+    const char *title;
+    const char *description; /* NULL: none */
+    int has_occurred;        /* 0: occurred unknown (NULL) */
+    int64_t occurred;
+    const char *place;  /* JSON object text, NULL: none */
+    const char *people; /* JSON array text, NULL: none */
+    const char *police_ref;
+    const char *assignee; /* the user's name, NULL: none */
+    int64_t created;
+    const char *created_by; /* the user's name, NULL: the local operator or gone */
+    int64_t updated;
+};
+
+/* A note of a case as read. */
+struct td_store_note_row {
+    int64_t id;
+    const char *text;
+    const char *author; /* the user's name, NULL: the local operator or gone */
+    int64_t created;
+    int shareable; /* 1: police may read it */
+};
+
+/* A case with its lists (case_get): messages by received time, evidence
+ * and notes by id. */
+struct td_store_case_detail {
+    struct td_store_case_row c;
+    struct td_store_message_row *messages;
+    size_t nmessages;
+    struct td_store_evidence_row *evidence;
+    size_t nevidence;
+    struct td_store_note_row *notes;
+    size_t nnotes;
+};
+
+/* A page of cases, newest first; total every match. */
+struct td_store_case_page {
+    struct td_store_case_row *rows;
+    size_t n;
+    int64_t total;
+};
+
+/* An alert as listed (alert_list), with its deliveries (by id) and each
+ * delivery's first 50 attempts (by id). */
+struct td_store_alert_attempt_row {
+    int64_t at;
+    const char *outcome; /* "delivered", "failed", "gave_up" */
+    const char *error;   /* NULL: none */
+};
+
+struct td_store_alert_delivery_row {
+    int64_t id;
+    int step;
+    int64_t recipient;
+    const char *channel; /* "email" | "webhook" */
+    const char *target;
+    const char *state; /* "pending", "sending", "done", "failed" */
+    int attempts;
+    int64_t next_attempt_at;
+    const char *last_error; /* NULL: none */
+    int delivered;          /* 0: delivered_at is NULL */
+    int64_t delivered_at;
+    struct td_store_alert_attempt_row *log;
+    size_t nlog;
+};
+
+struct td_store_alert_row {
+    int64_t id;
+    int64_t message_id;
+    int64_t rule_id;
+    const char *rule_name;
+    int severity;    /* the message's enum td_severity */
+    unsigned labels; /* the message's label bits */
+    int64_t created;
+    int step;
+    int acked; /* 1: acked_at, acked_by and acked_via say when, who, how */
+    int64_t acked_at;
+    int64_t acked_by;
+    const char *acked_via; /* NULL: not said */
+    int failed;            /* 1: a delivery of it failed for good */
+    struct td_store_alert_delivery_row *deliveries;
+    size_t ndeliveries;
+};
+
+struct td_store_alert_list {
+    struct td_store_alert_row *rows;
+    size_t n;
+};
+
+/* A case as exported (case_export): the list's row (description and
+ * people not read: NULL) and how many messages and evidence files it
+ * holds. */
+struct td_store_case_export_row {
+    struct td_store_case_row c;
+    int64_t messages;
+    int64_t evidence;
+};
+
+/* One group of the weekly digest (digest_rows); which members are set
+ * depends on the kind:
+ *   "volume"   day (days since epoch), channel, severity, labels (bits), n
+ *   "senders"  sender, display (NULL: none), n, worst (severity), threats
+ *   "cases"    status, n
+ *   "review"   seconds */
+struct td_store_digest_row {
+    int64_t day;
+    const char *channel;
+    int64_t severity;
+    int64_t labels;
+    const char *sender;
+    const char *display;
+    int64_t worst;
+    int64_t threats;
+    const char *status;
+    int64_t n;
+    int64_t seconds;
+};
+
 /* One value for case_set: NULL, an integer or text (JSON text for the
  * "place" and "people" fields). */
 enum td_store_value_kind { TD_STORE_NULL, TD_STORE_INT, TD_STORE_TEXT };
@@ -408,7 +608,8 @@ struct td_store_ops {
                             int64_t *id, int *severity, struct td_error *err);
     int (*message_insert)(struct td_store *s, const struct td_store_message *m, int64_t *id,
                           struct td_error *err);
-    int (*message_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+    int (*message_get)(struct td_store *s, int64_t office_id, int64_t id,
+                       struct td_store_message_row *out, struct td_store_arena *arena,
                        struct td_error *err);
     /* *data is malloc()ed: the caller frees it. */
     int (*message_original)(struct td_store *s, int64_t office_id, int64_t id, void **data,
@@ -419,7 +620,8 @@ struct td_store_ops {
      * (0009_queue_order.sql, both backends) serves without a sort.  The
      * order is total, so an offset names the same place on every call. */
     int (*message_queue)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
-                         json_t **out, struct td_error *err);
+                         struct td_store_message_page *out, struct td_store_arena *arena,
+                         struct td_error *err);
     int (*message_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *status,
                               const char *reason, int64_t by, int64_t when, struct td_error *err);
 
@@ -430,8 +632,11 @@ struct td_store_ops {
     int (*sender_record)(struct td_store *s, int64_t office_id, const char *sender,
                          const char *display, int severity, int is_threat, int64_t when,
                          struct td_error *err);
+    /* The sender's tallies and its `limit` latest messages (TD_ENOTFOUND
+     * when the office has no such sender). */
     int (*sender_get)(struct td_store *s, int64_t office_id, const char *sender, size_t limit,
-                      json_t **out, struct td_error *err);
+                      struct td_store_sender_row *out, struct td_store_arena *arena,
+                      struct td_error *err);
 
     /* cases */
     int (*case_insert)(struct td_store *s, const struct td_store_case *c, int64_t *id,
@@ -441,7 +646,8 @@ struct td_store_ops {
     int (*case_head)(struct td_store *s, int64_t office_id, int64_t id,
                      char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
                      struct td_error *err);
-    int (*case_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
+    int (*case_get)(struct td_store *s, int64_t office_id, int64_t id,
+                    struct td_store_case_detail *out, struct td_store_arena *arena,
                     struct td_error *err);
     /* Set one editable field: "type", "title", "description",
      * "police_ref" (text), "occurred", "assignee" (int; NULL clears),
@@ -453,8 +659,10 @@ struct td_store_ops {
      * reached the police (kept once set). */
     int (*case_set_status)(struct td_store *s, int64_t office_id, int64_t id, const char *from,
                            const char *to, int reported, int64_t now, struct td_error *err);
+    /* A page (the query's limit and offset), newest first. */
     int (*case_list)(struct td_store *s, int64_t office_id, const struct td_store_case_query *q,
-                     json_t **out, struct td_error *err);
+                     struct td_store_case_page *out, struct td_store_arena *arena,
+                     struct td_error *err);
     int (*case_link)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t message_id,
                      int64_t now, int *linked_new, struct td_error *err);
     int (*note_insert)(struct td_store *s, int64_t office_id, int64_t case_id, int64_t user_id,
@@ -464,9 +672,9 @@ struct td_store_ops {
     /* evidence */
     int (*evidence_insert)(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
                            struct td_error *err);
-    /* *out: EVIDENCE JSON incl. "case"; sha256 (65 bytes) filled */
-    int (*evidence_get)(struct td_store *s, int64_t office_id, int64_t id, json_t **out,
-                        int64_t *case_id, char *sha256, struct td_error *err);
+    int (*evidence_get)(struct td_store *s, int64_t office_id, int64_t id,
+                        struct td_store_evidence_row *out, struct td_store_arena *arena,
+                        struct td_error *err);
     /* Every evidence row of every office, for verify. */
     int (*evidence_scan)(struct td_store *s,
                          int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
@@ -631,7 +839,8 @@ struct td_store_ops {
     /* The office's alerts, newest first, each with its deliveries and
      * their attempts: see td_desk_alert_list. */
     int (*alert_list)(struct td_store *s, int64_t office_id, int open_only, size_t limit,
-                      json_t **out, struct td_error *err);
+                      struct td_store_alert_list *out, struct td_store_arena *arena,
+                      struct td_error *err);
     /* Acknowledge (office_id 0: whichever office it is in, for a link):
      * TD_ENOTFOUND when none; *was 1 when it already was (nothing
      * changes); *office_out its office; *message_out its message. */
@@ -646,24 +855,28 @@ struct td_store_ops {
     int (*audit_walk_object)(struct td_store *s, int64_t office_id, const char *object_type,
                              int64_t object_id, int (*cb)(void *ud, const struct td_audit_entry *e),
                              void *ud, struct td_error *err);
-    /* The queue's rows (MESSAGE of desk.h, the query's limit and offset
-     * ignored) one at a time, in queue order, without holding them all:
-     * row is valid during the call only; non-zero from cb stops. */
+    /* The queue's messages (the query's limit and offset ignored) one at a
+     * time, in queue order, without holding them all: the row is valid
+     * during the call only, its text, client_key and attachments not read
+     * (NULL) and its cases in the order they were linked; non-zero from cb
+     * stops. */
     int (*message_export)(struct td_store *s, int64_t office_id, const struct td_store_msg_query *q,
-                          int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-    /* The same for cases (case rows of td_desk_case_list, plus "messages"
-     * and "evidence" counts). */
+                          int (*cb)(void *ud, const struct td_store_message_row *r), void *ud,
+                          struct td_error *err);
+    /* The same for cases, newest first (case_list's filter). */
     int (*case_export)(struct td_store *s, int64_t office_id, const struct td_store_case_query *q,
-                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-    /* Aggregates for the weekly digest over messages received in
-     * [since, until): cb gets one JSON row per group of `kind`:
-     *   "volume"   {"day" (days since epoch), "channel", "severity", "labels" (bits), "n"}
-     *   "senders"  {"sender", "display", "n", "worst" (severity), "threats"} top 10
-     *   "cases"    {"status", "n"} of every case of the office (not windowed)
-     *   "review"   {"seconds"} critical messages reviewed: status_time - ingested, ascending */
-    int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
-                       int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
+                       int (*cb)(void *ud, const struct td_store_case_export_row *r), void *ud,
                        struct td_error *err);
+    /* Aggregates for the weekly digest over messages received in
+     * [since, until): cb gets one row per group of `kind`
+     * (td_store_digest_row says which members each kind sets):
+     *   "volume"   by day, channel, severity and labels
+     *   "senders"  the top 10 senders of messages with a severity
+     *   "cases"    cases by status, every case of the office (not windowed)
+     *   "review"   critical messages reviewed: status_time - ingested, ascending */
+    int (*digest_rows)(struct td_store *s, int64_t office_id, const char *kind, int64_t since,
+                       int64_t until, int (*cb)(void *ud, const struct td_store_digest_row *r),
+                       void *ud, struct td_error *err);
 
     /* ---- the work queue (store/sqlite_jobs.c; PostgreSQL: pg_conn.c's
      * td__pg_job_*, the same arguments) ---------------------------------

@@ -27,6 +27,7 @@
 #include <sodium.h>
 
 #include "desk/desk_int.h"
+#include "desk/render.h"
 #include "threatdesk/alert.h"
 #include "threatdesk/taxonomy.h"
 
@@ -570,11 +571,14 @@ int td_desk_alert_list(struct td_desk *d, const struct td_actor *actor, int open
         limit = LIST_DEFAULT;
     if (limit > LIST_MAX)
         limit = LIST_MAX;
+    struct td_store_alert_list l;
+    struct td_store_arena ar = {0};
     td__lock(d);
-    int rc = d->store->ops->alert_list(d->store, actor->office_id, open_only, limit, &a, err);
+    int rc = d->store->ops->alert_list(d->store, actor->office_id, open_only, limit, &l, &ar, err);
     td__unlock(d);
-    if (!rc && !(*out = json_pack("{s:o}", "alerts", a)))
+    if (!rc && (!(a = td__render_alerts(&l)) || !(*out = json_pack("{s:o}", "alerts", a))))
         rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "desk/desk_int.h"
+#include "desk/render.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
@@ -327,8 +328,14 @@ int td_desk_case_get(struct td_desk *d, const struct td_actor *actor, int64_t id
     int rc = td__begin(d, err);
     if (rc)
         goto out;
+    struct td_store_case_detail row;
+    struct td_store_arena ar = {0};
     if (!(rc = visible(d, actor, id, NULL, NULL, err)) &&
-        !(rc = d->store->ops->case_get(d->store, actor->office_id, id, &o, err)))
+        !(rc = d->store->ops->case_get(d->store, actor->office_id, id, &row, &ar, err)) &&
+        !(o = td__render_case_detail(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
+    if (!rc)
         rc = td__audit(d, actor, actor->office_id, "case.read", "case", id, NULL, err);
     rc = td__end(d, rc, err);
 out:
@@ -368,17 +375,20 @@ int td_desk_case_list(struct td_desk *d, const struct td_actor *actor,
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if ((rc = d->store->ops->case_list(d->store, actor->office_id, &q, &o, err)))
-        goto end;
-    /* One audit entry for the list, naming every case it showed. */
-    size_t i;
-    json_t *c;
-    if (!(ids = json_array())) {
+    struct td_store_case_page page;
+    struct td_store_arena ar = {0};
+    rc = d->store->ops->case_list(d->store, actor->office_id, &q, &page, &ar, err);
+    if (!rc && !(o = td__render_case_page(&page, q.limit, q.offset)))
         rc = td_error_set(err, TD_ENOMEM, NULL);
+    /* One audit entry for the list, naming every case it showed. */
+    if (!rc && !(ids = json_array()))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    for (size_t i = 0; !rc && i < page.n; i++)
+        if (json_array_append_new(ids, json_integer((json_int_t)page.rows[i].id)))
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
+    if (rc)
         goto end;
-    }
-    json_array_foreach(json_object_get(o, "cases"), i, c)
-        json_array_append(ids, json_object_get(c, "id"));
     json_t *det = json_pack("{s:O}", "cases", ids);
     rc = td__audit(d, actor, actor->office_id, "case.list", "case", 0, det, err);
     json_decref(det);

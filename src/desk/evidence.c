@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "desk/desk_int.h"
+#include "desk/render.h"
 
 #define EVIDENCE_MAX ((size_t)256 << 20)
 
@@ -203,8 +204,17 @@ int td_desk_evidence_get(struct td_desk *d, const struct td_actor *actor, int64_
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if ((rc = d->store->ops->evidence_get(d->store, actor->office_id, evidence_id, &m, &case_id,
-                                          sha, err)))
+    struct td_store_evidence_row row;
+    struct td_store_arena ar = {0};
+    rc = d->store->ops->evidence_get(d->store, actor->office_id, evidence_id, &row, &ar, err);
+    if (!rc) {
+        case_id = row.case_id;
+        snprintf(sha, sizeof sha, "%s", row.sha256 ? row.sha256 : "");
+        if (meta && !(m = td__render_evidence(&row, 1)))
+            rc = td_error_set(err, TD_ENOMEM, NULL);
+    }
+    td_store_arena_free(&ar);
+    if (rc)
         goto end;
     char status[TD_STORE_NAME_SIZE];
     int reported;

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "desk/desk_int.h"
+#include "desk/render.h"
 #include "threatdesk/desk_export.h"
 
 #define SENDER_HISTORY 50
@@ -129,6 +130,19 @@ static json_t *timeline_shareable(json_t *ev)
     return keep;
 }
 
+/* The case as case_get renders it (the bundle carries the API's shapes). */
+static int case_json(struct td_desk *d, const struct td_actor *actor, int64_t case_id, json_t **c,
+                     struct td_error *err)
+{
+    struct td_store_case_detail row;
+    struct td_store_arena ar = {0};
+    int rc = d->store->ops->case_get(d->store, actor->office_id, case_id, &row, &ar, err);
+    if (!rc && !(*c = td__render_case_detail(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
+    return rc;
+}
+
 int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t case_id,
                         td_export_original_cb *cb, void *ud, json_t **out, struct td_error *err)
 {
@@ -143,8 +157,7 @@ int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t
     int rc = td__begin(d, err);
     if (rc)
         goto unlock;
-    if ((rc = can_read(d, actor, case_id, err)) ||
-        (rc = d->store->ops->case_get(d->store, actor->office_id, case_id, &c, err)))
+    if ((rc = can_read(d, actor, case_id, err)) || (rc = case_json(d, actor, case_id, &c, err)))
         goto end;
     if (!(senders = json_array()) || !(aw.list = json_array())) {
         rc = td_error_set(err, TD_ENOMEM, NULL);
@@ -182,12 +195,15 @@ int td_desk_case_export(struct td_desk *d, const struct td_actor *actor, int64_t
             seen = json_equal(json_object_get(json_array_get(msgs, j), "sender"),
                               json_object_get(m, "sender"));
         if (!seen) {
-            json_t *h = NULL;
-            int r2 =
-                d->store->ops->sender_get(d->store, actor->office_id, snd, SENDER_HISTORY, &h, err);
-            if (r2 == TD_OK)
-                json_array_append_new(senders, h);
-            else if (r2 != TD_ENOTFOUND) {
+            struct td_store_sender_row h;
+            struct td_store_arena ar = {0};
+            int r2 = d->store->ops->sender_get(d->store, actor->office_id, snd, SENDER_HISTORY, &h,
+                                               &ar, err);
+            json_t *hj = r2 == TD_OK ? td__render_sender(&h) : NULL;
+            td_store_arena_free(&ar);
+            if (r2 == TD_OK && (!hj || json_array_append_new(senders, hj)))
+                r2 = td_error_set(err, TD_ENOMEM, NULL);
+            if (r2 != TD_OK && r2 != TD_ENOTFOUND) {
                 rc = r2;
                 goto end;
             }
@@ -335,6 +351,41 @@ int td_desk_office_key(struct td_desk *d, int64_t office_id, unsigned char pk[32
 
 /* ---- reports ------------------------------------------------------------ */
 
+/* The caller's row callback behind a store export: each typed row is
+ * rendered, given to it and dropped; oom says the rendering failed (the
+ * walk stops and the export is TD_ENOMEM). */
+struct rows_to_json {
+    int (*cb)(void *ud, const json_t *row);
+    void *ud;
+    int oom;
+};
+
+static int give(struct rows_to_json *x, json_t *o)
+{
+    if (!o) {
+        x->oom = 1;
+        return 1;
+    }
+    int stop = x->cb(x->ud, o);
+    json_decref(o);
+    return stop;
+}
+
+static int message_to_json(void *ud, const struct td_store_message_row *r)
+{
+    return give(ud, td__render_export_message(r));
+}
+
+static int case_to_json(void *ud, const struct td_store_case_export_row *r)
+{
+    return give(ud, td__render_export_case(r));
+}
+
+static int exported(struct rows_to_json *x, int rc, struct td_error *err)
+{
+    return !rc && x->oom ? td_error_set(err, TD_ENOMEM, NULL) : rc;
+}
+
 int td_desk_queue_export(struct td_desk *d, const struct td_actor *actor,
                          const struct td_queue_filter *f, int (*cb)(void *ud, const json_t *row),
                          void *ud, struct td_error *err)
@@ -352,7 +403,11 @@ int td_desk_queue_export(struct td_desk *d, const struct td_actor *actor,
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if (!(rc = d->store->ops->message_export(d->store, actor->office_id, &q, cb, ud, err)))
+    struct rows_to_json x = {cb, ud, 0};
+    rc = exported(
+        &x, d->store->ops->message_export(d->store, actor->office_id, &q, message_to_json, &x, err),
+        err);
+    if (!rc)
         rc = td__audit(d, actor, actor->office_id, "queue.export", "office", actor->office_id, NULL,
                        err);
     rc = td__end(d, rc, err);
@@ -378,7 +433,10 @@ int td_desk_case_rows(struct td_desk *d, const struct td_actor *actor,
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if (!(rc = d->store->ops->case_export(d->store, actor->office_id, &q, cb, ud, err)))
+    struct rows_to_json x = {cb, ud, 0};
+    rc = exported(
+        &x, d->store->ops->case_export(d->store, actor->office_id, &q, case_to_json, &x, err), err);
+    if (!rc)
         rc = td__audit(d, actor, actor->office_id, "case.export_list", "case", 0, NULL, err);
     rc = td__end(d, rc, err);
 out:
@@ -386,14 +444,27 @@ out:
     return rc;
 }
 
-static int append_row(void *ud, const json_t *row)
+/* One kind of digest row appended, rendered, to its list. */
+struct digest_list {
+    const char *kind;
+    json_t *list;
+    int oom;
+};
+
+static int append_row(void *ud, const struct td_store_digest_row *r)
 {
-    return json_array_append((json_t *)ud, (json_t *)row) != 0;
+    struct digest_list *l = ud;
+    if (json_array_append_new(l->list, td__render_digest(l->kind, r)))
+        l->oom = 1;
+    return l->oom;
 }
 
-static int append_seconds(void *ud, const json_t *row)
+static int digest_kind(struct td_desk *d, int64_t office, const char *kind, int64_t since,
+                       int64_t until, json_t *list, struct td_error *err)
 {
-    return json_array_append((json_t *)ud, json_object_get(row, "seconds")) != 0;
+    struct digest_list l = {kind, list, 0};
+    int rc = d->store->ops->digest_rows(d->store, office, kind, since, until, append_row, &l, err);
+    return !rc && l.oom ? td_error_set(err, TD_ENOMEM, NULL) : rc;
 }
 
 int td_desk_digest(struct td_desk *d, const struct td_actor *actor, int64_t since, int64_t until,
@@ -410,16 +481,12 @@ int td_desk_digest(struct td_desk *d, const struct td_actor *actor, int64_t sinc
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    const struct td_store_ops *ops = d->store->ops;
     int64_t off = actor->office_id;
-    if (!(rc = ops->digest_rows(d->store, off, "volume", since, until, append_row,
-                                json_object_get(o, "volume"), err)) &&
-        !(rc = ops->digest_rows(d->store, off, "senders", since, until, append_row,
-                                json_object_get(o, "senders"), err)) &&
-        !(rc = ops->digest_rows(d->store, off, "cases", since, until, append_row,
-                                json_object_get(o, "cases"), err)) &&
-        !(rc = ops->digest_rows(d->store, off, "review", since, until, append_seconds,
-                                json_object_get(o, "review_seconds"), err))) {
+    if (!(rc = digest_kind(d, off, "volume", since, until, json_object_get(o, "volume"), err)) &&
+        !(rc = digest_kind(d, off, "senders", since, until, json_object_get(o, "senders"), err)) &&
+        !(rc = digest_kind(d, off, "cases", since, until, json_object_get(o, "cases"), err)) &&
+        !(rc = digest_kind(d, off, "review", since, until, json_object_get(o, "review_seconds"),
+                           err))) {
         json_t *det =
             json_pack("{s:I, s:I}", "since", (json_int_t)since, "until", (json_int_t)until);
         rc = td__audit(d, actor, off, "report.digest", "office", off, det, err);

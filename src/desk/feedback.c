@@ -25,6 +25,7 @@
 
 #include "desk/desk_int.h"
 #include "desk/feedback_int.h"
+#include "desk/render.h"
 #include "threatdesk/feedback.h"
 
 #define PAGE_DEFAULT 50
@@ -171,10 +172,16 @@ int td__feedback_keep_vector(struct td_desk *d, int64_t office_id, int64_t messa
 static int predicted_labels(struct td_desk *d, int64_t office_id, int64_t message_id,
                             unsigned *labels, struct td_error *err)
 {
+    struct td_store_message_row row;
+    struct td_store_arena ar = {0};
     json_t *m = NULL, *p, *x;
     size_t i;
     *labels = 0;
-    int rc = d->store->ops->message_get(d->store, office_id, message_id, &m, err);
+    int rc = d->store->ops->message_get(d->store, office_id, message_id, &row, &ar, err);
+    /* the verdict's own names, as the message shows them */
+    if (!rc && !(m = td__render_message(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
     if (rc)
         return rc;
     p = json_object_get(m, "predicted");

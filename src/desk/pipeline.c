@@ -89,16 +89,15 @@ void td__ingest_keys_release(struct td__ingest_keys *k)
 int td__ingest_conflict(struct td_desk *d, int64_t office_id, int64_t id,
                         const struct td_message *m, int *conflict, struct td_error *err)
 {
-    json_t *o = NULL;
+    struct td_store_message_row row;
+    struct td_store_arena ar = {0};
     *conflict = 0;
-    int rc = d->store->ops->message_get(d->store, office_id, id, &o, err);
-    if (rc)
-        return rc;
-    json_t *t = json_object_get(o, "text");
-    *conflict = !json_is_string(t) || json_string_length(t) != m->text_len ||
-                (m->text_len && memcmp(json_string_value(t), m->text, m->text_len) != 0);
-    json_decref(o);
-    return TD_OK;
+    int rc = d->store->ops->message_get(d->store, office_id, id, &row, &ar, err);
+    if (!rc)
+        *conflict = !row.text || row.text_len != m->text_len ||
+                    (m->text_len && memcmp(row.text, m->text, m->text_len) != 0);
+    td_store_arena_free(&ar);
+    return rc;
 }
 
 /* ---- the operator ------------------------------------------------------------ */

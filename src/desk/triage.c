@@ -9,6 +9,7 @@
 
 #include "desk/desk_int.h"
 #include "desk/feedback_int.h"
+#include "desk/render.h"
 
 #define PAGE_DEFAULT 50
 #define PAGE_MAX 500
@@ -34,11 +35,16 @@ int td_desk_queue(struct td_desk *d, const struct td_actor *actor, const struct 
         td_error_field(err, "status");
         return td_error_set(err, TD_EINVAL, "unknown status");
     }
-    td__lock(d);
     struct td_store_msg_query sq;
+    struct td_store_message_page pg;
+    struct td_store_arena ar = {0};
     td__msg_query(&q, &sq);
-    int rc = d->store->ops->message_queue(d->store, actor->office_id, &sq, out, err);
+    td__lock(d);
+    int rc = d->store->ops->message_queue(d->store, actor->office_id, &sq, &pg, &ar, err);
     td__unlock(d);
+    if (!rc && !(*out = td__render_queue(&pg, sq.limit, sq.offset)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
     return rc;
 }
 
@@ -55,7 +61,13 @@ int td_desk_message_get(struct td_desk *d, const struct td_actor *actor, int64_t
     int rc = td__begin(d, err);
     if (rc)
         goto out;
-    if (!(rc = d->store->ops->message_get(d->store, actor->office_id, id, &o, err)))
+    struct td_store_message_row row;
+    struct td_store_arena ar = {0};
+    if (!(rc = d->store->ops->message_get(d->store, actor->office_id, id, &row, &ar, err)) &&
+        !(o = td__render_message(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
+    if (!rc)
         rc = td__audit(d, actor, actor->office_id, "message.read", "message", id, NULL, err);
     rc = td__end(d, rc, err);
 out:
@@ -142,8 +154,14 @@ int td_desk_sender(struct td_desk *d, const struct td_actor *actor, const char *
         td_error_field(err, "sender");
         return td_error_set(err, TD_EINVAL, "sender required");
     }
+    struct td_store_sender_row row;
+    struct td_store_arena ar = {0};
     td__lock(d);
-    int rc = d->store->ops->sender_get(d->store, actor->office_id, sender, page(limit), out, err);
+    int rc =
+        d->store->ops->sender_get(d->store, actor->office_id, sender, page(limit), &row, &ar, err);
     td__unlock(d);
+    if (!rc && !(*out = td__render_sender(&row)))
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    td_store_arena_free(&ar);
     return rc;
 }

@@ -24,6 +24,7 @@
 
 #include "store/pg_ops.h"
 #include "store/pg_val.h"
+#include "store/store_int.h"
 #include "threatdesk/alert.h"
 #include "threatdesk/buf.h"
 #include "threatdesk/taxonomy.h"
@@ -32,12 +33,6 @@
 static const char *opt(const char *s)
 {
     return s && *s ? s : NULL;
-}
-
-static json_t *text_json(const PGresult *r, int row, int col)
-{
-    const char *t = td__pgv_text(r, row, col);
-    return t ? json_string(t) : json_null();
 }
 
 /* The id an INSERT ... ON CONFLICT (office_id, name) DO NOTHING RETURNING
@@ -476,17 +471,35 @@ static int id_array(const PGresult *r, int col, struct td_buf *b, struct td_erro
     return rc ? td_error_set(err, rc, "alert ids") : TD_OK;
 }
 
+static const char *text_copy(const PGresult *r, int row, int col, struct td_store_arena *ar)
+{
+    return td__arena_str(ar, td__pgv_text(r, row, col));
+}
+
+/* The alert of id among rows (newest first, ids descending), or NULL. */
+static struct td_store_alert_row *alert_of(struct td_store_alert_list *l, int64_t id)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->rows[mid].id == id)
+            return &l->rows[mid];
+        if (l->rows[mid].id > id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 /* The deliveries of the alerts in ids, each with its attempts (the first
- * 50), as SQLite's alert_list shows them: *out is an object of arrays
- * keyed by alert id. */
-static int deliveries_json(struct td_pg *c, const char *ids, json_t **out, struct td_error *err)
+ * 50), as SQLite's alert_list reads them: each alert's deliveries in id
+ * order. */
+static int deliveries(struct td_pg *c, const char *ids, struct td_store_alert_list *l,
+                      struct td_store_arena *ar, struct td_error *err)
 {
     PGresult *d = NULL, *at = NULL;
     const char *p[1] = {ids};
-    json_t *by_alert = json_object();
-    *out = NULL;
-    if (!by_alert)
-        return td_error_set(err, TD_ENOMEM, NULL);
     int rc = td__pg_exec(c,
                          "SELECT id, step, recipient_id, channel, target, state, attempts, "
                          "next_attempt_at, last_error, delivered_at, alert_id "
@@ -502,56 +515,69 @@ static int deliveries_json(struct td_pg *c, const char *ids, json_t **out, struc
                          1, p, NULL, NULL, &at, err);
     if (rc)
         goto out;
-    /* both in delivery id order: one merge pass; each alert's list keeps
-     * its deliveries in id order, as SQLite's */
-    int na = PQntuples(at), ai = 0;
-    for (int i = 0, rows = PQntuples(d); i < rows; i++) {
-        int64_t did = td__pgv_i64(d, i, 0);
-        json_t *attempts = json_array();
-        while (ai < na && td__pgv_i64(at, ai, 0) < did)
-            ai++;
-        for (; attempts && ai < na && td__pgv_i64(at, ai, 0) == did; ai++)
-            json_array_append_new(attempts,
-                                  json_pack("{s:I, s:o, s:o}", "at",
-                                            (json_int_t)td__pgv_i64(at, ai, 1), "outcome",
-                                            text_json(at, ai, 2), "error", text_json(at, ai, 3)));
-        json_t *o = json_pack(
-            "{s:I, s:i, s:I, s:o, s:o, s:o, s:i, s:I, s:o, s:o, s:o}", "id", (json_int_t)did,
-            "step", (int)td__pgv_i64(d, i, 1), "recipient", (json_int_t)td__pgv_i64(d, i, 2),
-            "channel", text_json(d, i, 3), "target", text_json(d, i, 4), "state",
-            text_json(d, i, 5), "attempts", (int)td__pgv_i64(d, i, 6), "next_attempt_at",
-            (json_int_t)td__pgv_i64(d, i, 7), "last_error", text_json(d, i, 8), "delivered_at",
-            td__pgv_null(d, i, 9) ? json_null() : json_integer(td__pgv_i64(d, i, 9)), "attempt_log",
-            attempts ? attempts : json_array());
-        const char *key = PQgetvalue(d, i, 10);
-        json_t *list = json_object_get(by_alert, key);
-        if (!list && json_object_set_new(by_alert, key, list = json_array()))
-            list = NULL;
-        if (!o || !list || json_array_append_new(list, o)) {
-            rc = td_error_set(err, TD_ENOMEM, NULL);
+    int rows = PQntuples(d), na = PQntuples(at), ai = 0;
+    /* two passes: how many each alert has, then the rows in their arrays */
+    for (int i = 0; i < rows; i++) {
+        struct td_store_alert_row *a = alert_of(l, td__pgv_i64(d, i, 10));
+        if (a)
+            a->ndeliveries++;
+    }
+    for (size_t k = 0; k < l->n; k++) {
+        struct td_store_alert_row *a = &l->rows[k];
+        if (a->ndeliveries &&
+            !(a->deliveries = td__arena_array(ar, a->ndeliveries, sizeof *a->deliveries)))
             goto out;
+        a->ndeliveries = 0;
+    }
+    /* both in delivery id order: one merge pass for the attempts */
+    for (int i = 0; i < rows; i++) {
+        struct td_store_alert_row *a = alert_of(l, td__pgv_i64(d, i, 10));
+        if (!a)
+            continue;
+        struct td_store_alert_delivery_row *x = &a->deliveries[a->ndeliveries++];
+        x->id = td__pgv_i64(d, i, 0);
+        x->step = (int)td__pgv_i64(d, i, 1);
+        x->recipient = td__pgv_i64(d, i, 2);
+        x->channel = text_copy(d, i, 3, ar);
+        x->target = text_copy(d, i, 4, ar);
+        x->state = text_copy(d, i, 5, ar);
+        x->attempts = (int)td__pgv_i64(d, i, 6);
+        x->next_attempt_at = td__pgv_i64(d, i, 7);
+        x->last_error = text_copy(d, i, 8, ar);
+        x->delivered = !td__pgv_null(d, i, 9);
+        x->delivered_at = td__pgv_i64(d, i, 9);
+        while (ai < na && td__pgv_i64(at, ai, 0) < x->id)
+            ai++;
+        int first = ai;
+        while (ai < na && td__pgv_i64(at, ai, 0) == x->id)
+            ai++;
+        if (ai > first && !(x->log = td__arena_array(ar, (size_t)(ai - first), sizeof *x->log)))
+            goto out;
+        for (int j = first; j < ai; j++) {
+            struct td_store_alert_attempt_row *t = &x->log[x->nlog++];
+            t->at = td__pgv_i64(at, j, 1);
+            t->outcome = text_copy(at, j, 2, ar);
+            t->error = text_copy(at, j, 3, ar);
         }
     }
 out:
     PQclear(d);
     PQclear(at);
-    if (rc)
-        json_decref(by_alert);
-    else
-        *out = by_alert;
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
     return rc;
 }
 
 int td__pgs_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit,
-                       json_t **out, struct td_error *err)
+                       struct td_store_alert_list *out, struct td_store_arena *ar,
+                       struct td_error *err)
 {
     char off[24], l[24];
     PGresult *r = NULL;
-    json_t *a = NULL, *dels = NULL;
     struct td_buf ids;
     struct td_pg *c = td__pgs_conn(s);
+    memset(out, 0, sizeof *out);
     td_buf_init(&ids, 1u << 24);
-    *out = NULL;
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
@@ -567,45 +593,33 @@ int td__pgs_alert_list(struct td_store *s, int64_t office, int open_only, size_t
                           "NULL) ORDER BY a.id DESC LIMIT $3::bigint",
                           3, p, NULL, NULL, &r, err)))
         goto out;
+    int rows = PQntuples(r);
+    if (rows > 0 && !(out->rows = td__arena_array(ar, (size_t)rows, sizeof *out->rows)))
+        goto out;
+    for (int i = 0; i < rows; i++) {
+        struct td_store_alert_row *a = &out->rows[out->n++];
+        a->id = td__pgv_i64(r, i, 0);
+        a->message_id = td__pgv_i64(r, i, 1);
+        a->rule_id = td__pgv_i64(r, i, 2);
+        a->rule_name = text_copy(r, i, 3, ar);
+        a->severity = (int)td__pgv_i64(r, i, 4);
+        a->labels = (unsigned)td__pgv_i64(r, i, 5);
+        a->created = td__pgv_i64(r, i, 6);
+        a->step = (int)td__pgv_i64(r, i, 7);
+        a->acked = !td__pgv_null(r, i, 8);
+        a->acked_at = td__pgv_i64(r, i, 8);
+        a->acked_by = td__pgv_i64(r, i, 9);
+        a->acked_via = text_copy(r, i, 10, ar);
+        a->failed = td__pgv_bool(r, i, 11);
+    }
     /* the deliveries of every listed alert in two statements, not two per alert */
-    if ((rc = id_array(r, 0, &ids, err)) || (rc = deliveries_json(c, ids.data, &dels, err)))
-        goto out;
-    if (!(a = json_array())) {
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-        goto out;
-    }
-    for (int i = 0, rows = PQntuples(r); i < rows; i++) {
-        int acked = !td__pgv_null(r, i, 8);
-        const char *sev = td_severity_name((int)td__pgv_i64(r, i, 4));
-        json_t *dl = json_object_get(dels, PQgetvalue(r, i, 0));
-        json_t *o = json_pack(
-            "{s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:i, s:s, s:o}", "id",
-            (json_int_t)td__pgv_i64(r, i, 0), "message", (json_int_t)td__pgv_i64(r, i, 1), "rule",
-            (json_int_t)td__pgv_i64(r, i, 2), "rule_name", text_json(r, i, 3), "severity",
-            sev ? sev : "none", "label", td_alert_top_label((unsigned)td__pgv_i64(r, i, 5)),
-            "created", (json_int_t)td__pgv_i64(r, i, 6), "step", (int)td__pgv_i64(r, i, 7), "state",
-            acked                    ? "acknowledged"
-            : td__pgv_bool(r, i, 11) ? "failed"
-                                     : "open",
-            "deliveries", dl ? json_incref(dl) : json_array());
-        if (o && acked)
-            json_object_set_new(o, "acknowledged",
-                                json_pack("{s:I, s:I, s:o}", "at", (json_int_t)td__pgv_i64(r, i, 8),
-                                          "by", (json_int_t)td__pgv_i64(r, i, 9), "via",
-                                          text_json(r, i, 10)));
-        if (!o || json_array_append_new(a, o)) {
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            goto out;
-        }
-    }
+    if (!ar->oom && rows > 0 && !(rc = id_array(r, 0, &ids, err)))
+        rc = deliveries(c, ids.data, out, ar, err);
 out:
     PQclear(r);
-    json_decref(dels);
     td_buf_release(&ids);
-    if (rc)
-        json_decref(a);
-    else
-        *out = a;
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
     return rc;
 }
 

@@ -84,55 +84,130 @@ int td__pgs_case_head(struct td_store *s, int64_t office, int64_t id,
     "cb.name AS created_by, c.updated FROM cases c "                                               \
     "LEFT JOIN users a ON a.id = c.assignee LEFT JOIN users cb ON cb.id = c.created_by "
 
-/* The rows of sql, whose two parameters are (office, id), as o[key]. */
-static int set_office_rows(struct td_store *s, json_t *o, const char *key, const char *sql,
-                           const struct td__pga *a, struct td_error *err)
+/* EVIDENCE of desk.h: its columns in evidence_row's order. */
+#define EVIDENCE_COLS                                                                              \
+    "SELECT e.id, e.case_id, e.name, e.type, e.size, e.sha256, e.added, u.name "                   \
+    "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+
+static void evidence_row(const PGresult *r, int row, struct td_store_arena *ar,
+                         struct td_store_evidence_row *e)
 {
-    json_t *arr;
-    int rc = td__pgs_query_json(s, sql, a, &arr, err);
-    if (!rc)
-        json_object_set_new(o, key, arr);
-    return rc;
+    e->id = td__pgs_coli(r, row, 0);
+    e->case_id = td__pgs_coli(r, row, 1);
+    e->name = td__pgs_col_copy(r, row, 2, ar);
+    e->type = td__pgs_col_copy(r, row, 3, ar);
+    e->size = td__pgs_coli(r, row, 4);
+    e->sha256 = td__pgs_col_copy(r, row, 5, ar);
+    e->added = td__pgs_coli(r, row, 6);
+    e->added_by = td__pgs_col_copy(r, row, 7, ar);
 }
 
-int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+static void case_row(const PGresult *r, int row, struct td_store_arena *ar,
+                     struct td_store_case_row *c)
+{
+    c->id = td__pgs_coli(r, row, 0);
+    c->type = td__pgs_col_copy(r, row, 1, ar);
+    c->status = td__pgs_col_copy(r, row, 2, ar);
+    c->title = td__pgs_col_copy(r, row, 3, ar);
+    c->description = td__pgs_col_copy(r, row, 4, ar);
+    c->has_occurred = !PQgetisnull(r, row, 5);
+    c->occurred = td__pgs_coli(r, row, 5);
+    c->place = td__pgs_col_copy(r, row, 6, ar);
+    c->people = td__pgs_col_copy(r, row, 7, ar);
+    c->police_ref = td__pgs_col_copy(r, row, 8, ar);
+    c->assignee = td__pgs_col_copy(r, row, 9, ar);
+    c->created = td__pgs_coli(r, row, 10);
+    c->created_by = td__pgs_col_copy(r, row, 11, ar);
+    c->updated = td__pgs_coli(r, row, 12);
+}
+
+static void note_row(const PGresult *r, int row, struct td_store_arena *ar,
+                     struct td_store_note_row *n)
+{
+    n->id = td__pgs_coli(r, row, 0);
+    n->text = td__pgs_col_copy(r, row, 1, ar);
+    n->author = td__pgs_col_copy(r, row, 2, ar);
+    n->created = td__pgs_coli(r, row, 3);
+    n->shareable = (int)td__pgs_coli(r, row, 4);
+}
+
+/* The rows of a query as an arena array of `size`-byte rows, each read
+ * by row(). */
+static int typed_rows(struct td_store *s, const char *sql, const struct td__pga *a,
+                      struct td_store_arena *ar, size_t size,
+                      void (*row)(const PGresult *r, int i, struct td_store_arena *ar, void *out),
+                      void **rows, size_t *n, struct td_error *err)
+{
+    PGresult *r;
+    *rows = NULL;
+    *n = 0;
+    int rc = td__pgs_ex(s, sql, a, &r, err);
+    if (rc)
+        return rc;
+    int nt = PQntuples(r);
+    if (nt > 0 && (*rows = td__arena_array(ar, (size_t)nt, size)))
+        for (int i = 0; i < nt; i++)
+            row(r, i, ar, (unsigned char *)*rows + (size_t)i * size);
+    PQclear(r);
+    if (ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    *n = (size_t)nt;
+    return TD_OK;
+}
+
+static void case_row_v(const PGresult *r, int i, struct td_store_arena *ar, void *out)
+{
+    case_row(r, i, ar, out);
+}
+
+static void evidence_row_v(const PGresult *r, int i, struct td_store_arena *ar, void *out)
+{
+    evidence_row(r, i, ar, out);
+}
+
+static void note_row_v(const PGresult *r, int i, struct td_store_arena *ar, void *out)
+{
+    note_row(r, i, ar, out);
+}
+
+int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id,
+                     struct td_store_case_detail *out, struct td_store_arena *ar,
                      struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *o = NULL;
+    struct td_store_case_row *c = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_i(&a, id);
-    if ((rc = td__pgs_row1_json(s, "case",
-                                CASE_COLS "WHERE c.office_id = $1::bigint AND c.id = $2::bigint",
-                                &a, &o, err)))
+    if ((rc = typed_rows(s, CASE_COLS "WHERE c.office_id = $1::bigint AND c.id = $2::bigint", &a,
+                         ar, sizeof *c, case_row_v, (void **)&c, &n, err)))
         return rc;
+    if (n < 1)
+        return td_error_set(err, TD_ENOTFOUND, "no such case");
+    out->c = *c;
     /* Linked messages, evidence and notes: all filtered by office too. */
-    if ((rc =
-             set_office_rows(s, o, "messages",
-                             MSG_COLS "JOIN case_messages cm2 ON cm2.message_id = m.id "
-                                      "WHERE m.office_id = $1::bigint AND cm2.case_id = $2::bigint "
-                                      "ORDER BY m.received, m.id",
-                             &a, err)) ||
-        (rc = set_office_rows(
-             s, o, "evidence",
-             "SELECT e.id, e.name, e.type, e.size, e.sha256, e.added, u.name AS added_by "
-             "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
-             "WHERE e.office_id = $1::bigint AND e.case_id = $2::bigint ORDER BY e.id",
-             &a, err)) ||
-        (rc = set_office_rows(s, o, "notes",
-                              "SELECT n.id, n.text, u.name AS author, n.created, n.shareable "
-                              "FROM notes n LEFT JOIN users u ON u.id = n.user_id "
-                              "WHERE n.office_id = $1::bigint AND n.case_id = $2::bigint "
-                              "ORDER BY n.id",
-                              &a, err))) {
-        json_decref(o);
+    if ((rc = td__pgs_msg_rows(s,
+                               MSG_COLS
+                               "JOIN case_messages cm2 ON cm2.message_id = m.id "
+                               "WHERE m.office_id = $1::bigint AND cm2.case_id = $2::bigint "
+                               "ORDER BY m.received, m.id",
+                               &a, ar, &out->messages, &out->nmessages, err)) ||
+        (rc = typed_rows(s,
+                         EVIDENCE_COLS "WHERE e.office_id = $1::bigint AND e.case_id = $2::bigint "
+                                       "ORDER BY e.id",
+                         &a, ar, sizeof *out->evidence, evidence_row_v, (void **)&out->evidence,
+                         &out->nevidence, err)))
         return rc;
-    }
-    *out = o;
-    return TD_OK;
+    return typed_rows(s,
+                      "SELECT n.id, n.text, u.name, n.created, n.shareable "
+                      "FROM notes n LEFT JOIN users u ON u.id = n.user_id "
+                      "WHERE n.office_id = $1::bigint AND n.case_id = $2::bigint ORDER BY n.id",
+                      &a, ar, sizeof *out->notes, note_row_v, (void **)&out->notes, &out->nnotes,
+                      err);
 }
 
 /* The editable columns: the only names ever spliced into SQL. */
@@ -226,11 +301,11 @@ void td__pgs_case_args(struct td__pga *a, int64_t office, const struct td_store_
 }
 
 int td__pgs_case_list(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                      json_t **out, struct td_error *err)
+                      struct td_store_case_page *out, struct td_store_arena *ar,
+                      struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *list = NULL;
-    int64_t total = 0;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
@@ -238,25 +313,14 @@ int td__pgs_case_list(struct td_store *s, int64_t office, const struct td_store_
     if ((rc = td__pgs_value(s,
                             "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = "
                             "c.assignee " TD__PGS_CASE_WHERE,
-                            &a, &total, err)))
+                            &a, &out->total, err)))
         return rc;
     td__pga_i(&a, (int64_t)f->limit);
     td__pga_i(&a, (int64_t)f->offset);
-    if ((rc = td__pgs_query_json(
-             s,
-             CASE_COLS TD__PGS_CASE_WHERE
-             "ORDER BY c.created DESC, c.id DESC LIMIT $9::bigint OFFSET $10::bigint",
-             &a, &list, err)))
-        return rc;
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "cases", list, "total", (json_int_t)total,
-                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
-    if (!o)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    if ((int64_t)(f->offset + json_array_size(list)) < total)
-        json_object_set_new(o, "next_offset",
-                            json_integer((json_int_t)(f->offset + json_array_size(list))));
-    *out = o;
-    return TD_OK;
+    return typed_rows(s,
+                      CASE_COLS TD__PGS_CASE_WHERE
+                      "ORDER BY c.created DESC, c.id DESC LIMIT $9::bigint OFFSET $10::bigint",
+                      &a, ar, sizeof *out->rows, case_row_v, (void **)&out->rows, &out->n, err);
 }
 
 int td__pgs_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg, int64_t now,
@@ -345,29 +409,29 @@ int td__pgs_evidence_insert(struct td_store *s, const struct td_store_evidence *
         &a, id, err);
 }
 
-int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
-                         int64_t *case_id, char *sha256, struct td_error *err)
+int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id,
+                         struct td_store_evidence_row *out, struct td_store_arena *ar,
+                         struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *o = NULL;
+    PGresult *r;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_i(&a, id);
-    if ((rc = td__pgs_row1_json(
-             s, "evidence",
-             "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, "
-             "e.added, u.name AS added_by FROM evidence e "
-             "LEFT JOIN users u ON u.id = e.added_by "
-             "WHERE e.office_id = $1::bigint AND e.id = $2::bigint",
-             &a, &o, err)))
+    if ((rc = td__pgs_ex(s, EVIDENCE_COLS "WHERE e.office_id = $1::bigint AND e.id = $2::bigint",
+                         &a, &r, err)))
         return rc;
-    *case_id = json_integer_value(json_object_get(o, "case"));
-    const char *h = json_string_value(json_object_get(o, "sha256"));
-    snprintf(sha256, 65, "%s", h ? h : "");
-    *out = o;
-    return TD_OK;
+    if (PQntuples(r) < 1)
+        rc = td_error_set(err, TD_ENOTFOUND, "no such evidence");
+    else
+        evidence_row(r, 0, ar, out);
+    PQclear(r);
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
 }
 
 int td__pgs_evidence_scan(struct td_store *s,

@@ -1,8 +1,7 @@
 /*
  * pg_export.c - the PostgreSQL side of evidence bundles and reports
  * (store.h, "evidence bundles and reports"), op for op as
- * sqlite_export.c: the same rows, the same JSON row shapes
- * (td__pg_row_json keeps td__sq_row_json's rules), the same order.
+ * sqlite_export.c: the same typed rows in the same order.
  *
  * Everything here STREAMS, as in SQLite: PQexecParams would hold a whole
  * result in memory, so the exports read through a cursor, a batch of
@@ -21,6 +20,7 @@
 #include "store/pg_ops.h"
 #include "store/pg_store_int.h"
 #include "store/pg_val.h"
+#include "store/store_int.h"
 #include "threatdesk/taxonomy.h"
 
 /* Rows fetched per round trip: large enough that the trips cost little,
@@ -28,12 +28,12 @@
 #define BATCH "256"
 #define BATCH_N 256
 
-/* Step a query to the end through a cursor, one row object at a time to
- * cb; non-zero from cb stops the walk (and, as in SQLite, is not an
- * error of the op). */
+/* Step a query to the end through a cursor, each row to row(ctx, r, i):
+ * 0 goes on, > 0 stops the walk (a stop the callback asked for: as in
+ * SQLite, not an error of the op), < 0 is a td_errno (out of memory). */
 static int stream_rows(struct td_store *s, int64_t office, const char *query, int n,
-                       const char *const *values, int (*cb)(void *ud, const json_t *row), void *ud,
-                       struct td_error *err)
+                       const char *const *values, int (*row)(void *ctx, const PGresult *r, int i),
+                       void *ctx, struct td_error *err)
 {
     /* A callback may start another export on the same connection: each
      * cursor has its own name (a counter, never input). */
@@ -65,15 +65,11 @@ static int stream_rows(struct td_store *s, int64_t office, const char *query, in
         if ((rc = td__pg_exec(c, fetch, 0, NULL, NULL, NULL, &r, err)))
             goto out;
         int rows = PQntuples(r);
-        for (int i = 0; i < rows && !stop; i++) {
-            json_t *o = td__pg_row_json(r, i);
-            if (!o) {
-                rc = td_error_set(err, TD_ENOMEM, NULL);
+        for (int i = 0; i < rows && !stop; i++)
+            if ((stop = row(ctx, r, i)) < 0) {
+                rc = td_error_set(err, stop, NULL);
                 goto out;
             }
-            stop = cb(ud, o);
-            json_decref(o);
-        }
         PQclear(r);
         r = NULL;
         if (rows < BATCH_N)
@@ -129,10 +125,45 @@ int td__pgs_audit_walk_object(struct td_store *s, int64_t office, const char *ty
     return TD_OK;
 }
 
+/* The exports' callbacks, with their arguments, for stream_rows. */
+struct msg_cb {
+    int (*cb)(void *ud, const struct td_store_message_row *r);
+    void *ud;
+};
+
+static const char *col(const PGresult *r, int row, int i, struct td_store_arena *ar)
+{
+    return td__arena_str(ar, td__pgv_text(r, row, i));
+}
+
+static int msg_row(void *ctx, const PGresult *r, int i)
+{
+    struct msg_cb *x = ctx;
+    struct td_store_arena ar = {0};
+    struct td_store_message_row m = {0};
+    m.id = td__pgv_i64(r, i, 0);
+    m.channel = col(r, i, 1, &ar);
+    m.sender = col(r, i, 2, &ar);
+    m.sender_name = col(r, i, 3, &ar);
+    m.subject = col(r, i, 4, &ar);
+    m.received = td__pgv_i64(r, i, 5);
+    m.ingested = td__pgv_i64(r, i, 6);
+    m.status = col(r, i, 7, &ar);
+    m.status_reason = col(r, i, 8, &ar);
+    m.message_id = col(r, i, 9, &ar);
+    m.verdict = col(r, i, 10, &ar);
+    td__arena_ids(&ar, td__pgv_text(r, i, 11), 0, &m.cases, &m.ncases);
+    int stop = ar.oom ? TD_ENOMEM : x->cb(x->ud, &m) != 0;
+    td_store_arena_free(&ar);
+    return stop;
+}
+
 int td__pgs_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                           int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
+                           int (*cb)(void *ud, const struct td_store_message_row *r), void *ud,
+                           struct td_error *err)
 {
     char o[24], lab[24], sev[24], since[24], until[24];
+    struct msg_cb x = {cb, ud};
     const char *p[8] = {td__pg_i64(o, office),
                         f->status,
                         td__pg_i64(lab, f->label >= 0 && f->label < TD_LABEL_COUNT ? f->label : -1),
@@ -147,8 +178,8 @@ int td__pgs_message_export(struct td_store *s, int64_t office, const struct td_s
         s, office,
         "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "
         "m.status, m.status_reason, m.message_id, m.verdict, "
-        "(SELECT string_agg(cm.case_id::text, ' ' ORDER BY cm.linked, cm.case_id) "
-        " FROM case_messages cm WHERE cm.message_id = m.id) AS cases FROM messages m "
+        "(SELECT string_agg(cm.case_id::text, ',' ORDER BY cm.linked, cm.case_id) "
+        " FROM case_messages cm WHERE cm.message_id = m.id) FROM messages m "
         "WHERE m.office_id = $1::bigint AND ($2::text IS NULL OR m.status = $2::text) "
         "AND ($3::int < 0 OR (m.labels & (1::bigint << $3::int)) <> 0) "
         "AND m.severity >= $4::bigint "
@@ -156,30 +187,93 @@ int td__pgs_message_export(struct td_store *s, int64_t office, const struct td_s
         "AND ($6::text IS NULL OR m.sender = $6::text) "
         "AND m.received >= $7::bigint AND m.received < $8::bigint "
         "ORDER BY (m.status = 'unreviewed') DESC, m.severity DESC, m.received DESC, m.id DESC",
-        8, p, cb, ud, err);
+        8, p, msg_row, &x, err);
+}
+
+struct case_cb {
+    int (*cb)(void *ud, const struct td_store_case_export_row *r);
+    void *ud;
+};
+
+static int case_row(void *ctx, const PGresult *r, int i)
+{
+    struct case_cb *x = ctx;
+    struct td_store_arena ar = {0};
+    struct td_store_case_export_row c = {0};
+    c.c.id = td__pgv_i64(r, i, 0);
+    c.c.type = col(r, i, 1, &ar);
+    c.c.status = col(r, i, 2, &ar);
+    c.c.title = col(r, i, 3, &ar);
+    c.c.has_occurred = !td__pgv_null(r, i, 4);
+    c.c.occurred = td__pgv_i64(r, i, 4);
+    c.c.place = col(r, i, 5, &ar);
+    c.c.police_ref = col(r, i, 6, &ar);
+    c.c.assignee = col(r, i, 7, &ar);
+    c.c.created = td__pgv_i64(r, i, 8);
+    c.c.created_by = col(r, i, 9, &ar);
+    c.c.updated = td__pgv_i64(r, i, 10);
+    c.messages = td__pgv_i64(r, i, 11);
+    c.evidence = td__pgv_i64(r, i, 12);
+    int stop = ar.oom ? TD_ENOMEM : x->cb(x->ud, &c) != 0;
+    td_store_arena_free(&ar);
+    return stop;
 }
 
 int td__pgs_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                        int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
+                        int (*cb)(void *ud, const struct td_store_case_export_row *r), void *ud,
+                        struct td_error *err)
 {
     struct td__pga a = {0};
+    struct case_cb x = {cb, ud};
     td__pgs_case_args(&a, office, f);
-    return stream_rows(
-        s, office,
-        "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place AS place_json, "
-        "c.police_ref, a.name AS assignee, c.created, cb.name AS created_by, c.updated, "
-        "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id) AS messages, "
-        "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
-        " e.office_id = c.office_id) AS evidence "
-        "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
-        "LEFT JOIN users cb ON cb.id = c.created_by " TD__PGS_CASE_WHERE
-        "ORDER BY c.created DESC, c.id DESC",
-        a.n, a.v, cb, ud, err);
+    return stream_rows(s, office,
+                       "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place, "
+                       "c.police_ref, a.name, c.created, cb.name, c.updated, "
+                       "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id), "
+                       "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
+                       " e.office_id = c.office_id) "
+                       "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
+                       "LEFT JOIN users cb ON cb.id = c.created_by " TD__PGS_CASE_WHERE
+                       "ORDER BY c.created DESC, c.id DESC",
+                       a.n, a.v, case_row, &x, err);
+}
+
+struct digest_cb {
+    const char *kind;
+    int (*cb)(void *ud, const struct td_store_digest_row *r);
+    void *ud;
+};
+
+/* A digest row: the kind's columns in their order (td_store_digest_row);
+ * the text stays r's for the call. */
+static int digest_row(void *ctx, const PGresult *r, int i)
+{
+    struct digest_cb *x = ctx;
+    struct td_store_digest_row d = {0};
+    if (!strcmp(x->kind, "volume")) {
+        d.day = td__pgv_i64(r, i, 0);
+        d.channel = td__pgv_text(r, i, 1);
+        d.severity = td__pgv_i64(r, i, 2);
+        d.labels = td__pgv_i64(r, i, 3);
+        d.n = td__pgv_i64(r, i, 4);
+    } else if (!strcmp(x->kind, "senders")) {
+        d.sender = td__pgv_text(r, i, 0);
+        d.display = td__pgv_text(r, i, 1);
+        d.n = td__pgv_i64(r, i, 2);
+        d.worst = td__pgv_i64(r, i, 3);
+        d.threats = td__pgv_i64(r, i, 4);
+    } else if (!strcmp(x->kind, "cases")) {
+        d.status = td__pgv_text(r, i, 0);
+        d.n = td__pgv_i64(r, i, 1);
+    } else {
+        d.seconds = td__pgv_i64(r, i, 0);
+    }
+    return x->cb(x->ud, &d) != 0;
 }
 
 int td__pgs_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
-                        int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
-                        struct td_error *err)
+                        int64_t until, int (*cb)(void *ud, const struct td_store_digest_row *r),
+                        void *ud, struct td_error *err)
 {
     /* SQLite's queries with PostgreSQL's spelling: integer division
      * truncates the same way; text orders and maxima in byte order
@@ -214,8 +308,10 @@ int td__pgs_digest_rows(struct td_store *s, int64_t office, const char *kind, in
     char o[24], a[24], b[24];
     const char *p[3] = {td__pg_i64(o, office), td__pg_i64(a, since), td__pg_i64(b, until)};
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
-        if (!strcmp(kind, q[i].kind))
-            return stream_rows(s, office, q[i].sql, q[i].params, p, cb, ud, err);
+        if (!strcmp(kind, q[i].kind)) {
+            struct digest_cb x = {q[i].kind, cb, ud};
+            return stream_rows(s, office, q[i].sql, q[i].params, p, digest_row, &x, err);
+        }
     return td_error_set(err, TD_EINVAL, "unknown digest kind '%s'", kind);
 }
 

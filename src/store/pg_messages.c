@@ -104,18 +104,70 @@ int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m,
     return rc;
 }
 
-int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+/* ---- message rows ---------------------------------------------------------- */
+
+void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
+                     struct td_store_message_row *m)
+{
+    m->id = td__pgs_coli(r, row, 0);
+    m->channel = td__pgs_col_copy(r, row, 1, ar);
+    m->sender = td__pgs_col_copy(r, row, 2, ar);
+    m->sender_name = td__pgs_col_copy(r, row, 3, ar);
+    m->subject = td__pgs_col_copy(r, row, 4, ar);
+    m->received = td__pgs_coli(r, row, 5);
+    m->ingested = td__pgs_coli(r, row, 6);
+    m->status = td__pgs_col_copy(r, row, 7, ar);
+    m->status_reason = td__pgs_col_copy(r, row, 8, ar);
+    m->client_key = td__pgs_col_copy(r, row, 9, ar);
+    m->message_id = td__pgs_col_copy(r, row, 10, ar);
+    m->text = td__pgs_col_copy(r, row, 11, ar);
+    m->text_len = m->text ? (size_t)PQgetlength(r, row, 11) : 0;
+    m->verdict = td__pgs_col_copy(r, row, 12, ar);
+    m->attachments = td__pgs_col_copy(r, row, 13, ar);
+    td__arena_ids(ar, td__pgs_col(r, row, 14), 1, &m->cases, &m->ncases);
+}
+
+int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,
+                     struct td_store_arena *ar, struct td_store_message_row **rows, size_t *n,
+                     struct td_error *err)
+{
+    PGresult *r;
+    *rows = NULL;
+    *n = 0;
+    int rc = td__pgs_ex(s, sql, a, &r, err);
+    if (rc)
+        return rc;
+    int nt = PQntuples(r);
+    if (nt > 0 && (*rows = td__arena_array(ar, (size_t)nt, sizeof **rows)))
+        for (int i = 0; i < nt; i++)
+            td__pgs_msg_row(r, i, ar, &(*rows)[i]);
+    PQclear(r);
+    if (ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    *n = (size_t)nt;
+    return TD_OK;
+}
+
+int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id,
+                        struct td_store_message_row *out, struct td_store_arena *ar,
                         struct td_error *err)
 {
     struct td__pga a = {0};
+    struct td_store_message_row *rows;
+    size_t n;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_i(&a, id);
-    return td__pgs_row1_json(s, "message",
-                             MSG_COLS "WHERE m.office_id = $1::bigint AND m.id = $2::bigint", &a,
-                             out, err);
+    if ((rc = td__pgs_msg_rows(s, MSG_COLS "WHERE m.office_id = $1::bigint AND m.id = $2::bigint",
+                               &a, ar, &rows, &n, err)))
+        return rc;
+    if (n < 1)
+        return td_error_set(err, TD_ENOTFOUND, "no such message");
+    *out = rows[0];
+    return TD_OK;
 }
 
 int td__pgs_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
@@ -180,37 +232,28 @@ static void queue_args(struct td__pga *a, int64_t office, const struct td_store_
 }
 
 int td__pgs_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                          json_t **out, struct td_error *err)
+                          struct td_store_message_page *out, struct td_store_arena *ar,
+                          struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *list = NULL;
-    int64_t total = 0;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     queue_args(&a, office, f);
-    if ((rc = td__pgs_value(s, "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &total, err)))
+    if ((rc = td__pgs_value(s, "SELECT count(*) FROM messages m " QUEUE_WHERE, &a, &out->total,
+                            err)))
         return rc;
     td__pga_i(&a, (int64_t)f->limit);
     td__pga_i(&a, (int64_t)f->offset);
     /* The page's ids first, from the index alone, then the wide rows of
      * those ids only (as sqlite.c). */
-    if ((rc = td__pgs_query_json(
-             s,
-             MSG_COLS "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
-                      "LIMIT $9::bigint OFFSET $10::bigint) "
-                      "AND m.office_id = $1::bigint " QUEUE_ORDER,
-             &a, &list, err)))
-        return rc;
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "messages", list, "total", (json_int_t)total,
-                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
-    if (!o)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    if ((int64_t)(f->offset + json_array_size(list)) < total)
-        json_object_set_new(o, "next_offset",
-                            json_integer((json_int_t)(f->offset + json_array_size(list))));
-    *out = o;
-    return TD_OK;
+    return td__pgs_msg_rows(s,
+                            MSG_COLS
+                            "WHERE m.id IN (SELECT m.id FROM messages m " QUEUE_WHERE QUEUE_ORDER
+                            "LIMIT $9::bigint OFFSET $10::bigint) "
+                            "AND m.office_id = $1::bigint " QUEUE_ORDER,
+                            &a, ar, &out->rows, &out->n, err);
 }
 
 int td__pgs_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
@@ -280,37 +323,39 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
 }
 
 int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
-                       json_t **out, struct td_error *err)
+                       struct td_store_sender_row *out, struct td_store_arena *ar,
+                       struct td_error *err)
 {
     struct td__pga a = {0};
-    json_t *o = NULL, *recent = NULL;
+    PGresult *r;
+    memset(out, 0, sizeof *out);
     int rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
     td__pga_t(&a, sender);
-    if ((rc = td__pgs_row1_json(s, "sender",
-                                "SELECT key AS sender, display, messages, threats, worst_severity, "
-                                "first_seen, last_seen FROM senders WHERE office_id = $1::bigint "
-                                "AND key = $2",
-                                &a, &o, err)))
+    if ((rc = td__pgs_ex(s,
+                         "SELECT key, display, messages, threats, worst_severity, first_seen, "
+                         "last_seen FROM senders WHERE office_id = $1::bigint AND key = $2",
+                         &a, &r, err)))
         return rc;
-    json_t *ws = json_object_get(o, "worst_severity");
-    if (json_is_integer(ws)) {
-        const char *nm = td_severity_name((int)json_integer_value(ws));
-        json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
+    if (PQntuples(r) < 1) {
+        PQclear(r);
+        return td_error_set(err, TD_ENOTFOUND, "no such sender");
     }
+    out->sender = td__pgs_col_copy(r, 0, 0, ar);
+    out->display = td__pgs_col_copy(r, 0, 1, ar);
+    out->messages = td__pgs_coli(r, 0, 2);
+    out->threats = td__pgs_coli(r, 0, 3);
+    out->worst_severity = td__pgs_coli(r, 0, 4);
+    out->first_seen = td__pgs_coli(r, 0, 5);
+    out->last_seen = td__pgs_coli(r, 0, 6);
+    PQclear(r);
     td__pga_i(&a, (int64_t)limit);
-    if ((rc = td__pgs_query_json(s,
-                                 MSG_COLS "WHERE m.office_id = $1::bigint AND m.sender = $2 "
-                                          "ORDER BY m.received DESC, m.id DESC LIMIT $3::bigint",
-                                 &a, &recent, err))) {
-        json_decref(o);
-        return rc;
-    }
-    json_object_set_new(o, "recent", recent);
-    *out = o;
-    return TD_OK;
+    return td__pgs_msg_rows(s,
+                            MSG_COLS "WHERE m.office_id = $1::bigint AND m.sender = $2 "
+                                     "ORDER BY m.received DESC, m.id DESC LIMIT $3::bigint",
+                            &a, ar, &out->recent, &out->nrecent, err);
 }
 
 /* ---- dedupe, retention, erasure ----------------------------------------- */

@@ -4,7 +4,7 @@
  *
  *   pg_store.c     open/close, transactions, offices, users, sessions, API
  *                  keys, audit, verify, retention: the ops table,
- *                  td__pgs_conn/td__pgs_scope and td__pg_row_json
+ *                  td__pgs_conn/td__pgs_scope
  *   pg_messages.c  messages and senders (pg_store_int.h: shared helpers)
  *   pg_cases.c     cases, notes and evidence
  *   pg_feedback.c  message vectors and feedback (as sqlite_feedback.c)
@@ -48,13 +48,6 @@ struct td_pg *td__pgs_conn(struct td_store *s);
  * Tables outside RLS (offices, users, sessions, api_keys,
  * login_failures) need no scope. */
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err);
-
-/* pg_store.c: row `row` of r as a JSON object by td__sq_row_json's rules,
- * so both backends answer the same shapes: a column becomes a member of
- * its name (NULL and bytea columns are left out; integers, booleans as
- * 0/1, floats, text), "<name>_json" text columns are parsed into <name>,
- * a "verdict" column is parsed and merged in.  NULL when out of memory. */
-json_t *td__pg_row_json(const PGresult *r, int row);
 
 /* The feedback, alert and export ops (pg_feedback.c, pg_alerts.c,
  * pg_export.c); signatures as their td__sq_ twins in store_int.h. */
@@ -116,7 +109,8 @@ int td__pgs_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s
 int td__pgs_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, int *changed,
                        struct td_error *err);
 int td__pgs_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit,
-                       json_t **out, struct td_error *err);
+                       struct td_store_alert_list *out, struct td_store_arena *ar,
+                       struct td_error *err);
 int td__pgs_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by, const char *via,
                       int64_t now, int64_t *office_out, int64_t *message_out, int *was,
                       struct td_error *err);
@@ -124,12 +118,14 @@ int td__pgs_audit_walk_object(struct td_store *s, int64_t office, const char *ty
                               int (*cb)(void *ud, const struct td_audit_entry *e), void *ud,
                               struct td_error *err);
 int td__pgs_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                           int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
+                           int (*cb)(void *ud, const struct td_store_message_row *r), void *ud,
+                           struct td_error *err);
 int td__pgs_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                        int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-int td__pgs_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
-                        int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
+                        int (*cb)(void *ud, const struct td_store_case_export_row *r), void *ud,
                         struct td_error *err);
+int td__pgs_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
+                        int64_t until, int (*cb)(void *ud, const struct td_store_digest_row *r),
+                        void *ud, struct td_error *err);
 
 /* The work queue and uploads (pg_jobs.c); signatures as their td__sq_
  * twins in store_int.h. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "store/pg_ops.h"
+#include "store/store_int.h"
 
 #define TD__PGA_MAX 24
 
@@ -77,6 +78,15 @@ static inline int64_t td__pgs_coli(const PGresult *r, int row, int i)
     return (int64_t)strtoll(s, NULL, 10);
 }
 
+/* Column i of row as text copied into a read's arena, NULL for SQL NULL. */
+static inline const char *td__pgs_col_copy(const PGresult *r, int row, int i,
+                                           struct td_store_arena *ar)
+{
+    return PQgetisnull(r, row, i)
+               ? NULL
+               : td__arena_strn(ar, PQgetvalue(r, row, i), (size_t)PQgetlength(r, row, i));
+}
+
 static inline void td__pgs_copy(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src ? src : "");
@@ -97,37 +107,32 @@ int td__pgs_value(struct td_store *s, const char *sql, const struct td__pga *a, 
  * desk's transaction stays usable, as after SQLite's constraint error. */
 int td__pgs_insert_id(struct td_store *s, const char *what, const char *sql,
                       const struct td__pga *a, int64_t *id, struct td_error *err);
-/* Rows as JSON by td__pg_row_json: all of r, all of a query, or its one
- * row (TD_ENOTFOUND "no such <what>" when none). */
-int td__pgs_rows_json(const PGresult *r, json_t **out, struct td_error *err);
-int td__pgs_query_json(struct td_store *s, const char *sql, const struct td__pga *a, json_t **out,
-                       struct td_error *err);
-int td__pgs_row1_json(struct td_store *s, const char *what, const char *sql,
-                      const struct td__pga *a, json_t **out, struct td_error *err);
 /* A bytea column (text form) as bytes; *out is the caller's (PQfreemem). */
 int td__pgs_bytea(const PGresult *r, int row, int i, unsigned char **out, size_t *len,
                   struct td_error *err);
 
-/* The columns of MESSAGE (desk.h) as sqlite.c selects them, shared by
- * message, sender and case reads; the verdict column is merged in by td__pg_row_json(). */
+/* The columns of a td_store_message_row, in the order td__pgs_msg_row
+ * reads them (sqlite.c's MSG_SELECT), shared by message, sender and case
+ * reads: the case ids aggregated as "1,2" text. */
 #define MSG_COLS                                                                                   \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
-    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
-    "m.attachments AS attachments_json, "                                                          \
-    "(SELECT coalesce(json_agg(cm.case_id ORDER BY cm.case_id), '[]')::text "                      \
-    "FROM case_messages cm WHERE cm.message_id = m.id) AS cases_json FROM messages m "
+    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, m.attachments, "    \
+    "(SELECT string_agg(cm.case_id::text, ',') FROM case_messages cm "                             \
+    "WHERE cm.message_id = m.id) AS cases FROM messages m "
 
 /* pg_messages.c: messages, senders, dedupe and erasure. */
 int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
                              int *severity, struct td_error *err);
 int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
                            struct td_error *err);
-int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id,
+                        struct td_store_message_row *out, struct td_store_arena *ar,
                         struct td_error *err);
 int td__pgs_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
                              size_t *len, struct td_error *err);
 int td__pgs_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                          json_t **out, struct td_error *err);
+                          struct td_store_message_page *out, struct td_store_arena *ar,
+                          struct td_error *err);
 int td__pgs_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
                                const char *reason, int64_t by, int64_t when, struct td_error *err);
 int td__pgs_sender_prior_threats(struct td_store *s, int64_t office, const char *sender,
@@ -136,7 +141,15 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
                           const char *display, int severity, int is_threat, int64_t when,
                           struct td_error *err);
 int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
-                       json_t **out, struct td_error *err);
+                       struct td_store_sender_row *out, struct td_store_arena *ar,
+                       struct td_error *err);
+/* pg_messages.c: a row of MSG_COLS (in its column order) as a typed row,
+ * strings copied into ar; and every row of a query of MSG_COLS. */
+void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
+                     struct td_store_message_row *m);
+int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,
+                     struct td_store_arena *ar, struct td_store_message_row **rows, size_t *n,
+                     struct td_error *err);
 int td__pgs_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                  int *severity, struct td_error *err);
 int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
@@ -153,14 +166,16 @@ int td__pgs_case_insert(struct td_store *s, const struct td_store_case *c, int64
 int td__pgs_case_head(struct td_store *s, int64_t office, int64_t id,
                       char status[TD_STORE_NAME_SIZE], int64_t *created_by, int *reported,
                       struct td_error *err);
-int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+int td__pgs_case_get(struct td_store *s, int64_t office, int64_t id,
+                     struct td_store_case_detail *out, struct td_store_arena *ar,
                      struct td_error *err);
 int td__pgs_case_set(struct td_store *s, int64_t office, int64_t id, const char *field,
                      const struct td_store_value *value, int64_t now, struct td_error *err);
 int td__pgs_case_set_status(struct td_store *s, int64_t office, int64_t id, const char *from,
                             const char *to, int reported, int64_t now, struct td_error *err);
 int td__pgs_case_list(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                      json_t **out, struct td_error *err);
+                      struct td_store_case_page *out, struct td_store_arena *ar,
+                      struct td_error *err);
 int td__pgs_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg, int64_t now,
                       int *linked_new, struct td_error *err);
 int td__pgs_note_insert(struct td_store *s, int64_t office, int64_t case_id, int64_t user,
@@ -168,8 +183,9 @@ int td__pgs_note_insert(struct td_store *s, int64_t office, int64_t case_id, int
                         struct td_error *err);
 int td__pgs_evidence_insert(struct td_store *s, const struct td_store_evidence *e, int64_t *id,
                             struct td_error *err);
-int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
-                         int64_t *case_id, char *sha256, struct td_error *err);
+int td__pgs_evidence_get(struct td_store *s, int64_t office, int64_t id,
+                         struct td_store_evidence_row *out, struct td_store_arena *ar,
+                         struct td_error *err);
 int td__pgs_evidence_scan(struct td_store *s,
                           int (*cb)(void *ud, int64_t id, const char *sha256, int64_t size),
                           void *ud, struct td_error *err);

@@ -14,10 +14,9 @@
  * a name is spliced into SQL is case_set(), and only from a fixed table of
  * column names (never from input).
  *
- * Reads that go straight to the front doors come back as JSON built by
- * td__sq_row_json(): a column becomes a member of its name; "<name>_json" columns
- * hold JSON text and are parsed into member <name>; a column named
- * "verdict" is parsed and merged into the object.
+ * Reads answer typed rows (store.h): those with lists in the caller's
+ * arena, the exports one row at a time to a callback.  The desk renders
+ * the API's JSON from them (desk/render.c); nothing here builds JSON.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,105 +51,6 @@ static struct sq *SQ(struct td_store *s)
 struct td__sq *td__sq_conn(struct td_store *s)
 {
     return &SQ(s)->c;
-}
-
-/* ---- rows as JSON ------------------------------------------------------ */
-
-json_t *td__sq_row_json(sqlite3_stmt *st)
-{
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    int n = sqlite3_column_count(st);
-    for (int i = 0; i < n; i++) {
-        const char *name = sqlite3_column_name(st, i);
-        int type = sqlite3_column_type(st, i);
-        if (type == SQLITE_NULL)
-            continue;
-        if (td__row_json_text_column(o, name, (const char *)sqlite3_column_text(st, i)))
-            continue;
-        json_t *v = NULL;
-        switch (type) {
-        case SQLITE_INTEGER:
-            v = json_integer(sqlite3_column_int64(st, i));
-            break;
-        case SQLITE_FLOAT:
-            v = json_real(sqlite3_column_double(st, i));
-            break;
-        case SQLITE_TEXT:
-            /* Text is validated UTF-8 before it is stored; should a row
-             * hold something else, json_stringn refuses it and the member
-             * is left out rather than emitting broken JSON. */
-            v = json_stringn((const char *)sqlite3_column_text(st, i),
-                             (size_t)sqlite3_column_bytes(st, i));
-            break;
-        default:
-            break; /* BLOBs never go to JSON */
-        }
-        if (v)
-            json_object_set_new(o, name, v);
-    }
-    return o;
-}
-
-/* All rows of st as a JSON array (finalises st). */
-static int rows_json(struct sq *q, sqlite3_stmt *st, json_t **out, struct td_error *err)
-{
-    json_t *a = json_array();
-    int rc = TD_OK, s;
-    if (!a) {
-        td__sq_done(&q->c, st);
-        return td_error_set(err, TD_ENOMEM, NULL);
-    }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = td__sq_row_json(st);
-        if (!o || json_array_append_new(a, o)) {
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            goto out;
-        }
-    }
-    if (s != SQLITE_DONE)
-        rc = td__sq_fail(&q->c, st, "query", err);
-out:
-    td__sq_done(&q->c, st);
-    if (rc)
-        json_decref(a);
-    else
-        *out = a;
-    return rc;
-}
-
-/* The rows of sql, whose two parameters are (office, id), as an array set
- * as o[key]: how a record's linked lists are read, always office-scoped. */
-static int set_office_rows(struct sq *q, json_t *o, const char *key, const char *sql,
-                           int64_t office, int64_t id, struct td_error *err)
-{
-    sqlite3_stmt *st;
-    json_t *a;
-    int rc = td__sq_bound(&q->c, sql, &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
-    if (rc || (rc = rows_json(q, st, &a, err)))
-        return rc;
-    json_object_set_new(o, key, a);
-    return TD_OK;
-}
-
-/* One row of st as a JSON object, TD_ENOTFOUND when none (finalises st). */
-static int row1_json(struct sq *q, sqlite3_stmt *st, const char *what, json_t **out,
-                     struct td_error *err)
-{
-    int rc = TD_OK;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        *out = td__sq_row_json(st);
-        if (!*out)
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-    } else if (s == SQLITE_DONE) {
-        rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
-    } else {
-        rc = td__sq_fail(&q->c, st, what, err);
-    }
-    td__sq_done(&q->c, st);
-    return rc;
 }
 
 /* ---- open, migrate, close ---------------------------------------------- */
@@ -808,23 +708,82 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     return rc;
 }
 
-/* MESSAGE of desk.h; the verdict column is merged in by td__sq_row_json(). */
+/* The columns of a td_store_message_row, in the order msg_row() reads
+ * them; the case ids aggregated as "1,2" text. */
 #define MSG_SELECT                                                                                 \
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
-    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, "                   \
-    "m.attachments AS attachments_json, "                                                          \
-    "(SELECT json_group_array(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "      \
-    "AS cases_json "
+    "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, m.attachments, "    \
+    "(SELECT group_concat(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "          \
+    "AS cases "
 #define MSG_COLS MSG_SELECT "FROM messages m "
 
-static int sq_message_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+/* A row of MSG_SELECT's columns, in their order, into r (strings copied
+ * into the arena). */
+static const char *col_str(sqlite3_stmt *st, int i, struct td_store_arena *ar)
+{
+    return td__arena_str(ar, (const char *)sqlite3_column_text(st, i));
+}
+
+static void msg_row(sqlite3_stmt *st, struct td_store_arena *ar, struct td_store_message_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->channel = col_str(st, 1, ar);
+    r->sender = col_str(st, 2, ar);
+    r->sender_name = col_str(st, 3, ar);
+    r->subject = col_str(st, 4, ar);
+    r->received = sqlite3_column_int64(st, 5);
+    r->ingested = sqlite3_column_int64(st, 6);
+    r->status = col_str(st, 7, ar);
+    r->status_reason = col_str(st, 8, ar);
+    r->client_key = col_str(st, 9, ar);
+    r->message_id = col_str(st, 10, ar);
+    const char *t = (const char *)sqlite3_column_text(st, 11);
+    r->text_len = t ? (size_t)sqlite3_column_bytes(st, 11) : 0;
+    r->text = td__arena_strn(ar, t, r->text_len);
+    r->verdict = col_str(st, 12, ar);
+    r->attachments = col_str(st, 13, ar);
+    td__arena_ids(ar, (const char *)sqlite3_column_text(st, 14), 1, &r->cases, &r->ncases);
+}
+
+/* Every row of st (MSG_SELECT's columns) into an arena array (gives st back). */
+static int msg_rows(struct sq *q, sqlite3_stmt *st, struct td_store_arena *ar,
+                    struct td_store_message_row **rows, size_t *n, struct td_error *err)
+{
+    size_t cap = 0;
+    void *slot;
+    int rc;
+    *rows = NULL;
+    *n = 0;
+    while ((rc = td__sq_next(&q->c, st, "message", err)) == 1) {
+        if (td__arena_push(ar, (void **)rows, n, &cap, sizeof **rows, &slot)) {
+            rc = TD_ENOMEM;
+            break;
+        }
+        msg_row(st, ar, slot);
+    }
+    td__sq_done(&q->c, st);
+    if (rc == TD_ENOMEM || ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
+}
+
+static int sq_message_get(struct td_store *s, int64_t office, int64_t id,
+                          struct td_store_message_row *out, struct td_store_arena *ar,
                           struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
+    memset(out, 0, sizeof *out);
     int rc = td__sq_bound(&q->c, MSG_COLS "WHERE m.office_id = ? AND m.id = ?", &st,
                           TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
-    return rc ? rc : row1_json(q, st, "message", out, err);
+    if (rc)
+        return rc;
+    if ((rc = td__sq_row(&q->c, st, "message", err)) == TD_OK)
+        msg_row(st, ar, out);
+    td__sq_done(&q->c, st);
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
 }
 
 static int sq_message_original(struct td_store *s, int64_t office, int64_t id, void **data,
@@ -886,12 +845,12 @@ void td__sq_queue_bind(sqlite3_stmt *st, int64_t office, const struct td_store_m
 }
 
 static int sq_message_queue(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                            json_t **out, struct td_error *err)
+                            struct td_store_message_page *out, struct td_store_arena *ar,
+                            struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st = NULL;
-    json_t *list = NULL, *o = NULL;
-    int64_t total = 0;
+    memset(out, 0, sizeof *out);
     /* The queue as it opens, unfiltered, counts the office alone, on a
      * narrow index rather than the wide one the filters need. */
     int all = td__sq_queue_unfiltered(f);
@@ -903,7 +862,7 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
         sqlite3_bind_int64(st, 1, office);
     else
         td__sq_queue_bind(st, office, f);
-    if ((rc = td__sq_int(&q->c, st, "queue", &total, err)))
+    if ((rc = td__sq_int(&q->c, st, "queue", &out->total, err)))
         return rc;
 
     if ((rc = td__sq_stmt(&q->c, td__sq_queue_page_sql, &st, err)))
@@ -911,17 +870,7 @@ static int sq_message_queue(struct td_store *s, int64_t office, const struct td_
     td__sq_queue_bind(st, office, f);
     sqlite3_bind_int64(st, 9, (int64_t)f->limit);
     sqlite3_bind_int64(st, 10, (int64_t)f->offset);
-    if ((rc = rows_json(q, st, &list, err)))
-        return rc;
-    o = json_pack("{s:o, s:I, s:I, s:I}", "messages", list, "total", (json_int_t)total, "limit",
-                  (json_int_t)f->limit, "offset", (json_int_t)f->offset);
-    if (!o)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    if ((int64_t)(f->offset + json_array_size(list)) < total)
-        json_object_set_new(o, "next_offset",
-                            json_integer((json_int_t)(f->offset + json_array_size(list))));
-    *out = o;
-    return TD_OK;
+    return msg_rows(q, st, ar, &out->rows, &out->n, err);
 }
 
 static int sq_message_set_status(struct td_store *s, int64_t office, int64_t id, const char *status,
@@ -968,44 +917,37 @@ static int sq_sender_record(struct td_store *s, int64_t office, const char *send
 }
 
 static int sq_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
-                         json_t **out, struct td_error *err)
+                         struct td_store_sender_row *out, struct td_store_arena *ar,
+                         struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    json_t *o = NULL, *recent = NULL;
-    int rc =
-        td__sq_stmt(&q->c,
-                    "SELECT key AS sender, display, messages, threats, worst_severity, first_seen, "
-                    "last_seen FROM senders WHERE office_id = ? AND key = ?",
-                    &st, err);
+    memset(out, 0, sizeof *out);
+    int rc = td__sq_bound(&q->c,
+                          "SELECT key, display, messages, threats, worst_severity, first_seen, "
+                          "last_seen FROM senders WHERE office_id = ? AND key = ?",
+                          &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    if ((rc = row1_json(q, st, "sender", &o, err)))
-        return rc;
-    json_t *ws = json_object_get(o, "worst_severity");
-    if (json_is_integer(ws)) {
-        const char *nm = td_severity_name((int)json_integer_value(ws));
-        json_object_set_new(o, "worst_severity", json_string(nm ? nm : "none"));
+    if ((rc = td__sq_row(&q->c, st, "sender", err)) == TD_OK) {
+        out->sender = col_str(st, 0, ar);
+        out->display = col_str(st, 1, ar);
+        out->messages = sqlite3_column_int64(st, 2);
+        out->threats = sqlite3_column_int64(st, 3);
+        out->worst_severity = sqlite3_column_int64(st, 4);
+        out->first_seen = sqlite3_column_int64(st, 5);
+        out->last_seen = sqlite3_column_int64(st, 6);
     }
-    if ((rc = td__sq_stmt(&q->c,
-                          MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
-                                   "ORDER BY m.received DESC, m.id DESC LIMIT ?",
-                          &st, err)))
-        goto out;
-    sqlite3_bind_int64(st, 1, office);
-    td__sq_bind_text(st, 2, sender);
-    sqlite3_bind_int64(st, 3, (int64_t)limit);
-    if ((rc = rows_json(q, st, &recent, err)))
-        goto out;
-    json_object_set_new(o, "recent", recent);
-out:
+    td__sq_done(&q->c, st);
     if (rc)
-        json_decref(o);
-    else
-        *out = o;
-    return rc;
+        return rc;
+    if ((rc = td__sq_bound(&q->c,
+                           MSG_COLS "WHERE m.office_id = ? AND m.sender = ? "
+                                    "ORDER BY m.received DESC, m.id DESC LIMIT ?",
+                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_T(sender), TD__SQ_I(limit)),
+                           err)))
+        return rc;
+    return msg_rows(q, st, ar, &out->recent, &out->nrecent, err);
 }
 
 /* ---- cases ------------------------------------------------------------- */
@@ -1057,45 +999,124 @@ static int sq_case_head(struct td_store *s, int64_t office, int64_t id,
     "cb.name AS created_by, c.updated FROM cases c "                                               \
     "LEFT JOIN users a ON a.id = c.assignee LEFT JOIN users cb ON cb.id = c.created_by "
 
-static int sq_case_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
+/* EVIDENCE of desk.h: its columns in evidence_row's order. */
+#define EVIDENCE_COLS                                                                              \
+    "SELECT e.id, e.case_id, e.name, e.type, e.size, e.sha256, e.added, u.name "                   \
+    "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
+
+static void evidence_row(sqlite3_stmt *st, struct td_store_arena *ar,
+                         struct td_store_evidence_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->case_id = sqlite3_column_int64(st, 1);
+    r->name = col_str(st, 2, ar);
+    r->type = col_str(st, 3, ar);
+    r->size = sqlite3_column_int64(st, 4);
+    r->sha256 = col_str(st, 5, ar);
+    r->added = sqlite3_column_int64(st, 6);
+    r->added_by = col_str(st, 7, ar);
+}
+
+static void case_row(sqlite3_stmt *st, struct td_store_arena *ar, struct td_store_case_row *r)
+{
+    r->id = sqlite3_column_int64(st, 0);
+    r->type = col_str(st, 1, ar);
+    r->status = col_str(st, 2, ar);
+    r->title = col_str(st, 3, ar);
+    r->description = col_str(st, 4, ar);
+    r->has_occurred = sqlite3_column_type(st, 5) != SQLITE_NULL;
+    r->occurred = sqlite3_column_int64(st, 5);
+    r->place = col_str(st, 6, ar);
+    r->people = col_str(st, 7, ar);
+    r->police_ref = col_str(st, 8, ar);
+    r->assignee = col_str(st, 9, ar);
+    r->created = sqlite3_column_int64(st, 10);
+    r->created_by = col_str(st, 11, ar);
+    r->updated = sqlite3_column_int64(st, 12);
+}
+
+/* Every row of st into an arena array of `size`-byte rows, each read by
+ * row() (gives st back). */
+static int typed_rows(struct sq *q, sqlite3_stmt *st, struct td_store_arena *ar, size_t size,
+                      void (*row)(sqlite3_stmt *st, struct td_store_arena *ar, void *r),
+                      void **rows, size_t *n, struct td_error *err)
+{
+    size_t cap = 0;
+    void *slot;
+    int rc;
+    *rows = NULL;
+    *n = 0;
+    while ((rc = td__sq_next(&q->c, st, "rows", err)) == 1) {
+        if (td__arena_push(ar, rows, n, &cap, size, &slot)) {
+            rc = TD_ENOMEM;
+            break;
+        }
+        row(st, ar, slot);
+    }
+    td__sq_done(&q->c, st);
+    if (rc == TD_ENOMEM || ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
+}
+
+static void case_row_v(sqlite3_stmt *st, struct td_store_arena *ar, void *r)
+{
+    case_row(st, ar, r);
+}
+
+static void evidence_row_v(sqlite3_stmt *st, struct td_store_arena *ar, void *r)
+{
+    evidence_row(st, ar, r);
+}
+
+static void note_row_v(sqlite3_stmt *st, struct td_store_arena *ar, void *v)
+{
+    struct td_store_note_row *r = v;
+    r->id = sqlite3_column_int64(st, 0);
+    r->text = col_str(st, 1, ar);
+    r->author = col_str(st, 2, ar);
+    r->created = sqlite3_column_int64(st, 3);
+    r->shareable = sqlite3_column_int(st, 4);
+}
+
+static int sq_case_get(struct td_store *s, int64_t office, int64_t id,
+                       struct td_store_case_detail *out, struct td_store_arena *ar,
                        struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    json_t *o = NULL;
-    int rc = td__sq_stmt(&q->c, CASE_COLS "WHERE c.office_id = ? AND c.id = ?", &st, err);
+    memset(out, 0, sizeof *out);
+    int rc = td__sq_bound(&q->c, CASE_COLS "WHERE c.office_id = ? AND c.id = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    if ((rc = row1_json(q, st, "case", &o, err)))
+    if ((rc = td__sq_row(&q->c, st, "case", err)) == TD_OK)
+        case_row(st, ar, &out->c);
+    td__sq_done(&q->c, st);
+    if (rc)
         return rc;
 
     /* Linked messages, evidence and notes: all filtered by office too. */
-    if ((rc = set_office_rows(q, o, "messages",
-                              MSG_COLS
-                              "JOIN case_messages cm2 ON cm2.message_id = m.id "
-                              "WHERE m.office_id = ? AND cm2.case_id = ? ORDER BY m.received",
-                              office, id, err)) ||
-        (rc = set_office_rows(
-             q, o, "evidence",
-             "SELECT e.id, e.name, e.type, e.size, e.sha256, e.added, u.name AS added_by "
-             "FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
-             "WHERE e.office_id = ? AND e.case_id = ? ORDER BY e.id",
-             office, id, err)) ||
-        (rc = set_office_rows(q, o, "notes",
-                              "SELECT n.id, n.text, u.name AS author, n.created, "
-                              "n.shareable FROM notes n "
-                              "LEFT JOIN users u ON u.id = n.user_id "
-                              "WHERE n.office_id = ? AND n.case_id = ? ORDER BY n.id",
-                              office, id, err)))
-        goto out;
-out:
-    if (rc)
-        json_decref(o);
-    else
-        *out = o;
-    return rc;
+    if ((rc = td__sq_bound(&q->c,
+                           MSG_COLS "JOIN case_messages cm2 ON cm2.message_id = m.id "
+                                    "WHERE m.office_id = ? AND cm2.case_id = ? ORDER BY m.received",
+                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err)) ||
+        (rc = msg_rows(q, st, ar, &out->messages, &out->nmessages, err)))
+        return rc;
+    if ((rc = td__sq_bound(&q->c,
+                           EVIDENCE_COLS "WHERE e.office_id = ? AND e.case_id = ? ORDER BY e.id",
+                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err)) ||
+        (rc = typed_rows(q, st, ar, sizeof *out->evidence, evidence_row_v, (void **)&out->evidence,
+                         &out->nevidence, err)))
+        return rc;
+    if ((rc = td__sq_bound(&q->c,
+                           "SELECT n.id, n.text, u.name, n.created, n.shareable FROM notes n "
+                           "LEFT JOIN users u ON u.id = n.user_id "
+                           "WHERE n.office_id = ? AND n.case_id = ? ORDER BY n.id",
+                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err)))
+        return rc;
+    return typed_rows(q, st, ar, sizeof *out->notes, note_row_v, (void **)&out->notes, &out->nnotes,
+                      err);
 }
 
 /* The editable columns: the only names ever spliced into SQL. */
@@ -1161,12 +1182,12 @@ void td__sq_case_bind(sqlite3_stmt *st, int64_t office, const struct td_store_ca
 }
 
 static int sq_case_list(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                        json_t **out, struct td_error *err)
+                        struct td_store_case_page *out, struct td_store_arena *ar,
+                        struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    json_t *list = NULL;
-    int64_t total = 0;
+    memset(out, 0, sizeof *out);
     int rc = td__sq_stmt(
         &q->c,
         "SELECT count(*) FROM cases c LEFT JOIN users a ON a.id = c.assignee " TD__SQ_CASE_WHERE,
@@ -1174,7 +1195,7 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_stor
     if (rc)
         return rc;
     td__sq_case_bind(st, office, f);
-    if ((rc = td__sq_int(&q->c, st, "cases", &total, err)))
+    if ((rc = td__sq_int(&q->c, st, "cases", &out->total, err)))
         return rc;
     if ((rc = td__sq_stmt(&q->c,
                           CASE_COLS TD__SQ_CASE_WHERE
@@ -1184,17 +1205,7 @@ static int sq_case_list(struct td_store *s, int64_t office, const struct td_stor
     td__sq_case_bind(st, office, f);
     sqlite3_bind_int64(st, 6, (int64_t)f->limit);
     sqlite3_bind_int64(st, 7, (int64_t)f->offset);
-    if ((rc = rows_json(q, st, &list, err)))
-        return rc;
-    json_t *o = json_pack("{s:o, s:I, s:I, s:I}", "cases", list, "total", (json_int_t)total,
-                          "limit", (json_int_t)f->limit, "offset", (json_int_t)f->offset);
-    if (!o)
-        return td_error_set(err, TD_ENOMEM, NULL);
-    if ((int64_t)(f->offset + json_array_size(list)) < total)
-        json_object_set_new(o, "next_offset",
-                            json_integer((json_int_t)(f->offset + json_array_size(list))));
-    *out = o;
-    return TD_OK;
+    return typed_rows(q, st, ar, sizeof *out->rows, case_row_v, (void **)&out->rows, &out->n, err);
 }
 
 static int sq_case_link(struct td_store *s, int64_t office, int64_t case_id, int64_t msg,
@@ -1258,31 +1269,23 @@ static int sq_evidence_insert(struct td_store *s, const struct td_store_evidence
     return rc;
 }
 
-static int sq_evidence_get(struct td_store *s, int64_t office, int64_t id, json_t **out,
-                           int64_t *case_id, char *sha256, struct td_error *err)
+static int sq_evidence_get(struct td_store *s, int64_t office, int64_t id,
+                           struct td_store_evidence_row *out, struct td_store_arena *ar,
+                           struct td_error *err)
 {
     struct sq *q = SQ(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        &q->c,
-        "SELECT e.id, e.case_id AS \"case\", e.name, e.type, e.size, e.sha256, e.added, "
-        "u.name AS added_by FROM evidence e LEFT JOIN users u ON u.id = e.added_by "
-        "WHERE e.office_id = ? AND e.id = ?",
-        &st, err);
+    memset(out, 0, sizeof *out);
+    int rc = td__sq_bound(&q->c, EVIDENCE_COLS "WHERE e.office_id = ? AND e.id = ?", &st,
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(id)), err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, office);
-    sqlite3_bind_int64(st, 2, id);
-    json_t *o = NULL;
-    if ((rc = row1_json(q, st, "evidence", &o, err)))
-        return rc;
-    *case_id = json_integer_value(json_object_get(o, "case"));
-    snprintf(sha256, 65, "%s",
-             json_string_value(json_object_get(o, "sha256"))
-                 ? json_string_value(json_object_get(o, "sha256"))
-                 : "");
-    *out = o;
-    return TD_OK;
+    if ((rc = td__sq_row(&q->c, st, "evidence", err)) == TD_OK)
+        evidence_row(st, ar, out);
+    td__sq_done(&q->c, st);
+    if (!rc && ar->oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
 }
 
 static int sq_evidence_scan(struct td_store *s,

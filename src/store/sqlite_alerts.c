@@ -28,12 +28,6 @@ static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
     snprintf(dst, size, "%s", t ? (const char *)t : "");
 }
 
-static json_t *col_json_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? json_string((const char *)t) : json_null();
-}
-
 /* ---- recipients ----------------------------------------------------------- */
 
 int td__sq_alert_recipient_insert(struct td_store *s, int64_t office, const char *name,
@@ -407,61 +401,81 @@ int td__sq_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, 
     return TD_OK;
 }
 
-/* The deliveries of one alert, each with its attempts. */
-static json_t *deliveries_json(struct td__sq *c, int64_t alert)
+static const char *col_copy_arena(sqlite3_stmt *st, int i, struct td_store_arena *ar)
+{
+    return td__arena_str(ar, (const char *)sqlite3_column_text(st, i));
+}
+
+/* The deliveries of one alert into r, each with its first 50 attempts. */
+static int deliveries(struct td__sq *c, struct td_store_arena *ar, struct td_store_alert_row *r,
+                      struct td_error *err)
 {
     sqlite3_stmt *st = NULL, *at = NULL;
-    json_t *a = json_array();
-    if (td__sq_stmt(c,
-                    "SELECT id, step, recipient_id, channel, target, state, attempts, "
-                    "next_attempt_at, last_error, delivered_at FROM alert_deliveries "
-                    "WHERE alert_id = ? ORDER BY id",
-                    &st, NULL) ||
-        td__sq_stmt(c,
-                    "SELECT at, outcome, error FROM alert_attempts WHERE delivery_id = ? "
-                    "ORDER BY id LIMIT 50",
-                    &at, NULL)) {
-        json_decref(a);
-        a = NULL;
+    size_t cap = 0;
+    void *slot;
+    int rc;
+    if ((rc = td__sq_stmt(c,
+                          "SELECT id, step, recipient_id, channel, target, state, attempts, "
+                          "next_attempt_at, last_error, delivered_at FROM alert_deliveries "
+                          "WHERE alert_id = ? ORDER BY id",
+                          &st, err)) ||
+        (rc = td__sq_stmt(c,
+                          "SELECT at, outcome, error FROM alert_attempts WHERE delivery_id = ? "
+                          "ORDER BY id LIMIT 50",
+                          &at, err)))
         goto out;
-    }
-    sqlite3_bind_int64(st, 1, alert);
-    while (a && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *attempts = json_array();
-        sqlite3_reset(at);
-        sqlite3_bind_int64(at, 1, sqlite3_column_int64(st, 0));
-        while (attempts && sqlite3_step(at) == SQLITE_ROW)
-            json_array_append_new(attempts,
-                                  json_pack("{s:I, s:o, s:o}", "at",
-                                            (json_int_t)sqlite3_column_int64(at, 0), "outcome",
-                                            col_json_text(at, 1), "error", col_json_text(at, 2)));
-        json_t *o = json_pack(
-            "{s:I, s:i, s:I, s:o, s:o, s:o, s:i, s:I, s:o, s:o, s:o}", "id",
-            (json_int_t)sqlite3_column_int64(st, 0), "step", sqlite3_column_int(st, 1), "recipient",
-            (json_int_t)sqlite3_column_int64(st, 2), "channel", col_json_text(st, 3), "target",
-            col_json_text(st, 4), "state", col_json_text(st, 5), "attempts",
-            sqlite3_column_int(st, 6), "next_attempt_at", (json_int_t)sqlite3_column_int64(st, 7),
-            "last_error", col_json_text(st, 8), "delivered_at",
-            sqlite3_column_type(st, 9) == SQLITE_NULL ? json_null()
-                                                      : json_integer(sqlite3_column_int64(st, 9)),
-            "attempt_log", attempts ? attempts : json_array());
-        if (!o || json_array_append_new(a, o)) {
-            json_decref(a);
-            a = NULL;
+    sqlite3_bind_int64(st, 1, r->id);
+    while ((rc = td__sq_next(c, st, "alert deliveries", err)) == 1) {
+        if (td__arena_push(ar, (void **)&r->deliveries, &r->ndeliveries, &cap,
+                           sizeof *r->deliveries, &slot)) {
+            rc = TD_ENOMEM;
+            break;
         }
+        struct td_store_alert_delivery_row *d = slot;
+        size_t lcap = 0;
+        d->id = sqlite3_column_int64(st, 0);
+        d->step = sqlite3_column_int(st, 1);
+        d->recipient = sqlite3_column_int64(st, 2);
+        d->channel = col_copy_arena(st, 3, ar);
+        d->target = col_copy_arena(st, 4, ar);
+        d->state = col_copy_arena(st, 5, ar);
+        d->attempts = sqlite3_column_int(st, 6);
+        d->next_attempt_at = sqlite3_column_int64(st, 7);
+        d->last_error = col_copy_arena(st, 8, ar);
+        d->delivered = sqlite3_column_type(st, 9) != SQLITE_NULL;
+        d->delivered_at = sqlite3_column_int64(st, 9);
+        sqlite3_reset(at);
+        sqlite3_bind_int64(at, 1, d->id);
+        while ((rc = td__sq_next(c, at, "alert attempts", err)) == 1) {
+            if (td__arena_push(ar, (void **)&d->log, &d->nlog, &lcap, sizeof *d->log, &slot)) {
+                rc = TD_ENOMEM;
+                break;
+            }
+            struct td_store_alert_attempt_row *t = slot;
+            t->at = sqlite3_column_int64(at, 0);
+            t->outcome = col_copy_arena(at, 1, ar);
+            t->error = col_copy_arena(at, 2, ar);
+        }
+        if (rc)
+            break;
     }
 out:
     td__sq_done(c, st);
     td__sq_done(c, at);
-    return a;
+    if (rc == TD_ENOMEM || ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    return rc;
 }
 
-int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit, json_t **out,
+int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit,
+                      struct td_store_alert_list *out, struct td_store_arena *ar,
                       struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    *out = NULL;
+    size_t cap = 0;
+    void *slot;
+    memset(out, 0, sizeof *out);
     int rc = td__sq_stmt(
         c,
         "SELECT a.id, a.message_id, a.rule_id, r.name, m.severity, m.labels, a.created, "
@@ -477,42 +491,32 @@ int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t 
     sqlite3_bind_int64(st, 1, office);
     sqlite3_bind_int(st, 2, open_only);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    json_t *a = json_array();
-    int r;
-    while (a && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        int acked = sqlite3_column_type(st, 8) != SQLITE_NULL;
-        const char *sev = td_severity_name(sqlite3_column_int(st, 4));
-        json_t *o = json_pack("{s:I, s:I, s:I, s:o, s:s, s:s, s:I, s:i, s:s, s:o}", "id",
-                              (json_int_t)sqlite3_column_int64(st, 0), "message",
-                              (json_int_t)sqlite3_column_int64(st, 1), "rule",
-                              (json_int_t)sqlite3_column_int64(st, 2), "rule_name",
-                              col_json_text(st, 3), "severity", sev ? sev : "none", "label",
-                              td_alert_top_label((unsigned)sqlite3_column_int64(st, 5)), "created",
-                              (json_int_t)sqlite3_column_int64(st, 6), "step",
-                              sqlite3_column_int(st, 7), "state",
-                              acked                        ? "acknowledged"
-                              : sqlite3_column_int(st, 11) ? "failed"
-                                                           : "open",
-                              "deliveries", deliveries_json(c, sqlite3_column_int64(st, 0)));
-        if (o && acked)
-            json_object_set_new(
-                o, "acknowledged",
-                json_pack("{s:I, s:I, s:o}", "at", (json_int_t)sqlite3_column_int64(st, 8), "by",
-                          (json_int_t)sqlite3_column_int64(st, 9), "via", col_json_text(st, 10)));
-        if (!o || json_array_append_new(a, o)) {
-            json_decref(a);
-            a = NULL;
+    /* the alerts first, then each one's deliveries (a statement of its own) */
+    while ((rc = td__sq_next(c, st, "alerts", err)) == 1) {
+        if (td__arena_push(ar, (void **)&out->rows, &out->n, &cap, sizeof *out->rows, &slot)) {
+            rc = TD_ENOMEM;
+            break;
         }
+        struct td_store_alert_row *r = slot;
+        r->id = sqlite3_column_int64(st, 0);
+        r->message_id = sqlite3_column_int64(st, 1);
+        r->rule_id = sqlite3_column_int64(st, 2);
+        r->rule_name = col_copy_arena(st, 3, ar);
+        r->severity = sqlite3_column_int(st, 4);
+        r->labels = (unsigned)sqlite3_column_int64(st, 5);
+        r->created = sqlite3_column_int64(st, 6);
+        r->step = sqlite3_column_int(st, 7);
+        r->acked = sqlite3_column_type(st, 8) != SQLITE_NULL;
+        r->acked_at = sqlite3_column_int64(st, 8);
+        r->acked_by = sqlite3_column_int64(st, 9);
+        r->acked_via = col_copy_arena(st, 10, ar);
+        r->failed = sqlite3_column_int(st, 11) != 0;
     }
-    if (!a)
-        rc = td_error_set(err, TD_ENOMEM, NULL);
-    else if (r != SQLITE_DONE)
-        rc = td__sq_fail(c, st, "alerts", err);
     td__sq_done(c, st);
-    if (rc)
-        json_decref(a);
-    else
-        *out = a;
+    if (rc == TD_ENOMEM || ar->oom)
+        return td_error_set(err, TD_ENOMEM, NULL);
+    for (size_t i = 0; !rc && i < out->n; i++)
+        rc = deliveries(c, ar, &out->rows[i], err);
     return rc;
 }
 

@@ -17,23 +17,20 @@
 #include "store/store_int.h"
 #include "threatdesk/taxonomy.h"
 
-/* Step st to the end, one row object at a time to cb (finalises st). */
-static int stream_rows(struct td__sq *c, sqlite3_stmt *st, int (*cb)(void *ud, const json_t *row),
-                       void *ud, struct td_error *err)
+static const char *col(sqlite3_stmt *st, int i, struct td_store_arena *ar)
 {
-    int rc = TD_OK, r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = td__sq_row_json(st);
-        if (!o) {
-            rc = td_error_set(err, TD_ENOMEM, NULL);
-            break;
-        }
-        int stop = cb(ud, o);
-        json_decref(o);
-        if (stop)
-            break;
-    }
-    if (!rc && r != SQLITE_ROW && r != SQLITE_DONE)
+    return td__arena_str(ar, (const char *)sqlite3_column_text(st, i));
+}
+
+/* The end of a stream: TD_ENOMEM when a row's arena ran out, the step's
+ * error when it failed (r is its last sqlite3_step), else TD_OK; gives st
+ * back. */
+static int stream_end(struct td__sq *c, sqlite3_stmt *st, int r, int oom, struct td_error *err)
+{
+    int rc = TD_OK;
+    if (oom)
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+    else if (r != SQLITE_ROW && r != SQLITE_DONE)
         rc = td__sq_fail(c, st, "export", err);
     td__sq_done(c, st);
     return rc;
@@ -70,7 +67,8 @@ int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *typ
 }
 
 int td__sq_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                          int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
+                          int (*cb)(void *ud, const struct td_store_message_row *r), void *ud,
+                          struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
@@ -78,41 +76,86 @@ int td__sq_message_export(struct td_store *s, int64_t office, const struct td_st
         td__sq_stmt(c,
                     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
                     "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
-                    "(SELECT group_concat(cm.case_id, ' ') FROM case_messages cm "
+                    "(SELECT group_concat(cm.case_id) FROM case_messages cm "
                     " WHERE cm.message_id = m.id) AS cases " TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE
                         TD__SQ_QUEUE_ORDER,
                     &st, err);
     if (rc)
         return rc;
     td__sq_queue_bind(st, office, f);
-    return stream_rows(c, st, cb, ud, err);
+    int r, oom = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct td_store_arena ar = {0};
+        struct td_store_message_row m = {0};
+        m.id = sqlite3_column_int64(st, 0);
+        m.channel = col(st, 1, &ar);
+        m.sender = col(st, 2, &ar);
+        m.sender_name = col(st, 3, &ar);
+        m.subject = col(st, 4, &ar);
+        m.received = sqlite3_column_int64(st, 5);
+        m.ingested = sqlite3_column_int64(st, 6);
+        m.status = col(st, 7, &ar);
+        m.status_reason = col(st, 8, &ar);
+        m.message_id = col(st, 9, &ar);
+        m.verdict = col(st, 10, &ar);
+        /* group_concat walks the links in the order they were made */
+        td__arena_ids(&ar, (const char *)sqlite3_column_text(st, 11), 0, &m.cases, &m.ncases);
+        int stop = (oom = ar.oom) || cb(ud, &m);
+        td_store_arena_free(&ar);
+        if (stop)
+            break;
+    }
+    return stream_end(c, st, r, oom, err);
 }
 
 int td__sq_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err)
+                       int (*cb)(void *ud, const struct td_store_case_export_row *r), void *ud,
+                       struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc = td__sq_stmt(
-        c,
-        "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place AS place_json, "
-        "c.police_ref, a.name AS assignee, c.created, cb.name AS created_by, c.updated, "
-        "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id) AS messages, "
-        "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
-        " e.office_id = c.office_id) AS evidence "
-        "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
-        "LEFT JOIN users cb ON cb.id = c.created_by " TD__SQ_CASE_WHERE
-        "ORDER BY c.created DESC, c.id DESC",
-        &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT c.id, c.type, c.status, c.title, c.occurred, c.place, "
+                         "c.police_ref, a.name, c.created, cb.name, c.updated, "
+                         "(SELECT count(*) FROM case_messages cm WHERE cm.case_id = c.id), "
+                         "(SELECT count(*) FROM evidence e WHERE e.case_id = c.id AND "
+                         " e.office_id = c.office_id) "
+                         "FROM cases c LEFT JOIN users a ON a.id = c.assignee "
+                         "LEFT JOIN users cb ON cb.id = c.created_by " TD__SQ_CASE_WHERE
+                         "ORDER BY c.created DESC, c.id DESC",
+                         &st, err);
     if (rc)
         return rc;
     td__sq_case_bind(st, office, f);
-    return stream_rows(c, st, cb, ud, err);
+    int r, oom = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        struct td_store_arena ar = {0};
+        struct td_store_case_export_row x = {0};
+        x.c.id = sqlite3_column_int64(st, 0);
+        x.c.type = col(st, 1, &ar);
+        x.c.status = col(st, 2, &ar);
+        x.c.title = col(st, 3, &ar);
+        x.c.has_occurred = sqlite3_column_type(st, 4) != SQLITE_NULL;
+        x.c.occurred = sqlite3_column_int64(st, 4);
+        x.c.place = col(st, 5, &ar);
+        x.c.police_ref = col(st, 6, &ar);
+        x.c.assignee = col(st, 7, &ar);
+        x.c.created = sqlite3_column_int64(st, 8);
+        x.c.created_by = col(st, 9, &ar);
+        x.c.updated = sqlite3_column_int64(st, 10);
+        x.messages = sqlite3_column_int64(st, 11);
+        x.evidence = sqlite3_column_int64(st, 12);
+        int stop = (oom = ar.oom) || cb(ud, &x);
+        td_store_arena_free(&ar);
+        if (stop)
+            break;
+    }
+    return stream_end(c, st, r, oom, err);
 }
 
 int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
-                       int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
-                       struct td_error *err)
+                       int64_t until, int (*cb)(void *ud, const struct td_store_digest_row *r),
+                       void *ud, struct td_error *err)
 {
     static const struct {
         const char *kind;
@@ -147,7 +190,34 @@ int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int
         sqlite3_bind_int64(st, 1, office);
         sqlite3_bind_int64(st, 2, since);
         sqlite3_bind_int64(st, 3, until);
-        return stream_rows(c, st, cb, ud, err);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            /* the kind's columns in their order (td_store_digest_row);
+             * text stays the statement's until the next step */
+            struct td_store_digest_row d = {0};
+            const char *k = q[i].kind;
+            if (!strcmp(k, "volume")) {
+                d.day = sqlite3_column_int64(st, 0);
+                d.channel = (const char *)sqlite3_column_text(st, 1);
+                d.severity = sqlite3_column_int64(st, 2);
+                d.labels = sqlite3_column_int64(st, 3);
+                d.n = sqlite3_column_int64(st, 4);
+            } else if (!strcmp(k, "senders")) {
+                d.sender = (const char *)sqlite3_column_text(st, 0);
+                d.display = (const char *)sqlite3_column_text(st, 1);
+                d.n = sqlite3_column_int64(st, 2);
+                d.worst = sqlite3_column_int64(st, 3);
+                d.threats = sqlite3_column_int64(st, 4);
+            } else if (!strcmp(k, "cases")) {
+                d.status = (const char *)sqlite3_column_text(st, 0);
+                d.n = sqlite3_column_int64(st, 1);
+            } else {
+                d.seconds = sqlite3_column_int64(st, 0);
+            }
+            if (cb(ud, &d))
+                break;
+        }
+        return stream_end(c, st, r, 0, err);
     }
     return td_error_set(err, TD_EINVAL, "unknown digest kind '%s'", kind);
 }

@@ -6,12 +6,21 @@
 
 #include "threatdesk/store.h"
 
-/* store.c: the JSON-text columns of a row, the same on every backend: a
- * "verdict" column is parsed and merged into o (its "severity_rank" left
- * out), a "<name>_json" column parsed into o's <name>; text that does not
- * parse is left out.  1 when name was one of these (handled), 0 when it is
- * an ordinary column for the caller. */
-int td__row_json_text_column(json_t *o, const char *name, const char *txt);
+/* store.c: the arena of a read's rows (store.h).  Allocation failure
+ * sets a->oom and answers NULL; a read checks a->oom once at its end.
+ * td__arena_str/strn copy (NULL stays NULL); td__arena_push appends one
+ * zeroed element of `size` bytes to the growing array *arr (n used, cap
+ * room), setting *slot to it. */
+void *td__arena_alloc(struct td_store_arena *a, size_t n);
+void *td__arena_array(struct td_store_arena *a, size_t n, size_t size);
+const char *td__arena_str(struct td_store_arena *a, const char *s);
+const char *td__arena_strn(struct td_store_arena *a, const char *s, size_t n);
+/* A list of ids as the backends aggregate it ("3,1,2"; NULL or "": none)
+ * into an arena array, ascending when sort, else in the list's order. */
+void td__arena_ids(struct td_store_arena *a, const char *list, int sort, const int64_t **ids,
+                   size_t *n);
+int td__arena_push(struct td_store_arena *a, void **arr, size_t *n, size_t *cap, size_t size,
+                   void **slot);
 
 /* sqlite.c: open (creating) the file at path and migrate it. */
 int td__sqlite_open(const char *path, const char *home, struct td_store **out,
@@ -22,10 +31,6 @@ int td__sqlite_open(const char *path, const char *home, struct td_store **out,
 struct td__sq;
 struct td__sq *td__sq_conn(struct td_store *s);
 struct sqlite3_stmt;
-/* A row as a JSON object: a column becomes a member of its name (NULL and
- * BLOB columns are left out), "<name>_json" columns are parsed into
- * <name>, a "verdict" column is parsed and merged in (sqlite.c). */
-json_t *td__sq_row_json(struct sqlite3_stmt *st);
 /* An audit row selected as "id, time, office_id, user_id, action,
  * object_type, object_id, details, prev_hash, hash" into *e (details
  * borrowed from st until its next step). */
@@ -103,7 +108,8 @@ int td__sq_alert_escalations(struct td_store *s, int64_t now, unsigned minute_s,
                              void *ud, struct td_error *err);
 int td__sq_alert_step(struct td_store *s, int64_t alert, int from, int64_t now, int *changed,
                       struct td_error *err);
-int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit, json_t **out,
+int td__sq_alert_list(struct td_store *s, int64_t office, int open_only, size_t limit,
+                      struct td_store_alert_list *out, struct td_store_arena *ar,
                       struct td_error *err);
 int td__sq_alert_ack(struct td_store *s, int64_t office, int64_t id, int64_t by, const char *via,
                      int64_t now, int64_t *office_out, int64_t *message_out, int *was,
@@ -114,12 +120,14 @@ int td__sq_audit_walk_object(struct td_store *s, int64_t office, const char *typ
                              int (*cb)(void *ud, const struct td_audit_entry *e), void *ud,
                              struct td_error *err);
 int td__sq_message_export(struct td_store *s, int64_t office, const struct td_store_msg_query *f,
-                          int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
+                          int (*cb)(void *ud, const struct td_store_message_row *r), void *ud,
+                          struct td_error *err);
 int td__sq_case_export(struct td_store *s, int64_t office, const struct td_store_case_query *f,
-                       int (*cb)(void *ud, const json_t *row), void *ud, struct td_error *err);
-int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
-                       int64_t until, int (*cb)(void *ud, const json_t *row), void *ud,
+                       int (*cb)(void *ud, const struct td_store_case_export_row *r), void *ud,
                        struct td_error *err);
+int td__sq_digest_rows(struct td_store *s, int64_t office, const char *kind, int64_t since,
+                       int64_t until, int (*cb)(void *ud, const struct td_store_digest_row *r),
+                       void *ud, struct td_error *err);
 
 /* sqlite_jobs.c: the work queue and uploads of store.h. */
 int td__sq_job_add(struct td_store *s, int64_t office, const char *kind, const char *payload_ref,
