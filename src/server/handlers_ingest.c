@@ -102,21 +102,22 @@ static void ingest_one_json(struct td__req *r, json_t *in)
         td__reply_td_error(r, rc, &err);
         return;
     }
+    /* The decision is read off the desk's typed result; the JSON row is
+     * only the body sent back. */
     json_t *res = json_array_get(json_object_get(out, "results"), 0);
-    const char *st = json_string_value(json_object_get(res, "status"));
-    if (!st || !strcmp(st, "refused")) {
-        const char *reason = json_string_value(json_object_get(res, "reason"));
-        const char *code = json_string_value(json_object_get(res, "code"));
+    if (n < 1 || !res) {
+        td__reply_error(r, 500, NULL, 0, "the desk returned no result");
+    } else if (results[0].code != TD_OK) {
         unsigned status = 400;
-        if (code && !strcmp(code, td_errname(TD_EEXISTS)))
+        if (results[0].code == TD_EEXISTS)
             status = 409; /* the idempotency key names another message */
-        else if (code && !strcmp(code, td_errname(TD_ETOOBIG)))
+        else if (results[0].code == TD_ETOOBIG)
             status = 413;
-        td__reply_error(r, status, json_string_value(json_object_get(res, "field")), 0, "%s",
-                        reason ? reason : "refused");
+        td__reply_error(r, status, results[0].field[0] ? results[0].field : NULL, 0, "%s",
+                        results[0].reason[0] ? results[0].reason : "refused");
     } else {
         count_ingested(r, results, n);
-        td__reply(r, !strcmp(st, "created") ? 201 : 200, json_incref(res));
+        td__reply(r, results[0].duplicate ? 200 : 201, json_incref(res));
     }
     json_decref(out);
     free(results);
@@ -274,10 +275,10 @@ static void reply_batch(struct td__req *r, json_t *out, const struct td_ingest_r
     json_t *results = json_object_get(out, "results");
     size_t i;
     json_t *res;
+    /* typed[i] is results[i]'s record (the desk fills both in order) */
     json_array_foreach(results, i, res)
     {
-        const char *st = json_string_value(json_object_get(res, "status"));
-        if (!st || strcmp(st, "refused"))
+        if (i >= n || typed[i].code == TD_OK)
             continue;
         const char *f = json_string_value(json_object_get(res, "field"));
         char path[160];
@@ -295,8 +296,7 @@ static void reply_batch(struct td__req *r, json_t *out, const struct td_ingest_r
     }
     json_array_foreach(results, i, res)
     {
-        const char *st = json_string_value(json_object_get(res, "status"));
-        if (!st || strcmp(st, "refused"))
+        if (i >= n || typed[i].code == TD_OK)
             continue;
         const char *field = json_string_value(json_object_get(res, "field"));
         const char *reason = json_string_value(json_object_get(res, "reason"));
