@@ -303,10 +303,16 @@ struct td_store_message_row {
     const char *message_id;
     const char *text; /* text_len bytes (SQLite may keep a NUL inside) */
     size_t text_len;
-    const char *verdict;     /* td_verdict_to_json() text, as stored */
+    const char *verdict;     /* td_verdict_to_json() text less what the columns
+                              * below hold (older rows may hold them too) */
     const char *attachments; /* JSON array text, NULL: none */
     const int64_t *cases;    /* the ids of the cases holding it, ascending */
     size_t ncases;
+    /* the verdict's decision, kept once, in the columns the queue sorts
+     * and filters on: enum td_severity, label and flag bits, the model */
+    int severity;
+    unsigned labels, flags;
+    const char *model_version; /* NULL: none recorded */
 };
 
 /* A page of the queue: rows in queue order, total every match. */

@@ -18,6 +18,7 @@
 #include "desk/desk_int.h"
 #include "desk/feedback_int.h"
 #include "desk/pipeline_int.h"
+#include "desk/render.h"
 
 #define TEXT_MAX (4u << 20)
 #define BATCH_MAX 10000
@@ -176,7 +177,7 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         td_verdict_apply_history(p->v, prior);
     }
     if (!(vj = td_verdict_to_json(p->v, m->text, m->text_len)) ||
-        !(vjson = json_dumps(vj, JSON_COMPACT))) {
+        !(vjson = td__verdict_stored_text(vj))) {
         rc = td_error_set(err, TD_ENOMEM, NULL);
         goto out;
     }

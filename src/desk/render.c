@@ -39,15 +39,82 @@ static void put_json(json_t *o, const char *k, const char *txt)
         json_object_set_new(o, k, json_loads(txt, JSON_DECODE_ANY, NULL));
 }
 
-/* A stored verdict merged into its message: the rank is the store's
- * sort key, not the API's. */
-static void merge_verdict(json_t *o, const char *txt)
+char *td__verdict_stored_text(json_t *v)
 {
-    json_t *v = txt ? json_loads(txt, JSON_DECODE_ANY, NULL) : NULL;
-    if (json_is_object(v)) {
-        json_object_del(v, "severity_rank");
-        json_object_update(o, v);
+    static const char *const key[4] = {"predicted", "severity", "flags", "model"};
+    for (int k = 0; k < 4; k++)
+        json_object_del(v, key[k]);
+    return json_dumps(v, JSON_COMPACT);
+}
+
+/* Bit names in bit order (labels or flags), as td_verdict_to_json lists
+ * them. */
+static json_t *bit_names(unsigned bits, int count, const char *(*name)(int))
+{
+    json_t *a = json_array();
+    for (int b = 0; a && b < count; b++)
+        if ((bits & (1u << b)) && name(b))
+            json_array_append_new(a, json_string(name(b)));
+    return a;
+}
+
+static const char *label_name(int l)
+{
+    return td_label_name((enum td_label)l);
+}
+
+/* The verdict part of a message, in td_verdict_to_json's order: labels,
+ * predicted, severity, flags, spans, reason, model, then the rest.  The
+ * decision (predicted, severity, flags, model) is stored once, in the
+ * row's columns (ingest.c leaves it out of the verdict text); a row
+ * written before that still carries it in the text, and then the text's
+ * own value is used, so old and new rows read the same.  A verdict text
+ * that does not parse adds nothing, as before. */
+static void merge_verdict(json_t *o, const struct td_store_message_row *r)
+{
+    json_t *v = r->verdict ? json_loads(r->verdict, JSON_DECODE_ANY, NULL) : NULL;
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return;
     }
+    json_object_del(v, "severity_rank"); /* the store's sort key, not the API's */
+    const char *sev = td_severity_name(r->severity);
+    json_t *col[4] = {bit_names(r->labels, TD_LABEL_COUNT, label_name),
+                      sev ? json_string(sev) : json_null(),
+                      bit_names(r->flags, TD_FLAG_COUNT, td_flag_name),
+                      json_string(r->model_version ? r->model_version : "")};
+    static const char *const key[4] = {"predicted", "severity", "flags", "model"};
+    json_t *n = json_object();
+    /* one of the decision's members: the text's when it has it */
+    for (int k = 0; k < 4; k++)
+        if (json_object_get(v, key[k])) {
+            json_decref(col[k]);
+            col[k] = json_incref(json_object_get(v, key[k]));
+        }
+    if (json_object_get(v, "labels"))
+        json_object_set(n, "labels", json_object_get(v, "labels"));
+    for (int k = 0; k < 3; k++)
+        json_object_set(n, key[k], col[k]);
+    int model_done = 0;
+    const char *k;
+    json_t *val;
+    json_object_foreach(v, k, val)
+    {
+        if (!strcmp(k, "labels") || !strcmp(k, "predicted") || !strcmp(k, "severity") ||
+            !strcmp(k, "flags") || !strcmp(k, "model"))
+            continue;
+        json_object_set(n, k, val);
+        if (!strcmp(k, "reason")) {
+            json_object_set(n, "model", col[3]);
+            model_done = 1;
+        }
+    }
+    if (!model_done)
+        json_object_set(n, "model", col[3]);
+    json_object_update(o, n);
+    for (int i = 0; i < 4; i++)
+        json_decref(col[i]);
+    json_decref(n);
     json_decref(v);
 }
 
@@ -68,7 +135,7 @@ json_t *td__render_message(const struct td_store_message_row *r)
     put_str(o, "client_key", r->client_key);
     put_str(o, "message_id", r->message_id);
     put_strn(o, "text", r->text, r->text_len);
-    merge_verdict(o, r->verdict);
+    merge_verdict(o, r);
     put_json(o, "attachments", r->attachments);
     json_t *cases = json_array();
     for (size_t i = 0; cases && i < r->ncases; i++)
@@ -291,7 +358,7 @@ json_t *td__render_export_message(const struct td_store_message_row *r)
     put_str(o, "status", r->status);
     put_str(o, "status_reason", r->status_reason);
     put_str(o, "message_id", r->message_id);
-    merge_verdict(o, r->verdict);
+    merge_verdict(o, r);
     if (r->ncases) {
         /* a CSV cell: "3 1" (at most 20 characters an id and a space) */
         char *t = malloc(r->ncases * 21 + 1);

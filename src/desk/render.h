@@ -48,6 +48,13 @@ json_t *td__render_case_page(const struct td_store_case_page *p, size_t limit, s
  * "acknowledged": {"at", "by", "via"} once acknowledged}]. */
 json_t *td__render_alerts(const struct td_store_alert_list *l);
 
+/* A verdict (td_verdict_to_json) as a message row stores it: without
+ * "predicted", "severity", "flags" and "model", which the row keeps in its
+ * columns, so the decision is stored once; the rendering of a message puts
+ * them back in their places.  Deletes those members of v.  malloc()ed
+ * text (free()), NULL when out of memory. */
+char *td__verdict_stored_text(json_t *v);
+
 /* The exports' rows (desk_export.h, reports): a message of the queue's
  * export (MESSAGE without text, client_key and attachments; "cases" the
  * ids joined by spaces, in link order, left out when none), a case of the

@@ -153,6 +153,10 @@ static int msg_row(void *ctx, const PGresult *r, int i)
     m.message_id = col(r, i, 9, &ar);
     m.verdict = col(r, i, 10, &ar);
     td__arena_ids(&ar, td__pgv_text(r, i, 11), 0, &m.cases, &m.ncases);
+    m.severity = (int)td__pgv_i64(r, i, 12);
+    m.labels = (unsigned)td__pgv_i64(r, i, 13);
+    m.flags = (unsigned)td__pgv_i64(r, i, 14);
+    m.model_version = col(r, i, 15, &ar);
     int stop = ar.oom ? TD_ENOMEM : x->cb(x->ud, &m) != 0;
     td_store_arena_free(&ar);
     return stop;
@@ -179,7 +183,8 @@ int td__pgs_message_export(struct td_store *s, int64_t office, const struct td_s
         "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "
         "m.status, m.status_reason, m.message_id, m.verdict, "
         "(SELECT string_agg(cm.case_id::text, ',' ORDER BY cm.linked, cm.case_id) "
-        " FROM case_messages cm WHERE cm.message_id = m.id) FROM messages m "
+        " FROM case_messages cm WHERE cm.message_id = m.id), m.severity, m.labels, m.flags, "
+        "m.model_version FROM messages m "
         "WHERE m.office_id = $1::bigint AND ($2::text IS NULL OR m.status = $2::text) "
         "AND ($3::int < 0 OR (m.labels & (1::bigint << $3::int)) <> 0) "
         "AND m.severity >= $4::bigint "

@@ -125,6 +125,10 @@ void td__pgs_msg_row(const PGresult *r, int row, struct td_store_arena *ar,
     m->verdict = td__pgs_col_copy(r, row, 12, ar);
     m->attachments = td__pgs_col_copy(r, row, 13, ar);
     td__arena_ids(ar, td__pgs_col(r, row, 14), 1, &m->cases, &m->ncases);
+    m->severity = (int)td__pgs_coli(r, row, 15);
+    m->labels = (unsigned)td__pgs_coli(r, row, 16);
+    m->flags = (unsigned)td__pgs_coli(r, row, 17);
+    m->model_version = td__pgs_col_copy(r, row, 18, ar);
 }
 
 int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *a,

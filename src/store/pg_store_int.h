@@ -118,7 +118,8 @@ int td__pgs_bytea(const PGresult *r, int row, int i, unsigned char **out, size_t
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, m.attachments, "    \
     "(SELECT string_agg(cm.case_id::text, ',') FROM case_messages cm "                             \
-    "WHERE cm.message_id = m.id) AS cases FROM messages m "
+    "WHERE cm.message_id = m.id) AS cases, m.severity, m.labels, m.flags, m.model_version "        \
+    "FROM messages m "
 
 /* pg_messages.c: messages, senders, dedupe and erasure. */
 int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,

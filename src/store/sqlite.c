@@ -714,7 +714,7 @@ static int sq_message_insert(struct td_store *s, const struct td_store_message *
     "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, m.ingested, "         \
     "m.status, m.status_reason, m.client_key, m.message_id, m.text, m.verdict, m.attachments, "    \
     "(SELECT group_concat(cm.case_id) FROM case_messages cm WHERE cm.message_id = m.id) "          \
-    "AS cases "
+    "AS cases, m.severity, m.labels, m.flags, m.model_version "
 #define MSG_COLS MSG_SELECT "FROM messages m "
 
 /* A row of MSG_SELECT's columns, in their order, into r (strings copied
@@ -743,6 +743,10 @@ static void msg_row(sqlite3_stmt *st, struct td_store_arena *ar, struct td_store
     r->verdict = col_str(st, 12, ar);
     r->attachments = col_str(st, 13, ar);
     td__arena_ids(ar, (const char *)sqlite3_column_text(st, 14), 1, &r->cases, &r->ncases);
+    r->severity = sqlite3_column_int(st, 15);
+    r->labels = (unsigned)sqlite3_column_int64(st, 16);
+    r->flags = (unsigned)sqlite3_column_int64(st, 17);
+    r->model_version = col_str(st, 18, ar);
 }
 
 /* Every row of st (MSG_SELECT's columns) into an arena array (gives st back). */

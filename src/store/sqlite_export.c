@@ -72,14 +72,13 @@ int td__sq_message_export(struct td_store *s, int64_t office, const struct td_st
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    int rc =
-        td__sq_stmt(c,
-                    "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
-                    "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
-                    "(SELECT group_concat(cm.case_id) FROM case_messages cm "
-                    " WHERE cm.message_id = m.id) AS cases " TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE
-                        TD__SQ_QUEUE_ORDER,
-                    &st, err);
+    int rc = td__sq_stmt(c,
+                         "SELECT m.id, m.channel, m.sender, m.sender_name, m.subject, m.received, "
+                         "m.ingested, m.status, m.status_reason, m.message_id, m.verdict, "
+                         "(SELECT group_concat(cm.case_id) FROM case_messages cm "
+                         " WHERE cm.message_id = m.id) AS cases, m.severity, m.labels, m.flags, "
+                         "m.model_version " TD__SQ_QUEUE_FROM TD__SQ_QUEUE_WHERE TD__SQ_QUEUE_ORDER,
+                         &st, err);
     if (rc)
         return rc;
     td__sq_queue_bind(st, office, f);
@@ -100,6 +99,10 @@ int td__sq_message_export(struct td_store *s, int64_t office, const struct td_st
         m.verdict = col(st, 10, &ar);
         /* group_concat walks the links in the order they were made */
         td__arena_ids(&ar, (const char *)sqlite3_column_text(st, 11), 0, &m.cases, &m.ncases);
+        m.severity = sqlite3_column_int(st, 12);
+        m.labels = (unsigned)sqlite3_column_int64(st, 13);
+        m.flags = (unsigned)sqlite3_column_int64(st, 14);
+        m.model_version = col(st, 15, &ar);
         int stop = (oom = ar.oom) || cb(ud, &m);
         td_store_arena_free(&ar);
         if (stop)
