@@ -267,6 +267,8 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
     td__lock(d);
     if ((rc = td__begin(d, err)))
         goto unlock;
+    td__batch_reads_end(d); /* nothing read yet */
+    d->batch.open = 1;
     for (size_t i = 0; i < n && rc == TD_OK; i++) {
         struct td_error e;
         td_error_clear(&e);
@@ -276,9 +278,12 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
             break;
         int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
                           &results[i], &e);
-        if (r == TD_OK) {
-            rc = d->store->ops->release(d->store, "rec", err);
-        } else {
+        /* A store may send a record's writes ahead and hear of their
+         * failure only at RELEASE (PostgreSQL's pipeline): that is the
+         * record's failure, undone by ROLLBACK TO like any other. */
+        if (r == TD_OK)
+            r = d->store->ops->release(d->store, "rec", &e);
+        if (r != TD_OK) {
             p[i].nbrowser = p[i].nalerts = 0;
             d->store->ops->rollback_to(d->store, "rec");
             if (results[i].code == TD_OK) /* a store failure, not a refusal */
@@ -286,6 +291,7 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
             memset(&results[i].duplicate, 0, sizeof results[i].duplicate);
         }
     }
+    td__batch_reads_end(d);
     rc = td__end(d, rc, err);
     if (rc) /* nothing was stored after all */
         for (size_t i = 0; i < n; i++)

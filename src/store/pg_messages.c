@@ -265,8 +265,9 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
     td__pga_i(&a, is_threat ? 1 : 0);
     td__pga_i(&a, severity);
     td__pga_i(&a, when);
-    return td__pgs_ex(
-        s,
+    /* a tally nobody reads back in this call: sent ahead in a transaction */
+    return td__pgs_defer(
+        s, NULL,
         "INSERT INTO senders AS x(office_id, key, display, messages, threats, "
         "worst_severity, first_seen, last_seen) "
         "VALUES ($1::bigint, $2, $3, 1, $4::bigint, $5::bigint, $6::bigint, $6::bigint) "
@@ -276,7 +277,7 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
         "worst_severity = greatest(x.worst_severity, excluded.worst_severity), "
         "first_seen = least(x.first_seen, excluded.first_seen), "
         "last_seen = greatest(x.last_seen, excluded.last_seen)",
-        &a, NULL, err);
+        &a, err);
 }
 
 int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,

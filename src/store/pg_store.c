@@ -134,6 +134,17 @@ int td__pgs_ex(struct td_store *s, const char *sql, const struct td__pga *a, PGr
                        a && a->binary ? a->len : NULL, a && a->binary ? a->fmt : NULL, r, err);
 }
 
+int td__pgs_defer(struct td_store *s, const char *what, const char *sql, const struct td__pga *a,
+                  struct td_error *err)
+{
+    struct pgs *p = PGS(s);
+    if (p->in_tx)
+        return td__pg_defer(p->c, sql, a ? a->n : 0, a ? a->v : NULL,
+                            a && a->binary ? a->len : NULL, a && a->binary ? a->fmt : NULL, what,
+                            err);
+    return what ? td__pgs_ex1(s, what, sql, a, err) : td__pgs_ex(s, sql, a, NULL, err);
+}
+
 /* A statement that must change at least one row:
  * TD_ENOTFOUND "no such <what>" when it changed none (td__sq_write1). */
 int td__pgs_ex1(struct td_store *s, const char *what, const char *sql, const struct td__pga *a,
@@ -320,7 +331,11 @@ static void pgs_rollback(struct td_store *s)
     tx_over(p);
 }
 
-/* Savepoint names come from the desk (fixed identifiers), checked here. */
+/* Savepoint names come from the desk (fixed identifiers), checked here.
+ * A SAVEPOINT is sent ahead (td__pg_defer): it goes with the first
+ * statement after it.  RELEASE waits for its answer, and so for everything
+ * sent ahead since: the writes of a batch's record fail at its RELEASE at
+ * the latest, while ROLLBACK TO can still undo that record alone. */
 static int sp(struct pgs *p, const char *verb, const char *name, struct td_error *err)
 {
     if (!*name)
@@ -330,6 +345,8 @@ static int sp(struct pgs *p, const char *verb, const char *name, struct td_error
             return td_error_set(err, TD_EINVAL, "bad savepoint name");
     char sql[128];
     snprintf(sql, sizeof sql, "%s %s", verb, name);
+    if (p->in_tx && !strcmp(verb, "SAVEPOINT"))
+        return td__pg_defer(p->c, sql, 0, NULL, NULL, NULL, NULL, err);
     return td__pg_exec(p->c, sql, 0, NULL, NULL, NULL, NULL, err);
 }
 
@@ -347,6 +364,9 @@ static void pgs_rollback_to(struct td_store *s, const char *name)
 {
     struct pgs *p = PGS(s);
     struct td_error e;
+    /* what was sent ahead first, alone: after a failure in it the server
+     * would skip a ROLLBACK TO sent behind it */
+    td__pg_flush(p->c, &e);
     if (sp(p, "ROLLBACK TO SAVEPOINT", name, &e) == TD_OK)
         sp(p, "RELEASE SAVEPOINT", name, &e);
     /* a set_config after the savepoint is undone with it, and so may
@@ -901,14 +921,17 @@ static int pgs_audit_append(struct td_store *s, const struct td_audit_entry *e,
      * seq) and the head's move-by-one trigger refuse a fork. */
     struct pgs *p = PGS(s);
     p->head_office = -1;
-    rc = td__pgs_ex(
-        s,
+    /* sent ahead inside a transaction: its hash is computed here, nothing
+     * waits for its answer, and a failure fails the transaction (or the
+     * batch record, at its RELEASE) all the same */
+    rc = td__pgs_defer(
+        s, NULL,
         "WITH a AS (INSERT INTO audit(seq, time, office_id, user_id, action, object_type, "
         "object_id, details, prev_hash, hash) VALUES ($1::bigint, $2::bigint, $3::bigint, "
         "$4::bigint, $5, $6, $7::bigint, $8, $9, $10) RETURNING office_id, seq, hash) "
         "INSERT INTO audit_heads(office_id, seq, hash) SELECT office_id, seq, hash FROM a "
         "ON CONFLICT (office_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-        &a, NULL, err);
+        &a, err);
     /* only inside a transaction is the office's lock still ours after
      * this statement (audit_head took it) */
     if (!rc && p->in_tx && p->locked == e->office_id) {
