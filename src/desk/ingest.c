@@ -117,9 +117,19 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     char *vjson = NULL;
     json_t *vj = NULL;
 
-    if (key) {
-        rc = s->ops->message_find_key(s, actor->office_id, key, &id, &sev, err);
-        if (rc == TD_OK && client_key && *client_key) {
+    const char *sender = p->keys.has_sender ? p->keys.sender : NULL;
+    /* The idempotency key's message, the same words' message and the
+     * sender's history: one call (one round trip on PostgreSQL), though
+     * the history is only used when the record is new. */
+    struct td_store_ingest_lookup look;
+    if ((rc = s->ops->message_ingest_lookup(s, actor->office_id, key,
+                                            p->keys.has_content ? p->keys.content : NULL, sender,
+                                            &look, err)))
+        return rc;
+    if (key && look.key_id) {
+        id = look.key_id;
+        sev = look.key_severity;
+        if (client_key && *client_key) {
             /* The client's idempotency key names one request: the same key
              * with other bytes is a client bug, not a retry. */
             int conflict = 0;
@@ -134,30 +144,19 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
                 return refuse(res, err, TD_EEXISTS, "client_key", why);
             }
         }
-        if (rc == TD_OK) {
-            res->code = TD_OK;
-            res->duplicate = 1;
-            res->id = id;
-            res->severity = (enum td_severity)sev;
-            return TD_OK;
-        }
-        if (rc != TD_ENOTFOUND)
-            return rc;
-        td_error_clear(err);
+        res->code = TD_OK;
+        res->duplicate = 1;
+        res->id = id;
+        res->severity = (enum td_severity)sev;
+        return TD_OK;
     }
     /* dedupe.h rule 2: the same words from the same sender. */
-    if (p->keys.has_content) {
-        rc = s->ops->message_find_content(s, actor->office_id, p->keys.content, &id, &sev, err);
-        if (rc == TD_OK) {
-            res->code = TD_OK;
-            res->duplicate = 1;
-            res->id = id;
-            res->severity = (enum td_severity)sev;
-            return TD_OK;
-        }
-        if (rc != TD_ENOTFOUND)
-            return rc;
-        td_error_clear(err);
+    if (p->keys.has_content && look.content_id) {
+        res->code = TD_OK;
+        res->duplicate = 1;
+        res->id = look.content_id;
+        res->severity = (enum td_severity)look.content_severity;
+        return TD_OK;
     }
     if (!p->analysed) {
         if ((rc = td_analyse(d->ctx, m->text, m->text_len, p->v, err)))
@@ -168,13 +167,8 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     int learnt = 0;
     if ((rc = td__feedback_apply(d, actor->office_id, p->v, &learnt, err)))
         return rc;
-    const char *sender = p->keys.has_sender ? p->keys.sender : NULL;
-    if (sender) {
-        unsigned prior = 0;
-        if ((rc = s->ops->sender_prior_threats(s, actor->office_id, sender, &prior, err)))
-            return rc;
-        td_verdict_apply_history(p->v, prior);
-    }
+    if (sender)
+        td_verdict_apply_history(p->v, look.prior_threats);
     if (!(vj = td_verdict_to_json(p->v, m->text, m->text_len)) ||
         !(vjson = json_dumps(vj, JSON_COMPACT))) {
         rc = td_error_set(err, TD_ENOMEM, NULL);

@@ -1214,6 +1214,7 @@ static const struct td_store_ops pg_ops = {
     .session_delete_user = pgs_session_delete_user,
     .verify_scan = pgs_verify_scan,
     .message_find_content = td__pgs_message_find_content,
+    .message_ingest_lookup = td__pgs_message_ingest_lookup,
     .message_walk = td__pgs_message_walk,
     .message_delete = td__pgs_message_delete,
     .sender_delete = td__pgs_sender_delete,

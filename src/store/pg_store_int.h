@@ -145,6 +145,9 @@ int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, s
                        json_t **out, struct td_error *err);
 int td__pgs_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                  int *severity, struct td_error *err);
+int td__pgs_message_ingest_lookup(struct td_store *s, int64_t office, const char *key,
+                                  const char *content, const char *sender,
+                                  struct td_store_ingest_lookup *out, struct td_error *err);
 int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
                          int (*cb)(void *ud, int64_t id, const void *original, size_t len,
                                    int linked),
