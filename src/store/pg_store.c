@@ -112,8 +112,12 @@ int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
     char o[24];
     const char *v[2] = {office == SCOPE_ALL ? "*" : td__pg_i64(o, office),
                         p->in_tx ? "true" : "false"};
-    int rc = td__pg_exec(p->c, "SELECT set_config('threatdesk.office_id', $1, $2::boolean)", 2, v,
-                         NULL, NULL, NULL, err);
+    /* inside a transaction sent ahead with the statement that needs it
+     * (td__pg_defer): it cannot fail for want of anything, and the next
+     * statement's round trip carries it */
+    const char *sql = "SELECT set_config('threatdesk.office_id', $1, $2::boolean)";
+    int rc = p->in_tx ? td__pg_defer(p->c, sql, 2, v, NULL, NULL, NULL, err)
+                      : td__pg_exec(p->c, sql, 2, v, NULL, NULL, NULL, err);
     if (rc) {
         p->cur = SCOPE_UNKNOWN;
         return rc;
@@ -876,7 +880,9 @@ static int pgs_audit_head(struct td_store *s, int64_t office, int64_t *last_id, 
     }
     td__pga_i(&a, office);
     if (p->in_tx) {
-        if ((rc = td__pgs_ex(s, LOCK_AUDIT, &a, NULL, err)))
+        /* sent ahead: the head query behind it waits for the lock all the
+         * same (the server runs a pipeline in order) */
+        if ((rc = td__pgs_defer(s, NULL, LOCK_AUDIT, &a, err)))
             return rc;
         p->locked = office;
     }
