@@ -233,6 +233,67 @@ out:
     return rc;
 }
 
+/*
+ * Step 2 for every record, inside the open transaction.
+ *
+ * isolate 0, the first pass: no savepoints.  A savepoint per record costs
+ * more than its two statements on PostgreSQL: each record's writes then
+ * belong to a subtransaction of its own, and their foreign-key locks on
+ * the office's row pile up as a MultiXact that grows with every record
+ * (GetMultiXactIdMembers was the server's dearest function in a batch of
+ * 500).  The first record that fails stops the pass (*failed = 1), and the
+ * caller rolls it all back and runs the isolating pass.  The pass ends with
+ * one savepoint released, which makes a store that sends writes ahead
+ * (PostgreSQL's pipeline) report them before the COMMIT.
+ *
+ * isolate 1: a savepoint per record; a failing record (at its RELEASE at
+ * the latest, where writes sent ahead are answered) rolls back to it and
+ * is refused alone.
+ *
+ * Returns what fails the whole batch (a savepoint that cannot be made).
+ */
+static int records(struct td_desk *d, const struct td_actor *actor, const struct td_message *msgs,
+                   size_t n, const char *const *client_keys, struct prepared *p,
+                   struct td_ingest_result *results, int isolate, int *failed, struct td_error *err)
+{
+    struct td_store *s = d->store;
+    int rc = TD_OK;
+    *failed = 0;
+    for (size_t i = 0; i < n && rc == TD_OK; i++) {
+        struct td_error e;
+        td_error_clear(&e);
+        if (p[i].code)
+            continue;
+        if (isolate && (rc = s->ops->savepoint(s, "rec", err)))
+            break;
+        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
+                          &results[i], &e);
+        if (!isolate) {
+            if (r != TD_OK) {
+                *failed = 1;
+                return TD_OK;
+            }
+            continue;
+        }
+        if (r == TD_OK)
+            r = s->ops->release(s, "rec", &e);
+        if (r != TD_OK) {
+            p[i].nbrowser = p[i].nalerts = 0;
+            s->ops->rollback_to(s, "rec");
+            if (results[i].code == TD_OK) /* a store failure, not a refusal */
+                refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
+            memset(&results[i].duplicate, 0, sizeof results[i].duplicate);
+        }
+    }
+    if (!isolate) {
+        struct td_error e;
+        td_error_clear(&e);
+        if (s->ops->savepoint(s, "done", &e) || s->ops->release(s, "done", &e))
+            *failed = 1;
+    }
+    return rc;
+}
+
 /* The batch, with verdicts given (given != NULL: one per record, already
  * analysed) or to be computed. */
 static int batch(struct td_desk *d, const struct td_actor *actor, struct td_analysis_ctx *ctx,
@@ -240,6 +301,8 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
                  struct td_verdict *given, struct td_ingest_result *results, struct td_error *err)
 {
     struct prepared *p = NULL;
+    struct td_verdict *saved = NULL;
+    int *was = NULL;
     int rc = TD_OK;
     if (!td__is_staff(actor))
         return td__denied(err, "ingest messages");
@@ -258,32 +321,51 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
         p[i].code = prepare(d, ctx, &msgs[i], &p[i], &results[i], &e);
     }
 
+    /* What store_one changes in a record's verdict (the office's feedback,
+     * the sender's history) and whether it was analysed, as they are
+     * before the store: the isolating pass starts again from these (a
+     * verdict not yet drawn is drawn again). */
+    if (!(saved = malloc(n * sizeof *saved)) || !(was = malloc(n * sizeof *was))) {
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        saved[i] = *p[i].v; /* shallow: store_one changes no pointer in it */
+        was[i] = p[i].analysed;
+    }
+
     td__lock(d);
     if ((rc = td__begin(d, err)))
         goto unlock;
     td__batch_reads_end(d); /* nothing read yet */
     d->batch.open = 1;
-    for (size_t i = 0; i < n && rc == TD_OK; i++) {
-        struct td_error e;
-        td_error_clear(&e);
-        if (p[i].code)
-            continue;
-        if ((rc = d->store->ops->savepoint(d->store, "rec", err)))
-            break;
-        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
-                          &results[i], &e);
-        /* A store may send a record's writes ahead and hear of their
-         * failure only at RELEASE (PostgreSQL's pipeline): that is the
-         * record's failure, undone by ROLLBACK TO like any other. */
-        if (r == TD_OK)
-            r = d->store->ops->release(d->store, "rec", &e);
-        if (r != TD_OK) {
+    int failed = 0;
+    rc = records(d, actor, msgs, n, client_keys, p, results, 0, &failed, err);
+    if (rc == TD_OK && failed) {
+        /* A record failed: undo the whole pass and file the batch again
+         * with a savepoint per record, so that one is refused alone. */
+        d->store->ops->rollback(d->store);
+        for (size_t i = 0; i < n; i++) {
+            if (p[i].code)
+                continue;
+            if (was[i]) {
+                *p[i].v = saved[i];
+            } else if (p[i].analysed) { /* analysed in the first pass: again */
+                td_verdict_release(&p[i].own);
+                td_verdict_init(&p[i].own);
+                p[i].analysed = 0;
+            }
             p[i].nbrowser = p[i].nalerts = 0;
-            d->store->ops->rollback_to(d->store, "rec");
-            if (results[i].code == TD_OK) /* a store failure, not a refusal */
-                refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
-            memset(&results[i].duplicate, 0, sizeof results[i].duplicate);
+            memset(&results[i], 0, sizeof results[i]);
         }
+        if ((rc = td__begin(d, err))) {
+            td__batch_reads_end(d);
+            for (size_t i = 0; i < n; i++)
+                if (!p[i].code)
+                    refuse(&results[i], NULL, rc, NULL, "the batch could not be committed");
+            goto unlock;
+        }
+        rc = records(d, actor, msgs, n, client_keys, p, results, 1, &failed, err);
     }
     td__batch_reads_end(d);
     rc = td__end(d, rc, err);
@@ -302,11 +384,14 @@ unlock:
         if (p[i].nbrowser && results[i].code == TD_OK)
             td__alerts_notify(d, actor->office_id, p[i].browser, p[i].nbrowser, results[i].id,
                               (int)results[i].severity);
+out:
     for (size_t i = 0; i < n; i++) {
         td_verdict_release(&p[i].own);
         td__ingest_keys_release(&p[i].keys);
     }
     free(p);
+    free(saved);
+    free(was);
     return rc;
 }
 

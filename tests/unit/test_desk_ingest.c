@@ -315,8 +315,8 @@ static void test_file_batch_keeps_the_given_verdicts(void **state)
 }
 
 /* A record that fails in the store, in the middle of a batch, is refused
- * alone: the records before and after it are filed with their senders'
- * tallies, vectors and audit entries, and the chain verifies.  The
+ * alone (the batch's second, isolating pass: a savepoint per record): the records before and after
+ * it are filed with their senders' tallies, vectors and audit entries, and the chain verifies.  The
  * failure is a trigger on senders, whose upsert PostgreSQL sends ahead
  * (pipeline) and hears of only at the record's RELEASE.  Within the batch
  * a client key filed earlier is a duplicate, or a refusal when it comes
@@ -408,6 +408,34 @@ static void test_batch_store_failure_keeps_the_others(void **state)
             assert_true(r[i].code == TD_OK && r[i].duplicate);
     assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
     assert_int_equal(st.problems, 0);
+
+    /* The desk's own analysis (no context given: drawn under the lock, in
+     * the store pass): a refusal sends the batch to its isolating pass,
+     * which draws the verdicts again; the new record is filed once, with
+     * the analyser's severity. */
+    struct td_message m2[2];
+    struct td_ingest_result r2[2];
+    static const char *const texts2[2] = {"I will burn your house down tonight",
+                                          "yet other words under a used key"};
+    static const char *const keys2[2] = {"k7", "k1"};
+    for (int i = 0; i < 2; i++) {
+        td_message_init(&m2[i]);
+        td_message_set(&m2[i].text, texts2[i], (size_t)-1);
+        m2[i].text_len = strlen(texts2[i]);
+        td_message_set(&m2[i].channel, "email", (size_t)-1);
+    }
+    assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, NULL, m2, 2, keys2, r2, &err), TD_OK);
+    assert_true(r2[0].code == TD_OK && !r2[0].duplicate);
+    assert_int_equal(r2[1].code, TD_EEXISTS);
+    struct td_verdict v;
+    td_verdict_init(&v);
+    assert_int_equal(td_analyse(w->ctx, texts2[0], strlen(texts2[0]), &v, &err), TD_OK);
+    assert_int_equal(r2[0].severity, v.severity);
+    td_verdict_release(&v);
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM messages", out, sizeof out), 0);
+    assert_string_equal(out, "6");
+    for (int i = 0; i < 2; i++)
+        td_message_release(&m2[i]);
     for (int i = 0; i < N; i++)
         td_message_release(&m[i]);
 }
