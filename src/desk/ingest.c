@@ -3,12 +3,14 @@
  *
  * Order of work for a batch: (1) check and analyse every record OUTSIDE the
  * desk lock (analysis is the expensive part and needs no store); (2) take
- * the lock and ONE write transaction; per record a savepoint: look up the
- * idempotency key, apply the sender's threat history to the verdict, insert
- * the message, its alerts (alerts.c: the outbox), count it against its
- * sender, append the audit entry; a
- * failing record rolls back to its savepoint and is refused alone; (3)
- * commit - only then are the results reported as stored.
+ * the lock and ONE write transaction; per record: look up the idempotency
+ * key, apply the sender's threat history to the verdict, insert the
+ * message, its alerts (alerts.c: the outbox), count it against its sender,
+ * append the audit entry.  First without savepoints; when a record fails,
+ * that pass is rolled back and the batch runs again with a savepoint per
+ * record, where a failing record rolls back to its savepoint and is
+ * refused alone (records() says why); (3) commit - only then are the
+ * results reported as stored.
  */
 #include <stdlib.h>
 #include <string.h>
