@@ -529,6 +529,15 @@ struct td_store_upload {
 
 /* ---- the ops table ------------------------------------------------------
  * Every op returns TD_OK or a td_errno with err filled. */
+/* message_ingest_lookup's answers (id 0: no such message). */
+struct td_store_ingest_lookup {
+    int64_t key_id;
+    int key_severity;
+    int64_t content_id;
+    int content_severity;
+    unsigned prior_threats;
+};
+
 struct td_store_ops {
     const char *name; /* "sqlite" */
     void (*close)(struct td_store *s);
@@ -933,6 +942,16 @@ struct td_store_ops {
     int (*audit_chains)(struct td_store *s,
                         int (*cb)(void *ud, int64_t office_id, int64_t max_id_ever), void *ud,
                         struct td_error *err);
+
+    /* What ingest reads about one record before filing it, in one call
+     * (PostgreSQL: one round trip instead of three): the message with
+     * client key `key` as message_find_key finds it, the message with
+     * content key `content` as message_find_content finds it, and `sender`'s
+     * prior threats as sender_prior_threats counts them.  A NULL argument
+     * is not asked (its answer 0); "none" is id 0, not an error. */
+    int (*message_ingest_lookup)(struct td_store *s, int64_t office_id, const char *key,
+                                 const char *content, const char *sender,
+                                 struct td_store_ingest_lookup *out, struct td_error *err);
 };
 
 /* Every backend starts with this. */

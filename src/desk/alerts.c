@@ -155,6 +155,82 @@ static int match_cb(void *ud, const struct td_store_alert_rule *r)
     return 0;
 }
 
+/* An enabled rule as a batch keeps it (d->batch). */
+struct td__rule_row {
+    struct td_alert_rule ar;
+    int64_t first;
+};
+
+struct keep_ctx {
+    struct td__batch_reads *b;
+    int nomem;
+};
+
+static int keep_cb(void *ud, const struct td_store_alert_rule *r)
+{
+    struct keep_ctx *k = ud;
+    struct td__batch_reads *b = k->b;
+    if (b->nrules == b->caprules) {
+        size_t cap = b->caprules ? 2 * b->caprules : 16;
+        struct td__rule_row *n = realloc(b->rules, cap * sizeof *n);
+        if (!n) {
+            k->nomem = 1;
+            return 1; /* stops the load */
+        }
+        b->rules = n;
+        b->caprules = cap;
+    }
+    struct td__rule_row *x = &b->rules[b->nrules++];
+    x->ar = (struct td_alert_rule){
+        .id = r->id,
+        .min_severity = r->min_severity,
+        .labels = r->labels,
+        .flags = r->flags,
+        .channels = r->channels,
+        .quiet_start = r->quiet_start,
+        .quiet_end = r->quiet_end,
+        .escalate_min = r->escalate_minutes,
+        .disclose = r->disclose,
+    };
+    x->first = rota_at(r->rota, 0);
+    return 0;
+}
+
+/* The rules a message matches, from the batch's copy of the office's
+ * rules (loaded at its first message that could alert): one query per
+ * batch instead of one per message. */
+static int match_batch(struct td_desk *d, int64_t office, struct match_ctx *c, struct td_error *err)
+{
+    struct td__batch_reads *b = &d->batch;
+    if (b->rules_office != office) {
+        struct keep_ctx k = {b, 0};
+        b->nrules = 0;
+        int rc = d->store->ops->alert_rule_load(d->store, office, keep_cb, &k, err);
+        if (rc)
+            return rc;
+        if (k.nomem)
+            return td_error_set(err, TD_ENOMEM, NULL);
+        b->rules_office = office;
+    }
+    for (size_t i = 0; i < b->nrules && c->n < RULES_MAX; i++) {
+        const struct td__rule_row *x = &b->rules[i];
+        if (!td_alert_rule_matches(&x->ar, c->severity, c->labels, c->flags, c->minute))
+            continue;
+        c->m[c->n].rule_id = x->ar.id;
+        c->m[c->n].channels = x->ar.channels;
+        c->m[c->n].first = x->first;
+        c->n++;
+    }
+    return TD_OK;
+}
+
+void td__batch_reads_end(struct td_desk *d)
+{
+    free(d->batch.rules);
+    memset(&d->batch, 0, sizeof d->batch);
+    d->batch.fb_office = d->batch.rules_office = -1;
+}
+
 int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
                        int severity, unsigned labels, unsigned flags, int64_t now, int64_t *browser,
                        size_t cap, size_t *n, size_t *made, struct td_error *err)
@@ -172,7 +248,8 @@ int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t 
     c->labels = labels;
     c->flags = flags;
     c->minute = minute_of_day(now);
-    if ((rc = s->ops->alert_rule_load(s, actor->office_id, match_cb, c, err)))
+    if ((rc = d->batch.open ? match_batch(d, actor->office_id, c, err)
+                            : s->ops->alert_rule_load(s, actor->office_id, match_cb, c, err)))
         goto out;
     for (size_t i = 0; i < c->n; i++) {
         int64_t id;

@@ -25,6 +25,19 @@
 #include "threatdesk/store.h"
 #include "threatdesk/taxonomy.h"
 
+/* What an ingest batch reads once instead of once per record (ingest.c):
+ * nothing in its transaction changes these, and another process's change
+ * committed meanwhile is seen by the next batch, as by the next message
+ * before.  Under `lock`; `open` only while a batch's transaction is. */
+struct td__rule_row; /* alerts.c */
+struct td__batch_reads {
+    int open;
+    int64_t fb_office;    /* the office whose feedback stamp was read, or -1 */
+    int64_t rules_office; /* rules[] are this office's enabled rules, or -1 */
+    struct td__rule_row *rules;
+    size_t nrules, caprules;
+};
+
 struct td_desk {
     struct td_store *store;
     char data_dir[1024];
@@ -40,6 +53,7 @@ struct td_desk {
     unsigned hash_busy, hash_waiting;
     /* Each office's feedback memory, under `lock` (feedback.c). */
     struct td__fb_office *fb_cache;
+    struct td__batch_reads batch;
     /* Alerts (alerts.c): the ack links' HMAC key, loaded on first use under
      * `lock`, and the browser channel's listener. */
     unsigned char alert_key[32];
@@ -106,6 +120,8 @@ int td__audit_hash(const struct td_audit_entry *e, char out[65]);
 int td__alerts_enqueue(struct td_desk *d, const struct td_actor *actor, int64_t message_id,
                        int severity, unsigned labels, unsigned flags, int64_t now, int64_t *browser,
                        size_t cap, size_t *n, size_t *made, struct td_error *err);
+/* Forget what the ingest batch read once (d->batch), at its end. */
+void td__batch_reads_end(struct td_desk *d);
 /* Wake the worker (if one runs) after a commit that made alerts, so the
  * first attempt does not wait for its next poll. */
 void td__alerts_wake(struct td_desk *d);

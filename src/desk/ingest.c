@@ -3,12 +3,14 @@
  *
  * Order of work for a batch: (1) check and analyse every record OUTSIDE the
  * desk lock (analysis is the expensive part and needs no store); (2) take
- * the lock and ONE write transaction; per record a savepoint: look up the
- * idempotency key, apply the sender's threat history to the verdict, insert
- * the message, its alerts (alerts.c: the outbox), count it against its
- * sender, append the audit entry; a
- * failing record rolls back to its savepoint and is refused alone; (3)
- * commit - only then are the results reported as stored.
+ * the lock and ONE write transaction; per record: look up the idempotency
+ * key, apply the sender's threat history to the verdict, insert the
+ * message, its alerts (alerts.c: the outbox), count it against its sender,
+ * append the audit entry.  First without savepoints; when a record fails,
+ * that pass is rolled back and the batch runs again with a savepoint per
+ * record, where a failing record rolls back to its savepoint and is
+ * refused alone (records() says why); (3) commit - only then are the
+ * results reported as stored.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -118,9 +120,19 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     char *vjson = NULL;
     json_t *vj = NULL;
 
-    if (key) {
-        rc = s->ops->message_find_key(s, actor->office_id, key, &id, &sev, err);
-        if (rc == TD_OK && client_key && *client_key) {
+    const char *sender = p->keys.has_sender ? p->keys.sender : NULL;
+    /* The idempotency key's message, the same words' message and the
+     * sender's history: one call (one round trip on PostgreSQL), though
+     * the history is only used when the record is new. */
+    struct td_store_ingest_lookup look;
+    if ((rc = s->ops->message_ingest_lookup(s, actor->office_id, key,
+                                            p->keys.has_content ? p->keys.content : NULL, sender,
+                                            &look, err)))
+        return rc;
+    if (key && look.key_id) {
+        id = look.key_id;
+        sev = look.key_severity;
+        if (client_key && *client_key) {
             /* The client's idempotency key names one request: the same key
              * with other bytes is a client bug, not a retry. */
             int conflict = 0;
@@ -135,30 +147,19 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
                 return refuse(res, err, TD_EEXISTS, "client_key", why);
             }
         }
-        if (rc == TD_OK) {
-            res->code = TD_OK;
-            res->duplicate = 1;
-            res->id = id;
-            res->severity = (enum td_severity)sev;
-            return TD_OK;
-        }
-        if (rc != TD_ENOTFOUND)
-            return rc;
-        td_error_clear(err);
+        res->code = TD_OK;
+        res->duplicate = 1;
+        res->id = id;
+        res->severity = (enum td_severity)sev;
+        return TD_OK;
     }
     /* dedupe.h rule 2: the same words from the same sender. */
-    if (p->keys.has_content) {
-        rc = s->ops->message_find_content(s, actor->office_id, p->keys.content, &id, &sev, err);
-        if (rc == TD_OK) {
-            res->code = TD_OK;
-            res->duplicate = 1;
-            res->id = id;
-            res->severity = (enum td_severity)sev;
-            return TD_OK;
-        }
-        if (rc != TD_ENOTFOUND)
-            return rc;
-        td_error_clear(err);
+    if (p->keys.has_content && look.content_id) {
+        res->code = TD_OK;
+        res->duplicate = 1;
+        res->id = look.content_id;
+        res->severity = (enum td_severity)look.content_severity;
+        return TD_OK;
     }
     if (!p->analysed) {
         if ((rc = td_analyse(d->ctx, m->text, m->text_len, p->v, err)))
@@ -169,13 +170,8 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
     int learnt = 0;
     if ((rc = td__feedback_apply(d, actor->office_id, p->v, &learnt, err)))
         return rc;
-    const char *sender = p->keys.has_sender ? p->keys.sender : NULL;
-    if (sender) {
-        unsigned prior = 0;
-        if ((rc = s->ops->sender_prior_threats(s, actor->office_id, sender, &prior, err)))
-            return rc;
-        td_verdict_apply_history(p->v, prior);
-    }
+    if (sender)
+        td_verdict_apply_history(p->v, look.prior_threats);
     if (!(vj = td_verdict_to_json(p->v, m->text, m->text_len)) ||
         !(vjson = td__verdict_stored_text(vj))) {
         rc = td_error_set(err, TD_ENOMEM, NULL);
@@ -240,6 +236,67 @@ out:
     return rc;
 }
 
+/*
+ * Step 2 for every record, inside the open transaction.
+ *
+ * isolate 0, the first pass: no savepoints.  A savepoint per record costs
+ * more than its two statements on PostgreSQL: each record's writes then
+ * belong to a subtransaction of its own, and their foreign-key locks on
+ * the office's row pile up as a MultiXact that grows with every record
+ * (GetMultiXactIdMembers was the server's dearest function in a batch of
+ * 500).  The first record that fails stops the pass (*failed = 1), and the
+ * caller rolls it all back and runs the isolating pass.  The pass ends with
+ * one savepoint released, which makes a store that sends writes ahead
+ * (PostgreSQL's pipeline) report them before the COMMIT.
+ *
+ * isolate 1: a savepoint per record; a failing record (at its RELEASE at
+ * the latest, where writes sent ahead are answered) rolls back to it and
+ * is refused alone.
+ *
+ * Returns what fails the whole batch (a savepoint that cannot be made).
+ */
+static int records(struct td_desk *d, const struct td_actor *actor, const struct td_message *msgs,
+                   size_t n, const char *const *client_keys, struct prepared *p,
+                   struct td_ingest_result *results, int isolate, int *failed, struct td_error *err)
+{
+    struct td_store *s = d->store;
+    int rc = TD_OK;
+    *failed = 0;
+    for (size_t i = 0; i < n && rc == TD_OK; i++) {
+        struct td_error e;
+        td_error_clear(&e);
+        if (p[i].code)
+            continue;
+        if (isolate && (rc = s->ops->savepoint(s, "rec", err)))
+            break;
+        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
+                          &results[i], &e);
+        if (!isolate) {
+            if (r != TD_OK) {
+                *failed = 1;
+                return TD_OK;
+            }
+            continue;
+        }
+        if (r == TD_OK)
+            r = s->ops->release(s, "rec", &e);
+        if (r != TD_OK) {
+            p[i].nbrowser = p[i].nalerts = 0;
+            s->ops->rollback_to(s, "rec");
+            if (results[i].code == TD_OK) /* a store failure, not a refusal */
+                refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
+            memset(&results[i].duplicate, 0, sizeof results[i].duplicate);
+        }
+    }
+    if (!isolate) {
+        struct td_error e;
+        td_error_clear(&e);
+        if (s->ops->savepoint(s, "done", &e) || s->ops->release(s, "done", &e))
+            *failed = 1;
+    }
+    return rc;
+}
+
 /* The batch, with verdicts given (given != NULL: one per record, already
  * analysed) or to be computed. */
 static int batch(struct td_desk *d, const struct td_actor *actor, struct td_analysis_ctx *ctx,
@@ -247,6 +304,8 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
                  struct td_verdict *given, struct td_ingest_result *results, struct td_error *err)
 {
     struct prepared *p = NULL;
+    struct td_verdict *saved = NULL;
+    int *was = NULL;
     int rc = TD_OK;
     if (!td__is_staff(actor))
         return td__denied(err, "ingest messages");
@@ -265,28 +324,53 @@ static int batch(struct td_desk *d, const struct td_actor *actor, struct td_anal
         p[i].code = prepare(d, ctx, &msgs[i], &p[i], &results[i], &e);
     }
 
+    /* What store_one changes in a record's verdict (the office's feedback,
+     * the sender's history) and whether it was analysed, as they are
+     * before the store: the isolating pass starts again from these (a
+     * verdict not yet drawn is drawn again). */
+    if (!(saved = malloc(n * sizeof *saved)) || !(was = malloc(n * sizeof *was))) {
+        rc = td_error_set(err, TD_ENOMEM, NULL);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        saved[i] = *p[i].v; /* shallow: store_one changes no pointer in it */
+        was[i] = p[i].analysed;
+    }
+
     td__lock(d);
     if ((rc = td__begin(d, err)))
         goto unlock;
-    for (size_t i = 0; i < n && rc == TD_OK; i++) {
-        struct td_error e;
-        td_error_clear(&e);
-        if (p[i].code)
-            continue;
-        if ((rc = d->store->ops->savepoint(d->store, "rec", err)))
-            break;
-        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
-                          &results[i], &e);
-        if (r == TD_OK) {
-            rc = d->store->ops->release(d->store, "rec", err);
-        } else {
+    td__batch_reads_end(d); /* nothing read yet */
+    d->batch.open = 1;
+    int failed = 0;
+    rc = records(d, actor, msgs, n, client_keys, p, results, 0, &failed, err);
+    if (rc == TD_OK && failed) {
+        /* A record failed: undo the whole pass and file the batch again
+         * with a savepoint per record, so that one is refused alone. */
+        d->store->ops->rollback(d->store);
+        for (size_t i = 0; i < n; i++) {
+            if (p[i].code)
+                continue;
+            if (was[i]) {
+                *p[i].v = saved[i];
+            } else if (p[i].analysed) { /* analysed in the first pass: again */
+                td_verdict_release(&p[i].own);
+                td_verdict_init(&p[i].own);
+                p[i].analysed = 0;
+            }
             p[i].nbrowser = p[i].nalerts = 0;
-            d->store->ops->rollback_to(d->store, "rec");
-            if (results[i].code == TD_OK) /* a store failure, not a refusal */
-                refuse(&results[i], NULL, r, e.field[0] ? e.field : NULL, e.message);
-            memset(&results[i].duplicate, 0, sizeof results[i].duplicate);
+            memset(&results[i], 0, sizeof results[i]);
         }
+        if ((rc = td__begin(d, err))) {
+            td__batch_reads_end(d);
+            for (size_t i = 0; i < n; i++)
+                if (!p[i].code)
+                    refuse(&results[i], NULL, rc, NULL, "the batch could not be committed");
+            goto unlock;
+        }
+        rc = records(d, actor, msgs, n, client_keys, p, results, 1, &failed, err);
     }
+    td__batch_reads_end(d);
     rc = td__end(d, rc, err);
     if (rc) /* nothing was stored after all */
         for (size_t i = 0; i < n; i++)
@@ -303,11 +387,14 @@ unlock:
         if (p[i].nbrowser && results[i].code == TD_OK)
             td__alerts_notify(d, actor->office_id, p[i].browser, p[i].nbrowser, results[i].id,
                               (int)results[i].severity);
+out:
     for (size_t i = 0; i < n; i++) {
         td_verdict_release(&p[i].own);
         td__ingest_keys_release(&p[i].keys);
     }
     free(p);
+    free(saved);
+    free(was);
     return rc;
 }
 

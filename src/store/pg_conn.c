@@ -45,10 +45,24 @@ struct prep {
     unsigned id; /* the statement is named td_<id> on the server */
 };
 
+/* Statements sent ahead (td__pg_defer) whose results are still to be
+ * read; past this many the queue is read before the next is sent, so the
+ * server's answers never pile up unread (libpq's blocking pipeline could
+ * otherwise wait on a full socket both ways). */
+#define DEFER_MAX 32u
+
+struct deferred {
+    char sql[100];    /* its start, for an error message (excerpt) */
+    const char *what; /* static: "no such <what>" when it changed no row; NULL */
+};
+
 struct td_pg {
     PGconn *conn;
     struct prep *prep; /* PREP_SLOTS entries, allocated on first use */
     unsigned nprep;
+    /* In pipeline mode while ndef > 0: sent, not yet synced and read. */
+    struct deferred def[DEFER_MAX];
+    unsigned ndef;
 };
 
 /* The library never prints: PostgreSQL's notices ("relation already
@@ -156,12 +170,11 @@ static void prep_clear(struct td_pg *c)
     c->nprep = 0;
 }
 
-/* The name sql is prepared under on this connection, preparing it first
- * if need be: 1 with name filled, 0 to run it unnamed (cache full, out of
- * memory), or TD_E* when the server refused to prepare it (err set). */
-static int prepared(struct td_pg *c, const char *sql, int n, char name[16], struct td_error *err)
+/* The name sql is prepared under on this connection, if it is: 1 with
+ * name filled, else 0. */
+static int prep_find(struct td_pg *c, const char *sql, char name[16])
 {
-    if (!c->prep && !(c->prep = calloc(PREP_SLOTS, sizeof *c->prep)))
+    if (!c->prep)
         return 0;
     unsigned i = hash_sql(sql) & (PREP_SLOTS - 1);
     while (c->prep[i].sql) {
@@ -171,6 +184,21 @@ static int prepared(struct td_pg *c, const char *sql, int n, char name[16], stru
         }
         i = (i + 1) & (PREP_SLOTS - 1);
     }
+    return 0;
+}
+
+/* The name sql is prepared under on this connection, preparing it first
+ * if need be: 1 with name filled, 0 to run it unnamed (cache full, out of
+ * memory), or TD_E* when the server refused to prepare it (err set). */
+static int prepared(struct td_pg *c, const char *sql, int n, char name[16], struct td_error *err)
+{
+    if (!c->prep && !(c->prep = calloc(PREP_SLOTS, sizeof *c->prep)))
+        return 0;
+    if (prep_find(c, sql, name))
+        return 1;
+    unsigned i = hash_sql(sql) & (PREP_SLOTS - 1);
+    while (c->prep[i].sql)
+        i = (i + 1) & (PREP_SLOTS - 1);
     if (c->nprep >= PREP_MAX)
         return 0;
     char *copy = strdup(sql);
@@ -195,6 +223,91 @@ static int prepared(struct td_pg *c, const char *sql, int n, char name[16], stru
     return 1;
 }
 
+/* 1 when a statement's result says it changed no row. */
+static int changed_none(PGresult *r)
+{
+    const char *n = PQcmdTuples(r);
+    return !n || !*n || !strcmp(n, "0");
+}
+
+/*
+ * The pipeline (issue 11, ingest speed).  Writes whose results nobody
+ * waits for inside a transaction (td__pg_defer: an audit entry, a sender's
+ * tally, a message's vector, a savepoint) are sent at once in libpq's
+ * pipeline mode and their answers read with the next statement that needs
+ * one, or at the next td__pg_flush: one round trip for all of them instead
+ * of one each.  The server runs them in order, as if each had been waited
+ * for; after a failure it skips the rest up to the sync
+ * (PGRES_PIPELINE_ABORTED), so the first failure is the answer, and
+ * nothing after it ran.
+ *
+ * drain(): sync, then read the answers of everything sent ahead and of
+ * `last` (the statement sent after them; NULL: none) into *res, and leave
+ * pipeline mode.
+ */
+static int drain(struct td_pg *c, const char *last, PGresult **res, struct td_error *err)
+{
+    int rc = TD_OK;
+    unsigned total = c->ndef + (last ? 1u : 0u);
+    if (!PQpipelineSync(c->conn)) {
+        rc = fail(c, NULL, last ? last : c->def[0].sql, err);
+        total = 0; /* nothing will come back: the connection is gone */
+    }
+    for (unsigned i = 0; i < total; i++) {
+        const char *sql = i < c->ndef ? c->def[i].sql : last;
+        const char *what = i < c->ndef ? c->def[i].what : NULL;
+        PGresult *r;
+        int got = 0;
+        while ((r = PQgetResult(c->conn))) {
+            ExecStatusType st = PQresultStatus(r);
+            got = 1;
+            if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+                if (rc == TD_OK && what && changed_none(r))
+                    rc = td_error_set(err, TD_ENOTFOUND, "no such %s", what);
+                if (rc == TD_OK && i == c->ndef && res) {
+                    *res = r;
+                    r = NULL;
+                }
+            } else if (st != PGRES_PIPELINE_ABORTED && rc == TD_OK) {
+                rc = fail(c, r, sql, err);
+            }
+            PQclear(r);
+        }
+        if (!got) { /* no answer at all: the connection is gone */
+            if (rc == TD_OK)
+                rc = fail(c, NULL, sql, err);
+            break;
+        }
+    }
+    /* the sync's own answer; a lost connection answers nothing */
+    for (int nulls = 0; nulls < 3;) {
+        PGresult *r = PQgetResult(c->conn);
+        if (!r) {
+            if (PQstatus(c->conn) == CONNECTION_BAD)
+                break;
+            nulls++;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    c->ndef = 0;
+    if (!PQexitPipelineMode(c->conn) && rc == TD_OK)
+        rc = fail(c, NULL, last ? last : "(pipeline)", err);
+    if (rc && res && *res) {
+        PQclear(*res);
+        *res = NULL;
+    }
+    return rc;
+}
+
+int td__pg_flush(struct td_pg *c, struct td_error *err)
+{
+    return c->ndef ? drain(c, NULL, NULL, err) : TD_OK;
+}
+
 static int exec_(struct td_pg *c, const char *sql, int n, const char *const *values,
                  const int *lengths, const int *formats, PGresult **res, int cache,
                  struct td_error *err)
@@ -202,6 +315,26 @@ static int exec_(struct td_pg *c, const char *sql, int n, const char *const *val
     if (res)
         *res = NULL;
     char name[16];
+    if (c->ndef) {
+        /* in the round trip of what was sent ahead, when it is prepared
+         * already (PQprepare cannot run in a pipeline; its first call
+         * waits for the rest, once per connection) */
+        int named = cache && n > 0 && prep_find(c, sql, name);
+        if (named || n == 0 || !cache) {
+            int sent = named
+                           ? PQsendQueryPrepared(c->conn, name, n, values, lengths, formats, 0)
+                           : PQsendQueryParams(c->conn, sql, n, NULL, values, lengths, formats, 0);
+            if (sent)
+                return drain(c, sql, res, err);
+            int rc = fail(c, NULL, sql, err);
+            struct td_error ignored;
+            drain(c, NULL, NULL, &ignored);
+            return rc;
+        }
+        int rc = drain(c, NULL, NULL, err);
+        if (rc)
+            return rc;
+    }
     /* parameterless texts (savepoints, fixed SELECTs) are cheap to plan and
      * some are made up per call: not worth a name */
     int named = cache && n > 0 ? prepared(c, sql, n, name, err) : 0;
@@ -234,8 +367,44 @@ int td__pg_exec_once(struct td_pg *c, const char *sql, int n, const char *const 
     return exec_(c, sql, n, values, lengths, formats, res, 0, err);
 }
 
+int td__pg_defer(struct td_pg *c, const char *sql, int n, const char *const *values,
+                 const int *lengths, const int *formats, const char *what, struct td_error *err)
+{
+    char name[16];
+    int rc, named = n > 0 && prep_find(c, sql, name);
+    if (c->ndef >= DEFER_MAX && (rc = drain(c, NULL, NULL, err)))
+        return rc;
+    if ((n > 0 && !named) ||
+        (PQpipelineStatus(c->conn) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->conn))) {
+        /* not prepared yet (its first call prepares it), or no pipeline:
+         * run now */
+        PGresult *r;
+        if ((rc = exec_(c, sql, n, values, lengths, formats, &r, 1, err)))
+            return rc;
+        rc = what && changed_none(r) ? td_error_set(err, TD_ENOTFOUND, "no such %s", what) : TD_OK;
+        PQclear(r);
+        return rc;
+    }
+    int sent = named ? PQsendQueryPrepared(c->conn, name, n, values, lengths, formats, 0)
+                     : PQsendQueryParams(c->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+    if (!sent) {
+        rc = fail(c, NULL, sql, err);
+        struct td_error ignored;
+        if (c->ndef)
+            drain(c, NULL, NULL, &ignored);
+        else
+            PQexitPipelineMode(c->conn);
+        return rc;
+    }
+    excerpt(sql, c->def[c->ndef].sql, sizeof c->def[c->ndef].sql);
+    c->def[c->ndef].what = what;
+    c->ndef++;
+    return TD_OK;
+}
+
 void td__pg_reset(struct td_pg *c)
 {
+    c->ndef = 0; /* whatever was sent ahead went with the old connection */
     PQreset(c->conn);
     prep_clear(c);
 }
@@ -243,6 +412,8 @@ void td__pg_reset(struct td_pg *c)
 /* A fixed statement without parameters (BEGIN, COMMIT, a migration). */
 static int run(struct td_pg *c, const char *sql, struct td_error *err)
 {
+    if (c->ndef) /* one statement (BEGIN, COMMIT) after what was sent ahead */
+        return exec_(c, sql, 0, NULL, NULL, NULL, NULL, 0, err);
     PGresult *r = PQexec(c->conn, sql);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     int rc = TD_OK;
@@ -332,11 +503,17 @@ int td__pg_commit(struct td_pg *c, struct td_error *err)
         td__pg_rollback(c);
         return td_error_set(err, TD_ESTORE, "commit of a failed transaction: rolled back");
     }
-    return run(c, "COMMIT", err);
+    int rc = run(c, "COMMIT", err);
+    /* a write sent ahead failed: the server skipped the COMMIT */
+    if (rc && PQtransactionStatus(c->conn) != PQTRANS_IDLE)
+        td__pg_rollback(c);
+    return rc;
 }
 
 void td__pg_rollback(struct td_pg *c)
 {
+    struct td_error ignored;
+    td__pg_flush(c, &ignored); /* ROLLBACK must not be skipped after a failure */
     PGTransactionStatusType t = PQtransactionStatus(c->conn);
     if (t == PQTRANS_INTRANS || t == PQTRANS_INERROR)
         PQclear(PQexec(c->conn, "ROLLBACK"));

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "store/pg_ops.h"
+#include "store/pg_store_int.h"
 #include "store/pg_val.h"
 #include "threatdesk/analyse.h"
 #include "threatdesk/feedback.h"
@@ -81,31 +82,27 @@ int td__pgs_message_vector_put(struct td_store *s, int64_t office_id, int64_t me
                                struct td_error *err)
 {
     unsigned char blob[VEC_MAX * 4];
-    char o[24], m[24];
-    PGresult *r;
     if (n == 0 || n > VEC_MAX || !model)
         return td_error_set(err, TD_EINVAL, "a message vector of %u floats", n);
     encode(vec, n, blob);
     int rc = td__pgs_scope(s, office_id, err);
     if (rc)
         return rc;
-    const char *p[4] = {td__pg_i64(o, office_id), td__pg_i64(m, message_id), model,
-                        (const char *)blob};
-    const int len[4] = {0, 0, 0, (int)(n * 4)};
-    const int fmt[4] = {0, 0, 0, 1};
-    /* the message must be the office's: the SELECT finds nothing otherwise;
-     * a second put replaces the first, as INSERT OR REPLACE does */
-    if ((rc = td__pg_exec(td__pgs_conn(s),
-                          "INSERT INTO message_vectors (message_id, office_id, model, vector) "
-                          "SELECT id, office_id, $3, $4 FROM messages "
-                          "WHERE office_id = $1::bigint AND id = $2::bigint "
-                          "ON CONFLICT (message_id) DO UPDATE SET office_id = EXCLUDED.office_id, "
-                          "model = EXCLUDED.model, vector = EXCLUDED.vector",
-                          4, p, len, fmt, &r, err)))
-        return rc;
-    int64_t changed = td__pgv_changed(r);
-    PQclear(r);
-    return changed ? TD_OK : td_error_set(err, TD_ENOTFOUND, "no such message");
+    struct td__pga a = {0};
+    td__pga_i(&a, office_id);
+    td__pga_i(&a, message_id);
+    td__pga_t(&a, model);
+    td__pga_bin(&a, blob, n * 4);
+    /* the message must be the office's: the SELECT finds nothing otherwise
+     * ("no such message"); a second put replaces the first, as INSERT OR
+     * REPLACE does.  Sent ahead inside a transaction (an ingest's vector). */
+    return td__pgs_defer(s, "message",
+                         "INSERT INTO message_vectors (message_id, office_id, model, vector) "
+                         "SELECT id, office_id, $3, $4 FROM messages "
+                         "WHERE office_id = $1::bigint AND id = $2::bigint "
+                         "ON CONFLICT (message_id) DO UPDATE SET office_id = EXCLUDED.office_id, "
+                         "model = EXCLUDED.model, vector = EXCLUDED.vector",
+                         &a, err);
 }
 
 int td__pgs_message_vector_get(struct td_store *s, int64_t office_id, int64_t message_id,

@@ -58,6 +58,19 @@ int td__pg_exec(struct td_pg *c, const char *sql, int n, const char *const *valu
 int td__pg_exec_once(struct td_pg *c, const char *sql, int n, const char *const *values,
                      const int *lengths, const int *formats, PGresult **res, struct td_error *err);
 
+/* Send a write whose result nobody waits for ahead, in libpq's pipeline
+ * mode (pg_conn.c, "the pipeline"): its answer is read with the next
+ * statement run on c, or by td__pg_flush, in one round trip with the rest.
+ * Only inside a transaction, where nothing is acknowledged before COMMIT.
+ * Its failure is that next statement's (or the flush's or the commit's)
+ * failure, and the server skipped everything after it.  what (static; may
+ * be NULL): TD_ENOTFOUND "no such <what>" when it changed no row.  A
+ * statement not yet prepared on c runs at once (and is prepared). */
+int td__pg_defer(struct td_pg *c, const char *sql, int n, const char *const *values,
+                 const int *lengths, const int *formats, const char *what, struct td_error *err);
+/* Read the answers to everything sent ahead: TD_OK or the first failure. */
+int td__pg_flush(struct td_pg *c, struct td_error *err);
+
 /* Make a lost connection again (PQreset) and forget the statements
  * prepared on the old one. */
 void td__pg_reset(struct td_pg *c);

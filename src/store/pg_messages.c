@@ -312,8 +312,9 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
     td__pga_i(&a, is_threat ? 1 : 0);
     td__pga_i(&a, severity);
     td__pga_i(&a, when);
-    return td__pgs_ex(
-        s,
+    /* a tally nobody reads back in this call: sent ahead in a transaction */
+    return td__pgs_defer(
+        s, NULL,
         "INSERT INTO senders AS x(office_id, key, display, messages, threats, "
         "worst_severity, first_seen, last_seen) "
         "VALUES ($1::bigint, $2, $3, 1, $4::bigint, $5::bigint, $6::bigint, $6::bigint) "
@@ -323,7 +324,7 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
         "worst_severity = greatest(x.worst_severity, excluded.worst_severity), "
         "first_seen = least(x.first_seen, excluded.first_seen), "
         "last_seen = greatest(x.last_seen, excluded.last_seen)",
-        &a, NULL, err);
+        &a, err);
 }
 
 int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, size_t limit,
@@ -371,6 +372,46 @@ int td__pgs_message_find_content(struct td_store *s, int64_t office, const char 
                        "SELECT id, severity FROM messages WHERE office_id = $1::bigint "
                        "AND content_key = $2 ORDER BY id LIMIT 1",
                        ck, id, severity, err);
+}
+
+/* Ingest's three reads in one statement (one round trip): the key's
+ * message, the content's first message, the sender's threats; each as
+ * message_find_key, message_find_content and sender_prior_threats ask.
+ * A NULL parameter matches no row. */
+int td__pgs_message_ingest_lookup(struct td_store *s, int64_t office, const char *key,
+                                  const char *content, const char *sender,
+                                  struct td_store_ingest_lookup *out, struct td_error *err)
+{
+    struct td__pga a = {0};
+    PGresult *r;
+    memset(out, 0, sizeof *out);
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    td__pga_i(&a, office);
+    td__pga_t(&a, key);
+    td__pga_t(&a, content);
+    td__pga_t(&a, sender);
+    if ((rc = td__pgs_ex(s,
+                         "SELECT k.id, k.severity, c.id, c.severity, x.threats FROM (SELECT 1) one "
+                         "LEFT JOIN LATERAL (SELECT id, severity FROM messages "
+                         "WHERE office_id = $1::bigint AND client_key = $2::text) k ON true "
+                         "LEFT JOIN LATERAL (SELECT id, severity FROM messages "
+                         "WHERE office_id = $1::bigint AND content_key = $3::text "
+                         "ORDER BY id LIMIT 1) c ON true "
+                         "LEFT JOIN LATERAL (SELECT threats FROM senders "
+                         "WHERE office_id = $1::bigint AND key = $4::text) x ON true",
+                         &a, &r, err)))
+        return rc;
+    if (PQntuples(r) == 1) {
+        out->key_id = td__pgs_coli(r, 0, 0);
+        out->key_severity = (int)td__pgs_coli(r, 0, 1);
+        out->content_id = td__pgs_coli(r, 0, 2);
+        out->content_severity = (int)td__pgs_coli(r, 0, 3);
+        out->prior_threats = (unsigned)td__pgs_coli(r, 0, 4);
+    }
+    PQclear(r);
+    return TD_OK;
 }
 
 int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,

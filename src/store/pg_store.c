@@ -112,8 +112,12 @@ int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
     char o[24];
     const char *v[2] = {office == SCOPE_ALL ? "*" : td__pg_i64(o, office),
                         p->in_tx ? "true" : "false"};
-    int rc = td__pg_exec(p->c, "SELECT set_config('threatdesk.office_id', $1, $2::boolean)", 2, v,
-                         NULL, NULL, NULL, err);
+    /* inside a transaction sent ahead with the statement that needs it
+     * (td__pg_defer): it cannot fail for want of anything, and the next
+     * statement's round trip carries it */
+    const char *sql = "SELECT set_config('threatdesk.office_id', $1, $2::boolean)";
+    int rc = p->in_tx ? td__pg_defer(p->c, sql, 2, v, NULL, NULL, NULL, err)
+                      : td__pg_exec(p->c, sql, 2, v, NULL, NULL, NULL, err);
     if (rc) {
         p->cur = SCOPE_UNKNOWN;
         return rc;
@@ -132,6 +136,17 @@ int td__pgs_ex(struct td_store *s, const char *sql, const struct td__pga *a, PGr
     revive(PGS(s));
     return td__pg_exec(PGS(s)->c, sql, a ? a->n : 0, a ? a->v : NULL,
                        a && a->binary ? a->len : NULL, a && a->binary ? a->fmt : NULL, r, err);
+}
+
+int td__pgs_defer(struct td_store *s, const char *what, const char *sql, const struct td__pga *a,
+                  struct td_error *err)
+{
+    struct pgs *p = PGS(s);
+    if (p->in_tx)
+        return td__pg_defer(p->c, sql, a ? a->n : 0, a ? a->v : NULL,
+                            a && a->binary ? a->len : NULL, a && a->binary ? a->fmt : NULL, what,
+                            err);
+    return what ? td__pgs_ex1(s, what, sql, a, err) : td__pgs_ex(s, sql, a, NULL, err);
 }
 
 /* A statement that must change at least one row:
@@ -223,7 +238,11 @@ static void pgs_rollback(struct td_store *s)
     tx_over(p);
 }
 
-/* Savepoint names come from the desk (fixed identifiers), checked here. */
+/* Savepoint names come from the desk (fixed identifiers), checked here.
+ * A SAVEPOINT is sent ahead (td__pg_defer): it goes with the first
+ * statement after it.  RELEASE waits for its answer, and so for everything
+ * sent ahead since: the writes of a batch's record fail at its RELEASE at
+ * the latest, while ROLLBACK TO can still undo that record alone. */
 static int sp(struct pgs *p, const char *verb, const char *name, struct td_error *err)
 {
     if (!*name)
@@ -233,6 +252,8 @@ static int sp(struct pgs *p, const char *verb, const char *name, struct td_error
             return td_error_set(err, TD_EINVAL, "bad savepoint name");
     char sql[128];
     snprintf(sql, sizeof sql, "%s %s", verb, name);
+    if (p->in_tx && !strcmp(verb, "SAVEPOINT"))
+        return td__pg_defer(p->c, sql, 0, NULL, NULL, NULL, NULL, err);
     return td__pg_exec(p->c, sql, 0, NULL, NULL, NULL, NULL, err);
 }
 
@@ -250,6 +271,9 @@ static void pgs_rollback_to(struct td_store *s, const char *name)
 {
     struct pgs *p = PGS(s);
     struct td_error e;
+    /* what was sent ahead first, alone: after a failure in it the server
+     * would skip a ROLLBACK TO sent behind it */
+    td__pg_flush(p->c, &e);
     if (sp(p, "ROLLBACK TO SAVEPOINT", name, &e) == TD_OK)
         sp(p, "RELEASE SAVEPOINT", name, &e);
     /* a set_config after the savepoint is undone with it, and so may
@@ -759,7 +783,9 @@ static int pgs_audit_head(struct td_store *s, int64_t office, int64_t *last_id, 
     }
     td__pga_i(&a, office);
     if (p->in_tx) {
-        if ((rc = td__pgs_ex(s, LOCK_AUDIT, &a, NULL, err)))
+        /* sent ahead: the head query behind it waits for the lock all the
+         * same (the server runs a pipeline in order) */
+        if ((rc = td__pgs_defer(s, NULL, LOCK_AUDIT, &a, err)))
             return rc;
         p->locked = office;
     }
@@ -804,14 +830,17 @@ static int pgs_audit_append(struct td_store *s, const struct td_audit_entry *e,
      * seq) and the head's move-by-one trigger refuse a fork. */
     struct pgs *p = PGS(s);
     p->head_office = -1;
-    rc = td__pgs_ex(
-        s,
+    /* sent ahead inside a transaction: its hash is computed here, nothing
+     * waits for its answer, and a failure fails the transaction (or the
+     * batch record, at its RELEASE) all the same */
+    rc = td__pgs_defer(
+        s, NULL,
         "WITH a AS (INSERT INTO audit(seq, time, office_id, user_id, action, object_type, "
         "object_id, details, prev_hash, hash) VALUES ($1::bigint, $2::bigint, $3::bigint, "
         "$4::bigint, $5, $6, $7::bigint, $8, $9, $10) RETURNING office_id, seq, hash) "
         "INSERT INTO audit_heads(office_id, seq, hash) SELECT office_id, seq, hash FROM a "
         "ON CONFLICT (office_id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-        &a, NULL, err);
+        &a, err);
     /* only inside a transaction is the office's lock still ours after
      * this statement (audit_head took it) */
     if (!rc && p->in_tx && p->locked == e->office_id) {
@@ -1094,6 +1123,7 @@ static const struct td_store_ops pg_ops = {
     .session_delete_user = pgs_session_delete_user,
     .verify_scan = pgs_verify_scan,
     .message_find_content = td__pgs_message_find_content,
+    .message_ingest_lookup = td__pgs_message_ingest_lookup,
     .message_walk = td__pgs_message_walk,
     .message_delete = td__pgs_message_delete,
     .sender_delete = td__pgs_sender_delete,

@@ -95,6 +95,12 @@ static inline void td__pgs_copy(char *dst, size_t size, const char *src)
 /* Run sql with a's parameters on the store's connection (td__pg_exec). */
 int td__pgs_ex(struct td_store *s, const char *sql, const struct td__pga *a, PGresult **r,
                struct td_error *err);
+/* A write nobody waits for: inside a transaction sent ahead
+ * (td__pg_defer; its failure comes with the next statement, RELEASE or
+ * COMMIT), outside one run at once.  what != NULL: it must change a row
+ * (TD_ENOTFOUND "no such <what>"). */
+int td__pgs_defer(struct td_store *s, const char *what, const char *sql, const struct td__pga *a,
+                  struct td_error *err);
 /* A statement that must change a row: TD_ENOTFOUND "no such <what>"
  * when it changed none (td__sq_write1). */
 int td__pgs_ex1(struct td_store *s, const char *what, const char *sql, const struct td__pga *a,
@@ -153,6 +159,9 @@ int td__pgs_msg_rows(struct td_store *s, const char *sql, const struct td__pga *
                      struct td_error *err);
 int td__pgs_message_find_content(struct td_store *s, int64_t office, const char *ck, int64_t *id,
                                  int *severity, struct td_error *err);
+int td__pgs_message_ingest_lookup(struct td_store *s, int64_t office, const char *key,
+                                  const char *content, const char *sender,
+                                  struct td_store_ingest_lookup *out, struct td_error *err);
 int td__pgs_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
                          int (*cb)(void *ud, int64_t id, const void *original, size_t len,
                                    int linked),

@@ -1458,6 +1458,30 @@ static int sq_message_find_content(struct td_store *s, int64_t office, const cha
                        ck, id, severity, err);
 }
 
+/* Ingest's reads (store.h), one after the other: SQLite runs in the
+ * process, a call costs no round trip. */
+static int sq_message_ingest_lookup(struct td_store *s, int64_t office, const char *key,
+                                    const char *content, const char *sender,
+                                    struct td_store_ingest_lookup *out, struct td_error *err)
+{
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (key && (rc = sq_message_find_key(s, office, key, &out->key_id, &out->key_severity, err))) {
+        if (rc != TD_ENOTFOUND)
+            return rc;
+        out->key_id = 0;
+        td_error_clear(err);
+    }
+    if (content && (rc = sq_message_find_content(s, office, content, &out->content_id,
+                                                 &out->content_severity, err))) {
+        if (rc != TD_ENOTFOUND)
+            return rc;
+        out->content_id = 0;
+        td_error_clear(err);
+    }
+    return sender ? sq_sender_prior_threats(s, office, sender, &out->prior_threats, err) : TD_OK;
+}
+
 static int sq_message_walk(struct td_store *s, int64_t office, const char *sender, int64_t before,
                            int (*cb)(void *ud, int64_t id, const void *original, size_t len,
                                      int linked),
@@ -1590,6 +1614,7 @@ static const struct td_store_ops sqlite_ops = {
     .audit_for_object = sq_audit_for_object,
     .session_delete_user = sq_session_delete_user,
     .message_find_content = sq_message_find_content,
+    .message_ingest_lookup = sq_message_ingest_lookup,
     .message_walk = sq_message_walk,
     .message_delete = sq_message_delete,
     .sender_delete = sq_sender_delete,

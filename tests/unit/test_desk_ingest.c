@@ -314,11 +314,138 @@ static void test_file_batch_keeps_the_given_verdicts(void **state)
     }
 }
 
+/* A record that fails in the store, in the middle of a batch, is refused
+ * alone (the batch's second, isolating pass: a savepoint per record): the records before and after
+ * it are filed with their senders' tallies, vectors and audit entries, and the chain verifies.  The
+ * failure is a trigger on senders, whose upsert PostgreSQL sends ahead
+ * (pipeline) and hears of only at the record's RELEASE.  Within the batch
+ * a client key filed earlier is a duplicate, or a refusal when it comes
+ * with other words. */
+static void test_batch_store_failure_keeps_the_others(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    enum { N = 7 };
+    struct td_message m[N];
+    struct td_ingest_result r[N];
+    static const char *const texts[N] = {
+        "first letter about the bus route",     "second letter about the library",
+        "third letter about the bins",          "fourth letter about the school",
+        "first letter about the bus route",     "other words under a used key",
+        "a second letter from the first sender"};
+    static const char *const senders[N] = {"email:a@x.org", "email:b@x.org", "email:bad@x.org",
+                                           "email:c@x.org", "email:a@x.org", "email:d@x.org",
+                                           "email:a@x.org"};
+    static const char *const keys[N] = {"k0", "k1", "k2", "k3", "k0", "k1", "k6"};
+    char out[64];
+    td_error_clear(&err);
+    if (tb_pg())
+        assert_int_equal(
+            fx_sql(&w->f, "CREATE FUNCTION td_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN IF NEW.key LIKE '%bad@x.org' THEN RAISE EXCEPTION "
+                          "'refused by the test'; END IF; RETURN NEW; END $$; "
+                          "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders FOR EACH ROW "
+                          "EXECUTE FUNCTION td_test_refuse();"),
+            0);
+    else
+        assert_int_equal(fx_sql(&w->f, "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders "
+                                       "WHEN NEW.key LIKE '%bad@x.org' BEGIN "
+                                       "SELECT RAISE(ABORT, 'refused by the test'); END;"),
+                         0);
+    for (int i = 0; i < N; i++) {
+        td_message_init(&m[i]);
+        td_message_set(&m[i].text, texts[i], (size_t)-1);
+        m[i].text_len = strlen(texts[i]);
+        td_message_set(&m[i].sender, senders[i], (size_t)-1);
+        td_message_set(&m[i].channel, "email", (size_t)-1);
+    }
+    assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, N, keys, r, &err), TD_OK);
+    for (int i = 0; i < N; i++) {
+        int created = i == 0 || i == 1 || i == 3 || i == 6;
+        assert_int_equal(r[i].code == TD_OK && !r[i].duplicate, created);
+    }
+    assert_int_not_equal(r[2].code, TD_OK); /* the store refused it */
+    assert_int_equal(r[4].code, TD_OK);     /* the same key and words: one message */
+    assert_true(r[4].duplicate);
+    assert_int_equal(r[4].id, r[0].id);
+    assert_int_equal(r[5].code, TD_EEXISTS); /* the same key, other words */
+    assert_string_equal(r[5].field, "client_key");
+
+    json_t *q = NULL;
+    assert_int_equal(td_desk_queue(w->f.d, &w->cw, NULL, &q, &err), TD_OK);
+    assert_int_equal(json_integer_value(json_object_get(q, "total")), 4);
+    json_decref(q);
+    /* the good records' sender tallies and vectors, none of the bad one's */
+    assert_int_equal(fx_sql_text(&w->f, "SELECT messages FROM senders WHERE key LIKE '%a@x.org'",
+                                 out, sizeof out),
+                     0);
+    assert_string_equal(out, "2");
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM senders WHERE key LIKE '%bad@x.org'",
+                                 out, sizeof out),
+                     0);
+    assert_string_equal(out, "0");
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM messages", out, sizeof out), 0);
+    assert_string_equal(out, "4");
+    char vecs[64];
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM message_vectors", vecs, sizeof vecs),
+                     0);
+    assert_string_equal(vecs, "4"); /* the shipped analyser draws one per message */
+    struct td_verify_stats st;
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+
+    /* without the trigger the refused record files; the rest are duplicates */
+    assert_int_equal(fx_sql(&w->f, tb_pg() ? "DROP TRIGGER td_test_refuse ON senders"
+                                           : "DROP TRIGGER td_test_refuse"),
+                     0);
+    assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, N, keys, r, &err), TD_OK);
+    for (int i = 0; i < N; i++)
+        if (i == 2)
+            assert_true(r[i].code == TD_OK && !r[i].duplicate);
+        else if (i == 5)
+            assert_int_equal(r[i].code, TD_EEXISTS);
+        else
+            assert_true(r[i].code == TD_OK && r[i].duplicate);
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+
+    /* The desk's own analysis (no context given: drawn under the lock, in
+     * the store pass): a refusal sends the batch to its isolating pass,
+     * which draws the verdicts again; the new record is filed once, with
+     * the analyser's severity. */
+    struct td_message m2[2];
+    struct td_ingest_result r2[2];
+    static const char *const texts2[2] = {"I will burn your house down tonight",
+                                          "yet other words under a used key"};
+    static const char *const keys2[2] = {"k7", "k1"};
+    for (int i = 0; i < 2; i++) {
+        td_message_init(&m2[i]);
+        td_message_set(&m2[i].text, texts2[i], (size_t)-1);
+        m2[i].text_len = strlen(texts2[i]);
+        td_message_set(&m2[i].channel, "email", (size_t)-1);
+    }
+    assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, NULL, m2, 2, keys2, r2, &err), TD_OK);
+    assert_true(r2[0].code == TD_OK && !r2[0].duplicate);
+    assert_int_equal(r2[1].code, TD_EEXISTS);
+    struct td_verdict v;
+    td_verdict_init(&v);
+    assert_int_equal(td_analyse(w->ctx, texts2[0], strlen(texts2[0]), &v, &err), TD_OK);
+    assert_int_equal(r2[0].severity, v.severity);
+    td_verdict_release(&v);
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM messages", out, sizeof out), 0);
+    assert_string_equal(out, "6");
+    for (int i = 0; i < 2; i++)
+        td_message_release(&m2[i]);
+    for (int i = 0; i < N; i++)
+        td_message_release(&m[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_refuses_bad_records_one_by_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_batch_keeps_the_given_verdicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_store_failure_keeps_the_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stored_verdict_is_the_analysers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exact_originals_and_canonical_senders, setup,
                                         teardown),

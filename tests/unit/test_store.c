@@ -201,6 +201,59 @@ static void test_store_keeps_offices_apart(void **state)
     td_store_close(s);
 }
 
+/* Ingest's reads in one call answer as the three ops they stand for, per
+ * office, and inside the writer's transaction (what a batch relies on). */
+static void test_ingest_lookup_is_the_three_reads(void **state)
+{
+    struct t *t = *state;
+    struct td_store *s;
+    struct td_error err;
+    struct td_store_ingest_lookup l;
+    int64_t a, b, id, id2;
+    td_error_clear(&err);
+    assert_int_equal(td_store_open(t->db, NULL, &s, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "a", 1, &a, &err), TD_OK);
+    assert_int_equal(s->ops->office_insert(s, "b", 1, &b, &err), TD_OK);
+    assert_int_equal(s->ops->message_ingest_lookup(s, a, "k", "ck", "email:s@x", &l, &err), TD_OK);
+    assert_true(l.key_id == 0 && l.content_id == 0 && l.prior_threats == 0);
+    assert_int_equal(s->ops->begin(s, &err), TD_OK);
+    struct td_store_message m = {.office_id = a,
+                                 .client_key = "k",
+                                 .channel = "email",
+                                 .sender = "email:s@x",
+                                 .text = "hello",
+                                 .text_len = 5,
+                                 .original = "hello",
+                                 .original_len = 5,
+                                 .severity = 3,
+                                 .content_key = "ck",
+                                 .verdict = "{\"severity\":\"high\"}"};
+    assert_int_equal(s->ops->message_insert(s, &m, &id, &err), TD_OK);
+    m.client_key = "k2";
+    m.severity = 1;
+    assert_int_equal(s->ops->message_insert(s, &m, &id2, &err), TD_OK); /* same words again */
+    assert_int_equal(s->ops->sender_record(s, a, "email:s@x", NULL, 3, 1, 10, &err), TD_OK);
+    assert_int_equal(s->ops->sender_record(s, a, "email:s@x", NULL, 3, 1, 11, &err), TD_OK);
+    /* in the transaction: its own writes (sent ahead on PostgreSQL) */
+    assert_int_equal(s->ops->message_ingest_lookup(s, a, "k2", "ck", "email:s@x", &l, &err), TD_OK);
+    assert_int_equal(l.key_id, id2);
+    assert_int_equal(l.key_severity, 1);
+    assert_int_equal(l.content_id, id); /* the first with those words */
+    assert_int_equal(l.content_severity, 3);
+    assert_int_equal(l.prior_threats, 2);
+    assert_int_equal(s->ops->commit(s, &err), TD_OK);
+    /* NULL is not asked; another office sees none of it */
+    assert_int_equal(s->ops->message_ingest_lookup(s, a, NULL, NULL, NULL, &l, &err), TD_OK);
+    assert_true(l.key_id == 0 && l.content_id == 0 && l.prior_threats == 0);
+    assert_int_equal(s->ops->message_ingest_lookup(s, a, "none", NULL, NULL, &l, &err), TD_OK);
+    assert_true(l.key_id == 0 && l.content_id == 0);
+    assert_int_equal(s->ops->message_ingest_lookup(s, a, NULL, "none", NULL, &l, &err), TD_OK);
+    assert_true(l.key_id == 0 && l.content_id == 0);
+    assert_int_equal(s->ops->message_ingest_lookup(s, b, "k", "ck", "email:s@x", &l, &err), TD_OK);
+    assert_true(l.key_id == 0 && l.content_id == 0 && l.prior_threats == 0);
+    td_store_close(s);
+}
+
 static void test_audit_is_append_only(void **state)
 {
     struct t *t = *state;
@@ -443,6 +496,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_durability_pragmas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_url_and_missing_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_keeps_offices_apart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_lookup_is_the_three_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_is_append_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_role_opens_a_migrated_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_connection_recovers, setup, teardown),
