@@ -101,8 +101,10 @@ int td_desk_operator(struct td_desk *d, const char *office, struct td_actor *out
  * chain still verifies. */
 
 struct td_erase_stats {
-    size_t erased; /* messages deleted, each with its tombstone */
-    size_t kept;   /* messages held by a case, left alone */
+    size_t erased;  /* messages deleted, each with its tombstone */
+    size_t kept;    /* messages held by a case, left alone */
+    size_t uploads; /* retention: failed scans (never a message) deleted, each with its
+                     * tombstone */
 };
 
 /* Set (days > 0) or clear (0) the retention period of the actor's office

@@ -931,6 +931,13 @@ struct td_store_ops {
     int (*upload_set)(struct td_store *s, int64_t office_id, int64_t id, const char *state,
                       int64_t attempts, const char *error, int64_t message_id, int64_t now,
                       struct td_error *err);
+    /* Delete the office's uploads that failed for good (never filed as a
+     * message, their bytes kept for a person) received before `before`;
+     * cb gets each one's id and sha256 after the delete, in id order
+     * (non-zero from cb: that error is returned). */
+    int (*upload_expire)(struct td_store *s, int64_t office_id, int64_t before,
+                         int (*cb)(void *ud, int64_t id, const char *sha256), void *ud,
+                         struct td_error *err);
 
     /* NULL: one audit chain per store (ids 1, 2, 3... across offices;
      * audit_scan's max_id_ever guards its tail).  Set: one chain per

@@ -118,8 +118,9 @@ int td_cmd_retention(int argc, char **argv)
         struct td_erase_stats st;
         if (td_desk_retention_apply(d, &actor, 0, &st, &err) == TD_OK) {
             printf("%s: %zu message%s erased (tombstones in the audit log); %zu held by cases "
-                   "kept\n",
-                   c.office, st.erased, st.erased == 1 ? "" : "s", st.kept);
+                   "kept; %zu failed scan%s erased\n",
+                   c.office, st.erased, st.erased == 1 ? "" : "s", st.kept, st.uploads,
+                   st.uploads == 1 ? "" : "s");
             status = 0;
         }
     } else {

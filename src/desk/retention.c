@@ -14,8 +14,12 @@
  * A scanned letter the message was filed from (its upload row: the file
  * name the office gave it, the image's hash) is deleted with the message
  * by the store's message_delete; its bytes went to the message when it was
- * filed.  An upload that never became a message (OCR failed) keeps its
- * bytes for a person to read, and retention does not reach it yet.
+ * filed.  An upload that never became a message (OCR failed for good)
+ * keeps its bytes for a person to read until the retention period has
+ * passed; then it goes too, with its own tombstone:
+ *
+ *   action "upload.expire", object upload <id>, details {"sha256": <of
+ *   the image>, "reason": "retention"}
  *
  * The entry's own time and user are the date and who.  `verify` (audit.c)
  * reads these entries and expects the row to be gone, so the chain still
@@ -150,6 +154,26 @@ static int erase_where(struct td_desk *d, const struct td_actor *actor, const ch
     return rc;
 }
 
+struct expire_ctx {
+    struct td_desk *d;
+    const struct td_actor *actor;
+    struct td_erase_stats *st;
+    struct td_error *err;
+};
+
+static int upload_tombstone(void *ud, int64_t id, const char *sha256)
+{
+    struct expire_ctx *x = ud;
+    json_t *det = json_pack("{s:s,s:s}", "sha256", sha256 ? sha256 : "", "reason", "retention");
+    int rc = det ? td__audit(x->d, x->actor, x->actor->office_id, "upload.expire", "upload", id,
+                             det, x->err)
+                 : td_error_set(x->err, TD_ENOMEM, NULL);
+    json_decref(det);
+    if (!rc)
+        x->st->uploads++;
+    return rc;
+}
+
 int td_desk_retention_apply(struct td_desk *d, const struct td_actor *actor, int64_t now,
                             struct td_erase_stats *st, struct td_error *err)
 {
@@ -170,10 +194,15 @@ int td_desk_retention_apply(struct td_desk *d, const struct td_actor *actor, int
     if (!rc && days > 0) {
         int64_t before = now - days * 86400;
         rc = erase_where(d, actor, NULL, before, "message.expire", "retention", st, err);
+        struct expire_ctx x = {d, actor, st, err};
+        if (!rc)
+            rc = d->store->ops->upload_expire(d->store, actor->office_id, before, upload_tombstone,
+                                              &x, err);
         if (!rc) {
-            json_t *det = json_pack("{s:I,s:I,s:I,s:I}", "retention_days", (json_int_t)days,
-                                    "before", (json_int_t)before, "erased", (json_int_t)st->erased,
-                                    "kept", (json_int_t)st->kept);
+            json_t *det =
+                json_pack("{s:I,s:I,s:I,s:I,s:I}", "retention_days", (json_int_t)days, "before",
+                          (json_int_t)before, "erased", (json_int_t)st->erased, "kept",
+                          (json_int_t)st->kept, "uploads", (json_int_t)st->uploads);
             rc = td__audit(d, actor, actor->office_id, "office.retention.apply", "office",
                            actor->office_id, det, err);
             json_decref(det);

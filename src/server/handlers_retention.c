@@ -5,7 +5,7 @@
  *   GET  /v1/retention              {"retention_days": n} (0: kept)     staff
  *   PUT  /v1/retention              {"retention_days": n}               admin
  *   POST /v1/retention:apply        erase what is older -> {"erased",
- *                                   "kept"}                             admin
+ *                                   "kept", "uploads"}                  admin
  *   POST /v1/senders/{key}:erase    a data subject's erasure -> {"sender",
  *                                   "erased", "kept"}                   admin
  *
@@ -50,9 +50,9 @@ void td__h_retention_apply(struct td__req *r)
     struct td_erase_stats st;
     td_error_clear(&err);
     int rc = td_desk_retention_apply(r->srv->desk, &r->actor, 0, &st, &err);
-    td__reply_desk(
-        r, rc, &err, 200,
-        json_pack("{s:I,s:I}", "erased", (json_int_t)st.erased, "kept", (json_int_t)st.kept));
+    td__reply_desk(r, rc, &err, 200,
+                   json_pack("{s:I,s:I,s:I}", "erased", (json_int_t)st.erased, "kept",
+                             (json_int_t)st.kept, "uploads", (json_int_t)st.uploads));
 }
 
 void td__h_sender_erase(struct td__req *r)

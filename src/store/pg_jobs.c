@@ -202,3 +202,29 @@ int td__pgs_upload_set(struct td_store *s, int64_t office, int64_t id, const cha
 /* Built without libpq (TD_POSTGRES=OFF): an empty unit needs a declaration. */
 typedef int td__pgs_jobs_disabled;
 #endif /* TD_HAVE_POSTGRES */
+
+/* The failed uploads past retention, deleted in one statement that
+ * returns what the tombstones need (sqlite_jobs.c's twin). */
+int td__pgs_upload_expire(struct td_store *s, int64_t office, int64_t before,
+                          int (*cb)(void *ud, int64_t id, const char *sha256), void *ud,
+                          struct td_error *err)
+{
+    int rc = td__pgs_scope(s, office, err);
+    if (rc)
+        return rc;
+    struct td__pga a = {0};
+    td__pga_i(&a, office);
+    td__pga_i(&a, before);
+    PGresult *r;
+    rc = td__pgs_ex(s,
+                    "WITH gone AS (DELETE FROM uploads WHERE office_id = $1::bigint AND state = "
+                    "'failed' AND received < $2::bigint RETURNING id, sha256) "
+                    "SELECT id, sha256 FROM gone ORDER BY id",
+                    &a, &r, err);
+    if (rc)
+        return rc;
+    for (int i = 0; !rc && i < PQntuples(r); i++)
+        rc = cb(ud, td__pgs_coli(r, i, 0), td__pgs_col(r, i, 1));
+    PQclear(r);
+    return rc;
+}

@@ -143,6 +143,9 @@ int td__pgs_upload_get(struct td_store *s, int64_t office, int64_t id, const cha
 int td__pgs_upload_set(struct td_store *s, int64_t office, int64_t id, const char *state,
                        int64_t attempts, const char *error, int64_t message_id, int64_t now,
                        struct td_error *err);
+int td__pgs_upload_expire(struct td_store *s, int64_t office, int64_t before,
+                          int (*cb)(void *ud, int64_t id, const char *sha256), void *ud,
+                          struct td_error *err);
 
 #endif /* TD_HAVE_POSTGRES */
 #endif

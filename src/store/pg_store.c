@@ -1166,6 +1166,7 @@ static const struct td_store_ops pg_ops = {
     .upload_insert = td__pgs_upload_insert,
     .upload_get = td__pgs_upload_get,
     .upload_set = td__pgs_upload_set,
+    .upload_expire = td__pgs_upload_expire,
     /* one chain per office */
     .audit_chains = pgs_audit_chains,
 };

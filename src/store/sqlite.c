@@ -1655,6 +1655,7 @@ static const struct td_store_ops sqlite_ops = {
     .upload_insert = td__sq_upload_insert,
     .upload_get = td__sq_upload_get,
     .upload_set = td__sq_upload_set,
+    .upload_expire = td__sq_upload_expire,
 };
 
 /*

@@ -22,6 +22,7 @@
  * jobs are done.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -250,4 +251,52 @@ int td__sq_upload_set(struct td_store *s, int64_t office, int64_t id, const char
                     TD__SQ_T(error), message_id > 0 ? TD__SQ_I(message_id) : TD__SQ_NULL_ARG,
                     TD__SQ_I(now)),
         err);
+}
+
+/* The failed uploads past retention: their ids and hashes first (the
+ * tombstones need them), then one DELETE of the same rows. */
+int td__sq_upload_expire(struct td_store *s, int64_t office, int64_t before,
+                         int (*cb)(void *ud, int64_t id, const char *sha256), void *ud,
+                         struct td_error *err)
+{
+    struct td__sq *c = td__sq_conn(s);
+    sqlite3_stmt *st;
+    struct gone {
+        int64_t id;
+        char sha[65];
+    } *g = NULL;
+    size_t n = 0, cap = 0;
+    int rc = td__sq_bound(c,
+                          "SELECT id, sha256 FROM uploads WHERE office_id = ?1 AND state = "
+                          "'failed' AND received < ?2 ORDER BY id",
+                          &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(before)), err);
+    if (rc)
+        return rc;
+    int r;
+    while ((r = td__sq_next(c, st, "upload", err)) == 1) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            struct gone *ng = realloc(g, nc * sizeof *ng);
+            if (!ng) {
+                r = td_error_set(err, TD_ENOMEM, NULL);
+                break;
+            }
+            g = ng;
+            cap = nc;
+        }
+        g[n].id = sqlite3_column_int64(st, 0);
+        snprintf(g[n].sha, sizeof g[n].sha, "%s", col_text(st, 1) ? col_text(st, 1) : "");
+        n++;
+    }
+    td__sq_done(c, st);
+    rc = r < 0 ? r : TD_OK;
+    if (!rc && n)
+        rc = td__sq_write(c, "upload",
+                          "DELETE FROM uploads WHERE office_id = ?1 AND state = 'failed' AND "
+                          "received < ?2",
+                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(before)), err);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = cb(ud, g[i].id, g[i].sha);
+    free(g);
+    return rc;
 }

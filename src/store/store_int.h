@@ -144,5 +144,8 @@ int td__sq_upload_get(struct td_store *s, int64_t office, int64_t id, const char
 int td__sq_upload_set(struct td_store *s, int64_t office, int64_t id, const char *state,
                       int64_t attempts, const char *error, int64_t message_id, int64_t now,
                       struct td_error *err);
+int td__sq_upload_expire(struct td_store *s, int64_t office, int64_t before,
+                         int (*cb)(void *ud, int64_t id, const char *sha256), void *ud,
+                         struct td_error *err);
 
 #endif

@@ -204,6 +204,27 @@ static void test_retention_erases_old_unlinked_messages(void **state)
     int64_t old_linked = file_at(w, "an old threat", "email:b@example.org", 40 * 86400);
     int64_t recent = file_at(w, "a new letter", "email:c@example.org", 5 * 86400);
     case_with(w, old_linked);
+    /* scans that never became a message: one failed 40 days ago, one
+     * failed 5 days ago, one still queued from 40 days ago */
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
+    int64_t t = (int64_t)time(NULL);
+    struct td_upload_result u_old, u_new, u_queued;
+    assert_int_equal(td_desk_upload_accept(w->f.d, &w->cw, png, sizeof png, "a-b-letter.png", "s1",
+                                           t - 40 * 86400, &u_old, &err),
+                     TD_OK);
+    assert_int_equal(td_desk_upload_accept(w->f.d, &w->cw, png, sizeof png, NULL, "s2",
+                                           t - 5 * 86400, &u_new, &err),
+                     TD_OK);
+    assert_int_equal(td_desk_upload_accept(w->f.d, &w->cw, png, sizeof png, NULL, "s3",
+                                           t - 40 * 86400, &u_queued, &err),
+                     TD_OK);
+    struct td_store *s = w->f.d->store;
+    assert_int_equal(
+        s->ops->upload_set(s, w->cw.office_id, u_old.id, "failed", 3, "unreadable", 0, t, &err),
+        TD_OK);
+    assert_int_equal(
+        s->ops->upload_set(s, w->cw.office_id, u_new.id, "failed", 3, "unreadable", 0, t, &err),
+        TD_OK);
 
     /* no period: nothing is erased */
     assert_int_equal(td_desk_retention_get(w->f.d, &w->cw, &days, &err), TD_OK);
@@ -230,6 +251,21 @@ static void test_retention_erases_old_unlinked_messages(void **state)
     assert_int_equal(td_desk_message_get(w->f.d, &w->cw, recent, &o, &err), TD_OK);
     json_decref(o);
     assert_int_equal(entries(w, "message.expire", old, NULL), 1);
+    /* the failed scan past the period goes, with its tombstone; the recent
+     * one and the one still waiting for a worker stay */
+    assert_int_equal(st.uploads, 1);
+    assert_int_equal(td_desk_upload_get(w->f.d, &w->cw, u_old.id, &o, &err), TD_ENOTFOUND);
+    assert_int_equal(td_desk_upload_get(w->f.d, &w->cw, u_new.id, &o, &err), TD_OK);
+    json_decref(o);
+    assert_int_equal(td_desk_upload_get(w->f.d, &w->cw, u_queued.id, &o, &err), TD_OK);
+    json_decref(o);
+    char sql[256], v[32];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM audit WHERE action = 'upload.expire' AND object_type = 'upload' "
+             "AND object_id = %lld AND details LIKE '%%retention%%'",
+             (long long)u_old.id);
+    assert_int_equal(fx_sql_text(&w->f, sql, v, sizeof v), 0);
+    assert_string_equal(v, "1");
     assert_int_equal(problems(w), 0);
 }
 
