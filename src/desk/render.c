@@ -39,11 +39,22 @@ static void put_json(json_t *o, const char *k, const char *txt)
         json_object_set_new(o, k, json_loads(txt, JSON_DECODE_ANY, NULL));
 }
 
+/* A verdict's decision: the members a message row keeps in its columns,
+ * in td_verdict_to_json's order, left out of the stored verdict text. */
+static const char *const decision[4] = {"predicted", "severity", "flags", "model"};
+
+static int is_decision(const char *k)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(k, decision[i]))
+            return 1;
+    return 0;
+}
+
 char *td__verdict_stored_text(json_t *v)
 {
-    static const char *const key[4] = {"predicted", "severity", "flags", "model"};
     for (int k = 0; k < 4; k++)
-        json_object_del(v, key[k]);
+        json_object_del(v, decision[k]);
     return json_dumps(v, JSON_COMPACT);
 }
 
@@ -83,34 +94,32 @@ static void merge_verdict(json_t *o, const struct td_store_message_row *r)
                       sev ? json_string(sev) : json_null(),
                       bit_names(r->flags, TD_FLAG_COUNT, td_flag_name),
                       json_string(r->model_version ? r->model_version : "")};
-    static const char *const key[4] = {"predicted", "severity", "flags", "model"};
     json_t *n = json_object();
     /* one of the decision's members: the text's when it has it */
     for (int k = 0; k < 4; k++)
-        if (json_object_get(v, key[k])) {
+        if (json_object_get(v, decision[k])) {
             json_decref(col[k]);
-            col[k] = json_incref(json_object_get(v, key[k]));
+            col[k] = json_incref(json_object_get(v, decision[k]));
         }
     if (json_object_get(v, "labels"))
         json_object_set(n, "labels", json_object_get(v, "labels"));
     for (int k = 0; k < 3; k++)
-        json_object_set(n, key[k], col[k]);
+        json_object_set(n, decision[k], col[k]);
     int model_done = 0;
     const char *k;
     json_t *val;
     json_object_foreach(v, k, val)
     {
-        if (!strcmp(k, "labels") || !strcmp(k, "predicted") || !strcmp(k, "severity") ||
-            !strcmp(k, "flags") || !strcmp(k, "model"))
+        if (!strcmp(k, "labels") || is_decision(k))
             continue;
         json_object_set(n, k, val);
         if (!strcmp(k, "reason")) {
-            json_object_set(n, "model", col[3]);
+            json_object_set(n, decision[3], col[3]);
             model_done = 1;
         }
     }
     if (!model_done)
-        json_object_set(n, "model", col[3]);
+        json_object_set(n, decision[3], col[3]);
     json_object_update(o, n);
     for (int i = 0; i < 4; i++)
         json_decref(col[i]);
@@ -118,7 +127,9 @@ static void merge_verdict(json_t *o, const struct td_store_message_row *r)
     json_decref(v);
 }
 
-json_t *td__render_message(const struct td_store_message_row *r)
+/* A MESSAGE's members up to its verdict, in their order; the export's row
+ * (full 0) leaves out client_key and text. */
+static json_t *message_head(const struct td_store_message_row *r, int full)
 {
     json_t *o = json_object();
     if (!o)
@@ -132,10 +143,20 @@ json_t *td__render_message(const struct td_store_message_row *r)
     put_int(o, "ingested", r->ingested);
     put_str(o, "status", r->status);
     put_str(o, "status_reason", r->status_reason);
-    put_str(o, "client_key", r->client_key);
+    if (full)
+        put_str(o, "client_key", r->client_key);
     put_str(o, "message_id", r->message_id);
-    put_strn(o, "text", r->text, r->text_len);
+    if (full)
+        put_strn(o, "text", r->text, r->text_len);
     merge_verdict(o, r);
+    return o;
+}
+
+json_t *td__render_message(const struct td_store_message_row *r)
+{
+    json_t *o = message_head(r, 1);
+    if (!o)
+        return NULL;
     put_json(o, "attachments", r->attachments);
     json_t *cases = json_array();
     for (size_t i = 0; cases && i < r->ncases; i++)
@@ -345,20 +366,9 @@ json_t *td__render_alerts(const struct td_store_alert_list *l)
 
 json_t *td__render_export_message(const struct td_store_message_row *r)
 {
-    json_t *o = json_object();
+    json_t *o = message_head(r, 0);
     if (!o)
         return NULL;
-    put_int(o, "id", r->id);
-    put_str(o, "channel", r->channel);
-    put_str(o, "sender", r->sender);
-    put_str(o, "sender_name", r->sender_name);
-    put_str(o, "subject", r->subject);
-    put_int(o, "received", r->received);
-    put_int(o, "ingested", r->ingested);
-    put_str(o, "status", r->status);
-    put_str(o, "status_reason", r->status_reason);
-    put_str(o, "message_id", r->message_id);
-    merge_verdict(o, r);
     if (r->ncases) {
         /* a CSV cell: "3 1" (at most 20 characters an id and a space) */
         char *t = malloc(r->ncases * 21 + 1);
