@@ -253,22 +253,31 @@ int td__sq_upload_set(struct td_store *s, int64_t office, int64_t id, const char
         err);
 }
 
-/* The failed uploads past retention: their ids and hashes first (the
- * tombstones need them), then one DELETE of the same rows. */
+/* The failed uploads past retention, deleted in one statement that
+ * returns what the tombstones need (pg_jobs.c's twin); the callbacks run
+ * once the statement is done, in id order. */
+struct gone {
+    int64_t id;
+    char sha[65];
+};
+
+static int by_gone_id(const void *x, const void *y)
+{
+    const struct gone *a = x, *b = y;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
 int td__sq_upload_expire(struct td_store *s, int64_t office, int64_t before,
                          int (*cb)(void *ud, int64_t id, const char *sha256), void *ud,
                          struct td_error *err)
 {
     struct td__sq *c = td__sq_conn(s);
     sqlite3_stmt *st;
-    struct gone {
-        int64_t id;
-        char sha[65];
-    } *g = NULL;
+    struct gone *g = NULL;
     size_t n = 0, cap = 0;
     int rc = td__sq_bound(c,
-                          "SELECT id, sha256 FROM uploads WHERE office_id = ?1 AND state = "
-                          "'failed' AND received < ?2 ORDER BY id",
+                          "DELETE FROM uploads WHERE office_id = ?1 AND state = 'failed' AND "
+                          "received < ?2 RETURNING id, sha256",
                           &st, TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(before)), err);
     if (rc)
         return rc;
@@ -290,11 +299,8 @@ int td__sq_upload_expire(struct td_store *s, int64_t office, int64_t before,
     }
     td__sq_done(c, st);
     rc = r < 0 ? r : TD_OK;
-    if (!rc && n)
-        rc = td__sq_write(c, "upload",
-                          "DELETE FROM uploads WHERE office_id = ?1 AND state = 'failed' AND "
-                          "received < ?2",
-                          TD__SQ_ARGS(TD__SQ_I(office), TD__SQ_I(before)), err);
+    if (!rc && n > 1) /* RETURNING promises no order */
+        qsort(g, n, sizeof *g, by_gone_id);
     for (size_t i = 0; !rc && i < n; i++)
         rc = cb(ud, g[i].id, g[i].sha);
     free(g);
