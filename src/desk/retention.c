@@ -121,6 +121,21 @@ static int collect_one(void *ud, int64_t id, const void *original, size_t len, i
     return 0;
 }
 
+/* An erased row's audited tombstone: the hash of what it held, why, and
+ * (erasure) the hash of the sender's key, never the key. */
+static int tombstone(struct td_desk *d, const struct td_actor *actor, const char *action,
+                     const char *object, int64_t id, const char *sha256, const char *reason,
+                     const char *sender_sha, struct td_error *err)
+{
+    json_t *det = json_pack("{s:s,s:s}", "sha256", sha256 ? sha256 : "", "reason", reason);
+    if (det && sender_sha)
+        json_object_set_new(det, "sender_sha256", json_string(sender_sha));
+    int rc = det ? td__audit(d, actor, actor->office_id, action, object, id, det, err)
+                 : td_error_set(err, TD_ENOMEM, NULL);
+    json_decref(det);
+    return rc;
+}
+
 /* Inside the caller's transaction: delete every unlinked message of
  * `sender` (NULL: anyone) received before `before`, each with its
  * tombstone. */
@@ -139,12 +154,8 @@ static int erase_where(struct td_desk *d, const struct td_actor *actor, const ch
     for (size_t i = 0; !rc && i < c.n; i++) {
         if ((rc = d->store->ops->message_delete(d->store, actor->office_id, c.v[i].id, err)))
             break;
-        json_t *det = json_pack("{s:s,s:s}", "sha256", c.v[i].sha256, "reason", reason);
-        if (det && sender)
-            json_object_set_new(det, "sender_sha256", json_string(sender_sha));
-        rc = det ? td__audit(d, actor, actor->office_id, action, "message", c.v[i].id, det, err)
-                 : td_error_set(err, TD_ENOMEM, NULL);
-        json_decref(det);
+        rc = tombstone(d, actor, action, "message", c.v[i].id, c.v[i].sha256, reason,
+                       sender ? sender_sha : NULL, err);
     }
     if (!rc) {
         st->erased += c.n;
@@ -164,11 +175,8 @@ struct expire_ctx {
 static int upload_tombstone(void *ud, int64_t id, const char *sha256)
 {
     struct expire_ctx *x = ud;
-    json_t *det = json_pack("{s:s,s:s}", "sha256", sha256 ? sha256 : "", "reason", "retention");
-    int rc = det ? td__audit(x->d, x->actor, x->actor->office_id, "upload.expire", "upload", id,
-                             det, x->err)
-                 : td_error_set(x->err, TD_ENOMEM, NULL);
-    json_decref(det);
+    int rc =
+        tombstone(x->d, x->actor, "upload.expire", "upload", id, sha256, "retention", NULL, x->err);
     if (!rc)
         x->st->uploads++;
     return rc;
