@@ -109,8 +109,12 @@ for l in open(sys.argv[1]):
 # body), then put the API's answer back for the escalation below
 cp "$tmp/body" "$tmp/body.api"
 printf '%s' "$mail" > "$tmp/body"
-check "the mail names tier, label, channel and sender" \
-  'echo "$mail" | grep -q "Tier: critical" && echo "$mail" | grep -q "Label: threat" && echo "$mail" | grep -q "Came by: email" && echo "$mail" | grep -q "Sender: email:menace@example.net"'
+# one check per line, so that a failure says which (one loaded CI run
+# failed here and the printed mail was cut before its body)
+check "the mail names the tier" 'echo "$mail" | grep -q "Tier: critical"'
+check "the mail names the label" 'echo "$mail" | grep -q "Label: threat"'
+check "the mail names the channel" 'echo "$mail" | grep -q "Came by: email"'
+check "the mail names the sender" 'echo "$mail" | grep -q "Sender: email:menace@example.net"'
 check "the mail carries no word of the threat, nor the subject (disclose minimal)" \
   '! echo "$mail" | grep -qi -e "Elm Street" -e "burn" -e "house" -e "for the MP"'
 check "the mail links to the desk and to an ack page" \
