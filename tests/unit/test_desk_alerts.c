@@ -149,6 +149,119 @@ static void test_outbox_with_the_message(void **state)
     fx_close(&f);
 }
 
+/* A batch files its records in one commit, and reads the office's alert
+ * rules once for the batch (src/store: the per-batch rule read): every
+ * record of the batch is still matched on its own, a duplicate inside the
+ * batch raises nothing, the browser hook is told once per critical record
+ * after the commit, and a rule added between two batches applies to the
+ * second. */
+static void file_batch_v(struct fx *f, const struct td_actor *a, size_t n, const char *const *texts,
+                         const enum td_severity *sev, const unsigned *flags, const size_t *dup_of,
+                         struct td_ingest_result *r)
+{
+    struct td_message m[8];
+    struct td_verdict v[8];
+    struct td_error err;
+    assert_true(n <= 8);
+    td_error_clear(&err);
+    for (size_t i = 0; i < n; i++) {
+        td_message_init(&m[i]);
+        td_verdict_init(&v[i]);
+        td_message_set(&m[i].text, texts[i], (size_t)-1);
+        m[i].text_len = strlen(texts[i]);
+        /* one sender each (a sender's earlier threat would raise the
+         * next verdict); dup_of[i], when not 0, names the record whose
+         * sender this one repeats */
+        char sender[64];
+        snprintf(sender, sizeof sender, "email:b%zu@example.org",
+                 dup_of && dup_of[i] ? dup_of[i] : i);
+        td_message_set(&m[i].sender, sender, (size_t)-1);
+        td_message_set(&m[i].channel, "email", (size_t)-1);
+        v[i].severity = sev[i];
+        v[i].labels = sev[i] >= TD_SEVERITY_HIGH ? THREAT : 0;
+        v[i].flags = flags[i];
+    }
+    if (td_desk_file_batch(f->d, a, m, n, NULL, v, r, &err) != TD_OK)
+        fx_fail("file batch", &err);
+    for (size_t i = 0; i < n; i++) {
+        td_message_release(&m[i]);
+        td_verdict_release(&v[i]);
+    }
+}
+
+static size_t alerts_for(struct fx *f, const struct td_actor *a, int64_t message)
+{
+    json_t *o = alerts(f, a), *al;
+    size_t i, k = 0;
+    json_array_foreach(json_object_get(o, "alerts"), i, al)
+    {
+        if (json_integer_value(json_object_get(al, "message")) == message)
+            k++;
+    }
+    json_decref(o);
+    return k;
+}
+
+static void test_batch_matches_every_record(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct td_actor admin, cw;
+    fx_open(&f);
+    fx_actor(&f, "batley", "admin1", TD_ROLE_ADMIN, &admin);
+    fx_actor(&f, "batley", "cw1", TD_ROLE_CASEWORKER, &cw);
+    int64_t r1 = add_json(&f, &admin, 0, "{\"name\":\"sec\",\"email\":\"sec@office.example.org\"}");
+    char rule[256];
+    snprintf(rule, sizeof rule,
+             "{\"name\":\"critical\",\"min_tier\":\"critical\",\"channels\":[\"email\","
+             "\"browser\"],\"rota\":[%lld]}",
+             (long long)r1);
+    add_json(&f, &admin, 1, rule);
+    snprintf(rule, sizeof rule,
+             "{\"name\":\"high+location\",\"min_tier\":\"high\",\"flags\":[\"location\"],"
+             "\"channels\":[\"email\"],\"rota\":[%lld]}",
+             (long long)r1);
+    add_json(&f, &admin, 1, rule);
+    td_desk_set_alert_listener(f.d, listener, NULL);
+    told = 0;
+
+    const char *t1[6] = {"b thanks",   "b a threat",           "b a threat with a place",
+                         "b critical", "b critical elsewhere", "b critical"};
+    const enum td_severity s1[6] = {TD_SEVERITY_NONE,     TD_SEVERITY_HIGH,
+                                    TD_SEVERITY_HIGH,     TD_SEVERITY_CRITICAL,
+                                    TD_SEVERITY_CRITICAL, TD_SEVERITY_CRITICAL};
+    const unsigned f1[6] = {0, 0, TD_FLAG(LOCATION), TD_FLAG(LOCATION), 0, TD_FLAG(LOCATION)};
+    struct td_ingest_result r[6];
+    const size_t d1[6] = {0, 0, 0, 0, 0, 3};
+    file_batch_v(&f, &cw, 6, t1, s1, f1, d1, r);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(r[i].code, TD_OK);
+    assert_int_equal(r[5].id, r[3].id); /* the same words again in the batch */
+    assert_int_equal(alerts_for(&f, &cw, r[0].id), 0);
+    assert_int_equal(alerts_for(&f, &cw, r[1].id), 0);
+    assert_int_equal(alerts_for(&f, &cw, r[2].id), 1); /* high+location */
+    assert_int_equal(alerts_for(&f, &cw, r[3].id), 2); /* both rules, once */
+    assert_int_equal(alerts_for(&f, &cw, r[4].id), 1); /* critical, no place */
+    assert_int_equal(nalerts(&f, &cw), 4);
+    assert_int_equal(told, 2); /* the two critical messages, not the duplicate */
+
+    /* a rule added now applies to the next batch, not retroactively */
+    snprintf(rule, sizeof rule,
+             "{\"name\":\"any high\",\"min_tier\":\"high\",\"channels\":[\"email\"],"
+             "\"rota\":[%lld]}",
+             (long long)r1);
+    add_json(&f, &admin, 1, rule);
+    const char *t2[2] = {"b a second threat", "b a second thanks"};
+    const enum td_severity s2[2] = {TD_SEVERITY_HIGH, TD_SEVERITY_LOW};
+    const unsigned f2[2] = {0, 0};
+    file_batch_v(&f, &cw, 2, t2, s2, f2, NULL, r);
+    assert_int_equal(alerts_for(&f, &cw, r[0].id), 1);
+    assert_int_equal(alerts_for(&f, &cw, r[1].id), 0);
+    assert_int_equal(nalerts(&f, &cw), 5);
+    assert_int_equal(told, 2);
+    fx_close(&f);
+}
+
 static void test_offices_and_roles(void **state)
 {
     (void)state;
@@ -316,6 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_outbox_with_the_message),
+        cmocka_unit_test(test_batch_matches_every_record),
         cmocka_unit_test(test_offices_and_roles),
         cmocka_unit_test(test_retry_give_up_and_escalate),
         cmocka_unit_test(test_bad_rules),
