@@ -75,8 +75,7 @@ void td__h_cases_list(struct td__req *r)
     struct td_case_filter f;
     struct td_error err;
     json_t *out = NULL;
-    if (!td__case_filter_query(r, &f) || !td__query_size(r, "limit", 500, &f.limit) ||
-        !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
+    if (!td__case_filter_query(r, &f) || !td__query_page(r, &f.limit, &f.offset))
         return;
     td_error_clear(&err);
     int rc = td_desk_case_list(r->srv->desk, &r->actor, &f, &out, &err);
@@ -87,14 +86,7 @@ void td__h_cases_list(struct td__req *r)
 
 void td__h_case_get(struct td__req *r)
 {
-    struct td_error err;
-    json_t *out = NULL;
-    int64_t id;
-    if (!td__path_id(r, "id", &id))
-        return;
-    td_error_clear(&err);
-    int rc = td_desk_case_get(r->srv->desk, &r->actor, id, &out, &err);
-    td__reply_desk(r, rc, &err, 200, out);
+    td__reply_get(r, td_desk_case_get);
 }
 
 void td__h_case_patch(struct td__req *r)
@@ -202,14 +194,7 @@ out:
 
 void td__h_case_timeline(struct td__req *r)
 {
-    struct td_error err;
-    json_t *out = NULL;
-    int64_t id;
-    if (!td__path_id(r, "id", &id))
-        return;
-    td_error_clear(&err);
-    int rc = td_desk_case_timeline(r->srv->desk, &r->actor, id, &out, &err);
-    td__reply_desk(r, rc, &err, 200, out);
+    td__reply_get(r, td_desk_case_timeline);
 }
 
 void td__h_case_evidence_add(struct td__req *r)

@@ -26,8 +26,7 @@ void td__h_feedback_list(struct td__req *r)
         td__reply_error(r, 400, "all", -1, "all must be 0 or 1");
         return;
     }
-    if (!td__query_size(r, "limit", 500, &limit) ||
-        !td__query_size(r, "cursor", (size_t)1 << 40, &offset))
+    if (!td__query_page(r, &limit, &offset))
         return;
     td_error_clear(&err);
     int rc = td_desk_feedback_list(r->srv->desk, &r->actor, all && !strcmp(all, "1"), limit, offset,

@@ -256,14 +256,7 @@ static void queue_scan(struct td__req *r)
 
 void td__h_upload_get(struct td__req *r)
 {
-    struct td_error err;
-    json_t *out = NULL;
-    int64_t id;
-    if (!td__path_id(r, "id", &id))
-        return;
-    td_error_clear(&err);
-    int rc = td_desk_upload_get(r->srv->desk, &r->actor, id, &out, &err);
-    td__reply_desk(r, rc, &err, 200, out);
+    td__reply_get(r, td_desk_upload_get);
 }
 
 /* Name every refused record's field by its full path in the request

@@ -65,8 +65,7 @@ void td__h_queue(struct td__req *r)
     struct td_queue_filter f;
     struct td_error err;
     json_t *out = NULL;
-    if (!td__queue_filter_query(r, &f) || !td__query_size(r, "limit", 500, &f.limit) ||
-        !td__query_size(r, "cursor", (size_t)1 << 40, &f.offset))
+    if (!td__queue_filter_query(r, &f) || !td__query_page(r, &f.limit, &f.offset))
         return;
     td_error_clear(&err);
     int rc = td_desk_queue(r->srv->desk, &r->actor, &f, &out, &err);
@@ -77,14 +76,7 @@ void td__h_queue(struct td__req *r)
 
 void td__h_message_get(struct td__req *r)
 {
-    struct td_error err;
-    json_t *out = NULL;
-    int64_t id;
-    if (!td__path_id(r, "id", &id))
-        return;
-    td_error_clear(&err);
-    int rc = td_desk_message_get(r->srv->desk, &r->actor, id, &out, &err);
-    td__reply_desk(r, rc, &err, 200, out);
+    td__reply_get(r, td_desk_message_get);
 }
 
 void td__h_message_original(struct td__req *r)

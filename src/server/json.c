@@ -269,6 +269,18 @@ void td__reply_desk(struct td__req *r, int rc, const struct td_error *err, unsig
     td__reply_td_error(r, rc, err);
 }
 
+void td__reply_get(struct td__req *r, td__desk_get_fn get)
+{
+    struct td_error err;
+    json_t *out = NULL;
+    int64_t id;
+    if (!td__path_id(r, "id", &id))
+        return;
+    td_error_clear(&err);
+    int rc = get(r->srv->desk, &r->actor, id, &out, &err);
+    td__reply_desk(r, rc, &err, 200, out);
+}
+
 const char *td__json_str(struct td__req *r, json_t *o, const char *key, int *bad)
 {
     json_t *v = json_object_get(o, key);
@@ -294,6 +306,12 @@ int td__query_size(struct td__req *r, const char *name, size_t max, size_t *out)
     }
     *out = (size_t)n;
     return 1;
+}
+
+int td__query_page(struct td__req *r, size_t *limit, size_t *offset)
+{
+    return td__query_size(r, "limit", 500, limit) &&
+           td__query_size(r, "cursor", (size_t)1 << 40, offset);
 }
 
 void td__cursorise(json_t *out)

@@ -236,6 +236,12 @@ int td__path_id(struct td__req *r, const char *name, int64_t *out);
 void td__reply_desk(struct td__req *r, int rc, const struct td_error *err, unsigned ok_status,
                     json_t *out);
 
+/* GET of one object by its path id: the desk's read `get` answers 200 with
+ * the object, its error mapping, or 404 for an id that cannot exist. */
+typedef int (*td__desk_get_fn)(struct td_desk *, const struct td_actor *, int64_t, json_t **,
+                               struct td_error *);
+void td__reply_get(struct td__req *r, td__desk_get_fn get);
+
 /* A string member of a JSON object, NULL when absent; answers 400 naming
  * the field and sets *bad when present but not a string. */
 const char *td__json_str(struct td__req *r, json_t *o, const char *key, int *bad);
@@ -243,6 +249,8 @@ const char *td__json_str(struct td__req *r, json_t *o, const char *key, int *bad
 /* A query argument as a bounded unsigned (absent leaves *out alone);
  * answers 400 naming it and returns 0 on junk, else returns 1. */
 int td__query_size(struct td__req *r, const char *name, size_t max, size_t *out);
+/* A list's page: "limit" (at most 500) and "cursor" (an offset). */
+int td__query_page(struct td__req *r, size_t *limit, size_t *offset);
 /* Query parameter `name` as a time (RFC 3339 or epoch seconds) into *out,
  * left alone when absent; 0 after a 400 naming it. */
 int td__query_time(struct td__req *r, const char *name, int64_t *out);
