@@ -5,7 +5,6 @@
  * value, '#' comments); an unknown key is an error so a typo cannot leave
  * a default in force.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 
 #include "threatdesk/alert.h"
+#include "threatdesk/kvfile.h"
 
 void td_alert_config_init(struct td_alert_config *c)
 {
@@ -106,62 +106,24 @@ int td_alert_config_set(struct td_alert_config *c, const char *key, const char *
     return td_error_set(err, TD_EINVAL, "unknown alert configuration key '%s'", key);
 }
 
-static char *trim(char *s)
+static int set_kv(void *target, const char *key, const char *value, struct td_error *err)
 {
-    while (*s && isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
+    return td_alert_config_set(target, key, value, err);
 }
 
 int td_alert_config_load_file(struct td_alert_config *c, const char *path, struct td_error *err)
 {
-    char line[2048];
-    size_t lineno = 0;
-    int rc = TD_OK;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return td_error_set(err, TD_EIO, "%s: %s", path, strerror(errno));
-    while (rc == TD_OK && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *s = trim(line);
-        if (!*s || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = td_error_set(err, TD_EINVAL, "expected key = value");
-        } else {
-            *eq = '\0';
-            rc = td_alert_config_set(c, trim(s), trim(eq + 1), err);
-        }
-        if (rc)
-            td_error_at(err, path, lineno, 0);
-    }
-    fclose(f);
-    return rc;
-}
-
-static int env_one(struct td_alert_config *c, const char *key, struct td_error *err)
-{
-    char name[64] = "THREATDESK_";
-    size_t n = strlen(name);
-    for (const char *k = key; *k && n + 1 < sizeof name; k++)
-        name[n++] = (char)toupper((unsigned char)*k);
-    name[n] = '\0';
-    const char *v = getenv(name);
-    return v ? td_alert_config_set(c, key, v, err) : TD_OK;
+    return td_kv_file_load(path, set_kv, c, err);
 }
 
 int td_alert_config_apply_env(struct td_alert_config *c, struct td_error *err)
 {
     int rc;
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if ((rc = env_one(c, strs[i].key, err)))
+        if ((rc = td_kv_env_apply(&strs[i].key, 1, set_kv, c, err)))
             return rc;
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
-        if ((rc = env_one(c, nums[i].key, err)))
+        if ((rc = td_kv_env_apply(&nums[i].key, 1, set_kv, c, err)))
             return rc;
     return TD_OK;
 }

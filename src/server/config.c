@@ -11,14 +11,12 @@
  * spaces trimmed, no quoting.  An unknown key is an error (a typo must not
  * silently leave a default in force), reported with the file and line.
  */
-#include <ctype.h>
 #include <stddef.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "server/server_int.h"
+#include "threatdesk/kvfile.h"
 
 void td_server_config_init(struct td_server_config *c)
 {
@@ -182,57 +180,14 @@ int td_server_config_set(struct td_server_config *c, const char *key, const char
     return td_error_set(err, TD_EINVAL, "unknown configuration key '%s'", key);
 }
 
-static char *trim(char *s)
+static int set_kv(void *target, const char *key, const char *value, struct td_error *err)
 {
-    while (*s && isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
+    return td_server_config_set(target, key, value, err);
 }
 
 int td_server_config_load_file(struct td_server_config *c, const char *path, struct td_error *err)
 {
-    char line[2048];
-    size_t lineno = 0;
-    int rc = TD_OK;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        td_error_at(err, path, 0, 0);
-        return td_error_set(err, TD_EIO, "cannot open config file: %s", strerror(errno));
-    }
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t n = strlen(line);
-        if (n == sizeof line - 1 && line[n - 1] != '\n') {
-            rc = td_error_set(err, TD_ETOOBIG, "line longer than %zu bytes", sizeof line - 2);
-            td_error_at(err, path, lineno, 0);
-            goto out;
-        }
-        char *s = trim(line);
-        if (!*s || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = td_error_set(err, TD_EPARSE, "expected 'key = value'");
-            td_error_at(err, path, lineno, 0);
-            goto out;
-        }
-        *eq = '\0';
-        rc = td_server_config_set(c, trim(s), trim(eq + 1), err);
-        if (rc != TD_OK) {
-            td_error_at(err, path, lineno, 0);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        rc = td_error_set(err, TD_EIO, "read error");
-        td_error_at(err, path, lineno, 0);
-    }
-out:
-    fclose(f);
-    return rc;
+    return td_kv_file_load(path, set_kv, c, err);
 }
 
 /* Environment names are THREATDESK_ + the key upper-cased. */
@@ -264,20 +219,5 @@ static const char *const env_keys[] = {
 
 int td_server_config_apply_env(struct td_server_config *c, struct td_error *err)
 {
-    for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
-        char name[64] = "THREATDESK_";
-        size_t n = strlen(name);
-        for (const char *k = env_keys[i]; *k && n < sizeof name - 1; k++)
-            name[n++] = (char)toupper((unsigned char)*k);
-        name[n] = '\0';
-        const char *v = getenv(name);
-        if (!v)
-            continue;
-        int rc = td_server_config_set(c, env_keys[i], v, err);
-        if (rc != TD_OK) {
-            td_error_at(err, name, 0, 0);
-            return rc;
-        }
-    }
-    return TD_OK;
+    return td_kv_env_apply(env_keys, sizeof env_keys / sizeof env_keys[0], set_kv, c, err);
 }
