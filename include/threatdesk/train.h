@@ -31,6 +31,9 @@
 extern "C" {
 #endif
 
+/* The most times per epoch an extra row may be seen (its "weight"). */
+#define TD_TRAIN_MAX_WEIGHT 50
+
 struct td_train_opts {
     const char *data_root;          /* folder holding the datasets (../shared/data) */
     const char *config;             /* the dataset map (JSON) */
@@ -52,8 +55,10 @@ struct td_train_opts {
     const struct td_embed *embed;     /* pretrained embeddings; NULL: linear model only */
     const struct td_grammar *grammar; /* rules as cues; NULL: no cues */
     const char *extra;                /* JSON Lines of extra labelled rows
-                                         ({"text","labels":{..},"split"}), e.g. the
-                                         synthetic generator's; NULL: none */
+                                         ({"text","labels":{..},"split"} and an optional
+                                         "weight": times seen per epoch, 1 to
+                                         TD_TRAIN_MAX_WEIGHT), e.g. the synthetic
+                                         generator's; NULL: none */
     unsigned filters;                 /* convolution filters (default 128) */
     unsigned hidden;                  /* hidden units (default 64) */
     unsigned nn_epochs;               /* default 6 */

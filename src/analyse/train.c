@@ -44,6 +44,7 @@ struct doc {
     unsigned char val;   /* in the validation split */
     unsigned char extra; /* 0: public dataset; 1: extra rows (opts->extra) */
     unsigned char src;   /* which source: the dataset's index, EXTRA_SOURCE the extra rows */
+    unsigned char reps;  /* times seen per epoch (an extra row's "weight"; 0 = 1) */
     uint64_t hash;
 };
 
@@ -54,7 +55,8 @@ struct corpus {
     size_t *slot;
     size_t nslot;
     size_t dups;
-    unsigned char src; /* the source corpus_add files new texts under */
+    unsigned char src;  /* the source corpus_add files new texts under */
+    unsigned char reps; /* and the times per epoch it gives them */
 };
 
 static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y, unsigned mask,
@@ -88,6 +90,8 @@ static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y
             d->mask |= (unsigned char)mask;
             if (extra && val) /* a synthetic validation text stays out of training */
                 d->val = 1, d->extra = 1;
+            if (c->reps > d->reps)
+                d->reps = c->reps;
             c->dups++;
             return TD_OK;
         }
@@ -111,6 +115,7 @@ static int corpus_add(struct corpus *c, const char *text, size_t len, unsigned y
     d->val = (unsigned char)(val != 0);
     d->extra = (unsigned char)(extra != 0);
     d->src = c->src;
+    d->reps = c->reps;
     d->hash = h;
     c->slot[i] = c->n++;
     return TD_OK;
@@ -400,12 +405,23 @@ static int load_extra(struct corpus *c, const char *path, struct td_train_report
                 y |= 1u << l;
         }
         int val = split && strcmp(split, "val") == 0;
+        json_t *w = json_object_get(o, "weight");
+        if (!rc && w &&
+            (!json_is_integer(w) || json_integer_value(w) < 1 ||
+             json_integer_value(w) > TD_TRAIN_MAX_WEIGHT)) {
+            td_error_at(err, path, line, 0);
+            td_error_field(err, "weight");
+            rc = td_error_set(err, TD_EPARSE, "weight must be a whole number from 1 to %d",
+                              TD_TRAIN_MAX_WEIGHT);
+        }
+        c->reps = (unsigned char)(w ? json_integer_value(w) : 1);
         if (!rc && corpus_add(c, text, strlen(text), y, mask, 1, val))
             rc = td_error_set(err, TD_ENOMEM, NULL);
         rep->extra_rows++;
         rep->extra_val += (size_t)val;
         json_decref(o);
     }
+    c->reps = 1;
     free(buf);
     fclose(f);
     if (!rc)
@@ -932,14 +948,17 @@ int td_train(const struct td_train_opts *o, struct td_model **out, struct td_tra
         memcpy(nn->cue, DI.names, sizeof nn->cue);
         epochs = nn_epochs > epochs ? nn_epochs : epochs;
     }
-    order = malloc(c.n * sizeof *order);
+    size_t norder = 0;
+    for (size_t d = 0; d < c.n; d++)
+        norder += c.docs[d].val ? 0 : c.docs[d].reps ? c.docs[d].reps : 1;
+    order = malloc((norder ? norder : 1) * sizeof *order);
     if (o->embed)
         dropbuf = malloc((o->max_tokens ? o->max_tokens : 400) * o->embed->dim * sizeof *dropbuf);
     if (!order || (o->embed && !dropbuf))
         goto oom;
     size_t ntrain = 0;
     for (size_t d = 0; d < c.n; d++)
-        if (!c.docs[d].val)
+        for (unsigned k = 0; !c.docs[d].val && k < (c.docs[d].reps ? c.docs[d].reps : 1u); k++)
             order[ntrain++] = d;
     uint64_t rs = init_seed * 0x9E3779B97F4A7C15ULL + 1;
     size_t total = (size_t)epochs * ntrain, step = 0;

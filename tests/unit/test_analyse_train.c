@@ -310,6 +310,64 @@ static void test_source_bias(void **state)
     td_model_free(per);
 }
 
+/* An extra row's "weight": the times it is seen per epoch.  Thirty rows
+ * that alone say "florp" is a threat move the word further at weight 8
+ * than at 1; "weight": 1 is the same model as no weight at all; a weight
+ * out of range is refused naming the field and the line. */
+static void write_weighted(const char *p, const char *weight, int bad_line)
+{
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 30; i++)
+        fprintf(f,
+                "{\"text\": \"the florp is here, item %d\", \"labels\": {\"threat\": 1}, "
+                "\"split\": \"train\"%s%s}\n",
+                i, weight ? ", \"weight\": " : "",
+                weight ? (i + 1 == bad_line ? "0" : weight) : "");
+    fclose(f);
+}
+
+static void test_extra_row_weight(void **state)
+{
+    (void)state;
+    char p[256];
+    snprintf(p, sizeof p, "%s/weighted.jsonl", dir);
+    struct td_train_opts o = opts("map.json", 5);
+    o.extra = p;
+    struct td_model *none = NULL, *one = NULL, *eight = NULL;
+    struct td_train_report r;
+    struct td_error err;
+    td_error_clear(&err);
+    write_weighted(p, NULL, 0);
+    assert_int_equal(td_train(&o, &none, &r, &err), TD_OK);
+    write_weighted(p, "1", 0);
+    assert_int_equal(td_train(&o, &one, &r, &err), TD_OK);
+    write_weighted(p, "8", 0);
+    assert_int_equal(td_train(&o, &eight, &r, &err), TD_OK);
+    size_t la, lb;
+    char *a = save_bytes(none, &la), *b = save_bytes(one, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    free(a);
+    free(b);
+    float z1 = threat_z(one, "the florp is here"), z8 = threat_z(eight, "the florp is here");
+    assert_true(z8 > z1 + 0.5f);
+    td_model_free(none);
+    td_model_free(one);
+    td_model_free(eight);
+
+    struct td_model *bad = NULL;
+    write_weighted(p, "3", 7); /* line 7 has weight 0 */
+    assert_int_equal(td_train(&o, &bad, &r, &err), TD_EPARSE);
+    assert_null(bad);
+    assert_string_equal(err.field, "weight");
+    assert_int_equal(err.line, 7);
+    write_weighted(p, "51", 0);
+    assert_int_equal(td_train(&o, &bad, &r, &err), TD_EPARSE);
+    write_weighted(p, "\"2\"", 0);
+    assert_int_equal(td_train(&o, &bad, &r, &err), TD_EPARSE);
+}
+
 /* The network with weight averaging: on by default (snapshots over the
  * network's last half), off with -1, and either way it learns the
  * separable signal; the averaged network is another network. */
@@ -366,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_implied_negatives),
         cmocka_unit_test(test_network_weight_averaging),
         cmocka_unit_test(test_source_bias),
+        cmocka_unit_test(test_extra_row_weight),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
