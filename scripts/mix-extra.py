@@ -3,17 +3,19 @@
 the synthetic rows, then the hand-written messages of data/handwritten/.
 
     python3 scripts/mix-extra.py --synthetic synthetic.jsonl --out extra.jsonl \
-        [--handwritten data/handwritten] [--variants 3] [--val-out handval.jsonl]
+        [--handwritten data/handwritten] [--variants 1] [--weight 1] \
+        [--val-out handval.jsonl]
 
 A hand-written row is validation when the SHA-256 of its text is 0 modulo
 4 (about a quarter; adding rows never moves an old one), training
 otherwise.  Validation rows go in once with "split": "val" (the trainer
 keeps them out of training) and, with --val-out, to a file of their own
-for bench/engine_eval.py.  A training row goes in as up to --variants
-surface forms: as written, lower case, lower case without punctuation.
-The trainer merges identical texts, so repeating a row would count once;
-the forms are how the ~700 rows weigh against 45,000 synthetic ones, and
-they are forms a real inbox has.  Standard library only; deterministic.
+for bench/engine_eval.py.  The trainer merges identical texts, so a
+repeated row would count once; a training row weighs more either as up
+to --variants surface forms (as written, lower case, lower case without
+punctuation) or with a "weight", the times the trainer sees it per
+epoch.  The shipped model: --variants 1 --weight 15
+(scripts/train-engine.sh).  Standard library only; deterministic.
 """
 import argparse
 import glob
@@ -61,7 +63,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--synthetic", required=True)
     ap.add_argument("--handwritten", default=os.path.join(here, "..", "data", "handwritten"))
-    ap.add_argument("--variants", type=int, default=3, choices=(1, 2, 3))
+    ap.add_argument("--variants", type=int, default=1, choices=(1, 2, 3))
     ap.add_argument("--out", required=True)
     ap.add_argument("--weight", type=int, default=1,
                     help="times per epoch each training form is seen (1-50)")

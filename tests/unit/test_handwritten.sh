@@ -18,8 +18,9 @@ trap 'rm -rf "$tmp"' EXIT
 
 python3 "$root/scripts/gen-synthetic.py" --seed 1 --n 300 --out "$tmp/s.jsonl" --quiet
 python3 "$root/scripts/mix-extra.py" --synthetic "$tmp/s.jsonl" --out "$tmp/a.jsonl" \
-  --val-out "$tmp/va.jsonl" 2>/dev/null
-python3 "$root/scripts/mix-extra.py" --synthetic "$tmp/s.jsonl" --out "$tmp/b.jsonl" 2>/dev/null
+  --variants 3 --val-out "$tmp/va.jsonl" 2>/dev/null
+python3 "$root/scripts/mix-extra.py" --synthetic "$tmp/s.jsonl" --out "$tmp/b.jsonl" \
+  --variants 3 2>/dev/null
 cmp -s "$tmp/a.jsonl" "$tmp/b.jsonl" || { echo "FAIL: mix-extra is not deterministic"; exit 1; }
 python3 "$root/scripts/mix-extra.py" --synthetic "$tmp/s.jsonl" --out "$tmp/c.jsonl" \
   --variants 1 2>/dev/null
