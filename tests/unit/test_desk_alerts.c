@@ -93,28 +93,37 @@ static void listener(void *ud, int64_t office, int64_t alert, int64_t message, i
     told_alert = alert;
 }
 
-static void test_outbox_with_the_message(void **state)
+/* An office with one recipient and two rules: every critical message
+ * (e-mail and browser), and a high one with a place (e-mail only); the
+ * browser listener counts into `told`.  Returns the recipient's id. */
+static int64_t two_rules(struct fx *f, struct td_actor *admin, struct td_actor *cw)
 {
-    (void)state;
-    struct fx f;
-    struct td_actor admin, cw;
-    fx_open(&f);
-    fx_actor(&f, "batley", "admin1", TD_ROLE_ADMIN, &admin);
-    fx_actor(&f, "batley", "cw1", TD_ROLE_CASEWORKER, &cw);
-    int64_t r1 = add_json(&f, &admin, 0, "{\"name\":\"sec\",\"email\":\"sec@office.example.org\"}");
+    fx_open(f);
+    fx_actor(f, "batley", "admin1", TD_ROLE_ADMIN, admin);
+    fx_actor(f, "batley", "cw1", TD_ROLE_CASEWORKER, cw);
+    int64_t r1 = add_json(f, admin, 0, "{\"name\":\"sec\",\"email\":\"sec@office.example.org\"}");
     char rule[256];
     snprintf(rule, sizeof rule,
              "{\"name\":\"critical\",\"min_tier\":\"critical\",\"channels\":[\"email\","
              "\"browser\"],\"rota\":[%lld]}",
              (long long)r1);
-    add_json(&f, &admin, 1, rule);
+    add_json(f, admin, 1, rule);
     snprintf(rule, sizeof rule,
              "{\"name\":\"high+location\",\"min_tier\":\"high\",\"flags\":[\"location\"],"
              "\"channels\":[\"email\"],\"rota\":[%lld]}",
              (long long)r1);
-    add_json(&f, &admin, 1, rule);
-    td_desk_set_alert_listener(f.d, listener, NULL);
+    add_json(f, admin, 1, rule);
+    td_desk_set_alert_listener(f->d, listener, NULL);
     told = 0;
+    return r1;
+}
+
+static void test_outbox_with_the_message(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct td_actor admin, cw;
+    two_rules(&f, &admin, &cw);
 
     file_v(&f, &cw, "thanks for the letter", "email:a@example.org", TD_SEVERITY_NONE, 0);
     file_v(&f, &cw, "abuse", "email:b@example.org", TD_SEVERITY_LOW, 0);
@@ -207,23 +216,8 @@ static void test_batch_matches_every_record(void **state)
     (void)state;
     struct fx f;
     struct td_actor admin, cw;
-    fx_open(&f);
-    fx_actor(&f, "batley", "admin1", TD_ROLE_ADMIN, &admin);
-    fx_actor(&f, "batley", "cw1", TD_ROLE_CASEWORKER, &cw);
-    int64_t r1 = add_json(&f, &admin, 0, "{\"name\":\"sec\",\"email\":\"sec@office.example.org\"}");
+    int64_t r1 = two_rules(&f, &admin, &cw);
     char rule[256];
-    snprintf(rule, sizeof rule,
-             "{\"name\":\"critical\",\"min_tier\":\"critical\",\"channels\":[\"email\","
-             "\"browser\"],\"rota\":[%lld]}",
-             (long long)r1);
-    add_json(&f, &admin, 1, rule);
-    snprintf(rule, sizeof rule,
-             "{\"name\":\"high+location\",\"min_tier\":\"high\",\"flags\":[\"location\"],"
-             "\"channels\":[\"email\"],\"rota\":[%lld]}",
-             (long long)r1);
-    add_json(&f, &admin, 1, rule);
-    td_desk_set_alert_listener(f.d, listener, NULL);
-    told = 0;
 
     const char *t1[6] = {"b thanks",   "b a threat",           "b a threat with a place",
                          "b critical", "b critical elsewhere", "b critical"};
