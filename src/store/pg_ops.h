@@ -37,6 +37,10 @@ int td__pgs_open(const char *url, const char *home, struct td_store **out, struc
 /* pg_store.c: the connection of a PostgreSQL store. */
 struct td_pg *td__pgs_conn(struct td_store *s);
 
+/* pg_store.c: send the audit entries this transaction holds back (and its
+ * office's head), ahead of a statement that reads the audit. */
+int td__pgs_audit_flush(struct td_store *s, struct td_error *err);
+
 /* pg_store.c: name the office the next statements act for (row-level
  * security).  Inside a store transaction the setting ends with it;
  * outside one it holds until the next td__pgs_scope.  The value is cached
