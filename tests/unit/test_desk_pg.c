@@ -673,6 +673,36 @@ static void audit_head_forward_only(void **state)
     td__pg_close(c);
 }
 
+/* A cached statement is prepared afresh after 64 uses, then 256, 1024...
+ * (pg_conn.c, PREP_REPLAN): every call still answers, in and out of a
+ * pipeline, and the old name is freed on the server. */
+static void prepared_statements_replanned(void **state)
+{
+    (void)state;
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_pg *c = connect_or_die(app_url);
+    assert_non_null(c);
+    for (int i = 0; i < 1500; i++) {
+        char v[24];
+        const char *p[1] = {td__pg_i64(v, i)};
+        if (i % 3 == 0) {
+            assert_int_equal(td__pg_begin(c, office_d, &err), TD_OK);
+            assert_int_equal(td__pg_defer(c, "SELECT $1::bigint + 1", 1, p, NULL, NULL, NULL, &err),
+                             TD_OK);
+            assert_int_equal(td__pg_commit(c, &err), TD_OK);
+        }
+        assert_int_equal(q(c, "SELECT $1::bigint + 1", 1, p), i + 1);
+    }
+    /* the statement under one name on the server, whatever it was renamed */
+    assert_int_equal(q(c,
+                       "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE "
+                       "'%$1::bigint + 1%'",
+                       0, NULL),
+                     1);
+    td__pg_close(c);
+}
+
 /* 4. WORKERS processes claim JOBS jobs: each job is claimed exactly once. */
 static int worker(int n, int fd)
 {
@@ -836,8 +866,8 @@ int main(void)
         cmocka_unit_test(migrate_twice),           cmocka_unit_test(errors_name_sqlstate),
         cmocka_unit_test(rls_between_offices),     cmocka_unit_test(audit_chain_concurrent),
         cmocka_unit_test(audit_lost_tail_refused), cmocka_unit_test(audit_chain_concurrent_batches),
-        cmocka_unit_test(audit_head_forward_only), cmocka_unit_test(jobs_claimed_once),
-        cmocka_unit_test(jobs_lease_expires),
+        cmocka_unit_test(audit_head_forward_only), cmocka_unit_test(prepared_statements_replanned),
+        cmocka_unit_test(jobs_claimed_once),       cmocka_unit_test(jobs_lease_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
