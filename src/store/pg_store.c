@@ -77,6 +77,18 @@ struct pgs {
     int64_t pend_seq;
     char pend_hash[65];
     struct td_buf pend[PEND_COLS]; /* one array literal per column */
+    /* Sender tallies held back the same way (sender_record inside a
+     * transaction), one per sender of office held_office, summed: sent as
+     * one upsert by senders_flush, with the audit entries.  The ingest
+     * lookup adds a held-back tally's threats to the stored one. */
+    struct held_sender *held;
+    size_t nheld, capheld;
+    int64_t held_office;
+};
+
+struct held_sender {
+    char *key, *display;
+    int64_t messages, threats, worst, first, last;
 };
 
 static struct pgs *PGS(struct td_store *s)
@@ -125,6 +137,162 @@ static int pend_add(struct td_buf *b, const char *v, int quote)
 
 static int head_flush(struct pgs *p, struct td_error *err);
 
+static void senders_drop(struct pgs *p)
+{
+    for (size_t i = 0; i < p->nheld; i++) {
+        free(p->held[i].key);
+        free(p->held[i].display);
+    }
+    p->nheld = 0;
+}
+
+/* Everything held back dropped: what ROLLBACK (TO) undid. */
+static void held_drop(struct pgs *p)
+{
+    pend_drop(p);
+    senders_drop(p);
+}
+
+/* The held-back tallies as one upsert, in key order (two transactions
+ * never take the same rows' locks the other way round), sent ahead. */
+static int senders_flush(struct pgs *p, struct td_error *err)
+{
+    if (!p->nheld)
+        return TD_OK;
+    struct td_store *s = &p->base;
+    struct td_buf b[7];
+    char n[24];
+    int rc = TD_OK;
+    for (int j = 0; j < 7; j++)
+        td_buf_init(&b[j], PEND_BYTES);
+    for (size_t i = 0; !rc && i < p->nheld; i++) {
+        const struct held_sender *h = &p->held[i];
+        rc = pend_add(&b[0], h->key, 1);
+        if (!rc)
+            rc = h->display ? pend_add(&b[1], h->display, 1) : pend_add(&b[1], "NULL", 0);
+        if (!rc)
+            rc = pend_add(&b[2], td__pg_i64(n, h->messages), 0);
+        if (!rc)
+            rc = pend_add(&b[3], td__pg_i64(n, h->threats), 0);
+        if (!rc)
+            rc = pend_add(&b[4], td__pg_i64(n, h->worst), 0);
+        if (!rc)
+            rc = pend_add(&b[5], td__pg_i64(n, h->first), 0);
+        if (!rc)
+            rc = pend_add(&b[6], td__pg_i64(n, h->last), 0);
+    }
+    for (int j = 0; !rc && j < 7; j++)
+        rc = td_buf_putc(&b[j], '}');
+    if (rc)
+        rc = td_error_set(err, rc, "sender tallies held back");
+    if (!rc)
+        rc = td__pgs_scope(s, p->held_office, err);
+    if (!rc) {
+        struct td__pga a = {0};
+        td__pga_i(&a, p->held_office);
+        for (int j = 0; j < 7; j++)
+            td__pga_t(&a, b[j].data);
+        rc = td__pgs_defer(
+            s, NULL,
+            "INSERT INTO senders AS x(office_id, key, display, messages, threats, "
+            "worst_severity, first_seen, last_seen) "
+            "SELECT $1::bigint, u.key, u.display, u.messages, u.threats, u.worst, u.first, u.last "
+            "FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
+            "$7::bigint[], $8::bigint[]) AS u(key, display, messages, threats, worst, first, last) "
+            "ORDER BY u.key "
+            "ON CONFLICT (office_id, key) DO UPDATE SET "
+            "display = coalesce(excluded.display, x.display), messages = x.messages + "
+            "excluded.messages, threats = x.threats + excluded.threats, "
+            "worst_severity = greatest(x.worst_severity, excluded.worst_severity), "
+            "first_seen = least(x.first_seen, excluded.first_seen), "
+            "last_seen = greatest(x.last_seen, excluded.last_seen)",
+            &a, err);
+    }
+    for (int j = 0; j < 7; j++)
+        td_buf_release(&b[j]);
+    senders_drop(p);
+    return rc;
+}
+
+/* Everything held back, sent ahead: before a SAVEPOINT, RELEASE, COMMIT. */
+static int held_flush(struct pgs *p, struct td_error *err)
+{
+    int rc = senders_flush(p, err);
+    int rc2 = head_flush(p, err);
+    return rc ? rc : rc2;
+}
+
+int td__pgs_senders_flush(struct td_store *s, struct td_error *err)
+{
+    return senders_flush(PGS(s), err);
+}
+
+/* A sender's tally inside a transaction: held back (summed with the
+ * transaction's earlier ones of the same sender), 1 when not (outside a
+ * transaction: the caller writes it). */
+int td__pgs_sender_hold(struct td_store *s, int64_t office, const char *key, const char *display,
+                        int severity, int is_threat, int64_t when, struct td_error *err)
+{
+    struct pgs *p = PGS(s);
+    if (!p->in_tx)
+        return 1;
+    int rc;
+    if (p->nheld && p->held_office != office && (rc = senders_flush(p, err)))
+        return rc;
+    struct held_sender *h = NULL;
+    for (size_t i = p->nheld; i-- > 0;)
+        if (!strcmp(p->held[i].key, key)) {
+            h = &p->held[i];
+            break;
+        }
+    if (!h) {
+        if (p->nheld == p->capheld) {
+            size_t cap = p->capheld ? 2 * p->capheld : 64;
+            struct held_sender *g = realloc(p->held, cap * sizeof *g);
+            if (!g)
+                return td_error_set(err, TD_ENOMEM, NULL);
+            p->held = g;
+            p->capheld = cap;
+        }
+        h = &p->held[p->nheld];
+        memset(h, 0, sizeof *h);
+        if (!(h->key = strdup(key)))
+            return td_error_set(err, TD_ENOMEM, NULL);
+        h->worst = severity;
+        h->first = h->last = when;
+        p->nheld++;
+        p->held_office = office;
+    }
+    if (display) { /* coalesce(excluded.display, x.display): the last given */
+        char *d = strdup(display);
+        if (!d)
+            return td_error_set(err, TD_ENOMEM, NULL);
+        free(h->display);
+        h->display = d;
+    }
+    h->messages++;
+    h->threats += is_threat ? 1 : 0;
+    if (severity > h->worst)
+        h->worst = severity;
+    if (when < h->first)
+        h->first = when;
+    if (when > h->last)
+        h->last = when;
+    return p->nheld >= PEND_MAX ? senders_flush(p, err) : TD_OK;
+}
+
+/* The threats held back for a sender of office (not yet in its row). */
+int64_t td__pgs_sender_held_threats(struct td_store *s, int64_t office, const char *key)
+{
+    struct pgs *p = PGS(s);
+    if (!key || !p->nheld || p->held_office != office)
+        return 0;
+    for (size_t i = p->nheld; i-- > 0;)
+        if (!strcmp(p->held[i].key, key))
+            return p->held[i].threats;
+    return 0;
+}
+
 /* For every op that reads the audit inside a transaction: what this one
  * appended is sent first (ahead, with the read's own round trip). */
 int td__pgs_audit_flush(struct td_store *s, struct td_error *err)
@@ -162,7 +330,7 @@ static void revive(struct pgs *p)
     td__pg_reset(p->c); /* the prepared statements are gone with it */
     p->cur = p->session = SCOPE_UNKNOWN;
     p->head_office = p->locked = -1;
-    pend_drop(p);
+    held_drop(p);
 }
 
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
@@ -261,6 +429,8 @@ static void pgs_close(struct td_store *s)
     td__pg_close(p->c);
     for (int i = 0; i < PEND_COLS; i++)
         td_buf_release(&p->pend[i]);
+    senders_drop(p);
+    free(p->held);
     free(p);
 }
 
@@ -287,7 +457,7 @@ static void tx_over(struct pgs *p)
     p->in_tx = 0;
     p->cur = p->session;
     p->head_office = p->locked = -1;
-    pend_drop(p);
+    held_drop(p);
 }
 
 static int pgs_commit(struct td_store *s, struct td_error *err)
@@ -295,7 +465,7 @@ static int pgs_commit(struct td_store *s, struct td_error *err)
     struct pgs *p = PGS(s);
     /* the entries held back and the head, ahead of the COMMIT: a failure
      * in them fails it */
-    int rc = head_flush(p, err);
+    int rc = held_flush(p, err);
     if (rc)
         td__pg_rollback(p->c);
     else
@@ -336,13 +506,13 @@ static int sp(struct pgs *p, const char *verb, const char *name, struct td_error
  * savepoint). */
 static int pgs_savepoint(struct td_store *s, const char *name, struct td_error *err)
 {
-    int rc = head_flush(PGS(s), err);
+    int rc = held_flush(PGS(s), err);
     return rc ? rc : sp(PGS(s), "SAVEPOINT", name, err);
 }
 
 static int pgs_release(struct td_store *s, const char *name, struct td_error *err)
 {
-    int rc = head_flush(PGS(s), err);
+    int rc = held_flush(PGS(s), err);
     return rc ? rc : sp(PGS(s), "RELEASE SAVEPOINT", name, err);
 }
 
@@ -359,7 +529,7 @@ static void pgs_rollback_to(struct td_store *s, const char *name)
      * an audit entry; entries held back all came after it */
     p->cur = SCOPE_UNKNOWN;
     p->head_office = p->locked = -1;
-    pend_drop(p);
+    held_drop(p);
 }
 
 /* ---- offices and users (outside row-level security: read before any

@@ -565,6 +565,94 @@ static void test_batch_audit_head_is_last_entry(void **state)
         td_message_release(&m[i]);
 }
 
+/* A sender's history counts the threats filed earlier in the same batch
+ * (PostgreSQL holds a transaction's sender tallies back and sends them as
+ * one upsert; its lookup adds what is held back).  A high threat from a
+ * sender with an earlier threat is critical (td_verdict_apply_history):
+ * in a batch filed in its first pass, and in one sent to its isolating
+ * pass by a record the store refuses.  The tallies: one row per sender,
+ * every message counted once. */
+static void test_batch_sender_history_within_the_batch(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    enum { N = 6 };
+    struct td_message m[N];
+    struct td_verdict v[N];
+    struct td_ingest_result r[N];
+    char texts[N][64];
+    char out[64];
+    static const char *const senders[N] = {"email:h@x.org", "email:h@x.org",   "email:o@x.org",
+                                           "email:h@x.org", "email:bad@x.org", "email:o@x.org"};
+    td_error_clear(&err);
+    if (tb_pg())
+        assert_int_equal(
+            fx_sql(&w->f, "CREATE FUNCTION td_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN IF NEW.key LIKE '%bad@x.org' THEN RAISE EXCEPTION "
+                          "'refused by the test'; END IF; RETURN NEW; END $$; "
+                          "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders FOR EACH ROW "
+                          "EXECUTE FUNCTION td_test_refuse();"),
+            0);
+    else
+        assert_int_equal(fx_sql(&w->f, "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders "
+                                       "WHEN NEW.key LIKE '%bad@x.org' BEGIN "
+                                       "SELECT RAISE(ABORT, 'refused by the test'); END;"),
+                         0);
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: records 0-3 only (no failure); pass 1: all, record 4
+         * refused by the store */
+        size_t n = pass ? N : 4;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(texts[i], sizeof texts[i], "pass %d letter %zu with a threat in it", pass, i);
+            td_message_init(&m[i]);
+            td_verdict_init(&v[i]);
+            td_message_set(&m[i].text, texts[i], (size_t)-1);
+            m[i].text_len = strlen(texts[i]);
+            td_message_set(&m[i].sender, senders[i], (size_t)-1);
+            td_message_set(&m[i].channel, "email", (size_t)-1);
+            v[i].severity = TD_SEVERITY_HIGH;
+            v[i].labels = 1u << TD_LABEL_THREAT;
+        }
+        assert_int_equal(td_desk_file_batch(w->f.d, &w->cw, m, n, NULL, v, r, &err), TD_OK);
+        if (pass == 0) {
+            /* h: none before the batch, then one, then two; o: none */
+            assert_int_equal(r[0].severity, TD_SEVERITY_HIGH);
+            assert_int_equal(r[1].severity, TD_SEVERITY_CRITICAL);
+            assert_int_equal(r[2].severity, TD_SEVERITY_HIGH);
+            assert_int_equal(r[3].severity, TD_SEVERITY_CRITICAL);
+        } else {
+            /* h and o have threats from pass 0 and earlier in this batch */
+            for (size_t i = 0; i < n; i++)
+                if (i == 4)
+                    assert_int_not_equal(r[i].code, TD_OK);
+                else
+                    assert_int_equal(r[i].severity, TD_SEVERITY_CRITICAL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            td_message_release(&m[i]);
+            td_verdict_release(&v[i]);
+        }
+    }
+    assert_int_equal(fx_sql_text(&w->f,
+                                 "SELECT messages || '/' || threats FROM senders WHERE key LIKE "
+                                 "'%h@x.org'",
+                                 out, sizeof out),
+                     0);
+    assert_string_equal(out, "6/6");
+    assert_int_equal(fx_sql_text(&w->f,
+                                 "SELECT messages || '/' || threats FROM senders WHERE key LIKE "
+                                 "'%o@x.org'",
+                                 out, sizeof out),
+                     0);
+    assert_string_equal(out, "3/3");
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM senders", out, sizeof out), 0);
+    assert_string_equal(out, "2");
+    struct td_verify_stats st;
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+    head_is_last_entry(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -572,6 +660,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_batch_keeps_the_given_verdicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_store_failure_keeps_the_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_audit_head_is_last_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_sender_history_within_the_batch, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_stored_verdict_is_the_analysers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exact_originals_and_canonical_senders, setup,
                                         teardown),
