@@ -420,7 +420,8 @@ static int insert_entry(struct mig *m, const struct td_audit_entry *e, int64_t s
 }
 
 /* Move (or start) the office's head; the table's trigger lets it move
- * one entry at a time only, so a re-chain moves it after each entry. */
+ * forward only, to the chain's last entry with its hash (0013), so a
+ * re-chain moves it after each entry it adds. */
 static int head_set(struct mig *m, int64_t office, int64_t seq, const char *hash,
                     struct td_error *err)
 {

@@ -40,9 +40,20 @@
 #define PREP_SLOTS 1024u
 #define PREP_MAX 512u
 
+/* A statement is prepared again (planned afresh) after PREP_REPLAN uses,
+ * then after 4x as many each time.  PostgreSQL keeps a prepared
+ * statement's generic plan for as long as no ANALYZE invalidates it; one
+ * made while a fresh database's tables held a few rows (a sequential scan
+ * is then cheapest) stayed in use as they grew: the ingest lookup went
+ * from 0.14 ms to 1.0 ms within one bench_scale run of 20,000 messages,
+ * before autovacuum's first ANALYZE (issue 11). */
+#define PREP_REPLAN 64u
+
 struct prep {
-    char *sql;   /* owned copy; NULL: free slot */
-    unsigned id; /* the statement is named td_<id> on the server */
+    char *sql;          /* owned copy; NULL: free slot */
+    unsigned id;        /* the statement is named td_<id> on the server */
+    unsigned long uses; /* calls since it was prepared */
+    unsigned long replan_at;
 };
 
 /* Statements sent ahead (td__pg_defer) whose results are still to be
@@ -60,6 +71,7 @@ struct td_pg {
     PGconn *conn;
     struct prep *prep; /* PREP_SLOTS entries, allocated on first use */
     unsigned nprep;
+    unsigned next_id; /* the last name handed out (td_<id>) */
     /* In pipeline mode while ndef > 0: sent, not yet synced and read. */
     struct deferred def[DEFER_MAX];
     unsigned ndef;
@@ -168,23 +180,35 @@ static void prep_clear(struct td_pg *c)
     free(c->prep);
     c->prep = NULL;
     c->nprep = 0;
+    c->next_id = 0;
+}
+
+/* The slot that holds sql, or -1. */
+static long prep_slot(const struct td_pg *c, const char *sql)
+{
+    if (!c->prep)
+        return -1;
+    unsigned i = hash_sql(sql) & (PREP_SLOTS - 1);
+    while (c->prep[i].sql) {
+        if (!strcmp(c->prep[i].sql, sql))
+            return (long)i;
+        i = (i + 1) & (PREP_SLOTS - 1);
+    }
+    return -1;
 }
 
 /* The name sql is prepared under on this connection, if it is: 1 with
  * name filled, else 0. */
 static int prep_find(struct td_pg *c, const char *sql, char name[16])
 {
-    if (!c->prep)
+    long i = prep_slot(c, sql);
+    /* due to be planned afresh: not prepared, as far as the caller knows
+     * (prepared() does it, outside a pipeline) */
+    if (i < 0 || c->prep[i].uses >= c->prep[i].replan_at)
         return 0;
-    unsigned i = hash_sql(sql) & (PREP_SLOTS - 1);
-    while (c->prep[i].sql) {
-        if (!strcmp(c->prep[i].sql, sql)) {
-            snprintf(name, 16, "td_%u", c->prep[i].id);
-            return 1;
-        }
-        i = (i + 1) & (PREP_SLOTS - 1);
-    }
-    return 0;
+    c->prep[i].uses++;
+    snprintf(name, 16, "td_%u", c->prep[i].id);
+    return 1;
 }
 
 /* The name sql is prepared under on this connection, preparing it first
@@ -196,15 +220,18 @@ static int prepared(struct td_pg *c, const char *sql, int n, char name[16], stru
         return 0;
     if (prep_find(c, sql, name))
         return 1;
+    long old = prep_slot(c, sql);
     unsigned i = hash_sql(sql) & (PREP_SLOTS - 1);
-    while (c->prep[i].sql)
-        i = (i + 1) & (PREP_SLOTS - 1);
-    if (c->nprep >= PREP_MAX)
-        return 0;
-    char *copy = strdup(sql);
-    if (!copy)
-        return 0;
-    unsigned id = c->nprep + 1;
+    char *copy = NULL;
+    if (old >= 0) { /* due to be planned afresh: the same slot, a new name */
+        i = (unsigned)old;
+    } else {
+        while (c->prep[i].sql)
+            i = (i + 1) & (PREP_SLOTS - 1);
+        if (c->nprep >= PREP_MAX || !(copy = strdup(sql)))
+            return 0;
+    }
+    unsigned id = c->next_id + 1;
     snprintf(name, 16, "td_%u", id);
     /* parameter types NULL: inferred as PQexecParams would */
     PGresult *r = PQprepare(c->conn, name, sql, n, NULL);
@@ -217,9 +244,22 @@ static int prepared(struct td_pg *c, const char *sql, int n, char name[16], stru
         return rc;
     }
     PQclear(r);
-    c->prep[i].sql = copy;
+    c->next_id = id;
+    if (old >= 0) {
+        /* the old plan's name is freed on the server; a failure here
+         * (an aborted transaction) only leaves it allocated until the
+         * connection closes */
+        char stale[32];
+        snprintf(stale, sizeof stale, "DEALLOCATE td_%u", c->prep[i].id);
+        PQclear(PQexec(c->conn, stale));
+        c->prep[i].replan_at *= 4;
+    } else {
+        c->prep[i].sql = copy;
+        c->prep[i].replan_at = PREP_REPLAN;
+        c->nprep++;
+    }
     c->prep[i].id = id;
-    c->nprep++;
+    c->prep[i].uses = 1;
     return 1;
 }
 

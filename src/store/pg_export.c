@@ -93,7 +93,9 @@ int td__pgs_audit_walk_object(struct td_store *s, int64_t office, const char *ty
 {
     char o[24], i[24];
     PGresult *r;
-    int rc = td__pgs_scope(s, office, err);
+    int rc = td__pgs_audit_flush(s, err);
+    if (!rc)
+        rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     const char *p[3] = {td__pg_i64(o, office), type, td__pg_i64(i, id)};

@@ -287,7 +287,9 @@ int td__pgs_sender_prior_threats(struct td_store *s, int64_t office, const char 
 {
     struct td__pga a = {0};
     int64_t v = 0;
-    int rc = td__pgs_scope(s, office, err);
+    int rc = td__pgs_senders_flush(s, err);
+    if (!rc)
+        rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
@@ -303,8 +305,12 @@ int td__pgs_sender_record(struct td_store *s, int64_t office, const char *sender
                           struct td_error *err)
 {
     struct td__pga a = {0};
-    int rc = td__pgs_scope(s, office, err);
-    if (rc)
+    /* inside a transaction: held back, one upsert for the transaction's
+     * tallies (pg_store.c) */
+    int rc = td__pgs_sender_hold(s, office, sender, display, severity, is_threat, when, err);
+    if (rc != 1)
+        return rc;
+    if ((rc = td__pgs_scope(s, office, err)))
         return rc;
     td__pga_i(&a, office);
     td__pga_t(&a, sender);
@@ -334,7 +340,9 @@ int td__pgs_sender_get(struct td_store *s, int64_t office, const char *sender, s
     struct td__pga a = {0};
     PGresult *r;
     memset(out, 0, sizeof *out);
-    int rc = td__pgs_scope(s, office, err);
+    int rc = td__pgs_senders_flush(s, err);
+    if (!rc)
+        rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);
@@ -411,6 +419,8 @@ int td__pgs_message_ingest_lookup(struct td_store *s, int64_t office, const char
         out->prior_threats = (unsigned)td__pgs_coli(r, 0, 4);
     }
     PQclear(r);
+    /* this transaction's tallies of the sender, held back (pg_store.c) */
+    out->prior_threats += (unsigned)td__pgs_sender_held_threats(s, office, sender);
     return TD_OK;
 }
 
@@ -481,7 +491,9 @@ int td__pgs_sender_delete(struct td_store *s, int64_t office, const char *sender
                           struct td_error *err)
 {
     struct td__pga a = {0};
-    int rc = td__pgs_scope(s, office, err);
+    int rc = td__pgs_senders_flush(s, err);
+    if (!rc)
+        rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);

@@ -37,6 +37,19 @@ int td__pgs_open(const char *url, const char *home, struct td_store **out, struc
 /* pg_store.c: the connection of a PostgreSQL store. */
 struct td_pg *td__pgs_conn(struct td_store *s);
 
+/* pg_store.c: send the audit entries this transaction holds back (and its
+ * office's head), ahead of a statement that reads the audit. */
+int td__pgs_audit_flush(struct td_store *s, struct td_error *err);
+
+/* pg_store.c: a sender's tally inside a transaction is held back and sent
+ * with the others of the transaction as one upsert (0: held; 1: outside a
+ * transaction, the caller writes it); what is held back for a sender; and
+ * send them now, ahead of a statement that reads senders. */
+int td__pgs_sender_hold(struct td_store *s, int64_t office, const char *key, const char *display,
+                        int severity, int is_threat, int64_t when, struct td_error *err);
+int64_t td__pgs_sender_held_threats(struct td_store *s, int64_t office, const char *key);
+int td__pgs_senders_flush(struct td_store *s, struct td_error *err);
+
 /* pg_store.c: name the office the next statements act for (row-level
  * security).  Inside a store transaction the setting ends with it;
  * outside one it holds until the next td__pgs_scope.  The value is cached

@@ -33,6 +33,7 @@
 
 #include "store/pg_store_int.h"
 #include "store/store_int.h"
+#include "threatdesk/buf.h"
 #include "threatdesk/taxonomy.h"
 
 /* The scope cache: what threatdesk.office_id holds right now. */
@@ -40,6 +41,14 @@
 #define SCOPE_ALL (-1)
 
 #define LOCK_AUDIT "SELECT pg_advisory_xact_lock(hashtextextended('threatdesk.audit', $1::bigint))"
+
+/* audit columns a flush sends as arrays: seq, time, user_id, action,
+ * object_type, object_id, details, prev_hash, hash */
+#define PEND_COLS 9
+/* entries a transaction holds back at most before it sends them */
+#define PEND_MAX 1000
+/* the cap of one column's array literal */
+#define PEND_BYTES ((size_t)64 << 20)
 
 struct pgs {
     struct td_store base; /* first: td_store * <-> struct pgs * */
@@ -57,6 +66,29 @@ struct pgs {
     int64_t head_office; /* -1: nothing known */
     int64_t head_seq;
     char head_hash[65];
+    /* Entries appended under that lock and not sent yet (pend_n of them,
+     * all of office pend_office): one INSERT of all their rows and one move
+     * of the office's head to the last (head_flush, 0013_audit_head_batch),
+     * sent ahead before a SAVEPOINT, RELEASE or COMMIT, a read of the
+     * audit, or another office's head.  Dropped with what ROLLBACK (TO)
+     * undoes: a savepoint was only ever made after a flush. */
+    size_t pend_n;
+    int64_t pend_office;
+    int64_t pend_seq;
+    char pend_hash[65];
+    struct td_buf pend[PEND_COLS]; /* one array literal per column */
+    /* Sender tallies held back the same way (sender_record inside a
+     * transaction), one per sender of office held_office, summed: sent as
+     * one upsert by senders_flush, with the audit entries.  The ingest
+     * lookup adds a held-back tally's threats to the stored one. */
+    struct held_sender *held;
+    size_t nheld, capheld;
+    int64_t held_office;
+};
+
+struct held_sender {
+    char *key, *display;
+    int64_t messages, threats, worst, first, last;
 };
 
 static struct pgs *PGS(struct td_store *s)
@@ -67,6 +99,205 @@ static struct pgs *PGS(struct td_store *s)
 struct td_pg *td__pgs_conn(struct td_store *s)
 {
     return PGS(s)->c;
+}
+
+/* ---- the audit entries a transaction holds back ------------------------- */
+
+static void pend_drop(struct pgs *p)
+{
+    for (int i = 0; i < PEND_COLS; i++)
+        td_buf_reset(&p->pend[i]);
+    p->pend_n = 0;
+    p->pend_office = -1;
+}
+
+/* One element of a PostgreSQL array literal: numbers as they are, text in
+ * double quotes with " and \ escaped.  The literal is a bound parameter,
+ * never SQL. */
+static int pend_add(struct td_buf *b, const char *v, int quote)
+{
+    if (!b->max)
+        td_buf_init(b, PEND_BYTES);
+    int rc = td_buf_putc(b, b->len ? ',' : '{');
+    if (!quote)
+        return rc ? rc : td_buf_append(b, v, strlen(v));
+    if (!rc)
+        rc = td_buf_putc(b, '"');
+    while (!rc && *v) {
+        size_t k = strcspn(v, "\"\\");
+        rc = td_buf_append(b, v, k);
+        v += k;
+        if (!rc && *v) {
+            char esc[2] = {'\\', *v++};
+            rc = td_buf_append(b, esc, 2);
+        }
+    }
+    return rc ? rc : td_buf_putc(b, '"');
+}
+
+static int head_flush(struct pgs *p, struct td_error *err);
+
+static void senders_drop(struct pgs *p)
+{
+    for (size_t i = 0; i < p->nheld; i++) {
+        free(p->held[i].key);
+        free(p->held[i].display);
+    }
+    p->nheld = 0;
+}
+
+/* Everything held back dropped: what ROLLBACK (TO) undid. */
+static void held_drop(struct pgs *p)
+{
+    pend_drop(p);
+    senders_drop(p);
+}
+
+/* The held-back tallies as one upsert, in key order (two transactions
+ * never take the same rows' locks the other way round), sent ahead. */
+static int senders_flush(struct pgs *p, struct td_error *err)
+{
+    if (!p->nheld)
+        return TD_OK;
+    struct td_store *s = &p->base;
+    struct td_buf b[7];
+    char n[24];
+    int rc = TD_OK;
+    for (int j = 0; j < 7; j++)
+        td_buf_init(&b[j], PEND_BYTES);
+    for (size_t i = 0; !rc && i < p->nheld; i++) {
+        const struct held_sender *h = &p->held[i];
+        rc = pend_add(&b[0], h->key, 1);
+        if (!rc)
+            rc = h->display ? pend_add(&b[1], h->display, 1) : pend_add(&b[1], "NULL", 0);
+        if (!rc)
+            rc = pend_add(&b[2], td__pg_i64(n, h->messages), 0);
+        if (!rc)
+            rc = pend_add(&b[3], td__pg_i64(n, h->threats), 0);
+        if (!rc)
+            rc = pend_add(&b[4], td__pg_i64(n, h->worst), 0);
+        if (!rc)
+            rc = pend_add(&b[5], td__pg_i64(n, h->first), 0);
+        if (!rc)
+            rc = pend_add(&b[6], td__pg_i64(n, h->last), 0);
+    }
+    for (int j = 0; !rc && j < 7; j++)
+        rc = td_buf_putc(&b[j], '}');
+    if (rc)
+        rc = td_error_set(err, rc, "sender tallies held back");
+    if (!rc)
+        rc = td__pgs_scope(s, p->held_office, err);
+    if (!rc) {
+        struct td__pga a = {0};
+        td__pga_i(&a, p->held_office);
+        for (int j = 0; j < 7; j++)
+            td__pga_t(&a, b[j].data);
+        rc = td__pgs_defer(
+            s, NULL,
+            "INSERT INTO senders AS x(office_id, key, display, messages, threats, "
+            "worst_severity, first_seen, last_seen) "
+            "SELECT $1::bigint, u.key, u.display, u.messages, u.threats, u.worst, u.first, u.last "
+            "FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], "
+            "$7::bigint[], $8::bigint[]) AS u(key, display, messages, threats, worst, first, last) "
+            "ORDER BY u.key "
+            "ON CONFLICT (office_id, key) DO UPDATE SET "
+            "display = coalesce(excluded.display, x.display), messages = x.messages + "
+            "excluded.messages, threats = x.threats + excluded.threats, "
+            "worst_severity = greatest(x.worst_severity, excluded.worst_severity), "
+            "first_seen = least(x.first_seen, excluded.first_seen), "
+            "last_seen = greatest(x.last_seen, excluded.last_seen)",
+            &a, err);
+    }
+    for (int j = 0; j < 7; j++)
+        td_buf_release(&b[j]);
+    senders_drop(p);
+    return rc;
+}
+
+/* Everything held back, sent ahead: before a SAVEPOINT, RELEASE, COMMIT. */
+static int held_flush(struct pgs *p, struct td_error *err)
+{
+    int rc = senders_flush(p, err);
+    int rc2 = head_flush(p, err);
+    return rc ? rc : rc2;
+}
+
+int td__pgs_senders_flush(struct td_store *s, struct td_error *err)
+{
+    return senders_flush(PGS(s), err);
+}
+
+/* A sender's tally inside a transaction: held back (summed with the
+ * transaction's earlier ones of the same sender), 1 when not (outside a
+ * transaction: the caller writes it). */
+int td__pgs_sender_hold(struct td_store *s, int64_t office, const char *key, const char *display,
+                        int severity, int is_threat, int64_t when, struct td_error *err)
+{
+    struct pgs *p = PGS(s);
+    if (!p->in_tx)
+        return 1;
+    int rc;
+    if (p->nheld && p->held_office != office && (rc = senders_flush(p, err)))
+        return rc;
+    struct held_sender *h = NULL;
+    for (size_t i = p->nheld; i-- > 0;)
+        if (!strcmp(p->held[i].key, key)) {
+            h = &p->held[i];
+            break;
+        }
+    if (!h) {
+        if (p->nheld == p->capheld) {
+            size_t cap = p->capheld ? 2 * p->capheld : 64;
+            struct held_sender *g = realloc(p->held, cap * sizeof *g);
+            if (!g)
+                return td_error_set(err, TD_ENOMEM, NULL);
+            p->held = g;
+            p->capheld = cap;
+        }
+        h = &p->held[p->nheld];
+        memset(h, 0, sizeof *h);
+        if (!(h->key = strdup(key)))
+            return td_error_set(err, TD_ENOMEM, NULL);
+        h->worst = severity;
+        h->first = h->last = when;
+        p->nheld++;
+        p->held_office = office;
+    }
+    if (display) { /* coalesce(excluded.display, x.display): the last given */
+        char *d = strdup(display);
+        if (!d)
+            return td_error_set(err, TD_ENOMEM, NULL);
+        free(h->display);
+        h->display = d;
+    }
+    h->messages++;
+    h->threats += is_threat ? 1 : 0;
+    if (severity > h->worst)
+        h->worst = severity;
+    if (when < h->first)
+        h->first = when;
+    if (when > h->last)
+        h->last = when;
+    return p->nheld >= PEND_MAX ? senders_flush(p, err) : TD_OK;
+}
+
+/* The threats held back for a sender of office (not yet in its row). */
+int64_t td__pgs_sender_held_threats(struct td_store *s, int64_t office, const char *key)
+{
+    struct pgs *p = PGS(s);
+    if (!key || !p->nheld || p->held_office != office)
+        return 0;
+    for (size_t i = p->nheld; i-- > 0;)
+        if (!strcmp(p->held[i].key, key))
+            return p->held[i].threats;
+    return 0;
+}
+
+/* For every op that reads the audit inside a transaction: what this one
+ * appended is sent first (ahead, with the read's own round trip). */
+int td__pgs_audit_flush(struct td_store *s, struct td_error *err)
+{
+    return head_flush(PGS(s), err);
 }
 
 /*
@@ -99,6 +330,7 @@ static void revive(struct pgs *p)
     td__pg_reset(p->c); /* the prepared statements are gone with it */
     p->cur = p->session = SCOPE_UNKNOWN;
     p->head_office = p->locked = -1;
+    held_drop(p);
 }
 
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
@@ -195,6 +427,10 @@ static void pgs_close(struct td_store *s)
 {
     struct pgs *p = PGS(s);
     td__pg_close(p->c);
+    for (int i = 0; i < PEND_COLS; i++)
+        td_buf_release(&p->pend[i]);
+    senders_drop(p);
+    free(p->held);
     free(p);
 }
 
@@ -221,12 +457,19 @@ static void tx_over(struct pgs *p)
     p->in_tx = 0;
     p->cur = p->session;
     p->head_office = p->locked = -1;
+    held_drop(p);
 }
 
 static int pgs_commit(struct td_store *s, struct td_error *err)
 {
     struct pgs *p = PGS(s);
-    int rc = td__pg_commit(p->c, err);
+    /* the entries held back and the head, ahead of the COMMIT: a failure
+     * in them fails it */
+    int rc = held_flush(p, err);
+    if (rc)
+        td__pg_rollback(p->c);
+    else
+        rc = td__pg_commit(p->c, err);
     tx_over(p);
     return rc;
 }
@@ -257,14 +500,20 @@ static int sp(struct pgs *p, const char *verb, const char *name, struct td_error
     return td__pg_exec(p->c, sql, 0, NULL, NULL, NULL, NULL, err);
 }
 
+/* The entries held back go before a SAVEPOINT (so that a ROLLBACK TO it
+ * undoes only what came after, and only what is held back then) and
+ * before a RELEASE (so that a record's entries fail within its
+ * savepoint). */
 static int pgs_savepoint(struct td_store *s, const char *name, struct td_error *err)
 {
-    return sp(PGS(s), "SAVEPOINT", name, err);
+    int rc = held_flush(PGS(s), err);
+    return rc ? rc : sp(PGS(s), "SAVEPOINT", name, err);
 }
 
 static int pgs_release(struct td_store *s, const char *name, struct td_error *err)
 {
-    return sp(PGS(s), "RELEASE SAVEPOINT", name, err);
+    int rc = held_flush(PGS(s), err);
+    return rc ? rc : sp(PGS(s), "RELEASE SAVEPOINT", name, err);
 }
 
 static void pgs_rollback_to(struct td_store *s, const char *name)
@@ -277,9 +526,10 @@ static void pgs_rollback_to(struct td_store *s, const char *name)
     if (sp(p, "ROLLBACK TO SAVEPOINT", name, &e) == TD_OK)
         sp(p, "RELEASE SAVEPOINT", name, &e);
     /* a set_config after the savepoint is undone with it, and so may
-     * an audit entry */
+     * an audit entry; entries held back all came after it */
     p->cur = SCOPE_UNKNOWN;
     p->head_office = p->locked = -1;
+    held_drop(p);
 }
 
 /* ---- offices and users (outside row-level security: read before any
@@ -781,6 +1031,10 @@ static int pgs_audit_head(struct td_store *s, int64_t office, int64_t *last_id, 
         memcpy(last_hash, p->head_hash, 65);
         return TD_OK;
     }
+    /* another office's entries held back go first: the head read below
+     * must see this one's as they are */
+    if ((rc = head_flush(p, err)) || (rc = td__pgs_scope(s, office, err)))
+        return rc;
     td__pga_i(&a, office);
     if (p->in_tx) {
         /* sent ahead: the head query behind it waits for the lock all the
@@ -806,7 +1060,104 @@ static int pgs_audit_head(struct td_store *s, int64_t office, int64_t *last_id, 
                             "audit chain of office %" PRId64 ": head says entry %" PRId64
                             ", last entry is %" PRId64 " (entries deleted?); run threatdesk verify",
                             office, ever, *last_id);
+    if (p->in_tx) { /* the lock is ours: the next entry may be held back */
+        p->head_office = office;
+        p->head_seq = *last_id;
+        memcpy(p->head_hash, last_hash, 65);
+    }
     return TD_OK;
+}
+
+/*
+ * Inside a transaction that holds the office's audit lock and knows its
+ * head (audit_head), an entry is held back: its hash is made already, and
+ * nothing reads it back before head_flush sends it with the others (one
+ * INSERT) and moves the head once, to the last (issue 11: a batch of 500
+ * moved the one head row 500 times).  The lock stays ours until the
+ * transaction ends, so no other writer comes in between.
+ */
+static int pend_entry(struct pgs *p, const struct td_audit_entry *e, struct td_error *err)
+{
+    char n[3][24];
+    struct td_buf *b = p->pend;
+    int rc = pend_add(&b[0], td__pg_i64(n[0], e->id), 0);
+    if (!rc)
+        rc = pend_add(&b[1], td__pg_i64(n[1], e->time), 0);
+    if (!rc)
+        rc = pend_add(&b[2], td__pg_i64(n[2], e->user_id), 0);
+    if (!rc)
+        rc = pend_add(&b[3], e->action, 1);
+    if (!rc)
+        rc = pend_add(&b[4], e->object_type, 1);
+    if (!rc)
+        rc = pend_add(&b[5], td__pg_i64(n[0], e->object_id), 0);
+    if (!rc)
+        rc = pend_add(&b[6], e->details ? e->details : "{}", 1);
+    if (!rc)
+        rc = pend_add(&b[7], e->prev_hash, 1);
+    if (!rc)
+        rc = pend_add(&b[8], e->hash, 1);
+    if (rc) {
+        /* the entries held back are lost: fail the transaction */
+        pend_drop(p);
+        p->head_office = -1;
+        return td_error_set(err, rc, "audit entries held back");
+    }
+    p->pend_n++;
+    p->pend_office = e->office_id;
+    p->pend_seq = e->id;
+    td__pgs_copy(p->pend_hash, sizeof p->pend_hash, e->hash);
+    p->head_seq = e->id;
+    td__pgs_copy(p->head_hash, sizeof p->head_hash, e->hash);
+    return p->pend_n >= PEND_MAX ? head_flush(p, err) : TD_OK;
+}
+
+/* The entries held back, as one INSERT of their rows in order, and the
+ * office's head moved once to the last of them; both sent ahead. */
+static int head_flush(struct pgs *p, struct td_error *err)
+{
+    if (!p->pend_n)
+        return TD_OK;
+    struct td_store *s = &p->base;
+    struct td__pga a = {0}, h = {0};
+    int64_t office = p->pend_office;
+    int rc = TD_OK;
+    for (int i = 0; !rc && i < PEND_COLS; i++)
+        rc = td_buf_putc(&p->pend[i], '}');
+    if (rc) {
+        pend_drop(p);
+        p->head_office = -1;
+        return td_error_set(err, rc, "audit entries held back");
+    }
+    if ((rc = td__pgs_scope(s, office, err))) {
+        pend_drop(p);
+        return rc;
+    }
+    td__pga_i(&a, office);
+    for (int i = 0; i < PEND_COLS; i++)
+        td__pga_t(&a, p->pend[i].data);
+    td__pga_i(&h, office);
+    td__pga_i(&h, p->pend_seq);
+    td__pga_t(&h, p->pend_hash);
+    /* libpq copies the parameters as it sends them: the buffers may go */
+    rc = td__pgs_defer(s, NULL,
+                       "INSERT INTO audit(seq, time, office_id, user_id, action, object_type, "
+                       "object_id, details, prev_hash, hash) "
+                       "SELECT u.seq, u.time, $1::bigint, u.user_id, u.action, u.object_type, "
+                       "u.object_id, u.details, u.prev_hash, u.hash "
+                       "FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], "
+                       "$6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[]) "
+                       "WITH ORDINALITY AS u(seq, time, user_id, action, object_type, object_id, "
+                       "details, prev_hash, hash, n) ORDER BY u.n",
+                       &a, err);
+    if (!rc)
+        rc = td__pgs_defer(s, NULL,
+                           "INSERT INTO audit_heads(office_id, seq, hash) "
+                           "VALUES ($1::bigint, $2::bigint, $3) ON CONFLICT (office_id) "
+                           "DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                           &h, err);
+    pend_drop(p);
+    return rc;
 }
 
 static int pgs_audit_append(struct td_store *s, const struct td_audit_entry *e,
@@ -826,9 +1177,12 @@ static int pgs_audit_append(struct td_store *s, const struct td_audit_entry *e,
     td__pga_t(&a, e->details ? e->details : "{}");
     td__pga_t(&a, e->prev_hash);
     td__pga_t(&a, e->hash);
-    /* The entry and the office's head in one statement; UNIQUE (office_id,
-     * seq) and the head's move-by-one trigger refuse a fork. */
     struct pgs *p = PGS(s);
+    if (p->in_tx && p->locked == e->office_id && p->head_office == e->office_id &&
+        e->id == p->head_seq + 1)
+        return pend_entry(p, e, err);
+    /* The entry and the office's head in one statement; UNIQUE (office_id,
+     * seq) and the head's forward-only trigger refuse a fork. */
     p->head_office = -1;
     /* sent ahead inside a transaction: its hash is computed here, nothing
      * waits for its answer, and a failure fails the transaction (or the
@@ -877,7 +1231,9 @@ static int pgs_audit_scan(struct td_store *s, int (*cb)(void *ud, const struct t
                           void *ud, int64_t *max_id_ever, struct td_error *err)
 {
     int64_t office = INT64_MIN, seq = 0;
-    int rc = td__pgs_scope(s, -1, err), stop = 0;
+    int rc = td__pgs_audit_flush(s, err), stop = 0;
+    if (!rc)
+        rc = td__pgs_scope(s, -1, err);
     *max_id_ever = 0;
     while (!rc && !stop) {
         struct td__pga a = {0};
@@ -912,7 +1268,9 @@ static int pgs_audit_chains(struct td_store *s,
                             struct td_error *err)
 {
     PGresult *r;
-    int rc = td__pgs_scope(s, -1, err);
+    int rc = td__pgs_audit_flush(s, err);
+    if (!rc)
+        rc = td__pgs_scope(s, -1, err);
     if (rc || (rc = td__pgs_ex(s, "SELECT office_id, seq FROM audit_heads ORDER BY office_id", NULL,
                                &r, err)))
         return rc;
@@ -928,7 +1286,9 @@ static int pgs_audit_for_object(struct td_store *s, int64_t office, const char *
 {
     struct td__pga a = {0};
     PGresult *r;
-    int rc = td__pgs_scope(s, office, err);
+    int rc = td__pgs_audit_flush(s, err);
+    if (!rc)
+        rc = td__pgs_scope(s, office, err);
     if (rc)
         return rc;
     td__pga_i(&a, office);

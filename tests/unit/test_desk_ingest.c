@@ -440,12 +440,228 @@ static void test_batch_store_failure_keeps_the_others(void **state)
         td_message_release(&m[i]);
 }
 
+/* The audit head after batches (issue 11: PostgreSQL holds a transaction's
+ * entries back and moves the office's head once): a batch whose store
+ * refuses one record in the middle (the isolating pass) and holds two
+ * duplicates of earlier records of the same batch (the same client key;
+ * the same words from the same sender), then a batch that files in its
+ * first pass.  Each time: the good records kept, one audit entry each,
+ * the chain verifies, and the head names the chain's last entry. */
+static void head_is_last_entry(struct world *w)
+{
+    char out[64];
+    if (tb_pg()) {
+        assert_int_equal(
+            fx_sql_text(&w->f,
+                        "SELECT count(*) FROM audit_heads h WHERE h.seq <> "
+                        "(SELECT max(seq) FROM audit a WHERE a.office_id = h.office_id) "
+                        "OR h.hash <> (SELECT hash FROM audit a WHERE a.office_id = "
+                        "h.office_id ORDER BY seq DESC LIMIT 1)",
+                        out, sizeof out),
+            0);
+        assert_string_equal(out, "0");
+        assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM audit_heads", out, sizeof out),
+                         0);
+        assert_string_not_equal(out, "0");
+    } else {
+        assert_int_equal(
+            fx_sql_text(&w->f,
+                        "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'audit') "
+                        "= (SELECT max(id) FROM audit)",
+                        out, sizeof out),
+            0);
+        assert_string_equal(out, "1");
+    }
+}
+
+static void test_batch_audit_head_is_last_entry(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    enum { N = 30, BAD = 13, SAME_KEY = 20, SAME_WORDS = 25, M = 20 };
+    struct td_message m[N];
+    struct td_ingest_result r[N];
+    char texts[N][96], senders[N][64], keybuf[N][16];
+    const char *keys[N];
+    char out[64];
+    td_error_clear(&err);
+    if (tb_pg())
+        assert_int_equal(
+            fx_sql(&w->f, "CREATE FUNCTION td_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN IF NEW.key LIKE '%bad@x.org' THEN RAISE EXCEPTION "
+                          "'refused by the test'; END IF; RETURN NEW; END $$; "
+                          "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders FOR EACH ROW "
+                          "EXECUTE FUNCTION td_test_refuse();"),
+            0);
+    else
+        assert_int_equal(fx_sql(&w->f, "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders "
+                                       "WHEN NEW.key LIKE '%bad@x.org' BEGIN "
+                                       "SELECT RAISE(ABORT, 'refused by the test'); END;"),
+                         0);
+    for (int i = 0; i < N; i++) {
+        int like = i == SAME_KEY ? 5 : i == SAME_WORDS ? 7 : i;
+        snprintf(texts[i], sizeof texts[i], "letter number %d about the parish hall roof", like);
+        if (i == BAD)
+            snprintf(senders[i], sizeof senders[i], "email:bad@x.org");
+        else
+            snprintf(senders[i], sizeof senders[i], "email:s%d@x.org", like % 6);
+        snprintf(keybuf[i], sizeof keybuf[i], "hk%d", like);
+        keys[i] = i == SAME_WORDS ? NULL : keybuf[i];
+        td_message_init(&m[i]);
+        td_message_set(&m[i].text, texts[i], (size_t)-1);
+        m[i].text_len = strlen(texts[i]);
+        td_message_set(&m[i].sender, senders[i], (size_t)-1);
+        td_message_set(&m[i].channel, "email", (size_t)-1);
+    }
+    assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, N, keys, r, &err), TD_OK);
+    for (int i = 0; i < N; i++) {
+        if (i == BAD) {
+            assert_int_not_equal(r[i].code, TD_OK);
+        } else if (i == SAME_KEY || i == SAME_WORDS) {
+            assert_int_equal(r[i].code, TD_OK);
+            assert_true(r[i].duplicate);
+            assert_int_equal(r[i].id, r[i == SAME_KEY ? 5 : 7].id);
+        } else {
+            assert_int_equal(r[i].code, TD_OK);
+            assert_false(r[i].duplicate);
+        }
+    }
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM messages", out, sizeof out), 0);
+    assert_string_equal(out, "27");
+    assert_int_equal(fx_sql_text(&w->f,
+                                 "SELECT count(*) FROM audit WHERE action = 'message.ingest'", out,
+                                 sizeof out),
+                     0);
+    assert_string_equal(out, "27");
+    struct td_verify_stats st;
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+    head_is_last_entry(w);
+
+    /* a batch without a failure: filed in the first pass, no savepoints */
+    for (int i = 0; i < M; i++) {
+        td_message_release(&m[i]);
+        snprintf(texts[i], sizeof texts[i], "second batch letter %d about the swimming pool", i);
+        snprintf(keybuf[i], sizeof keybuf[i], "hm%d", i);
+        keys[i] = keybuf[i];
+        td_message_init(&m[i]);
+        td_message_set(&m[i].text, texts[i], (size_t)-1);
+        m[i].text_len = strlen(texts[i]);
+        td_message_set(&m[i].sender, "email:s1@x.org", (size_t)-1);
+        td_message_set(&m[i].channel, "email", (size_t)-1);
+    }
+    assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, M, keys, r, &err), TD_OK);
+    for (int i = 0; i < M; i++)
+        assert_true(r[i].code == TD_OK && !r[i].duplicate);
+    assert_int_equal(fx_sql_text(&w->f,
+                                 "SELECT count(*) FROM audit WHERE action = 'message.ingest'", out,
+                                 sizeof out),
+                     0);
+    assert_string_equal(out, "47");
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+    head_is_last_entry(w);
+    for (int i = 0; i < N; i++)
+        td_message_release(&m[i]);
+}
+
+/* A sender's history counts the threats filed earlier in the same batch
+ * (PostgreSQL holds a transaction's sender tallies back and sends them as
+ * one upsert; its lookup adds what is held back).  A high threat from a
+ * sender with an earlier threat is critical (td_verdict_apply_history):
+ * in a batch filed in its first pass, and in one sent to its isolating
+ * pass by a record the store refuses.  The tallies: one row per sender,
+ * every message counted once. */
+static void test_batch_sender_history_within_the_batch(void **state)
+{
+    struct world *w = *state;
+    struct td_error err;
+    enum { N = 6 };
+    struct td_message m[N];
+    struct td_verdict v[N];
+    struct td_ingest_result r[N];
+    char texts[N][64];
+    char out[64];
+    static const char *const senders[N] = {"email:h@x.org", "email:h@x.org",   "email:o@x.org",
+                                           "email:h@x.org", "email:bad@x.org", "email:o@x.org"};
+    td_error_clear(&err);
+    if (tb_pg())
+        assert_int_equal(
+            fx_sql(&w->f, "CREATE FUNCTION td_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN IF NEW.key LIKE '%bad@x.org' THEN RAISE EXCEPTION "
+                          "'refused by the test'; END IF; RETURN NEW; END $$; "
+                          "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders FOR EACH ROW "
+                          "EXECUTE FUNCTION td_test_refuse();"),
+            0);
+    else
+        assert_int_equal(fx_sql(&w->f, "CREATE TRIGGER td_test_refuse BEFORE INSERT ON senders "
+                                       "WHEN NEW.key LIKE '%bad@x.org' BEGIN "
+                                       "SELECT RAISE(ABORT, 'refused by the test'); END;"),
+                         0);
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: records 0-3 only (no failure); pass 1: all, record 4
+         * refused by the store */
+        size_t n = pass ? N : 4;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(texts[i], sizeof texts[i], "pass %d letter %zu with a threat in it", pass, i);
+            td_message_init(&m[i]);
+            td_verdict_init(&v[i]);
+            td_message_set(&m[i].text, texts[i], (size_t)-1);
+            m[i].text_len = strlen(texts[i]);
+            td_message_set(&m[i].sender, senders[i], (size_t)-1);
+            td_message_set(&m[i].channel, "email", (size_t)-1);
+            v[i].severity = TD_SEVERITY_HIGH;
+            v[i].labels = 1u << TD_LABEL_THREAT;
+        }
+        assert_int_equal(td_desk_file_batch(w->f.d, &w->cw, m, n, NULL, v, r, &err), TD_OK);
+        if (pass == 0) {
+            /* h: none before the batch, then one, then two; o: none */
+            assert_int_equal(r[0].severity, TD_SEVERITY_HIGH);
+            assert_int_equal(r[1].severity, TD_SEVERITY_CRITICAL);
+            assert_int_equal(r[2].severity, TD_SEVERITY_HIGH);
+            assert_int_equal(r[3].severity, TD_SEVERITY_CRITICAL);
+        } else {
+            /* h and o have threats from pass 0 and earlier in this batch */
+            for (size_t i = 0; i < n; i++)
+                if (i == 4)
+                    assert_int_not_equal(r[i].code, TD_OK);
+                else
+                    assert_int_equal(r[i].severity, TD_SEVERITY_CRITICAL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            td_message_release(&m[i]);
+            td_verdict_release(&v[i]);
+        }
+    }
+    assert_int_equal(fx_sql_text(&w->f,
+                                 "SELECT messages || '/' || threats FROM senders WHERE key LIKE "
+                                 "'%h@x.org'",
+                                 out, sizeof out),
+                     0);
+    assert_string_equal(out, "6/6");
+    assert_int_equal(fx_sql_text(&w->f,
+                                 "SELECT messages || '/' || threats FROM senders WHERE key LIKE "
+                                 "'%o@x.org'",
+                                 out, sizeof out),
+                     0);
+    assert_string_equal(out, "3/3");
+    assert_int_equal(fx_sql_text(&w->f, "SELECT count(*) FROM senders", out, sizeof out), 0);
+    assert_string_equal(out, "2");
+    struct td_verify_stats st;
+    assert_int_equal(td_desk_verify(w->f.d, NULL, NULL, &st, &err), TD_OK);
+    assert_int_equal(st.problems, 0);
+    head_is_last_entry(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_batch_refuses_bad_records_one_by_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_batch_keeps_the_given_verdicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_store_failure_keeps_the_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_audit_head_is_last_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_sender_history_within_the_batch, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_stored_verdict_is_the_analysers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exact_originals_and_canonical_senders, setup,
                                         teardown),

@@ -457,6 +457,252 @@ static void audit_lost_tail_refused(void **state)
     td__pg_close(c);
 }
 
+/* 3b. The same through the store's transactions (pg_store.c), as the
+ * desk's batches append: WRITERS processes, each TXS transactions of BATCH
+ * entries for office D.  Inside a transaction the store holds the entries
+ * back and moves the head once (0013_audit_head_batch.sql); the chain is
+ * still one, unbroken, with its head on the last entry.  Every other
+ * transaction rolls back one entry to a savepoint, as the desk's isolating
+ * pass does with a refused record. */
+#define TXS 12
+#define BATCH 25
+static int64_t office_d;
+
+static int store_writer(int n)
+{
+    struct td_store *s;
+    struct td_error err;
+    td_error_clear(&err);
+    if (td_store_open(app_url, home, &s, &err)) {
+        fprintf(stderr, "store writer %d: %s\n", n, err.message);
+        return 1;
+    }
+    char details[128];
+    int rc = TD_OK;
+    for (int t = 0; !rc && t < TXS; t++) {
+        rc = s->ops->begin(s, &err);
+        for (int i = 0; !rc && i < BATCH; i++) {
+            int undo = (t % 2) && i == BATCH / 2;
+            if (undo && (rc = s->ops->savepoint(s, "rec", &err)))
+                break;
+            struct td_audit_entry e;
+            int64_t last = 0;
+            memset(&e, 0, sizeof e);
+            if ((rc = s->ops->audit_head(s, office_d, &last, e.prev_hash, &err)))
+                break;
+            if (last == 0)
+                snprintf(e.prev_hash, sizeof e.prev_hash, "%s", ZERO_HASH);
+            e.id = last + 1;
+            e.time = (int64_t)time(NULL);
+            e.office_id = office_d;
+            e.user_id = n + 1;
+            snprintf(e.action, sizeof e.action, "%s", undo ? "test.undone" : "test.batch");
+            snprintf(e.object_type, sizeof e.object_type, "message");
+            e.object_id = t * BATCH + i;
+            /* quotes and a backslash: the array literal's escapes */
+            snprintf(details, sizeof details,
+                     "{\"writer\":%d,\"t\":%d,\"i\":%d,\"q\":\"a\\\\\\\"b\"}", n, t, i);
+            e.details = details;
+            if ((rc = td__audit_hash(&e, e.hash)) || (rc = s->ops->audit_append(s, &e, &err)))
+                break;
+            if (undo)
+                s->ops->rollback_to(s, "rec");
+        }
+        if (!rc)
+            rc = s->ops->commit(s, &err);
+        else
+            s->ops->rollback(s);
+    }
+    if (rc)
+        fprintf(stderr, "store writer %d: %s\n", n, err.message);
+    td_store_close(s);
+    return rc ? 1 : 0;
+}
+
+static void audit_chain_concurrent_batches(void **state)
+{
+    (void)state;
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_pg *c = connect_or_die(owner_url);
+    assert_non_null(c);
+    office_d = new_office(c, "office-d");
+    td__pg_close(c);
+    fflush(NULL);
+    pid_t pids[WRITERS];
+    for (int n = 0; n < WRITERS; n++) {
+        pids[n] = fork();
+        assert_true(pids[n] >= 0);
+        if (pids[n] == 0)
+            _exit(store_writer(n));
+    }
+    for (int n = 0; n < WRITERS; n++) {
+        int st;
+        assert_int_equal(waitpid(pids[n], &st, 0), pids[n]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    c = connect_or_die(app_url);
+    assert_non_null(c);
+    assert_int_equal(td__pg_begin(c, office_d, &err), TD_OK);
+    PGresult *r;
+    assert_int_equal(td__pg_exec(c,
+                                 "SELECT seq, time, office_id, user_id, action, object_type, "
+                                 "object_id, details, prev_hash, hash FROM audit ORDER BY seq",
+                                 0, NULL, NULL, NULL, &r, &err),
+                     TD_OK);
+    int n = PQntuples(r);
+    int want = WRITERS * (TXS * BATCH - TXS / 2); /* the undone ones are gone */
+    assert_int_equal(n, want);
+    char prev[65] = ZERO_HASH;
+    for (int i = 0; i < n; i++) {
+        struct td_audit_entry e;
+        memset(&e, 0, sizeof e);
+        assert_int_equal(td__pg_get_i64(r, i, 0, &e.id, &err), TD_OK);
+        assert_int_equal(e.id, i + 1);
+        assert_int_equal(td__pg_get_i64(r, i, 1, &e.time, &err), TD_OK);
+        assert_int_equal(td__pg_get_i64(r, i, 2, &e.office_id, &err), TD_OK);
+        assert_int_equal(td__pg_get_i64(r, i, 3, &e.user_id, &err), TD_OK);
+        snprintf(e.action, sizeof e.action, "%s", PQgetvalue(r, i, 4));
+        assert_string_equal(e.action, "test.batch");
+        snprintf(e.object_type, sizeof e.object_type, "%s", PQgetvalue(r, i, 5));
+        assert_int_equal(td__pg_get_i64(r, i, 6, &e.object_id, &err), TD_OK);
+        e.details = PQgetvalue(r, i, 7);
+        assert_non_null(strstr(e.details, "\"q\":\"a\\\\\\\"b\""));
+        snprintf(e.prev_hash, sizeof e.prev_hash, "%s", PQgetvalue(r, i, 8));
+        assert_string_equal(e.prev_hash, prev);
+        char h[65];
+        assert_int_equal(td__audit_hash(&e, h), TD_OK);
+        assert_string_equal(h, PQgetvalue(r, i, 9));
+        snprintf(prev, sizeof prev, "%s", h);
+    }
+    PQclear(r);
+    assert_int_equal(q(c, "SELECT seq FROM audit_heads", 0, NULL), want);
+    assert_int_equal(td__pg_exec(c, "SELECT hash FROM audit_heads", 0, NULL, NULL, NULL, &r, &err),
+                     TD_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), prev);
+    PQclear(r);
+    td__pg_rollback(c);
+    td__pg_close(c);
+}
+
+/* The head moves forward only, and only to the chain's last entry with
+ * that entry's hash; by several entries at once (0013). */
+static int head_update(struct td_pg *c, const char *set, int64_t seq, const char *hash)
+{
+    struct td_error err;
+    td_error_clear(&err);
+    char sql[256], o[24], sq[24];
+    const char *v[3] = {td__pg_i64(o, office_d), td__pg_i64(sq, seq), hash};
+    /* the SET is one of the test's fixed texts; the values are parameters */
+    snprintf(sql, sizeof sql,
+             "UPDATE audit_heads SET %s WHERE office_id = $1 AND $2::bigint IS NOT NULL "
+             "AND $3::text IS NOT NULL",
+             set);
+    int rc = td__pg_exec(c, "SAVEPOINT h", 0, NULL, NULL, NULL, NULL, &err);
+    assert_int_equal(rc, TD_OK);
+    rc = td__pg_exec(c, sql, 3, v, NULL, NULL, NULL, &err);
+    struct td_error e2;
+    td_error_clear(&e2);
+    assert_int_equal(td__pg_exec(c, rc ? "ROLLBACK TO SAVEPOINT h" : "RELEASE SAVEPOINT h", 0, NULL,
+                                 NULL, NULL, NULL, &e2),
+                     TD_OK);
+    return rc;
+}
+
+static void audit_head_forward_only(void **state)
+{
+    (void)state;
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_pg *c = connect_or_die(app_url);
+    assert_non_null(c);
+    char o[24];
+    const char *v[1] = {td__pg_i64(o, office_d)};
+    assert_int_equal(td__pg_begin(c, office_d, &err), TD_OK);
+    int64_t head = q(c, "SELECT seq FROM audit_heads WHERE office_id = $1", 1, v);
+    assert_true(head > 3);
+    /* back, standing still, sideways (a wrong hash) */
+    assert_int_equal(head_update(c, "seq = seq - 1", 0, ""), TD_EDENIED);
+    assert_int_equal(head_update(c, "seq = seq", 0, ""), TD_EDENIED);
+    assert_int_equal(head_update(c, "hash = md5($3)", 0, "x"), TD_EDENIED);
+    /* three entries appended as the store does, the head still behind */
+    char prev[65];
+    PGresult *r;
+    assert_int_equal(td__pg_exec(c, "SELECT hash FROM audit_heads WHERE office_id = $1", 1, v, NULL,
+                                 NULL, &r, &err),
+                     TD_OK);
+    snprintf(prev, sizeof prev, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    char hashes[3][65];
+    for (int i = 0; i < 3; i++) {
+        struct td_audit_entry e;
+        memset(&e, 0, sizeof e);
+        e.id = head + 1 + i;
+        e.time = 1;
+        e.office_id = office_d;
+        e.user_id = 1;
+        snprintf(e.action, sizeof e.action, "test.forward");
+        snprintf(e.object_type, sizeof e.object_type, "message");
+        e.details = "{}";
+        snprintf(e.prev_hash, sizeof e.prev_hash, "%s", prev);
+        assert_int_equal(td__audit_hash(&e, e.hash), TD_OK);
+        char b[24];
+        const char *p[10] = {td__pg_i64(b, e.id), "1", o,         "1",         e.action,
+                             e.object_type,       "0", e.details, e.prev_hash, e.hash};
+        assert_int_equal(td__pg_exec(c,
+                                     "INSERT INTO audit(seq, time, office_id, user_id, action, "
+                                     "object_type, object_id, details, prev_hash, hash) VALUES "
+                                     "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                     10, p, NULL, NULL, NULL, &err),
+                         TD_OK);
+        snprintf(hashes[i], sizeof hashes[i], "%s", e.hash);
+        snprintf(prev, sizeof prev, "%s", e.hash);
+    }
+    const char *to = "seq = $2::bigint, hash = $3";
+    /* to an entry that is not the last: refused */
+    assert_int_equal(head_update(c, to, head + 2, hashes[1]), TD_EDENIED);
+    /* the last, with another's hash: refused */
+    assert_int_equal(head_update(c, to, head + 3, hashes[1]), TD_EDENIED);
+    /* the last, by three at once: allowed */
+    assert_int_equal(head_update(c, to, head + 3, hashes[2]), TD_OK);
+    assert_int_equal(q(c, "SELECT seq FROM audit_heads WHERE office_id = $1", 1, v), head + 3);
+    /* and never back to where it was, even with that entry's own hash */
+    assert_int_equal(head_update(c, to, head + 1, hashes[0]), TD_EDENIED);
+    td__pg_rollback(c);
+    td__pg_close(c);
+}
+
+/* A cached statement is prepared afresh after 64 uses, then 256, 1024...
+ * (pg_conn.c, PREP_REPLAN): every call still answers, in and out of a
+ * pipeline, and the old name is freed on the server. */
+static void prepared_statements_replanned(void **state)
+{
+    (void)state;
+    struct td_error err;
+    td_error_clear(&err);
+    struct td_pg *c = connect_or_die(app_url);
+    assert_non_null(c);
+    for (int i = 0; i < 1500; i++) {
+        char v[24];
+        const char *p[1] = {td__pg_i64(v, i)};
+        if (i % 3 == 0) {
+            assert_int_equal(td__pg_begin(c, office_d, &err), TD_OK);
+            assert_int_equal(td__pg_defer(c, "SELECT $1::bigint + 1", 1, p, NULL, NULL, NULL, &err),
+                             TD_OK);
+            assert_int_equal(td__pg_commit(c, &err), TD_OK);
+        }
+        assert_int_equal(q(c, "SELECT $1::bigint + 1", 1, p), i + 1);
+    }
+    /* the statement under one name on the server, whatever it was renamed */
+    assert_int_equal(q(c,
+                       "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE "
+                       "'%$1::bigint + 1%'",
+                       0, NULL),
+                     1);
+    td__pg_close(c);
+}
+
 /* 4. WORKERS processes claim JOBS jobs: each job is claimed exactly once. */
 static int worker(int n, int fd)
 {
@@ -619,8 +865,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(migrate_twice),           cmocka_unit_test(errors_name_sqlstate),
         cmocka_unit_test(rls_between_offices),     cmocka_unit_test(audit_chain_concurrent),
-        cmocka_unit_test(audit_lost_tail_refused), cmocka_unit_test(jobs_claimed_once),
-        cmocka_unit_test(jobs_lease_expires),
+        cmocka_unit_test(audit_lost_tail_refused), cmocka_unit_test(audit_chain_concurrent_batches),
+        cmocka_unit_test(audit_head_forward_only), cmocka_unit_test(prepared_statements_replanned),
+        cmocka_unit_test(jobs_claimed_once),       cmocka_unit_test(jobs_lease_expires),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
