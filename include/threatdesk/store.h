@@ -95,6 +95,10 @@ struct td_store_message {
     const char *model_version;
     const char *content_key; /* dedupe.h rule 2 key of (sender, text), or NULL */
     const char *attachments; /* JSON array text [{"name","type","size","sha256"}] or NULL */
+    /* How many messages the caller may still insert in this transaction,
+     * this one included (0: one): PostgreSQL takes that many ids ahead in
+     * one round trip.  A hint only; SQLite ignores it. */
+    size_t reserve;
 };
 
 struct td_store_case {

@@ -110,8 +110,8 @@ static int prepare(struct td_desk *d, struct td_analysis_ctx *ctx, const struct 
 
 /* Step 2 for one record, inside the transaction. */
 static int store_one(struct td_desk *d, const struct td_actor *actor, const struct td_message *m,
-                     const char *client_key, struct prepared *p, struct td_ingest_result *res,
-                     struct td_error *err)
+                     const char *client_key, size_t reserve, struct prepared *p,
+                     struct td_ingest_result *res, struct td_error *err)
 {
     struct td_store *s = d->store;
     const char *key = client_key && *client_key ? client_key : m->message_id;
@@ -199,6 +199,7 @@ static int store_one(struct td_desk *d, const struct td_actor *actor, const stru
         .model_version = p->v->model_version,
         .content_key = p->keys.has_content ? p->keys.content : NULL,
         .attachments = p->keys.attachments,
+        .reserve = reserve,
     };
     if ((rc = s->ops->message_insert(s, &sm, &id, err)))
         goto out;
@@ -262,6 +263,11 @@ static int records(struct td_desk *d, const struct td_actor *actor, const struct
     struct td_store *s = d->store;
     int rc = TD_OK;
     *failed = 0;
+    /* the records still to file, this one included: the store may take
+     * their ids ahead in one round trip (td_store_message.reserve) */
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++)
+        left += p[i].code == TD_OK;
     for (size_t i = 0; i < n && rc == TD_OK; i++) {
         struct td_error e;
         td_error_clear(&e);
@@ -269,7 +275,7 @@ static int records(struct td_desk *d, const struct td_actor *actor, const struct
             continue;
         if (isolate && (rc = s->ops->savepoint(s, "rec", err)))
             break;
-        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, &p[i],
+        int r = store_one(d, actor, &msgs[i], client_keys ? client_keys[i] : NULL, left--, &p[i],
                           &results[i], &e);
         if (!isolate) {
             if (r != TD_OK) {

@@ -91,6 +91,32 @@ int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m,
     td__pga_t(&a, m->model_version);
     td__pga_t(&a, m->content_key);
     td__pga_t(&a, m->attachments);
+    /* Inside a transaction the id is taken ahead (td__pgs_message_id) and
+     * the INSERT is sent ahead in the pipeline, not waited for: a failure
+     * (a key or content filed by another writer since the lookup) comes
+     * with the next statement, the batch's RELEASE or COMMIT, which
+     * refuses the record or fails the pass as any held-back write does. */
+    int64_t ahead = 0;
+    if ((rc = td__pgs_message_id(s, m->reserve, &ahead, err))) {
+        free(text);
+        return rc;
+    }
+    if (ahead) {
+        td__pga_i(&a, ahead);
+        rc = td__pgs_defer(
+            s, NULL,
+            "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
+            "sender_name, subject, text, original, received, ingested, ingested_by, "
+            "severity, labels, flags, verdict, model_version, content_key, attachments, id) "
+            "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::bytea, $10::bigint, "
+            "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16, $17, "
+            "$18, $19, $20::bigint)",
+            &a, err);
+        if (!rc)
+            *id = ahead;
+        free(text);
+        return rc;
+    }
     rc = td__pgs_insert_id(
         s, "message",
         "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "

@@ -49,6 +49,8 @@
 #define PEND_MAX 1000
 /* the cap of one column's array literal */
 #define PEND_BYTES ((size_t)64 << 20)
+/* message ids a transaction takes ahead at most in one statement */
+#define ID_POOL_MAX 1000
 
 struct pgs {
     struct td_store base; /* first: td_store * <-> struct pgs * */
@@ -84,6 +86,14 @@ struct pgs {
     struct held_sender *held;
     size_t nheld, capheld;
     int64_t held_office;
+    /* Message ids taken from the messages' sequence ahead, inside this
+     * transaction (td__pgs_message_id): ids[at..n) not used yet.  A batch
+     * takes as many as it may file in one round trip, so that each
+     * message's INSERT can be sent ahead instead of waiting for its id.
+     * Dropped when the transaction ends (unused ones are gaps, as a rolled
+     * back INSERT's id always was). */
+    int64_t ids[ID_POOL_MAX];
+    size_t nids, atids;
 };
 
 struct held_sender {
@@ -331,6 +341,7 @@ static void revive(struct pgs *p)
     p->cur = p->session = SCOPE_UNKNOWN;
     p->head_office = p->locked = -1;
     held_drop(p);
+    p->nids = p->atids = 0;
 }
 
 int td__pgs_scope(struct td_store *s, int64_t office, struct td_error *err)
@@ -458,6 +469,45 @@ static void tx_over(struct pgs *p)
     p->cur = p->session;
     p->head_office = p->locked = -1;
     held_drop(p);
+    p->nids = p->atids = 0;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int td__pgs_message_id(struct td_store *s, size_t want, int64_t *id, struct td_error *err)
+{
+    struct pgs *p = PGS(s);
+    *id = 0;
+    if (!p->in_tx)
+        return TD_OK;
+    if (p->atids >= p->nids) {
+        struct td__pga a = {0};
+        PGresult *r;
+        td__pga_i(&a, (int64_t)(want < 1 ? 1 : want > ID_POOL_MAX ? ID_POOL_MAX : want));
+        /* nextval is not undone by a ROLLBACK: the ids stay ours */
+        int rc = td__pgs_ex(s,
+                            "SELECT nextval(q.seq) FROM (SELECT pg_get_serial_sequence("
+                            "'messages', 'id')::regclass AS seq) q, "
+                            "generate_series(1, $1::bigint)",
+                            &a, &r, err);
+        if (rc)
+            return rc;
+        int nt = PQntuples(r);
+        p->nids = p->atids = 0;
+        for (int i = 0; i < nt && i < ID_POOL_MAX; i++)
+            p->ids[p->nids++] = td__pgs_coli(r, i, 0);
+        PQclear(r);
+        if (!p->nids)
+            return td_error_set(err, TD_EIO, "no message id from the sequence");
+        /* in the order they will be filed, as the sequence would give them */
+        qsort(p->ids, p->nids, sizeof p->ids[0], id_cmp);
+    }
+    *id = p->ids[p->atids++];
+    return TD_OK;
 }
 
 static int pgs_commit(struct td_store *s, struct td_error *err)

@@ -130,6 +130,11 @@ int td__pgs_bytea(const PGresult *r, int row, int i, unsigned char **out, size_t
 /* pg_messages.c: messages, senders, dedupe and erasure. */
 int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key, int64_t *id,
                              int *severity, struct td_error *err);
+/* pg_store.c: the next message id taken ahead from the messages'
+ * sequence inside the open transaction, up to `want` (the records still
+ * to file) taken in one statement when none is left; *id = 0 outside a
+ * transaction (then the INSERT returns its id). */
+int td__pgs_message_id(struct td_store *s, size_t want, int64_t *id, struct td_error *err);
 int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
                            struct td_error *err);
 int td__pgs_message_get(struct td_store *s, int64_t office, int64_t id,
