@@ -55,6 +55,17 @@ static const char *str(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* An e-mail record of the batch tests: text and (when not NULL) sender. */
+static void email_msg(struct td_message *m, const char *text, const char *sender)
+{
+    td_message_init(m);
+    td_message_set(&m->text, text, (size_t)-1);
+    m->text_len = strlen(text);
+    if (sender)
+        td_message_set(&m->sender, sender, (size_t)-1);
+    td_message_set(&m->channel, "email", (size_t)-1);
+}
+
 static void test_batch_refuses_bad_records_one_by_one(void **state)
 {
     struct world *w = *state;
@@ -353,11 +364,7 @@ static void test_batch_store_failure_keeps_the_others(void **state)
                                        "SELECT RAISE(ABORT, 'refused by the test'); END;"),
                          0);
     for (int i = 0; i < N; i++) {
-        td_message_init(&m[i]);
-        td_message_set(&m[i].text, texts[i], (size_t)-1);
-        m[i].text_len = strlen(texts[i]);
-        td_message_set(&m[i].sender, senders[i], (size_t)-1);
-        td_message_set(&m[i].channel, "email", (size_t)-1);
+        email_msg(&m[i], texts[i], senders[i]);
     }
     assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, N, keys, r, &err), TD_OK);
     for (int i = 0; i < N; i++) {
@@ -419,10 +426,7 @@ static void test_batch_store_failure_keeps_the_others(void **state)
                                           "yet other words under a used key"};
     static const char *const keys2[2] = {"k7", "k1"};
     for (int i = 0; i < 2; i++) {
-        td_message_init(&m2[i]);
-        td_message_set(&m2[i].text, texts2[i], (size_t)-1);
-        m2[i].text_len = strlen(texts2[i]);
-        td_message_set(&m2[i].channel, "email", (size_t)-1);
+        email_msg(&m2[i], texts2[i], NULL);
     }
     assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, NULL, m2, 2, keys2, r2, &err), TD_OK);
     assert_true(r2[0].code == TD_OK && !r2[0].duplicate);
@@ -474,11 +478,7 @@ static void test_batch_message_row_refused_alone(void **state)
                                        "SELECT RAISE(ABORT, 'refused by the test'); END;"),
                          0);
     for (int i = 0; i < N; i++) {
-        td_message_init(&m[i]);
-        td_message_set(&m[i].text, texts[i], (size_t)-1);
-        m[i].text_len = strlen(texts[i]);
-        td_message_set(&m[i].sender, "email:harbour@x.org", (size_t)-1);
-        td_message_set(&m[i].channel, "email", (size_t)-1);
+        email_msg(&m[i], texts[i], "email:harbour@x.org");
     }
     assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, N, keys, r, &err), TD_OK);
     assert_true(r[0].code == TD_OK && !r[0].duplicate);
@@ -566,11 +566,7 @@ static void test_batch_audit_head_is_last_entry(void **state)
             snprintf(senders[i], sizeof senders[i], "email:s%d@x.org", like % 6);
         snprintf(keybuf[i], sizeof keybuf[i], "hk%d", like);
         keys[i] = i == SAME_WORDS ? NULL : keybuf[i];
-        td_message_init(&m[i]);
-        td_message_set(&m[i].text, texts[i], (size_t)-1);
-        m[i].text_len = strlen(texts[i]);
-        td_message_set(&m[i].sender, senders[i], (size_t)-1);
-        td_message_set(&m[i].channel, "email", (size_t)-1);
+        email_msg(&m[i], texts[i], senders[i]);
     }
     assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, N, keys, r, &err), TD_OK);
     for (int i = 0; i < N; i++) {
@@ -603,11 +599,7 @@ static void test_batch_audit_head_is_last_entry(void **state)
         snprintf(texts[i], sizeof texts[i], "second batch letter %d about the swimming pool", i);
         snprintf(keybuf[i], sizeof keybuf[i], "hm%d", i);
         keys[i] = keybuf[i];
-        td_message_init(&m[i]);
-        td_message_set(&m[i].text, texts[i], (size_t)-1);
-        m[i].text_len = strlen(texts[i]);
-        td_message_set(&m[i].sender, "email:s1@x.org", (size_t)-1);
-        td_message_set(&m[i].channel, "email", (size_t)-1);
+        email_msg(&m[i], texts[i], "email:s1@x.org");
     }
     assert_int_equal(td_desk_ingest_batch(w->f.d, &w->cw, w->ctx, m, M, keys, r, &err), TD_OK);
     for (int i = 0; i < M; i++)
@@ -663,12 +655,8 @@ static void test_batch_sender_history_within_the_batch(void **state)
         size_t n = pass ? N : 4;
         for (size_t i = 0; i < n; i++) {
             snprintf(texts[i], sizeof texts[i], "pass %d letter %zu with a threat in it", pass, i);
-            td_message_init(&m[i]);
+            email_msg(&m[i], texts[i], senders[i]);
             td_verdict_init(&v[i]);
-            td_message_set(&m[i].text, texts[i], (size_t)-1);
-            m[i].text_len = strlen(texts[i]);
-            td_message_set(&m[i].sender, senders[i], (size_t)-1);
-            td_message_set(&m[i].channel, "email", (size_t)-1);
             v[i].severity = TD_SEVERITY_HIGH;
             v[i].labels = 1u << TD_LABEL_THREAT;
         }
