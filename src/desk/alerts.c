@@ -131,10 +131,10 @@ static int64_t rota_at(const char *rota, size_t i)
     return id;
 }
 
-static int match_cb(void *ud, const struct td_store_alert_rule *r)
+/* A stored rule as the matcher reads it. */
+static struct td_alert_rule rule_of(const struct td_store_alert_rule *r)
 {
-    struct match_ctx *c = ud;
-    struct td_alert_rule ar = {
+    return (struct td_alert_rule){
         .id = r->id,
         .min_severity = r->min_severity,
         .labels = r->labels,
@@ -145,6 +145,12 @@ static int match_cb(void *ud, const struct td_store_alert_rule *r)
         .escalate_min = r->escalate_minutes,
         .disclose = r->disclose,
     };
+}
+
+static int match_cb(void *ud, const struct td_store_alert_rule *r)
+{
+    struct match_ctx *c = ud;
+    struct td_alert_rule ar = rule_of(r);
     if (c->n >= RULES_MAX ||
         !td_alert_rule_matches(&ar, c->severity, c->labels, c->flags, c->minute))
         return 0;
@@ -181,17 +187,7 @@ static int keep_cb(void *ud, const struct td_store_alert_rule *r)
         b->caprules = cap;
     }
     struct td__rule_row *x = &b->rules[b->nrules++];
-    x->ar = (struct td_alert_rule){
-        .id = r->id,
-        .min_severity = r->min_severity,
-        .labels = r->labels,
-        .flags = r->flags,
-        .channels = r->channels,
-        .quiet_start = r->quiet_start,
-        .quiet_end = r->quiet_end,
-        .escalate_min = r->escalate_minutes,
-        .disclose = r->disclose,
-    };
+    x->ar = rule_of(r);
     x->first = rota_at(r->rota, 0);
     return 0;
 }
