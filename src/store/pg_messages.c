@@ -50,6 +50,16 @@ int td__pgs_message_find_key(struct td_store *s, int64_t office, const char *key
                        key, id, severity, err);
 }
 
+/* A message row's INSERT, its 19 columns and parameters; COL and VAL add
+ * to them (the id taken ahead). */
+#define MESSAGE_INSERT(COL, VAL)                                                                   \
+    "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "                    \
+    "sender_name, subject, text, original, received, ingested, ingested_by, "                      \
+    "severity, labels, flags, verdict, model_version, content_key, attachments" COL ") "           \
+    "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::bytea, $10::bigint, "                     \
+    "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16, $17, "                  \
+    "$18, $19" VAL ")"
+
 int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m, int64_t *id,
                            struct td_error *err)
 {
@@ -103,29 +113,14 @@ int td__pgs_message_insert(struct td_store *s, const struct td_store_message *m,
     }
     if (ahead) {
         td__pga_i(&a, ahead);
-        rc = td__pgs_defer(
-            s, NULL,
-            "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
-            "sender_name, subject, text, original, received, ingested, ingested_by, "
-            "severity, labels, flags, verdict, model_version, content_key, attachments, id) "
-            "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::bytea, $10::bigint, "
-            "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16, $17, "
-            "$18, $19, $20::bigint)",
-            &a, err);
+        rc = td__pgs_defer(s, NULL, MESSAGE_INSERT(", id", ", $20::bigint"), &a, err);
         if (!rc)
             *id = ahead;
         free(text);
         return rc;
     }
     rc = td__pgs_insert_id(
-        s, "message",
-        "INSERT INTO messages(office_id, client_key, message_id, channel, sender, "
-        "sender_name, subject, text, original, received, ingested, ingested_by, "
-        "severity, labels, flags, verdict, model_version, content_key, attachments) "
-        "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9::bytea, $10::bigint, "
-        "$11::bigint, $12::bigint, $13::bigint, $14::bigint, $15::bigint, $16, $17, "
-        "$18, $19) ON CONFLICT DO NOTHING RETURNING id",
-        &a, id, err);
+        s, "message", MESSAGE_INSERT("", "") " ON CONFLICT DO NOTHING RETURNING id", &a, id, err);
     free(text);
     return rc;
 }
